@@ -1,0 +1,63 @@
+// String helpers that take std::string_view. Debian 12's abseil is built with its own
+// absl::string_view (ABSL_OPTION_USE_STD_STRING_VIEW 0), so StrCat rejects
+// std::string_view arguments; these replace it throughout sluice.
+#pragma once
+
+#include <charconv>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "absl/strings/string_view.h"
+
+namespace sluice {
+namespace strings_internal {
+
+class Piece {
+ public:
+  Piece(std::string_view s) : sv_(s) {}                  // NOLINT
+  Piece(const std::string& s) : sv_(s) {}                // NOLINT
+  Piece(const char* s) : sv_(s ? s : "") {}              // NOLINT
+  Piece(absl::string_view s) : sv_(s.data(), s.size()) {}  // NOLINT
+  Piece(char c) : sv_(buf_, 1) { buf_[0] = c; }          // NOLINT
+  template <typename T, std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool> &&
+                                             !std::is_same_v<T, char>, int> = 0>
+  Piece(T v) {  // NOLINT
+    auto r = std::to_chars(buf_, buf_ + sizeof(buf_), v);
+    sv_ = std::string_view(buf_, r.ptr - buf_);
+  }
+  Piece(double v);  // NOLINT
+  Piece(const Piece&) = delete;
+  Piece& operator=(const Piece&) = delete;
+  std::string_view view() const { return sv_; }
+
+ private:
+  char buf_[32];
+  std::string_view sv_;
+};
+
+}  // namespace strings_internal
+
+template <typename... Args>
+void StrAppend(std::string* out, const Args&... args) {
+  const strings_internal::Piece pieces[] = {strings_internal::Piece(args)...};
+  size_t n = 0;
+  for (const auto& p : pieces) n += p.view().size();
+  out->reserve(out->size() + n);
+  for (const auto& p : pieces) out->append(p.view());
+}
+
+template <typename... Args>
+std::string StrCat(const Args&... args) {
+  std::string out;
+  if constexpr (sizeof...(Args) > 0) StrAppend(&out, args...);
+  return out;
+}
+
+// Parses a whole base-10 integer; false on anything else (sign allowed).
+bool ParseInt(std::string_view text, int64_t* out);
+
+inline std::string_view ToStd(absl::string_view s) { return std::string_view(s.data(), s.size()); }
+
+}  // namespace sluice

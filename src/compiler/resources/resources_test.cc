@@ -1,0 +1,375 @@
+#include "compiler/resources/resources.h"
+
+#include <filesystem>
+#include <map>
+
+#include "compiler/resources/autoconfig.h"
+#include "gtest/gtest.h"
+
+namespace sluice::compiler {
+namespace {
+
+constexpr const char* kBasic = R"(apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  gatewayClassName: x
+  listeners: [{name: http, protocol: HTTP, port: 8088}]
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIGatewayRoute
+metadata: {name: route}
+spec:
+  parentRefs: [{name: gw, kind: Gateway, group: gateway.networking.k8s.io}]
+  rules:
+    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: m1}]}]
+      backendRefs:
+        - {name: a, weight: 3, modelNameOverride: real-m1}
+        - {name: b, priority: 1, headerMutation: {set: [{name: X-Extra, value: v}], remove: [x-drop]}}
+      timeouts: {request: 90s}
+    - matches: [{headers: [{type: RegularExpression, name: x-ai-eg-model, value: "gpt-.*"}]}]
+      backendRefs: [{name: a}]
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: a}
+spec:
+  schema: {name: OpenAI, prefix: /openai/v1}
+  backendRef: {name: a-backend, kind: Backend, group: gateway.envoyproxy.io}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: b}
+spec:
+  schema: {name: OpenAI}
+  backendRef: {name: b-backend, kind: Backend, group: gateway.envoyproxy.io}
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: a-backend}
+spec:
+  endpoints: [{fqdn: {hostname: api.example.com, port: 443}}]
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: b-backend}
+spec:
+  endpoints: [{ip: {address: 127.0.0.1, port: 9000}}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: BackendTLSPolicy
+metadata: {name: a-tls}
+spec:
+  targetRefs: [{group: gateway.envoyproxy.io, kind: Backend, name: a-backend}]
+  validation: {wellKnownCACertificates: System, hostname: tls.example.com}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: a-key}
+spec:
+  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: a}]
+  type: APIKey
+  apiKey: {secretRef: {name: a-key}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: a-key}
+stringData: {apiKey: " ${TEST_KEY} "}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: b-key}
+data: {apiKey: c2stYmFzZTY0}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: b-key}
+spec:
+  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: b}]
+  type: AzureAPIKey
+  azureAPIKey: {secretRef: {name: b-key}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: x}
+spec: {controllerName: whatever}
+)";
+
+bool FakeEnv(const std::string& name, std::string* value) {
+  static const std::map<std::string, std::string> env = {{"TEST_KEY", "sk-from-env"}};
+  auto it = env.find(name);
+  if (it == env.end()) return false;
+  *value = it->second;
+  return true;
+}
+
+config::Config Build(const std::string& yaml, Diagnostics* diags) {
+  ResourceSet set;
+  ParseResources(yaml, "test.yaml", &set, diags);
+  BuildOptions opts;
+  opts.env = &FakeEnv;
+  opts.now_unix = 1700000000;
+  return BuildConfig(set, opts, diags);
+}
+
+std::string All(const Diagnostics& d) {
+  std::string out;
+  for (const auto& i : d.items) out += Format(i) + "\n";
+  return out;
+}
+
+TEST(ResourcesTest, BuildsRoutesBackendsAuthAndTls) {
+  Diagnostics diags;
+  config::Config c = Build(kBasic, &diags);
+  ASSERT_FALSE(diags.HasErrors()) << All(diags);
+  EXPECT_FALSE(diags.HasUnsupported()) << All(diags);
+  EXPECT_EQ(c.listener.port, 8088);
+  ASSERT_EQ(c.routes.size(), 1u);
+  ASSERT_EQ(c.routes[0].rules.size(), 2u);
+  const auto& r0 = c.routes[0].rules[0];
+  EXPECT_EQ(r0.request_timeout, std::chrono::seconds(90));
+  ASSERT_EQ(r0.backend_refs.size(), 2u);
+  EXPECT_EQ(r0.backend_refs[0].weight, 3u);
+  EXPECT_EQ(r0.backend_refs[0].model_name_override, "real-m1");
+  EXPECT_EQ(r0.backend_refs[1].priority, 1u);
+  ASSERT_EQ(r0.backend_refs[1].header_mutation.set.size(), 1u);
+  EXPECT_EQ(r0.backend_refs[1].header_mutation.set[0].first, "x-extra");
+  const auto& a = c.backends[r0.backend_refs[0].backend];
+  EXPECT_EQ(a.name, "default/a");
+  EXPECT_EQ(a.schema_prefix, "openai/v1");
+  EXPECT_TRUE(a.tls.enabled);
+  EXPECT_EQ(a.tls.sni, "tls.example.com");
+  EXPECT_EQ(a.auth.type, config::BackendAuth::Type::kAPIKey);
+  EXPECT_EQ(a.auth.key, "sk-from-env");  // ${VAR} substituted and trimmed
+  const auto& b = c.backends[r0.backend_refs[1].backend];
+  EXPECT_FALSE(b.tls.enabled);
+  EXPECT_EQ(b.endpoints[0].host, "127.0.0.1");
+  EXPECT_EQ(b.endpoints[0].port, 9000);
+  EXPECT_EQ(b.auth.type, config::BackendAuth::Type::kAzureAPIKey);
+  EXPECT_EQ(b.auth.key, "sk-base64");
+  // Rule 2's regex backend reuses backend a.
+  EXPECT_EQ(c.routes[0].rules[1].backend_refs[0].backend, r0.backend_refs[0].backend);
+  EXPECT_TRUE(c.routes[0].rules[1].matches[0][0].Matches("gpt-4o"));
+  EXPECT_FALSE(c.routes[0].rules[1].matches[0][0].Matches("claude"));
+  // Models list: exact matches only.
+  ASSERT_EQ(c.models.size(), 1u);
+  EXPECT_EQ(c.models[0].id, "m1");
+  EXPECT_EQ(c.models[0].created, 1700000000);
+  EXPECT_EQ(c.models[0].owned_by, "Envoy AI Gateway");
+  // GatewayClass is accepted with a notice.
+  bool notice = false;
+  for (const auto& d : diags.items)
+    notice |= d.kind == "GatewayClass" && d.severity == Diagnostic::Severity::kNotice;
+  EXPECT_TRUE(notice);
+}
+
+TEST(ResourcesTest, SecretsNeverAppearInDescriptions) {
+  Diagnostics diags;
+  config::Config c = Build(kBasic, &diags);
+  std::string desc = config::DescribeForLog(c);
+  EXPECT_EQ(desc.find("sk-from-env"), std::string::npos);
+  EXPECT_EQ(desc.find("sk-base64"), std::string::npos);
+  EXPECT_NE(desc.find("default/a"), std::string::npos);
+}
+
+struct BadCase {
+  const char* find;
+  const char* replace;
+  Diagnostic::Severity severity;
+  const char* field;    // expected field path
+  const char* message;  // expected substring
+};
+
+TEST(ResourcesTest, ReportsProblemsWithFileLineKindNameAndField) {
+  const BadCase cases[] = {
+      {"value: m1}", "value: m1, extra: 1}", Diagnostic::Severity::kUnsupported,
+       "spec.rules[0].matches[0].headers[0].extra", "not supported"},
+      {"- {name: a, weight: 3", "- {name: nope, weight: 3", Diagnostic::Severity::kError,
+       "spec.rules[0].backendRefs[0].name", "AIServiceBackend default/nope not found"},
+      {"request: 90s", "request: ninety", Diagnostic::Severity::kError,
+       "spec.rules[0].timeouts.request", "invalid duration"},
+      {"weight: 3", "weight: lots", Diagnostic::Severity::kError,
+       "spec.rules[0].backendRefs[0].weight", "must be an integer"},
+      {"name: a-backend, kind", "name: missing-backend, kind", Diagnostic::Severity::kError,
+       "spec.backendRef.name", "Backend default/missing-backend not found"},
+      {"{name: a-key}}", "{name: no-such-secret}}", Diagnostic::Severity::kError,
+       "spec.apiKey.secretRef", "Secret default/no-such-secret not found"},
+      {"${TEST_KEY}", "${UNSET_VAR}", Diagnostic::Severity::kError, "stringData.apiKey",
+       "UNSET_VAR is not set"},
+      {"type: AzureAPIKey", "type: AWSCredentials", Diagnostic::Severity::kUnsupported,
+       "spec.type", "AWSCredentials"},
+      {"schema: {name: OpenAI}", "schema: {name: Nope}", Diagnostic::Severity::kError,
+       "spec.schema.name", "unknown schema"},
+      {"type: RegularExpression", "type: Prefix", Diagnostic::Severity::kError,
+       "spec.rules[1].matches[0].headers[0].type", "Exact or RegularExpression"},
+  };
+  for (const auto& tc : cases) {
+    std::string yaml = kBasic;
+    size_t pos = yaml.find(tc.find);
+    ASSERT_NE(pos, std::string::npos) << tc.find;
+    yaml.replace(pos, strlen(tc.find), tc.replace);
+    Diagnostics diags;
+    Build(yaml, &diags);
+    bool found = false;
+    for (const auto& d : diags.items) {
+      if (d.severity == tc.severity && d.field == tc.field &&
+          d.message.find(tc.message) != std::string::npos) {
+        found = true;
+        EXPECT_EQ(d.file, "test.yaml");
+        EXPECT_GT(d.line, 0);
+        EXPECT_FALSE(d.kind.empty());
+        EXPECT_NE(d.name.find('/'), std::string::npos);
+      }
+    }
+    EXPECT_TRUE(found) << "no diagnostic for " << tc.replace << "\n" << All(diags);
+  }
+}
+
+TEST(ResourcesTest, LineNumbersPointAtTheField) {
+  std::string yaml = kBasic;
+  yaml.replace(yaml.find("request: 90s"), 12, "request: bad");
+  Diagnostics diags;
+  Build(yaml, &diags);
+  int expected_line = 1;
+  for (size_t i = 0; i < yaml.find("request: bad"); ++i) expected_line += yaml[i] == '\n';
+  bool found = false;
+  for (const auto& d : diags.items) {
+    if (d.field == "spec.rules[0].timeouts.request") {
+      EXPECT_EQ(d.line, expected_line) << Format(d);
+      found = true;
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST(ResourcesTest, InvalidYamlAndMissingMetadataAreDiagnosed) {
+  Diagnostics diags;
+  ResourceSet set;
+  ParseResources("a: [1, 2\n", "bad.yaml", &set, &diags);
+  ASSERT_EQ(diags.items.size(), 1u);
+  EXPECT_NE(diags.items[0].message.find("invalid YAML"), std::string::npos);
+  Diagnostics d2;
+  ParseResources("apiVersion: v1\nkind: Secret\nmetadata: {}\n", "m.yaml", &set, &d2);
+  ASSERT_EQ(d2.items.size(), 1u);
+  EXPECT_EQ(d2.items[0].field, "metadata.name");
+}
+
+TEST(ResourcesTest, UnknownKindIsUnsupported) {
+  Diagnostics diags;
+  Build(std::string(kBasic) + "---\napiVersion: x/v1\nkind: Frobnicator\nmetadata: {name: f}\n", &diags);
+  bool found = false;
+  for (const auto& d : diags.items)
+    found |= d.kind == "Frobnicator" && d.severity == Diagnostic::Severity::kUnsupported;
+  EXPECT_TRUE(found) << All(diags);
+}
+
+TEST(ResourcesTest, DurationParsing) {
+  EXPECT_EQ(*ParseDuration("60s"), std::chrono::seconds(60));
+  EXPECT_EQ(*ParseDuration("1m30s"), std::chrono::seconds(90));
+  EXPECT_EQ(*ParseDuration("250ms"), std::chrono::milliseconds(250));
+  EXPECT_FALSE(ParseDuration("").ok());
+  EXPECT_FALSE(ParseDuration("10").ok());
+  EXPECT_FALSE(ParseDuration("-1s").ok());
+}
+
+bool OpenAIEnv(const std::string& name, std::string* value) {
+  static const std::map<std::string, std::string> env = {
+      {"OPENAI_API_KEY", "sk-auto"}, {"OPENAI_BASE_URL", "http://127.0.0.1:8123/v1"},
+      {"OPENAI_PROJECT_ID", "proj_1"}};
+  auto it = env.find(name);
+  if (it == env.end()) return false;
+  *value = it->second;
+  return true;
+}
+bool EmptyEnv(const std::string&, std::string*) { return false; }
+
+TEST(AutoConfigTest, BuildsFromEnvironment) {
+  auto ac = GenerateAutoConfig(&OpenAIEnv, 1975);
+  ASSERT_TRUE(ac.ok()) << ac.status();
+  EXPECT_TRUE(ac->configured);
+  EXPECT_EQ(ac->yaml.find("sk-auto"), std::string::npos);  // placeholder, not the secret
+  ResourceSet set;
+  Diagnostics diags;
+  ParseResources(ac->yaml, "<env>", &set, &diags);
+  BuildOptions opts;
+  opts.env = &OpenAIEnv;
+  config::Config c = BuildConfig(set, opts, &diags);
+  ASSERT_FALSE(diags.HasErrors()) << All(diags);
+  EXPECT_FALSE(diags.HasUnsupported()) << All(diags);
+  ASSERT_EQ(c.backends.size(), 1u);
+  EXPECT_EQ(c.backends[0].auth.key, "sk-auto");
+  EXPECT_EQ(c.backends[0].endpoints[0].port, 8123);
+  EXPECT_FALSE(c.backends[0].tls.enabled);
+  EXPECT_EQ(c.backends[0].schema_prefix, "v1");
+  EXPECT_EQ(c.listener.port, 1975);
+  ASSERT_EQ(c.routes[0].rules[0].backend_refs[0].header_mutation.set.size(), 1u);
+  EXPECT_EQ(c.routes[0].rules[0].backend_refs[0].header_mutation.set[0].second, "proj_1");
+}
+
+TEST(AutoConfigTest, NothingConfiguredStillYieldsAGateway) {
+  auto ac = GenerateAutoConfig(&EmptyEnv, 1975);
+  ASSERT_TRUE(ac.ok());
+  EXPECT_FALSE(ac->configured);
+  ResourceSet set;
+  Diagnostics diags;
+  ParseResources(ac->yaml, "<env>", &set, &diags);
+  config::Config c = BuildConfig(set, BuildOptions{}, &diags);
+  EXPECT_FALSE(diags.HasErrors());
+  EXPECT_TRUE(c.routes.empty());
+  EXPECT_EQ(c.listener.port, 1975);
+}
+
+// Every file of Envoy AI Gateway's examples must load or get diagnostics naming
+// file/kind/name/field: never a crash, never a silent gap.
+TEST(CorpusTest, EveryAigwResourceFileLoadsOrIsDiagnosed) {
+  const char* src = std::getenv("SLUICE_SOURCE_DIR");
+  std::filesystem::path dir =
+      std::filesystem::path(src ? src : ".") / ".." / "shared" / "corpus" / "aigw-resources";
+  if (!std::filesystem::exists(dir)) {
+    GTEST_SKIP() << "corpus not found at " << dir << "; skipping the resource corpus walk";
+  }
+  int files = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file() || e.path().extension() != ".yaml") continue;
+    ++files;
+    ResourceSet set;
+    Diagnostics diags;
+    LoadResourceFile(e.path().string(), &set, &diags);
+    EXPECT_FALSE(set.items.empty()) << e.path();
+    BuildOptions opts;
+    opts.env = [](const std::string& name, std::string* v) {
+      *v = "placeholder-" + name;
+      return true;
+    };
+    config::Config c = BuildConfig(set, opts, &diags);
+    // Every resource is either used, or mentioned by a diagnostic.
+    for (const auto& d : diags.items) {
+      EXPECT_FALSE(d.file.empty());
+      if (d.severity != Diagnostic::Severity::kNotice && d.kind != "") {
+        EXPECT_FALSE(d.name.empty()) << Format(d);
+      }
+    }
+    // Every AIGatewayRoute became a route or got a diagnostic.
+    for (const auto& r : set.items) {
+      if (r.kind != "AIGatewayRoute") continue;
+      bool routed = false;
+      for (const auto& route : c.routes) routed |= route.name == r.ns + "/" + r.name;
+      bool diagnosed = false;
+      for (const auto& d : diags.items) diagnosed |= d.kind == r.kind && d.name == r.ns + "/" + r.name;
+      EXPECT_TRUE(routed || diagnosed) << e.path() << ": " << r.name;
+    }
+    // Kinds sluice does not know are reported, never dropped.
+    for (const auto& r : set.items) {
+      bool mentioned = false;
+      for (const auto& d : diags.items) mentioned |= d.kind == r.kind;
+      bool handled = r.kind == "AIGatewayRoute" || r.kind == "AIServiceBackend" || r.kind == "Backend" ||
+                     r.kind == "BackendSecurityPolicy" || r.kind == "BackendTLSPolicy" ||
+                     r.kind == "Secret" || r.kind == "Gateway";
+      EXPECT_TRUE(handled || mentioned) << e.path() << ": kind " << r.kind << " silently dropped";
+    }
+  }
+  EXPECT_GE(files, 30);
+}
+
+}  // namespace
+}  // namespace sluice::compiler

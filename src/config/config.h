@@ -1,0 +1,125 @@
+// The data-plane config: the only contract between the control plane (resource loader /
+// compiler) and the data plane (pipeline + drivers). Plain data, built once, then shared
+// read-only as std::shared_ptr<const Config> and swapped whole on reload.
+//
+// Secrets (API keys) live here in memory; nothing that formats a Config for humans may
+// print them (see DescribeForLog).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <regex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "http/headers.h"
+
+namespace sluice::config {
+
+// AIServiceBackend schema.name values (Envoy AI Gateway's filterapi.APISchemaName).
+enum class ApiSchema { kOpenAI, kAzureOpenAI, kAWSBedrock, kAWSAnthropic, kGCPVertexAI,
+                       kGCPAnthropic, kAnthropic, kCohere };
+std::string_view SchemaName(ApiSchema s);
+bool ParseSchemaName(std::string_view name, ApiSchema* out);
+
+struct Endpoint {
+  std::string host;  // fqdn hostname or IP literal
+  uint16_t port = 0;
+};
+
+struct Tls {
+  bool enabled = false;
+  std::string sni;      // host name to verify and send as SNI; defaults to the endpoint host
+  std::string ca_pem;  // extra trust anchors (PEM text); empty = system store only
+  bool use_system_ca = true;
+};
+
+struct BackendAuth {
+  enum class Type { kNone, kAPIKey, kAnthropicAPIKey, kAzureAPIKey };
+  Type type = Type::kNone;
+  std::string key;  // secret: never log
+};
+
+// Top-level JSON body edits: `set` values are raw JSON text.
+struct BodyMutation {
+  std::vector<std::pair<std::string, std::string>> set;
+  std::vector<std::string> remove;
+  bool empty() const { return set.empty() && remove.empty(); }
+};
+
+struct Backend {
+  std::string name;  // "namespace/name" of the AIServiceBackend
+  ApiSchema schema = ApiSchema::kOpenAI;
+  std::string schema_version;
+  std::string schema_prefix = "v1";  // OpenAI / Anthropic path prefix
+  std::vector<Endpoint> endpoints;
+  Tls tls;
+  BackendAuth auth;
+  http::HeaderMutation header_mutation;
+  BodyMutation body_mutation;
+  std::chrono::milliseconds request_timeout{0};  // 0 = use the rule's
+};
+
+struct HeaderMatch {
+  enum class Type { kExact, kRegularExpression };
+  Type type = Type::kExact;
+  std::string name;   // lower-case
+  std::string value;  // exact value or the pattern
+  std::shared_ptr<const std::regex> regex;  // kRegularExpression; full match
+  bool match_all = false;  // pattern ".*": skip the regex engine
+
+  bool Matches(std::string_view actual) const;
+};
+
+struct BackendRef {
+  size_t backend = 0;  // index into Config::backends
+  std::string model_name_override;
+  uint32_t weight = 1;    // 0 disables
+  uint32_t priority = 0;  // lower is preferred; higher ones are fallbacks
+  http::HeaderMutation header_mutation;
+  BodyMutation body_mutation;
+};
+
+struct Rule {
+  std::string name;
+  // OR of matches; each match is an AND of header matches. Empty = matches everything.
+  std::vector<std::vector<HeaderMatch>> matches;
+  std::vector<BackendRef> backend_refs;
+  std::chrono::milliseconds request_timeout{60000};       // whole request (first byte)
+  std::chrono::milliseconds backend_request_timeout{0};  // per attempt; 0 = request_timeout
+  std::string models_owned_by = "Envoy AI Gateway";
+  int64_t models_created_at = 0;  // unix seconds
+};
+
+struct Route {
+  std::string name;  // "namespace/name"
+  std::vector<std::string> hostnames;
+  std::vector<Rule> rules;
+};
+
+struct Model {
+  std::string id;
+  std::string owned_by;
+  int64_t created = 0;
+};
+
+struct Listener {
+  std::string name;
+  uint16_t port = 1975;
+};
+
+struct Config {
+  std::string source;  // where it came from, for logs
+  Listener listener;
+  std::vector<Route> routes;
+  std::vector<Backend> backends;
+  std::vector<Model> models;  // /v1/models, from exact x-ai-eg-model matches
+};
+
+// One line per backend/route without secrets, for startup logs.
+std::string DescribeForLog(const Config& c);
+
+}  // namespace sluice::config

@@ -1,0 +1,72 @@
+#include "gateway/errors.h"
+
+#include "common/strings.h"
+#include "json/json.h"
+
+namespace sluice::gateway {
+
+namespace {
+std::string_view OpenAIType(int status) {
+  switch (status) {
+    case 400: case 404: case 405: case 413: case 422: return "invalid_request_error";
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 429: return "rate_limit_error";
+    case 502: case 503: case 504: return "upstream_error";
+    default: return "server_error";
+  }
+}
+std::string_view AnthropicType(int status) {
+  switch (status) {
+    case 400: case 405: case 422: return "invalid_request_error";
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 413: return "request_too_large";
+    case 429: return "rate_limit_error";
+    case 503: case 529: return "overloaded_error";
+    default: return "api_error";
+  }
+}
+}  // namespace
+
+HttpError MakeError(Dialect d, int status, std::string_view message, std::string_view code,
+                    std::string_view param) {
+  HttpError e;
+  e.status = status;
+  json::Value err = json::Value::Object();
+  if (d == Dialect::kOpenAI) {
+    err.Set("message", json::Value::String(std::string(message)));
+    err.Set("type", json::Value::String(std::string(OpenAIType(status))));
+    err.Set("param", param.empty() ? json::Value() : json::Value::String(std::string(param)));
+    err.Set("code", code.empty() ? json::Value() : json::Value::String(std::string(code)));
+    json::Value root = json::Value::Object();
+    root.Set("error", std::move(err));
+    e.body = json::Serialize(root);
+  } else {
+    err.Set("type", json::Value::String(std::string(AnthropicType(status))));
+    err.Set("message", json::Value::String(std::string(message)));
+    json::Value root = json::Value::Object();
+    root.Set("type", json::Value::String("error"));
+    root.Set("error", std::move(err));
+    e.body = json::Serialize(root);
+  }
+  return e;
+}
+
+HttpError ToHttpError(const absl::Status& status, Dialect d) {
+  int code = 500;
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument: code = 400; break;
+    case absl::StatusCode::kUnauthenticated: code = 401; break;
+    case absl::StatusCode::kPermissionDenied: code = 403; break;
+    case absl::StatusCode::kNotFound: code = 404; break;
+    case absl::StatusCode::kResourceExhausted: code = 429; break;
+    case absl::StatusCode::kUnavailable: code = 503; break;
+    case absl::StatusCode::kDeadlineExceeded: code = 504; break;
+    default: code = 500;
+  }
+  return MakeError(d, code, ToStd(status.message()));
+}
+
+}  // namespace sluice::gateway

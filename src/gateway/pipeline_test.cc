@@ -1,0 +1,251 @@
+#include "gateway/pipeline.h"
+
+#include "compiler/resources/resources.h"
+#include "gtest/gtest.h"
+#include "json/json.h"
+
+namespace sluice::gateway {
+namespace {
+
+constexpr const char* kConfig = R"(apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIGatewayRoute
+metadata: {name: r}
+spec:
+  rules:
+    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: gpt-a}]}]
+      backendRefs:
+        - {name: primary, weight: 1}
+        - {name: secondary, weight: 3}
+        - {name: fallback, priority: 1, modelNameOverride: "fallback-\"model\""}
+      timeouts: {request: 30s, backendRequest: 10s}
+    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: gpt-tenant}, {type: Exact, name: x-tenant, value: blue}]}]
+      backendRefs: [{name: primary, bodyMutation: {set: [{path: temperature, value: "0.5"}], remove: [user]}}]
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: primary}
+spec:
+  schema: {name: OpenAI}
+  backendRef: {name: p, kind: Backend, group: gateway.envoyproxy.io}
+  headerMutation: {set: [{name: x-backend, value: primary}]}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: secondary}
+spec:
+  schema: {name: OpenAI, prefix: api/v2}
+  backendRef: {name: p, kind: Backend, group: gateway.envoyproxy.io}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: fallback}
+spec:
+  schema: {name: OpenAI}
+  backendRef: {name: p, kind: Backend, group: gateway.envoyproxy.io}
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: p}
+spec:
+  endpoints: [{ip: {address: 127.0.0.1, port: 9}}]
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: k}
+spec:
+  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: primary}]
+  type: APIKey
+  apiKey: {secretRef: {name: k}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: k}
+stringData: {apiKey: sk-primary}
+)";
+
+std::shared_ptr<const config::Config> LoadConfig() {
+  compiler::ResourceSet set;
+  compiler::Diagnostics diags;
+  compiler::ParseResources(kConfig, "t.yaml", &set, &diags);
+  auto cfg = std::make_shared<config::Config>(compiler::BuildConfig(set, {}, &diags));
+  EXPECT_FALSE(diags.HasErrors());
+  return cfg;
+}
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  std::shared_ptr<const config::Config> cfg_ = LoadConfig();
+  uint64_t next_random_ = 0;
+  Pipeline Make() {
+    return Pipeline(cfg_, [this] { return next_random_; });
+  }
+  http::HeaderMap Headers() {
+    http::HeaderMap h;
+    h.Add("host", "gw.local:1975");
+    h.Add("authorization", "Bearer client-key");
+    h.Add("content-type", "application/json");
+    h.Add("connection", "keep-alive");
+    h.Add("x-custom", "kept");
+    return h;
+  }
+};
+
+int StatusOf(const Decision& d) {
+  if (auto* i = std::get_if<ImmediateResponse>(&d)) return i->status;
+  return 0;
+}
+
+TEST_F(PipelineTest, RoutesSignsAndKeepsBodyUnchanged) {
+  auto h = Headers();
+  Pipeline p = Make();
+  ASSERT_FALSE(p.OnRequestHeaders("POST", "/v1/chat/completions?x=1", h));
+  std::string body = R"({"model":"gpt-a","messages":[{"role":"user","content":"hi"}],"stream":true})";
+  next_random_ = 0;  // weight 1 of 4 -> primary
+  Decision d = p.OnRequestBody(body);
+  auto* up = std::get_if<UpstreamRequest>(&d);
+  ASSERT_NE(up, nullptr);
+  EXPECT_EQ(up->backend->name, "default/primary");
+  EXPECT_EQ(up->path, "/v1/chat/completions?x=1");
+  EXPECT_FALSE(up->body.has_value());  // pass-through: the client's bytes
+  EXPECT_TRUE(p.stream());
+  EXPECT_EQ(up->timeout, std::chrono::seconds(10));
+  http::HeaderMap out = h;
+  up->headers.ApplyTo(out);
+  EXPECT_EQ(*out.Get("authorization"), "Bearer sk-primary");
+  EXPECT_EQ(*out.Get("x-backend"), "primary");
+  EXPECT_EQ(*out.Get("x-custom"), "kept");
+  EXPECT_EQ(*out.Get("x-ai-eg-model"), "gpt-a");
+  EXPECT_FALSE(out.Has("host"));
+  EXPECT_FALSE(out.Has("connection"));
+}
+
+TEST_F(PipelineTest, WeightedChoiceFollowsWeights) {
+  auto h = Headers();
+  std::string body = R"({"model":"gpt-a"})";
+  for (uint64_t r = 0; r < 4; ++r) {
+    Pipeline p = Make();
+    ASSERT_FALSE(p.OnRequestHeaders("POST", "/v1/chat/completions", h));
+    next_random_ = r;
+    auto d = p.OnRequestBody(body);
+    auto& up = std::get<UpstreamRequest>(d);
+    EXPECT_EQ(up.backend->name, r == 0 ? "default/primary" : "default/secondary") << r;
+    if (r > 0) {
+      EXPECT_EQ(up.path, "/api/v2/chat/completions");
+      http::HeaderMap out = h;
+      up.headers.ApplyTo(out);
+      EXPECT_FALSE(out.Has("authorization"));  // the client's key never goes upstream
+    }
+  }
+}
+
+TEST_F(PipelineTest, FallbackToNextPriorityWithSplicedModelOverride) {
+  auto h = Headers();
+  Pipeline p = Make();
+  ASSERT_FALSE(p.OnRequestHeaders("POST", "/v1/chat/completions", h));
+  std::string body = R"({ "model" : "gpt-a", "messages":[{"model":"inner"}]})";
+  auto d = p.OnRequestBody(body);
+  ASSERT_TRUE(std::holds_alternative<UpstreamRequest>(d));
+  auto next = p.OnAttemptFailed();
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->backend->name, "default/fallback");
+  ASSERT_TRUE(next->body.has_value());
+  EXPECT_EQ(*next->body, R"({ "model" : "fallback-\"model\"", "messages":[{"model":"inner"}]})");
+  EXPECT_FALSE(p.OnAttemptFailed().has_value());
+}
+
+TEST_F(PipelineTest, HeaderMatchesAndBodyMutation) {
+  auto h = Headers();
+  std::string body = R"({"model":"gpt-tenant","user":"u1","temperature":1})";
+  {
+    Pipeline p = Make();
+    ASSERT_FALSE(p.OnRequestHeaders("POST", "/v1/chat/completions", h));
+    EXPECT_EQ(StatusOf(p.OnRequestBody(body)), 404);  // x-tenant missing
+  }
+  h.Add("x-tenant", "blue");
+  Pipeline p = Make();
+  ASSERT_FALSE(p.OnRequestHeaders("POST", "/v1/chat/completions", h));
+  auto d = p.OnRequestBody(body);
+  auto& up = std::get<UpstreamRequest>(d);
+  ASSERT_TRUE(up.body.has_value());
+  EXPECT_EQ(*up.body, R"({"model":"gpt-tenant","temperature":0.5})");
+}
+
+TEST_F(PipelineTest, ErrorsInOpenAIShape) {
+  auto h = Headers();
+  struct Case {
+    const char* body;
+    int status;
+    const char* code;
+  } cases[] = {
+      {"{not json", 400, "invalid_json"},
+      {"[1,2]", 400, "invalid_json"},
+      {R"({"messages":[]})", 400, "missing_required_parameter"},
+      {R"({"model":42})", 400, "invalid_type"},
+      {R"({"model":"nope"})", 404, "model_not_found"},
+  };
+  for (const auto& c : cases) {
+    Pipeline p = Make();
+    ASSERT_FALSE(p.OnRequestHeaders("POST", "/v1/embeddings", h));
+    auto d = p.OnRequestBody(c.body);
+    auto* imm = std::get_if<ImmediateResponse>(&d);
+    ASSERT_NE(imm, nullptr) << c.body;
+    EXPECT_EQ(imm->status, c.status) << c.body;
+    auto j = json::Parse(imm->body);
+    ASSERT_TRUE(j.ok());
+    const json::Value* err = j->Find("error");
+    ASSERT_NE(err, nullptr);
+    EXPECT_EQ(err->GetString("code"), c.code) << imm->body;
+    EXPECT_FALSE(err->GetString("message").empty());
+    EXPECT_FALSE(err->GetString("type").empty());
+  }
+}
+
+TEST_F(PipelineTest, LocalAnswers) {
+  auto h = Headers();
+  {
+    Pipeline p = Make();
+    auto r = p.OnRequestHeaders("GET", "/v1/models", h);
+    ASSERT_TRUE(r);
+    auto j = json::Parse(r->body);
+    ASSERT_TRUE(j.ok());
+    EXPECT_EQ(j->GetString("object"), "list");
+    ASSERT_EQ(j->Find("data")->size(), 2u);
+    EXPECT_EQ(j->Find("data")->items()[0].GetString("id"), "gpt-a");
+    EXPECT_EQ(j->Find("data")->items()[1].GetString("id"), "gpt-tenant");
+  }
+  {
+    Pipeline p = Make();
+    auto r = p.OnRequestHeaders("GET", "/health", h);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+  {
+    Pipeline p = Make();
+    auto r = p.OnRequestHeaders("GET", "/v1/chat/completions", h);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 405);
+  }
+  {
+    Pipeline p = Make();
+    auto r = p.OnRequestHeaders("POST", "/v2/whatever", h);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 404);
+  }
+}
+
+TEST_F(PipelineTest, ResponseHeadersDropHopByHop) {
+  Pipeline p = Make();
+  http::HeaderMap h;
+  h.Add("content-type", "text/event-stream");
+  h.Add("transfer-encoding", "chunked");
+  h.Add("connection", "keep-alive");
+  h.Add("x-request-id", "abc");
+  auto m = p.OnResponseHeaders(200, h);
+  m.ApplyTo(h);
+  EXPECT_FALSE(h.Has("transfer-encoding"));
+  EXPECT_FALSE(h.Has("connection"));
+  EXPECT_TRUE(h.Has("x-request-id"));
+}
+
+}  // namespace
+}  // namespace sluice::gateway

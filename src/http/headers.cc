@@ -1,0 +1,96 @@
+#include "http/headers.h"
+
+#include <algorithm>
+
+namespace sluice::http {
+
+namespace {
+inline char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+}  // namespace
+
+std::string ToLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = Lower(c);
+  return out;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (Lower(a[i]) != Lower(b[i])) return false;
+  return true;
+}
+
+void HeaderMap::Add(std::string_view name, std::string_view value) {
+  entries_.emplace_back(ToLower(name), std::string(value));
+}
+
+void HeaderMap::Set(std::string_view name, std::string_view value) {
+  bool done = false;
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    if (EqualsIgnoreCase(it->first, name)) {
+      if (!done) {
+        it->second.assign(value);
+        done = true;
+        ++it;
+      } else {
+        it = entries_.erase(it);
+      }
+    } else {
+      ++it;
+    }
+  }
+  if (!done) Add(name, value);
+}
+
+size_t HeaderMap::Remove(std::string_view name) {
+  size_t before = entries_.size();
+  entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
+                                [&](const Entry& e) { return EqualsIgnoreCase(e.first, name); }),
+                 entries_.end());
+  return before - entries_.size();
+}
+
+std::optional<std::string_view> HeaderMap::Get(std::string_view name) const {
+  for (const auto& e : entries_)
+    if (EqualsIgnoreCase(e.first, name)) return std::string_view(e.second);
+  return std::nullopt;
+}
+
+void HeaderMutation::Set(std::string_view name, std::string_view value) {
+  std::string lower = ToLower(name);
+  for (auto& [n, v] : set) {
+    if (n == lower) {
+      v.assign(value);
+      return;
+    }
+  }
+  set.emplace_back(std::move(lower), std::string(value));
+}
+
+void HeaderMutation::Remove(std::string_view name) { remove.push_back(ToLower(name)); }
+
+void HeaderMutation::ApplyTo(HeaderMap& headers) const {
+  for (const auto& r : remove) headers.Remove(r);
+  for (const auto& [n, v] : set) headers.Set(n, v);
+}
+
+bool IsHopByHop(std::string_view n) {
+  return n == "connection" || n == "keep-alive" || n == "proxy-connection" ||
+         n == "transfer-encoding" || n == "te" || n == "trailer" || n == "upgrade" ||
+         n == "proxy-authorization" || n == "proxy-authenticate";
+}
+
+bool IsSensitiveHeader(std::string_view n) {
+  if (n == "authorization" || n == "x-api-key" || n == "api-key" || n == "cookie" ||
+      n == "proxy-authorization" || n == "x-goog-api-key")
+    return true;
+  if (n.rfind("x-aigw-", 0) == 0) return true;
+  auto ends = [&](std::string_view suf) {
+    return n.size() >= suf.size() && n.substr(n.size() - suf.size()) == suf;
+  };
+  return ends("-access-key-id") || ends("-secret-access-key") || ends("-session-token") ||
+         n == "x-amz-security-token";
+}
+
+}  // namespace sluice::http

@@ -1,0 +1,98 @@
+// The JSON facade: a small DOM that keeps member order and number text, a strict parser
+// (RFC 8259) and a serializer. The only JSON code in sluice; nothing else parses JSON.
+//
+// Threading: Values are plain data (no sharing); Parse/Serialize are reentrant.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace sluice::json {
+
+class Value {
+ public:
+  enum class Type { kNull, kBool, kNumber, kString, kArray, kObject };
+  using Member = std::pair<std::string, Value>;
+
+  Value() = default;  // null
+  static Value Bool(bool b);
+  static Value Int(int64_t n);
+  static Value Double(double d);
+  // `text` must be a valid JSON number; kept verbatim so numbers round-trip exactly.
+  static Value RawNumber(std::string text);
+  static Value String(std::string s);
+  static Value Array();
+  static Value Object();
+
+  Type type() const { return type_; }
+  bool is_null() const { return type_ == Type::kNull; }
+  bool is_bool() const { return type_ == Type::kBool; }
+  bool is_number() const { return type_ == Type::kNumber; }
+  bool is_string() const { return type_ == Type::kString; }
+  bool is_array() const { return type_ == Type::kArray; }
+  bool is_object() const { return type_ == Type::kObject; }
+
+  // Accessors REQUIRE the matching type (else return a zero value).
+  bool as_bool() const { return bool_; }
+  double as_double() const;
+  int64_t as_int() const;
+  const std::string& as_string() const { return text_; }  // string value or number text
+  const std::vector<Value>& items() const { return items_; }
+  std::vector<Value>& items() { return items_; }
+  const std::vector<Member>& members() const { return members_; }
+  std::vector<Member>& members() { return members_; }
+
+  // Object helpers. Find returns nullptr when absent or not an object.
+  const Value* Find(std::string_view key) const;
+  Value* Find(std::string_view key);
+  // Sets (replacing in place, keeping order) or appends. Turns null into an object.
+  Value& Set(std::string_view key, Value v);
+  bool Erase(std::string_view key);
+  // Array helper. Turns null into an array.
+  Value& Append(Value v);
+  size_t size() const { return type_ == Type::kArray ? items_.size() : members_.size(); }
+
+  // Convenience: string member or "" / bool member or default.
+  std::string_view GetString(std::string_view key) const;
+  bool GetBool(std::string_view key, bool def) const;
+
+  friend bool operator==(const Value& a, const Value& b);
+
+ private:
+  Type type_ = Type::kNull;
+  bool bool_ = false;
+  std::string text_;
+  std::vector<Value> items_;
+  std::vector<Member> members_;
+};
+
+// Parses one JSON document. InvalidArgument with "at offset N: ..." on malformed input.
+// Depth is limited (kMaxDepth) so hostile input cannot exhaust the stack.
+inline constexpr int kMaxDepth = 256;
+absl::StatusOr<Value> Parse(std::string_view text);
+
+// Compact serialization (no spaces), members in stored order.
+std::string Serialize(const Value& v);
+void SerializeTo(const Value& v, std::string* out);
+// Appends `s` as a quoted JSON string.
+void AppendQuoted(std::string* out, std::string_view s);
+
+// Hot path helper: validates `text` as a JSON object and reports each top-level member's
+// key and the byte span of its raw value, without building a DOM. Used to read `model` and
+// `stream` and to splice small edits into a pass-through body without re-serialising it.
+struct TopLevelMember {
+  std::string key;     // decoded
+  size_t value_begin;  // offsets into text
+  size_t value_end;
+};
+absl::StatusOr<std::vector<TopLevelMember>> ScanObject(std::string_view text);
+
+// Decodes a raw JSON string token (with quotes), e.g. a span reported by ScanObject.
+absl::StatusOr<std::string> DecodeStringToken(std::string_view token);
+
+}  // namespace sluice::json
