@@ -5,10 +5,11 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "translate/translator.h"
 
 namespace sluice::gateway {
 
-enum class Dialect { kOpenAI, kAnthropic };
+using Dialect = translate::Dialect;
 
 struct HttpError {
   int status = 500;

@@ -9,44 +9,56 @@ namespace sluice::gateway {
 
 namespace {
 
-Endpoint EndpointFor(std::string_view path) {
-  if (path == "/v1/chat/completions") return Endpoint::kChatCompletions;
-  if (path == "/v1/completions") return Endpoint::kCompletions;
-  if (path == "/v1/embeddings") return Endpoint::kEmbeddings;
-  if (path == "/v1/models") return Endpoint::kModels;
-  if (path == "/health") return Endpoint::kHealth;
-  return Endpoint::kUnknown;
-}
+struct EndpointInfo {
+  std::string_view path;
+  Endpoint endpoint;
+  Dialect dialect;
+};
+constexpr EndpointInfo kEndpoints[] = {
+    {"/v1/chat/completions", Endpoint::kChatCompletions, Dialect::kOpenAI},
+    {"/v1/completions", Endpoint::kCompletions, Dialect::kOpenAI},
+    {"/v1/embeddings", Endpoint::kEmbeddings, Dialect::kOpenAI},
+    {"/v1/messages", Endpoint::kMessages, Dialect::kAnthropic},
+    {"/anthropic/v1/messages", Endpoint::kMessages, Dialect::kAnthropic},
+    {"/v1/models", Endpoint::kModels, Dialect::kOpenAI},
+    {"/health", Endpoint::kHealth, Dialect::kOpenAI},
+};
 
-std::string_view Suffix(Endpoint e) {
+translate::Endpoint ToTranslate(Endpoint e) {
   switch (e) {
-    case Endpoint::kChatCompletions: return "/chat/completions";
-    case Endpoint::kCompletions: return "/completions";
-    case Endpoint::kEmbeddings: return "/embeddings";
-    default: return "";
+    case Endpoint::kCompletions: return translate::Endpoint::kCompletions;
+    case Endpoint::kEmbeddings: return translate::Endpoint::kEmbeddings;
+    case Endpoint::kMessages: return translate::Endpoint::kMessages;
+    default: return translate::Endpoint::kChatCompletions;
   }
 }
 
 bool HostMatches(std::string_view pattern, std::string_view host) {
   if (pattern.rfind("*.", 0) == 0) {
-    std::string_view suffix = pattern.substr(1);  // ".example.com"
-    if (host.size() <= suffix.size()) return false;
-    if (host.substr(host.size() - suffix.size()) != suffix) return false;
-    // Gateway API: the wildcard stands for one or more labels.
-    return true;
+    std::string_view suffix = pattern.substr(1);  // ".example.com": one or more labels before it
+    return host.size() > suffix.size() && host.substr(host.size() - suffix.size()) == suffix;
   }
   return pattern == host;
 }
 
-// Client-side headers that must never go upstream: hop-by-hop ones, the client's own
-// credentials (the backend gets its own), and framing the driver recomputes.
+// Client-side headers that must never go upstream: the client's own credentials (the backend
+// gets its own), framing the driver recomputes, and encodings we could not translate.
 constexpr std::string_view kStripped[] = {"host", "content-length", "authorization", "x-api-key",
                                           "api-key", "accept-encoding", "expect"};
 
+std::string UpstreamHost(const config::Backend& b) {
+  const auto& ep = b.endpoints[0];
+  std::string host = b.tls.enabled && !b.tls.sni.empty() ? b.tls.sni : ep.host;
+  bool default_port = (b.tls.enabled && ep.port == 443) || (!b.tls.enabled && ep.port == 80);
+  if (host.find(':') != std::string::npos) host = StrCat("[", host, "]");  // IPv6 literal
+  return default_port ? host : StrCat(host, ":", ep.port);
+}
+
 }  // namespace
 
-Pipeline::Pipeline(std::shared_ptr<const config::Config> config, RandomFn random)
-    : config_(std::move(config)), random_(std::move(random)) {}
+Pipeline::Pipeline(std::shared_ptr<const Runtime> runtime, RandomFn random)
+    : runtime_(std::move(runtime)), random_(std::move(random)) {}
+Pipeline::~Pipeline() = default;
 
 ImmediateResponse Pipeline::Error(int status, std::string_view message, std::string_view code,
                                   std::string_view param) const {
@@ -60,53 +72,47 @@ ImmediateResponse Pipeline::Error(int status, std::string_view message, std::str
 std::optional<ImmediateResponse> Pipeline::OnRequestHeaders(std::string_view method,
                                                             std::string_view path,
                                                             const http::HeaderMap& headers) {
-  method_ = std::string(method);
-  path_ = std::string(path);
   size_t q = path.find('?');
   std::string_view bare = path.substr(0, q);
   if (q != std::string_view::npos) query_ = std::string(path.substr(q));
   headers_ = &headers;
   if (auto h = headers.Get("host")) {
     std::string_view host = *h;
-    if (size_t colon = host.rfind(':'); colon != std::string_view::npos &&
-                                         host.find(']') == std::string_view::npos)
+    if (size_t colon = host.rfind(':');
+        colon != std::string_view::npos && host.find(']') == std::string_view::npos)
       host = host.substr(0, colon);
     host_ = http::ToLower(host);
   }
-  endpoint_ = EndpointFor(bare);
+  for (const auto& e : kEndpoints) {
+    if (e.path == bare) {
+      endpoint_ = e.endpoint;
+      dialect_ = e.dialect;
+    }
+  }
+  std::string_view allowed = "POST";
   switch (endpoint_) {
     case Endpoint::kUnknown:
       return Error(404, StrCat("unsupported path: ", bare), "unsupported_path");
-    case Endpoint::kHealth: {
+    case Endpoint::kHealth:
+    case Endpoint::kModels: {
+      allowed = "GET";
       if (method != "GET" && method != "HEAD") break;
       ImmediateResponse r;
-      r.body = R"({"status":"ok"})";
-      return r;
-    }
-    case Endpoint::kModels: {
-      if (method != "GET") break;
-      ImmediateResponse r;
-      r.body = ModelsJson(*config_);
+      r.body = endpoint_ == Endpoint::kHealth ? std::string(R"({"status":"ok"})")
+                                              : ModelsJson(*runtime_->config);
       return r;
     }
     default:
       if (method == "POST") return std::nullopt;
-      {
-        ImmediateResponse r = Error(405, StrCat("method ", method, " is not allowed on ", bare,
-                                                      "; use POST"), "method_not_allowed");
-        r.headers.Set("allow", "POST");
-        return r;
-      }
   }
-  ImmediateResponse r =
-      Error(405, StrCat("method ", method, " is not allowed on ", bare, "; use GET"),
-            "method_not_allowed");
-  r.headers.Set("allow", "GET");
+  ImmediateResponse r = Error(
+      405, StrCat("method ", method, " is not allowed on ", bare, "; use ", allowed), "method_not_allowed");
+  r.headers.Set("allow", allowed);
   return r;
 }
 
-const config::Rule* Pipeline::Route(const http::HeaderMap& headers) const {
-  for (const auto& route : config_->routes) {
+const config::Rule* Pipeline::Route() const {
+  for (const auto& route : runtime_->config->routes) {
     if (!route.hostnames.empty()) {
       bool ok = false;
       for (const auto& h : route.hostnames) ok = ok || HostMatches(h, host_);
@@ -119,7 +125,7 @@ const config::Rule* Pipeline::Route(const http::HeaderMap& headers) const {
         for (const auto& hm : match) {
           std::optional<std::string_view> v;
           if (hm.name == "x-ai-eg-model") v = model_;
-          else v = headers.Get(hm.name);
+          else v = headers_->Get(hm.name);
           if (!v || !hm.Matches(*v)) {
             all = false;
             break;
@@ -133,60 +139,47 @@ const config::Rule* Pipeline::Route(const http::HeaderMap& headers) const {
 }
 
 Decision Pipeline::OnRequestBody(std::string_view body) {
-  auto members = json::ScanObject(body);
-  if (!members.ok()) {
-    return Error(400, StrCat("request body is not valid JSON: ", members.status().message()),
-                 "invalid_json");
+  auto doc = json::Parse(body);
+  if (!doc.ok()) {
+    return Error(400, StrCat("request body is not valid JSON: ", doc.status().message()), "invalid_json");
   }
-  bool have_model = false;
-  for (const auto& m : *members) {
-    std::string_view raw = body.substr(m.value_begin, m.value_end - m.value_begin);
-    if (m.key == "model") {
-      if (raw.empty() || raw[0] != '"') return Error(400, "'model' must be a string", "invalid_type", "model");
-      auto s = json::DecodeStringToken(raw);
-      if (!s.ok()) return Error(400, "'model' must be a string", "invalid_type", "model");
-      model_ = std::move(*s);
-      have_model = true;
-      model_span_.clear();
-      model_span_.emplace_back(m.value_begin, m.value_end);
-    } else if (m.key == "stream") {
-      stream_ = raw == "true";
-    }
-  }
-  if (!have_model || model_.empty()) {
+  if (!doc->is_object()) return Error(400, "request body must be a JSON object", "invalid_json");
+  doc_ = std::make_unique<json::Value>(std::move(*doc));
+  const json::Value* model = doc_->Find("model");
+  if (model == nullptr || model->is_null()) {
     return Error(400, "you must provide a model parameter", "missing_required_parameter", "model");
   }
-  rule_ = Route(*headers_);
+  if (!model->is_string() || model->as_string().empty()) {
+    return Error(400, "'model' must be a non-empty string", "invalid_type", "model");
+  }
+  model_ = model->as_string();
+  stream_ = doc_->GetBool("stream", false);
+  rule_ = Route();
   if (rule_ == nullptr) {
-    return Error(404,
-                 StrCat("The model `", model_, "` does not exist or is not served by this gateway."),
+    return Error(404, StrCat("The model `", model_, "` does not exist or is not served by this gateway."),
                  "model_not_found", "model");
   }
   body_ = body;
-  client_body_copy_.clear();
-  auto attempt = BuildAttempt();
-  if (!attempt) {
-    return Error(503, StrCat("no backend is available for model `", model_, "`"),
-                 "no_backend");
-  }
-  return std::move(*attempt);
-}
-
-std::optional<UpstreamRequest> Pipeline::OnAttemptFailed() {
-  // body_ may point into a driver buffer that is still alive: drivers keep the client body
-  // for the whole request (they need it to resend).
   return BuildAttempt();
 }
 
-std::optional<UpstreamRequest> Pipeline::BuildAttempt() {
-  // Candidates: the lowest priority level not tried yet, weight > 0.
+std::optional<Decision> Pipeline::OnAttemptFailed() {
+  if (rule_ == nullptr) return std::nullopt;
+  bool more = false;
+  for (const auto& ref : rule_->backend_refs)
+    more = more || (ref.weight > 0 && ref.priority > tried_priority_);
+  if (!more) return std::nullopt;
+  return BuildAttempt();
+}
+
+Decision Pipeline::BuildAttempt() {
+  // Candidates: the lowest priority level not tried yet, weight > 0; weighted choice in it.
   std::optional<uint32_t> level;
   for (const auto& ref : rule_->backend_refs) {
-    if (ref.weight == 0) continue;
-    if (tried_any_ && ref.priority <= tried_priority_) continue;
+    if (ref.weight == 0 || (tried_any_ && ref.priority <= tried_priority_)) continue;
     if (!level || ref.priority < *level) level = ref.priority;
   }
-  if (!level) return std::nullopt;
+  if (!level) return Error(503, StrCat("no backend is available for model `", model_, "`"), "no_backend");
   uint64_t total = 0;
   for (const auto& ref : rule_->backend_refs)
     if (ref.weight > 0 && ref.priority == *level) total += ref.weight;
@@ -202,82 +195,120 @@ std::optional<UpstreamRequest> Pipeline::BuildAttempt() {
   }
   tried_any_ = true;
   tried_priority_ = *level;
-  const config::Backend& backend = config_->backends[chosen->backend];
+  const config::Backend& backend = runtime_->config->backends[chosen->backend];
+
+  const translate::TranslatorFactory* factory =
+      runtime_->translators->Find(ToTranslate(endpoint_), dialect_, backend.schema);
+  if (factory == nullptr) {
+    return Error(400, StrCat("model `", model_, "` is served by a ", config::SchemaName(backend.schema),
+                             " backend, which does not support this endpoint"),
+                 "unsupported_endpoint");
+  }
+  translator_ = factory->Create(backend);
 
   UpstreamRequest up;
   up.backend = &backend;
   up.method = "POST";
   up.model = chosen->model_name_override.empty() ? model_ : chosen->model_name_override;
-  std::string prefix = backend.schema_prefix.empty() ? "" : StrCat("/", backend.schema_prefix);
-  up.path = StrCat(prefix, Suffix(endpoint_), query_);
+  up.host = UpstreamHost(backend);
+  translate::ClientRequest creq{ToTranslate(endpoint_), body_, *doc_, *headers_, up.model, stream_};
+  auto treq = translator_->TranslateRequest(creq);
+  if (!treq.ok()) {
+    HttpError e = ToHttpError(treq.status(), dialect_);
+    ImmediateResponse r;
+    r.status = e.status;
+    r.body = std::move(e.body);
+    return r;
+  }
+  up.path = treq->path;
+  if (up.path.find('?') == std::string::npos && !query_.empty() &&
+      backend.schema == config::ApiSchema::kOpenAI) {
+    up.path += query_;
+  }
+  up.body = std::move(treq->body);
   auto timeout = rule_->backend_request_timeout.count() > 0 ? rule_->backend_request_timeout
                                                             : rule_->request_timeout;
-  if (backend.request_timeout.count() > 0 && (timeout.count() == 0 || backend.request_timeout < timeout))
+  if (backend.request_timeout.count() > 0 &&
+      (timeout.count() == 0 || backend.request_timeout < timeout))
     timeout = backend.request_timeout;
   up.timeout = timeout;
 
-  // Headers: drop what must not go upstream, then backend, then route-level mutations (the
-  // route's win), then credentials last so no mutation can replace them.
-  for (std::string_view h : kStripped) up.headers.Remove(h);
-  for (const auto& [name, value] : headers_ ? headers_->entries() : std::vector<http::HeaderMap::Entry>{}) {
-    if (http::IsHopByHop(name)) up.headers.Remove(name);
-  }
-  up.headers.Set("x-ai-eg-model", model_);
-  for (const auto& r : backend.header_mutation.remove) up.headers.Remove(r);
-  for (const auto& [n, v] : backend.header_mutation.set) up.headers.Set(n, v);
-  for (const auto& r : chosen->header_mutation.remove) up.headers.Remove(r);
-  for (const auto& [n, v] : chosen->header_mutation.set) up.headers.Set(n, v);
-  up.headers.Set("content-type", "application/json");
-  switch (backend.auth.type) {
-    case config::BackendAuth::Type::kNone: break;
-    case config::BackendAuth::Type::kAPIKey:
-      up.headers.Set("authorization", StrCat("Bearer ", backend.auth.key));
-      break;
-    case config::BackendAuth::Type::kAzureAPIKey:
-      up.headers.Set("api-key", backend.auth.key);
-      break;
-    case config::BackendAuth::Type::kAnthropicAPIKey:
-      up.headers.Set("x-api-key", backend.auth.key);
-      break;
-  }
-
-  // Body: the client's bytes unless something must change. A model override is spliced into
-  // the raw text (no re-serialisation); top-level body mutations go through the DOM.
-  bool mutate = !backend.body_mutation.empty() || !chosen->body_mutation.empty();
-  if (mutate) {
-    auto doc = json::Parse(body_);
-    if (doc.ok()) {
-      doc->Set("model", json::Value::String(up.model));
+  // Top-level body mutations (backend's, then the route's) on the final body.
+  if (!backend.body_mutation.empty() || !chosen->body_mutation.empty()) {
+    auto final_doc = json::Parse(up.body ? std::string_view(*up.body) : body_);
+    if (final_doc.ok() && final_doc->is_object()) {
       for (const auto* bm : {&backend.body_mutation, &chosen->body_mutation}) {
-        for (const auto& r : bm->remove) doc->Erase(r);
+        for (const auto& r : bm->remove) final_doc->Erase(r);
         for (const auto& [k, raw] : bm->set) {
           auto v = json::Parse(raw);
-          doc->Set(k, v.ok() ? std::move(*v) : json::Value::String(raw));
+          final_doc->Set(k, v.ok() ? std::move(*v) : json::Value::String(raw));
         }
       }
-      up.body = json::Serialize(*doc);
+      up.body = json::Serialize(*final_doc);
     }
-  } else if (up.model != model_ && !model_span_.empty()) {
-    std::string out;
-    out.reserve(body_.size() + up.model.size());
-    out.append(body_.substr(0, model_span_[0].first));
-    json::AppendQuoted(&out, up.model);
-    out.append(body_.substr(model_span_[0].second));
-    up.body = std::move(out);
   }
+
+  // Headers: drop what must not go upstream; then the backend's, the route's (which win) and
+  // the translator's mutations; credentials last so no mutation can replace them.
+  http::HeaderMutation& m = up.headers;
+  for (std::string_view h : kStripped) m.Remove(h);
+  for (const auto& [name, value] : headers_->entries())
+    if (http::IsHopByHop(name)) m.Remove(name);
+  m.Set("x-ai-eg-model", model_);
+  if (up.body) m.Set("content-type", "application/json");
+  const http::HeaderMutation& translator_headers = treq->headers;
+  for (const http::HeaderMutation* hm : {&backend.header_mutation, &chosen->header_mutation, &translator_headers}) {
+    for (const auto& r : hm->remove) m.Remove(r);
+    for (const auto& [n, v] : hm->set) m.Set(n, v);
+  }
+
+  // Sign the request exactly as it will be sent.
+  http::HeaderMap final_headers = *headers_;
+  m.ApplyTo(final_headers);
+  std::string_view final_body = up.body ? std::string_view(*up.body) : body_;
+  auth::SigningRequest sreq{up.method, up.host, up.path, final_headers, final_body};
+  auto sig = runtime_->signers[chosen->backend]->Sign(sreq);
+  if (!sig.ok()) {
+    return Error(503, StrCat("credentials for backend ", backend.name, " are not available: ",
+                             sig.status().message()), "credentials_unavailable");
+  }
+  for (const auto& [n, v] : sig->set) m.Set(n, v);
   return up;
 }
 
 http::HeaderMutation Pipeline::OnResponseHeaders(int status, const http::HeaderMap& headers) {
   http::HeaderMutation m;
+  if (translator_ && status >= 200 && status < 300) m = translator_->TranslateResponseHeaders(status, headers);
   for (const auto& [name, value] : headers.entries()) {
     if (http::IsHopByHop(name) || name == "content-length") m.Remove(name);
   }
   return m;
 }
 
-void Pipeline::OnResponseBody(std::string_view chunk, bool end_of_stream, std::string* out) {
-  out->append(chunk);
+absl::Status Pipeline::OnResponseBody(std::string_view chunk, bool end_of_stream, std::string* out) {
+  if (!translator_) {
+    out->append(chunk);
+    return absl::OkStatus();
+  }
+  return translator_->TranslateResponseBody(chunk, end_of_stream, out);
+}
+
+ImmediateResponse Pipeline::OnResponseError(int status, const http::HeaderMap& headers,
+                                            std::string_view body) {
+  ImmediateResponse r;
+  r.status = status;
+  if (!translator_) {
+    r.body = std::string(body);
+    return r;
+  }
+  translator_->TranslateError(status, headers, body, &r.status, &r.body);
+  if (auto ct = headers.Get("content-type"); ct && r.body == body) r.content_type = std::string(*ct);
+  return r;
+}
+
+std::string Pipeline::StreamError(std::string_view message) {
+  if (translator_) return translator_->StreamError(message);
+  return translate::OpenAIStreamError(message);
 }
 
 std::string ModelsJson(const config::Config& config) {

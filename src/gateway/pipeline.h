@@ -3,7 +3,7 @@
 // mutations it returns, as data.
 //
 // Lifetime: one Pipeline per client request, owned by the driver's stream; not thread-safe.
-// It holds the config snapshot it started with for its whole life, so a reload never changes
+// It holds the runtime snapshot it started with for its whole life, so a reload never changes
 // a request mid-flight.
 #pragma once
 
@@ -17,13 +17,18 @@
 #include <variant>
 #include <vector>
 
-#include "config/config.h"
 #include "gateway/errors.h"
+#include "gateway/runtime.h"
 #include "http/headers.h"
+
+namespace sluice::json {
+class Value;
+}
 
 namespace sluice::gateway {
 
-enum class Endpoint { kUnknown, kChatCompletions, kCompletions, kEmbeddings, kModels, kHealth };
+enum class Endpoint { kUnknown, kChatCompletions, kCompletions, kEmbeddings, kMessages, kModels,
+                      kHealth };
 
 // An answer the gateway gives itself, without going upstream.
 struct ImmediateResponse {
@@ -35,13 +40,14 @@ struct ImmediateResponse {
 
 // What to send upstream for one attempt.
 struct UpstreamRequest {
-  const config::Backend* backend = nullptr;  // points into the pipeline's config snapshot
+  const config::Backend* backend = nullptr;  // points into the pipeline's runtime snapshot
   std::string method;
-  std::string path;               // with query
-  http::HeaderMutation headers;   // applied to the client's headers (which the driver keeps)
-  std::optional<std::string> body;  // replacement body; nullopt = the client's body unchanged
+  std::string host;                // Host header value (also what was signed)
+  std::string path;                // with query
+  http::HeaderMutation headers;    // applied to the client's headers (which the driver keeps)
+  std::optional<std::string> body; // replacement body; nullopt = the client's body unchanged
   std::chrono::milliseconds timeout{0};  // until response headers; 0 = none
-  std::string model;  // model sent upstream (after override)
+  std::string model;               // model asked of the backend (after override)
 };
 
 using Decision = std::variant<ImmediateResponse, UpstreamRequest>;
@@ -51,55 +57,61 @@ using RandomFn = std::function<uint64_t()>;
 
 class Pipeline {
  public:
-  Pipeline(std::shared_ptr<const config::Config> config, RandomFn random);
+  Pipeline(std::shared_ptr<const Runtime> runtime, RandomFn random);
+  ~Pipeline();
 
   // Step 1. Returns an ImmediateResponse when the request is answered locally (/v1/models,
   // /health, unknown path, wrong method); otherwise nullopt and the driver reads the body.
+  // `headers` must stay valid until the pipeline is destroyed.
   std::optional<ImmediateResponse> OnRequestHeaders(std::string_view method,
                                                     std::string_view path,
                                                     const http::HeaderMap& headers);
-  // Step 2. The whole client body. Parses, routes, picks a backend, builds the upstream
-  // request (mutations + credentials), or an error in the client's dialect.
+  // Step 2. The whole client body, which must stay valid until the pipeline is destroyed
+  // (fallback attempts re-translate it). Parses, routes, picks a backend, translates, signs.
   Decision OnRequestBody(std::string_view body);
-  // When an attempt failed before anything reached the client (connect error, timeout,
-  // 5xx), returns the request for the next fallback backend (next priority level), if any.
-  std::optional<UpstreamRequest> OnAttemptFailed();
+  // When an attempt failed before anything reached the client (connect error), returns the
+  // request for the next fallback backend (next priority level), if any.
+  std::optional<Decision> OnAttemptFailed();
 
-  // Response side. Headers: which to drop before they go to the client.
+  // Response side, for the last attempt. 2xx: header edits (hop-by-hop and content-length
+  // always removed; the driver recomputes framing).
   http::HeaderMutation OnResponseHeaders(int status, const http::HeaderMap& headers);
-  // Body chunks are passed through unchanged on the same-dialect path; appends to `out`.
-  void OnResponseBody(std::string_view chunk, bool end_of_stream, std::string* out);
+  // 2xx body chunks, translated into the client's dialect and appended to `out`. An error
+  // means the upstream data was malformed; end the client's stream with StreamError().
+  absl::Status OnResponseBody(std::string_view chunk, bool end_of_stream, std::string* out);
+  // A complete non-2xx answer, in the client's dialect.
+  ImmediateResponse OnResponseError(int status, const http::HeaderMap& headers, std::string_view body);
+  // Bytes that end a broken stream in the client's dialect.
+  std::string StreamError(std::string_view message);
 
   // Errors the driver itself detects, shaped for this client.
   ImmediateResponse Error(int status, std::string_view message, std::string_view code = {},
                           std::string_view param = {}) const;
 
   Endpoint endpoint() const { return endpoint_; }
+  Dialect dialect() const { return dialect_; }
   bool stream() const { return stream_; }
   const std::string& model() const { return model_; }
-  const config::Rule* rule() const { return rule_; }
 
  private:
-  std::optional<UpstreamRequest> BuildAttempt();
-  const config::Rule* Route(const http::HeaderMap& headers) const;
+  Decision BuildAttempt();
+  const config::Rule* Route() const;
 
-  std::shared_ptr<const config::Config> config_;
+  std::shared_ptr<const Runtime> runtime_;
   RandomFn random_;
   Dialect dialect_ = Dialect::kOpenAI;
   Endpoint endpoint_ = Endpoint::kUnknown;
-  std::string method_;
-  std::string path_;   // as received, with query
   std::string query_;  // "?..." or ""
-  const http::HeaderMap* headers_ = nullptr;  // valid until OnRequestBody returns
-  std::string host_;   // lower-case, without port
+  const http::HeaderMap* headers_ = nullptr;
+  std::string host_;   // client's Host, lower-case, without port
   std::string model_;
   bool stream_ = false;
-  std::string_view body_;  // valid during OnRequestBody
-  std::vector<std::pair<size_t, size_t>> model_span_;  // raw span of "model" value
+  std::string_view body_;
+  std::unique_ptr<json::Value> doc_;
   const config::Rule* rule_ = nullptr;
   uint32_t tried_priority_ = 0;
   bool tried_any_ = false;
-  std::string client_body_copy_;  // kept for fallback attempts that re-splice the body
+  std::unique_ptr<translate::Translator> translator_;
 };
 
 // Builds the /v1/models answer from the config (OpenAI list shape).

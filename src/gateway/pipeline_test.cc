@@ -63,18 +63,20 @@ metadata: {name: k}
 stringData: {apiKey: sk-primary}
 )";
 
-std::shared_ptr<const config::Config> LoadConfig() {
+std::shared_ptr<const Runtime> LoadConfig() {
   compiler::ResourceSet set;
   compiler::Diagnostics diags;
   compiler::ParseResources(kConfig, "t.yaml", &set, &diags);
   auto cfg = std::make_shared<config::Config>(compiler::BuildConfig(set, {}, &diags));
   EXPECT_FALSE(diags.HasErrors());
-  return cfg;
+  auto rt = Runtime::Build(cfg);
+  EXPECT_TRUE(rt.ok());
+  return *rt;
 }
 
 class PipelineTest : public ::testing::Test {
  protected:
-  std::shared_ptr<const config::Config> cfg_ = LoadConfig();
+  std::shared_ptr<const Runtime> cfg_ = LoadConfig();
   uint64_t next_random_ = 0;
   Pipeline Make() {
     return Pipeline(cfg_, [this] { return next_random_; });
@@ -145,8 +147,10 @@ TEST_F(PipelineTest, FallbackToNextPriorityWithSplicedModelOverride) {
   std::string body = R"({ "model" : "gpt-a", "messages":[{"model":"inner"}]})";
   auto d = p.OnRequestBody(body);
   ASSERT_TRUE(std::holds_alternative<UpstreamRequest>(d));
-  auto next = p.OnAttemptFailed();
-  ASSERT_TRUE(next.has_value());
+  auto decision = p.OnAttemptFailed();
+  ASSERT_TRUE(decision.has_value());
+  auto* next = std::get_if<UpstreamRequest>(&*decision);
+  ASSERT_NE(next, nullptr);
   EXPECT_EQ(next->backend->name, "default/fallback");
   ASSERT_TRUE(next->body.has_value());
   EXPECT_EQ(*next->body, R"({ "model" : "fallback-\"model\"", "messages":[{"model":"inner"}]})");

@@ -43,17 +43,19 @@ constexpr size_t kHeaderLimit = 64 * 1024;
 constexpr size_t kRelayBuffer = 16 * 1024;
 constexpr size_t kMaxIdlePerKey = 512;
 
-// A config snapshot plus what the driver derives from it (TLS contexts per backend).
+// A runtime snapshot plus what the driver derives from it (TLS contexts per backend).
 struct Snapshot {
-  std::shared_ptr<const config::Config> config;
+  std::shared_ptr<const gateway::Runtime> runtime;
   std::map<const config::Backend*, std::shared_ptr<ssl::context>> tls;
 };
 
 absl::StatusOr<std::shared_ptr<const Snapshot>> MakeSnapshot(
     std::shared_ptr<const config::Config> cfg, const std::string& extra_ca_pem) {
   auto snap = std::make_shared<Snapshot>();
-  snap->config = std::move(cfg);
-  for (const auto& b : snap->config->backends) {
+  auto rt = gateway::Runtime::Build(std::move(cfg));
+  if (!rt.ok()) return rt.status();
+  snap->runtime = std::move(*rt);
+  for (const auto& b : snap->runtime->config->backends) {
     if (!b.tls.enabled) continue;
     auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
     boost::system::error_code ec;
@@ -281,7 +283,7 @@ class ServerImpl final : public Server {
       unsigned version = req_header.version();
 
       auto snap = snapshot_.load();
-      gateway::Pipeline pipe(snap->config, [&w] { return w.rng(); });
+      gateway::Pipeline pipe(snap->runtime, [&w] { return w.rng(); });
       http::HeaderMap headers;
       headers.reserve(16);
       for (const auto& f : req_header.base()) headers.Add(SV(f.name_string()), SV(f.value()));
@@ -415,9 +417,7 @@ class ServerImpl final : public Server {
       bhttp::request<bhttp::string_body> ureq{bhttp::verb::post, up.path, 11};
       for (const auto& [n, v] : h.entries()) ureq.insert(n, v);
       const auto& ep0 = b.endpoints[0];
-      bool default_port = (b.tls.enabled && ep0.port == 443) || (!b.tls.enabled && ep0.port == 80);
-      std::string host = b.tls.enabled && !b.tls.sni.empty() ? b.tls.sni : ep0.host;
-      ureq.set(bhttp::field::host, default_port ? host : StrCat(host, ":", ep0.port));
+      ureq.set(bhttp::field::host, up.host);
       ureq.body() = up.body ? *up.body : client_body;
       ureq.keep_alive(true);
       ureq.prepare_payload();
@@ -453,7 +453,11 @@ class ServerImpl final : public Server {
       if (failure == Failure::kConnect) {
         log::Warn("backend ", b.name, ": ", last_error);
         if (auto next = pipe.OnAttemptFailed()) {
-          up = std::move(*next);
+          if (auto* imm = std::get_if<gateway::ImmediateResponse>(&*next)) {
+            bool ok = co_await WriteImmediate(client, *imm, version, keep_alive);
+            co_return std::make_pair(ok, imm->status);
+          }
+          up = std::get<gateway::UpstreamRequest>(std::move(*next));
           continue;
         }
       }
@@ -499,7 +503,9 @@ class ServerImpl final : public Server {
     }
     bhttp::response_parser<bhttp::buffer_body> parser;
     parser.header_limit(kHeaderLimit);
-    parser.body_limit(boost::none);
+    // Not boost::none: Boost 1.74 compares a content length against an empty optional as
+    // "over the limit". Buffered answers are bounded below by max_response_body_bytes.
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     co_await bhttp::async_read_header(s, conn.buffer, parser, net::redirect_error(use_awaitable, ec));
     if (ec) {
       if (ec == beast::error::timeout) {
@@ -518,13 +524,20 @@ class ServerImpl final : public Server {
     r.status = static_cast<int>(uh.result_int());
     http::HeaderMap resp_headers;
     for (const auto& f : uh.base()) resp_headers.Add(SV(f.name_string()), SV(f.value()));
+    // Streams are recognised by the upstream's content type (SSE, AWS event stream).
+    bool is_error = r.status < 200 || r.status >= 300;
+    auto upstream_ct = resp_headers.Get("content-type");
+    bool event_stream = upstream_ct && (upstream_ct->find("text/event-stream") != std::string_view::npos ||
+                                        upstream_ct->find("vnd.amazon.eventstream") != std::string_view::npos);
+    bool buffered = is_error || (!event_stream && uh.has_content_length());
+    bool upstream_keep_alive = uh.keep_alive();
+    http::HeaderMap original_headers = resp_headers;
     http::HeaderMutation m = pipe.OnResponseHeaders(r.status, resp_headers);
     m.ApplyTo(resp_headers);
-
-    auto content_type = resp_headers.Get("content-type");
-    bool event_stream = content_type && content_type->find("text/event-stream") != std::string_view::npos;
-    bool buffered = !event_stream && uh.has_content_length();
-    bool upstream_keep_alive = uh.keep_alive();
+    if (is_error) {
+      for (const auto& [n, v] : original_headers.entries())
+        if (http::IsHopByHop(n) || n == "content-length") resp_headers.Remove(n);
+    }
 
     char data[kRelayBuffer];
     std::string out;
@@ -549,24 +562,35 @@ class ServerImpl final : public Server {
           break;
         }
       }
+      gateway::ImmediateResponse reply;
+      reply.status = r.status;
       if (ec) {
         // Nothing reached the client yet: answer with a clean error.
         *error = StrCat("reading response body failed: ", ec.message());
-        gateway::ImmediateResponse err = pipe.Error(502, StrCat("upstream response failed: ", ec.message()), "upstream_error");
-        r.client_ok = co_await WriteImmediate(client, err, version, keep_alive);
-        r.status = 502;
-        co_return r;
+        reply = pipe.Error(502, StrCat("upstream response failed: ", ec.message()), "upstream_error");
+        resp_headers.clear();
+      } else if (is_error) {
+        reply = pipe.OnResponseError(r.status, original_headers, whole);
+      } else if (absl::Status st = pipe.OnResponseBody(whole, true, &out); !st.ok()) {
+        reply = pipe.Error(502, StrCat("upstream response could not be translated: ", st.message()),
+                           "upstream_malformed");
+        resp_headers.clear();
+      } else {
+        reply.body = std::move(out);
+        reply.content_type.clear();
       }
-      pipe.OnResponseBody(whole, true, &out);
-      bhttp::response<bhttp::string_body> res{uh.result(), version};
+      r.status = reply.status;
+      bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(reply.status), version};
       for (const auto& [n, v] : resp_headers.entries()) res.insert(n, v);
+      if (!reply.content_type.empty()) res.set(bhttp::field::content_type, reply.content_type);
       res.keep_alive(keep_alive);
-      res.body() = std::move(out);
+      res.body() = std::move(reply.body);
       res.prepare_payload();
       tcp_layer.expires_never();
-      co_await bhttp::async_write(client, res, net::redirect_error(use_awaitable, ec));
-      r.client_ok = !ec;
-      r.upstream_reusable = upstream_keep_alive;
+      boost::system::error_code wec;
+      co_await bhttp::async_write(client, res, net::redirect_error(use_awaitable, wec));
+      r.client_ok = !wec;
+      r.upstream_reusable = upstream_keep_alive && !ec;
       co_return r;
     }
 
@@ -582,11 +606,13 @@ class ServerImpl final : public Server {
       r.client_ok = false;
       co_return r;
     }
+    absl::Status translate_status;
     while (!parser.is_done()) {
       size_t n = co_await read_some();
       if (ec) break;
       out.clear();
-      pipe.OnResponseBody(std::string_view(data, n), parser.is_done(), &out);
+      translate_status = pipe.OnResponseBody(std::string_view(data, n), parser.is_done(), &out);
+      if (!translate_status.ok()) break;
       if (!out.empty()) {
         co_await net::async_write(client, bhttp::make_chunk(net::buffer(out)), net::redirect_error(use_awaitable, wec));
         if (wec) {
@@ -595,16 +621,19 @@ class ServerImpl final : public Server {
         }
       }
     }
-    if (ec) {
-      // The upstream broke mid-stream: end the client's response without the final chunk so
-      // the client sees a truncated body rather than a clean end.
-      log::Warn("upstream stream ended with error: ", ec.message());
-      r.client_ok = false;
-      co_return r;
+    bool broken = ec || !translate_status.ok();
+    if (broken) {
+      // The upstream broke or sent garbage mid-stream: end the client's stream with an error
+      // event in its dialect, then close both connections (the upstream's state is unknown).
+      std::string why = ec ? StrCat("upstream stream failed: ", ec == beast::error::timeout ? "idle timeout" : ec.message())
+                           : StrCat("upstream stream is malformed: ", translate_status.message());
+      log::Warn(why);
+      out = pipe.StreamError(why);
+      co_await net::async_write(client, bhttp::make_chunk(net::buffer(out)), net::redirect_error(use_awaitable, wec));
     }
     co_await net::async_write(client, bhttp::make_chunk_last(), net::redirect_error(use_awaitable, wec));
-    r.client_ok = !wec;
-    r.upstream_reusable = upstream_keep_alive;
+    r.client_ok = !wec && !broken;
+    r.upstream_reusable = upstream_keep_alive && !broken;
     co_return r;
   }
 

@@ -1,0 +1,35 @@
+// Signers add a backend's credentials to the FINAL upstream request (after translation), so
+// a signature covers exactly the bytes that are sent (AWS SigV4 signs path and body).
+#pragma once
+
+#include <memory>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "config/config.h"
+#include "http/headers.h"
+
+namespace sluice::auth {
+
+struct SigningRequest {
+  std::string_view method;
+  std::string_view host;            // the Host header value that will be sent
+  std::string_view path_and_query;  // the final :path
+  const http::HeaderMap& headers;   // the final headers (before signing)
+  std::string_view body;            // the final body
+};
+
+// One per backend; immutable; thread-safe; never blocks (credentials that need fetching are
+// refreshed off the request path by their source).
+class BackendSigner {
+ public:
+  virtual ~BackendSigner() = default;
+  // Headers to set. Unavailable: credentials not loaded yet; Unauthenticated: expired.
+  virtual absl::StatusOr<http::HeaderMutation> Sign(const SigningRequest& r) const = 0;
+};
+
+// Builds the signer for a backend's auth config (nullptr-free: kNone yields a no-op signer).
+// InvalidArgument when the config cannot be used.
+absl::StatusOr<std::unique_ptr<BackendSigner>> NewSigner(const config::BackendAuth& auth);
+
+}  // namespace sluice::auth

@@ -1,0 +1,78 @@
+#include "translate/openai_passthrough/openai_passthrough.h"
+
+#include "common/strings.h"
+#include "json/json.h"
+
+namespace sluice::translate {
+namespace {
+
+class PassthroughTranslator final : public Translator {
+ public:
+  PassthroughTranslator(const config::Backend& b, Endpoint e) : backend_(b), endpoint_(e) {}
+
+  absl::StatusOr<UpstreamRequest> TranslateRequest(const ClientRequest& req) override {
+    UpstreamRequest up;
+    const std::string& prefix = backend_.schema_prefix;
+    up.path = prefix.empty() ? StrCat("/", EndpointName(endpoint_))
+                             : StrCat("/", prefix, "/", EndpointName(endpoint_));
+    const json::Value* model = req.doc.Find("model");
+    if (model == nullptr || model->as_string() != req.model) {
+      auto members = json::ScanObject(req.raw_body);
+      if (!members.ok()) return members.status();
+      for (const auto& m : *members) {
+        if (m.key != "model") continue;
+        std::string out;
+        out.reserve(req.raw_body.size() + req.model.size());
+        out.append(req.raw_body.substr(0, m.value_begin));
+        json::AppendQuoted(&out, req.model);
+        out.append(req.raw_body.substr(m.value_end));
+        up.body = std::move(out);
+      }
+    }
+    return up;
+  }
+
+  http::HeaderMutation TranslateResponseHeaders(int, const http::HeaderMap&) override { return {}; }
+
+  absl::Status TranslateResponseBody(std::string_view chunk, bool, std::string* out) override {
+    out->append(chunk);
+    return absl::OkStatus();
+  }
+
+  void TranslateError(int status, const http::HeaderMap&, std::string_view body, int* client_status,
+                      std::string* out) override {
+    // Same dialect: the provider's error is already what the client expects.
+    *client_status = status;
+    out->append(body);
+  }
+
+  std::string StreamError(std::string_view message) override { return OpenAIStreamError(message); }
+  const Usage& usage() const override { return usage_; }
+
+ private:
+  const config::Backend& backend_;
+  Endpoint endpoint_;
+  Usage usage_;
+};
+
+class PassthroughFactory final : public TranslatorFactory {
+ public:
+  explicit PassthroughFactory(Endpoint e) : endpoint_(e) {}
+  Endpoint endpoint() const override { return endpoint_; }
+  Dialect from() const override { return Dialect::kOpenAI; }
+  config::ApiSchema to() const override { return config::ApiSchema::kOpenAI; }
+  std::unique_ptr<Translator> Create(const config::Backend& b) const override {
+    return std::make_unique<PassthroughTranslator>(b, endpoint_);
+  }
+
+ private:
+  Endpoint endpoint_;
+};
+
+}  // namespace
+
+std::unique_ptr<TranslatorFactory> NewOpenAIPassthroughFactory(Endpoint e) {
+  return std::make_unique<PassthroughFactory>(e);
+}
+
+}  // namespace sluice::translate

@@ -1,0 +1,51 @@
+#include "translate/translator.h"
+
+#include "common/strings.h"
+#include "json/json.h"
+
+namespace sluice::translate {
+
+std::string_view EndpointName(Endpoint e) {
+  switch (e) {
+    case Endpoint::kChatCompletions: return "chat/completions";
+    case Endpoint::kCompletions: return "completions";
+    case Endpoint::kEmbeddings: return "embeddings";
+    case Endpoint::kMessages: return "messages";
+  }
+  return "?";
+}
+
+absl::Status Registry::Register(std::unique_ptr<TranslatorFactory>&& f) {
+  auto key = std::make_tuple(static_cast<int>(f->endpoint()), static_cast<int>(f->from()),
+                             static_cast<int>(f->to()));
+  if (factories_.count(key)) {
+    return absl::AlreadyExistsError(StrCat("translator for ", EndpointName(f->endpoint()), " to ",
+                                           config::SchemaName(f->to()), " already registered"));
+  }
+  factories_[key] = std::move(f);
+  return absl::OkStatus();
+}
+
+const TranslatorFactory* Registry::Find(Endpoint e, Dialect from, config::ApiSchema to) const {
+  auto it = factories_.find(
+      std::make_tuple(static_cast<int>(e), static_cast<int>(from), static_cast<int>(to)));
+  return it == factories_.end() ? nullptr : it->second.get();
+}
+
+std::string OpenAIErrorBody(std::string_view message, std::string_view type, std::string_view code,
+                            std::string_view param) {
+  json::Value err = json::Value::Object();
+  err.Set("message", json::Value::String(std::string(message)));
+  err.Set("type", json::Value::String(std::string(type)));
+  err.Set("param", param.empty() ? json::Value() : json::Value::String(std::string(param)));
+  err.Set("code", code.empty() ? json::Value() : json::Value::String(std::string(code)));
+  json::Value root = json::Value::Object();
+  root.Set("error", std::move(err));
+  return json::Serialize(root);
+}
+
+std::string OpenAIStreamError(std::string_view message) {
+  return StrCat("data: ", OpenAIErrorBody(message, "upstream_error", "upstream_stream_error"), "\n\n");
+}
+
+}  // namespace sluice::translate

@@ -1,0 +1,125 @@
+// Translators: one per (endpoint, client dialect, backend schema). They turn the client's
+// request into the provider's, and the provider's answer (buffered or streamed) back into the
+// client's dialect. They own their streaming state, hold bounded memory, never sign and never
+// do I/O: the pipeline signs the final request and the drivers move the bytes.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "config/config.h"
+#include "http/headers.h"
+
+namespace sluice::json {
+class Value;
+}
+
+namespace sluice::translate {
+
+enum class Endpoint { kChatCompletions, kCompletions, kEmbeddings, kMessages };
+// The API dialect a client speaks.
+enum class Dialect { kOpenAI, kAnthropic };
+
+std::string_view EndpointName(Endpoint e);
+
+struct ClientRequest {
+  Endpoint endpoint;
+  std::string_view raw_body;       // the client's bytes, valid for the call
+  const json::Value& doc;          // the parsed body
+  const http::HeaderMap& headers;  // the client's headers
+  std::string_view model;          // the model to ask the backend for (after modelNameOverride)
+  bool stream = false;
+};
+
+struct UpstreamRequest {
+  std::string path;                 // with query
+  http::HeaderMutation headers;     // e.g. content-type, anthropic-version
+  std::optional<std::string> body;  // nullopt = the client's bytes unchanged
+};
+
+// Token usage as reported by the provider, in neutral terms.
+struct Usage {
+  int64_t input_tokens = 0;
+  int64_t output_tokens = 0;
+  int64_t total_tokens = 0;
+  int64_t cached_input_tokens = 0;
+  int64_t cache_creation_input_tokens = 0;
+  int64_t reasoning_tokens = 0;
+};
+
+// One per request. Not thread-safe. Call order: TranslateRequest, then either
+// TranslateResponseHeaders + TranslateResponseBody* (2xx) or TranslateError (non-2xx).
+class Translator {
+ public:
+  virtual ~Translator() = default;
+
+  // InvalidArgument (a 400 naming the field) when the request cannot be expressed.
+  virtual absl::StatusOr<UpstreamRequest> TranslateRequest(const ClientRequest& req) = 0;
+
+  // For a 2xx answer: header edits before the headers go to the client (e.g. content-type
+  // of a re-framed stream). content-length is always recomputed by the driver.
+  virtual http::HeaderMutation TranslateResponseHeaders(int status, const http::HeaderMap& headers) = 0;
+
+  // Appends the client's bytes for `chunk` to `out`. Chunks may split anywhere; output must
+  // not depend on how. A buffered answer arrives as one chunk with end_of_stream. An error
+  // status means the upstream data is malformed: the driver then ends the client's response
+  // with StreamError() (streams) or a 502 (buffered).
+  virtual absl::Status TranslateResponseBody(std::string_view chunk, bool end_of_stream,
+                                             std::string* out) = 0;
+
+  // A complete non-2xx answer, turned into the client's dialect. May change the status
+  // (e.g. a provider's throttling to 429).
+  virtual void TranslateError(int status, const http::HeaderMap& headers, std::string_view body,
+                              int* client_status, std::string* out) = 0;
+
+  // Bytes that end a stream that broke mid-way, in the client's dialect.
+  virtual std::string StreamError(std::string_view message) = 0;
+
+  virtual const Usage& usage() const = 0;
+  // The model the provider says answered, when it says.
+  virtual std::string_view response_model() const { return {}; }
+};
+
+// One per (endpoint, from, to); immutable and thread-safe.
+class TranslatorFactory {
+ public:
+  virtual ~TranslatorFactory() = default;
+  virtual Endpoint endpoint() const = 0;
+  virtual Dialect from() const = 0;
+  virtual config::ApiSchema to() const = 0;
+  virtual std::unique_ptr<Translator> Create(const config::Backend& backend) const = 0;
+};
+
+// Filled at startup, then read-only (thread-safe for Find).
+class Registry {
+ public:
+  // AlreadyExists when the triple is taken.
+  absl::Status Register(std::unique_ptr<TranslatorFactory>&& f);
+  // nullptr when the combination is not supported.
+  const TranslatorFactory* Find(Endpoint e, Dialect from, config::ApiSchema to) const;
+
+ private:
+  std::map<std::tuple<int, int, int>, std::unique_ptr<TranslatorFactory>> factories_;
+};
+
+// Registers every translator sluice ships (builtin.cc). A new direction is one folder plus
+// one line there.
+void RegisterBuiltinTranslators(Registry& r);
+// The process-wide registry with the builtins, built on first use.
+const Registry& BuiltinRegistry();
+
+// Helpers shared by translators.
+// The OpenAI error body {"error":{"message","type","param","code"}}.
+std::string OpenAIErrorBody(std::string_view message, std::string_view type,
+                            std::string_view code = {}, std::string_view param = {});
+// An OpenAI-style SSE event carrying an error, then nothing (the stream ends).
+std::string OpenAIStreamError(std::string_view message);
+
+}  // namespace sluice::translate
