@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "auth/aws_sigv4/aws_sigv4.h"
+#include "auth/gcp/gcp.h"
 #include "common/strings.h"
 
 namespace sluice::auth {
@@ -31,6 +33,12 @@ absl::StatusOr<std::unique_ptr<BackendSigner>> NewSigner(const config::BackendAu
     case T::kAPIKey: return std::make_unique<HeaderSigner>("authorization", StrCat("Bearer ", auth.key));
     case T::kAzureAPIKey: return std::make_unique<HeaderSigner>("api-key", auth.key);
     case T::kAnthropicAPIKey: return std::make_unique<HeaderSigner>("x-api-key", auth.key);
+    case T::kAzureToken:
+      if (auth.azure_access_token.empty())
+        return absl::UnimplementedError("Azure client-credential tokens are not implemented yet");
+      return std::make_unique<HeaderSigner>("authorization", StrCat("Bearer ", auth.azure_access_token));
+    case T::kAWS: return NewAwsSigV4Signer(auth);
+    case T::kGCP: return NewGcpSigner(auth);
   }
   return absl::InvalidArgumentError("unknown auth type");
 }

@@ -58,6 +58,13 @@ std::string StrCat(const Args&... args) {
 // Parses a whole base-10 integer; false on anything else (sign allowed).
 bool ParseInt(std::string_view text, int64_t* out);
 
+inline std::string_view StripWhitespace(std::string_view s) {
+  auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
+  while (!s.empty() && ws(s.front())) s.remove_prefix(1);
+  while (!s.empty() && ws(s.back())) s.remove_suffix(1);
+  return s;
+}
+
 inline std::string_view ToStd(absl::string_view s) { return std::string_view(s.data(), s.size()); }
 
 }  // namespace sluice

@@ -38,9 +38,36 @@ struct Tls {
 };
 
 struct BackendAuth {
-  enum class Type { kNone, kAPIKey, kAnthropicAPIKey, kAzureAPIKey };
+  enum class Type {
+    kNone,
+    kAPIKey,           // Authorization: Bearer <key>
+    kAnthropicAPIKey,  // x-api-key: <key>
+    kAzureAPIKey,      // api-key: <key>
+    kAzureToken,       // Authorization: Bearer <Entra token> (static, or from client credentials)
+    kAWS,              // SigV4, service "bedrock"
+    kGCP,              // Authorization: Bearer <OAuth2 token>
+  };
   Type type = Type::kNone;
-  std::string key;  // secret: never log
+  std::string key;  // API keys; secret: never log
+
+  // kAWS. Secrets: never log.
+  std::string aws_access_key_id;
+  std::string aws_secret_access_key;
+  std::string aws_session_token;  // optional
+  std::string aws_region;         // signing region, e.g. us-east-1
+
+  // kGCP: the Vertex AI project and region (paths are built from them), and either a static
+  // access token or a service-account key (JSON) to mint tokens from. Secrets: never log.
+  std::string gcp_project;
+  std::string gcp_region;
+  std::string gcp_access_token;
+  std::string gcp_service_account_json;
+
+  // kAzureToken via client credentials (Entra ID). Secrets: never log.
+  std::string azure_tenant_id;
+  std::string azure_client_id;
+  std::string azure_client_secret;
+  std::string azure_access_token;  // static token, when given directly
 };
 
 // Top-level JSON body edits: `set` values are raw JSON text.

@@ -578,10 +578,9 @@ class Builder {
               StrCat("unknown schema \"", schema_name, "\""));
       return std::nullopt;
     }
-    if (b.schema != config::ApiSchema::kOpenAI) {
+    if (b.schema == config::ApiSchema::kCohere) {
       c.Unsupported(schema->Find("name"), "spec.schema.name",
-                    StrCat("schema ", schema_name,
-                                 " is not supported by sluice yet (OpenAI-compatible only)"));
+                    StrCat("schema ", schema_name, " is not supported by sluice yet"));
     }
     GetString(c, schema, "version", "spec.schema", &b.schema_version);
     std::string prefix;
@@ -762,7 +761,9 @@ class Builder {
 
   void DecodeSecurityPolicy(const Ctx& c, config::BackendAuth* auth) {
     const Node* spec = GetMap(c, c.r->doc.get(), "spec", "");
-    CheckFields(c, spec, "spec", {"targetRefs", "type", "apiKey", "anthropicAPIKey", "azureAPIKey"});
+    CheckFields(c, spec, "spec",
+                {"targetRefs", "type", "apiKey", "anthropicAPIKey", "azureAPIKey", "awsCredentials",
+                 "azureCredentials", "gcpCredentials"});
     std::string type;
     if (!GetString(c, spec, "type", "spec", &type, true)) return;
     struct Kind {
@@ -798,12 +799,128 @@ class Builder {
       auth->key = std::move(key);
       return;
     }
-    if (type == "AWSCredentials" || type == "AzureCredentials" || type == "GCPCredentials") {
-      c.Unsupported(spec->Find("type"), "spec.type",
-                    StrCat("credential type ", type, " is not supported by sluice yet"));
+    if (type == "AWSCredentials") {
+      DecodeAws(c, spec, auth);
+      return;
+    }
+    if (type == "AzureCredentials") {
+      DecodeAzure(c, spec, auth);
+      return;
+    }
+    if (type == "GCPCredentials") {
+      DecodeGcp(c, spec, auth);
       return;
     }
     c.Error(spec->Find("type"), "spec.type", StrCat("unknown type \"", type, "\""));
+  }
+
+  // AWSCredentials: region plus a credentials file (INI, in a Secret under "credentials") with
+  // a profile, or else the AWS_* environment variables, as the AWS SDK default chain would.
+  void DecodeAws(const Ctx& c, const Node* spec, config::BackendAuth* auth) {
+    const std::string p = "spec.awsCredentials";
+    const Node* aws = GetMap(c, spec, "awsCredentials", "spec");
+    if (aws == nullptr) {
+      c.Error(spec, p, "type AWSCredentials needs the awsCredentials block");
+      return;
+    }
+    CheckFields(c, aws, p, {"region", "credentialsFile"});
+    if (!GetString(c, aws, "region", p, &auth->aws_region, true)) return;
+    if (const Node* file = GetMap(c, aws, "credentialsFile", p)) {
+      const std::string fp = Path(p, "credentialsFile");
+      CheckFields(c, file, fp, {"secretRef", "profile"});
+      std::string profile = "default";
+      GetString(c, file, "profile", fp, &profile);
+      Ref ref;
+      if (!GetRef(c, file->Find("secretRef"), Path(fp, "secretRef"), &ref)) return;
+      std::string ini;
+      if (!SecretValue(c, idx_, ref, "credentials", Path(fp, "secretRef"), opts_.env, diags_, &ini)) return;
+      if (!ParseAwsIni(ini, profile, auth)) {
+        c.Error(file, fp, StrCat("the credentials file has no profile [", profile,
+                                 "] with aws_access_key_id and aws_secret_access_key"));
+        return;
+      }
+    } else {
+      opts_.env("AWS_ACCESS_KEY_ID", &auth->aws_access_key_id);
+      opts_.env("AWS_SECRET_ACCESS_KEY", &auth->aws_secret_access_key);
+      opts_.env("AWS_SESSION_TOKEN", &auth->aws_session_token);
+      if (auth->aws_access_key_id.empty() || auth->aws_secret_access_key.empty()) {
+        c.Error(aws, p, "no credentialsFile and AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY are not set");
+        return;
+      }
+    }
+    auth->type = config::BackendAuth::Type::kAWS;
+  }
+
+  static bool ParseAwsIni(const std::string& ini, const std::string& profile, config::BackendAuth* auth) {
+    std::istringstream in(ini);
+    std::string line, section;
+    bool found = false;
+    while (std::getline(in, line)) {
+      std::string_view l = StripWhitespace(line);
+      if (l.empty() || l[0] == '#' || l[0] == ';') continue;
+      if (l.front() == '[' && l.back() == ']') {
+        section = std::string(StripWhitespace(l.substr(1, l.size() - 2)));
+        if (section.rfind("profile ", 0) == 0) section = section.substr(8);
+        continue;
+      }
+      if (section != profile) continue;
+      size_t eq = l.find('=');
+      if (eq == std::string_view::npos) continue;
+      std::string key(StripWhitespace(l.substr(0, eq)));
+      std::string value(StripWhitespace(l.substr(eq + 1)));
+      if (key == "aws_access_key_id") auth->aws_access_key_id = value, found = true;
+      else if (key == "aws_secret_access_key") auth->aws_secret_access_key = value;
+      else if (key == "aws_session_token") auth->aws_session_token = value;
+    }
+    return found && !auth->aws_secret_access_key.empty();
+  }
+
+  // AzureCredentials: Entra ID client credentials (client secret in a Secret).
+  void DecodeAzure(const Ctx& c, const Node* spec, config::BackendAuth* auth) {
+    const std::string p = "spec.azureCredentials";
+    const Node* az = GetMap(c, spec, "azureCredentials", "spec");
+    if (az == nullptr) {
+      c.Error(spec, p, "type AzureCredentials needs the azureCredentials block");
+      return;
+    }
+    CheckFields(c, az, p, {"clientID", "tenantID", "clientSecretRef"});
+    if (!GetString(c, az, "clientID", p, &auth->azure_client_id, true)) return;
+    if (!GetString(c, az, "tenantID", p, &auth->azure_tenant_id, true)) return;
+    Ref ref;
+    const Node* sr = az->Find("clientSecretRef");
+    if (sr == nullptr) {
+      c.Error(az, Path(p, "clientSecretRef"), "required field is missing");
+      return;
+    }
+    if (!GetRef(c, sr, Path(p, "clientSecretRef"), &ref)) return;
+    if (!SecretValue(c, idx_, ref, "client-secret", Path(p, "clientSecretRef"), opts_.env, diags_,
+                     &auth->azure_client_secret))
+      return;
+    auth->type = config::BackendAuth::Type::kAzureToken;
+  }
+
+  // GCPCredentials: project, region, and a service-account key file (JSON in a Secret).
+  void DecodeGcp(const Ctx& c, const Node* spec, config::BackendAuth* auth) {
+    const std::string p = "spec.gcpCredentials";
+    const Node* g = GetMap(c, spec, "gcpCredentials", "spec");
+    if (g == nullptr) {
+      c.Error(spec, p, "type GCPCredentials needs the gcpCredentials block");
+      return;
+    }
+    CheckFields(c, g, p, {"projectName", "region", "credentialsFile"});
+    if (!GetString(c, g, "projectName", p, &auth->gcp_project, true)) return;
+    if (!GetString(c, g, "region", p, &auth->gcp_region, true)) return;
+    const Node* file = GetMap(c, g, "credentialsFile", p);
+    if (file == nullptr) {
+      c.Error(g, Path(p, "credentialsFile"), "required field is missing");
+      return;
+    }
+    Ref ref;
+    if (!GetRef(c, file->Find("secretRef"), Path(p, "credentialsFile.secretRef"), &ref)) return;
+    if (!SecretValue(c, idx_, ref, "service_account.json", Path(p, "credentialsFile.secretRef"),
+                     opts_.env, diags_, &auth->gcp_service_account_json))
+      return;
+    auth->type = config::BackendAuth::Type::kGCP;
   }
 
   const ResourceSet& set_;

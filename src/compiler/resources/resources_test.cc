@@ -196,8 +196,10 @@ TEST(ResourcesTest, ReportsProblemsWithFileLineKindNameAndField) {
        "spec.apiKey.secretRef", "Secret default/no-such-secret not found"},
       {"${TEST_KEY}", "${UNSET_VAR}", Diagnostic::Severity::kError, "stringData.apiKey",
        "UNSET_VAR is not set"},
-      {"type: AzureAPIKey", "type: AWSCredentials", Diagnostic::Severity::kUnsupported,
-       "spec.type", "AWSCredentials"},
+      {"type: AzureAPIKey", "type: AWSCredentials", Diagnostic::Severity::kError,
+       "spec.awsCredentials", "needs the awsCredentials block"},
+      {"type: AzureAPIKey", "type: Kerberos", Diagnostic::Severity::kError, "spec.type",
+       "unknown type"},
       {"schema: {name: OpenAI}", "schema: {name: Nope}", Diagnostic::Severity::kError,
        "spec.schema.name", "unknown schema"},
       {"type: RegularExpression", "type: Prefix", Diagnostic::Severity::kError,
@@ -270,6 +272,114 @@ TEST(ResourcesTest, DurationParsing) {
   EXPECT_FALSE(ParseDuration("").ok());
   EXPECT_FALSE(ParseDuration("10").ok());
   EXPECT_FALSE(ParseDuration("-1s").ok());
+}
+
+TEST(ResourcesTest, AwsCredentialsFromFileProfileAndGcpAndAzure) {
+  std::string yaml = std::string(kBasic) + R"(---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIGatewayRoute
+metadata: {name: cloud}
+spec:
+  rules:
+    - matches: [{headers: [{name: x-ai-eg-model, value: nova}]}]
+      backendRefs: [{name: bedrock}, {name: vertex, priority: 1}, {name: azure, priority: 2}]
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: bedrock}
+spec:
+  schema: {name: AWSBedrock}
+  backendRef: {name: b-backend, kind: Backend, group: gateway.envoyproxy.io}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: vertex}
+spec:
+  schema: {name: GCPVertexAI}
+  backendRef: {name: b-backend, kind: Backend, group: gateway.envoyproxy.io}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: azure}
+spec:
+  schema: {name: AzureOpenAI, version: 2025-01-01-preview}
+  backendRef: {name: b-backend, kind: Backend, group: gateway.envoyproxy.io}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: aws}
+spec:
+  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: bedrock}]
+  type: AWSCredentials
+  awsCredentials:
+    region: eu-west-1
+    credentialsFile: {secretRef: {name: aws-creds}, profile: prod}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: aws-creds}
+stringData:
+  credentials: |
+    [default]
+    aws_access_key_id = AKIDDEFAULT
+    aws_secret_access_key = wrong
+    [profile prod]
+    aws_access_key_id = AKIDPROD
+    aws_secret_access_key = secretprod
+    aws_session_token = tokenprod
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: gcp}
+spec:
+  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: vertex}]
+  type: GCPCredentials
+  gcpCredentials:
+    projectName: my-proj
+    region: us-central1
+    credentialsFile: {secretRef: {name: gcp-sa}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: gcp-sa}
+stringData: {service_account.json: '{"type":"service_account"}'}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: az}
+spec:
+  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: azure}]
+  type: AzureCredentials
+  azureCredentials: {clientID: cid, tenantID: tid, clientSecretRef: {name: az-secret}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: az-secret}
+stringData: {client-secret: shh}
+)";
+  Diagnostics diags;
+  config::Config c = Build(yaml, &diags);
+  ASSERT_FALSE(diags.HasErrors()) << All(diags);
+  EXPECT_FALSE(diags.HasUnsupported()) << All(diags);
+  const auto& refs = c.routes[1].rules[0].backend_refs;
+  ASSERT_EQ(refs.size(), 3u);
+  const auto& aws = c.backends[refs[0].backend];
+  EXPECT_EQ(aws.schema, config::ApiSchema::kAWSBedrock);
+  EXPECT_EQ(aws.auth.type, config::BackendAuth::Type::kAWS);
+  EXPECT_EQ(aws.auth.aws_access_key_id, "AKIDPROD");
+  EXPECT_EQ(aws.auth.aws_secret_access_key, "secretprod");
+  EXPECT_EQ(aws.auth.aws_session_token, "tokenprod");
+  EXPECT_EQ(aws.auth.aws_region, "eu-west-1");
+  const auto& gcp = c.backends[refs[1].backend];
+  EXPECT_EQ(gcp.auth.type, config::BackendAuth::Type::kGCP);
+  EXPECT_EQ(gcp.auth.gcp_project, "my-proj");
+  EXPECT_EQ(gcp.auth.gcp_region, "us-central1");
+  EXPECT_EQ(gcp.auth.gcp_service_account_json, R"({"type":"service_account"})");
+  const auto& az = c.backends[refs[2].backend];
+  EXPECT_EQ(az.schema_version, "2025-01-01-preview");
+  EXPECT_EQ(az.auth.type, config::BackendAuth::Type::kAzureToken);
+  EXPECT_EQ(az.auth.azure_client_secret, "shh");
+  EXPECT_EQ(config::DescribeForLog(c).find("secretprod"), std::string::npos);
 }
 
 bool OpenAIEnv(const std::string& name, std::string* value) {
