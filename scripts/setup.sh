@@ -7,9 +7,9 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost-dev libssl-dev libyaml-cpp-dev libabsl-dev libgtest-dev libgmock-dev
-  libbenchmark-dev
+  libbenchmark-dev libjemalloc-dev
   nodejs npm
-  wrk nginx-light redis-server
+  wrk nginx-light redis-server jq curl
 )
 
 missing=()

@@ -18,6 +18,7 @@ class HeaderSigner final : public BackendSigner {
     if (!name_.empty()) m.Set(name_, value_);
     return m;
   }
+  bool NeedsRequest() const override { return false; }
 
  private:
   std::string name_;

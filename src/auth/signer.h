@@ -26,6 +26,9 @@ class BackendSigner {
   virtual ~BackendSigner() = default;
   // Headers to set. Unavailable: credentials not loaded yet; Unauthenticated: expired.
   virtual absl::StatusOr<http::HeaderMutation> Sign(const SigningRequest& r) const = 0;
+  // False when Sign ignores the request (static API keys): the caller may then pass empty
+  // headers and skip assembling the final request for it.
+  virtual bool NeedsRequest() const { return true; }
 };
 
 // Builds the signer for a backend's auth config (nullptr-free: kNone yields a no-op signer).

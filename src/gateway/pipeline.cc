@@ -139,21 +139,30 @@ const config::Rule* Pipeline::Route() const {
 }
 
 Decision Pipeline::OnRequestBody(std::string_view body) {
-  auto doc = json::Parse(body);
-  if (!doc.ok()) {
-    return Error(400, StrCat("request body is not valid JSON: ", doc.status().message()), "invalid_json");
+  // One validating scan reads what routing needs; the DOM is built only for translators that
+  // need it (never on the same-dialect path).
+  auto members = json::ScanObject(body);
+  if (!members.ok()) {
+    return Error(400, StrCat("request body is not valid JSON: ", members.status().message()),
+                 "invalid_json");
   }
-  if (!doc->is_object()) return Error(400, "request body must be a JSON object", "invalid_json");
-  doc_ = std::make_unique<json::Value>(std::move(*doc));
-  const json::Value* model = doc_->Find("model");
-  if (model == nullptr || model->is_null()) {
+  bool have_model = false;
+  for (const auto& m : *members) {
+    std::string_view raw = body.substr(m.value_begin, m.value_end - m.value_begin);
+    if (m.key == "model") {
+      if (raw == "null") continue;
+      auto s = raw.empty() || raw[0] != '"' ? absl::StatusOr<std::string>(absl::InvalidArgumentError(""))
+                                            : json::DecodeStringToken(raw);
+      if (!s.ok() || s->empty()) return Error(400, "'model' must be a non-empty string", "invalid_type", "model");
+      model_ = std::move(*s);
+      have_model = true;
+    } else if (m.key == "stream") {
+      stream_ = raw == "true";
+    }
+  }
+  if (!have_model) {
     return Error(400, "you must provide a model parameter", "missing_required_parameter", "model");
   }
-  if (!model->is_string() || model->as_string().empty()) {
-    return Error(400, "'model' must be a non-empty string", "invalid_type", "model");
-  }
-  model_ = model->as_string();
-  stream_ = doc_->GetBool("stream", false);
   rule_ = Route();
   if (rule_ == nullptr) {
     return Error(404, StrCat("The model `", model_, "` does not exist or is not served by this gateway."),
@@ -205,13 +214,20 @@ Decision Pipeline::BuildAttempt() {
                  "unsupported_endpoint");
   }
   translator_ = factory->Create(backend);
+  if (factory->NeedsDocument() && doc_ == nullptr) {
+    auto doc = json::Parse(body_);
+    if (!doc.ok()) return Error(400, StrCat("request body is not valid JSON: ", doc.status().message()), "invalid_json");
+    doc_ = std::make_unique<json::Value>(std::move(*doc));
+  }
+  static const json::Value kEmptyObject = json::Value::Object();
 
   UpstreamRequest up;
   up.backend = &backend;
   up.method = "POST";
   up.model = chosen->model_name_override.empty() ? model_ : chosen->model_name_override;
   up.host = UpstreamHost(backend);
-  translate::ClientRequest creq{ToTranslate(endpoint_), body_, *doc_, *headers_, up.model, stream_};
+  translate::ClientRequest creq{ToTranslate(endpoint_), body_, doc_ ? *doc_ : kEmptyObject,
+                                *headers_, up.model, stream_, model_};
   auto treq = translator_->TranslateRequest(creq);
   if (!treq.ok()) {
     HttpError e = ToHttpError(treq.status(), dialect_);
@@ -263,11 +279,15 @@ Decision Pipeline::BuildAttempt() {
   }
 
   // Sign the request exactly as it will be sent.
-  http::HeaderMap final_headers = *headers_;
-  m.ApplyTo(final_headers);
+  const auth::BackendSigner& signer = *runtime_->signers[chosen->backend];
+  http::HeaderMap final_headers;
+  if (signer.NeedsRequest()) {
+    final_headers = *headers_;
+    m.ApplyTo(final_headers);
+  }
   std::string_view final_body = up.body ? std::string_view(*up.body) : body_;
   auth::SigningRequest sreq{up.method, up.host, up.path, final_headers, final_body};
-  auto sig = runtime_->signers[chosen->backend]->Sign(sreq);
+  auto sig = signer.Sign(sreq);
   if (!sig.ok()) {
     return Error(503, StrCat("credentials for backend ", backend.name, " are not available: ",
                              sig.status().message()), "credentials_unavailable");

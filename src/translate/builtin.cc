@@ -1,7 +1,14 @@
 // Every translator sluice ships, registered explicitly (static-library linkers drop
 // self-registering objects). A new direction: one folder, one line here, one in CMakeLists.
 #include "common/assert.h"
+#include "translate/anthropic_passthrough/anthropic_passthrough.h"
+#include "translate/anthropic_to_openai/anthropic_to_openai.h"
 #include "translate/openai_passthrough/openai_passthrough.h"
+#include "translate/openai_to_anthropic/openai_to_anthropic.h"
+#include "translate/openai_to_awsanthropic/openai_to_awsanthropic.h"
+#include "translate/openai_to_azure/openai_to_azure.h"
+#include "translate/openai_to_bedrock/openai_to_bedrock.h"
+#include "translate/openai_to_gemini/openai_to_gemini.h"
 #include "translate/translator.h"
 
 namespace sluice::translate {
@@ -13,6 +20,17 @@ void RegisterBuiltinTranslators(Registry& r) {
   };
   for (Endpoint e : {Endpoint::kChatCompletions, Endpoint::kCompletions, Endpoint::kEmbeddings})
     add(NewOpenAIPassthroughFactory(e));
+  for (Endpoint e : {Endpoint::kChatCompletions, Endpoint::kCompletions, Endpoint::kEmbeddings})
+    add(NewOpenAIToAzureFactory(e));
+  for (Endpoint e : {Endpoint::kChatCompletions, Endpoint::kEmbeddings}) add(NewOpenAIToGeminiFactory(e));
+  for (auto to : {config::ApiSchema::kAnthropic, config::ApiSchema::kGCPAnthropic}) {
+    add(NewOpenAIToAnthropicFactory(to));
+    add(NewAnthropicPassthroughFactory(to));
+  }
+  add(NewAnthropicToOpenAIFactory());
+  add(NewOpenAIToBedrockChatFactory());
+  add(NewOpenAIToBedrockEmbeddingsFactory());
+  add(NewOpenAIToAwsAnthropicFactory());
 }
 
 const Registry& BuiltinRegistry() {

@@ -36,6 +36,7 @@ struct ClientRequest {
   const http::HeaderMap& headers;  // the client's headers
   std::string_view model;          // the model to ask the backend for (after modelNameOverride)
   bool stream = false;
+  std::string_view client_model;   // the model the client asked for (before override)
 };
 
 struct UpstreamRequest {
@@ -95,6 +96,9 @@ class TranslatorFactory {
   virtual Dialect from() const = 0;
   virtual config::ApiSchema to() const = 0;
   virtual std::unique_ptr<Translator> Create(const config::Backend& backend) const = 0;
+  // False when the translator reads only raw_body (same-dialect pass-through): the pipeline
+  // then skips building the JSON document and ClientRequest::doc is an empty object.
+  virtual bool NeedsDocument() const { return true; }
 };
 
 // Filled at startup, then read-only (thread-safe for Find).

@@ -1,8 +1,14 @@
 // AWS Signature Version 4 for Bedrock (service "bedrock"), over the final translated request.
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "auth/signer.h"
@@ -13,8 +19,63 @@ namespace sluice::auth {
 using UnixClock = std::function<int64_t()>;
 
 // Uses auth.aws_access_key_id / aws_secret_access_key / aws_session_token / aws_region.
-// InvalidArgument when the key id, secret or region is missing.
+// InvalidArgument when the key id, secret or region is missing (the message names the field,
+// never a value). `clock` defaults to the system clock.
+//
+// Sign() sets authorization, x-amz-date, x-amz-content-sha256 and, with a session token,
+// x-amz-security-token. It signs host (SigningRequest::host), content-type (when the request
+// has one), x-amz-date, x-amz-content-sha256 and x-amz-security-token: few enough that
+// proxies adding or rewriting other headers cannot break the signature. Thread-safe.
 absl::StatusOr<std::unique_ptr<BackendSigner>> NewAwsSigV4Signer(const config::BackendAuth& auth,
                                                                  UnixClock clock = nullptr);
 
+namespace aws_sigv4_internal {
+
+// The signer with its knobs exposed, for AWS's published test suite (service "service", no
+// x-amz-content-sha256).
+struct SignerOptions {
+  std::string service = "bedrock";
+  bool send_content_sha256 = true;
+  UnixClock clock;  // nullptr: the system clock
+};
+absl::StatusOr<std::unique_ptr<BackendSigner>> NewAwsSigV4SignerWithOptions(
+    const config::BackendAuth& auth, SignerOptions options);
+
+struct Credentials {
+  std::string_view access_key_id;
+  std::string_view secret_access_key;
+};
+
+// One request to sign: every header in `headers` is signed (names any case; repeated names
+// are joined with ','), so it must already hold host and x-amz-date.
+struct Request {
+  std::string_view method;
+  std::string_view path_and_query;  // as sent, e.g. "/model/a%3A0/converse?x=1"
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string_view body;
+};
+
+struct Signature {
+  std::string canonical_request;
+  std::string string_to_sign;
+  std::string signed_headers;  // "content-type;host;x-amz-date"
+  std::string payload_hash;    // hex SHA-256 of the body
+  std::string signature;       // hex
+  std::string authorization;   // the Authorization header value
+};
+
+// Pure SigV4: `amz_date` is "YYYYMMDDTHHMMSSZ".
+Signature Sign(const Request& request, const Credentials& credentials, std::string_view region,
+               std::string_view service, std::string_view amz_date);
+
+// The canonical URI of a path as sent: dot segments and empty segments removed, then every
+// byte but unreserved characters and '/' percent-encoded (so "%3A" becomes "%253A": AWS
+// encodes paths twice for every service but S3).
+std::string CanonicalUri(std::string_view path);
+// The canonical query string: parameters decoded, re-encoded, sorted by name then value.
+std::string CanonicalQuery(std::string_view query);
+// "YYYYMMDDTHHMMSSZ" in UTC.
+std::string AmzDate(int64_t unix_seconds);
+
+}  // namespace aws_sigv4_internal
 }  // namespace sluice::auth

@@ -15,12 +15,15 @@ class PassthroughTranslator final : public Translator {
     const std::string& prefix = backend_.schema_prefix;
     up.path = prefix.empty() ? StrCat("/", EndpointName(endpoint_))
                              : StrCat("/", prefix, "/", EndpointName(endpoint_));
-    const json::Value* model = req.doc.Find("model");
-    if (model == nullptr || model->as_string() != req.model) {
-      auto members = json::ScanObject(req.raw_body);
-      if (!members.ok()) return members.status();
-      for (const auto& m : *members) {
-        if (m.key != "model") continue;
+    if (!req.client_model.empty() && req.client_model == req.model) return up;
+    // The model changes: find its raw span and splice the new name in.
+    auto members = json::ScanObject(req.raw_body);
+    if (!members.ok()) return members.status();
+    for (const auto& m : *members) {
+      if (m.key != "model") continue;
+      std::string_view raw = req.raw_body.substr(m.value_begin, m.value_end - m.value_begin);
+      auto current = json::DecodeStringToken(raw);
+      if (!current.ok() || *current != req.model) {
         std::string out;
         out.reserve(req.raw_body.size() + req.model.size());
         out.append(req.raw_body.substr(0, m.value_begin));
@@ -64,6 +67,7 @@ class PassthroughFactory final : public TranslatorFactory {
   std::unique_ptr<Translator> Create(const config::Backend& b) const override {
     return std::make_unique<PassthroughTranslator>(b, endpoint_);
   }
+  bool NeedsDocument() const override { return false; }
 
  private:
   Endpoint endpoint_;

@@ -1,0 +1,181 @@
+#include "http/eventstream.h"
+
+#include <array>
+
+#include "common/strings.h"
+
+namespace sluice::http {
+namespace {
+
+// CRC lives here rather than in crypto/ so http stays a leaf over common (the table is 1 KiB).
+constexpr std::array<uint32_t, 256> MakeCrcTable() {
+  std::array<uint32_t, 256> t{};
+  for (uint32_t i = 0; i < 256; ++i) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    t[i] = c;
+  }
+  return t;
+}
+constexpr std::array<uint32_t, 256> kCrcTable = MakeCrcTable();
+
+constexpr size_t kPreludeBytes = 12;
+constexpr size_t kOverheadBytes = 16;  // prelude + message CRC
+
+uint32_t ReadU32(std::string_view d, size_t at) {
+  auto b = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(d[at + i])); };
+  return (b(0) << 24) | (b(1) << 16) | (b(2) << 8) | b(3);
+}
+
+void AppendU32(std::string* out, uint32_t v) {
+  out->push_back(static_cast<char>(v >> 24));
+  out->push_back(static_cast<char>(v >> 16));
+  out->push_back(static_cast<char>(v >> 8));
+  out->push_back(static_cast<char>(v));
+}
+
+// Size of a fixed-width value, or -1 for length-prefixed types, or -2 for unknown types.
+int FixedSize(uint8_t type) {
+  switch (static_cast<EventStreamHeaderType>(type)) {
+    case EventStreamHeaderType::kBoolTrue:
+    case EventStreamHeaderType::kBoolFalse: return 0;
+    case EventStreamHeaderType::kByte: return 1;
+    case EventStreamHeaderType::kShort: return 2;
+    case EventStreamHeaderType::kInt: return 4;
+    case EventStreamHeaderType::kLong:
+    case EventStreamHeaderType::kTimestamp: return 8;
+    case EventStreamHeaderType::kUuid: return 16;
+    case EventStreamHeaderType::kBytes:
+    case EventStreamHeaderType::kString: return -1;
+  }
+  return -2;
+}
+
+absl::Status ParseHeaders(std::string_view h, std::vector<EventStreamHeader>* out) {
+  size_t i = 0;
+  while (i < h.size()) {
+    size_t name_len = static_cast<unsigned char>(h[i++]);
+    if (name_len == 0 || h.size() - i < name_len + 1) {
+      return absl::DataLossError("event-stream: malformed header name");
+    }
+    EventStreamHeader hdr;
+    hdr.name.assign(h.substr(i, name_len));
+    i += name_len;
+    auto type = static_cast<uint8_t>(h[i++]);
+    int fixed = FixedSize(type);
+    if (fixed == -2) {
+      return absl::DataLossError(StrCat("event-stream: header ", hdr.name, " has unknown type ", int{type}));
+    }
+    size_t len = static_cast<size_t>(fixed);
+    if (fixed == -1) {
+      if (h.size() - i < 2) return absl::DataLossError("event-stream: truncated header value length");
+      len = (size_t{static_cast<unsigned char>(h[i])} << 8) | static_cast<unsigned char>(h[i + 1]);
+      i += 2;
+    }
+    if (h.size() - i < len) {
+      return absl::DataLossError(StrCat("event-stream: header ", hdr.name, " overruns the headers"));
+    }
+    hdr.type = static_cast<EventStreamHeaderType>(type);
+    hdr.value.assign(h.substr(i, len));
+    i += len;
+    out->push_back(std::move(hdr));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+uint32_t Crc32(std::string_view data, uint32_t crc) {
+  crc = ~crc;
+  for (char ch : data) crc = kCrcTable[(crc ^ static_cast<unsigned char>(ch)) & 0xFF] ^ (crc >> 8);
+  return ~crc;
+}
+
+std::optional<std::string_view> EventStreamMessage::StringHeader(std::string_view name) const {
+  for (const auto& h : headers) {
+    if (h.type == EventStreamHeaderType::kString && h.name == name) return std::string_view(h.value);
+  }
+  return std::nullopt;
+}
+
+size_t EventStreamDecoder::DecodeFrom(std::string_view data, std::vector<EventStreamMessage>* out) {
+  size_t pos = 0;
+  while (data.size() - pos >= kPreludeBytes) {
+    std::string_view msg = data.substr(pos);
+    uint32_t total = ReadU32(msg, 0);
+    uint32_t headers_len = ReadU32(msg, 4);
+    // Check the prelude as soon as it is here, so a corrupt length never makes us wait for
+    // (or buffer) bytes that will not come.
+    if (Crc32(msg.substr(0, 8)) != ReadU32(msg, 8)) {
+      error_ = absl::DataLossError("event-stream: prelude CRC mismatch");
+      return pos;
+    }
+    if (total < kOverheadBytes || headers_len > total - kOverheadBytes) {
+      error_ = absl::DataLossError(StrCat("event-stream: bad lengths (total ", total, ", headers ",
+                                          headers_len, ")"));
+      return pos;
+    }
+    if (total > max_message_bytes_) {
+      error_ = absl::ResourceExhaustedError(
+          StrCat("event-stream: message of ", total, " bytes exceeds the limit of ", max_message_bytes_));
+      return pos;
+    }
+    if (msg.size() < total) break;
+    msg = msg.substr(0, total);
+    if (Crc32(msg.substr(0, total - 4)) != ReadU32(msg, total - 4)) {
+      error_ = absl::DataLossError("event-stream: message CRC mismatch");
+      return pos;
+    }
+    EventStreamMessage m;
+    if (absl::Status st = ParseHeaders(msg.substr(kPreludeBytes, headers_len), &m.headers); !st.ok()) {
+      error_ = std::move(st);
+      return pos;
+    }
+    m.payload.assign(msg.substr(kPreludeBytes + headers_len, total - kOverheadBytes - headers_len));
+    out->push_back(std::move(m));
+    pos += total;
+  }
+  return pos;
+}
+
+absl::Status EventStreamDecoder::Feed(std::string_view chunk, std::vector<EventStreamMessage>* out) {
+  if (!error_.ok()) return error_;
+  if (buffer_.empty()) {
+    // Common case: decode straight from the chunk and keep only an incomplete tail.
+    size_t used = DecodeFrom(chunk, out);
+    if (error_.ok()) buffer_.assign(chunk.substr(used));
+  } else {
+    buffer_.append(chunk);
+    size_t used = DecodeFrom(buffer_, out);
+    if (error_.ok()) buffer_.erase(0, used);
+  }
+  if (!error_.ok()) buffer_.clear();
+  return error_;
+}
+
+std::string EncodeEventStreamMessage(const std::vector<EventStreamHeader>& headers,
+                                     std::string_view payload) {
+  std::string h;
+  for (const auto& hdr : headers) {
+    h.push_back(static_cast<char>(hdr.name.size()));
+    h.append(hdr.name);
+    h.push_back(static_cast<char>(hdr.type));
+    if (FixedSize(static_cast<uint8_t>(hdr.type)) == -1) {
+      h.push_back(static_cast<char>(hdr.value.size() >> 8));
+      h.push_back(static_cast<char>(hdr.value.size()));
+    }
+    h.append(hdr.value);
+  }
+  uint32_t total = static_cast<uint32_t>(kOverheadBytes + h.size() + payload.size());
+  std::string out;
+  out.reserve(total);
+  AppendU32(&out, total);
+  AppendU32(&out, static_cast<uint32_t>(h.size()));
+  AppendU32(&out, Crc32(out));
+  out.append(h);
+  out.append(payload);
+  AppendU32(&out, Crc32(out));
+  return out;
+}
+
+}  // namespace sluice::http

@@ -1,0 +1,201 @@
+#include "http/eventstream.h"
+
+#include "gtest/gtest.h"
+
+namespace sluice::http {
+namespace {
+
+std::string Bytes(std::initializer_list<int> b) {
+  std::string s;
+  for (int v : b) s.push_back(static_cast<char>(v));
+  return s;
+}
+
+std::vector<EventStreamHeader> StopHeaders() {
+  return {EventStreamHeader::String(":event-type", "messageStop"),
+          EventStreamHeader::String(":content-type", "application/json"),
+          EventStreamHeader::String(":message-type", "event")};
+}
+
+TEST(Crc32Test, CheckValue) {
+  EXPECT_EQ(Crc32("123456789"), 0xCBF43926u);
+  EXPECT_EQ(Crc32(""), 0u);
+  EXPECT_EQ(Crc32("6789", Crc32("12345")), 0xCBF43926u);  // continues across calls
+}
+
+// Vectors from shared/reference/provider-apis.md §3.3.
+TEST(EventStreamTest, EncodesPublishedVectorNoHeaders) {
+  std::string m = EncodeEventStreamMessage({}, R"({"foo": "bar"})");
+  ASSERT_EQ(m.size(), 30u);
+  EXPECT_EQ(m.substr(0, 12), Bytes({0, 0, 0, 0x1e, 0, 0, 0, 0, 0xba, 0xf2, 0xf6, 0x8a}));
+  EXPECT_EQ(m.substr(12, 14), R"({"foo": "bar"})");
+  EXPECT_EQ(m.substr(26), Bytes({0xae, 0x72, 0x58, 0xe4}));
+}
+
+TEST(EventStreamTest, EncodesPublishedVectorWithHeaders) {
+  std::string m = EncodeEventStreamMessage(StopHeaders(), R"({"stopReason":"end_turn"})");
+  ASSERT_EQ(m.size(), 122u);
+  EXPECT_EQ(m.substr(0, 12), Bytes({0, 0, 0, 0x7a, 0, 0, 0, 0x51, 0xca, 0x2c, 0x46, 0x65}));
+  EXPECT_EQ(m.substr(118), Bytes({0x5f, 0xbf, 0x09, 0xfc}));
+}
+
+TEST(EventStreamTest, DecodesSplitAtEveryByte) {
+  std::string stream = EncodeEventStreamMessage({}, R"({"foo": "bar"})") +
+                       EncodeEventStreamMessage(StopHeaders(), R"({"stopReason":"end_turn"})") +
+                       EncodeEventStreamMessage({EventStreamHeader::String(":message-type", "event")}, "");
+  for (size_t a = 0; a <= stream.size(); ++a) {
+    for (size_t b = a; b <= stream.size(); b += 7) {
+      EventStreamDecoder d;
+      std::vector<EventStreamMessage> out;
+      ASSERT_TRUE(d.Feed(stream.substr(0, a), &out).ok());
+      ASSERT_TRUE(d.Feed(stream.substr(a, b - a), &out).ok());
+      ASSERT_TRUE(d.Feed(stream.substr(b), &out).ok());
+      EXPECT_FALSE(d.HasPartial());
+      ASSERT_EQ(out.size(), 3u) << a << "," << b;
+      EXPECT_EQ(out[0].payload, R"({"foo": "bar"})");
+      EXPECT_TRUE(out[0].headers.empty());
+      EXPECT_EQ(out[1].StringHeader(":event-type"), "messageStop");
+      EXPECT_EQ(out[1].StringHeader(":message-type"), "event");
+      EXPECT_EQ(out[1].StringHeader(":missing"), std::nullopt);
+      EXPECT_EQ(out[1].payload, R"({"stopReason":"end_turn"})");
+      EXPECT_EQ(out[2].payload, "");
+    }
+  }
+}
+
+TEST(EventStreamTest, DecodesByteByByte) {
+  std::string stream = EncodeEventStreamMessage(StopHeaders(), "x") + EncodeEventStreamMessage({}, "yz");
+  EventStreamDecoder d;
+  std::vector<EventStreamMessage> out;
+  for (char c : stream) ASSERT_TRUE(d.Feed(std::string_view(&c, 1), &out).ok());
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].payload, "yz");
+}
+
+TEST(EventStreamTest, EveryHeaderTypeRoundTrips) {
+  using T = EventStreamHeaderType;
+  std::vector<EventStreamHeader> hs = {
+      {"t", T::kBoolTrue, ""},
+      {"f", T::kBoolFalse, ""},
+      {"b", T::kByte, Bytes({0x7f})},
+      {"s", T::kShort, Bytes({1, 2})},
+      {"i", T::kInt, Bytes({1, 2, 3, 4})},
+      {"l", T::kLong, Bytes({1, 2, 3, 4, 5, 6, 7, 8})},
+      {"bytes", T::kBytes, Bytes({0, 1, 0xff})},
+      {"str", T::kString, "hello"},
+      {"ts", T::kTimestamp, Bytes({0, 0, 1, 0x8b, 0, 0, 0, 0})},
+      {"uuid", T::kUuid, std::string(16, '\x42')},
+      {":event-type", T::kString, "chunk"},
+  };
+  std::string m = EncodeEventStreamMessage(hs, "payload");
+  EventStreamDecoder d;
+  std::vector<EventStreamMessage> out;
+  ASSERT_TRUE(d.Feed(m, &out).ok());
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out[0].headers.size(), hs.size());
+  for (size_t i = 0; i < hs.size(); ++i) {
+    EXPECT_EQ(out[0].headers[i].name, hs[i].name);
+    EXPECT_EQ(out[0].headers[i].type, hs[i].type);
+    EXPECT_EQ(out[0].headers[i].value, hs[i].value);
+  }
+  EXPECT_EQ(out[0].StringHeader(":event-type"), "chunk");
+  EXPECT_EQ(out[0].StringHeader("bytes"), std::nullopt);  // not a string header
+  EXPECT_EQ(out[0].payload, "payload");
+}
+
+TEST(EventStreamTest, BrokenPreludeCrcFailsBeforeTheBodyArrives) {
+  std::string good = EncodeEventStreamMessage({}, "ok");
+  std::string bad = EncodeEventStreamMessage({}, "payload");
+  bad[9] ^= 0x01;
+  EventStreamDecoder d;
+  std::vector<EventStreamMessage> out;
+  // Only the prelude of the bad message is present: the error is already reported.
+  absl::Status st = d.Feed(good + bad.substr(0, 12), &out);
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(std::string(st.message()).find("prelude CRC"), std::string::npos);
+  ASSERT_EQ(out.size(), 1u);  // the message before it is delivered
+  EXPECT_EQ(out[0].payload, "ok");
+  // Sticky.
+  EXPECT_EQ(d.Feed(good, &out).code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(out.size(), 1u);
+}
+
+TEST(EventStreamTest, BrokenMessageCrc) {
+  std::string bad = EncodeEventStreamMessage(StopHeaders(), "payload");
+  bad[bad.size() - 6] ^= 0x20;  // flip a payload bit
+  for (size_t split = 0; split <= bad.size(); ++split) {
+    EventStreamDecoder d;
+    std::vector<EventStreamMessage> out;
+    absl::Status st = d.Feed(bad.substr(0, split), &out);
+    if (st.ok()) st = d.Feed(bad.substr(split), &out);
+    EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss);
+    EXPECT_NE(std::string(st.message()).find("message CRC"), std::string::npos);
+    EXPECT_TRUE(out.empty());
+  }
+}
+
+TEST(EventStreamTest, TruncatedStreamLeavesPartial) {
+  std::string m = EncodeEventStreamMessage(StopHeaders(), "payload");
+  for (size_t cut = 1; cut < m.size(); ++cut) {
+    EventStreamDecoder d;
+    std::vector<EventStreamMessage> out;
+    ASSERT_TRUE(d.Feed(m.substr(0, cut), &out).ok());
+    EXPECT_TRUE(d.HasPartial());
+    EXPECT_TRUE(out.empty());
+  }
+}
+
+// Re-frames `m` with a new header-length field and valid CRCs, to reach the checks behind them.
+std::string WithHeadersLength(std::string m, uint32_t headers_len) {
+  m[4] = static_cast<char>(headers_len >> 24);
+  m[5] = static_cast<char>(headers_len >> 16);
+  m[6] = static_cast<char>(headers_len >> 8);
+  m[7] = static_cast<char>(headers_len);
+  auto put = [&m](size_t at, uint32_t v) {
+    for (int i = 0; i < 4; ++i) m[at + i] = static_cast<char>(v >> (24 - 8 * i));
+  };
+  put(8, Crc32(std::string_view(m).substr(0, 8)));
+  put(m.size() - 4, Crc32(std::string_view(m).substr(0, m.size() - 4)));
+  return m;
+}
+
+TEST(EventStreamTest, MalformedLengthsAndHeaders) {
+  std::string m = EncodeEventStreamMessage(StopHeaders(), "payload");
+  EventStreamDecoder d1;
+  std::vector<EventStreamMessage> out;
+  EXPECT_EQ(d1.Feed(WithHeadersLength(m, 1000), &out).code(), absl::StatusCode::kDataLoss);
+  // A headers section that ends inside a header.
+  EventStreamDecoder d2;
+  EXPECT_EQ(d2.Feed(WithHeadersLength(m, 20), &out).code(), absl::StatusCode::kDataLoss);
+  // An unknown header type.
+  std::string unknown = EncodeEventStreamMessage({{"x", EventStreamHeaderType::kString, "v"}}, "");
+  unknown[12 + 2] = 42;
+  unknown = WithHeadersLength(unknown, 6);
+  EventStreamDecoder d3;
+  absl::Status st = d3.Feed(unknown, &out);
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(std::string(st.message()).find("unknown type"), std::string::npos);
+  // Total length below the fixed overhead.
+  std::string tiny = Bytes({0, 0, 0, 8, 0, 0, 0, 0});
+  uint32_t crc = Crc32(tiny);
+  for (int i = 0; i < 4; ++i) tiny.push_back(static_cast<char>(crc >> (24 - 8 * i)));
+  EventStreamDecoder d4;
+  EXPECT_EQ(d4.Feed(tiny, &out).code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(out.empty());
+}
+
+TEST(EventStreamTest, MessageSizeIsBounded) {
+  std::string big = EncodeEventStreamMessage({}, std::string(1000, 'a'));
+  EventStreamDecoder d(512);
+  std::vector<EventStreamMessage> out;
+  // Rejected from the prelude alone, before buffering the body.
+  absl::Status st = d.Feed(big.substr(0, 12), &out);
+  EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_FALSE(d.HasPartial());
+  EventStreamDecoder ok(1016);
+  EXPECT_TRUE(ok.Feed(big, &out).ok());
+  EXPECT_EQ(out.size(), 1u);
+}
+
+}  // namespace
+}  // namespace sluice::http

@@ -1,0 +1,613 @@
+#include "translate/openai_to_anthropic/openai_to_anthropic.h"
+
+#include <chrono>
+#include <map>
+#include <vector>
+
+#include "common/status_macros.h"
+#include "common/strings.h"
+#include "http/sse.h"
+#include "json/json.h"
+#include "translate/openai_to_anthropic/request.h"
+
+// Response facts: shared/reference/provider-apis.md §1.2-1.4 (OpenAI), §2.2-2.4 (Anthropic),
+// §7.4, §7.6-7.8 (mappings).
+//
+// Mapping decisions:
+// - thinking blocks become `message.reasoning_content` (the de-facto field of DeepSeek, vLLM
+//   and others) and, in buffered answers, `message.thinking_blocks` holding the blocks with their
+//   signatures, which request.cc accepts back on assistant messages so multi-turn tool use
+//   with thinking keeps working. Streams carry reasoning_content deltas only (no signatures).
+// - Several text blocks are concatenated; citations and server-tool blocks (web search) are
+//   dropped; redacted_thinking only survives in thinking_blocks.
+// - stop_reason: end_turn/stop_sequence/pause_turn/unknown -> stop, max_tokens and
+//   model_context_window_exceeded -> length, tool_use -> tool_calls, refusal ->
+//   content_filter.
+// - usage: prompt_tokens = input + cache_read + cache_creation; cached_tokens = cache_read;
+//   the cache writes are reported as prompt_tokens_details.cache_creation_input_tokens (the
+//   envoyproxy/ai-gateway extension) when non-zero.
+namespace sluice::translate {
+namespace {
+
+using json::Value;
+namespace internal = openai_to_anthropic_internal;
+
+constexpr std::string_view kDefaultAnthropicVersion = "2023-06-01";
+// A buffered (non-SSE) answer larger than this is refused rather than held.
+constexpr size_t kMaxBufferedBody = 32u << 20;
+
+Value Str(std::string_view s) { return Value::String(std::string(s)); }
+
+std::string Quoted(std::string_view s) {
+  std::string out;
+  json::AppendQuoted(&out, s);
+  return out;
+}
+
+absl::Status Malformed(std::string_view what) {
+  return absl::DataLossError(StrCat("malformed Anthropic response: ", what));
+}
+
+// Percent-encodes everything but RFC 3986 unreserved characters and '@' (Vertex model ids
+// look like claude-sonnet-4-5@20250929), so a model name cannot change the path's shape.
+std::string PathSegment(std::string_view s) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~' || c == '@') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+std::string_view FinishReason(std::string_view stop_reason) {
+  if (stop_reason == "max_tokens" || stop_reason == "model_context_window_exceeded") return "length";
+  if (stop_reason == "tool_use") return "tool_calls";
+  if (stop_reason == "refusal") return "content_filter";
+  return "stop";  // end_turn, stop_sequence, pause_turn, and values added later
+}
+
+// OpenAI's error `type` for a status, as gateway/errors.cc shapes its own errors.
+std::string_view OpenAIErrorType(int status) {
+  switch (status) {
+    case 400: case 404: case 405: case 413: case 422: return "invalid_request_error";
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 429: return "rate_limit_error";
+    case 502: case 503: case 504: return "upstream_error";
+    default: return "server_error";
+  }
+}
+
+// The HTTP status an Anthropic error type stands for (used for errors inside a 200 stream).
+int AnthropicErrorStatus(std::string_view type) {
+  if (type == "invalid_request_error") return 400;
+  if (type == "authentication_error") return 401;
+  if (type == "permission_error") return 403;
+  if (type == "not_found_error") return 404;
+  if (type == "request_too_large") return 413;
+  if (type == "rate_limit_error") return 429;
+  if (type == "overloaded_error") return 503;
+  if (type == "timeout_error") return 504;
+  return 500;
+}
+
+// Anthropic's usage counters. message_delta restates them cumulatively, so a field that is
+// present replaces the earlier value.
+struct AnthropicUsage {
+  int64_t input = 0;
+  int64_t output = 0;
+  int64_t cache_read = 0;
+  int64_t cache_creation = 0;
+};
+
+void ReadUsage(const Value* u, AnthropicUsage* a) {
+  if (u == nullptr || !u->is_object()) return;
+  auto read = [u](std::string_view k, int64_t* dst) {
+    const Value* v = u->Find(k);
+    if (v != nullptr && v->is_number()) *dst = v->as_int();
+  };
+  read("input_tokens", &a->input);
+  read("output_tokens", &a->output);
+  read("cache_read_input_tokens", &a->cache_read);
+  read("cache_creation_input_tokens", &a->cache_creation);
+}
+
+Usage ToUsage(const AnthropicUsage& a) {
+  Usage u;
+  u.input_tokens = a.input + a.cache_read + a.cache_creation;
+  u.output_tokens = a.output;
+  u.total_tokens = u.input_tokens + u.output_tokens;
+  u.cached_input_tokens = a.cache_read;
+  u.cache_creation_input_tokens = a.cache_creation;
+  return u;
+}
+
+Value OpenAIUsage(const Usage& u) {
+  Value details = Value::Object();
+  details.Set("cached_tokens", Value::Int(u.cached_input_tokens));
+  if (u.cache_creation_input_tokens > 0) {
+    details.Set("cache_creation_input_tokens", Value::Int(u.cache_creation_input_tokens));
+  }
+  Value v = Value::Object();
+  v.Set("prompt_tokens", Value::Int(u.input_tokens));
+  v.Set("completion_tokens", Value::Int(u.output_tokens));
+  v.Set("total_tokens", Value::Int(u.total_tokens));
+  v.Set("prompt_tokens_details", std::move(details));
+  return v;
+}
+
+int64_t SystemUnixSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+class OpenAIToAnthropicTranslator final : public Translator {
+ public:
+  OpenAIToAnthropicTranslator(const config::Backend& backend, bool vertex, const UnixSecondsFn& now)
+      : backend_(backend), vertex_(vertex), now_(now) {}
+
+  absl::StatusOr<UpstreamRequest> TranslateRequest(const ClientRequest& req) override {
+    internal::RequestOptions opt;
+    opt.model = req.model;
+    opt.vertex = vertex_;
+    if (vertex_) {
+      // Configuration problems, reported per request because the translator is where the
+      // schema version is interpreted.
+      if (backend_.schema_version.empty()) {
+        return absl::InvalidArgumentError(StrCat("backend ", backend_.name,
+                                                 ": schema version (the Vertex anthropic_version, e.g. "
+                                                 "vertex-2023-10-16) is required for GCPAnthropic"));
+      }
+      if (backend_.auth.gcp_project.empty() || backend_.auth.gcp_region.empty()) {
+        return absl::InvalidArgumentError(
+            StrCat("backend ", backend_.name, ": GCP project and region are required for GCPAnthropic"));
+      }
+      opt.anthropic_version = backend_.schema_version;
+    }
+    auto mapped = internal::MapRequest(req.doc, opt);
+    if (!mapped.ok()) return mapped.status();
+    stream_ = sse_ = mapped->stream;
+    include_usage_ = mapped->include_usage;
+    json_tool_ = mapped->json_tool;
+    response_model_ = std::string(req.model);
+
+    UpstreamRequest up;
+    if (vertex_) {
+      up.path = StrCat("/v1/projects/", PathSegment(backend_.auth.gcp_project), "/locations/",
+                       PathSegment(backend_.auth.gcp_region), "/publishers/anthropic/models/",
+                       PathSegment(req.model), stream_ ? ":streamRawPredict" : ":rawPredict");
+    } else {
+      const std::string& prefix = backend_.schema_prefix;
+      up.path = prefix.empty() ? std::string("/messages") : StrCat("/", prefix, "/messages");
+      auto version = req.headers.Get("anthropic-version");
+      up.headers.Set("anthropic-version", version ? *version : kDefaultAnthropicVersion);
+    }
+    if (auto beta = req.headers.Get("anthropic-beta")) up.headers.Set("anthropic-beta", *beta);
+    up.body = json::Serialize(mapped->body);
+    return up;
+  }
+
+  http::HeaderMutation TranslateResponseHeaders(int, const http::HeaderMap& headers) override {
+    // The answer's own content-type decides the framing; the request's `stream` is the
+    // fallback when there is none.
+    if (auto ct = headers.Get("content-type")) {
+      if (ct->find("text/event-stream") != std::string_view::npos) sse_ = true;
+      else if (ct->find("json") != std::string_view::npos) sse_ = false;
+    }
+    http::HeaderMutation m;
+    m.Set("content-type", sse_ ? "text/event-stream" : "application/json");
+    return m;
+  }
+
+  absl::Status TranslateResponseBody(std::string_view chunk, bool end_of_stream,
+                                     std::string* out) override {
+    if (sse_) return StreamBody(chunk, end_of_stream, out);
+    if (buffer_.size() + chunk.size() > kMaxBufferedBody) {
+      return absl::ResourceExhaustedError("upstream response body exceeds the size limit");
+    }
+    buffer_.append(chunk);
+    if (!end_of_stream) return absl::OkStatus();
+    absl::Status st = TranslateMessage(buffer_, out);
+    buffer_.clear();
+    return st;
+  }
+
+  void TranslateError(int status, const http::HeaderMap&, std::string_view body, int* client_status,
+                      std::string* out) override {
+    // 529 is Anthropic's "overloaded"; OpenAI clients know 503 for that.
+    *client_status = status == 529 ? 503 : status;
+    std::string message, code;
+    auto doc = json::Parse(body);
+    if (doc.ok()) {
+      // Anthropic: {"type":"error","error":{"type","message"}}; Vertex front end (auth,
+      // quota, unknown model): {"error":{"code","message","status"}}.
+      if (const Value* e = doc->Find("error"); e != nullptr && e->is_object()) {
+        message = std::string(e->GetString("message"));
+        code = std::string(e->GetString("type"));
+        if (code.empty()) code = std::string(e->GetString("status"));
+      }
+    }
+    if (message.empty()) {
+      message = body.empty() ? StrCat("upstream returned HTTP ", status)
+                             : std::string(body.substr(0, 1024));
+    }
+    out->append(OpenAIErrorBody(message, OpenAIErrorType(*client_status), code));
+  }
+
+  std::string StreamError(std::string_view message) override { return OpenAIStreamError(message); }
+  const Usage& usage() const override { return usage_; }
+  std::string_view response_model() const override { return response_model_; }
+
+ private:
+  enum class BlockKind { kText, kThinking, kTool, kJsonText, kOther };
+  struct Block {
+    BlockKind kind = BlockKind::kOther;
+    int tool_index = 0;     // kTool: the OpenAI tool_calls index
+    bool has_args = false;  // kTool: an arguments fragment was sent
+  };
+
+  // ---- buffered answers ----
+
+  absl::Status TranslateMessage(std::string_view body, std::string* out) {
+    auto doc = json::Parse(body);
+    if (!doc.ok()) return Malformed(StrCat("body is not JSON: ", doc.status().message()));
+    if (!doc->is_object()) return Malformed("body is not a JSON object");
+    if (doc->GetString("type") == "error") {
+      const Value* e = doc->Find("error");
+      return absl::UnavailableError(
+          StrCat("upstream error: ", e != nullptr ? e->GetString("message") : std::string_view("unknown")));
+    }
+    const Value* content = doc->Find("content");
+    if (content == nullptr || !content->is_array()) return Malformed("`content` is not an array");
+    std::string text, reasoning;
+    Value thinking_blocks = Value::Array();
+    Value tool_calls = Value::Array();
+    for (const Value& block : content->items()) {
+      std::string_view type = block.GetString("type");
+      if (type == "text") {
+        text.append(block.GetString("text"));
+      } else if (type == "thinking") {
+        reasoning.append(block.GetString("thinking"));
+        thinking_blocks.Append(block);
+      } else if (type == "redacted_thinking") {
+        thinking_blocks.Append(block);
+      } else if (type == "tool_use") {
+        const Value* input = block.Find("input");
+        std::string args = input != nullptr ? json::Serialize(*input) : std::string("{}");
+        if (json_tool_ && block.GetString("name") == internal::kJsonToolName) {
+          text.append(args);
+          continue;
+        }
+        Value fn = Value::Object();
+        fn.Set("name", Str(block.GetString("name")));
+        fn.Set("arguments", Value::String(std::move(args)));
+        Value call = Value::Object();
+        call.Set("id", Str(block.GetString("id")));
+        call.Set("type", Str("function"));
+        call.Set("function", std::move(fn));
+        tool_calls.Append(std::move(call));
+      }
+    }
+    AnthropicUsage au;
+    ReadUsage(doc->Find("usage"), &au);
+    usage_ = ToUsage(au);
+    if (std::string_view m = doc->GetString("model"); !m.empty()) response_model_ = std::string(m);
+
+    Value message = Value::Object();
+    message.Set("role", Str("assistant"));
+    message.Set("content", text.empty() && tool_calls.size() > 0 ? Value() : Value::String(std::move(text)));
+    if (!reasoning.empty()) message.Set("reasoning_content", Value::String(std::move(reasoning)));
+    if (thinking_blocks.size() > 0) message.Set("thinking_blocks", std::move(thinking_blocks));
+    if (tool_calls.size() > 0) message.Set("tool_calls", std::move(tool_calls));
+    std::string_view stop_reason = doc->GetString("stop_reason");
+    std::string_view finish = FinishReason(stop_reason);
+    if (json_tool_ && stop_reason == "tool_use") finish = "stop";
+
+    Value choice = Value::Object();
+    choice.Set("index", Value::Int(0));
+    choice.Set("message", std::move(message));
+    choice.Set("logprobs", Value());
+    choice.Set("finish_reason", Str(finish));
+    Value choices = Value::Array();
+    choices.Append(std::move(choice));
+    Value resp = Value::Object();
+    resp.Set("id", Str(doc->GetString("id")));
+    resp.Set("object", Str("chat.completion"));
+    resp.Set("created", Value::Int(Now()));
+    resp.Set("model", Str(response_model_));
+    resp.Set("choices", std::move(choices));
+    resp.Set("usage", OpenAIUsage(usage_));
+    json::SerializeTo(resp, out);
+    return absl::OkStatus();
+  }
+
+  // ---- streams ----
+
+  absl::Status StreamBody(std::string_view chunk, bool end_of_stream, std::string* out) {
+    if (done_) return absl::OkStatus();  // after message_stop or an error event: ignore the rest
+    events_.clear();
+    absl::Status fed = sse_parser_.Feed(chunk, &events_);
+    for (const http::SseEvent& ev : events_) {
+      RETURN_IF_ERROR(OnEvent(ev, out));
+      if (done_) return absl::OkStatus();
+    }
+    RETURN_IF_ERROR(fed);
+    if (end_of_stream) {
+      if (sse_parser_.HasPartial()) return Malformed("the stream ended in the middle of an event");
+      return Malformed("the stream ended before message_stop");
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status OnEvent(const http::SseEvent& ev, std::string* out) {
+    if (ev.data.empty()) return absl::OkStatus();
+    auto parsed = json::Parse(ev.data);
+    if (!parsed.ok() || !parsed->is_object()) {
+      return Malformed(StrCat("event ", Quoted(ev.event), " does not carry a JSON object"));
+    }
+    const Value& doc = *parsed;
+    std::string_view type = doc.GetString("type");
+    if (type.empty()) type = ev.event;
+    if (type == "ping") return absl::OkStatus();
+    if (type == "error") return OnErrorEvent(doc, out);
+    if (type == "message_start") return OnMessageStart(doc, out);
+    if (!started_) {
+      if (type.substr(0, 8) == "content_" || type.substr(0, 8) == "message_") {
+        return Malformed(StrCat("event ", Quoted(type), " before message_start"));
+      }
+      return absl::OkStatus();
+    }
+    if (type == "content_block_start") return OnBlockStart(doc, out);
+    if (type == "content_block_delta") return OnBlockDelta(doc, out);
+    if (type == "content_block_stop") return OnBlockStop(doc, out);
+    if (type == "message_delta") return OnMessageDelta(doc, out);
+    if (type == "message_stop") return OnMessageStop(out);
+    return absl::OkStatus();  // event types added later are skipped
+  }
+
+  absl::Status OnMessageStart(const Value& doc, std::string* out) {
+    const Value* m = doc.Find("message");
+    if (m == nullptr || !m->is_object()) return Malformed("message_start without a message");
+    if (started_) return Malformed("a second message_start");
+    started_ = true;
+    id_ = std::string(m->GetString("id"));
+    if (std::string_view model = m->GetString("model"); !model.empty()) response_model_ = std::string(model);
+    created_ = Now();
+    ReadUsage(m->Find("usage"), &anthropic_usage_);
+    usage_ = ToUsage(anthropic_usage_);
+    Value delta = Value::Object();
+    delta.Set("role", Str("assistant"));
+    delta.Set("content", Str(""));
+    EmitChunk(std::move(delta), {}, out);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int64_t> BlockIndex(const Value& doc) {
+    const Value* index = doc.Find("index");
+    if (index == nullptr || !index->is_number()) {
+      return Malformed(StrCat(doc.GetString("type"), " without an index"));
+    }
+    return index->as_int();
+  }
+
+  absl::Status OnBlockStart(const Value& doc, std::string* out) {
+    ASSIGN_OR_RETURN(int64_t index, BlockIndex(doc));
+    const Value* cb = doc.Find("content_block");
+    if (cb == nullptr || !cb->is_object()) return Malformed("content_block_start without a content_block");
+    std::string_view type = cb->GetString("type");
+    Block block;
+    if (type == "text") {
+      block.kind = BlockKind::kText;
+      if (std::string_view t = cb->GetString("text"); !t.empty()) EmitText("content", t, out);
+    } else if (type == "thinking") {
+      block.kind = BlockKind::kThinking;
+      if (std::string_view t = cb->GetString("thinking"); !t.empty()) EmitText("reasoning_content", t, out);
+    } else if (type == "tool_use" && json_tool_ && cb->GetString("name") == internal::kJsonToolName) {
+      block.kind = BlockKind::kJsonText;
+    } else if (type == "tool_use") {
+      block.kind = BlockKind::kTool;
+      block.tool_index = next_tool_index_++;
+      // The first fragment of a call carries id, type and name, with empty arguments.
+      Value fn = Value::Object();
+      fn.Set("name", Str(cb->GetString("name")));
+      fn.Set("arguments", Str(""));
+      Value call = Value::Object();
+      call.Set("index", Value::Int(block.tool_index));
+      call.Set("id", Str(cb->GetString("id")));
+      call.Set("type", Str("function"));
+      call.Set("function", std::move(fn));
+      EmitToolCall(std::move(call), out);
+    }
+    // redacted_thinking, server_tool_use, web_search_tool_result, ...: nothing to say.
+    blocks_[index] = block;
+    return absl::OkStatus();
+  }
+
+  absl::Status OnBlockDelta(const Value& doc, std::string* out) {
+    ASSIGN_OR_RETURN(int64_t index, BlockIndex(doc));
+    auto it = blocks_.find(index);
+    if (it == blocks_.end()) return Malformed(StrCat("content_block_delta for unknown block ", index));
+    Block& block = it->second;
+    const Value* delta = doc.Find("delta");
+    if (delta == nullptr || !delta->is_object()) return Malformed("content_block_delta without a delta");
+    std::string_view type = delta->GetString("type");
+    if (type == "text_delta") {
+      if (std::string_view t = delta->GetString("text"); !t.empty()) EmitText("content", t, out);
+    } else if (type == "thinking_delta") {
+      if (std::string_view t = delta->GetString("thinking"); !t.empty()) EmitText("reasoning_content", t, out);
+    } else if (type == "input_json_delta") {
+      std::string_view part = delta->GetString("partial_json");
+      if (part.empty()) return absl::OkStatus();
+      if (block.kind == BlockKind::kJsonText) {
+        EmitText("content", part, out);
+      } else if (block.kind == BlockKind::kTool) {
+        block.has_args = true;
+        EmitArguments(block.tool_index, part, out);
+      }
+    }
+    // signature_delta and citations_delta have no OpenAI counterpart.
+    return absl::OkStatus();
+  }
+
+  absl::Status OnBlockStop(const Value& doc, std::string* out) {
+    ASSIGN_OR_RETURN(int64_t index, BlockIndex(doc));
+    auto it = blocks_.find(index);
+    if (it == blocks_.end()) return Malformed(StrCat("content_block_stop for unknown block ", index));
+    // A call without arguments streams no input_json_delta; OpenAI clients expect "{}".
+    if (it->second.kind == BlockKind::kTool && !it->second.has_args) {
+      EmitArguments(it->second.tool_index, "{}", out);
+    }
+    blocks_.erase(it);
+    return absl::OkStatus();
+  }
+
+  absl::Status OnMessageDelta(const Value& doc, std::string* out) {
+    ReadUsage(doc.Find("usage"), &anthropic_usage_);
+    usage_ = ToUsage(anthropic_usage_);
+    const Value* delta = doc.Find("delta");
+    std::string_view stop_reason = delta != nullptr ? delta->GetString("stop_reason") : std::string_view();
+    if (!stop_reason.empty() && !finish_sent_) {
+      std::string_view finish = FinishReason(stop_reason);
+      if (json_tool_ && stop_reason == "tool_use") finish = "stop";
+      EmitChunk(Value::Object(), finish, out);
+      finish_sent_ = true;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status OnMessageStop(std::string* out) {
+    if (!finish_sent_) EmitChunk(Value::Object(), "stop", out);
+    finish_sent_ = true;
+    if (include_usage_) {
+      Value chunk = ChunkHeader();
+      chunk.Set("choices", Value::Array());
+      chunk.Set("usage", OpenAIUsage(usage_));
+      AppendData(chunk, out);
+    }
+    out->append("data: [DONE]\n\n");
+    done_ = true;
+    return absl::OkStatus();
+  }
+
+  // An error inside a 200 stream (e.g. overloaded_error): told to the client as an OpenAI
+  // error event; the stream ends there, without [DONE], like OpenAIStreamError.
+  absl::Status OnErrorEvent(const Value& doc, std::string* out) {
+    const Value* e = doc.Find("error");
+    std::string_view type = e != nullptr ? e->GetString("type") : std::string_view();
+    std::string_view message = e != nullptr ? e->GetString("message") : std::string_view();
+    if (message.empty()) message = "upstream error";
+    StrAppend(out, "data: ", OpenAIErrorBody(message, OpenAIErrorType(AnthropicErrorStatus(type)), type),
+              "\n\n");
+    done_ = true;
+    return absl::OkStatus();
+  }
+
+  Value ChunkHeader() const {
+    Value chunk = Value::Object();
+    chunk.Set("id", Str(id_));
+    chunk.Set("object", Str("chat.completion.chunk"));
+    chunk.Set("created", Value::Int(created_));
+    chunk.Set("model", Str(response_model_));
+    return chunk;
+  }
+
+  static void AppendData(const Value& v, std::string* out) {
+    out->append("data: ");
+    json::SerializeTo(v, out);
+    out->append("\n\n");
+  }
+
+  // `finish_reason` empty = null.
+  void EmitChunk(Value&& delta, std::string_view finish_reason, std::string* out) {
+    Value choice = Value::Object();
+    choice.Set("index", Value::Int(0));
+    choice.Set("delta", std::move(delta));
+    choice.Set("logprobs", Value());
+    choice.Set("finish_reason", finish_reason.empty() ? Value() : Str(finish_reason));
+    Value choices = Value::Array();
+    choices.Append(std::move(choice));
+    Value chunk = ChunkHeader();
+    chunk.Set("choices", std::move(choices));
+    AppendData(chunk, out);
+  }
+
+  void EmitText(std::string_view field, std::string_view text, std::string* out) {
+    Value delta = Value::Object();
+    delta.Set(field, Str(text));
+    EmitChunk(std::move(delta), {}, out);
+  }
+
+  void EmitToolCall(Value&& call, std::string* out) {
+    Value calls = Value::Array();
+    calls.Append(std::move(call));
+    Value delta = Value::Object();
+    delta.Set("tool_calls", std::move(calls));
+    EmitChunk(std::move(delta), {}, out);
+  }
+
+  void EmitArguments(int tool_index, std::string_view fragment, std::string* out) {
+    Value fn = Value::Object();
+    fn.Set("arguments", Str(fragment));
+    Value call = Value::Object();
+    call.Set("index", Value::Int(tool_index));
+    call.Set("function", std::move(fn));
+    EmitToolCall(std::move(call), out);
+  }
+
+  int64_t Now() const { return now_ ? now_() : SystemUnixSeconds(); }
+
+  const config::Backend& backend_;  // outlives the translator (the request's config snapshot)
+  const bool vertex_;
+  const UnixSecondsFn now_;
+
+  bool stream_ = false;
+  bool include_usage_ = false;
+  bool json_tool_ = false;
+  bool sse_ = false;  // the answer is an event stream
+  std::string response_model_;
+  Usage usage_;
+
+  std::string buffer_;  // buffered answer so far
+
+  http::SseParser sse_parser_;
+  std::vector<http::SseEvent> events_;
+  bool started_ = false;
+  bool finish_sent_ = false;
+  bool done_ = false;
+  std::string id_;
+  int64_t created_ = 0;
+  int next_tool_index_ = 0;
+  std::map<int64_t, Block> blocks_;  // open blocks by Anthropic index; closed ones are erased
+  AnthropicUsage anthropic_usage_;
+};
+
+class OpenAIToAnthropicFactory final : public TranslatorFactory {
+ public:
+  OpenAIToAnthropicFactory(config::ApiSchema to, UnixSecondsFn now) : to_(to), now_(std::move(now)) {}
+  Endpoint endpoint() const override { return Endpoint::kChatCompletions; }
+  Dialect from() const override { return Dialect::kOpenAI; }
+  config::ApiSchema to() const override { return to_; }
+  std::unique_ptr<Translator> Create(const config::Backend& b) const override {
+    return std::make_unique<OpenAIToAnthropicTranslator>(b, to_ == config::ApiSchema::kGCPAnthropic, now_);
+  }
+
+ private:
+  config::ApiSchema to_;
+  UnixSecondsFn now_;
+};
+
+}  // namespace
+
+std::unique_ptr<TranslatorFactory> NewOpenAIToAnthropicFactory(config::ApiSchema to, UnixSecondsFn now) {
+  return std::make_unique<OpenAIToAnthropicFactory>(to, std::move(now));
+}
+
+}  // namespace sluice::translate

@@ -1,0 +1,160 @@
+#include "translate/openai_to_awsanthropic/openai_to_awsanthropic.h"
+
+#include <vector>
+
+#include "common/status_macros.h"
+#include "common/strings.h"
+#include "crypto/crypto.h"
+#include "http/eventstream.h"
+#include "json/json.h"
+#include "translate/openai_to_anthropic/openai_to_anthropic.h"
+#include "translate/openai_to_bedrock/bedrock_common.h"
+#include "translate/openai_to_bedrock/request.h"
+
+// Facts: shared/reference/provider-apis.md §3.4 (InvokeModel, Anthropic on Bedrock),
+// envoy-ai-gateway.md §1.4 (AWSAnthropic paths, anthropic_beta allowlist).
+namespace sluice::translate {
+namespace {
+
+constexpr std::string_view kDefaultVersion = "bedrock-2023-05-31";
+
+// anthropic-beta flags Bedrock accepts; it rejects a whole request naming any other one.
+constexpr std::string_view kBedrockBetas[] = {
+    "interleaved-thinking-2025-05-14", "context-1m-2025-08-07", "fine-grained-tool-streaming-2025-05-14",
+    "token-efficient-tools-2025-02-19", "output-128k-2025-02-19", "computer-use-2025-01-24",
+};
+
+absl::Status Malformed(std::string_view what) {
+  return absl::DataLossError(StrCat("malformed AWSAnthropic answer: ", what));
+}
+
+class AwsAnthropicTranslator final : public Translator {
+ public:
+  AwsAnthropicTranslator(const config::Backend& backend, std::shared_ptr<const TranslatorFactory> anthropic)
+      : backend_(backend), anthropic_factory_(std::move(anthropic)) {
+    // The wrapped translator builds Claude-on-Vertex bodies (anthropic_version in the body, no
+    // model), which is also Bedrock's shape; it insists on a Vertex project and region for a
+    // path this translator replaces, so placeholders satisfy it.
+    if (backend_.schema_version.empty()) backend_.schema_version = std::string(kDefaultVersion);
+    backend_.auth.gcp_project = "-";
+    backend_.auth.gcp_region = "-";
+    inner_ = anthropic_factory_->Create(backend_);
+  }
+
+  absl::StatusOr<UpstreamRequest> TranslateRequest(const ClientRequest& req) override {
+    ASSIGN_OR_RETURN(UpstreamRequest up, inner_->TranslateRequest(req));
+    stream_ = req.stream;
+    auto body = json::Parse(up.body ? std::string_view(*up.body) : req.raw_body);
+    if (!body.ok() || !body->is_object()) return absl::InternalError("anthropic request body is not an object");
+    body->Erase("stream");  // InvokeModel picks streaming by path
+    body->Erase("model");
+    if (auto beta = req.headers.Get("anthropic-beta")) {
+      json::Value betas = json::Value::Array();
+      size_t start = 0;
+      while (start <= beta->size()) {
+        size_t comma = beta->find(',', start);
+        if (comma == std::string_view::npos) comma = beta->size();
+        std::string_view flag = StripWhitespace(beta->substr(start, comma - start));
+        for (std::string_view ok : kBedrockBetas) {
+          if (flag == ok) betas.Append(json::Value::String(std::string(flag)));
+        }
+        start = comma + 1;
+      }
+      if (betas.size() > 0) body->Set("anthropic_beta", std::move(betas));
+    }
+    // Bedrock takes neither header: the version and betas travel in the body.
+    for (std::string_view h : {"anthropic-beta", "anthropic-version"}) {
+      std::erase_if(up.headers.set, [h](const auto& kv) { return kv.first == h; });
+      up.headers.Remove(h);
+    }
+    up.headers.Set("content-type", "application/json");
+    if (!stream_) up.headers.Set("accept", "application/json");
+    up.path = openai_to_bedrock_internal::ModelPath(req.model, stream_ ? "/invoke-with-response-stream" : "/invoke");
+    up.body = json::Serialize(*body);
+    return up;
+  }
+
+  http::HeaderMutation TranslateResponseHeaders(int status, const http::HeaderMap& headers) override {
+    // The wrapped translator reads the framing from content-type; Bedrock's event-stream is
+    // re-framed here as the Anthropic SSE it understands.
+    http::HeaderMap as_anthropic = headers;
+    as_anthropic.Set("content-type", stream_ ? "text/event-stream" : "application/json");
+    return inner_->TranslateResponseHeaders(status, as_anthropic);
+  }
+
+  absl::Status TranslateResponseBody(std::string_view chunk, bool end_of_stream, std::string* out) override {
+    if (!error_.ok()) return error_;
+    if (!stream_) return error_ = inner_->TranslateResponseBody(chunk, end_of_stream, out);
+    messages_.clear();
+    absl::Status framing = decoder_.Feed(chunk, &messages_);
+    for (const http::EventStreamMessage& m : messages_) {
+      if (absl::Status st = OnMessage(m, out); !st.ok()) return error_ = st;
+    }
+    if (!framing.ok()) return error_ = framing;
+    if (!end_of_stream) return absl::OkStatus();
+    if (decoder_.HasPartial()) {
+      return error_ = absl::DataLossError("AWSAnthropic stream ended in the middle of a message");
+    }
+    return error_ = inner_->TranslateResponseBody("", true, out);
+  }
+
+  void TranslateError(int status, const http::HeaderMap& headers, std::string_view body, int* client_status,
+                      std::string* out) override {
+    bedrock_internal::ErrorToOpenAI(status, headers, body, client_status, out);
+  }
+
+  std::string StreamError(std::string_view message) override { return inner_->StreamError(message); }
+  const Usage& usage() const override { return inner_->usage(); }
+  std::string_view response_model() const override { return inner_->response_model(); }
+
+ private:
+  absl::Status OnMessage(const http::EventStreamMessage& m, std::string* out) {
+    if (auto exception = bedrock_internal::StreamException(m)) return *exception;
+    if (m.StringHeader(":event-type").value_or("") != "chunk") return absl::OkStatus();
+    auto doc = json::Parse(m.payload);
+    if (!doc.ok() || !doc->is_object()) return Malformed("chunk payload is not a JSON object");
+    const json::Value* bytes = doc->Find("bytes");
+    if (bytes == nullptr || !bytes->is_string()) return Malformed("chunk without bytes");
+    auto event = crypto::Base64Decode(bytes->as_string());
+    if (!event.ok()) return Malformed("chunk bytes are not base64");
+    // One Anthropic event per chunk, re-framed as the SSE event the Anthropic side parses. JSON
+    // has no raw line breaks inside strings, so any outside them are whitespace.
+    sse_.assign("data: ");
+    for (char c : *event) sse_.push_back(c == '\n' || c == '\r' ? ' ' : c);
+    sse_.append("\n\n");
+    return inner_->TranslateResponseBody(sse_, false, out);
+  }
+
+  config::Backend backend_;  // a copy the wrapped translator refers to
+  std::shared_ptr<const TranslatorFactory> anthropic_factory_;
+  std::unique_ptr<Translator> inner_;
+  bool stream_ = false;
+  absl::Status error_;
+  http::EventStreamDecoder decoder_;
+  std::vector<http::EventStreamMessage> messages_;
+  std::string sse_;
+};
+
+class AwsAnthropicFactory final : public TranslatorFactory {
+ public:
+  explicit AwsAnthropicFactory(std::function<int64_t()> now)
+      : anthropic_(NewOpenAIToAnthropicFactory(config::ApiSchema::kGCPAnthropic, std::move(now))) {}
+  Endpoint endpoint() const override { return Endpoint::kChatCompletions; }
+  Dialect from() const override { return Dialect::kOpenAI; }
+  config::ApiSchema to() const override { return config::ApiSchema::kAWSAnthropic; }
+  std::unique_ptr<Translator> Create(const config::Backend& b) const override {
+    return std::make_unique<AwsAnthropicTranslator>(b, anthropic_);
+  }
+
+ private:
+  // Shared with every translator: the wrapped ones may refer to the factory's state.
+  std::shared_ptr<const TranslatorFactory> anthropic_;
+};
+
+}  // namespace
+
+std::unique_ptr<TranslatorFactory> NewOpenAIToAwsAnthropicFactory(std::function<int64_t()> now) {
+  return std::make_unique<AwsAnthropicFactory>(std::move(now));
+}
+
+}  // namespace sluice::translate

@@ -1,0 +1,172 @@
+#include "translate/openai_to_azure/openai_to_azure.h"
+
+#include <string>
+#include <vector>
+
+#include "common/assert.h"
+#include "common/strings.h"
+#include "http/sse.h"
+#include "json/json.h"
+
+namespace sluice::translate {
+namespace {
+
+// Usage is read from a buffered answer only up to this size; larger answers still pass.
+constexpr size_t kMaxUsageScan = 16u << 20;
+
+std::string EscapeComponent(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '.' || c == '_' || c == '~';
+    if (unreserved) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+int64_t IntAt(const json::Value& v, std::string_view key) {
+  const json::Value* m = v.Find(key);
+  return m && m->is_number() ? m->as_int() : 0;
+}
+
+// OpenAI usage object -> neutral Usage.
+void ReadUsage(const json::Value& u, Usage* usage) {
+  usage->input_tokens = IntAt(u, "prompt_tokens");
+  usage->output_tokens = IntAt(u, "completion_tokens");
+  usage->total_tokens = IntAt(u, "total_tokens");
+  if (const json::Value* d = u.Find("prompt_tokens_details"); d && d->is_object())
+    usage->cached_input_tokens = IntAt(*d, "cached_tokens");
+  if (const json::Value* d = u.Find("completion_tokens_details"); d && d->is_object())
+    usage->reasoning_tokens = IntAt(*d, "reasoning_tokens");
+}
+
+class AzureTranslator final : public Translator {
+ public:
+  AzureTranslator(const config::Backend& b, Endpoint e) : backend_(b), endpoint_(e) {}
+
+  absl::StatusOr<UpstreamRequest> TranslateRequest(const ClientRequest& req) override {
+    stream_ = req.stream;
+    std::string_view version =
+        backend_.schema_version.empty() ? kAzureDefaultApiVersion : std::string_view(backend_.schema_version);
+    UpstreamRequest up;
+    up.path = StrCat("/openai/deployments/", EscapeComponent(req.model), "/", EndpointName(endpoint_),
+                     "?api-version=", EscapeComponent(version));
+    // The deployment in the path selects the model; the body's `model` is still rewritten so
+    // that what Azure logs matches what was asked for. Same scan-and-splice as the OpenAI
+    // pass-through: no DOM, no re-serialisation.
+    if (!req.client_model.empty() && req.client_model == req.model) return up;
+    auto members = json::ScanObject(req.raw_body);
+    if (!members.ok()) return members.status();
+    for (const auto& m : *members) {
+      if (m.key != "model") continue;
+      std::string_view raw = req.raw_body.substr(m.value_begin, m.value_end - m.value_begin);
+      auto current = json::DecodeStringToken(raw);
+      if (current.ok() && *current == req.model) break;
+      std::string out;
+      out.reserve(req.raw_body.size() + req.model.size());
+      out.append(req.raw_body.substr(0, m.value_begin));
+      json::AppendQuoted(&out, req.model);
+      out.append(req.raw_body.substr(m.value_end));
+      up.body = std::move(out);
+    }
+    return up;
+  }
+
+  http::HeaderMutation TranslateResponseHeaders(int, const http::HeaderMap&) override { return {}; }
+
+  absl::Status TranslateResponseBody(std::string_view chunk, bool end_of_stream, std::string* out) override {
+    out->append(chunk);
+    if (stream_) {
+      ScanStream(chunk);
+    } else if (scan_) {
+      if (side_.size() + chunk.size() > kMaxUsageScan) {
+        scan_ = false;
+        side_.clear();
+      } else {
+        side_.append(chunk);
+        if (end_of_stream) ScanWhole();
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  void TranslateError(int status, const http::HeaderMap&, std::string_view body, int* client_status,
+                      std::string* out) override {
+    // Same dialect: Azure's error is already OpenAI-shaped.
+    *client_status = status;
+    out->append(body);
+  }
+
+  std::string StreamError(std::string_view message) override { return OpenAIStreamError(message); }
+  const Usage& usage() const override { return usage_; }
+  std::string_view response_model() const override { return response_model_; }
+
+ private:
+  void ScanWhole() {
+    auto doc = json::Parse(side_);
+    side_.clear();
+    scan_ = false;
+    if (!doc.ok() || !doc->is_object()) return;
+    if (const json::Value* u = doc->Find("usage"); u && u->is_object()) ReadUsage(*u, &usage_);
+    response_model_ = std::string(doc->GetString("model"));
+  }
+
+  // Only events that can carry what we read are parsed: the output never depends on this.
+  void ScanStream(std::string_view chunk) {
+    events_.clear();
+    if (!sse_.Feed(chunk, &events_).ok()) return;  // oversized event: usage is best effort
+    for (const auto& ev : events_) {
+      bool has_usage = ev.data.find("\"usage\"") != std::string::npos;
+      if (!has_usage && !response_model_.empty()) continue;
+      auto doc = json::Parse(ev.data);
+      if (!doc.ok() || !doc->is_object()) continue;
+      // Azure's first chunk (prompt_filter_results) has an empty model; take the first real one.
+      if (response_model_.empty()) response_model_ = std::string(doc->GetString("model"));
+      if (const json::Value* u = doc->Find("usage"); u && u->is_object()) ReadUsage(*u, &usage_);
+    }
+  }
+
+  const config::Backend& backend_;
+  Endpoint endpoint_;
+  bool stream_ = false;
+  bool scan_ = true;
+  std::string side_;
+  http::SseParser sse_;
+  std::vector<http::SseEvent> events_;
+  Usage usage_;
+  std::string response_model_;
+};
+
+class AzureFactory final : public TranslatorFactory {
+ public:
+  explicit AzureFactory(Endpoint e) : endpoint_(e) {
+    SLUICE_RELEASE_ASSERT(e == Endpoint::kChatCompletions || e == Endpoint::kCompletions ||
+                              e == Endpoint::kEmbeddings,
+                          "azure translator: unsupported endpoint");
+  }
+  Endpoint endpoint() const override { return endpoint_; }
+  Dialect from() const override { return Dialect::kOpenAI; }
+  config::ApiSchema to() const override { return config::ApiSchema::kAzureOpenAI; }
+  std::unique_ptr<Translator> Create(const config::Backend& b) const override {
+    return std::make_unique<AzureTranslator>(b, endpoint_);
+  }
+  bool NeedsDocument() const override { return false; }  // reads raw_body only
+
+ private:
+  Endpoint endpoint_;
+};
+
+}  // namespace
+
+std::unique_ptr<TranslatorFactory> NewOpenAIToAzureFactory(Endpoint e) {
+  return std::make_unique<AzureFactory>(e);
+}
+
+}  // namespace sluice::translate

@@ -1,0 +1,96 @@
+#include "translate/openai_to_bedrock/bedrock_common.h"
+
+#include "common/strings.h"
+#include "json/json.h"
+#include "translate/translator.h"
+
+namespace sluice::translate::bedrock_internal {
+namespace {
+
+struct Mapping {
+  std::string_view name;
+  int status;
+};
+// provider-apis.md §3.5. Statuses differ from Bedrock's own where an OpenAI client should
+// react differently: quota and model-not-ready are "try later", a rejected key is 401.
+constexpr Mapping kErrors[] = {
+    {"ValidationException", 400},
+    {"AccessDeniedException", 403},
+    {"UnrecognizedClientException", 401},
+    {"InvalidClientTokenId", 401},
+    {"ExpiredTokenException", 401},
+    {"ResourceNotFoundException", 404},
+    {"ThrottlingException", 429},
+    {"ServiceQuotaExceededException", 429},
+    {"ModelNotReadyException", 503},
+    {"ServiceUnavailableException", 503},
+    {"InternalServerException", 500},
+};
+
+std::string_view OpenAIType(int status) {  // as gateway/errors.cc
+  switch (status) {
+    case 400: case 404: case 405: case 413: case 422: return "invalid_request_error";
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 429: return "rate_limit_error";
+    case 502: case 503: case 504: return "upstream_error";
+    default: return "server_error";
+  }
+}
+
+// The message of a Bedrock error payload, or "".
+std::string PayloadMessage(std::string_view body) {
+  auto doc = json::Parse(body);
+  if (!doc.ok() || !doc->is_object()) return "";
+  for (std::string_view key : {"message", "Message"}) {
+    if (const json::Value* m = doc->Find(key); m != nullptr && m->is_string()) return m->as_string();
+  }
+  return "";
+}
+
+}  // namespace
+
+void ErrorToOpenAI(int status, const http::HeaderMap& headers, std::string_view body, int* client_status,
+                   std::string* out) {
+  std::string_view name = headers.Get("x-amzn-errortype").value_or("");
+  name = name.substr(0, name.find(':'));
+  *client_status = status;
+  for (const Mapping& m : kErrors) {
+    if (m.name == name) *client_status = m.status;
+  }
+  std::string message = PayloadMessage(body);
+  if (message.empty()) {
+    std::string_view raw = StripWhitespace(body);
+    constexpr size_t kMaxRaw = 1024;
+    message = raw.empty() ? StrCat("the AWSBedrock backend answered HTTP ", status)
+                          : std::string(raw.substr(0, kMaxRaw));
+  }
+  out->append(OpenAIErrorBody(message, OpenAIType(*client_status), name));
+}
+
+std::optional<absl::Status> StreamException(const http::EventStreamMessage& m) {
+  std::string_view type = m.StringHeader(":message-type").value_or("event");
+  if (type == "event") return std::nullopt;
+  if (type == "exception") {
+    std::string_view name = m.StringHeader(":exception-type").value_or("exception");
+    std::string message = PayloadMessage(m.payload);
+    std::string text = StrCat("bedrock ", name, message.empty() ? "" : ": ", message);
+    if (name == "throttlingException" || name == "serviceUnavailableException") {
+      return absl::UnavailableError(text);
+    }
+    if (name == "validationException") return absl::InvalidArgumentError(text);
+    return absl::InternalError(text);
+  }
+  // :message-type "error": :error-code and :error-message headers, no payload.
+  return absl::InternalError(StrCat("bedrock ", m.StringHeader(":error-code").value_or("error"), ": ",
+                                    m.StringHeader(":error-message").value_or("stream error")));
+}
+
+std::string_view FinishReason(std::string_view r) {
+  if (r == "max_tokens" || r == "model_context_window_exceeded") return "length";
+  if (r == "tool_use") return "tool_calls";
+  if (r == "content_filtered" || r == "guardrail_intervened") return "content_filter";
+  return "stop";  // end_turn, stop_sequence, malformed_*, and values added later
+}
+
+}  // namespace sluice::translate::bedrock_internal

@@ -1,0 +1,31 @@
+// Internal to the Bedrock directions (openai_to_bedrock, openai_to_awsanthropic): what every
+// Bedrock Runtime answer shares, whatever the body inside: error answers (x-amzn-errortype)
+// and event-stream exception messages.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "http/eventstream.h"
+#include "http/headers.h"
+
+namespace sluice::translate::bedrock_internal {
+
+// A non-2xx Bedrock answer (x-amzn-errortype "Name:namespace" + {"message"|"Message"}) as an
+// OpenAI error body. The exception name picks the status (ThrottlingException 429,
+// ValidationException 400, AccessDeniedException 403, UnrecognizedClientException 401,
+// ModelNotReady/ServiceUnavailable 503, ...) and becomes error.code. Upstream headers such as
+// retry-after are forwarded by the driver, not here.
+void ErrorToOpenAI(int status, const http::HeaderMap& headers, std::string_view body, int* client_status,
+                   std::string* out);
+
+// For a message whose :message-type is "exception" or "error": the Status that ends the
+// stream, with a message naming the exception. nullopt for ordinary events.
+std::optional<absl::Status> StreamException(const http::EventStreamMessage& m);
+
+// Bedrock stopReason -> OpenAI finish_reason (provider-apis.md §7.6, sluice column).
+std::string_view FinishReason(std::string_view stop_reason);
+
+}  // namespace sluice::translate::bedrock_internal

@@ -1,0 +1,519 @@
+#include "translate/openai_to_bedrock/openai_to_bedrock.h"
+
+#include "common/strings.h"
+#include "crypto/crypto.h"
+#include "http/eventstream.h"
+#include "json/json.h"
+#include "translate/openai_to_bedrock/golden_test_util.h"
+#include "translate/openai_to_bedrock/request.h"
+
+namespace sluice::translate {
+namespace {
+
+constexpr char kClaude[] = "anthropic.claude-3-5-sonnet-20240620-v1:0";
+constexpr char kClaudePath[] = "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0";
+constexpr int64_t kNow = 1700000000;
+
+std::string Dir() { return golden::TestDataDir(__FILE__); }
+
+// One translator over a parsed client request, as the pipeline drives it.
+struct Harness {
+  explicit Harness(std::string_view client_json, std::string_view model = kClaude, bool chat = true) {
+    auto parsed = json::Parse(client_json);
+    EXPECT_TRUE(parsed.ok()) << parsed.status();
+    doc = std::move(*parsed);
+    factory = chat ? NewOpenAIToBedrockChatFactory([] { return kNow; }) : NewOpenAIToBedrockEmbeddingsFactory();
+    translator = factory->Create(backend);
+    ClientRequest req{chat ? Endpoint::kChatCompletions : Endpoint::kEmbeddings, client_json, doc, headers,
+                      model, doc.GetBool("stream", false), "client-model"};
+    up = translator->TranslateRequest(req);
+  }
+
+  // Response headers as Bedrock sends them; returns the content-type the client will see.
+  std::string Headers() {
+    http::HeaderMap h;
+    h.Add("x-amzn-requestid", "req-1");
+    h.Add("content-type", "application/vnd.amazon.eventstream");
+    auto m = translator->TranslateResponseHeaders(200, h);
+    m.ApplyTo(h);
+    return std::string(h.Get("content-type").value_or(""));
+  }
+
+  json::Value doc;
+  http::HeaderMap headers;
+  config::Backend backend;
+  std::unique_ptr<TranslatorFactory> factory;
+  std::unique_ptr<Translator> translator;
+  absl::StatusOr<UpstreamRequest> up = absl::UnknownError("unset");
+};
+
+// ---------------------------------------------------------------- requests
+
+struct RequestCase {
+  const char* name;
+  const char* model;
+};
+
+TEST(OpenAIToBedrockRequestTest, Goldens) {
+  const RequestCase cases[] = {
+      {"req_text", kClaude},
+      {"req_images", kClaude},
+      {"req_tools", kClaude},
+      {"req_tool_results", kClaude},
+      {"req_tool_choice_none", kClaude},
+      {"req_tool_history_no_tools", kClaude},
+      {"req_reasoning_claude", kClaude},
+      {"req_reasoning_nova", "us.amazon.nova-2-lite-v1:0"},
+      {"req_thinking", kClaude},
+  };
+  for (const auto& c : cases) {
+    std::string client = golden::MustRead(Dir() + c.name + ".client.json");
+    Harness run(client, c.model);
+    ASSERT_TRUE(run.up.ok()) << c.name << ": " << run.up.status();
+    ASSERT_TRUE(run.up->body.has_value());
+    // The body must be valid JSON; the golden holds path, then body.
+    ASSERT_TRUE(json::Parse(*run.up->body).ok()) << c.name;
+    golden::ExpectGolden(Dir() + c.name + ".upstream.json", run.up->path + "\n" + *run.up->body + "\n");
+  }
+}
+
+TEST(OpenAIToBedrockRequestTest, PathsEscapeTheModelId) {
+  Harness plain(R"({"model":"m","messages":[{"role":"user","content":"hi"}]})");
+  ASSERT_TRUE(plain.up.ok());
+  EXPECT_EQ(plain.up->path, std::string(kClaudePath) + "/converse");
+  Harness stream(R"({"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]})");
+  ASSERT_TRUE(stream.up.ok());
+  EXPECT_EQ(stream.up->path, std::string(kClaudePath) + "/converse-stream");
+  EXPECT_EQ(openai_to_bedrock_internal::ModelPath(
+                "arn:aws:bedrock:us-east-1:123:inference-profile/us.anthropic.claude", "/converse"),
+            "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123%3Ainference-profile%2Fus.anthropic.claude/converse");
+}
+
+TEST(OpenAIToBedrockRequestTest, RejectsWhatConverseCannotExpress) {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"messages":[{"role":"user","content":[{"type":"text","text":"x"},{"type":"image_url","image_url":{"url":"https://example.com/cat.png"}}]}]})",
+       "messages[0].content[1].image_url.url: the AWSBedrock backend cannot fetch image URLs"},
+      {R"({"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/bmp;base64,Qk0="}}]}]})",
+       "messages[0].content[0].image_url.url: unsupported image type \"image/bmp\""},
+      {R"({"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png,raw"}}]}]})",
+       "messages[0].content[0].image_url.url: must be a base64 data: URL"},
+      {R"({"messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"","format":"wav"}}]}]})",
+       "messages[0].content[0]: unsupported part type \"input_audio\""},
+      {R"({"messages":[{"role":"user","content":"x"}],"n":2})", "n: "},
+      {R"({"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{}}})",
+       "response_format.type: json_schema"},
+      {R"({"messages":[{"role":"assistant","tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"{bad"}}]}]})",
+       "messages[0].tool_calls[0].function.arguments: is not valid JSON"},
+      {R"({"messages":[{"role":"tool","content":"x"}]})", "messages[0].tool_call_id: is required"},
+      {R"({"messages":[{"role":"function","content":"x"}]})", "messages[0].role: unsupported role \"function\""},
+      {R"({"messages":[]})", "messages: must be a non-empty array"},
+      {R"({"messages":[{"role":"system","content":"x"}]})", "messages: must contain a user message"},
+      {R"({"messages":[{"role":"user","content":"x"}],"tool_choice":"required"})", "tool_choice: requires tools"},
+      {R"({"messages":[{"role":"user","content":"x"}],"tool_choice":"sometimes","tools":[{"type":"function","function":{"name":"f"}}]})",
+       "tool_choice: unsupported value \"sometimes\""},
+      {R"({"messages":[{"role":"user","content":"x"}],"tools":[{"type":"custom","custom":{"name":"f"}}]})",
+       "tools[0].type: unsupported tool type \"custom\""},
+      {R"({"messages":[{"role":"user","content":"x"}],"reasoning_effort":"extreme"})",
+       "reasoning_effort: unsupported value \"extreme\""},
+      {R"({"messages":[{"role":"user","content":"x"}],"stop":[1]})", "stop[0]: must be a string"},
+  };
+  for (const auto& [body, want] : cases) {
+    Harness run(body);
+    ASSERT_FALSE(run.up.ok()) << body;
+    EXPECT_EQ(run.up.status().code(), absl::StatusCode::kInvalidArgument) << body;
+    EXPECT_NE(std::string(run.up.status().message()).find(want), std::string::npos)
+        << "got: " << run.up.status().message() << "\nwant: " << want;
+  }
+}
+
+TEST(OpenAIToBedrockRequestTest, ToolChoiceNoneWithoutHistoryDropsTools) {
+  Harness run(R"({"messages":[{"role":"user","content":"x"}],"tool_choice":"none","tools":[{"type":"function","function":{"name":"f"}}]})");
+  ASSERT_TRUE(run.up.ok());
+  EXPECT_EQ(run.up->body->find("toolConfig"), std::string::npos);
+  Harness autochoice(R"({"messages":[{"role":"user","content":"x"}],"tool_choice":"auto","tools":[{"type":"function","function":{"name":"f"}}]})");
+  ASSERT_TRUE(autochoice.up.ok());
+  EXPECT_NE(autochoice.up->body->find(R"("toolChoice":{"auto":{}})"), std::string::npos);
+  Harness unset(R"({"messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}]})");
+  ASSERT_TRUE(unset.up.ok());
+  EXPECT_EQ(unset.up->body->find("toolChoice"), std::string::npos);  // Bedrock's default is auto
+}
+
+// ---------------------------------------------------------------- buffered answers
+
+std::string Buffered(Harness& run, std::string_view upstream, absl::Status* st) {
+  EXPECT_EQ(run.Headers(), "application/json");
+  std::string out;
+  *st = run.translator->TranslateResponseBody(upstream, true, &out);
+  return out;
+}
+
+TEST(OpenAIToBedrockResponseTest, Goldens) {
+  for (const char* name : {"resp_text", "resp_tools", "resp_text_and_tool", "resp_length_cached",
+                           "resp_content_filtered"}) {
+    Harness run(R"({"model":"claude","messages":[{"role":"user","content":"hi"}]})");
+    ASSERT_TRUE(run.up.ok());
+    absl::Status st;
+    std::string out = Buffered(run, golden::MustRead(Dir() + name + ".upstream.json"), &st);
+    ASSERT_TRUE(st.ok()) << name << ": " << st;
+    ASSERT_TRUE(json::Parse(out).ok()) << name;
+    golden::ExpectGolden(Dir() + name + ".client.json", out + "\n");
+  }
+}
+
+TEST(OpenAIToBedrockResponseTest, UsageIncludesCacheTokens) {
+  Harness run(R"({"model":"claude","messages":[{"role":"user","content":"hi"}]})");
+  absl::Status st;
+  Buffered(run, golden::MustRead(Dir() + "resp_length_cached.upstream.json"), &st);
+  ASSERT_TRUE(st.ok());
+  const Usage& u = run.translator->usage();
+  EXPECT_EQ(u.input_tokens, 1210);
+  EXPECT_EQ(u.output_tokens, 3);
+  EXPECT_EQ(u.total_tokens, 1213);
+  EXPECT_EQ(u.cached_input_tokens, 1000);
+  EXPECT_EQ(u.cache_creation_input_tokens, 200);
+  EXPECT_EQ(run.translator->response_model(), kClaude);
+}
+
+TEST(OpenAIToBedrockResponseTest, BufferedBodyMaySplit) {
+  std::string upstream = golden::MustRead(Dir() + "resp_tools.upstream.json");
+  Harness whole(R"({"model":"claude","messages":[{"role":"user","content":"hi"}]})");
+  absl::Status st;
+  std::string expected = Buffered(whole, upstream, &st);
+  for (size_t split = 0; split <= upstream.size(); split += 13) {
+    Harness run(R"({"model":"claude","messages":[{"role":"user","content":"hi"}]})");
+    run.Headers();
+    std::string out;
+    ASSERT_TRUE(run.translator->TranslateResponseBody(upstream.substr(0, split), false, &out).ok());
+    EXPECT_TRUE(out.empty());
+    ASSERT_TRUE(run.translator->TranslateResponseBody(upstream.substr(split), true, &out).ok());
+    EXPECT_EQ(out, expected);
+  }
+}
+
+TEST(OpenAIToBedrockResponseTest, MalformedBodies) {
+  for (std::string_view bad : {"not json", "[]", R"({"output":{}})"}) {
+    Harness run(R"({"model":"claude","messages":[{"role":"user","content":"hi"}]})");
+    absl::Status st;
+    Buffered(run, bad, &st);
+    EXPECT_FALSE(st.ok()) << bad;
+  }
+}
+
+// ---------------------------------------------------------------- errors
+
+struct ErrorCase {
+  int status;
+  const char* error_type;
+  const char* body;
+  int want_status;
+  const char* want_type;
+  const char* want_message;
+};
+
+TEST(OpenAIToBedrockErrorTest, MapsBedrockExceptions) {
+  const ErrorCase cases[] = {
+      {429, "ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/",
+       R"({"message":"Too many requests, please wait before trying again."})", 429, "rate_limit_error",
+       "Too many requests, please wait before trying again."},
+      {400, "ValidationException", R"({"message":"The model returned the following errors: bad"})", 400,
+       "invalid_request_error", "The model returned the following errors: bad"},
+      {403, "AccessDeniedException", R"({"Message":"no access"})", 403, "permission_error", "no access"},
+      {403, "UnrecognizedClientException", R"({"message":"The security token included in the request is invalid."})",
+       401, "authentication_error", "The security token included in the request is invalid."},
+      {429, "ModelNotReadyException", R"({"message":"warming"})", 503, "upstream_error", "warming"},
+      {503, "ServiceUnavailableException", R"({"message":"down"})", 503, "upstream_error", "down"},
+      {404, "ResourceNotFoundException", R"({"message":"no model"})", 404, "invalid_request_error", "no model"},
+      {500, "", "<html>oops</html>", 500, "server_error", "<html>oops</html>"},
+      {502, "", "", 502, "upstream_error", "the AWSBedrock backend answered HTTP 502"},
+  };
+  for (const ErrorCase& c : cases) {
+    for (bool chat : {true, false}) {
+      Harness run(chat ? R"({"model":"m","messages":[{"role":"user","content":"hi"}]})"
+                   : R"({"model":"m","input":"hi"})",
+              kClaude, chat);
+      http::HeaderMap h;
+      if (*c.error_type) h.Add("x-amzn-errortype", c.error_type);
+      h.Add("retry-after", "3");
+      int status = 0;
+      std::string out;
+      run.translator->TranslateError(c.status, h, c.body, &status, &out);
+      EXPECT_EQ(status, c.want_status) << c.error_type;
+      auto doc = json::Parse(out);
+      ASSERT_TRUE(doc.ok()) << out;
+      const json::Value* err = doc->Find("error");
+      ASSERT_NE(err, nullptr);
+      EXPECT_EQ(err->GetString("type"), c.want_type) << c.error_type;
+      EXPECT_EQ(err->GetString("message"), c.want_message);
+      std::string_view name = std::string_view(c.error_type).substr(0, std::string_view(c.error_type).find(':'));
+      if (name.empty()) EXPECT_TRUE(err->Find("code")->is_null());
+      else EXPECT_EQ(err->GetString("code"), name);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- streams
+
+// Encodes a fixture (a JSON array of {"event"|"exception": name, "payload": {...}}) as the
+// event-stream bytes ConverseStream would send.
+std::string EncodeEvents(std::string_view fixture) {
+  auto doc = json::Parse(fixture);
+  EXPECT_TRUE(doc.ok()) << doc.status();
+  std::string out;
+  for (const json::Value& e : doc->items()) {
+    std::vector<http::EventStreamHeader> h;
+    if (const json::Value* name = e.Find("exception")) {
+      h = {http::EventStreamHeader::String(":exception-type", name->as_string()),
+           http::EventStreamHeader::String(":content-type", "application/json"),
+           http::EventStreamHeader::String(":message-type", "exception")};
+    } else {
+      h = {http::EventStreamHeader::String(":event-type", std::string(e.GetString("event"))),
+           http::EventStreamHeader::String(":content-type", "application/json"),
+           http::EventStreamHeader::String(":message-type", "event")};
+    }
+    out += http::EncodeEventStreamMessage(h, json::Serialize(*e.Find("payload")));
+  }
+  return out;
+}
+
+std::string StreamRequest(bool include_usage) {
+  return std::string(R"({"model":"claude","stream":true,"messages":[{"role":"user","content":"hi"}],)") +
+         R"("stream_options":{"include_usage":)" + (include_usage ? "true" : "false") + "}}";
+}
+
+// Feeds `bytes` cut at the given offsets (the last piece carries end_of_stream) and returns what
+// the client receives: the translated bytes, then StreamError() if translation failed.
+std::string FeedPieces(std::string_view bytes, const std::vector<size_t>& cuts, bool include_usage,
+                       absl::Status* status = nullptr) {
+  Harness run(StreamRequest(include_usage));
+  EXPECT_TRUE(run.up.ok());
+  EXPECT_EQ(run.Headers(), "text/event-stream");
+  std::string out;
+  size_t begin = 0;
+  absl::Status st;
+  for (size_t i = 0; i <= cuts.size() && st.ok(); ++i) {
+    size_t end = i < cuts.size() ? cuts[i] : bytes.size();
+    st = run.translator->TranslateResponseBody(bytes.substr(begin, end - begin), i == cuts.size(), &out);
+    begin = end;
+  }
+  if (!st.ok()) out += run.translator->StreamError(ToStd(st.message()));
+  if (status) *status = st;
+  return out;
+}
+
+// Every SSE event the client gets is `data: <JSON object>` or `data: [DONE]`, and the stream
+// carries exactly one terminal ([DONE] or an error event) at the end.
+void ExpectWellFormedSse(const std::string& sse) {
+  size_t pos = 0;
+  int terminals = 0;
+  while (pos < sse.size()) {
+    size_t end = sse.find("\n\n", pos);
+    ASSERT_NE(end, std::string::npos) << "unterminated event in:\n" << sse;
+    std::string_view event(sse.data() + pos, end - pos);
+    ASSERT_EQ(event.substr(0, 6), "data: ") << event;
+    std::string_view data = event.substr(6);
+    EXPECT_EQ(terminals, 0) << "event after the terminal: " << event;
+    if (data == "[DONE]") {
+      ++terminals;
+    } else {
+      auto doc = json::Parse(data);
+      ASSERT_TRUE(doc.ok()) << data;
+      if (doc->Find("error") != nullptr) {
+        ++terminals;
+        EXPECT_FALSE(doc->Find("error")->GetString("message").empty());
+      }
+    }
+    pos = end + 2;
+  }
+  EXPECT_EQ(terminals, 1) << sse;
+}
+
+struct StreamCase {
+  const char* name;
+  bool include_usage;
+  bool ok;
+};
+
+TEST(OpenAIToBedrockStreamTest, GoldensSplitAtEveryByte) {
+  const StreamCase cases[] = {
+      {"stream_text", true, true},
+      {"stream_tools", false, true},
+      {"stream_reasoning", true, true},
+      {"stream_exception", true, false},
+      {"stream_no_message_start", false, true},
+  };
+  for (const StreamCase& c : cases) {
+    std::string bytes = EncodeEvents(golden::MustRead(Dir() + c.name + ".events.json"));
+    absl::Status st;
+    std::string whole = FeedPieces(bytes, {}, c.include_usage, &st);
+    EXPECT_EQ(st.ok(), c.ok) << c.name << ": " << st;
+    ExpectWellFormedSse(whole);
+    golden::ExpectGolden(Dir() + c.name + ".client.sse", whole);
+    for (size_t split = 0; split <= bytes.size(); ++split) {
+      ASSERT_EQ(FeedPieces(bytes, {split}, c.include_usage), whole) << c.name << " split at " << split;
+    }
+    std::vector<size_t> every_byte;
+    for (size_t i = 1; i < bytes.size(); ++i) every_byte.push_back(i);
+    EXPECT_EQ(FeedPieces(bytes, every_byte, c.include_usage), whole) << c.name << " byte by byte";
+  }
+}
+
+TEST(OpenAIToBedrockStreamTest, UsageIsRecordedWithoutIncludeUsage) {
+  std::string bytes = EncodeEvents(golden::MustRead(Dir() + "stream_tools.events.json"));
+  Harness run(StreamRequest(false));
+  run.Headers();
+  std::string out;
+  ASSERT_TRUE(run.translator->TranslateResponseBody(bytes, true, &out).ok());
+  EXPECT_EQ(out.find("\"usage\""), std::string::npos);
+  EXPECT_EQ(run.translator->usage().input_tokens, 50);
+  EXPECT_EQ(run.translator->usage().output_tokens, 40);
+}
+
+std::string TextStream() { return EncodeEvents(golden::MustRead(Dir() + "stream_text.events.json")); }
+
+// The three events up to the first text delta, then the broken fourth message.
+size_t OffsetOfMessage(const std::string& bytes, int n) {
+  size_t pos = 0;
+  for (int i = 0; i < n; ++i) {
+    pos += (size_t{static_cast<unsigned char>(bytes[pos + 2])} << 8) | static_cast<unsigned char>(bytes[pos + 3]);
+  }
+  return pos;
+}
+
+void ExpectStreamFailure(const std::string& bytes, std::string_view want_message) {
+  absl::Status st;
+  std::string whole = FeedPieces(bytes, {}, true, &st);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(std::string(st.message()).find(want_message), std::string::npos) << st;
+  ExpectWellFormedSse(whole);
+  for (size_t split = 0; split <= bytes.size(); ++split) {
+    ASSERT_EQ(FeedPieces(bytes, {split}, true), whole) << "split at " << split;
+  }
+}
+
+TEST(OpenAIToBedrockStreamTest, BrokenPreludeCrc) {
+  std::string bytes = TextStream();
+  bytes[OffsetOfMessage(bytes, 2) + 9] ^= 0x40;
+  ExpectStreamFailure(bytes, "prelude CRC");
+}
+
+TEST(OpenAIToBedrockStreamTest, BrokenMessageCrc) {
+  std::string bytes = TextStream();
+  bytes[OffsetOfMessage(bytes, 3) - 10] ^= 0x01;  // inside the third message's payload
+  ExpectStreamFailure(bytes, "message CRC");
+}
+
+TEST(OpenAIToBedrockStreamTest, StreamCutMidMessage) {
+  std::string bytes = TextStream();
+  bytes.resize(OffsetOfMessage(bytes, 3) + 20);
+  ExpectStreamFailure(bytes, "in the middle of a message");
+}
+
+TEST(OpenAIToBedrockStreamTest, StreamEndingBeforeMessageStop) {
+  std::string bytes = TextStream();
+  bytes.resize(OffsetOfMessage(bytes, 4));
+  ExpectStreamFailure(bytes, "before messageStop");
+}
+
+TEST(OpenAIToBedrockStreamTest, BadJsonPayload) {
+  std::string bytes = TextStream().substr(0, OffsetOfMessage(TextStream(), 1));
+  bytes += http::EncodeEventStreamMessage({http::EventStreamHeader::String(":event-type", "contentBlockDelta"),
+                                           http::EventStreamHeader::String(":message-type", "event")},
+                                          R"({"contentBlockIndex":0,"delta":{"text":)");
+  ExpectStreamFailure(bytes, "contentBlockDelta event payload is not a JSON object");
+}
+
+TEST(OpenAIToBedrockStreamTest, ErrorMessageType) {
+  std::string bytes = TextStream().substr(0, OffsetOfMessage(TextStream(), 2));
+  bytes += http::EncodeEventStreamMessage({http::EventStreamHeader::String(":message-type", "error"),
+                                           http::EventStreamHeader::String(":error-code", "InternalFailure"),
+                                           http::EventStreamHeader::String(":error-message", "boom")},
+                                          "");
+  ExpectStreamFailure(bytes, "bedrock InternalFailure: boom");
+}
+
+TEST(OpenAIToBedrockStreamTest, StreamErrorIsAnOpenAIErrorEvent) {
+  Harness run(StreamRequest(false));
+  std::string ev = run.translator->StreamError("bedrock throttlingException: slow down");
+  ASSERT_EQ(ev.substr(0, 6), "data: ");
+  ASSERT_EQ(ev.substr(ev.size() - 2), "\n\n");
+  auto doc = json::Parse(std::string_view(ev).substr(6, ev.size() - 8));
+  ASSERT_TRUE(doc.ok()) << ev;
+  EXPECT_EQ(doc->Find("error")->GetString("message"), "bedrock throttlingException: slow down");
+}
+
+TEST(OpenAIToBedrockStreamTest, ErrorsAreSticky) {
+  std::string bytes = TextStream();
+  bytes[9] ^= 1;
+  Harness run(StreamRequest(false));
+  run.Headers();
+  std::string out;
+  EXPECT_FALSE(run.translator->TranslateResponseBody(bytes, false, &out).ok());
+  EXPECT_FALSE(run.translator->TranslateResponseBody("", true, &out).ok());
+  EXPECT_TRUE(out.empty());
+}
+
+// ---------------------------------------------------------------- embeddings
+
+TEST(OpenAIToBedrockEmbeddingsTest, Request) {
+  Harness run(R"({"model":"titan","input":"hello world","dimensions":512,"encoding_format":"float"})",
+          "amazon.titan-embed-text-v2:0", false);
+  ASSERT_TRUE(run.up.ok()) << run.up.status();
+  EXPECT_EQ(run.up->path, "/model/amazon.titan-embed-text-v2%3A0/invoke");
+  EXPECT_EQ(*run.up->body, R"({"inputText":"hello world","dimensions":512})");
+  Harness one(R"({"model":"titan","input":["only one"]})", "amazon.titan-embed-text-v1", false);
+  ASSERT_TRUE(one.up.ok());
+  EXPECT_EQ(*one.up->body, R"({"inputText":"only one"})");
+}
+
+TEST(OpenAIToBedrockEmbeddingsTest, RejectsWhatTitanCannotTake) {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"input":["a","b"]})", "input: the AWSBedrock backend (Titan) embeds one input per request; got 2"},
+      {R"({"input":[]})", "input: "},
+      {R"({"input":[[1,2,3]]})", "input[0]: token arrays are not supported"},
+      {R"({"input":""})", "input: must not be empty"},
+      {R"({})", "input: is required"},
+      {R"({"input":"x","encoding_format":"int8"})", "encoding_format"},
+  };
+  for (const auto& [body, want] : cases) {
+    Harness run(body, "amazon.titan-embed-text-v2:0", false);
+    ASSERT_FALSE(run.up.ok()) << body;
+    EXPECT_EQ(run.up.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(std::string(run.up.status().message()).find(want), std::string::npos) << run.up.status();
+  }
+}
+
+TEST(OpenAIToBedrockEmbeddingsTest, Response) {
+  Harness run(R"({"model":"titan","input":"hi"})", "amazon.titan-embed-text-v2:0", false);
+  EXPECT_EQ(run.Headers(), "application/json");
+  std::string out;
+  ASSERT_TRUE(run.translator->TranslateResponseBody(R"({"embedding":[0.25,-1.5,3e-2],"inputTextTokenCount":3})",
+                                                    true, &out)
+                  .ok());
+  EXPECT_EQ(out,
+            R"({"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.25,-1.5,3e-2]}],)"
+            R"("model":"amazon.titan-embed-text-v2:0","usage":{"prompt_tokens":3,"total_tokens":3}})");
+  EXPECT_EQ(run.translator->usage().input_tokens, 3);
+}
+
+TEST(OpenAIToBedrockEmbeddingsTest, Base64Response) {
+  Harness run(R"({"model":"titan","input":"hi","encoding_format":"base64"})", "amazon.titan-embed-text-v1", false);
+  run.Headers();
+  std::string out;
+  ASSERT_TRUE(run.translator->TranslateResponseBody(
+                                R"({"embeddingsByType":{"float":[1.0,-2.0]},"inputTextTokenCount":1})", true, &out)
+                  .ok());
+  auto doc = json::Parse(out);
+  ASSERT_TRUE(doc.ok());
+  std::string_view b64 = doc->Find("data")->items()[0].GetString("embedding");
+  // 1.0f = 0x3f800000, -2.0f = 0xc0000000, little-endian.
+  EXPECT_EQ(*crypto::Base64Decode(b64), std::string("\x00\x00\x80\x3f\x00\x00\x00\xc0", 8));
+}
+
+TEST(OpenAIToBedrockEmbeddingsTest, MalformedResponse) {
+  Harness run(R"({"model":"titan","input":"hi"})", "amazon.titan-embed-text-v1", false);
+  std::string out;
+  EXPECT_FALSE(run.translator->TranslateResponseBody(R"({"nothing":1})", true, &out).ok());
+}
+
+}  // namespace
+}  // namespace sluice::translate

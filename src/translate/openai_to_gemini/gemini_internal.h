@@ -1,0 +1,147 @@
+// Internals of the OpenAI -> Gemini (Vertex AI) translator, split out so each piece is unit
+// tested on its own. Not an API: only this folder and its tests include it.
+//
+// Everything here is pure (no I/O, no clock, no globals) and reentrant.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "json/json.h"
+#include "translate/translator.h"
+
+namespace sluice::translate::gemini_internal {
+
+// ---- JSON Schema -> Gemini's OpenAPI-3 schema subset (schema.cc) ----------------------------
+//
+// Gemini's `Schema` (functionDeclarations[].parameters, generationConfig.responseSchema) is
+// an OpenAPI 3.0 subset, not JSON Schema. The conversion:
+//   kept:      type (upper-cased: STRING NUMBER INTEGER BOOLEAN ARRAY OBJECT), title,
+//              description, nullable, enum (string values only), properties, required,
+//              items, anyOf, minItems, maxItems, minimum, maximum, minLength, maxLength,
+//              pattern, minProperties, maxProperties, propertyOrdering, and format where
+//              Vertex accepts it (STRING: enum, date-time; NUMBER: float, double;
+//              INTEGER: int32, int64)
+//   rewritten: "type": [T, "null"] -> type T + nullable; several non-null types -> anyOf;
+//              anyOf/oneOf with a {"type":"null"} branch -> nullable (a single remaining
+//              branch is inlined); oneOf -> anyOf (Gemini has no exclusive union);
+//              const -> enum [const]; local $ref (#/$defs/.., #/definitions/..) inlined;
+//              allOf merged into one schema (properties and required unioned);
+//              a missing type is inferred (properties -> OBJECT, items -> ARRAY)
+//   dropped:   everything else, notably $schema, $id, $defs/definitions (after inlining),
+//              additionalProperties, strict, default, examples, exclusiveMinimum/Maximum,
+//              multipleOf, uniqueItems, patternProperties, prefixItems, tuple-form items,
+//              not, if/then/else, dependentRequired, readOnly, writeOnly, deprecated,
+//              non-string enum values, other formats (uri, email, ...), and unknown keywords.
+// InvalidArgument naming `field` for a schema that is not an object/bool, a $ref that is not
+// local or does not resolve, a recursive $ref, or nesting deeper than 64.
+absl::StatusOr<json::Value> ConvertSchema(const json::Value& schema, std::string_view field);
+
+// ---- Requests (request.cc) -----------------------------------------------------------------
+
+// OpenAI chat.completions body -> GenerateContentRequest body. `stream` is the client's
+// stream flag (n > 1 cannot stream). InvalidArgument naming the field for anything the
+// request cannot express.
+absl::StatusOr<json::Value> BuildGenerateContentRequest(const json::Value& doc, bool stream);
+
+// OpenAI embeddings body -> Vertex `:predict` body for text-embedding models.
+absl::StatusOr<json::Value> BuildPredictRequest(const json::Value& doc);
+
+// "/v1/projects/{p}/locations/{r}/publishers/google/models/{m}:{method}", each segment
+// percent-escaped. FailedPrecondition when the backend has no project or region.
+absl::StatusOr<std::string> VertexModelPath(const config::Backend& backend, std::string_view model,
+                                            std::string_view method);
+
+// Percent-escapes everything but RFC 3986 unreserved characters and '@' (model versions).
+std::string EscapePathSegment(std::string_view s);
+
+// Tool-call ids. Gemini gives function calls no id (newer models may), so sluice makes one:
+// the upstream id when there is one, else "call_<index>_<token>" where <index> counts the
+// calls of this response from 0 and <token> is the response's `responseId` (or the
+// translator's sequence number when absent). Gemini 3 attaches an opaque `thoughtSignature`
+// to function calls and rejects the next turn without it, so it rides in the id after
+// kThoughtSignatureMarker and is restored when the client sends the call back.
+inline constexpr std::string_view kThoughtSignatureMarker = "~ts~";
+std::string MakeToolCallId(const json::Value& function_call_part, int64_t index,
+                           std::string_view token);
+// The thought signature carried by an OpenAI tool-call id, or "" when none.
+std::string_view ThoughtSignatureFromId(std::string_view id);
+
+// ---- Responses (response.cc) ---------------------------------------------------------------
+
+// Gemini finishReason -> OpenAI finish_reason; only OpenAI values come out. "" for an empty
+// or absent reason (an unfinished stream chunk).
+std::string_view MapFinishReason(std::string_view gemini, bool has_function_calls);
+
+// Fills `usage` from usageMetadata; returns the OpenAI usage object.
+json::Value ConvertUsage(const json::Value& usage_metadata, Usage* usage);
+
+// Parses RFC 3339 "2025-01-02T03:04:05.678Z" (or with an offset) to Unix seconds.
+bool ParseRfc3339(std::string_view text, int64_t* unix_seconds);
+
+struct ResponseContext {
+  std::string_view model;  // the model asked for; `modelVersion` wins when present
+  std::string_view token;  // fallback id token (the translator's sequence number)
+  int64_t now = 0;         // fallback `created` when the response has no createTime
+};
+
+// A whole GenerateContentResponse -> chat.completion. Fills `usage`.
+json::Value ConvertResponse(const json::Value& resp, const ResponseContext& ctx, Usage* usage);
+
+// Gemini SSE events -> chat.completion.chunk events. Output depends only on the sequence of
+// events, never on how their bytes were chunked.
+class StreamConverter {
+ public:
+  StreamConverter(std::string model, std::string token, int64_t now, bool include_usage)
+      : model_(std::move(model)), token_(std::move(token)), now_(now),
+        include_usage_(include_usage) {}
+
+  // One decoded event (a GenerateContentResponse, or {"error":{...}}). Appends SSE bytes.
+  void OnEvent(const json::Value& event, std::string* out);
+  // End of the upstream stream: the usage chunk (if asked for) and [DONE]. Internal error
+  // when the stream ended before any finishReason (a cut stream).
+  absl::Status Finish(std::string* out);
+
+  bool failed() const { return failed_; }
+  const Usage& usage() const { return usage_; }
+  const std::string& response_model() const { return model_; }
+
+ private:
+  void Emit(int64_t index, json::Value delta, std::string_view finish_reason, std::string* out);
+
+  std::string model_;
+  std::string token_;
+  int64_t now_;
+  bool include_usage_;
+  bool started_ = false;  // id/created/model fixed from the first event
+  bool role_sent_ = false;
+  bool finished_ = false;
+  bool failed_ = false;  // an error event was relayed; the rest is ignored
+  std::string id_;
+  int64_t created_ = 0;
+  int64_t tool_calls_ = 0;       // running tool-call index (n == 1 when streaming)
+  bool saw_function_call_ = false;
+  json::Value usage_json_;
+  Usage usage_;
+};
+
+// A complete Google error body {"error":{"code","message","status"}} (or a one-element array
+// of it) -> the OpenAI error body. Non-JSON bodies are wrapped with their text.
+std::string ConvertGoogleError(int status, std::string_view body);
+
+// OpenAI `error.type` for an HTTP status.
+std::string_view OpenAIErrorType(int status);
+
+// OpenAI embeddings list from a `:predict` response. Fills `usage` (input/total tokens from
+// statistics.token_count). Internal (malformed upstream) when predictions are missing.
+// `base64` re-encodes each vector as little-endian float32, as OpenAI's encoding_format.
+absl::StatusOr<json::Value> ConvertPredictResponse(const json::Value& resp, std::string_view model,
+                                                   bool base64, Usage* usage);
+
+// Standard base64 with padding.
+std::string Base64Encode(std::string_view bytes);
+
+}  // namespace sluice::translate::gemini_internal
