@@ -1,10 +1,13 @@
 #include "auth/signer.h"
 
+#include <cstdlib>
 #include <string>
 
 #include "auth/aws_sigv4/aws_sigv4.h"
 #include "auth/gcp/gcp.h"
+#include "auth/token_source.h"
 #include "common/strings.h"
+#include "json/json.h"
 
 namespace sluice::auth {
 namespace {
@@ -25,6 +28,56 @@ class HeaderSigner final : public BackendSigner {
   std::string value_;  // secret
 };
 
+// GCP service account: JWT-bearer exchange at the key's token_uri (RFC 7523).
+absl::StatusOr<std::unique_ptr<BackendSigner>> NewGcpServiceAccountSigner(const config::BackendAuth& auth) {
+  auto key = ParseGcpServiceAccountKey(auth.gcp_service_account_json);
+  if (!key.ok()) return key.status();
+  auto minter = [key = *key](HttpClient& http, int64_t now) -> absl::StatusOr<Token> {
+    auto assertion = BuildGcpJwtAssertion(key, now);
+    if (!assertion.ok()) return assertion.status();
+    auto resp = http.PostForm(key.token_uri, GcpTokenRequestBody(*assertion));
+    if (!resp.ok()) return resp.status();
+    auto tok = ParseGcpTokenResponse(resp->body, now);
+    if (!tok.ok()) return tok.status();
+    return Token{std::move(tok->token), tok->expires_at};
+  };
+  auto token = std::make_shared<RefreshingToken>(StrCat("gcp:", key->client_email), std::move(minter));
+  TokenRefresher::Get().Register(token);
+  return NewBearerTokenSigner(std::move(token));
+}
+
+// Azure Entra ID client credentials. AZURE_AUTHORITY_HOST (as in Azure's SDKs) overrides
+// https://login.microsoftonline.com, e.g. for sovereign clouds or a local test issuer.
+absl::StatusOr<std::unique_ptr<BackendSigner>> NewAzureClientCredentialSigner(const config::BackendAuth& auth) {
+  std::string authority = "https://login.microsoftonline.com";
+  if (const char* h = std::getenv("AZURE_AUTHORITY_HOST"); h && *h) authority = h;
+  while (!authority.empty() && authority.back() == '/') authority.pop_back();
+  std::string url = StrCat(authority, "/", auth.azure_tenant_id, "/oauth2/v2.0/token");
+  std::string body = StrCat("grant_type=client_credentials&client_id=", FormEncode(auth.azure_client_id),
+                            "&client_secret=", FormEncode(auth.azure_client_secret),
+                            "&scope=", FormEncode("https://cognitiveservices.azure.com/.default"));
+  auto minter = [url, body](HttpClient& http, int64_t now) -> absl::StatusOr<Token> {
+    auto resp = http.PostForm(url, body);
+    if (!resp.ok()) return resp.status();
+    auto doc = json::Parse(resp->body);
+    if (resp->status != 200 || !doc.ok()) {
+      std::string why = doc.ok() ? std::string(doc->GetString("error")) : std::string("malformed answer");
+      return absl::UnauthenticatedError(StrCat("Entra ID token request failed with status ", resp->status,
+                                               why.empty() ? "" : ": ", why));
+    }
+    std::string_view tok = doc->GetString("access_token");
+    const json::Value* exp = doc->Find("expires_in");
+    if (tok.empty()) return absl::InternalError("Entra ID answer has no access_token");
+    int64_t ttl = 3600;
+    if (exp && exp->is_number()) ttl = exp->as_int();
+    else if (exp && exp->is_string()) ParseInt(exp->as_string(), &ttl);
+    return Token{std::string(tok), now + ttl};
+  };
+  auto token = std::make_shared<RefreshingToken>(StrCat("azure:", auth.azure_client_id), std::move(minter));
+  TokenRefresher::Get().Register(token);
+  return NewBearerTokenSigner(std::move(token));
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<BackendSigner>> NewSigner(const config::BackendAuth& auth) {
@@ -35,11 +88,13 @@ absl::StatusOr<std::unique_ptr<BackendSigner>> NewSigner(const config::BackendAu
     case T::kAzureAPIKey: return std::make_unique<HeaderSigner>("api-key", auth.key);
     case T::kAnthropicAPIKey: return std::make_unique<HeaderSigner>("x-api-key", auth.key);
     case T::kAzureToken:
-      if (auth.azure_access_token.empty())
-        return absl::UnimplementedError("Azure client-credential tokens are not implemented yet");
+      if (auth.azure_access_token.empty()) return NewAzureClientCredentialSigner(auth);
       return std::make_unique<HeaderSigner>("authorization", StrCat("Bearer ", auth.azure_access_token));
     case T::kAWS: return NewAwsSigV4Signer(auth);
-    case T::kGCP: return NewGcpSigner(auth);
+    case T::kGCP:
+      if (auth.gcp_access_token.empty() && !auth.gcp_service_account_json.empty())
+        return NewGcpServiceAccountSigner(auth);
+      return NewGcpSigner(auth);
   }
   return absl::InvalidArgumentError("unknown auth type");
 }

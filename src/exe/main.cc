@@ -14,7 +14,9 @@
 #include "compiler/resources/autoconfig.h"
 #include "compiler/resources/resources.h"
 #include "config/config.h"
+#include "auth/token_source.h"
 #include "standalone/server.h"
+#include "standalone/token_client.h"
 
 namespace sluice {
 namespace {
@@ -131,6 +133,15 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (app.got_subcommand("validate")) return Validate(vfiles);
+
+  // Token endpoints (GCP OAuth2, Azure Entra ID) are reached by the credential refresher with
+  // the same trust anchors as providers.
+  auto extra_ca = standalone::ReadCaFile(so.extra_ca_file);
+  if (!extra_ca.ok()) {
+    log::Error(extra_ca.status().message());
+    return 1;
+  }
+  auth::TokenRefresher::Get().SetHttpClient(standalone::NewTokenHttpClient(*extra_ca));
 
   std::string description;
   auto loaded = LoadConfig(files, port >= 0 ? port : 1975, allow_unsupported, &description);

@@ -1,0 +1,98 @@
+// Tokens that must be fetched (GCP OAuth2, Azure Entra ID) are minted and refreshed off the
+// request path: one background thread refreshes every registered token some minutes before it
+// expires, and signers only read the current value (never block).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "auth/signer.h"
+
+namespace sluice::auth {
+
+struct HttpResponse {
+  int status = 0;
+  std::string body;
+};
+
+// A blocking HTTP(S) client for token endpoints, provided by the driver (it owns the network
+// code). Called only from the refresher thread. Must verify TLS certificates.
+class HttpClient {
+ public:
+  virtual ~HttpClient() = default;
+  virtual absl::StatusOr<HttpResponse> PostForm(std::string_view url, std::string_view body) = 0;
+};
+
+struct Token {
+  std::string value;       // secret
+  int64_t expires_at = 0;  // Unix seconds
+};
+
+// Mints a new token (e.g. JWT-bearer exchange). Runs on the refresher thread.
+using TokenMinter = std::function<absl::StatusOr<Token>(HttpClient& http, int64_t now_unix)>;
+
+// One refreshable token. Thread-safe.
+class RefreshingToken {
+ public:
+  RefreshingToken(std::string name, TokenMinter minter) : name_(std::move(name)), minter_(std::move(minter)) {}
+  // The current token; Unavailable (with the last error) before the first success or after
+  // expiry.
+  absl::StatusOr<std::string> Current(int64_t now_unix) const;
+  // Due when never fetched, within `kRefreshAhead` of expiry, or after a failure's backoff.
+  bool Due(int64_t now_unix) const;
+  void Refresh(HttpClient& http, int64_t now_unix);
+  const std::string& name() const { return name_; }
+
+  static constexpr int64_t kRefreshAhead = 300;  // seconds, as Envoy AI Gateway's rotators
+
+ private:
+  std::string name_;
+  TokenMinter minter_;
+  mutable std::mutex mu_;
+  Token token_;
+  std::string last_error_ = "not fetched yet";
+  int64_t retry_at_ = 0;
+  int failures_ = 0;
+};
+
+// The process-wide refresher. Tokens are held weakly: a token dies with the config snapshot
+// (runtime) that created it.
+class TokenRefresher {
+ public:
+  static TokenRefresher& Get();
+  // Installs the HTTP client (the driver does this at startup).
+  void SetHttpClient(std::shared_ptr<HttpClient> http);
+  // Registers `t` and fetches it once now (bounded by the client's timeouts), so a fresh
+  // config is usually ready before it serves.
+  void Register(const std::shared_ptr<RefreshingToken>& t);
+  ~TokenRefresher();
+
+ private:
+  TokenRefresher() = default;
+  void Loop();
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::shared_ptr<HttpClient> http_;
+  std::vector<std::weak_ptr<RefreshingToken>> tokens_;
+  std::thread thread_;
+  bool stop_ = false;
+};
+
+// Signs with "Authorization: Bearer <current token>".
+std::unique_ptr<BackendSigner> NewBearerTokenSigner(std::shared_ptr<RefreshingToken> token);
+
+// Form-encodes one value (application/x-www-form-urlencoded).
+std::string FormEncode(std::string_view s);
+
+int64_t NowUnix();
+
+}  // namespace sluice::auth

@@ -1,0 +1,163 @@
+#include "standalone/token_client.h"
+
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "common/strings.h"
+#include "http/http1.h"
+
+namespace sluice::standalone {
+namespace {
+
+namespace net = boost::asio;
+namespace ssl = net::ssl;
+using tcp = net::ip::tcp;
+using ErrorCode = boost::system::error_code;
+
+struct Url {
+  bool tls = true;
+  std::string host;
+  std::string port;
+  std::string target;
+};
+
+absl::StatusOr<Url> ParseUrl(std::string_view text) {
+  Url u;
+  std::string_view rest = text;
+  if (rest.rfind("https://", 0) == 0) {
+    rest.remove_prefix(8);
+  } else if (rest.rfind("http://", 0) == 0) {
+    rest.remove_prefix(7);
+    u.tls = false;
+  } else {
+    return absl::InvalidArgumentError(StrCat("token endpoint must be http(s): ", text));
+  }
+  size_t slash = rest.find('/');
+  std::string_view hostport = rest.substr(0, slash);
+  u.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+  size_t colon = hostport.rfind(':');
+  if (colon != std::string_view::npos && hostport.find(']') == std::string_view::npos) {
+    u.host = std::string(hostport.substr(0, colon));
+    u.port = std::string(hostport.substr(colon + 1));
+  } else {
+    u.host = std::string(hostport);
+    u.port = u.tls ? "443" : "80";
+  }
+  if (u.host.empty()) return absl::InvalidArgumentError("token endpoint has no host");
+  return u;
+}
+
+class TokenHttpClient final : public auth::HttpClient {
+ public:
+  explicit TokenHttpClient(const std::string& extra_ca) : ctx_(ssl::context::tls_client) {
+    ErrorCode ec;
+    ctx_.set_verify_mode(ssl::verify_peer, ec);
+    ctx_.set_default_verify_paths(ec);
+    if (!extra_ca.empty()) ctx_.add_certificate_authority(net::buffer(extra_ca), ec);
+  }
+
+  absl::StatusOr<auth::HttpResponse> PostForm(std::string_view url, std::string_view body) override {
+    auto u = ParseUrl(url);
+    if (!u.ok()) return u.status();
+    net::io_context io;
+    absl::StatusOr<auth::HttpResponse> result = absl::DeadlineExceededError(
+        StrCat("token endpoint ", u->host, " did not answer within 10 s"));
+    net::co_spawn(io, Exchange(io, *u, std::string(body), &result), net::detached);
+    io.run_for(std::chrono::seconds(10));
+    return result;
+  }
+
+ private:
+  template <class Stream>
+  static net::awaitable<absl::Status> RoundTrip(Stream& s, const Url& u, const std::string& body,
+                                                auth::HttpResponse* out) {
+    std::string req = StrCat("POST ", u.target, " HTTP/1.1\r\nhost: ", u.host,
+                             "\r\ncontent-type: application/x-www-form-urlencoded\r\naccept: application/json\r\n"
+                             "connection: close\r\ncontent-length: ", body.size(), "\r\n\r\n", body);
+    ErrorCode ec;
+    co_await net::async_write(s, net::buffer(req), net::redirect_error(net::use_awaitable, ec));
+    if (ec) co_return absl::UnavailableError(StrCat("token request to ", u.host, " failed: ", ec.message()));
+    std::string data;
+    char buf[8192];
+    while (data.size() < (4u << 20)) {
+      size_t n = co_await s.async_read_some(net::buffer(buf), net::redirect_error(net::use_awaitable, ec));
+      data.append(buf, n);
+      if (ec) break;
+    }
+    http::ResponseHead head;
+    size_t consumed = 0;
+    std::string err;
+    if (http::ParseResponseHead(data, 64 * 1024, &head, &consumed, &err) != http::ParseStatus::kDone) {
+      co_return absl::UnavailableError(StrCat("token endpoint ", u.host, " sent a malformed answer"));
+    }
+    std::string_view rest = std::string_view(data).substr(consumed);
+    out->status = head.status;
+    if (head.framing == http::Framing::kChunked) {
+      http::ChunkedDecoder d;
+      d.Feed(rest, &out->body, &err);
+    } else if (head.framing == http::Framing::kContentLength) {
+      out->body = std::string(rest.substr(0, head.content_length));
+    } else {
+      out->body = std::string(rest);
+    }
+    co_return absl::OkStatus();
+  }
+
+  net::awaitable<void> Exchange(net::io_context& io, Url u, std::string body,
+                                absl::StatusOr<auth::HttpResponse>* result) {
+    ErrorCode ec;
+    tcp::resolver resolver(io);
+    auto eps = co_await resolver.async_resolve(u.host, u.port, net::redirect_error(net::use_awaitable, ec));
+    if (ec) {
+      *result = absl::UnavailableError(StrCat("cannot resolve token endpoint ", u.host, ": ", ec.message()));
+      co_return;
+    }
+    tcp::socket sock(io);
+    co_await net::async_connect(sock, eps, net::redirect_error(net::use_awaitable, ec));
+    if (ec) {
+      *result = absl::UnavailableError(StrCat("cannot connect to token endpoint ", u.host, ": ", ec.message()));
+      co_return;
+    }
+    auth::HttpResponse resp;
+    absl::Status st;
+    if (u.tls) {
+      ssl::stream<tcp::socket> s(std::move(sock), ctx_);
+      SSL_set_tlsext_host_name(s.native_handle(), u.host.c_str());
+      X509_VERIFY_PARAM_set1_host(SSL_get0_param(s.native_handle()), u.host.c_str(), 0);
+      co_await s.async_handshake(ssl::stream_base::client, net::redirect_error(net::use_awaitable, ec));
+      if (ec) {
+        *result = absl::UnavailableError(StrCat("TLS handshake with token endpoint ", u.host, " failed: ", ec.message()));
+        co_return;
+      }
+      st = co_await RoundTrip(s, u, body, &resp);
+    } else {
+      st = co_await RoundTrip(sock, u, body, &resp);
+    }
+    if (!st.ok()) *result = st;
+    else *result = std::move(resp);
+  }
+
+  ssl::context ctx_;
+};
+
+}  // namespace
+
+std::shared_ptr<auth::HttpClient> NewTokenHttpClient(const std::string& extra_ca_pem) {
+  return std::make_shared<TokenHttpClient>(extra_ca_pem);
+}
+
+absl::StatusOr<std::string> ReadCaFile(const std::string& path) {
+  if (path.empty()) return std::string();
+  std::ifstream in(path);
+  if (!in) return absl::InvalidArgumentError(StrCat("cannot read CA file ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace sluice::standalone
