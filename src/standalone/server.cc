@@ -799,11 +799,12 @@ class ServerImpl final : public Server {
       if (ec || !berr.empty()) break;
       out.clear();
       translate_status = pipe.OnResponseBody(chunk, reader.done(), &out);
-      if (!translate_status.ok()) break;
+      // Events translated before a malformed one still reach the client, then the error.
       if (!out.empty() && !co_await write_chunk(out)) {
         r.client_ok = false;  // the client went away: drop the upstream connection too
         co_return r;
       }
+      if (!translate_status.ok()) break;
     }
     dog.Disarm();
     bool broken = ec || !berr.empty() || !translate_status.ok();
