@@ -334,6 +334,13 @@ class Builder {
     if (!gateways.empty()) {
       gateway = gateways[0];
       DecodeGateway(*gateway, &cfg.listener);
+    } else if (!set_.items.empty()) {
+      Diagnostic d;
+      d.severity = Sev::kNotice;
+      d.file = set_.items[0].file;
+      d.message = StrCat("no Gateway in the input: every AIGatewayRoute is served on port ",
+                         cfg.listener.port, " (use --port or add a Gateway to change it)");
+      diags_->items.push_back(std::move(d));
     }
 
     for (const auto& r : set_.items) {

@@ -51,6 +51,10 @@ std::string_view AnthropicErrorType(int status) {
   }
 }
 
+absl::Status Malformed(std::string_view what) {
+  return absl::DataLossError(StrCat("malformed Anthropic response: ", what));
+}
+
 std::string AnthropicErrorBody(std::string_view type, std::string_view message) {
   Value err = Value::Object();
   err.Set("type", Value::String(std::string(type)));
@@ -73,7 +77,9 @@ class AnthropicPassthroughTranslator final : public Translator {
     if (!vertex_) {
       const std::string& prefix = backend_.schema_prefix;
       up.path = prefix.empty() ? std::string("/messages") : StrCat("/", prefix, "/messages");
-      if (!req.headers.Has("anthropic-version")) up.headers.Set("anthropic-version", kDefaultAnthropicVersion);
+      if (!req.headers.Has("anthropic-version")) {
+        up.headers.Set("anthropic-version", kDefaultAnthropicVersion);
+      }
       if (!req.client_model.empty() && req.client_model == req.model) return up;
       // The model changes: splice the new name over the old value's raw span.
       auto members = json::ScanObject(req.raw_body);
@@ -227,12 +233,12 @@ class AnthropicPassthroughTranslator final : public Translator {
       absl::Status st = Observe(pending_);
       if (!st.ok()) return st;
       if (parser_.HasPartial()) {
-        return absl::DataLossError("malformed Anthropic response: the stream ended in the middle of an event");
+        return Malformed("the stream ended in the middle of an event");
       }
       out->append(pending_);
       pending_.clear();
     }
-    if (!stopped_) return absl::DataLossError("malformed Anthropic response: the stream ended before message_stop");
+    if (!stopped_) return Malformed("the stream ended before message_stop");
     return absl::OkStatus();
   }
 

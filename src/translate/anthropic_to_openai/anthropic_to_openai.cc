@@ -296,7 +296,8 @@ class AnthropicToOpenAITranslator final : public Translator {
       // An error inside a 200 stream: Anthropic clients expect an `error` event, then the end.
       std::string_view message = e->GetString("message");
       if (message.empty()) message = "upstream error";
-      out->append(http::FormatSse("error", json::Serialize(AnthropicError(StreamErrorType(e->GetString("type")), message))));
+      Value err = AnthropicError(StreamErrorType(e->GetString("type")), message);
+      out->append(http::FormatSse("error", json::Serialize(err)));
       done_ = true;
       return absl::OkStatus();
     }

@@ -71,7 +71,8 @@ absl::StatusOr<Value> DocumentPart(const Value& block, const std::string& field)
   std::string_view media_type = source != nullptr ? source->GetString("media_type") : std::string_view();
   if (type == "text") return TextPart(source->GetString("data"));
   if (type != "base64" || media_type != "application/pdf") {
-    return Invalid(StrCat(field, ".source"), "only base64 PDF and text documents are supported by OpenAI backends");
+    return Invalid(StrCat(field, ".source"),
+                   "only base64 PDF and text documents are supported by OpenAI backends");
   }
   std::string_view title = block.GetString("title");
   Value file = Value::Object();
@@ -213,7 +214,8 @@ absl::Status MapSystem(const Value& system, Value* messages) {
   for (size_t i = 0; i < system.items().size(); ++i) {
     const Value& block = system.items()[i];
     if (block.GetString("type") != "text") {
-      return Invalid(StrCat("system[", i, "]"), StrCat("unsupported block type ", Quoted(block.GetString("type"))));
+      return Invalid(StrCat("system[", i, "]"),
+                     StrCat("unsupported block type ", Quoted(block.GetString("type"))));
     }
     if (!text.empty()) text.append("\n\n");
     text.append(block.GetString("text"));
@@ -281,7 +283,9 @@ absl::StatusOr<MappedRequest> MapRequest(const json::Value& doc, std::string_vie
   MappedRequest r;
   r.stream = doc.GetBool("stream", false);
   Value messages = Value::Array();
-  if (const Value* system = doc.Find("system"); Present(system)) RETURN_IF_ERROR(MapSystem(*system, &messages));
+  if (const Value* system = doc.Find("system"); Present(system)) {
+    RETURN_IF_ERROR(MapSystem(*system, &messages));
+  }
   const Value* msgs = doc.Find("messages");
   if (msgs == nullptr || !msgs->is_array()) return Invalid("messages", "must be an array");
   for (size_t i = 0; i < msgs->items().size(); ++i) {

@@ -442,7 +442,8 @@ class OpenAIToAnthropicTranslator final : public Translator {
     if (type == "text_delta") {
       if (std::string_view t = delta->GetString("text"); !t.empty()) EmitText("content", t, out);
     } else if (type == "thinking_delta") {
-      if (std::string_view t = delta->GetString("thinking"); !t.empty()) EmitText("reasoning_content", t, out);
+      std::string_view t = delta->GetString("thinking");
+      if (!t.empty()) EmitText("reasoning_content", t, out);
     } else if (type == "input_json_delta") {
       std::string_view part = delta->GetString("partial_json");
       if (part.empty()) return absl::OkStatus();

@@ -300,7 +300,9 @@ absl::Status MapTools(const Value& doc, Value* tools) {
     const Value& t = in->items()[i];
     std::string field = StrCat("tools[", i, "]");
     std::string_view type = t.GetString("type");
-    if (type != "function") return Invalid(StrCat(field, ".type"), StrCat("unsupported tool type ", Quoted(type)));
+    if (type != "function") {
+      return Invalid(StrCat(field, ".type"), StrCat("unsupported tool type ", Quoted(type)));
+    }
     const Value* fn = t.Find("function");
     std::string_view name = fn != nullptr ? fn->GetString("name") : std::string_view();
     if (name.empty()) return Invalid(StrCat(field, ".function.name"), "is required");
@@ -354,7 +356,9 @@ absl::Status RejectUnsupported(const Value& doc) {
     return Invalid("n", "only 1 choice is supported by Anthropic backends");
   }
   if (doc.GetBool("logprobs", false)) return Invalid("logprobs", "is not supported by Anthropic backends");
-  if (Present(doc.Find("audio"))) return Invalid("audio", "audio output is not supported by Anthropic backends");
+  if (Present(doc.Find("audio"))) {
+    return Invalid("audio", "audio output is not supported by Anthropic backends");
+  }
   if (const Value* m = doc.Find("modalities"); Present(m) && m->is_array()) {
     for (const Value& v : m->items()) {
       if (!v.is_string() || v.as_string() != "text") {
@@ -362,7 +366,9 @@ absl::Status RejectUnsupported(const Value& doc) {
       }
     }
   }
-  if (Present(doc.Find("functions"))) return Invalid("functions", "is deprecated and not supported; use tools");
+  if (Present(doc.Find("functions"))) {
+    return Invalid("functions", "is deprecated and not supported; use tools");
+  }
   if (Present(doc.Find("function_call"))) {
     return Invalid("function_call", "is deprecated and not supported; use tool_choice");
   }
@@ -461,7 +467,8 @@ absl::StatusOr<MappedRequest> MapRequest(const json::Value& doc, const RequestOp
         return Invalid("response_format.json_schema.schema", "must be an object");
       }
       std::string_view root = schema->GetString("type");
-      if (tools.size() == 0 && !thinking_on && (root == "object" || (root.empty() && schema->Find("properties")))) {
+      bool object_root = root == "object" || (root.empty() && schema->Find("properties") != nullptr);
+      if (tools.size() == 0 && !thinking_on && object_root) {
         Value tool = Value::Object();
         tool.Set("name", Str(kJsonToolName));
         std::string_view desc = js->GetString("description");
@@ -487,7 +494,9 @@ absl::StatusOr<MappedRequest> MapRequest(const json::Value& doc, const RequestOp
   if (const Value* ptc = doc.Find("parallel_tool_calls");
       tools.size() > 0 && ptc != nullptr && ptc->is_bool() && !ptc->as_bool()) {
     if (tool_choice.is_null()) tool_choice.Set("type", Str("auto"));
-    if (tool_choice.GetString("type") != "none") tool_choice.Set("disable_parallel_tool_use", Value::Bool(true));
+    if (tool_choice.GetString("type") != "none") {
+      tool_choice.Set("disable_parallel_tool_use", Value::Bool(true));
+    }
   }
 
   Value& body = r.body;

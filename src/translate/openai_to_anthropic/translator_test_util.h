@@ -47,7 +47,7 @@ inline std::vector<std::filesystem::path> FilesEndingWith(const std::filesystem:
   std::vector<std::filesystem::path> out;
   for (const auto& e : std::filesystem::directory_iterator(dir)) {
     std::string name = e.path().filename().string();
-    if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    if (name.size() >= suffix.size() && std::string_view(name).substr(name.size() - suffix.size()) == suffix) {
       out.push_back(e.path());
     }
   }

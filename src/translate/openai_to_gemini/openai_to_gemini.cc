@@ -43,15 +43,16 @@ class GeminiChatTranslator final : public Translator {
       : backend_(backend), now_(std::move(now)), token_(StrCat(seq)) {}
 
   absl::StatusOr<UpstreamRequest> TranslateRequest(const ClientRequest& req) override {
-    stream_ = req.stream;
-    model_ = std::string(req.model);
     ASSIGN_OR_RETURN(std::string path,
                      gemini_internal::VertexModelPath(
-                         backend_, req.model, stream_ ? "streamGenerateContent?alt=sse" : "generateContent"));
-    ASSIGN_OR_RETURN(json::Value body, gemini_internal::BuildGenerateContentRequest(req.doc, stream_));
+                         backend_, req.model, req.stream ? "streamGenerateContent?alt=sse" : "generateContent"));
+    ASSIGN_OR_RETURN(json::Value body, gemini_internal::BuildGenerateContentRequest(req.doc, req.stream));
     bool include_usage = false;
     if (const json::Value* so = req.doc.Find("stream_options"); so && so->is_object())
       include_usage = so->GetBool("include_usage", false);
+    // State changes only once the request is known to be good.
+    stream_ = req.stream;
+    model_ = std::string(req.model);
     created_ = now_ ? now_() : SystemNow();
     if (stream_) stream_conv_.emplace(model_, token_, created_, include_usage);
     UpstreamRequest up;

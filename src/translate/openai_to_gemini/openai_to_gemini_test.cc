@@ -234,6 +234,19 @@ TEST(GeminiRequest, RefusesBadEmbeddingsInput) {
   }
 }
 
+TEST(GeminiRequest, ToolNameFallsBackToTheMessageName) {
+  // History from elsewhere may lack the assistant turn; a legacy `name` still identifies it.
+  Harness h;
+  auto up = h.Request(R"({"model":"m","messages":[{"role":"user","content":"a"},)"
+                      R"({"role":"tool","tool_call_id":"gone","name":"lookup","content":"42"}]})");
+  ASSERT_TRUE(up.ok()) << up.status();
+  auto body = json::Parse(*up->body);
+  const json::Value& parts = *body->Find("contents")->items()[0].Find("parts");
+  ASSERT_EQ(parts.size(), 2u);  // the user text and the tool result share one user turn
+  EXPECT_EQ(json::Serialize(parts.items()[1]),
+            R"({"functionResponse":{"name":"lookup","response":{"output":"42"}}})");
+}
+
 // ---- Buffered responses --------------------------------------------------------------------
 
 TEST(GeminiResponseGolden, AllFixtures) {

@@ -280,8 +280,12 @@ absl::Status ConvertMessages(const Value& messages, Value* contents, Value* syst
     } else if (role == "tool") {
       std::string_view id = m.GetString("tool_call_id");
       if (id.empty()) return Invalid(field + ".tool_call_id", "must be a non-empty string");
-      auto it = call_names.find(id);
-      if (it == call_names.end()) {
+      // Gemini needs the function's name, which OpenAI tool messages do not carry: it comes
+      // from the assistant call with this id, else from the (legacy) `name` on the message.
+      std::string name;
+      if (auto it = call_names.find(id); it != call_names.end()) name = it->second;
+      else name = std::string(m.GetString("name"));
+      if (name.empty()) {
         return Invalid(field + ".tool_call_id",
                        StrCat("no earlier assistant tool call has id \"", id, "\""));
       }
@@ -290,7 +294,7 @@ absl::Status ConvertMessages(const Value& messages, Value* contents, Value* syst
       Value response = Value::Object();
       response.Set("output", Value::String(JoinText(content)));
       Value fr = Value::Object();
-      fr.Set("name", Value::String(it->second));
+      fr.Set("name", Value::String(std::move(name)));
       fr.Set("response", std::move(response));
       Value part = Value::Object();
       part.Set("functionResponse", std::move(fr));
