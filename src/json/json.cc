@@ -273,13 +273,13 @@ class Parser {
         case 'r': lit = '\r'; break;
         case 't': lit = '\t'; break;
         case 'u': {
-          uint32_t cp;
+          uint32_t cp = 0;
           absl::Status st = Hex4(&cp);
           if (!st.ok()) return st;
           if (cp >= 0xD800 && cp <= 0xDBFF) {
             if (pos_ + 2 <= s_.size() && s_[pos_] == '\\' && s_[pos_ + 1] == 'u') {
               pos_ += 2;
-              uint32_t lo;
+              uint32_t lo = 0;
               st = Hex4(&lo);
               if (!st.ok()) return st;
               if (lo < 0xDC00 || lo > 0xDFFF) return Fail("invalid surrogate pair");

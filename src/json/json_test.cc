@@ -35,7 +35,9 @@ TEST(JsonTest, RejectsMalformedInputWithOffset) {
                           "{} x", "\"abc", "{'a':1}", "[1 2]", "-", "1e"}) {
     auto v = Parse(bad);
     EXPECT_FALSE(v.ok()) << "accepted: " << bad;
-    if (!v.ok()) EXPECT_NE(v.status().message().find("offset"), std::string::npos);
+    if (!v.ok()) {
+      EXPECT_NE(v.status().message().find("offset"), std::string::npos);
+    }
   }
 }
 

@@ -1,0 +1,219 @@
+// End-to-end: the official @anthropic-ai/sdk talks to sluice's Anthropic endpoints
+// (/anthropic/v1/messages with x-api-key, /v1/messages with Authorization: Bearer), and sluice
+// routes by model to: Anthropic (passthrough), OpenAI (the provider_sim.mjs simulator for text,
+// the openai_compat simulator for tools), GCPAnthropic (Vertex rawPredict) and AWS Bedrock
+// (AWSBedrock Converse and AWSAnthropic InvokeModel). No client credential may reach any
+// simulator, nor any backend's credential another backend.
+// Needs the sluice binary ($SLUICE_BIN or build/sluice).
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import Anthropic from '@anthropic-ai/sdk';
+import { sluiceSkipReason } from './lib/env.mjs';
+import { withGatewayLogs } from './lib/sluice.mjs';
+import { chatReplyText, startProviderSim } from '../tools/provider_sim.mjs';
+import { startAnthropicSim } from '../tools/provider_sims/anthropic.mjs';
+import { DEFAULT_AWS_CREDENTIALS, awsCredentialsIni, startBedrockSim } from '../tools/provider_sims/bedrock.mjs';
+import { THINKING_TEXT } from '../tools/provider_sims/common.mjs';
+import {
+  ANTHROPIC_TOOLS, CLIENT_SECRETS, assertAccepted, assertAnthropicEventOrder, assertNoCredentialLeaks,
+  defineAnthropicClientCases, oneUpstream, startProviderStack,
+} from '../tools/provider_sims/e2e_support.mjs';
+import { startOpenAICompatSim } from '../tools/provider_sims/openai_compat.mjs';
+import { serviceAccountJson, startVertexSim } from '../tools/provider_sims/vertex.mjs';
+
+const skip = sluiceSkipReason();
+const KEYS = {
+  anthropic: 'sk-ant-backend-ingress-key',
+  openaiText: 'sk-openai-text-backend-key',
+  openaiTools: 'sk-openai-tools-backend-key',
+};
+const CREDS = DEFAULT_AWS_CREDENTIALS;
+const CLIENT_EMAIL = 'ingress@p.iam.gserviceaccount.com';
+const M = {
+  anthropic: 'claude-opus-4-1',
+  openaiText: 'gpt-text-sim',
+  openaiTools: 'gpt-tools-sim',
+  vertex: 'claude-opus-4-1@20250805',
+  converse: 'us.anthropic.claude-3-7-sonnet-20250219-v1:0',
+  invoke: 'anthropic.claude-3-5-sonnet-20240620-v1:0',
+};
+
+describe('@anthropic-ai/sdk -> sluice (Anthropic endpoints) -> every backend', { skip }, () => {
+  let stack;
+  let apiKeyClient;
+  let bearerClient;
+  let privateKeyPem;
+  before(async () => {
+    const { publicKey, privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+    privateKeyPem = privateKey.export({ type: 'pkcs8', format: 'pem' });
+    stack = await startProviderStack({
+      sims: {
+        anthropic: () => startAnthropicSim({ apiKey: KEYS.anthropic }),
+        openaiText: () => startProviderSim({ apiKey: KEYS.openaiText }),
+        openaiTools: () => startOpenAICompatSim({ apiKey: KEYS.openaiTools }),
+        vertex: () => startVertexSim({ publicKey, clientEmail: CLIENT_EMAIL, privateKeyId: 'ingress-1' }),
+        bedrock: () => startBedrockSim({ credentials: CREDS }),
+      },
+      config: (s) => {
+        const aws = { type: 'AWSCredentials', region: 'us-east-1', ini: awsCredentialsIni(CREDS) };
+        return {
+          routes: [
+            { model: M.anthropic, backend: 'anthropic' },
+            { model: M.openaiText, backend: 'openai-text' },
+            { model: M.openaiTools, backend: 'openai-tools' },
+            { model: M.vertex, backend: 'gcpanthropic' },
+            { model: M.converse, backend: 'bedrock' },
+            { model: M.invoke, backend: 'awsanthropic' },
+          ],
+          backends: [
+            { name: 'anthropic', schema: 'Anthropic', port: s.anthropic.port, auth: { type: 'AnthropicAPIKey', key: KEYS.anthropic } },
+            { name: 'openai-text', schema: 'OpenAI', port: s.openaiText.port, auth: { type: 'APIKey', key: KEYS.openaiText } },
+            { name: 'openai-tools', schema: 'OpenAI', port: s.openaiTools.port, auth: { type: 'APIKey', key: KEYS.openaiTools } },
+            {
+              name: 'gcpanthropic', schema: 'GCPAnthropic', version: 'vertex-2023-10-16', port: s.vertex.port,
+              auth: {
+                type: 'GCPCredentials', project: 'p', region: 'us-central1',
+                serviceAccountJson: serviceAccountJson({ sim: s.vertex, privateKey, clientEmail: CLIENT_EMAIL, privateKeyId: 'ingress-1' }),
+              },
+            },
+            { name: 'bedrock', schema: 'AWSBedrock', port: s.bedrock.port, auth: aws },
+            { name: 'awsanthropic', schema: 'AWSAnthropic', version: 'bedrock-2023-05-31', port: s.bedrock.port, auth: aws },
+          ],
+        };
+      },
+    });
+    apiKeyClient = new Anthropic({ baseURL: `${stack.gw.url}/anthropic`, apiKey: CLIENT_SECRETS.anthropicKey, authToken: null, maxRetries: 0, timeout: 15000 });
+    bearerClient = new Anthropic({ baseURL: stack.gw.url, apiKey: null, authToken: CLIENT_SECRETS.bearer, maxRetries: 0, timeout: 15000 });
+  });
+  after(async () => { await stack?.close(); });
+
+  const common = () => ({ stack: () => stack, apiKeyClient: () => apiKeyClient, bearerClient: () => bearerClient });
+
+  describe('-> Anthropic (passthrough)', () => {
+    const isChat = (r) => r.kind === 'messages' || r.kind === 'messages-stream';
+    defineAnthropicClientCases({ ...common(), simName: 'anthropic', model: M.anthropic, isChat, retryAfter: true });
+
+    test('the body reaches Anthropic as the client sent it, with the backend key and the client\'s anthropic-version', withGatewayLogs(() => stack.gw, async () => {
+      const sim = stack.sims.anthropic;
+      const mark = sim.requests.length;
+      const params = {
+        model: M.anthropic, max_tokens: 300, system: [{ type: 'text', text: 'sys' }], temperature: 0.2, top_k: 5,
+        metadata: { user_id: 'u-1' }, stop_sequences: ['END'], tools: ANTHROPIC_TOOLS, tool_choice: { type: 'auto' },
+        messages: [{ role: 'user', content: [{ type: 'text', text: 'exact body please' }] }],
+      };
+      await apiKeyClient.messages.create(params, { headers: { 'anthropic-version': '2023-06-01', 'anthropic-beta': 'token-efficient-tools-2025-02-19' } });
+      const rec = oneUpstream(sim, mark, isChat);
+      assertAccepted(rec);
+      assert.deepEqual(rec.json, params);
+      assert.equal(rec.url.pathname, '/v1/messages');
+      assert.equal(rec.headers['x-api-key'], KEYS.anthropic);
+      assert.equal(rec.headers['anthropic-version'], '2023-06-01');
+      assert.equal(rec.headers['anthropic-beta'], 'token-efficient-tools-2025-02-19');
+      assert.equal(rec.headers.authorization, undefined);
+    }));
+
+    test('thinking blocks stream through with their signature', withGatewayLogs(() => stack.gw, async () => {
+      const sim = stack.sims.anthropic;
+      const mark = sim.requests.length;
+      const stream = apiKeyClient.messages.stream({
+        model: M.anthropic, max_tokens: 4096, thinking: { type: 'enabled', budget_tokens: 2048 },
+        messages: [{ role: 'user', content: 'think about it' }],
+      });
+      const events = [];
+      for await (const ev of stream) events.push(ev);
+      const final = await stream.finalMessage();
+      const rec = oneUpstream(sim, mark, isChat);
+      assertAnthropicEventOrder(events);
+      assert.equal(final.content[0].type, 'thinking');
+      assert.equal(final.content[0].thinking, THINKING_TEXT);
+      assert.match(final.content[0].signature, /^sig-sim-/);
+      assert.equal(final.content[1].text, rec.answer.text);
+    }));
+
+    test('upstream 529 overloaded reaches the client as overloaded_error', withGatewayLogs(() => stack.gw, async () => {
+      const err = await apiKeyClient.messages.create({ model: M.anthropic, max_tokens: 5, messages: [{ role: 'user', content: '[[error:529]]' }] }).then(() => null, (e) => e);
+      assert.equal(err?.status, 529, String(err));
+      assert.equal(err.error?.error?.type, 'overloaded_error');
+    }));
+
+    test('a mid-stream error event reaches the client', withGatewayLogs(() => stack.gw, async () => {
+      const stream = apiKeyClient.messages.stream({ model: M.anthropic, max_tokens: 50, messages: [{ role: 'user', content: 'go on [[stream-error]] then' }] });
+      const err = await stream.finalMessage().then(() => null, (e) => e);
+      assert.ok(err, 'the stream should have failed');
+      assert.match(String(err.message ?? err), /overloaded|Overloaded/);
+    }));
+  });
+
+  describe('-> OpenAI (provider_sim.mjs, text)', () => {
+    const isChat = (r) => r.path.startsWith('/v1/chat/completions');
+    defineAnthropicClientCases({
+      ...common(), simName: 'openaiText', model: M.openaiText, isChat, retryAfter: true, tools: false, usage: false,
+      answerOf: (rec) => ({ text: chatReplyText(JSON.parse(rec.body)) }),
+      errorViaHeader: true, // provider_sim.mjs injects errors by the x-sim-status request header
+    });
+
+    test('the upstream request is an OpenAI chat completion with the backend key', withGatewayLogs(() => stack.gw, async () => {
+      const sim = stack.sims.openaiText;
+      const mark = sim.requests.length;
+      await apiKeyClient.messages.create({ model: M.openaiText, max_tokens: 42, system: 'sys text', messages: [{ role: 'user', content: 'to openai' }] });
+      const rec = oneUpstream(sim, mark, isChat);
+      const body = JSON.parse(rec.body);
+      assert.equal(rec.headers.authorization, `Bearer ${KEYS.openaiText}`);
+      assert.equal(rec.headers['x-api-key'], undefined);
+      assert.equal(body.model, M.openaiText);
+      assert.deepEqual(body.messages.map((m) => m.role), ['system', 'user']);
+      assert.equal(body.max_tokens ?? body.max_completion_tokens, 42);
+    }));
+  });
+
+  describe('-> OpenAI (openai_compat sim, tools)', () => {
+    const isChat = (r) => r.kind === 'chat' || r.kind === 'chat-stream';
+    defineAnthropicClientCases({ ...common(), simName: 'openaiTools', model: M.openaiTools, isChat, retryAfter: true });
+  });
+
+  describe('-> GCPAnthropic (Vertex rawPredict)', () => {
+    const isChat = (r) => r.kind === 'anthropic:rawPredict' || r.kind === 'anthropic:streamRawPredict';
+    defineAnthropicClientCases({ ...common(), simName: 'vertex', model: M.vertex, isChat, retryAfter: true });
+
+    test('rawPredict body has anthropic_version vertex-2023-10-16 and no model; a bearer token issued by the sim', withGatewayLogs(() => stack.gw, async () => {
+      const sim = stack.sims.vertex;
+      const mark = sim.requests.length;
+      await apiKeyClient.messages.create({ model: M.vertex, max_tokens: 20, messages: [{ role: 'user', content: 'vertex wire' }] });
+      const rec = oneUpstream(sim, mark, isChat);
+      assertAccepted(rec);
+      assert.equal(rec.path, `/v1/projects/p/locations/us-central1/publishers/anthropic/models/${M.vertex}:rawPredict`);
+      assert.equal(rec.json.anthropic_version, 'vertex-2023-10-16');
+      assert.equal(rec.json.model, undefined);
+      assert.equal(rec.tokenValid, true);
+    }));
+  });
+
+  describe('-> AWSBedrock (Converse)', () => {
+    const isChat = (r) => (r.kind === 'converse' || r.kind === 'converse-stream') && r.modelId === M.converse;
+    defineAnthropicClientCases({
+      ...common(), simName: 'bedrock', model: M.converse, isChat, retryAfter: false,
+      todo: { all: 'not implemented in sluice yet: Anthropic Messages -> AWSBedrock (Converse) has no translator; the gateway answers 400 "is served by a AWSBedrock backend, which does not support this endpoint"' },
+    });
+  });
+
+  describe('-> AWSAnthropic (InvokeModel)', () => {
+    const isChat = (r) => (r.kind === 'anthropic-invoke' || r.kind === 'anthropic-invoke-stream') && r.modelId === M.invoke;
+    defineAnthropicClientCases({
+      ...common(), simName: 'bedrock', model: M.invoke, isChat, retryAfter: false,
+      todo: { all: 'not implemented in sluice yet: Anthropic Messages -> AWSAnthropic (InvokeModel) has no translator; the gateway answers 400 "is served by a AWSAnthropic backend, which does not support this endpoint"' },
+    });
+  });
+
+  test('no client credential (x-api-key or bearer) and no other backend\'s credential reached any simulator', () => {
+    assertNoCredentialLeaks(stack.sims, {
+      anthropic: [KEYS.anthropic],
+      openaiText: [KEYS.openaiText],
+      openaiTools: [KEYS.openaiTools],
+      vertex: stack.sims.vertex.issuedTokens(),
+      bedrock: [CREDS.accessKeyId, CREDS.sessionToken],
+    }, [CREDS.secretAccessKey, privateKeyPem.split('\n')[5]]);
+    const unsigned = stack.sims.bedrock.requests.filter((r) => r.signatureValid !== true);
+    assert.deepEqual(unsigned.map((r) => `${r.path}: ${r.signatureProblem}`), []);
+  });
+});

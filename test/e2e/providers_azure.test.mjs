@@ -1,0 +1,90 @@
+// End-to-end: the official openai SDK talks to sluice, which sends Azure OpenAI
+// deployment-style requests (/openai/deployments/{model}/chat/completions?api-version=V with an
+// api-key header) to a simulator (test/tools/provider_sims/azure.mjs) that refuses anything
+// else, and streams with Azure's leading `choices: []` prompt-filter chunk.
+// Needs the sluice binary ($SLUICE_BIN or build/sluice).
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import OpenAI from 'openai';
+import { sluiceSkipReason } from './lib/env.mjs';
+import { withGatewayLogs } from './lib/sluice.mjs';
+import { startAzureSim } from '../tools/provider_sims/azure.mjs';
+import {
+  CLIENT_SECRETS, assertAccepted, assertNoCredentialLeaks, collectChatStream, defineOpenAIChatCases, oneUpstream,
+  startProviderStack,
+} from '../tools/provider_sims/e2e_support.mjs';
+
+const skip = sluiceSkipReason();
+const AZURE_KEY = 'azure-backend-sim-key-0123';
+const API_VERSION = '2024-10-21';
+const MODEL = 'gpt-4o-deployment';
+const EMBED_MODEL = 'text-embedding-3-small-deployment';
+
+describe('openai SDK -> sluice -> Azure OpenAI (schema AzureOpenAI, AzureAPIKey)', { skip }, () => {
+  let stack;
+  let client;
+  before(async () => {
+    stack = await startProviderStack({
+      sims: { azure: () => startAzureSim({ apiKey: AZURE_KEY, apiVersion: API_VERSION }) },
+      config: (s) => ({
+        routes: [{ model: MODEL, backend: 'azure' }, { model: EMBED_MODEL, backend: 'azure' }],
+        backends: [{ name: 'azure', schema: 'AzureOpenAI', version: API_VERSION, port: s.azure.port, auth: { type: 'AzureAPIKey', key: AZURE_KEY } }],
+      }),
+    });
+    client = new OpenAI({ baseURL: stack.gw.baseURL, apiKey: CLIENT_SECRETS.openaiKey, maxRetries: 0, timeout: 15000 });
+  });
+  after(async () => { await stack?.close(); });
+
+  const isChat = (r) => r.kind === 'chat' || r.kind === 'chat-stream';
+  defineOpenAIChatCases({
+    stack: () => stack, client: () => client, simName: 'azure', model: MODEL, isChat,
+    simToolIds: true, retryAfter: true,
+    todo: {
+      rawStream: 'not implemented in sluice yet: the AzureOpenAI translator passes Azure\'s leading prompt-filter chunk '
+        + '({"choices":[],"id":"","object":"","created":0,"prompt_filter_results":[...]}) through unchanged; an OpenAI '
+        + 'client must only see chat.completion.chunk objects (drop the chunk, or keep its data on a proper chunk)',
+    },
+  });
+
+  test('deployment path, api-version query and api-key header; no Authorization', withGatewayLogs(() => stack.gw, async () => {
+    const sim = stack.sims.azure;
+    const mark = sim.requests.length;
+    await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'azure wire' }] });
+    const rec = oneUpstream(sim, mark, isChat);
+    assertAccepted(rec);
+    assert.equal(rec.url.pathname, `/openai/deployments/${MODEL}/chat/completions`);
+    assert.equal(rec.url.searchParams.get('api-version'), API_VERSION);
+    assert.equal(rec.headers['api-key'], AZURE_KEY);
+    assert.equal(rec.headers.authorization, undefined);
+  }));
+
+  test('the leading Azure `choices: []` chunk does not break an SDK stream', withGatewayLogs(() => stack.gw, async () => {
+    const sim = stack.sims.azure;
+    const mark = sim.requests.length;
+    const runner = client.chat.completions.stream({ model: MODEL, messages: [{ role: 'user', content: 'azure stream helper' }] });
+    const final = await runner.finalChatCompletion();
+    const rec = oneUpstream(sim, mark, isChat);
+    assert.equal(final.choices[0].message.content, rec.answer.text);
+    const got = await collectChatStream(await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'raw stream' }], stream: true }));
+    assert.equal(got.text, 'You said: raw stream');
+  }));
+
+  test('embeddings: deployment path, float and base64', withGatewayLogs(() => stack.gw, async () => {
+    const sim = stack.sims.azure;
+    const mark = sim.requests.length;
+    const r = await client.embeddings.create({ model: EMBED_MODEL, input: ['one text', 'two texts'], encoding_format: 'float' });
+    const rec = oneUpstream(sim, mark, (x) => x.kind === 'embeddings');
+    assertAccepted(rec);
+    assert.equal(rec.url.pathname, `/openai/deployments/${EMBED_MODEL}/embeddings`);
+    assert.equal(rec.url.searchParams.get('api-version'), API_VERSION);
+    assert.deepEqual(r.data.map((d) => d.embedding), rec.answer.embeddings);
+    const b = await client.embeddings.create({ model: EMBED_MODEL, input: 'b64' });
+    const rec2 = sim.requests[sim.requests.length - 1];
+    assert.equal(rec2.json.encoding_format, 'base64');
+    assert.deepEqual(b.data[0].embedding, rec2.answer.embeddings[0].map(Math.fround));
+  }));
+
+  test('no client credential reached the simulator', () => {
+    assertNoCredentialLeaks(stack.sims, { azure: [AZURE_KEY] });
+  });
+});

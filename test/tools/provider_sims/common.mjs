@@ -1,0 +1,229 @@
+// common.mjs: TEST TOOL. Shared pieces of the provider simulators in this folder (a recording
+// loopback HTTP server, deterministic answers, small helpers). Nothing here talks to a real
+// provider.
+//
+// Every simulator records each request it receives as
+//   { method, path, url (URL), headers (lower-case names, joined values), body (utf8 string),
+//     raw (Buffer), json (parsed body or undefined), kind (what the sim took it for),
+//     problems: [strings the sim rejected it for], answer (what it replied, see below),
+//     ...simulator-specific fields (signatureValid, token, ...) }
+// and answers deterministically from the request:
+//   - the reply text is "You said: <last user text>";
+//   - when the last turn carries tool results, "Tool said: <result 1> | <result 2> ...";
+//   - when tools are offered (and the last turn is not a tool result) a call to the first
+//     tool with fixed arguments; when the user text contains "parallel", two calls;
+//   - the user text "[[error:NNN]]" makes the sim answer status NNN with the provider's error
+//     shape (429 adds retry-after where the provider sends one).
+// `answer` is { text, toolCalls: [{ id, name, input (object) }], thinking, stopReason,
+// usage: { input, output } } or { error: status }.
+import crypto from 'node:crypto';
+import http from 'node:http';
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref());
+/** True once the peer went away: stop writing. */
+export const gone = (res) => res.destroyed || res.simClosed === true;
+
+/** Fixed tool arguments of the first and the second parallel call. */
+export const TOOL_ARGS = [
+  { city: 'Paris', unit: 'celsius' },
+  { city: 'Tokyo', unit: 'celsius', note: 'second call' },
+];
+export const THINKING_TEXT = 'The user wants an echo; I will echo.';
+
+export function wordCount(text) {
+  return String(text ?? '').trim().split(/\s+/).filter(Boolean).length;
+}
+
+/** Splits text into several pieces (words with their trailing spaces) for streaming. */
+export function splitWords(text) {
+  const pieces = String(text).match(/\S+\s*|\s+/g) ?? [];
+  return pieces.length > 0 ? pieces : [''];
+}
+
+/** Splits a string into n roughly equal pieces (n >= 1), none empty unless s is empty. */
+export function splitN(s, n) {
+  if (s.length === 0) return [''];
+  const size = Math.max(1, Math.ceil(s.length / n));
+  const out = [];
+  for (let i = 0; i < s.length; i += size) out.push(s.slice(i, i + size));
+  return out;
+}
+
+/** Finds "[[error:NNN]]" in text; returns the status or 0. */
+export function errorTrigger(text) {
+  const m = /\[\[error:(\d{3})\]\]/.exec(String(text ?? ''));
+  return m ? Number(m[1]) : 0;
+}
+
+export function shortHash(text) {
+  return crypto.createHash('sha256').update(String(text)).digest('hex').slice(0, 16);
+}
+
+/** Deterministic embedding vector for one input. */
+export function embeddingFor(input, dims = 8) {
+  const text = typeof input === 'string' ? input : JSON.stringify(input);
+  const out = [];
+  let block = Buffer.alloc(0);
+  for (let i = 0; out.length < dims; i++) {
+    if (block.length < 4) block = crypto.createHash('sha256').update(`${i}:${text}`).digest();
+    const v = block.readUInt32BE(0);
+    block = block.subarray(4);
+    out.push(Math.round(((v / 0xffffffff) * 2 - 1) * 1e6) / 1e6);
+  }
+  return out;
+}
+
+/**
+ * The answer a simulator gives, from a normalised view of the conversation.
+ * @param {object} conv
+ * @param {string} conv.lastUserText        text of the last user turn ('' if none)
+ * @param {string[]} conv.toolResults       result texts when the last turn carries tool results
+ * @param {string[]} conv.toolNames         names of the offered tools
+ * @param {number} conv.inputTokens
+ * @param {boolean} [conv.thinking]         the request asked for thinking
+ * @param {string} idPrefix                 tool-call id prefix (toolu_, tooluse_, call_, ...)
+ * @param {string} seed                     makes ids unique per request
+ * @param {boolean} [conv.noToolCall]       tool choice "none": answer with text
+ */
+export function makeAnswer(conv, idPrefix, seed) {
+  const answer = { text: '', toolCalls: [], thinking: null, stopReason: 'end_turn', usage: null };
+  if (conv.thinking) answer.thinking = THINKING_TEXT;
+  if (conv.toolResults && conv.toolResults.length > 0) {
+    answer.text = `Tool said: ${conv.toolResults.join(' | ')}`;
+  } else if (conv.toolNames && conv.toolNames.length > 0 && !conv.noToolCall) {
+    const n = /parallel/i.test(conv.lastUserText) ? 2 : 1;
+    const h = shortHash(seed);
+    for (let i = 0; i < n; i++) {
+      answer.toolCalls.push({
+        id: `${idPrefix}sim${h}${i + 1}`,
+        name: conv.toolNames[Math.min(i, conv.toolNames.length - 1)],
+        input: TOOL_ARGS[i],
+      });
+    }
+    answer.stopReason = 'tool_use';
+  } else {
+    answer.text = `You said: ${conv.lastUserText || 'nothing'}`;
+  }
+  const outTokens = wordCount(answer.text) + answer.toolCalls.length * 5 + (answer.thinking ? wordCount(answer.thinking) : 0);
+  answer.usage = { input: Math.max(1, conv.inputTokens), output: Math.max(1, outTokens) };
+  return answer;
+}
+
+export function sendJson(res, status, obj, extraHeaders = {}) {
+  const body = typeof obj === 'string' ? obj : JSON.stringify(obj);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    ...extraHeaders,
+  });
+  res.end(body);
+}
+
+export function tryParseJson(text) {
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch {
+    return { ok: false };
+  }
+}
+
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+export { isObject };
+
+/**
+ * Starts a recording HTTP server on 127.0.0.1:0.
+ * @param {(rec: object, req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>} handler
+ * @returns {Promise<{port, url, requests, close}>}
+ */
+export async function startRecordingServer(name, handler, { host = '127.0.0.1', port = 0 } = {}) {
+  const requests = [];
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks);
+      const headers = {};
+      for (const [k, v] of Object.entries(req.headers)) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
+      const body = raw.toString('utf8');
+      const parsed = tryParseJson(body);
+      const rec = {
+        method: req.method,
+        path: req.url,
+        url: new URL(req.url, 'http://sim.invalid'),
+        headers,
+        rawHeaders: req.rawHeaders.slice(),
+        body,
+        raw,
+        json: parsed.ok ? parsed.value : undefined,
+        kind: 'unknown',
+        problems: [],
+        answer: null,
+        at: Date.now(),
+      };
+      requests.push(rec);
+      handler(rec, req, res).catch((err) => {
+        rec.problems.push(`${name} internal error: ${err?.stack ?? err}`);
+        if (!res.headersSent) sendJson(res, 500, { message: `${name} internal error: ${err?.message ?? err}` });
+        else res.destroy(err);
+      });
+    });
+    req.on('error', () => {});
+    res.on('error', () => {});
+    res.on('close', () => { res.simClosed = true; });
+  });
+  server.on('clientError', (err, socket) => socket.destroy());
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const actual = server.address().port;
+  return {
+    port: actual,
+    url: `http://${host}:${actual}`,
+    requests,
+    /** The last recorded request whose kind matches (a string or a predicate), or undefined. */
+    last(kind) {
+      for (let i = requests.length - 1; i >= 0; i--) {
+        const r = requests[i];
+        if (kind === undefined || (typeof kind === 'function' ? kind(r) : r.kind === kind)) return r;
+      }
+      return undefined;
+    },
+    close: () => new Promise((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}
+
+/** Writes an SSE response from a list of {event?, data} (data: object or string). */
+export async function writeSse(res, events, { delayMs = 2, crlf = false, headers = {} } = {}) {
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    ...headers,
+  });
+  const nl = crlf ? '\r\n' : '\n';
+  for (const ev of events) {
+    if (gone(res)) return;
+    const data = typeof ev.data === 'string' ? ev.data : JSON.stringify(ev.data);
+    res.write(`${ev.event ? `event: ${ev.event}${nl}` : ''}data: ${data}${nl}${nl}`);
+    if (delayMs > 0) await sleep(delayMs);
+  }
+  res.end();
+}
+
+/** Text of Anthropic/OpenAI style content: a string or an array of {type:'text', text} blocks. */
+export function blocksText(content) {
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content)) {
+    return content
+      .filter((p) => p && (p.type === 'text' || p.type === 'input_text') && typeof p.text === 'string')
+      .map((p) => p.text)
+      .join(' ');
+  }
+  return '';
+}

@@ -1,0 +1,97 @@
+// gateway_resources.mjs: TEST TOOL. Builds Envoy AI Gateway resource YAML (the input of
+// `sluice run`) that routes models to the provider simulators of this folder.
+//
+//   providerResources({
+//     routes: [{ model: 'claude-sim', backend: 'anthropic' }, ...],
+//     backends: [{ name: 'anthropic', schema: 'Anthropic', port, auth: { type: 'AnthropicAPIKey', key } }, ...],
+//   })
+// auth is one of
+//   { type: 'APIKey' | 'AnthropicAPIKey' | 'AzureAPIKey', key }
+//   { type: 'AWSCredentials', region, ini }                 ini: the credentials file text
+//   { type: 'GCPCredentials', project, region, serviceAccountJson }
+const q = (s) => JSON.stringify(String(s)); // a JSON string is a valid YAML double-quoted scalar
+
+function routeYaml(r) {
+  const ref = r.override
+    ? `{name: ${r.backend}, modelNameOverride: ${q(r.override)}}`
+    : `{name: ${r.backend}}`;
+  return `    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: ${q(r.model)}}]}]
+      backendRefs: [${ref}]`;
+}
+
+function policyYaml(b) {
+  const a = b.auth;
+  if (!a) return '';
+  const head = `---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: ${b.name}-auth, namespace: default}
+spec:
+  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: ${b.name}}]
+`;
+  const secret = (data) => `---
+apiVersion: v1
+kind: Secret
+metadata: {name: ${b.name}-secret, namespace: default}
+stringData: {${Object.entries(data).map(([k, v]) => `${k}: ${q(v)}`).join(', ')}}
+`;
+  const field = { APIKey: 'apiKey', AnthropicAPIKey: 'anthropicAPIKey', AzureAPIKey: 'azureAPIKey' }[a.type];
+  if (field) {
+    return `${head}  type: ${a.type}
+  ${field}: {secretRef: {name: ${b.name}-secret}}
+${secret({ apiKey: a.key })}`;
+  }
+  if (a.type === 'AWSCredentials') {
+    return `${head}  type: AWSCredentials
+  awsCredentials:
+    region: ${a.region ?? 'us-east-1'}
+    credentialsFile: {secretRef: {name: ${b.name}-secret}, profile: ${a.profile ?? 'default'}}
+${secret({ credentials: a.ini })}`;
+  }
+  if (a.type === 'GCPCredentials') {
+    return `${head}  type: GCPCredentials
+  gcpCredentials:
+    projectName: ${q(a.project ?? 'p')}
+    region: ${q(a.region ?? 'us-central1')}
+    credentialsFile: {secretRef: {name: ${b.name}-secret}}
+${secret({ 'service_account.json': a.serviceAccountJson })}`;
+  }
+  throw new Error(`unknown auth type ${a.type}`);
+}
+
+function backendYaml(b) {
+  const schema = b.version ? `{name: ${b.schema}, version: ${q(b.version)}}` : `{name: ${b.schema}}`;
+  return `---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: ${b.name}, namespace: default}
+spec:
+  schema: ${schema}
+  backendRef: {name: ${b.name}, kind: Backend, group: gateway.envoyproxy.io}
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: ${b.name}, namespace: default}
+spec:
+  endpoints: [{ip: {address: 127.0.0.1, port: ${b.port}}}]
+${policyYaml(b)}`;
+}
+
+/** The resource YAML for these routes and backends. */
+export function providerResources({ routes, backends }) {
+  return `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  gatewayClassName: sluice
+  listeners: [{name: http, protocol: HTTP, port: 1975}]
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIGatewayRoute
+metadata: {name: route, namespace: default}
+spec:
+  parentRefs: [{name: gw, kind: Gateway, group: gateway.networking.k8s.io}]
+  rules:
+${routes.map(routeYaml).join('\n')}
+${backends.map(backendYaml).join('')}`;
+}

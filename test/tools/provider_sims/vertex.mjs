@@ -1,0 +1,433 @@
+#!/usr/bin/env node
+// vertex.mjs: TEST TOOL. A fake Google OAuth2 token endpoint plus GCP Vertex AI (Gemini and
+// Anthropic-on-Vertex) for sluice's end-to-end tests (loopback only, never a real provider).
+//
+//   import { startVertexSim, serviceAccountJson } from '../tools/provider_sims/vertex.mjs';
+//   const { publicKey, privateKey } = crypto.generateKeyPairSync('rsa', {...});
+//   const sim = await startVertexSim({ publicKey, clientEmail, privateKeyId, project: 'p', region: 'us-central1' });
+//   const saJson = serviceAccountJson({ sim, privateKey, clientEmail, privateKeyId });
+//
+// POST /token  grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=<JWT>: the
+//   RS256 JWT is verified with the service account's public key; iss = client_email, aud =
+//   this sim's /token URL (the key file's token_uri), scope has cloud-platform, iat within 5
+//   minutes of now, iat < exp <= iat + 3600. Issues {"access_token","expires_in","token_type"};
+//   refuses with 400 {"error":"invalid_grant","error_description"}.
+// Model calls need `Authorization: Bearer <a token this sim issued>` (401 UNAUTHENTICATED) and
+// the configured project and region in the path (403/404 otherwise):
+//   /v1/projects/{p}/locations/{r}/publishers/google/models/{m}:generateContent
+//   ...:streamGenerateContent?alt=sse   (SSE data: lines, CRLF separators, no [DONE])
+//   ...:predict                          (text-embedding models: instances[].content)
+//   /v1/projects/{p}/locations/{r}/publishers/anthropic/models/{m}:rawPredict / :streamRawPredict
+//     (Anthropic Messages body with anthropic_version vertex-2023-10-16 and no model;
+//     streamRawPredict needs "stream": true)
+// Gemini body checks: no unknown top-level fields, contents roles user/model with non-empty
+// parts of exactly one data member, functionResponse parts answer (by name, one for one) the
+// functionCall parts of the previous model turn, tool parameter schemas use only the OpenAPI
+// subset Vertex accepts. Answers per common.mjs; function calls carry no id (as older Gemini
+// models), so the gateway must invent and remember them. "[[error:429]]" gives 429
+// RESOURCE_EXHAUSTED (Google error shape).
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { answerAnthropic } from './anthropic.mjs';
+import {
+  embeddingFor, errorTrigger, isObject, makeAnswer, sendJson, shortHash, splitWords, startRecordingServer,
+  wordCount, writeSse,
+} from './common.mjs';
+
+export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
+export const GCP_ANTHROPIC_VERSION = 'vertex-2023-10-16';
+
+const GEMINI_FIELDS = new Set(['contents', 'systemInstruction', 'tools', 'toolConfig', 'generationConfig', 'safetySettings', 'cachedContent', 'labels']);
+const PART_DATA = new Set(['text', 'inlineData', 'fileData', 'functionCall', 'functionResponse', 'executableCode', 'codeExecutionResult']);
+const PART_META = new Set(['thought', 'thoughtSignature', 'videoMetadata']);
+const SCHEMA_KEYS = new Set([
+  'type', 'format', 'title', 'description', 'nullable', 'default', 'items', 'minItems', 'maxItems', 'enum',
+  'properties', 'propertyOrdering', 'required', 'minProperties', 'maxProperties', 'minLength', 'maxLength',
+  'pattern', 'example', 'anyOf', 'minimum', 'maximum',
+]);
+const GEN_CONFIG_KEYS = new Set([
+  'temperature', 'topP', 'topK', 'candidateCount', 'maxOutputTokens', 'stopSequences', 'presencePenalty',
+  'frequencyPenalty', 'seed', 'responseMimeType', 'responseSchema', 'responseJsonSchema', 'responseLogprobs',
+  'logprobs', 'thinkingConfig', 'responseModalities', 'mediaResolution', 'audioTimestamp', 'speechConfig',
+]);
+
+function googleError(res, code, status, message) {
+  sendJson(res, code, { error: { code, message, status } });
+}
+
+const STATUS_NAMES = { 400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND', 429: 'RESOURCE_EXHAUSTED', 500: 'INTERNAL', 503: 'UNAVAILABLE' };
+function googleStatus(res, code, message) {
+  const msg = message ?? (code === 429 ? 'Resource exhausted. Please try again later. (vertex-sim)' : `vertex-sim injected status ${code}`);
+  googleError(res, code, STATUS_NAMES[code] ?? 'UNKNOWN', msg);
+}
+
+const b64urlJson = (s) => JSON.parse(Buffer.from(s, 'base64url').toString('utf8'));
+
+/** Verifies a JWT-bearer assertion; returns {ok, problem, header, claims}. */
+export function verifyAssertion(jwt, { publicKey, clientEmail, privateKeyId, audience, now = Math.floor(Date.now() / 1000) }) {
+  const parts = String(jwt ?? '').split('.');
+  if (parts.length !== 3) return { ok: false, problem: 'assertion is not a JWT (three dot-separated parts)' };
+  let header;
+  let claims;
+  try {
+    header = b64urlJson(parts[0]);
+    claims = b64urlJson(parts[1]);
+  } catch {
+    return { ok: false, problem: 'JWT header or claims are not base64url JSON' };
+  }
+  if (header.alg !== 'RS256') return { ok: false, problem: `JWT alg ${header.alg}, expected RS256` };
+  if (header.typ !== undefined && header.typ !== 'JWT') return { ok: false, problem: `JWT typ ${header.typ}` };
+  if (header.kid !== undefined && privateKeyId && header.kid !== privateKeyId) return { ok: false, problem: `JWT kid ${header.kid} is not the key's private_key_id` };
+  const valid = crypto.verify('RSA-SHA256', Buffer.from(`${parts[0]}.${parts[1]}`), publicKey, Buffer.from(parts[2], 'base64url'));
+  if (!valid) return { ok: false, problem: 'Invalid JWT Signature.' };
+  if (claims.iss !== clientEmail) return { ok: false, problem: `iss ${claims.iss} is not the service account ${clientEmail}` };
+  if (claims.aud !== audience) return { ok: false, problem: `aud ${claims.aud}, expected the token_uri ${audience}` };
+  const scopes = String(claims.scope ?? '').split(' ');
+  if (!scopes.includes(CLOUD_PLATFORM_SCOPE)) return { ok: false, problem: `scope ${claims.scope} lacks ${CLOUD_PLATFORM_SCOPE}` };
+  if (!Number.isInteger(claims.iat) || !Number.isInteger(claims.exp)) return { ok: false, problem: 'iat and exp must be integers (seconds)' };
+  if (Math.abs(claims.iat - now) > 300) return { ok: false, problem: `iat ${claims.iat} is more than 5 minutes from now ${now}` };
+  if (claims.exp <= now) return { ok: false, problem: 'the assertion has expired' };
+  if (claims.exp <= claims.iat || claims.exp - claims.iat > 3600) return { ok: false, problem: 'Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.' };
+  return { ok: true, problem: null, header, claims };
+}
+
+function checkSchema(s, where, problems) {
+  if (!isObject(s)) {
+    problems.push(`${where}: a schema object is required`);
+    return;
+  }
+  for (const k of Object.keys(s)) {
+    if (!SCHEMA_KEYS.has(k)) problems.push(`Invalid JSON payload received. Unknown name "${k}" at '${where}': Cannot find field.`);
+  }
+  if (isObject(s.properties)) for (const [k, v] of Object.entries(s.properties)) checkSchema(v, `${where}.properties[${k}]`, problems);
+  if (s.items !== undefined) checkSchema(s.items, `${where}.items`, problems);
+  if (Array.isArray(s.anyOf)) s.anyOf.forEach((v, i) => checkSchema(v, `${where}.anyOf[${i}]`, problems));
+}
+
+/** Checks a Gemini generateContent body; returns the normalised conversation. */
+export function checkGeminiBody(body, problems) {
+  const conv = { lastUserText: '', toolResults: [], toolNames: [], inputTokens: 0, system: '' };
+  if (!isObject(body)) {
+    problems.push('body is not a JSON object');
+    return conv;
+  }
+  for (const k of Object.keys(body)) if (!GEMINI_FIELDS.has(k)) problems.push(`Invalid JSON payload received. Unknown name "${k}": Cannot find field.`);
+  let words = 0;
+  if (body.systemInstruction !== undefined) {
+    const si = body.systemInstruction;
+    if (!isObject(si) || !Array.isArray(si.parts) || !si.parts.every((p) => typeof p?.text === 'string')) problems.push('systemInstruction: parts of text are required');
+    else conv.system = si.parts.map((p) => p.text).join('\n');
+    words += wordCount(conv.system);
+  }
+  if (body.generationConfig !== undefined) {
+    if (!isObject(body.generationConfig)) problems.push('generationConfig: must be an object');
+    else for (const k of Object.keys(body.generationConfig)) if (!GEN_CONFIG_KEYS.has(k)) problems.push(`Unknown name "${k}" at 'generation_config': Cannot find field.`);
+  }
+  if (body.tools !== undefined) {
+    if (!Array.isArray(body.tools)) problems.push('tools: must be a list');
+    else body.tools.forEach((t, i) => {
+      if (!isObject(t)) return problems.push(`tools[${i}]: must be an object`);
+      if (t.functionDeclarations === undefined) return undefined;
+      if (!Array.isArray(t.functionDeclarations)) return problems.push(`tools[${i}].functionDeclarations: must be a list`);
+      t.functionDeclarations.forEach((f, j) => {
+        const w = `tools[${i}].function_declarations[${j}]`;
+        if (!isObject(f) || typeof f.name !== 'string' || !/^[a-zA-Z_][a-zA-Z0-9_.-]{0,63}$/.test(f.name)) problems.push(`${w}.name: invalid`);
+        else conv.toolNames.push(f.name);
+        for (const k of Object.keys(f ?? {})) if (!['name', 'description', 'parameters', 'parametersJsonSchema', 'response', 'responseJsonSchema', 'behavior'].includes(k)) problems.push(`${w}: Unknown name "${k}"`);
+        if (f?.parameters !== undefined) checkSchema(f.parameters, `${w}.parameters`, problems);
+        if (f?.parameters !== undefined && f?.parametersJsonSchema !== undefined) problems.push(`${w}: parameters and parametersJsonSchema are exclusive`);
+      });
+      return undefined;
+    });
+  }
+  if (body.toolConfig !== undefined) {
+    const fc = body.toolConfig?.functionCallingConfig;
+    if (!isObject(fc) || !['AUTO', 'ANY', 'NONE', 'VALIDATED', 'MODE_UNSPECIFIED'].includes(fc.mode ?? 'MODE_UNSPECIFIED')) problems.push('toolConfig.functionCallingConfig.mode: invalid');
+    if (fc?.mode === 'NONE') conv.noToolCall = true;
+    if (Array.isArray(fc?.allowedFunctionNames) && fc.allowedFunctionNames.length > 0) {
+      conv.toolNames = [...fc.allowedFunctionNames, ...conv.toolNames.filter((n) => !fc.allowedFunctionNames.includes(n))];
+    }
+  }
+  if (!Array.isArray(body.contents) || body.contents.length === 0) {
+    problems.push('contents: at least one content is required');
+    return conv;
+  }
+  let pendingCalls = null;
+  body.contents.forEach((c, i) => {
+    const where = `contents[${i}]`;
+    if (!isObject(c) || !['user', 'model'].includes(c.role)) {
+      problems.push(`${where}.role: must be user or model, got ${JSON.stringify(c?.role)}`);
+      return;
+    }
+    if (!Array.isArray(c.parts) || c.parts.length === 0) {
+      problems.push(`${where}.parts: must not be empty`);
+      return;
+    }
+    const calls = [];
+    const responses = [];
+    const texts = [];
+    c.parts.forEach((p, j) => {
+      const pw = `${where}.parts[${j}]`;
+      const keys = isObject(p) ? Object.keys(p) : [];
+      const data = keys.filter((k) => PART_DATA.has(k));
+      const unknown = keys.filter((k) => !PART_DATA.has(k) && !PART_META.has(k));
+      if (unknown.length > 0) problems.push(`${pw}: Unknown name ${JSON.stringify(unknown)}`);
+      if (data.length !== 1) {
+        problems.push(`${pw}: exactly one data field is required, got ${JSON.stringify(keys)}`);
+        return;
+      }
+      if (p.text !== undefined) {
+        if (typeof p.text !== 'string') problems.push(`${pw}.text: must be a string`);
+        else texts.push(p.text);
+        words += wordCount(p.text);
+      } else if (p.functionCall !== undefined) {
+        if (c.role !== 'model') problems.push(`${pw}: functionCall belongs to model turns`);
+        if (typeof p.functionCall?.name !== 'string') problems.push(`${pw}.functionCall.name: required`);
+        if (p.functionCall?.args !== undefined && !isObject(p.functionCall.args)) problems.push(`${pw}.functionCall.args: must be an object`);
+        calls.push(p.functionCall?.name);
+      } else if (p.functionResponse !== undefined) {
+        const r = p.functionResponse;
+        if (c.role !== 'user') problems.push(`${pw}: functionResponse belongs to user turns`);
+        if (typeof r?.name !== 'string') problems.push(`${pw}.functionResponse.name: required`);
+        if (!isObject(r?.response)) problems.push(`${pw}.functionResponse.response: must be an object, got ${JSON.stringify(r?.response)}`);
+        const vals = isObject(r?.response) ? Object.values(r.response) : [];
+        const text = vals.length === 1 && typeof vals[0] === 'string' ? vals[0] : JSON.stringify(r?.response);
+        responses.push({ name: r?.name, text });
+        words += wordCount(text);
+      }
+    });
+    if (pendingCalls) {
+      if (c.role !== 'user' || responses.length !== pendingCalls.length) {
+        problems.push(`${where}: Please ensure that the number of function response parts is equal to the number of function call parts of the function call turn (${pendingCalls.length} calls, ${responses.length} responses).`);
+      }
+      const names = [...pendingCalls];
+      for (const r of responses) {
+        const k = names.indexOf(r.name);
+        if (k < 0) problems.push(`${where}: functionResponse ${r.name} matches no functionCall of the previous turn`);
+        else names.splice(k, 1);
+      }
+    } else if (responses.length > 0) problems.push(`${where}: functionResponse parts without a preceding functionCall turn`);
+    pendingCalls = calls.length > 0 ? calls : null;
+    if (i === body.contents.length - 1) {
+      if (c.role !== 'user') problems.push('the last content must have role user');
+      conv.lastUserText = texts.join(' ');
+      conv.toolResults = responses.map((r) => r.text);
+    }
+  });
+  conv.inputTokens = words;
+  return conv;
+}
+
+function geminiParts(answer) {
+  const parts = [];
+  if (answer.text) parts.push({ text: answer.text });
+  for (const c of answer.toolCalls) parts.push({ functionCall: { name: c.name, args: c.input } });
+  return parts;
+}
+
+function geminiUsage(answer) {
+  return {
+    promptTokenCount: answer.usage.input,
+    candidatesTokenCount: answer.usage.output,
+    totalTokenCount: answer.usage.input + answer.usage.output,
+    trafficType: 'ON_DEMAND',
+  };
+}
+
+/**
+ * Starts the simulator.
+ * @param {object} o
+ * @param {crypto.KeyObject|string} o.publicKey  the service account's public key
+ * @param {string} o.clientEmail
+ * @param {string} [o.privateKeyId]
+ * @param {string} [o.project='p']
+ * @param {string} [o.region='us-central1']
+ * @param {number} [o.tokenLifetimeSeconds=3599]
+ */
+export async function startVertexSim({
+  publicKey, clientEmail, privateKeyId, project = 'p', region = 'us-central1', tokenLifetimeSeconds = 3599,
+  chunkDelayMs = 2, port = 0,
+}) {
+  const issued = new Map(); // token -> expiry (ms)
+  let sim = null;
+  sim = await startRecordingServer('vertex-sim', async (rec, req, res) => {
+    const p = rec.url.pathname;
+    if (p === '/token') {
+      rec.kind = 'token';
+      const form = new URLSearchParams(rec.body);
+      if (rec.method !== 'POST') rec.problems.push(`method ${rec.method}`);
+      if (!String(rec.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) {
+        rec.problems.push(`content-type ${rec.headers['content-type']}, expected application/x-www-form-urlencoded`);
+      }
+      if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer') {
+        rec.problems.push(`grant_type ${form.get('grant_type')}`);
+      }
+      const v = verifyAssertion(form.get('assertion'), {
+        publicKey, clientEmail, privateKeyId, audience: `${sim.url}/token`,
+      });
+      rec.jwtValid = v.ok;
+      rec.jwtClaims = v.claims ?? null;
+      if (!v.ok) rec.problems.push(v.problem);
+      if (rec.problems.length > 0) {
+        sendJson(res, 400, { error: 'invalid_grant', error_description: rec.problems.join('; ') });
+        return;
+      }
+      const token = `ya29.sim-${issued.size + 1}-${crypto.randomBytes(12).toString('hex')}`;
+      issued.set(token, Date.now() + tokenLifetimeSeconds * 1000);
+      rec.issuedToken = token;
+      sendJson(res, 200, { access_token: token, expires_in: tokenLifetimeSeconds, token_type: 'Bearer' });
+      return;
+    }
+    const m = /^\/v1\/projects\/([^/]+)\/locations\/([^/]+)\/publishers\/(google|anthropic)\/models\/([^/:]+):([A-Za-z]+)$/.exec(p);
+    rec.kind = m ? `${m[3]}:${m[5]}` : 'unknown';
+    rec.model = m ? decodeURIComponent(m[4]) : null;
+    const auth = rec.headers.authorization ?? '';
+    const token = auth.startsWith('Bearer ') ? auth.slice(7) : null;
+    rec.tokenValid = token !== null && issued.has(token) && issued.get(token) > Date.now();
+    if (!rec.tokenValid) {
+      rec.problems.push(token ? 'bearer token was not issued by this sim (or expired)' : 'no bearer token');
+      googleError(res, 401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.');
+      return;
+    }
+    if (!m || rec.method !== 'POST') {
+      googleError(res, 404, 'NOT_FOUND', `vertex-sim: unknown URL ${rec.method} ${p}`);
+      return;
+    }
+    const [, proj, loc, publisher, , method] = m;
+    if (proj !== project) {
+      rec.problems.push(`project ${proj}, expected ${project}`);
+      googleError(res, 403, 'PERMISSION_DENIED', `Permission denied on resource project ${proj}.`);
+      return;
+    }
+    if (loc !== region) {
+      rec.problems.push(`location ${loc}, expected ${region}`);
+      googleError(res, 404, 'NOT_FOUND', `location ${loc} is not served here`);
+      return;
+    }
+    if (rec.json === undefined) {
+      rec.problems.push('body is not JSON');
+      googleError(res, 400, 'INVALID_ARGUMENT', 'Invalid JSON payload received.');
+      return;
+    }
+    if (publisher === 'anthropic') {
+      if (method !== 'rawPredict' && method !== 'streamRawPredict') {
+        googleError(res, 400, 'INVALID_ARGUMENT', `anthropic models do not support ${method}`);
+        return;
+      }
+      const stream = method === 'streamRawPredict';
+      await answerAnthropic(rec, res, {
+        flavor: 'vertex', anthropicVersion: GCP_ANTHROPIC_VERSION, stream, streamEndpoint: stream, model: rec.model, chunkDelayMs,
+      });
+      return;
+    }
+    if (method === 'predict') {
+      const b = rec.json;
+      if (!Array.isArray(b.instances) || b.instances.length === 0) rec.problems.push('instances: at least one is required');
+      for (const k of Object.keys(b)) if (!['instances', 'parameters'].includes(k)) rec.problems.push(`Unknown name "${k}"`);
+      (b.instances ?? []).forEach((inst, i) => {
+        if (!isObject(inst) || typeof inst.content !== 'string') rec.problems.push(`instances[${i}].content: a string is required`);
+        for (const k of Object.keys(inst ?? {})) if (!['content', 'task_type', 'title'].includes(k)) rec.problems.push(`instances[${i}]: unknown field ${k}`);
+      });
+      if (rec.problems.length > 0) {
+        googleError(res, 400, 'INVALID_ARGUMENT', rec.problems.join('; '));
+        return;
+      }
+      const dims = b.parameters?.outputDimensionality ?? 768;
+      const predictions = b.instances.map((inst) => ({
+        embeddings: { values: embeddingFor(inst.content, dims), statistics: { token_count: Math.max(1, wordCount(inst.content)), truncated: false } },
+      }));
+      rec.answer = { embeddings: predictions.map((x) => x.embeddings.values), usage: { input: predictions.reduce((n, x) => n + x.embeddings.statistics.token_count, 0) } };
+      sendJson(res, 200, { predictions, metadata: { billableCharacterCount: b.instances.reduce((n, x) => n + x.content.length, 0) } });
+      return;
+    }
+    if (method !== 'generateContent' && method !== 'streamGenerateContent') {
+      googleError(res, 400, 'INVALID_ARGUMENT', `vertex-sim does not simulate ${method}`);
+      return;
+    }
+    const stream = method === 'streamGenerateContent';
+    if (stream && rec.url.searchParams.get('alt') !== 'sse') rec.problems.push('streamGenerateContent without alt=sse (would answer a JSON array)');
+    const conv = checkGeminiBody(rec.json, rec.problems);
+    rec.conv = conv;
+    if (rec.problems.length > 0) {
+      rec.answer = { error: 400 };
+      googleError(res, 400, 'INVALID_ARGUMENT', rec.problems.join('; '));
+      return;
+    }
+    const status = errorTrigger(conv.lastUserText);
+    if (status) {
+      rec.answer = { error: status };
+      googleStatus(res, status);
+      return;
+    }
+    const answer = makeAnswer(conv, '', rec.body);
+    answer.stopReason = 'STOP';
+    for (const c of answer.toolCalls) c.id = null; // Gemini gives no call ids
+    rec.answer = answer;
+    const responseId = `sim${shortHash(rec.body)}`;
+    const base = { modelVersion: rec.model, createTime: '2025-01-01T00:00:00.000000Z', responseId };
+    if (!stream) {
+      sendJson(res, 200, {
+        candidates: [{ content: { role: 'model', parts: geminiParts(answer) }, finishReason: 'STOP', avgLogprobs: -0.1, index: 0 }],
+        usageMetadata: geminiUsage(answer),
+        ...base,
+      });
+      return;
+    }
+    const events = [];
+    if (answer.text) {
+      const pieces = splitWords(answer.text);
+      pieces.forEach((piece, i) => {
+        const last = i === pieces.length - 1;
+        events.push({
+          data: {
+            candidates: [{ content: { role: 'model', parts: [{ text: piece }] }, ...(last ? { finishReason: 'STOP' } : {}), index: 0 }],
+            ...(last ? { usageMetadata: geminiUsage(answer) } : { usageMetadata: { promptTokenCount: answer.usage.input, trafficType: 'ON_DEMAND' } }),
+            ...base,
+          },
+        });
+      });
+    } else {
+      events.push({
+        data: {
+          candidates: [{ content: { role: 'model', parts: geminiParts(answer) }, finishReason: 'STOP', index: 0 }],
+          usageMetadata: geminiUsage(answer),
+          ...base,
+        },
+      });
+    }
+    await writeSse(res, events, { delayMs: chunkDelayMs, crlf: true });
+  }, { port });
+  sim.issuedTokens = () => [...issued.keys()];
+  return sim;
+}
+
+/** A service-account key file (JSON text) whose token_uri is this sim's /token. */
+export function serviceAccountJson({ sim, privateKey, clientEmail, privateKeyId, project = 'p' }) {
+  const pem = typeof privateKey === 'string' ? privateKey : privateKey.export({ type: 'pkcs8', format: 'pem' });
+  return JSON.stringify({
+    type: 'service_account',
+    project_id: project,
+    private_key_id: privateKeyId,
+    private_key: pem,
+    client_email: clientEmail,
+    client_id: '100000000000000000001',
+    auth_uri: 'https://accounts.google.com/o/oauth2/auth',
+    token_uri: `${sim.url}/token`,
+    auth_provider_x509_cert_url: 'https://www.googleapis.com/oauth2/v1/certs',
+    client_x509_cert_url: `https://www.googleapis.com/robot/v1/metadata/x509/${encodeURIComponent(clientEmail)}`,
+    universe_domain: 'googleapis.com',
+  });
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { publicKey, privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const clientEmail = 'sluice-sim@p.iam.gserviceaccount.com';
+  const i = process.argv.indexOf('--port');
+  const sim = await startVertexSim({ publicKey, clientEmail, privateKeyId: 'sim-key-1', port: i > 0 ? Number(process.argv[i + 1]) : 0 });
+  console.log(`vertex-sim listening on 127.0.0.1:${sim.port}`);
+  console.log(serviceAccountJson({ sim, privateKey, clientEmail, privateKeyId: 'sim-key-1' }));
+  const stop = async () => { await sim.close(); process.exit(0); };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
