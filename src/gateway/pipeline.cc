@@ -43,8 +43,9 @@ bool HostMatches(std::string_view pattern, std::string_view host) {
 
 // Client-side headers that must never go upstream: the client's own credentials (the backend
 // gets its own), framing the driver recomputes, and encodings we could not translate.
-constexpr std::string_view kStripped[] = {"host", "content-length", "authorization", "x-api-key",
-                                          "api-key", "accept-encoding", "expect"};
+constexpr std::string_view kStripped[] = {
+    "host", "content-length", "authorization", "x-api-key", "api-key", "x-goog-api-key",
+    "x-amz-security-token", "x-amz-date", "x-amz-content-sha256", "accept-encoding", "expect"};
 
 std::string UpstreamHost(const config::Backend& b) {
   const auto& ep = b.endpoints[0];
@@ -292,6 +293,7 @@ Decision Pipeline::BuildAttempt() {
     return Error(503, StrCat("credentials for backend ", backend.name, " are not available: ",
                              sig.status().message()), "credentials_unavailable");
   }
+  for (const auto& r : sig->remove) m.Remove(r);
   for (const auto& [n, v] : sig->set) m.Set(n, v);
   return up;
 }

@@ -68,7 +68,7 @@ class AwsAnthropicTranslator final : public Translator {
       up.headers.Remove(h);
     }
     up.headers.Set("content-type", "application/json");
-    if (!stream_) up.headers.Set("accept", "application/json");
+    up.headers.Set("accept", stream_ ? "application/vnd.amazon.eventstream" : "application/json");
     up.path = openai_to_bedrock_internal::ModelPath(req.model, stream_ ? "/invoke-with-response-stream" : "/invoke");
     up.body = json::Serialize(*body);
     return up;
