@@ -10,6 +10,7 @@
 
 #include "common/strings.h"
 #include "absl/strings/str_join.h"
+#include "common/file_watcher.h"
 #include "common/log.h"
 #include "compiler/resources/autoconfig.h"
 #include "compiler/resources/resources.h"
@@ -87,6 +88,7 @@ int Validate(const std::vector<std::string>& files) {
 
 int main(int argc, char** argv) {
   using namespace sluice;
+  using standalone::Server;
   CLI::App app{"sluice: an AI gateway (OpenAI and Anthropic clients to every major provider)"};
   app.require_subcommand(1);
   std::string log_level = "info";
@@ -133,7 +135,6 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (app.got_subcommand("validate")) return Validate(vfiles);
-
   // Token endpoints (GCP OAuth2, Azure Entra ID) are reached by the credential refresher with
   // the same trust anchors as providers.
   auto extra_ca = standalone::ReadCaFile(so.extra_ca_file);
@@ -172,7 +173,29 @@ int main(int argc, char** argv) {
   }
   std::fflush(stdout);
   log::Info(config::DescribeForLog(*loaded.config));
+  // Hot reload: a changed, valid file set is swapped in between requests (in-flight requests
+  // keep the config they started with); an invalid one is logged and the old one keeps serving.
+  std::unique_ptr<FileWatcher> watcher;
+  if (!files.empty()) {
+    Server* srv = server->get();
+    watcher = std::make_unique<FileWatcher>(files, [&files, srv, allow_unsupported, &so] {
+      std::string ignored;
+      log::Info("configuration changed; reloading");
+      auto next = LoadConfig(files, so.port, allow_unsupported, &ignored);
+      if (!next.ok) {
+        log::Error("reload rejected; the previous configuration keeps serving");
+        return;
+      }
+      if (next.config->listener.port != so.port && so.port != 0) {
+        log::Warn("the listener port changed to ", next.config->listener.port,
+                  "; a restart is needed to listen there (still serving on ", so.port, ")");
+      }
+      srv->Reload(next.config);
+      log::Info("configuration reloaded");
+    });
+  }
   (*server)->Run();
+  if (watcher) watcher->Stop();
   log::Info("stopped");
   return 0;
 }

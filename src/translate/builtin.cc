@@ -2,6 +2,8 @@
 // self-registering objects). A new direction: one folder, one line here, one in CMakeLists.
 #include "common/assert.h"
 #include "translate/anthropic_passthrough/anthropic_passthrough.h"
+#include "translate/anthropic_to_awsanthropic/anthropic_to_awsanthropic.h"
+#include "translate/anthropic_to_bedrock/anthropic_to_bedrock.h"
 #include "translate/anthropic_to_openai/anthropic_to_openai.h"
 #include "translate/openai_passthrough/openai_passthrough.h"
 #include "translate/openai_to_anthropic/openai_to_anthropic.h"
@@ -31,6 +33,8 @@ void RegisterBuiltinTranslators(Registry& r) {
   add(NewOpenAIToBedrockChatFactory());
   add(NewOpenAIToBedrockEmbeddingsFactory());
   add(NewOpenAIToAwsAnthropicFactory());
+  add(NewAnthropicToAwsAnthropicFactory());
+  add(NewAnthropicToBedrockFactory());
 }
 
 const Registry& BuiltinRegistry() {

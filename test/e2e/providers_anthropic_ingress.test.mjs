@@ -193,7 +193,6 @@ describe('@anthropic-ai/sdk -> sluice (Anthropic endpoints) -> every backend', {
     const isChat = (r) => (r.kind === 'converse' || r.kind === 'converse-stream') && r.modelId === M.converse;
     defineAnthropicClientCases({
       ...common(), simName: 'bedrock', model: M.converse, isChat, retryAfter: false,
-      todo: { all: 'not implemented in sluice yet: Anthropic Messages -> AWSBedrock (Converse) has no translator; the gateway answers 400 "is served by a AWSBedrock backend, which does not support this endpoint"' },
     });
   });
 
@@ -201,7 +200,6 @@ describe('@anthropic-ai/sdk -> sluice (Anthropic endpoints) -> every backend', {
     const isChat = (r) => (r.kind === 'anthropic-invoke' || r.kind === 'anthropic-invoke-stream') && r.modelId === M.invoke;
     defineAnthropicClientCases({
       ...common(), simName: 'bedrock', model: M.invoke, isChat, retryAfter: false,
-      todo: { all: 'not implemented in sluice yet: Anthropic Messages -> AWSAnthropic (InvokeModel) has no translator; the gateway answers 400 "is served by a AWSAnthropic backend, which does not support this endpoint"' },
     });
   });
 

@@ -1,0 +1,577 @@
+#include "translate/anthropic_to_bedrock/anthropic_to_bedrock.h"
+
+#include <optional>
+#include <vector>
+
+#include "common/strings.h"
+#include "http/eventstream.h"
+#include "http/sse.h"
+#include "json/json.h"
+#include "translate/anthropic_to_awsanthropic/bedrock_errors.h"
+#include "translate/openai_to_bedrock/bedrock_common.h"
+#include "translate/openai_to_bedrock/request.h"
+
+// Facts: shared/reference/provider-apis.md §2 (Anthropic Messages), §3 (Converse,
+// ConverseStream, errors); envoy-ai-gateway.md §1.3 (AWSBedrock paths).
+namespace sluice::translate {
+namespace {
+
+using json::Value;
+
+absl::Status Invalid(std::string_view field, std::string_view why) {
+  return absl::InvalidArgumentError(StrCat(field, ": ", why));
+}
+
+absl::Status Malformed(std::string_view what) {
+  return absl::DataLossError(StrCat("malformed Bedrock Converse answer: ", what));
+}
+
+Value Str(std::string_view s) { return Value::String(std::string(s)); }
+
+Value CachePoint() {
+  Value cp = Value::Object();
+  cp.Set("type", Str("default"));
+  Value block = Value::Object();
+  block.Set("cachePoint", std::move(cp));
+  return block;
+}
+
+bool HasCacheControl(const Value& block) { return block.Find("cache_control") != nullptr; }
+
+// An Anthropic image block -> Converse {"image":{"format","source":{"bytes"}}}.
+absl::StatusOr<Value> MapImage(const Value& block, std::string_view field) {
+  const Value* src = block.Find("source");
+  if (src == nullptr || src->GetString("type") != "base64") {
+    return Invalid(field, "only base64 image sources can be sent to Bedrock");
+  }
+  std::string_view media = src->GetString("media_type");
+  std::string_view format = media.substr(media.find('/') == std::string_view::npos ? media.size() : media.find('/') + 1);
+  if (format != "png" && format != "jpeg" && format != "gif" && format != "webp") {
+    return Invalid(field, StrCat("unsupported image media_type \"", media, "\""));
+  }
+  Value source = Value::Object();
+  source.Set("bytes", Str(src->GetString("data")));
+  Value image = Value::Object();
+  image.Set("format", Str(format));
+  image.Set("source", std::move(source));
+  Value out = Value::Object();
+  out.Set("image", std::move(image));
+  return out;
+}
+
+absl::StatusOr<Value> MapToolResult(const Value& block, std::string_view field) {
+  Value content = Value::Array();
+  const Value* c = block.Find("content");
+  if (c != nullptr && c->is_string()) {
+    Value t = Value::Object();
+    t.Set("text", Value(*c));
+    content.Append(std::move(t));
+  } else if (c != nullptr && c->is_array()) {
+    for (size_t i = 0; i < c->items().size(); ++i) {
+      const Value& part = c->items()[i];
+      std::string sub = StrCat(field, ".content[", i, "]");
+      std::string_view type = part.GetString("type");
+      if (type == "text") {
+        Value t = Value::Object();
+        t.Set("text", Str(part.GetString("text")));
+        content.Append(std::move(t));
+      } else if (type == "image") {
+        auto img = MapImage(part, sub);
+        if (!img.ok()) return img.status();
+        content.Append(std::move(*img));
+      } else {
+        return Invalid(sub, StrCat("unsupported tool_result content type \"", type, "\""));
+      }
+    }
+  } else if (c != nullptr && !c->is_null()) {
+    return Invalid(field, "content must be a string or an array");
+  }
+  Value tr = Value::Object();
+  tr.Set("toolUseId", Str(block.GetString("tool_use_id")));
+  tr.Set("content", std::move(content));
+  if (block.GetBool("is_error", false)) tr.Set("status", Str("error"));
+  Value out = Value::Object();
+  out.Set("toolResult", std::move(tr));
+  return out;
+}
+
+absl::StatusOr<Value> MapBlock(const Value& block, std::string_view field) {
+  std::string_view type = block.GetString("type");
+  Value out = Value::Object();
+  if (type == "text") {
+    out.Set("text", Str(block.GetString("text")));
+  } else if (type == "image") {
+    return MapImage(block, field);
+  } else if (type == "tool_use") {
+    Value tu = Value::Object();
+    tu.Set("toolUseId", Str(block.GetString("id")));
+    tu.Set("name", Str(block.GetString("name")));
+    const Value* input = block.Find("input");
+    tu.Set("input", input != nullptr ? Value(*input) : Value::Object());
+    out.Set("toolUse", std::move(tu));
+  } else if (type == "tool_result") {
+    return MapToolResult(block, field);
+  } else if (type == "thinking") {
+    Value rt = Value::Object();
+    rt.Set("text", Str(block.GetString("thinking")));
+    if (std::string_view sig = block.GetString("signature"); !sig.empty()) rt.Set("signature", Str(sig));
+    Value rc = Value::Object();
+    rc.Set("reasoningText", std::move(rt));
+    out.Set("reasoningContent", std::move(rc));
+  } else if (type == "redacted_thinking") {
+    Value rc = Value::Object();
+    rc.Set("redactedContent", Str(block.GetString("data")));
+    out.Set("reasoningContent", std::move(rc));
+  } else {
+    return Invalid(field, StrCat("unsupported content block type \"", type, "\""));
+  }
+  return out;
+}
+
+absl::StatusOr<Value> MapRequest(const Value& doc) {
+  if (!doc.is_object()) return Invalid("body", "must be a JSON object");
+  Value body = Value::Object();
+
+  if (const Value* system = doc.Find("system"); system != nullptr && !system->is_null()) {
+    Value sys = Value::Array();
+    if (system->is_string()) {
+      Value t = Value::Object();
+      t.Set("text", Value(*system));
+      sys.Append(std::move(t));
+    } else if (system->is_array()) {
+      for (size_t i = 0; i < system->items().size(); ++i) {
+        const Value& b = system->items()[i];
+        if (b.GetString("type") != "text") return Invalid(StrCat("system[", i, "]"), "only text blocks are supported");
+        Value t = Value::Object();
+        t.Set("text", Str(b.GetString("text")));
+        sys.Append(std::move(t));
+        if (HasCacheControl(b)) sys.Append(CachePoint());
+      }
+    } else {
+      return Invalid("system", "must be a string or an array");
+    }
+    body.Set("system", std::move(sys));
+  }
+
+  const Value* messages = doc.Find("messages");
+  if (messages == nullptr || !messages->is_array()) return Invalid("messages", "required array");
+  Value msgs = Value::Array();
+  for (size_t i = 0; i < messages->items().size(); ++i) {
+    const Value& m = messages->items()[i];
+    std::string field = StrCat("messages[", i, "]");
+    std::string_view role = m.GetString("role");
+    if (role != "user" && role != "assistant") return Invalid(StrCat(field, ".role"), "must be user or assistant");
+    Value content = Value::Array();
+    const Value* c = m.Find("content");
+    if (c != nullptr && c->is_string()) {
+      Value t = Value::Object();
+      t.Set("text", Value(*c));
+      content.Append(std::move(t));
+    } else if (c != nullptr && c->is_array()) {
+      for (size_t j = 0; j < c->items().size(); ++j) {
+        const Value& b = c->items()[j];
+        auto mapped = MapBlock(b, StrCat(field, ".content[", j, "]"));
+        if (!mapped.ok()) return mapped.status();
+        content.Append(std::move(*mapped));
+        if (HasCacheControl(b)) content.Append(CachePoint());
+      }
+    } else {
+      return Invalid(StrCat(field, ".content"), "must be a string or an array");
+    }
+    Value out = Value::Object();
+    out.Set("role", Str(role));
+    out.Set("content", std::move(content));
+    msgs.Append(std::move(out));
+  }
+  body.Set("messages", std::move(msgs));
+
+  Value inference = Value::Object();
+  if (const Value* v = doc.Find("max_tokens"); v != nullptr && v->is_number()) inference.Set("maxTokens", Value(*v));
+  if (const Value* v = doc.Find("temperature"); v != nullptr && v->is_number()) inference.Set("temperature", Value(*v));
+  if (const Value* v = doc.Find("top_p"); v != nullptr && v->is_number()) inference.Set("topP", Value(*v));
+  if (const Value* v = doc.Find("stop_sequences"); v != nullptr && v->is_array() && v->size() > 0) {
+    inference.Set("stopSequences", Value(*v));
+  }
+  if (inference.size() > 0) body.Set("inferenceConfig", std::move(inference));
+
+  const Value* tools = doc.Find("tools");
+  if (tools != nullptr && tools->is_array() && tools->size() > 0) {
+    Value specs = Value::Array();
+    for (size_t i = 0; i < tools->items().size(); ++i) {
+      const Value& t = tools->items()[i];
+      std::string_view type = t.GetString("type");
+      if (!type.empty() && type != "custom") {
+        return Invalid(StrCat("tools[", i, "]"), StrCat("server tool \"", type, "\" is not supported on Bedrock Converse"));
+      }
+      Value spec = Value::Object();
+      spec.Set("name", Str(t.GetString("name")));
+      if (std::string_view d = t.GetString("description"); !d.empty()) spec.Set("description", Str(d));
+      Value schema = Value::Object();
+      const Value* is = t.Find("input_schema");
+      schema.Set("json", is != nullptr ? Value(*is) : Value::Object());
+      spec.Set("inputSchema", std::move(schema));
+      Value entry = Value::Object();
+      entry.Set("toolSpec", std::move(spec));
+      specs.Append(std::move(entry));
+      if (HasCacheControl(t)) specs.Append(CachePoint());
+    }
+    Value config = Value::Object();
+    config.Set("tools", std::move(specs));
+    if (const Value* choice = doc.Find("tool_choice"); choice != nullptr && choice->is_object()) {
+      std::string_view type = choice->GetString("type");
+      Value tc = Value::Object();
+      if (type == "auto") {
+        tc.Set("auto", Value::Object());
+      } else if (type == "any") {
+        tc.Set("any", Value::Object());
+      } else if (type == "tool") {
+        Value named = Value::Object();
+        named.Set("name", Str(choice->GetString("name")));
+        tc.Set("tool", std::move(named));
+      } else if (type != "none") {
+        return Invalid("tool_choice.type", StrCat("unsupported \"", type, "\""));
+      }
+      if (tc.size() > 0) config.Set("toolChoice", std::move(tc));
+    }
+    body.Set("toolConfig", std::move(config));
+  }
+
+  Value extra = Value::Object();
+  if (const Value* v = doc.Find("top_k"); v != nullptr && v->is_number()) extra.Set("top_k", Value(*v));
+  if (const Value* v = doc.Find("thinking"); v != nullptr && v->is_object()) extra.Set("thinking", Value(*v));
+  if (extra.size() > 0) body.Set("additionalModelRequestFields", std::move(extra));
+  return body;
+}
+
+// Converse stopReason -> Anthropic stop_reason.
+std::string_view StopReason(std::string_view r) {
+  if (r == "tool_use" || r == "max_tokens" || r == "stop_sequence" || r == "end_turn") return r;
+  if (r == "model_context_window_exceeded") return "max_tokens";
+  if (r == "guardrail_intervened" || r == "content_filtered") return "refusal";
+  return "end_turn";
+}
+
+int64_t IntField(const Value* obj, std::string_view key) {
+  if (obj == nullptr) return 0;
+  const Value* v = obj->Find(key);
+  return v != nullptr && v->is_number() ? v->as_int() : 0;
+}
+
+class AnthropicToBedrockTranslator final : public Translator {
+ public:
+  explicit AnthropicToBedrockTranslator(const config::Backend&) {}
+
+  absl::StatusOr<UpstreamRequest> TranslateRequest(const ClientRequest& req) override {
+    stream_ = req.stream;
+    model_ = std::string(req.client_model.empty() ? req.model : req.client_model);
+    auto body = MapRequest(req.doc);
+    if (!body.ok()) return body.status();
+    UpstreamRequest up;
+    up.path = openai_to_bedrock_internal::ModelPath(req.model, stream_ ? "/converse-stream" : "/converse");
+    up.headers.Remove("anthropic-beta");
+    up.headers.Remove("anthropic-version");
+    up.headers.Set("content-type", "application/json");
+    up.headers.Set("accept", stream_ ? "application/vnd.amazon.eventstream" : "application/json");
+    up.body = json::Serialize(*body);
+    return up;
+  }
+
+  http::HeaderMutation TranslateResponseHeaders(int, const http::HeaderMap& headers) override {
+    std::string_view rid = headers.Get("x-amzn-requestid").value_or("");
+    id_ = rid.empty() ? std::string("msg_bdrk") : StrCat("msg_bdrk_", rid);
+    http::HeaderMutation m;
+    if (stream_) {
+      m.Set("content-type", "text/event-stream");
+      m.Set("cache-control", "no-cache");
+    } else {
+      m.Set("content-type", "application/json");
+    }
+    return m;
+  }
+
+  absl::Status TranslateResponseBody(std::string_view chunk, bool end_of_stream, std::string* out) override {
+    if (!error_.ok()) return error_;
+    if (!stream_) {
+      buffered_.append(chunk);
+      if (!end_of_stream) return absl::OkStatus();
+      return error_ = Buffered(out);
+    }
+    messages_.clear();
+    absl::Status framing = decoder_.Feed(chunk, &messages_);
+    for (const http::EventStreamMessage& m : messages_) {
+      if (absl::Status st = OnMessage(m, out); !st.ok()) return error_ = st;
+    }
+    if (!framing.ok()) return error_ = framing;
+    if (!end_of_stream) return absl::OkStatus();
+    if (decoder_.HasPartial()) return error_ = absl::DataLossError("ConverseStream ended in the middle of a message");
+    if (finished_) return absl::OkStatus();
+    if (!stop_reason_) return error_ = Malformed("the stream ended before messageStop");
+    Finish(out);  // messageStop without metadata: usage as known
+    return absl::OkStatus();
+  }
+
+  void TranslateError(int status, const http::HeaderMap& headers, std::string_view body, int* client_status,
+                      std::string* out) override {
+    anthropic_bedrock_internal::ErrorToAnthropic(status, headers, body, client_status, out);
+  }
+
+  std::string StreamError(std::string_view message) override {
+    return anthropic_bedrock_internal::StreamError(message);
+  }
+  const Usage& usage() const override { return usage_; }
+  std::string_view response_model() const override { return {}; }
+
+ private:
+  void ReadUsage(const Value* u) {
+    if (u == nullptr || !u->is_object()) return;
+    input_ = IntField(u, "inputTokens");
+    usage_.output_tokens = IntField(u, "outputTokens");
+    usage_.cached_input_tokens = IntField(u, "cacheReadInputTokens");
+    usage_.cache_creation_input_tokens = IntField(u, "cacheWriteInputTokens");
+    usage_.input_tokens = input_ + usage_.cached_input_tokens + usage_.cache_creation_input_tokens;
+    usage_.total_tokens = usage_.input_tokens + usage_.output_tokens;
+  }
+
+  Value UsageJson() const {
+    Value u = Value::Object();
+    u.Set("input_tokens", Value::Int(input_));
+    u.Set("output_tokens", Value::Int(usage_.output_tokens));
+    u.Set("cache_read_input_tokens", Value::Int(usage_.cached_input_tokens));
+    u.Set("cache_creation_input_tokens", Value::Int(usage_.cache_creation_input_tokens));
+    return u;
+  }
+
+  absl::Status Buffered(std::string* out) {
+    auto doc = json::Parse(buffered_);
+    buffered_.clear();
+    if (!doc.ok() || !doc->is_object()) return Malformed("body is not a JSON object");
+    const Value* output = doc->Find("output");
+    const Value* message = output != nullptr ? output->Find("message") : nullptr;
+    const Value* content = message != nullptr ? message->Find("content") : nullptr;
+    Value blocks = Value::Array();
+    if (content != nullptr && content->is_array()) {
+      for (const Value& b : content->items()) {
+        Value block = Value::Object();
+        if (const Value* text = b.Find("text"); text != nullptr && text->is_string()) {
+          block.Set("type", Str("text"));
+          block.Set("text", Value(*text));
+        } else if (const Value* tu = b.Find("toolUse"); tu != nullptr) {
+          block.Set("type", Str("tool_use"));
+          block.Set("id", Str(tu->GetString("toolUseId")));
+          block.Set("name", Str(tu->GetString("name")));
+          const Value* input = tu->Find("input");
+          block.Set("input", input != nullptr ? Value(*input) : Value::Object());
+        } else if (const Value* rc = b.Find("reasoningContent"); rc != nullptr) {
+          if (const Value* rt = rc->Find("reasoningText"); rt != nullptr) {
+            block.Set("type", Str("thinking"));
+            block.Set("thinking", Str(rt->GetString("text")));
+            block.Set("signature", Str(rt->GetString("signature")));
+          } else {
+            block.Set("type", Str("redacted_thinking"));
+            block.Set("data", Str(rc->GetString("redactedContent")));
+          }
+        } else {
+          continue;  // content kinds Anthropic has no block for
+        }
+        blocks.Append(std::move(block));
+      }
+    }
+    ReadUsage(doc->Find("usage"));
+    Value msg = Value::Object();
+    msg.Set("id", Str(id_.empty() ? "msg_bdrk" : id_));
+    msg.Set("type", Str("message"));
+    msg.Set("role", Str("assistant"));
+    msg.Set("model", Str(model_));
+    msg.Set("content", std::move(blocks));
+    msg.Set("stop_reason", Str(StopReason(doc->GetString("stopReason"))));
+    msg.Set("stop_sequence", Value());
+    msg.Set("usage", UsageJson());
+    out->append(json::Serialize(msg));
+    return absl::OkStatus();
+  }
+
+  void Emit(std::string_view type, const Value& data, std::string* out) {
+    out->append(http::FormatSse(type, json::Serialize(data)));
+  }
+
+  void EnsureStarted(std::string* out) {
+    if (started_) return;
+    started_ = true;
+    Value usage = Value::Object();
+    usage.Set("input_tokens", Value::Int(0));
+    usage.Set("output_tokens", Value::Int(0));
+    Value msg = Value::Object();
+    msg.Set("id", Str(id_.empty() ? "msg_bdrk" : id_));
+    msg.Set("type", Str("message"));
+    msg.Set("role", Str("assistant"));
+    msg.Set("model", Str(model_));
+    msg.Set("content", Value::Array());
+    msg.Set("stop_reason", Value());
+    msg.Set("stop_sequence", Value());
+    msg.Set("usage", std::move(usage));
+    Value ev = Value::Object();
+    ev.Set("type", Str("message_start"));
+    ev.Set("message", std::move(msg));
+    Emit("message_start", ev, out);
+  }
+
+  void CloseBlock(std::string* out) {
+    if (!open_) return;
+    open_ = false;
+    Value ev = Value::Object();
+    ev.Set("type", Str("content_block_stop"));
+    ev.Set("index", Value::Int(index_));
+    Emit("content_block_stop", ev, out);
+    ++index_;
+  }
+
+  // Opens a block for Bedrock block `bedrock_index` unless it is the open one.
+  void OpenBlock(int64_t bedrock_index, Value&& content_block, std::string* out) {
+    EnsureStarted(out);
+    if (open_ && bedrock_index == bedrock_index_) return;
+    CloseBlock(out);
+    open_ = true;
+    bedrock_index_ = bedrock_index;
+    Value ev = Value::Object();
+    ev.Set("type", Str("content_block_start"));
+    ev.Set("index", Value::Int(index_));
+    ev.Set("content_block", std::move(content_block));
+    Emit("content_block_start", ev, out);
+  }
+
+  void Delta(Value&& delta, std::string* out) {
+    Value ev = Value::Object();
+    ev.Set("type", Str("content_block_delta"));
+    ev.Set("index", Value::Int(index_));
+    ev.Set("delta", std::move(delta));
+    Emit("content_block_delta", ev, out);
+  }
+
+  void Finish(std::string* out) {
+    EnsureStarted(out);
+    CloseBlock(out);
+    Value delta = Value::Object();
+    delta.Set("stop_reason", Str(StopReason(stop_reason_.value_or("end_turn"))));
+    delta.Set("stop_sequence", Value());
+    Value ev = Value::Object();
+    ev.Set("type", Str("message_delta"));
+    ev.Set("delta", std::move(delta));
+    ev.Set("usage", UsageJson());
+    Emit("message_delta", ev, out);
+    Value stop = Value::Object();
+    stop.Set("type", Str("message_stop"));
+    Emit("message_stop", stop, out);
+    finished_ = true;
+  }
+
+  absl::Status OnMessage(const http::EventStreamMessage& m, std::string* out) {
+    if (auto exception = bedrock_internal::StreamException(m)) return *exception;
+    if (finished_) return absl::OkStatus();
+    std::string_view type = m.StringHeader(":event-type").value_or("");
+    auto doc = json::Parse(m.payload);
+    if (!doc.ok() || !doc->is_object()) return Malformed(StrCat(type, " payload is not a JSON object"));
+    int64_t idx = IntField(&*doc, "contentBlockIndex");
+    if (type == "messageStart") {
+      EnsureStarted(out);
+    } else if (type == "contentBlockStart") {
+      const Value* start = doc->Find("start");
+      const Value* tu = start != nullptr ? start->Find("toolUse") : nullptr;
+      if (tu == nullptr) return absl::OkStatus();  // other start kinds open on their first delta
+      Value cb = Value::Object();
+      cb.Set("type", Str("tool_use"));
+      cb.Set("id", Str(tu->GetString("toolUseId")));
+      cb.Set("name", Str(tu->GetString("name")));
+      cb.Set("input", Value::Object());
+      OpenBlock(idx, std::move(cb), out);
+    } else if (type == "contentBlockDelta") {
+      const Value* delta = doc->Find("delta");
+      if (delta == nullptr || !delta->is_object()) return Malformed("contentBlockDelta without delta");
+      if (const Value* text = delta->Find("text"); text != nullptr && text->is_string()) {
+        Value cb = Value::Object();
+        cb.Set("type", Str("text"));
+        cb.Set("text", Str(""));
+        OpenBlock(idx, std::move(cb), out);
+        Value d = Value::Object();
+        d.Set("type", Str("text_delta"));
+        d.Set("text", Value(*text));
+        Delta(std::move(d), out);
+      } else if (const Value* tu = delta->Find("toolUse"); tu != nullptr) {
+        if (!open_ || bedrock_index_ != idx) return Malformed("toolUse delta outside a toolUse block");
+        Value d = Value::Object();
+        d.Set("type", Str("input_json_delta"));
+        d.Set("partial_json", Str(tu->GetString("input")));
+        Delta(std::move(d), out);
+      } else if (const Value* rc = delta->Find("reasoningContent"); rc != nullptr) {
+        if (const Value* redacted = rc->Find("redactedContent"); redacted != nullptr) {
+          Value cb = Value::Object();
+          cb.Set("type", Str("redacted_thinking"));
+          cb.Set("data", Value(*redacted));
+          CloseBlock(out);
+          OpenBlock(idx, std::move(cb), out);
+          return absl::OkStatus();
+        }
+        Value cb = Value::Object();
+        cb.Set("type", Str("thinking"));
+        cb.Set("thinking", Str(""));
+        cb.Set("signature", Str(""));
+        OpenBlock(idx, std::move(cb), out);
+        Value d = Value::Object();
+        if (const Value* t = rc->Find("text"); t != nullptr && t->is_string()) {
+          d.Set("type", Str("thinking_delta"));
+          d.Set("thinking", Value(*t));
+        } else if (const Value* s = rc->Find("signature"); s != nullptr && s->is_string()) {
+          d.Set("type", Str("signature_delta"));
+          d.Set("signature", Value(*s));
+        } else {
+          return absl::OkStatus();
+        }
+        Delta(std::move(d), out);
+      }
+    } else if (type == "contentBlockStop") {
+      if (open_ && bedrock_index_ == idx) CloseBlock(out);
+    } else if (type == "messageStop") {
+      EnsureStarted(out);
+      CloseBlock(out);
+      stop_reason_ = std::string(doc->GetString("stopReason"));
+    } else if (type == "metadata") {
+      ReadUsage(doc->Find("usage"));
+      if (stop_reason_) Finish(out);
+    }
+    return absl::OkStatus();
+  }
+
+  bool stream_ = false;
+  std::string model_;
+  std::string id_;
+  Usage usage_;
+  int64_t input_ = 0;  // Bedrock's inputTokens (uncached)
+  absl::Status error_;
+  std::string buffered_;
+
+  http::EventStreamDecoder decoder_;
+  std::vector<http::EventStreamMessage> messages_;
+  bool started_ = false;
+  bool open_ = false;
+  int64_t index_ = 0;          // the Anthropic index of the open (or next) block
+  int64_t bedrock_index_ = -1;  // the Bedrock contentBlockIndex of the open block
+  std::optional<std::string> stop_reason_;
+  bool finished_ = false;
+};
+
+class AnthropicToBedrockFactory final : public TranslatorFactory {
+ public:
+  Endpoint endpoint() const override { return Endpoint::kMessages; }
+  Dialect from() const override { return Dialect::kAnthropic; }
+  config::ApiSchema to() const override { return config::ApiSchema::kAWSBedrock; }
+  std::unique_ptr<Translator> Create(const config::Backend& b) const override {
+    return std::make_unique<AnthropicToBedrockTranslator>(b);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<TranslatorFactory> NewAnthropicToBedrockFactory() {
+  return std::make_unique<AnthropicToBedrockFactory>();
+}
+
+}  // namespace sluice::translate

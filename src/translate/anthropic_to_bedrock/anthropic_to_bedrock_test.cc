@@ -1,0 +1,257 @@
+#include "translate/anthropic_to_bedrock/anthropic_to_bedrock.h"
+
+#include "common/strings.h"
+#include "http/eventstream.h"
+#include "json/json.h"
+#include "translate/openai_to_bedrock/golden_test_util.h"
+
+namespace sluice::translate {
+namespace {
+
+constexpr char kModel[] = "us.anthropic.claude-3-7-sonnet-20250219-v1:0";
+
+std::string Dir() { return golden::TestDataDir(__FILE__); }
+
+struct Harness {
+  explicit Harness(std::string_view client_json) {
+    auto parsed = json::Parse(client_json);
+    EXPECT_TRUE(parsed.ok()) << parsed.status();
+    if (parsed.ok()) doc = std::move(*parsed);
+    backend.schema = config::ApiSchema::kAWSBedrock;
+    factory = NewAnthropicToBedrockFactory();
+    translator = factory->Create(backend);
+    stream = doc.is_object() && doc.GetBool("stream", false);
+    ClientRequest req{Endpoint::kMessages, client_json, doc, headers, kModel, stream, "claude"};
+    up = translator->TranslateRequest(req);
+  }
+
+  std::string Headers() {
+    http::HeaderMap h;
+    h.Add("x-amzn-requestid", "req-1");
+    h.Add("content-type", stream ? "application/vnd.amazon.eventstream" : "application/json");
+    auto m = translator->TranslateResponseHeaders(200, h);
+    m.ApplyTo(h);
+    return std::string(h.Get("content-type").value_or(""));
+  }
+
+  json::Value doc;
+  http::HeaderMap headers;
+  config::Backend backend;
+  bool stream = false;
+  std::unique_ptr<TranslatorFactory> factory;
+  std::unique_ptr<Translator> translator;
+  absl::StatusOr<UpstreamRequest> up = absl::UnknownError("unset");
+};
+
+TEST(AnthropicToBedrockTest, RequestGolden) {
+  Harness h(golden::MustRead(Dir() + "req_all.client.json"));
+  ASSERT_TRUE(h.up.ok()) << h.up.status();
+  EXPECT_EQ(h.up->path, "/model/us.anthropic.claude-3-7-sonnet-20250219-v1%3A0/converse");
+  ASSERT_TRUE(json::Parse(*h.up->body).ok());
+  golden::ExpectGolden(Dir() + "req_all.upstream.json", h.up->path + "\n" + *h.up->body + "\n");
+}
+
+TEST(AnthropicToBedrockTest, RequestStreamPathAndMinimalBody) {
+  Harness h(R"({"model":"claude","max_tokens":5,"stream":true,"system":"Be brief.","messages":[{"role":"user","content":"hi"}]})");
+  ASSERT_TRUE(h.up.ok()) << h.up.status();
+  EXPECT_EQ(h.up->path, "/model/us.anthropic.claude-3-7-sonnet-20250219-v1%3A0/converse-stream");
+  EXPECT_EQ(*h.up->body,
+            R"({"system":[{"text":"Be brief."}],"messages":[{"role":"user","content":[{"text":"hi"}]}],)"
+            R"("inferenceConfig":{"maxTokens":5}})");
+}
+
+TEST(AnthropicToBedrockTest, RequestErrorsNameTheField) {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"max_tokens":5,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"url","url":"https://x"}}]}]})",
+       "messages[0].content[0]"},
+      {R"({"max_tokens":5,"messages":[{"role":"user","content":[{"type":"document","source":{}}]}]})",
+       "messages[0].content[0]"},
+      {R"({"max_tokens":5,"messages":[{"role":"system","content":"x"}]})", "messages[0].role"},
+      {R"({"max_tokens":5})", "messages"},
+      {R"({"max_tokens":5,"messages":[],"tools":[{"type":"web_search_20250305","name":"web_search"}]})", "tools[0]"},
+  };
+  for (const auto& [body, field] : cases) {
+    Harness h(body);
+    EXPECT_EQ(h.up.status().code(), absl::StatusCode::kInvalidArgument) << body;
+    EXPECT_NE(ToStd(h.up.status().message()).find(field), std::string_view::npos) << h.up.status();
+  }
+}
+
+TEST(AnthropicToBedrockTest, BufferedGoldens) {
+  for (const char* name : {"resp_text_and_tool", "resp_length_cached"}) {
+    Harness h(R"({"model":"claude","max_tokens":5,"messages":[{"role":"user","content":"hi"}]})");
+    ASSERT_TRUE(h.up.ok());
+    EXPECT_EQ(h.Headers(), "application/json");
+    std::string out;
+    absl::Status st = h.translator->TranslateResponseBody(golden::MustRead(Dir() + name + ".upstream.json"), true, &out);
+    ASSERT_TRUE(st.ok()) << name << ": " << st;
+    ASSERT_TRUE(json::Parse(out).ok()) << out;
+    golden::ExpectGolden(Dir() + name + ".client.json", out + "\n");
+  }
+}
+
+TEST(AnthropicToBedrockTest, BufferedMalformed) {
+  Harness h(R"({"model":"claude","max_tokens":5,"messages":[]})");
+  h.Headers();
+  std::string out;
+  EXPECT_EQ(h.translator->TranslateResponseBody("{not json", true, &out).code(), absl::StatusCode::kDataLoss);
+}
+
+// A fixture (a JSON array of {"event"|"exception": name, "payload": {...}}) as ConverseStream bytes.
+std::string EncodeEvents(std::string_view fixture) {
+  auto doc = json::Parse(fixture);
+  EXPECT_TRUE(doc.ok()) << doc.status();
+  std::string out;
+  for (const json::Value& e : doc->items()) {
+    std::vector<http::EventStreamHeader> h;
+    if (const json::Value* name = e.Find("exception")) {
+      h = {http::EventStreamHeader::String(":exception-type", name->as_string()),
+           http::EventStreamHeader::String(":content-type", "application/json"),
+           http::EventStreamHeader::String(":message-type", "exception")};
+    } else {
+      h = {http::EventStreamHeader::String(":event-type", std::string(e.GetString("event"))),
+           http::EventStreamHeader::String(":content-type", "application/json"),
+           http::EventStreamHeader::String(":message-type", "event")};
+    }
+    out += http::EncodeEventStreamMessage(h, json::Serialize(*e.Find("payload")));
+  }
+  return out;
+}
+
+std::string FeedPieces(std::string_view bytes, const std::vector<size_t>& cuts, absl::Status* status = nullptr,
+                       Usage* usage = nullptr) {
+  Harness h(R"({"model":"claude","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"hi"}]})");
+  EXPECT_TRUE(h.up.ok()) << h.up.status();
+  EXPECT_EQ(h.Headers(), "text/event-stream");
+  std::string out;
+  size_t begin = 0;
+  absl::Status st;
+  for (size_t i = 0; i <= cuts.size() && st.ok(); ++i) {
+    size_t end = i < cuts.size() ? cuts[i] : bytes.size();
+    st = h.translator->TranslateResponseBody(bytes.substr(begin, end - begin), i == cuts.size(), &out);
+    begin = end;
+  }
+  if (!st.ok()) out += h.translator->StreamError(ToStd(st.message()));
+  if (status) *status = st;
+  if (usage) *usage = h.translator->usage();
+  return out;
+}
+
+// `event: <type>\ndata: <json of that type>\n\n` throughout; starts with message_start (unless
+// it is a lone error), blocks open and close in order, one terminal (message_stop or error) last.
+void ExpectWellFormedAnthropicSse(const std::string& sse) {
+  size_t pos = 0;
+  int terminals = 0;
+  int open = -1;
+  int next_index = 0;
+  bool first = true;
+  while (pos < sse.size()) {
+    size_t end = sse.find("\n\n", pos);
+    ASSERT_NE(end, std::string::npos) << sse;
+    std::string_view event(sse.data() + pos, end - pos);
+    EXPECT_EQ(terminals, 0) << "event after the terminal: " << event;
+    ASSERT_EQ(event.substr(0, 7), "event: ") << event;
+    size_t nl = event.find('\n');
+    ASSERT_NE(nl, std::string_view::npos) << event;
+    std::string_view type = event.substr(7, nl - 7);
+    ASSERT_EQ(event.substr(nl + 1, 6), "data: ") << event;
+    auto doc = json::Parse(event.substr(nl + 7));
+    ASSERT_TRUE(doc.ok()) << event;
+    EXPECT_EQ(doc->GetString("type"), type) << event;
+    if (first && type != "error") {
+      EXPECT_EQ(type, "message_start");
+    }
+    first = false;
+    if (type == "content_block_start") {
+      EXPECT_EQ(open, -1) << event;
+      EXPECT_EQ(doc->Find("index")->as_int(), next_index) << event;
+      open = next_index++;
+    } else if (type == "content_block_delta") {
+      EXPECT_EQ(doc->Find("index")->as_int(), open) << event;
+    } else if (type == "content_block_stop") {
+      EXPECT_EQ(doc->Find("index")->as_int(), open) << event;
+      open = -1;
+    } else if (type == "message_delta" || type == "message_stop") {
+      EXPECT_EQ(open, -1) << event;
+    }
+    if (type == "message_stop" || type == "error") ++terminals;
+    pos = end + 2;
+  }
+  EXPECT_EQ(terminals, 1) << sse;
+}
+
+TEST(AnthropicToBedrockTest, StreamGoldensSplitAtEveryByte) {
+  const std::pair<const char*, bool> cases[] = {
+      {"stream_text", true}, {"stream_tools", true}, {"stream_reasoning", true}, {"stream_exception", false}};
+  for (const auto& [name, ok] : cases) {
+    std::string bytes = EncodeEvents(golden::MustRead(Dir() + name + ".events.json"));
+    absl::Status st;
+    std::string whole = FeedPieces(bytes, {}, &st);
+    EXPECT_EQ(st.ok(), ok) << name << ": " << st;
+    ExpectWellFormedAnthropicSse(whole);
+    golden::ExpectGolden(Dir() + name + ".client.sse", whole);
+    for (size_t split = 0; split <= bytes.size(); ++split) {
+      ASSERT_EQ(FeedPieces(bytes, {split}), whole) << name << " split at " << split;
+    }
+    std::vector<size_t> every_byte;
+    for (size_t i = 1; i < bytes.size(); ++i) every_byte.push_back(i);
+    EXPECT_EQ(FeedPieces(bytes, every_byte), whole) << name << " byte by byte";
+  }
+}
+
+TEST(AnthropicToBedrockTest, StreamUsage) {
+  Usage u;
+  absl::Status st;
+  FeedPieces(EncodeEvents(golden::MustRead(Dir() + "stream_reasoning.events.json")), {}, &st, &u);
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(u.input_tokens, 207);
+  EXPECT_EQ(u.cached_input_tokens, 200);
+  EXPECT_EQ(u.output_tokens, 100);
+}
+
+TEST(AnthropicToBedrockTest, BrokenCrcAndCutStreamsAreErrors) {
+  std::string bytes = EncodeEvents(golden::MustRead(Dir() + "stream_text.events.json"));
+  std::string broken = bytes;
+  broken[broken.size() / 2] ^= 0x5a;
+  absl::Status st;
+  std::string out = FeedPieces(broken, {}, &st);
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  ExpectWellFormedAnthropicSse(out);
+  for (size_t cut : {bytes.size() - 1, bytes.size() / 2, size_t{3}}) {
+    out = FeedPieces(std::string_view(bytes).substr(0, cut), {}, &st);
+    EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << cut << ": " << st;
+    ExpectWellFormedAnthropicSse(out);
+  }
+}
+
+TEST(AnthropicToBedrockTest, MessageStopWithoutMetadataStillEnds) {
+  auto doc = json::Parse(golden::MustRead(Dir() + "stream_text.events.json"));
+  ASSERT_TRUE(doc.ok());
+  json::Value cut = json::Value::Array();
+  for (size_t i = 0; i + 1 < doc->size(); ++i) cut.Append(json::Value(doc->items()[i]));
+  absl::Status st;
+  std::string out = FeedPieces(EncodeEvents(json::Serialize(cut)), {}, &st);
+  EXPECT_TRUE(st.ok()) << st;
+  ExpectWellFormedAnthropicSse(out);
+  EXPECT_NE(out.find("\"stop_reason\":\"end_turn\""), std::string::npos) << out;
+}
+
+TEST(AnthropicToBedrockTest, StreamErrorIsWellFormed) {
+  Harness h(R"({"model":"claude","max_tokens":5,"stream":true,"messages":[]})");
+  std::string e = h.translator->StreamError("boom \"quoted\"\nline");
+  ExpectWellFormedAnthropicSse(e);
+}
+
+TEST(AnthropicToBedrockTest, ErrorsBecomeAnthropicShape) {
+  Harness h(R"({"model":"claude","max_tokens":5,"messages":[]})");
+  http::HeaderMap headers;
+  headers.Add("x-amzn-errortype", "ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/");
+  int status = 0;
+  std::string out;
+  h.translator->TranslateError(400, headers, R"({"message":"slow down"})", &status, &out);
+  EXPECT_EQ(status, 429);
+  EXPECT_EQ(out, R"({"type":"error","error":{"type":"rate_limit_error","message":"slow down"}})");
+}
+
+}  // namespace
+}  // namespace sluice::translate
