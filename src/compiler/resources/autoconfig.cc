@@ -1,6 +1,12 @@
 #include "compiler/resources/autoconfig.h"
 
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_join.h"
 #include "common/strings.h"
 #include "absl/strings/str_replace.h"
 
@@ -26,7 +32,7 @@ absl::StatusOr<Url> ParseUrl(std::string_view text) {
     u.port = 80;
   } else {
     return absl::InvalidArgumentError(
-        StrCat("OPENAI_BASE_URL must start with http:// or https://, got \"", text, "\""));
+        StrCat("URL must start with http:// or https://, got \"", text, "\""));
   }
   size_t slash = rest.find('/');
   std::string_view hostport = rest.substr(0, slash);
@@ -36,12 +42,12 @@ absl::StatusOr<Url> ParseUrl(std::string_view text) {
   if (colon != std::string_view::npos && hostport.find(']') == std::string_view::npos) {
     int64_t port = 0;
     if (!ParseInt(hostport.substr(colon + 1), &port) || port <= 0 || port > 65535)
-      return absl::InvalidArgumentError(StrCat("OPENAI_BASE_URL has a bad port: ", text));
+      return absl::InvalidArgumentError(StrCat("URL has a bad port: ", text));
     u.port = static_cast<int>(port);
     hostport = hostport.substr(0, colon);
   }
   u.host = std::string(hostport);
-  if (u.host.empty()) return absl::InvalidArgumentError("OPENAI_BASE_URL has no host");
+  if (u.host.empty()) return absl::InvalidArgumentError("URL has no host");
   return u;
 }
 
@@ -53,37 +59,201 @@ bool IsIp(std::string_view host) {
 
 }  // namespace
 
+namespace {
+
+// YAML double-quoted scalar (JSON escaping is valid YAML).
+std::string Quote(std::string_view v) {
+  std::string out = "\"";
+  for (char c : v) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+// One provider found in the environment.
+struct Provider {
+  std::string name;         // resource name
+  std::string schema;       // AIServiceBackend schema.name
+  std::string version;      // schema.version
+  std::string prefix;       // schema.prefix ("" = none)
+  Url url;
+  std::string model_regex;  // "" = catch-all candidate only
+  std::string policy;       // BackendSecurityPolicy spec body (after targetRefs)
+  std::string secret;       // Secret stringData body ("" = none)
+  std::string headers;      // backendRef headerMutation.set items
+  std::string description;
+};
+
+std::string ProviderYaml(const Provider& p) {
+  std::string y = StrCat(R"(---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: )", p.name, R"(, namespace: default}
+spec:
+  schema: {name: )", p.schema);
+  if (!p.version.empty()) StrAppend(&y, ", version: ", Quote(p.version));
+  StrAppend(&y, ", prefix: ", Quote(p.prefix), R"(}
+  backendRef: {name: )", p.name, R"(, kind: Backend, group: gateway.envoyproxy.io}
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: )", p.name, R"(, namespace: default}
+spec:
+  endpoints: [{)", IsIp(p.url.host) ? "ip: {address: " : "fqdn: {hostname: ", p.url.host,
+            ", port: ", p.url.port, "}}]\n");
+  if (p.url.tls) {
+    StrAppend(&y, R"(---
+apiVersion: gateway.networking.k8s.io/v1
+kind: BackendTLSPolicy
+metadata: {name: )", p.name, R"(-tls, namespace: default}
+spec:
+  targetRefs: [{group: gateway.envoyproxy.io, kind: Backend, name: )", p.name, R"(}]
+  validation: {wellKnownCACertificates: System, hostname: )", p.url.host, "}\n");
+  }
+  StrAppend(&y, R"(---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: )", p.name, R"(-credentials, namespace: default}
+spec:
+  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: )", p.name, "}]\n",
+            p.policy);
+  if (!p.secret.empty()) {
+    StrAppend(&y, R"(---
+apiVersion: v1
+kind: Secret
+metadata: {name: )", p.name, R"(-credentials, namespace: default}
+stringData:
+)", p.secret);
+  }
+  return y;
+}
+
+std::string Get(EnvLookup env, const char* name, std::string def = "") {
+  std::string v;
+  if (env(name, &v) && !v.empty()) return v;
+  return def;
+}
+
+}  // namespace
+
 absl::StatusOr<AutoConfig> GenerateAutoConfig(EnvLookup env, int port) {
   AutoConfig out;
-  std::string key;
+  std::vector<Provider> providers;
+  auto api_key_policy = [](std::string_view type, std::string_view field, std::string_view name) {
+    return StrCat("  type: ", type, "\n  ", field, ": {secretRef: {name: ", name, "-credentials}}\n");
+  };
+
+  // Azure OpenAI wins over OpenAI when both are set, as in `aigw run`.
+  if (!Get(env, "AZURE_OPENAI_API_KEY").empty()) {
+    std::string endpoint = Get(env, "AZURE_OPENAI_ENDPOINT");
+    if (endpoint.empty()) return absl::InvalidArgumentError("AZURE_OPENAI_API_KEY is set but AZURE_OPENAI_ENDPOINT is not");
+    auto url = ParseUrl(endpoint);
+    if (!url.ok()) return absl::InvalidArgumentError(StrCat("AZURE_OPENAI_ENDPOINT: ", url.status().message()));
+    Provider p{"azure-openai", "AzureOpenAI", Get(env, "OPENAI_API_VERSION", "2024-10-21"), "", *url, "",
+               api_key_policy("AzureAPIKey", "azureAPIKey", "azure-openai"),
+               "  apiKey: \"${AZURE_OPENAI_API_KEY}\"\n", "", StrCat("Azure OpenAI at ", endpoint)};
+    providers.push_back(std::move(p));
+  } else if (!Get(env, "OPENAI_API_KEY").empty()) {
+    std::string base = Get(env, "OPENAI_BASE_URL", "https://api.openai.com/v1");
+    auto url = ParseUrl(base);
+    if (!url.ok()) return url.status();
+    Provider p{"openai", "OpenAI", "", url->path, *url, "", api_key_policy("APIKey", "apiKey", "openai"),
+               "  apiKey: \"${OPENAI_API_KEY}\"\n", "", StrCat("OpenAI at ", base)};
+    std::string org = Get(env, "OPENAI_ORG_ID"), project = Get(env, "OPENAI_PROJECT_ID");
+    if (!org.empty()) StrAppend(&p.headers, "\n              - {name: OpenAI-Organization, value: ", Quote(org), "}");
+    if (!project.empty()) StrAppend(&p.headers, "\n              - {name: OpenAI-Project, value: ", Quote(project), "}");
+    providers.push_back(std::move(p));
+  }
+  if (!Get(env, "ANTHROPIC_API_KEY").empty()) {
+    std::string base = Get(env, "ANTHROPIC_BASE_URL", "https://api.anthropic.com");
+    auto url = ParseUrl(base);
+    if (!url.ok()) return absl::InvalidArgumentError(StrCat("ANTHROPIC_BASE_URL: ", url.status().message()));
+    std::string prefix = url->path.empty() ? "v1" : url->path;
+    Provider p{"anthropic", "Anthropic", "", prefix, *url, "claude-.*",
+               api_key_policy("AnthropicAPIKey", "anthropicAPIKey", "anthropic"),
+               "  apiKey: \"${ANTHROPIC_API_KEY}\"\n", "", StrCat("Anthropic at ", base)};
+    providers.push_back(std::move(p));
+  }
+  if (!Get(env, "AWS_ACCESS_KEY_ID").empty() && !Get(env, "AWS_SECRET_ACCESS_KEY").empty()) {
+    std::string region = Get(env, "AWS_REGION", Get(env, "AWS_DEFAULT_REGION", "us-east-1"));
+    // AWS_ENDPOINT_URL_BEDROCK_RUNTIME is the AWS SDKs' own service-endpoint override.
+    std::string base = Get(env, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+                           StrCat("https://bedrock-runtime.", region, ".amazonaws.com"));
+    auto url = ParseUrl(base);
+    if (!url.ok()) return absl::InvalidArgumentError(StrCat("AWS_ENDPOINT_URL_BEDROCK_RUNTIME: ", url.status().message()));
+    // Bedrock model ids carry a vendor (and optional inference-profile region) prefix.
+    Provider p{"aws-bedrock", "AWSBedrock", "", "", *url,
+               "((us|eu|apac|jp|au|ca|us-gov|global)\\.)?(amazon|anthropic|meta|mistral|cohere|ai21|deepseek|qwen|openai|writer|twelvelabs|stability)\\..*",
+               StrCat("  type: AWSCredentials\n  awsCredentials: {region: ", Quote(region), "}\n"), "", "",
+               StrCat("AWS Bedrock in ", region)};
+    providers.push_back(std::move(p));
+  }
+  if (std::string sa_file = Get(env, "GOOGLE_APPLICATION_CREDENTIALS"); !sa_file.empty()) {
+    std::ifstream in(sa_file);
+    if (!in) return absl::InvalidArgumentError(StrCat("GOOGLE_APPLICATION_CREDENTIALS: cannot read ", sa_file));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string project = Get(env, "GOOGLE_CLOUD_PROJECT");
+    if (project.empty()) {
+      // The key file names its project.
+      std::string key = ss.str();
+      size_t at = key.find("\"project_id\"");
+      if (at != std::string::npos) {
+        size_t q1 = key.find('"', key.find(':', at) + 1);
+        size_t q2 = q1 == std::string::npos ? q1 : key.find('"', q1 + 1);
+        if (q2 != std::string::npos) project = key.substr(q1 + 1, q2 - q1 - 1);
+      }
+    }
+    if (project.empty()) return absl::InvalidArgumentError("set GOOGLE_CLOUD_PROJECT (the key file names no project_id)");
+    std::string region = Get(env, "GOOGLE_CLOUD_LOCATION", "us-central1");
+    std::string host = region == "global" ? "aiplatform.googleapis.com" : StrCat(region, "-aiplatform.googleapis.com");
+    auto url = ParseUrl(Get(env, "VERTEX_BASE_URL", StrCat("https://", host)));
+    if (!url.ok()) return url.status();
+    Provider p{"gcp-vertex", "GCPVertexAI", "", "", *url, "(gemini-|text-embedding-|text-multilingual-embedding-).*",
+               StrCat("  type: GCPCredentials\n  gcpCredentials: {projectName: ", Quote(project), ", region: ",
+                      Quote(region), ", credentialsFile: {secretRef: {name: gcp-vertex-credentials}}}\n"),
+               StrCat("  service_account.json: ", Quote(ss.str()), "\n"), "",
+               StrCat("GCP Vertex AI (project ", project, ", ", region, ")")};
+    providers.push_back(std::move(p));
+  }
+
   std::string yaml = StrCat(R"(apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: sluice-run, namespace: default}
 spec:
   gatewayClassName: sluice
-  listeners: [{name: http, protocol: HTTP, port: )", port, R"(}]
-)");
-  if (!env("OPENAI_API_KEY", &key) || key.empty()) {
+  listeners: [{name: http, protocol: HTTP, port: )", port, "}]\n");
+  if (providers.empty()) {
     out.yaml = yaml;
     return out;
   }
-  std::string base = "https://api.openai.com/v1";
-  env("OPENAI_BASE_URL", &base);
-  auto url = ParseUrl(base);
-  if (!url.ok()) return url.status();
-  std::string org, project;
-  env("OPENAI_ORG_ID", &org);
-  env("OPENAI_PROJECT_ID", &project);
-  std::string headers;
-  if (!org.empty() || !project.empty()) {
-    headers = "\n          headerMutation:\n            set:";
-    // Values are quoted JSON-style so any character survives YAML.
-    auto quote = [](const std::string& v) {
-      return StrCat("\"", absl::StrReplaceAll(v, {{"\\", "\\\\"}, {"\"", "\\\""}}), "\"");
-    };
-    if (!org.empty()) StrAppend(&headers, "\n              - {name: OpenAI-Organization, value: ", quote(org), "}");
-    if (!project.empty()) StrAppend(&headers, "\n              - {name: OpenAI-Project, value: ", quote(project), "}");
-  }
+  // Rules: each provider's own model names first, then one catch-all: OpenAI/Azure when
+  // configured, else the first provider.
+  std::string rules;
+  auto rule = [&](const Provider& p, std::string_view regex) {
+    StrAppend(&rules, "    - matches: [{headers: [{type: RegularExpression, name: x-ai-eg-model, value: ",
+              Quote(regex), "}]}]\n      backendRefs:\n        - name: ", p.name);
+    if (!p.headers.empty()) StrAppend(&rules, "\n          headerMutation:\n            set:", p.headers);
+    StrAppend(&rules, "\n      timeouts: {request: 120s}\n");
+  };
+  const Provider* catch_all = &providers[0];
+  for (const auto& p : providers)
+    if (!p.model_regex.empty() && p.name != catch_all->name) rule(p, p.model_regex);
+  rule(*catch_all, ".*");
   StrAppend(&yaml, R"(---
 apiVersion: aigateway.envoyproxy.io/v1beta1
 kind: AIGatewayRoute
@@ -91,52 +261,16 @@ metadata: {name: sluice-run, namespace: default}
 spec:
   parentRefs: [{name: sluice-run, kind: Gateway, group: gateway.networking.k8s.io}]
   rules:
-    - matches: [{headers: [{type: RegularExpression, name: x-ai-eg-model, value: ".*"}]}]
-      backendRefs:
-        - name: openai)", headers, R"(
-      timeouts: {request: 120s}
----
-apiVersion: aigateway.envoyproxy.io/v1beta1
-kind: AIServiceBackend
-metadata: {name: openai, namespace: default}
-spec:
-  schema: {name: OpenAI, prefix: ")", url->path, R"("}
-  backendRef: {name: openai, kind: Backend, group: gateway.envoyproxy.io}
----
-apiVersion: gateway.envoyproxy.io/v1alpha1
-kind: Backend
-metadata: {name: openai, namespace: default}
-spec:
-  endpoints: [{)", IsIp(url->host) ? "ip: {address: " : "fqdn: {hostname: ", url->host,
-                  ", port: ", url->port, R"(}}]
-)");
-  if (url->tls) {
-    StrAppend(&yaml, R"(---
-apiVersion: gateway.networking.k8s.io/v1
-kind: BackendTLSPolicy
-metadata: {name: openai-tls, namespace: default}
-spec:
-  targetRefs: [{group: gateway.envoyproxy.io, kind: Backend, name: openai}]
-  validation: {wellKnownCACertificates: System, hostname: )", url->host, R"(}
-)");
+)", rules);
+  std::vector<std::string> what;
+  for (const auto& p : providers) {
+    yaml += ProviderYaml(p);
+    what.push_back(p.model_regex.empty() || &p == catch_all ? StrCat(p.description, " (any other model)")
+                                                             : StrCat(p.description, " (", p.model_regex, ")"));
   }
-  StrAppend(&yaml, R"(---
-apiVersion: aigateway.envoyproxy.io/v1beta1
-kind: BackendSecurityPolicy
-metadata: {name: openai-apikey, namespace: default}
-spec:
-  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: openai}]
-  type: APIKey
-  apiKey: {secretRef: {name: openai-apikey}}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: openai-apikey, namespace: default}
-stringData: {apiKey: "${OPENAI_API_KEY}"}
-)");
   out.yaml = std::move(yaml);
   out.configured = true;
-  out.description = StrCat("OpenAI at ", base);
+  out.description = absl::StrJoin(what, "; ");
   return out;
 }
 

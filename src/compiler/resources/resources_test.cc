@@ -1,6 +1,7 @@
 #include "compiler/resources/resources.h"
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 
 #include "compiler/resources/autoconfig.h"
@@ -414,6 +415,67 @@ TEST(AutoConfigTest, BuildsFromEnvironment) {
   EXPECT_EQ(c.listener.port, 1975);
   ASSERT_EQ(c.routes[0].rules[0].backend_refs[0].header_mutation.set.size(), 1u);
   EXPECT_EQ(c.routes[0].rules[0].backend_refs[0].header_mutation.set[0].second, "proj_1");
+}
+
+TEST(AutoConfigTest, EveryProviderFromTheEnvironmentRoutedByModelName) {
+  std::string sa_path = std::filesystem::temp_directory_path() / "sluice-autoconfig-sa.json";
+  {
+    std::ofstream(sa_path) << R"({"type":"service_account","project_id":"proj-from-key","client_email":"x@y"})";
+  }
+  static std::map<std::string, std::string> env;
+  env = {{"OPENAI_API_KEY", "sk-openai"},       {"ANTHROPIC_API_KEY", "sk-ant"},
+         {"AWS_ACCESS_KEY_ID", "AKIDTEST"},     {"AWS_SECRET_ACCESS_KEY", "secret"},
+         {"AWS_REGION", "eu-central-1"},        {"GOOGLE_APPLICATION_CREDENTIALS", sa_path},
+         {"GOOGLE_CLOUD_LOCATION", "europe-west4"}};
+  EnvLookup lookup = [](const std::string& n, std::string* v) {
+    auto it = env.find(n);
+    if (it == env.end()) return false;
+    *v = it->second;
+    return true;
+  };
+  auto ac = GenerateAutoConfig(lookup, 1975);
+  ASSERT_TRUE(ac.ok()) << ac.status();
+  ASSERT_TRUE(ac->configured);
+  for (const char* secret : {"sk-openai", "sk-ant", "AKIDTEST"})
+    EXPECT_EQ(ac->yaml.find(secret), std::string::npos) << secret;  // placeholders only
+  ResourceSet set;
+  Diagnostics diags;
+  ParseResources(ac->yaml, "<env>", &set, &diags);
+  BuildOptions opts;
+  opts.env = lookup;
+  config::Config c = BuildConfig(set, opts, &diags);
+  ASSERT_FALSE(diags.HasErrors()) << All(diags) << ac->yaml;
+  EXPECT_FALSE(diags.HasUnsupported()) << All(diags);
+  ASSERT_EQ(c.backends.size(), 4u);
+  // Which backend serves a model: the first matching rule.
+  auto backend_for = [&](const std::string& model) -> std::string {
+    for (const auto& rule : c.routes[0].rules)
+      for (const auto& m : rule.matches)
+        if (m[0].Matches(model)) return c.backends[rule.backend_refs[0].backend].name;
+    return "";
+  };
+  EXPECT_EQ(backend_for("claude-sonnet-4-5"), "default/anthropic");
+  EXPECT_EQ(backend_for("anthropic.claude-3-5-sonnet-20241022-v2:0"), "default/aws-bedrock");
+  EXPECT_EQ(backend_for("us.amazon.nova-micro-v1:0"), "default/aws-bedrock");
+  EXPECT_EQ(backend_for("gemini-2.5-flash"), "default/gcp-vertex");
+  EXPECT_EQ(backend_for("gpt-4o-mini"), "default/openai");
+  EXPECT_EQ(backend_for("llama3"), "default/openai");
+  for (const auto& b : c.backends) {
+    if (b.name == "default/aws-bedrock") {
+      EXPECT_EQ(b.auth.aws_region, "eu-central-1");
+      EXPECT_EQ(b.auth.aws_access_key_id, "AKIDTEST");
+      EXPECT_EQ(b.endpoints[0].host, "bedrock-runtime.eu-central-1.amazonaws.com");
+      EXPECT_TRUE(b.tls.enabled);
+    } else if (b.name == "default/gcp-vertex") {
+      EXPECT_EQ(b.auth.gcp_project, "proj-from-key");
+      EXPECT_EQ(b.auth.gcp_region, "europe-west4");
+      EXPECT_EQ(b.endpoints[0].host, "europe-west4-aiplatform.googleapis.com");
+    } else if (b.name == "default/anthropic") {
+      EXPECT_EQ(b.auth.key, "sk-ant");
+      EXPECT_EQ(b.schema_prefix, "v1");
+    }
+  }
+  std::filesystem::remove(sa_path);
 }
 
 TEST(AutoConfigTest, NothingConfiguredStillYieldsAGateway) {
