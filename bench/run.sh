@@ -1,30 +1,40 @@
 #!/usr/bin/env bash
 # bench/run.sh: load harness for sluice. One command, one run, several targets.
 #
-# Measures the same non-streamed OpenAI chat completion (POST /v1/chat/completions)
-# against, in order:
-#   direct  the bench upstream (provider simulator: nginx returning a canned reply)
-#   nginx   nginx as a plain keep-alive reverse proxy in front of the upstream
-#   sluice  `sluice run` routing model bench-model to the upstream
-# and prints requests/s, p50/p99 latency, the sluice/nginx and sluice/direct ratios and
-# sluice's RSS. Results also go to bench/results/latest.json. See bench/README.md.
+# Every target is an OpenAI chat completion (POST /v1/chat/completions) sent by wrk:
+#   direct                   the bench upstream (provider simulator: nginx, canned replies)
+#   nginx                    nginx as a plain keep-alive reverse proxy in front of it
+#   sluice                   sluice, model bench-model -> OpenAI backend (same dialect)
+#   nginx-stream             stream: true through nginx (proxy_buffering off), canned SSE
+#   sluice-stream            stream: true through sluice, same dialect, canned SSE
+#   sluice-anthropic         sluice translating to Anthropic Messages (x-api-key)
+#   sluice-anthropic-stream  the same, streamed (Anthropic SSE -> OpenAI chunks)
+#   sluice-bedrock           sluice translating to Bedrock Converse, SigV4-signed
+#   sluice-bedrock-stream    the same, ConverseStream (binary AWS event-stream -> SSE)
+# and prints requests/s, latency, CPU per request, RSS and ratios (gateway/plain proxy,
+# translated/same-dialect, stream/non-stream). Results also go to
+# bench/results/latest.json. See bench/README.md.
 #
 # Settings (environment):
 #   BENCH_DURATION=10s BENCH_WARMUP=2s BENCH_CONNECTIONS=64 BENCH_THREADS=1
 #   BENCH_TIMEOUT=5s   BENCH_QUICK=1 (2 s runs, 1 s warm-up: smoke test)
 #   BENCH_ROUNDS=1 (repeat all targets, interleaved; the report takes the medians)
-#   BENCH_TARGETS=direct,nginx,sluice (comma list: run a subset)
+#   BENCH_TARGETS=direct,nginx,sluice,... (comma list: run a subset; default all above)
 #   BENCH_RESULTS=bench/results/latest.json   BENCH_KEEP=1 (keep the temp dir)
 #   SLUICE_BIN=build/sluice   SLUICE_ARGS="" (extra args for `sluice run`)
-#   SLUICE_READY_TIMEOUT=30 (seconds)
+#   SLUICE_READY_TIMEOUT=30 (seconds)   SLUICE_BIN_WAIT=120 (seconds to wait for a
+#   usable binary while someone rebuilds it; the run uses a private copy)
 #
-# Exit status: 0 when every selected target ran cleanly; 1 on any failure (a target
-# not starting, a wrong reply, any wrk socket error, any non-2xx response, a crash).
+# Exit status: 0 when every selected target ran cleanly or was reported as not available
+# in this build (Bedrock only: the gateway answered 400/501/503 for its model, or refused
+# to start with the Bedrock backend); 1 on any failure (a target not starting, a wrong
+# reply, any wrk socket error, any non-2xx response, a crash).
 #
 # Adding a target (see main): start its server, then call
-#   bench_target NAME URL [--auth 'Bearer ...'] [--pid ROOT_PID]
-# (plus a canned_route for the upstream if it needs a new provider path). Targets other
-# than the baselines direct and nginx automatically get ratios against both.
+#   bench_target NAME URL [--auth V] [--pid ROOT_PID] [--body FILE] [--check json|sse]
+#                [--canned FILE] [--optional]
+# (plus a canned_route for the upstream if it needs a new provider path), and give it
+# ratios in lib/report.py RATIOS (unknown sluice-* targets get ratios against sluice).
 
 set -euo pipefail
 
@@ -42,18 +52,38 @@ BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-64}
 BENCH_THREADS=${BENCH_THREADS:-1}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-5s}
 BENCH_ROUNDS=${BENCH_ROUNDS:-1}
-BENCH_TARGETS=${BENCH_TARGETS:-direct,nginx,sluice}
+ALL_TARGETS=direct,nginx,sluice,nginx-stream,sluice-stream,sluice-anthropic,sluice-anthropic-stream,sluice-bedrock,sluice-bedrock-stream
+BENCH_TARGETS=${BENCH_TARGETS:-$ALL_TARGETS}
 BENCH_RESULTS=${BENCH_RESULTS:-$BENCH_DIR/results/latest.json}
 BENCH_KEEP=${BENCH_KEEP:-0}
 SLUICE_BIN=${SLUICE_BIN:-$REPO_DIR/build/sluice}
 SLUICE_ARGS=${SLUICE_ARGS:-}
 SLUICE_READY_TIMEOUT=${SLUICE_READY_TIMEOUT:-30}
+SLUICE_BIN_WAIT=${SLUICE_BIN_WAIT:-120}
 
-API_KEY=sk-bench
-MODEL=bench-model
+# Credentials the bench upstream insists on, one per provider dialect.
+API_KEY=sk-bench                      # OpenAI: Authorization: Bearer sk-bench
+ANTHROPIC_KEY=sk-ant-bench            # Anthropic: x-api-key: sk-ant-bench
+AWS_KEY_ID=AKIDBENCHEXAMPLE           # Bedrock: SigV4 with this access key, in AWS_REGION
+AWS_SECRET=bench/secret/key/EXAMPLEKEY
+AWS_REGION=us-east-1
+
+# Model names, one route rule each in the sluice resources.
+MODEL=bench-model                     # OpenAI backend, canned JSON
+MODEL_STREAM=bench-model-stream       # OpenAI backend on the upstream's SSE listener
+CLAUDE_MODEL=bench-claude             # Anthropic backend, canned Messages JSON
+CLAUDE_STREAM_MODEL=bench-claude-stream  # Anthropic backend on the SSE listener
+NOVA_MODEL=bench-nova                 # Bedrock backend: /model/bench-nova/converse[-stream]
+
 CHAT_PATH=/v1/chat/completions
-REQUEST_BODY=$BENCH_DIR/payloads/chat_request.json
-CHAT_RESPONSE=$BENCH_DIR/payloads/chat_response.json
+PAYLOADS=$BENCH_DIR/payloads
+REQUEST_BODY=$PAYLOADS/chat_request.json
+CHAT_RESPONSE=$PAYLOADS/chat_response.json
+CHAT_STREAM_RESPONSE=$PAYLOADS/chat_stream_response.sse
+ANTHROPIC_RESPONSE=$PAYLOADS/anthropic_response.json
+ANTHROPIC_STREAM_RESPONSE=$PAYLOADS/anthropic_stream_response.sse
+BEDROCK_RESPONSE=$PAYLOADS/bedrock_converse_response.json
+BEDROCK_STREAM_EVENTS=$PAYLOADS/bedrock_converse_stream.events.json
 WRK_SCRIPT=$BENCH_DIR/lib/post.lua
 
 WORK=""            # temp dir: configs, pid files, logs, per-target results
@@ -209,60 +239,137 @@ start_nginx() {
   die "nginx ($role) did not start $workers worker(s) on 127.0.0.1:$port within 5 s"
 }
 
-# Canned provider replies served by the upstream: "PATH|CONTENT_TYPE|FILE".
-# Streamed and translated targets add theirs here (e.g. /v1/messages, Bedrock paths).
+# Canned provider replies served by the upstream: "LISTENER|PATH|CONTENT_TYPE|FILE|AUTH".
+# LISTENER: json or sse. The upstream has two listeners (two ports, one nginx worker) because
+# a provider's streamed and non-streamed answers share a path (/v1/chat/completions,
+# /v1/messages) and nginx cannot look into the body for `stream`; the gateway reaches the
+# streamed ones through backends pointing at the sse listener.
+# AUTH: bearer (Authorization: Bearer API_KEY), x-api-key (x-api-key: ANTHROPIC_KEY plus
+# an anthropic-version header) or sigv4 (an AWS4-HMAC-SHA256 Authorization header for
+# AWS_KEY_ID/AWS_REGION/bedrock and an x-amz-date: its shape only, see upstream_auth).
+# FILE: a text reply is embedded in the config (`return 200 '...'`); a *.bin file (binary,
+# e.g. AWS event-stream) is served from disk.
 UPSTREAM_ROUTES=()
-canned_route() { UPSTREAM_ROUTES+=("$1|$2|$3"); }
+canned_route() { UPSTREAM_ROUTES+=("$1|$2|$3|$4|$5"); }
 
-# nginx_quote FILE: the file as an nginx single-quoted string literal.
+# nginx_quote FILE: the file as an nginx single-quoted string literal, byte for byte
+# (trailing newlines included: an SSE body must end with its blank line).
 nginx_quote() {
-  local f=$1
+  local f=$1 q
   grep -q '\$' "$f" && die "$f contains '\$', which nginx would expand as a variable"
-  printf "'%s'" "$(sed -e 's/\\/\\\\/g' -e "s/'/\\\\'/g" "$f")"
+  q=$(sed -e 's/\\/\\\\/g' -e "s/'/\\\\'/g" "$f"; echo .)
+  printf "'%s'" "${q%.}"
 }
 
-# The bench upstream (provider simulator): one nginx worker answering each canned route
-# with a fixed body, but only when the request carries the bench API key, so a proxy
-# that forgets to sign requests fails the run instead of looking fast.
-start_upstream() {
-  local port=$1 dir=$WORK/upstream route path ctype file
-  mkdir -p "$dir"
-  {
-    nginx_common "$dir" 1
-    echo "http {"
-    nginx_http_common "$dir"
-    echo "    server {"
-    echo "        listen 127.0.0.1:$port;"
-    for route in "${UPSTREAM_ROUTES[@]}"; do
-      IFS='|' read -r path ctype file <<<"$route"
+# upstream_auth KIND: the nginx checks that refuse a request without the provider's
+# credentials (every refusal says "bench upstream", so check_reply never mistakes it for a
+# gateway that lacks a feature). nginx cannot verify a SigV4 signature (that needs the
+# secret key and the canonical request): it checks the header's shape, the access key id,
+# region and service; the e2e tests verify real signatures.
+upstream_auth() {
+  case $1 in
+    bearer)
       cat <<EOF
-        location = $path {
-            default_type $ctype;
-            if (\$request_method != POST) { return 405; }
             if (\$http_authorization != "Bearer $API_KEY") {
                 return 401 '{"error":{"message":"bench upstream: missing or wrong API key","type":"invalid_request_error","code":"invalid_api_key"}}';
             }
-            return 200 $(nginx_quote "$file");
+EOF
+      ;;
+    x-api-key)
+      cat <<EOF
+            if (\$http_x_api_key != "$ANTHROPIC_KEY") {
+                return 401 '{"type":"error","error":{"type":"authentication_error","message":"bench upstream: missing or wrong x-api-key"}}';
+            }
+            if (\$http_anthropic_version = "") {
+                return 400 '{"type":"error","error":{"type":"invalid_request_error","message":"bench upstream: anthropic-version header is required"}}';
+            }
+EOF
+      ;;
+    sigv4)
+      cat <<EOF
+            if (\$http_authorization !~ "^AWS4-HMAC-SHA256 Credential=$AWS_KEY_ID/[0-9]{8}/$AWS_REGION/bedrock/aws4_request, *SignedHeaders=[^,]*host[^,]*, *Signature=[0-9a-f]{64}\$") {
+                return 403 '{"message":"bench upstream: missing or malformed SigV4 Authorization header"}';
+            }
+            if (\$http_x_amz_date !~ "^[0-9]{8}T[0-9]{6}Z\$") {
+                return 403 '{"message":"bench upstream: missing or malformed x-amz-date"}';
+            }
+EOF
+      ;;
+    *) die "upstream_auth: unknown kind $1" ;;
+  esac
+}
+
+# upstream_server LISTENER PORT: one server block with that listener's canned routes.
+upstream_server() {
+  local listener=$1 port=$2 route where path ctype file auth n=0
+  echo "    server {"
+  echo "        listen 127.0.0.1:$port;"
+  for route in "${UPSTREAM_ROUTES[@]}"; do
+    IFS='|' read -r where path ctype file auth <<<"$route"
+    [[ $where == "$listener" ]] || continue
+    # Refusals are JSON; a file reply gets its content type in its internal location.
+    cat <<EOF
+        location = $path {
+            default_type $([[ $file == *.bin ]] && echo application/json || echo "$ctype");
+            if (\$request_method != POST) { return 404 '{"message":"bench upstream: POST only"}'; }
+$(upstream_auth "$auth")
+EOF
+    if [[ $file == *.bin ]]; then
+      # nginx serves files to GET only: answer 405 and let error_page turn that into an
+      # internal GET of the file, with status 200.
+      n=$((n + 1))
+      cat <<EOF
+            error_page 405 =200 /_canned/$listener/$n;
+            return 405;
+        }
+        location = /_canned/$listener/$n {
+            internal;
+            default_type $ctype;
+            alias $file;
         }
 EOF
-    done
-    cat <<EOF
+    else
+      echo "            return 200 $(nginx_quote "$file");"
+      echo "        }"
+    fi
+  done
+  cat <<EOF
         location / {
             default_type application/json;
             return 404 '{"error":{"message":"bench upstream: unknown path","type":"invalid_request_error"}}';
         }
     }
-}
 EOF
+}
+
+# The bench upstream (provider simulator): one nginx worker answering each canned route
+# with a fixed body, but only when the request carries that provider's credentials, so a
+# gateway that forgets to sign requests fails the run instead of looking fast.
+start_upstream() {
+  local json_port=$1 sse_port=$2 dir=$WORK/upstream
+  mkdir -p "$dir"
+  {
+    nginx_common "$dir" 1
+    echo "http {"
+    nginx_http_common "$dir"
+    echo "    etag off;"
+    echo "    open_file_cache max=16 inactive=1h;"
+    echo "    open_file_cache_valid 1h;"
+    upstream_server json "$json_port"
+    upstream_server sse "$sse_port"
+    echo "}"
   } >"$dir/nginx.conf"
-  start_nginx upstream "$port" 1
+  start_nginx upstream "$json_port" 1
+  port_open "$sse_port" || die "upstream: sse listener :$sse_port not accepting"
 }
 
 # nginx as a plain reverse proxy: 2 workers (sluice runs 2 event loops), keep-alive
 # pool to the upstream, injects the API key like the gateway does. reuseport spreads
-# the client connections evenly over the workers, i.e. nginx at its best.
+# the client connections evenly over the workers, i.e. nginx at its best. Two servers:
+# PORT proxies to the upstream's json listener (buffered, nginx's default), STREAM_PORT to
+# its sse listener with proxy_buffering off, so every event is relayed as it arrives.
 start_nginx_proxy() {
-  local port=$1 upstream_port=$2 dir=$WORK/nginx
+  local port=$1 stream_port=$2 upstream_port=$3 upstream_sse_port=$4 dir=$WORK/nginx
   mkdir -p "$dir"
   {
     nginx_common "$dir" 2
@@ -271,6 +378,12 @@ http {
 $(nginx_http_common "$dir")
     upstream provider {
         server 127.0.0.1:$upstream_port;
+        keepalive 64;
+        keepalive_requests 10000000;
+        keepalive_timeout 300s;
+    }
+    upstream provider_sse {
+        server 127.0.0.1:$upstream_sse_port;
         keepalive 64;
         keepalive_requests 10000000;
         keepalive_timeout 300s;
@@ -284,16 +397,34 @@ $(nginx_http_common "$dir")
             proxy_set_header Authorization "Bearer $API_KEY";
         }
     }
+    server {
+        listen 127.0.0.1:$stream_port reuseport;
+        location / {
+            proxy_pass http://provider_sse;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Authorization "Bearer $API_KEY";
+            proxy_buffering off;
+        }
+    }
 }
 EOF
   } >"$dir/nginx.conf"
   start_nginx nginx "$port" 2
+  port_open "$stream_port" || die "nginx: stream listener :$stream_port not accepting"
 }
 
 # ---------------------------------------------------------------------------- sluice
 
+# write_sluice_resources UPSTREAM_PORT UPSTREAM_SSE_PORT WITH_BEDROCK: one resource file for
+# every sluice target. One rule per model; the same-dialect model comes first. Backends:
+#   upstream, upstream-sse      OpenAI schema, Authorization: Bearer (APIKey)
+#   anthropic, anthropic-sse    Anthropic schema, x-api-key (AnthropicAPIKey)
+#   bedrock                     AWSBedrock schema, SigV4 (AWSCredentials, credentials file)
+# *-sse point at the upstream's sse listener (see canned_route). WITH_BEDROCK=0 leaves the
+# Bedrock backend out (for a build that refuses to start with it).
 write_sluice_resources() {
-  local upstream_port=$1
+  local upstream_port=$1 sse_port=$2 with_bedrock=$3
   cat <<EOF
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -310,13 +441,35 @@ spec:
   rules:
     - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: $MODEL}]}]
       backendRefs: [{name: upstream}]
+    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: $MODEL_STREAM}]}]
+      backendRefs: [{name: upstream-sse}]
+    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: $CLAUDE_MODEL}]}]
+      backendRefs: [{name: anthropic}]
+    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: $CLAUDE_STREAM_MODEL}]}]
+      backendRefs: [{name: anthropic-sse}]
+EOF
+  if ((with_bedrock)); then
+    cat <<EOF
+    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: $NOVA_MODEL}]}]
+      backendRefs: [{name: bedrock}]
+EOF
+  fi
+  local name schema backend
+  for name in upstream:OpenAI:upstream upstream-sse:OpenAI:upstream-sse \
+    anthropic:Anthropic:upstream anthropic-sse:Anthropic:upstream-sse bedrock:AWSBedrock:upstream; do
+    IFS=: read -r name schema backend <<<"$name"
+    [[ $name == bedrock ]] && ((!with_bedrock)) && continue
+    cat <<EOF
 ---
 apiVersion: aigateway.envoyproxy.io/v1beta1
 kind: AIServiceBackend
-metadata: {name: upstream, namespace: default}
+metadata: {name: $name, namespace: default}
 spec:
-  schema: {name: OpenAI}
-  backendRef: {name: upstream, kind: Backend, group: gateway.envoyproxy.io}
+  schema: {name: $schema}
+  backendRef: {name: $backend, kind: Backend, group: gateway.envoyproxy.io}
+EOF
+  done
+  cat <<EOF
 ---
 apiVersion: gateway.envoyproxy.io/v1alpha1
 kind: Backend
@@ -324,11 +477,19 @@ metadata: {name: upstream, namespace: default}
 spec:
   endpoints: [{ip: {address: 127.0.0.1, port: $upstream_port}}]
 ---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: upstream-sse, namespace: default}
+spec:
+  endpoints: [{ip: {address: 127.0.0.1, port: $sse_port}}]
+---
 apiVersion: aigateway.envoyproxy.io/v1beta1
 kind: BackendSecurityPolicy
 metadata: {name: upstream-key, namespace: default}
 spec:
-  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: upstream}]
+  targetRefs:
+    - {group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: upstream}
+    - {group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: upstream-sse}
   type: APIKey
   apiKey: {secretRef: {name: upstream-key}}
 ---
@@ -336,7 +497,45 @@ apiVersion: v1
 kind: Secret
 metadata: {name: upstream-key, namespace: default}
 stringData: {apiKey: $API_KEY}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: anthropic-key, namespace: default}
+spec:
+  targetRefs:
+    - {group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: anthropic}
+    - {group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: anthropic-sse}
+  type: AnthropicAPIKey
+  anthropicAPIKey: {secretRef: {name: anthropic-key}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: anthropic-key, namespace: default}
+stringData: {apiKey: $ANTHROPIC_KEY}
 EOF
+  if ((with_bedrock)); then
+    cat <<EOF
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: aws, namespace: default}
+spec:
+  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: bedrock}]
+  type: AWSCredentials
+  awsCredentials:
+    region: $AWS_REGION
+    credentialsFile: {secretRef: {name: aws}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: aws, namespace: default}
+stringData:
+  credentials: |
+    [default]
+    aws_access_key_id = $AWS_KEY_ID
+    aws_secret_access_key = $AWS_SECRET
+EOF
+  fi
 }
 
 sluice_logs() {
@@ -347,14 +546,39 @@ sluice_logs() {
   tail -n 40 "$dir/stderr.log" 2>/dev/null || true
 }
 
-# start_sluice PORT UPSTREAM_PORT: ready when GET /health is 200 or it printed its
-# "sluice listening on" line and the port accepts connections.
-start_sluice() {
-  local port=$1 upstream_port=$2 dir=$WORK/sluice code rc deadline
+# prepare_sluice_bin: copy SLUICE_BIN into the work dir and run that copy, so a rebuild of
+# build/sluice during the run cannot swap or truncate the binary under test. While the
+# binary is missing or does not run (someone is relinking it), retry for SLUICE_BIN_WAIT s.
+SLUICE_EXE=""
+SLUICE_VERSION=""
+prepare_sluice_bin() {
+  local deadline=$((SECONDS + SLUICE_BIN_WAIT)) copy=$WORK/sluice-bin said=0
+  while :; do
+    if [[ -x $SLUICE_BIN ]] && cp "$SLUICE_BIN" "$copy" 2>/dev/null &&
+      SLUICE_VERSION=$("$copy" version 2>/dev/null); then
+      SLUICE_EXE=$copy
+      return 0
+    fi
+    ((SECONDS < deadline)) ||
+      die "no usable sluice binary at $SLUICE_BIN after ${SLUICE_BIN_WAIT}s (build it, set SLUICE_BIN, or run BENCH_TARGETS=direct,nginx,nginx-stream)"
+    if ((!said)); then
+      log "$SLUICE_BIN is missing or does not run (being rebuilt?): waiting up to ${SLUICE_BIN_WAIT}s"
+      said=1
+    fi
+    sleep 2
+  done
+}
+
+# try_start_sluice PORT UPSTREAM_PORT UPSTREAM_SSE_PORT WITH_BEDROCK: 0 once ready (GET
+# /health is 200, or it printed its "sluice listening on" line and the port accepts
+# connections); 1 if it exited or did not get ready, with the reason in SLUICE_FAIL.
+SLUICE_FAIL=""
+try_start_sluice() {
+  local port=$1 upstream_port=$2 sse_port=$3 with_bedrock=$4 dir=$WORK/sluice code rc deadline
   mkdir -p "$dir"
-  write_sluice_resources "$upstream_port" >"$dir/resources.yaml"
+  write_sluice_resources "$upstream_port" "$sse_port" "$with_bedrock" >"$dir/resources.yaml"
   # shellcheck disable=SC2086  # SLUICE_ARGS is a word list on purpose
-  "$SLUICE_BIN" run "$dir/resources.yaml" --address 127.0.0.1 --port "$port" $SLUICE_ARGS \
+  "$SLUICE_EXE" run "$dir/resources.yaml" --address 127.0.0.1 --port "$port" $SLUICE_ARGS \
     >"$dir/stdout.log" 2>"$dir/stderr.log" &
   PIDS[sluice]=$!
   deadline=$((SECONDS + SLUICE_READY_TIMEOUT))
@@ -363,8 +587,9 @@ start_sluice() {
       rc=0
       wait "${PIDS[sluice]}" 2>/dev/null || rc=$?
       unset 'PIDS[sluice]'
-      die "sluice exited during startup (status $rc)
+      SLUICE_FAIL="sluice exited during startup (status $rc)
 $(sluice_logs)"
+      return 1
     fi
     code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$port/health" || true)
     [[ $code == 200 ]] && return 0
@@ -373,59 +598,88 @@ $(sluice_logs)"
     fi
     sleep 0.1
   done
-  die "sluice not ready on 127.0.0.1:$port after ${SLUICE_READY_TIMEOUT}s (no /health 200, no listening line)
+  SLUICE_FAIL="sluice not ready on 127.0.0.1:$port after ${SLUICE_READY_TIMEOUT}s (no /health 200, no listening line)
 $(sluice_logs)"
+  stop_pid "${PIDS[sluice]}"
+  unset 'PIDS[sluice]'
+  return 1
+}
+
+# start_sluice PORT UPSTREAM_PORT UPSTREAM_SSE_PORT: with every backend; if this build
+# refuses to start with the Bedrock backend (signer or schema not in it yet), again
+# without it, and the Bedrock targets are reported as not available.
+BEDROCK_UNAVAILABLE=""
+start_sluice() {
+  local first
+  try_start_sluice "$1" "$2" "$3" 1 && return 0
+  first=$SLUICE_FAIL
+  cp "$WORK/sluice/stderr.log" "$WORK/sluice/stderr.with-bedrock.log" 2>/dev/null || true
+  log "sluice did not start; retrying without the Bedrock backend (in case this build lacks it)"
+  if ! try_start_sluice "$1" "$2" "$3" 0; then
+    die "$first"
+  fi
+  # Its first error line (without the timestamp) says why; else its last line.
+  local why
+  why=$(grep -m1 -E '(^| )(error|fatal)( |:)' "$WORK/sluice/stderr.with-bedrock.log" 2>/dev/null ||
+    grep -v '^[[:space:]]*$' "$WORK/sluice/stderr.with-bedrock.log" 2>/dev/null | tail -n 1 || true)
+  why=$(sed -E 's/^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z //' <<<"$why" | cut -c1-300)
+  BEDROCK_UNAVAILABLE="sluice refused to start with the Bedrock backend: ${why:-no message}"
+  log "$BEDROCK_UNAVAILABLE"
 }
 
 # ---------------------------------------------------------------------------- measuring
 
-# check_reply NAME URL AUTH: one request by curl; must be 200, JSON, the canned answer.
-check_reply() {
-  local name=$1 url=$2 auth=$3 out=$WORK/$1.check.body meta
-  local -a hdr=(-H 'Content-Type: application/json')
-  [[ -n $auth ]] && hdr+=(-H "Authorization: $auth")
-  meta=$(curl -sS -o "$out" -w '%{http_code} %{content_type}' --max-time 10 \
-    "${hdr[@]}" --data-binary "@$REQUEST_BODY" "$url" 2>&1) ||
-    die "$name: request failed: $meta"
-  python3 - "$name" "$meta" "$out" "$CHAT_RESPONSE" <<'EOF' || exit 1
-import json, sys
-name, meta, out, want = sys.argv[1:]
-status, _, ctype = meta.partition(" ")
-body = open(out, "rb").read()
-def fail(why):
-    sys.stderr.write(f"\n[bench] FAILED: {name}: {why}\n  status {status}, content-type {ctype!r}\n  body: {body[:600]!r}\n")
-    sys.exit(1)
-if status != "200":
-    fail("expected HTTP 200")
-if not ctype.lower().startswith("application/json"):
-    fail("expected Content-Type application/json")
-try:
-    got = json.loads(body)
-except ValueError as e:
-    fail(f"reply is not JSON ({e})")
-exp = json.load(open(want))
-if got.get("object") != "chat.completion":
-    fail("reply is not a chat.completion")
-try:
-    content = got["choices"][0]["message"]["content"]
-except (KeyError, IndexError, TypeError):
-    fail("reply has no choices[0].message.content")
-if content != exp["choices"][0]["message"]["content"]:
-    fail("reply content differs from the canned upstream answer")
-EOF
+# make_request MODEL STREAM: the canned request body with another model and `stream`
+# (true/false), written once under $WORK/requests; prints its path.
+make_request() {
+  local model=$1 stream=$2 out=$WORK/requests/$1.stream-$2.json
+  mkdir -p "$WORK/requests"
+  if [[ ! -e $out ]]; then
+    jq -jc --arg m "$model" --argjson s "$stream" '.model = $m | .stream = $s' "$REQUEST_BODY" >"$out"
+  fi
+  echo "$out"
 }
 
-# run_wrk NAME PHASE DURATION URL AUTH: prints wrk's BENCH_JSON summary; fails the run
-# on any socket error or non-2xx/3xx response.
+# check_reply NAME URL AUTH BODY KIND CANNED OPTIONAL: one request by curl; must be 200 and
+# the canned answer (lib/check_reply.py: KIND json or sse, the text of CANNED). Returns 3
+# when OPTIONAL=1 and the gateway refused the request as unsupported (reason on stdout).
+check_reply() {
+  local name=$1 url=$2 auth=$3 body=$4 kind=$5 canned=$6 optional=$7 out=$WORK/$1.check.body meta
+  local -a hdr=(-H 'Content-Type: application/json')
+  [[ -n $auth ]] && hdr+=(-H "Authorization: $auth")
+  [[ $kind == sse ]] && hdr+=(-H 'Accept: text/event-stream')
+  meta=$(curl -sS -o "$out" -w '%{http_code} %{content_type}' --max-time 10 \
+    "${hdr[@]}" --data-binary "@$body" "$url" 2>&1) ||
+    die "$name: request failed: $meta"
+  local -a opt=()
+  ((optional)) && opt=(--optional)
+  python3 "$BENCH_DIR/lib/check_reply.py" "$name" "$meta" "$out" "$kind" "$canned" "${opt[@]}"
+}
+
+# run_wrk NAME PHASE DURATION URL AUTH BODY ACCEPT [VERIFY EXPECT]: prints wrk's BENCH_JSON
+# summary; fails the run on any socket error or non-2xx/3xx response. With VERIFY (json or
+# sse, used for warm-ups) lib/post.lua checks every reply and the run fails on any wrong
+# one; the number checked goes to $WORK/NAME.PHASE.verified.
 run_wrk() {
-  local name=$1 phase=$2 duration=$3 url=$4 auth=$5 out=$WORK/$1.$2.wrk.txt rc=0 json
-  BENCH_BODY_FILE=$REQUEST_BODY BENCH_AUTH=$auth \
+  local name=$1 phase=$2 duration=$3 url=$4 auth=$5 body=$6 accept=$7 verify=${8:-} expect=${9:-}
+  local out=$WORK/$1.$2.wrk.txt rc=0 json
+  BENCH_BODY_FILE=$body BENCH_AUTH=$auth BENCH_ACCEPT=$accept BENCH_VERIFY=$verify BENCH_EXPECT=$expect \
     wrk -t "$BENCH_THREADS" -c "$BENCH_CONNECTIONS" -d "$duration" --timeout "$BENCH_TIMEOUT" \
     --latency -s "$WRK_SCRIPT" "$url" >"$out" 2>&1 || rc=$?
   json=$(sed -n 's/^BENCH_JSON //p' "$out")
   if ((rc != 0)) || [[ -z $json ]]; then
     die "$name ($phase): wrk failed (status $rc):
 $(cat "$out")"
+  fi
+  if [[ -n $verify ]]; then
+    local v
+    v=$(sed -n 's/^BENCH_VERIFY //p' "$out")
+    [[ -n $v ]] || die "$name ($phase): no BENCH_VERIFY line from $WRK_SCRIPT"
+    if [[ $(jq .bad <<<"$v") != 0 ]]; then
+      die "$name ($phase): $(jq .bad <<<"$v") of $(jq .checked <<<"$v") replies under load were wrong (HTTP 200 but not the canned answer: see lib/post.lua for the checks); first one (status, start ... end of body):
+$(sed -n 's/^BENCH_VERIFY_FIRST_BAD //p' "$out" | cut -c1-1200)"
+    fi
+    jq .checked <<<"$v" >"$WORK/$name.$phase.verified"
   fi
   if grep -q 'Non-2xx or 3xx responses' "$out"; then
     die "$name ($phase): error responses under load: $(grep 'Non-2xx or 3xx responses' "$out" | xargs)
@@ -441,41 +695,68 @@ $(cat "$out")"
   echo "$json"
 }
 
-# bench_target NAME URL [--auth VALUE] [--pid ROOT_PID]
+# bench_target NAME URL [--auth VALUE] [--pid ROOT_PID] [--body FILE] [--check json|sse]
+#              [--canned FILE] [--optional]
 # Registers a target (its server must already be running): records its idle RSS and
 # checks one reply. The rounds then measure every registered target in order.
-#   --auth  Authorization header wrk sends (direct target only: proxies add the key)
-#   --pid   server process (nginx master or sluice) whose process tree gets CPU/RSS
-#           accounting and must still be alive after every load phase
+#   --auth     Authorization header wrk sends (direct target only: proxies add the key)
+#   --pid      server process (nginx master or sluice) whose process tree gets CPU/RSS
+#              accounting and must still be alive after every load phase
+#   --body     request body (default payloads/chat_request.json)
+#   --check    json: a chat.completion (default); sse: a chat.completion.chunk stream
+#              (wrk then sends Accept: text/event-stream)
+#   --canned   the upstream's canned reply for this target, whose text the reply must
+#              carry (default payloads/chat_response.json)
+#   --optional the gateway answering 400/501/503 (not the upstream) means "not available
+#              in this build": the target is skipped and reported, the run goes on
 TARGETS=()
-declare -A T_URL=() T_AUTH=() T_PID=() T_IDLE=()
+declare -A T_URL=() T_AUTH=() T_PID=() T_IDLE=() T_BODY=() T_CHECK=() T_CANNED=() T_EXPECT=()
+declare -A SKIPPED=()
 bench_target() {
-  local name=$1 url=$2 auth="" pid=""
+  local name=$1 url=$2 auth="" pid="" body=$REQUEST_BODY check=json canned=$CHAT_RESPONSE optional=0
   shift 2
   while (($#)); do
     case $1 in
       --auth) auth=$2; shift 2 ;;
       --pid) pid=$2; shift 2 ;;
+      --body) body=$2; shift 2 ;;
+      --check) check=$2; shift 2 ;;
+      --canned) canned=$2; shift 2 ;;
+      --optional) optional=1; shift ;;
       *) die "bench_target: unknown option $1" ;;
     esac
   done
-  TARGETS+=("$name")
-  T_URL[$name]=$url T_AUTH[$name]=$auth T_PID[$name]=$pid T_IDLE[$name]=0
+  local idle=0 rc=0 why
   if [[ -n $pid ]]; then
     local -a tree
     mapfile -t tree < <(proc_tree "$pid")
-    T_IDLE[$name]=$(status_kib VmRSS "${tree[@]}")  # before any request
+    idle=$(status_kib VmRSS "${tree[@]}")  # before this target's first request
   fi
   log "$name: $url"
-  check_reply "$name" "$url" "$auth"
+  why=$(check_reply "$name" "$url" "$auth" "$body" "$check" "$canned" "$optional") || rc=$?
+  if ((rc == 3)); then
+    SKIPPED[$name]="not available in this build: $why"
+    log "$name: ${SKIPPED[$name]} (skipped)"
+    return 0
+  fi
+  ((rc == 0)) || exit 1
+  TARGETS+=("$name")
+  T_URL[$name]=$url T_AUTH[$name]=$auth T_PID[$name]=$pid T_IDLE[$name]=$idle
+  T_BODY[$name]=$body T_CHECK[$name]=$check T_CANNED[$name]=$canned T_EXPECT[$name]=""
+  if [[ $check == json ]]; then
+    T_EXPECT[$name]=$(python3 "$BENCH_DIR/lib/check_reply.py" --json-text "$canned")
+  fi
 }
 
 # measure_target NAME ROUND: warm-up, then the measured run; writes
 # $WORK/results/NAME/ROUND.json.
 measure_target() {
   local name=$1 round=$2 url=${T_URL[$1]} auth=${T_AUTH[$1]} pid=${T_PID[$1]}
+  local body=${T_BODY[$1]} accept=application/json
+  [[ ${T_CHECK[$1]} == sse ]] && accept=text/event-stream
   local tag=$name.r$round
-  run_wrk "$tag" warmup "$BENCH_WARMUP" "$url" "$auth" >/dev/null
+  run_wrk "$tag" warmup "$BENCH_WARMUP" "$url" "$auth" "$body" "$accept" \
+    "${T_CHECK[$name]}" "${T_EXPECT[$name]}" >/dev/null
   assert_alive "$name" "$pid" "warm-up (round $round)"
 
   local -a tree=()
@@ -498,7 +779,7 @@ measure_target() {
     ) &
     SAMPLER=$!
   fi
-  result=$(run_wrk "$tag" measure "$BENCH_DURATION" "$url" "$auth")
+  result=$(run_wrk "$tag" measure "$BENCH_DURATION" "$url" "$auth" "$body" "$accept")
   if [[ -n $SAMPLER ]]; then
     touch "$WORK/$tag.sampler.stop"
     wait "$SAMPLER" 2>/dev/null || true
@@ -515,11 +796,16 @@ measure_target() {
   fi
   mkdir -p "$WORK/results/$name"
   jq -n --arg name "$name" --arg url "$url" --argjson round "$round" --argjson wrk "$result" \
+    --arg body "$(basename "$body")" --arg check "${T_CHECK[$name]}" \
+    --arg canned "$(basename "${T_CANNED[$name]}")" \
+    --argjson verified "$(cat "$WORK/$tag.warmup.verified")" \
     --argjson procs "${#tree[@]}" \
     --argjson cpu_ticks "$((cpu1 - cpu0))" --argjson hz "$(getconf CLK_TCK)" \
     --argjson idle "${T_IDLE[$name]}" --argjson peak "$peak_rss" \
     --argjson after "$rss_after" --argjson hwm "$rss_hwm" '
     {name: $name, url: $url, round: $round, wrk: $wrk,
+     request: {body: $body, stream: ($check == "sse"), upstream_reply: $canned},
+     replies_verified_in_warmup: $verified,
      server: {processes: $procs, cpu_s: ($cpu_ticks / $hz),
               rss_idle_kib: $idle, rss_peak_sampled_kib: $peak,
               rss_after_kib: $after, vmhwm_kib: $hwm}}' >"$WORK/results/$name/$round.json"
@@ -532,7 +818,7 @@ assert_alive() {
   alive "$pid" && return 0
   wait "$pid" 2>/dev/null || rc=$?
   local extra=""
-  [[ $name == sluice ]] && extra=$(sluice_logs)
+  [[ $name == sluice* ]] && extra=$(sluice_logs)
   die "$name: server process $pid died during $phase (status $rc; >128 means signal $((rc > 128 ? rc - 128 : 0)))
 $extra"
 }
@@ -540,20 +826,23 @@ $extra"
 # ---------------------------------------------------------------------------- main
 
 main() {
-  local tool
+  local tool t
   for tool in wrk nginx curl python3 jq ps; do
     command -v "$tool" >/dev/null || die "$tool not found (apt-get install -y wrk nginx-light curl python3 jq procps)"
   done
-  if want sluice && [[ ! -x $SLUICE_BIN ]]; then
-    die "sluice binary not found at $SLUICE_BIN (build it, set SLUICE_BIN, or run BENCH_TARGETS=direct,nginx)"
-  fi
+  for t in ${BENCH_TARGETS//,/ }; do
+    [[ ,$ALL_TARGETS, == *",$t,"* ]] || die "unknown target '$t' in BENCH_TARGETS (known: $ALL_TARGETS)"
+  done
   [[ $BENCH_ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer"
+  local any_sluice=0
+  [[ ,$BENCH_TARGETS, == *,sluice* ]] && any_sluice=1
 
   trap cleanup EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
   WORK=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench.XXXXXX")
   mkdir -p "$WORK/results"
+  ((any_sluice)) && prepare_sluice_bin
 
   local load_before
   load_before=$(cut -d' ' -f1 /proc/loadavg)
@@ -561,27 +850,57 @@ main() {
     log "WARNING: load average $load_before before the run: something else is using the CPUs; numbers will be noisy"
   fi
 
-  local upstream_port nginx_port sluice_port
-  read -r upstream_port nginx_port sluice_port < <(free_ports 3)
-  log "workdir $WORK; upstream :$upstream_port, nginx :$nginx_port, sluice :$sluice_port"
+  local upstream_port upstream_sse_port nginx_port nginx_stream_port sluice_port
+  read -r upstream_port upstream_sse_port nginx_port nginx_stream_port sluice_port < <(free_ports 5)
+  log "workdir $WORK; upstream :$upstream_port (sse :$upstream_sse_port), nginx :$nginx_port (stream :$nginx_stream_port), sluice :$sluice_port"
   log "settings: $BENCH_ROUNDS round(s) of $BENCH_DURATION (+$BENCH_WARMUP warm-up) per target, $BENCH_CONNECTIONS connections, $BENCH_THREADS wrk thread(s), targets $BENCH_TARGETS"
 
-  # Servers and targets. A new target: start its server, then one bench_target line.
-  canned_route "$CHAT_PATH" application/json "$CHAT_RESPONSE"
-  start_upstream "$upstream_port"
-  if want direct; then
-    bench_target direct "http://127.0.0.1:$upstream_port$CHAT_PATH" \
-      --auth "Bearer $API_KEY" --pid "${PIDS[upstream]}"
+  # The provider simulator: every canned reply, whatever the selected targets.
+  local bedrock_stream_bin=$WORK/upstream-files/bedrock_converse_stream.bin
+  mkdir -p "$WORK/upstream-files"
+  python3 "$BENCH_DIR/lib/eventstream.py" "$BEDROCK_STREAM_EVENTS" "$bedrock_stream_bin"
+  canned_route json "$CHAT_PATH" application/json "$CHAT_RESPONSE" bearer
+  canned_route sse "$CHAT_PATH" text/event-stream "$CHAT_STREAM_RESPONSE" bearer
+  canned_route json /v1/messages application/json "$ANTHROPIC_RESPONSE" x-api-key
+  canned_route sse /v1/messages text/event-stream "$ANTHROPIC_STREAM_RESPONSE" x-api-key
+  canned_route json "/model/$NOVA_MODEL/converse" application/json "$BEDROCK_RESPONSE" sigv4
+  canned_route json "/model/$NOVA_MODEL/converse-stream" application/vnd.amazon.eventstream \
+    "$bedrock_stream_bin" sigv4
+  start_upstream "$upstream_port" "$upstream_sse_port"
+  if want nginx || want nginx-stream; then
+    start_nginx_proxy "$nginx_port" "$nginx_stream_port" "$upstream_port" "$upstream_sse_port"
   fi
-  if want nginx; then
-    start_nginx_proxy "$nginx_port" "$upstream_port"
-    bench_target nginx "http://127.0.0.1:$nginx_port$CHAT_PATH" --pid "${PIDS[nginx]}"
-  fi
-  if want sluice; then
-    start_sluice "$sluice_port" "$upstream_port"
-    bench_target sluice "http://127.0.0.1:$sluice_port$CHAT_PATH" --pid "${PIDS[sluice]}"
-  fi
-  ((${#TARGETS[@]} > 0)) || die "no target selected (BENCH_TARGETS=$BENCH_TARGETS)"
+  ((any_sluice)) && start_sluice "$sluice_port" "$upstream_port" "$upstream_sse_port"
+
+  # Targets, in measuring order. A new target: start its server, then one bench_target line.
+  local up=http://127.0.0.1:$upstream_port$CHAT_PATH sl=http://127.0.0.1:$sluice_port$CHAT_PATH
+  local stream_body
+  stream_body=$(make_request "$MODEL_STREAM" true)
+  want direct && bench_target direct "$up" --auth "Bearer $API_KEY" --pid "${PIDS[upstream]}"
+  want nginx && bench_target nginx "http://127.0.0.1:$nginx_port$CHAT_PATH" --pid "${PIDS[nginx]}"
+  want sluice && bench_target sluice "$sl" --pid "${PIDS[sluice]}"
+  want nginx-stream && bench_target nginx-stream "http://127.0.0.1:$nginx_stream_port$CHAT_PATH" \
+    --pid "${PIDS[nginx]}" --body "$stream_body" --check sse --canned "$CHAT_STREAM_RESPONSE"
+  want sluice-stream && bench_target sluice-stream "$sl" --pid "${PIDS[sluice]}" \
+    --body "$stream_body" --check sse --canned "$CHAT_STREAM_RESPONSE"
+  want sluice-anthropic && bench_target sluice-anthropic "$sl" --pid "${PIDS[sluice]}" \
+    --body "$(make_request "$CLAUDE_MODEL" false)" --canned "$ANTHROPIC_RESPONSE"
+  want sluice-anthropic-stream && bench_target sluice-anthropic-stream "$sl" --pid "${PIDS[sluice]}" \
+    --body "$(make_request "$CLAUDE_STREAM_MODEL" true)" --check sse --canned "$ANTHROPIC_STREAM_RESPONSE"
+  for t in sluice-bedrock sluice-bedrock-stream; do
+    want "$t" || continue
+    if [[ -n $BEDROCK_UNAVAILABLE ]]; then
+      SKIPPED[$t]="not available in this build: $BEDROCK_UNAVAILABLE"
+      log "$t: ${SKIPPED[$t]} (skipped)"
+    elif [[ $t == sluice-bedrock ]]; then
+      bench_target "$t" "$sl" --pid "${PIDS[sluice]}" --optional \
+        --body "$(make_request "$NOVA_MODEL" false)" --canned "$BEDROCK_RESPONSE"
+    else
+      bench_target "$t" "$sl" --pid "${PIDS[sluice]}" --optional \
+        --body "$(make_request "$NOVA_MODEL" true)" --check sse --canned "$BEDROCK_STREAM_EVENTS"
+    fi
+  done
+  ((${#TARGETS[@]} > 0)) || die "no target to measure (BENCH_TARGETS=$BENCH_TARGETS)"
 
   # Rounds interleave the targets, so a burst of load from elsewhere hits all of them.
   local round name
@@ -600,14 +919,18 @@ main() {
     log "sluice: SIGTERM -> $sluice_stop"
   fi
 
+  local -a skipped=()
+  for name in "${!SKIPPED[@]}"; do
+    skipped+=(--skipped "$name=${SKIPPED[$name]}")
+  done
   mkdir -p "$(dirname "$BENCH_RESULTS")"
   python3 "$BENCH_DIR/lib/report.py" \
     --results-dir "$WORK/results" --out "$BENCH_RESULTS" \
     --duration "$BENCH_DURATION" --warmup "$BENCH_WARMUP" --rounds "$BENCH_ROUNDS" \
     --connections "$BENCH_CONNECTIONS" --threads "$BENCH_THREADS" \
     --loadavg-before "$load_before" --loadavg-after "$load_after" \
-    --sluice-bin "$SLUICE_BIN" --sluice-stop "$sluice_stop" \
-    --repo "$REPO_DIR" "${TARGETS[@]}"
+    --sluice-bin "$SLUICE_BIN" --sluice-version "$SLUICE_VERSION" --sluice-stop "$sluice_stop" \
+    --repo "$REPO_DIR" "${skipped[@]}" "${TARGETS[@]}"
 
   if [[ -n $sluice_stop && $sluice_stop != exit-0 ]]; then
     die "sluice did not shut down cleanly on SIGTERM ($sluice_stop); results were written"

@@ -2,10 +2,17 @@
 """Assemble per-target results from bench/run.sh into a table and a JSON file.
 
 Each round's result ($WORK/results/NAME/ROUND.json) holds wrk's summary (from
-lib/post.lua's done() callback) and the server process accounting gathered by run.sh.
-With several rounds every metric is the median over the rounds (per metric, so p99 and
-req/s may come from different rounds); the per-round req/s are kept in the JSON.
-Every target other than the baselines `direct` and `nginx` gets ratios against both.
+lib/post.lua's done() callback), what was sent and what the upstream answered, and the
+server process accounting gathered by run.sh. With several rounds every metric is the
+median over the rounds (per metric, so p99 and req/s may come from different rounds); the
+per-round req/s are kept in the JSON.
+
+Ratios (RATIOS below) compare targets measured in the same run: the gateway against a plain
+proxy and against no hop, translated targets against the same-dialect sluice path (the
+issue's target: >= 0.80x req/s), streamed against non-streamed. A target that is not in
+RATIOS gets ratios against sluice (sluice-*) or against nginx and direct (anything else).
+Targets reported as not available in this build (--skipped NAME=REASON) are listed with
+their reason, and their ratios as unavailable.
 """
 
 import argparse
@@ -18,6 +25,27 @@ import subprocess
 import sys
 
 BASELINES = ("nginx", "direct")
+
+# (target, base, kind): target / base, in this order in the report.
+RATIOS = [
+    ("sluice", "nginx", "gateway/proxy"),
+    ("sluice-stream", "nginx-stream", "gateway/proxy"),
+    ("sluice", "direct", "gateway/direct"),
+    ("sluice-anthropic", "sluice", "translated/same-dialect"),
+    ("sluice-bedrock", "sluice", "translated/same-dialect"),
+    ("sluice-anthropic-stream", "sluice-stream", "translated/same-dialect"),
+    ("sluice-bedrock-stream", "sluice-stream", "translated/same-dialect"),
+    ("sluice-stream", "sluice", "stream/non-stream"),
+    ("nginx-stream", "nginx", "stream/non-stream"),
+]
+KINDS = {
+    "gateway/proxy": "gateway / plain proxy (same request, same upstream reply)",
+    "gateway/direct": "gateway / no hop (what the extra hop costs in total)",
+    "translated/same-dialect": "translated / same-dialect sluice path (issue target: req/s >= 0.80x)",
+    "stream/non-stream": "streamed / non-streamed (same proxy)",
+    "other": "other",
+}
+TRANSLATED_RPS_TARGET = 0.80
 
 
 def one_round(r):
@@ -44,12 +72,13 @@ def one_round(r):
 
 def derive(rounds):
     per = [one_round(r) for r in rounds]
-    out = {"url": rounds[0]["url"], "rounds": len(rounds)}
+    out = {"url": rounds[0]["url"], "request": rounds[0].get("request"), "rounds": len(rounds)}
     for key in per[0]:
         vals = [p[key] for p in per if key in p]
         med = statistics.median(vals)
         out[key] = round(med, 3) if isinstance(med, float) else med
     out["rps_per_round"] = [p["rps"] for p in per]
+    out["replies_verified_in_warmup"] = sum(r.get("replies_verified_in_warmup", 0) for r in rounds)
     srv = [r["server"] for r in rounds]
     out["server"] = {
         "processes": srv[-1]["processes"],
@@ -62,7 +91,7 @@ def derive(rounds):
 
 
 def ratio(a, b):
-    return round(a / b, 3) if b else None
+    return round(a / b, 3) if a is not None and b else None
 
 
 def git_info(repo):
@@ -103,8 +132,11 @@ def main():
     ap.add_argument("--threads", type=int, required=True)
     ap.add_argument("--sluice-bin", default="")
     ap.add_argument("--sluice-stop", default="")
+    ap.add_argument("--sluice-version", default="")
+    ap.add_argument("--skipped", action="append", default=[], metavar="NAME=REASON",
+                    help="a target not available in this build, and why")
     ap.add_argument("--repo", default=".")
-    ap.add_argument("targets", nargs="+")
+    ap.add_argument("targets", nargs="*")
     a = ap.parse_args()
 
     targets = {}
@@ -116,40 +148,63 @@ def main():
                 rounds.append(json.load(f))
         targets[name] = derive(rounds)
 
-    ratios = {}
-    for name, t in targets.items():
-        if name in BASELINES:
+    skipped = dict(kv.split("=", 1) for kv in a.skipped)
+    pairs = [p for p in RATIOS if p[0] in targets or p[0] in skipped]
+    known = {p[0] for p in RATIOS} | set(BASELINES)
+    for name in targets:
+        if name in known:
             continue
-        for base in BASELINES:
-            if base in targets:
-                b = targets[base]
-                ratios[f"{name}/{base}"] = {
-                    "rps": ratio(t["rps"], b["rps"]),
-                    "p50": ratio(t["p50_ms"], b["p50_ms"]),
-                    "p99": ratio(t["p99_ms"], b["p99_ms"]),
-                }
+        if name.startswith("sluice-"):
+            pairs.append((name, "sluice", "other"))
+        else:
+            pairs += [(name, b, "other") for b in ("nginx", "direct")]
+    ratios = {}
+    for name, base, kind in pairs:
+        if base not in targets and base not in skipped:
+            continue  # the base was not selected
+        r = {"kind": kind}
+        missing = [n for n in (name, base) if n in skipped]
+        if missing:
+            r["unavailable"] = "; ".join(f"{n}: {skipped[n]}" for n in missing)
+        else:
+            t, b = targets[name], targets[base]
+            r.update({
+                "rps": ratio(t["rps"], b["rps"]),
+                "cpu_us_per_req": ratio(t.get("server_cpu_us_per_req"), b.get("server_cpu_us_per_req")),
+                "p50": ratio(t["p50_ms"], b["p50_ms"]),
+                "p99": ratio(t["p99_ms"], b["p99_ms"]),
+            })
+            if kind == "translated/same-dialect":
+                r["rps_target"] = TRANSLATED_RPS_TARGET
+                r["meets_rps_target"] = r["rps"] is not None and r["rps"] >= TRANSLATED_RPS_TARGET
+        ratios[f"{name}/{base}"] = r
 
     doc = {
-        "schema": 1,
+        "schema": 2,
         "ok": True,
         "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "git": git_info(a.repo),
         "host": {"nproc": os.cpu_count(), "cpu": cpu_model(), "kernel": platform.release(),
                  "loadavg_before": a.loadavg_before, "loadavg_after": a.loadavg_after},
-        "request": "POST /v1/chat/completions, non-streamed OpenAI chat completion",
+        "request": "POST /v1/chat/completions, OpenAI chat completion (per target: targets.NAME.request)",
         "settings": {"duration": a.duration, "warmup": a.warmup, "rounds": a.rounds,
                      "connections": a.connections, "wrk_threads": a.threads},
         "targets": targets,
+        "skipped": skipped,
         "ratios": ratios,
     }
-    if "sluice" in targets:
-        s = targets["sluice"]["server"]
+    sluice_targets = [n for n in targets if n == "sluice" or n.startswith("sluice-")]
+    if sluice_targets:
+        # One sluice process serves every sluice target: idle RSS from the first one
+        # measured (taken before sluice's first request), the highest VmHWM and sample.
+        srv = [targets[n]["server"] for n in sluice_targets]
         doc["sluice"] = {
             "bin": a.sluice_bin,
-            "rss_idle_kib": s["rss_idle_kib"],
-            "rss_loaded_kib": s["vmhwm_kib"],
-            "rss_peak_sampled_kib": s["rss_peak_sampled_kib"],
-            "rss_after_load_kib": s["rss_after_kib"],
+            "version": a.sluice_version,
+            "rss_idle_kib": srv[0]["rss_idle_kib"],
+            "rss_loaded_kib": max(x["vmhwm_kib"] for x in srv),
+            "rss_peak_sampled_kib": max(x["rss_peak_sampled_kib"] for x in srv),
+            "rss_after_load_kib": srv[-1]["rss_after_kib"],
             "sigterm": a.sluice_stop,
         }
 
@@ -160,7 +215,8 @@ def main():
     # ------------------------------------------------------------------ the table
     p = print
     p()
-    p(f"sluice bench: {doc['request']}")
+    p("sluice bench: OpenAI chat completions (POST /v1/chat/completions), per target streamed or not, "
+      "same-dialect or translated")
     rounds = f"{a.rounds} rounds (medians) of " if a.rounds > 1 else ""
     p(f"  {rounds}{a.duration} per target after {a.warmup} warm-up, {a.connections} connections, "
       f"{a.threads} wrk thread(s), {os.cpu_count()} cores shared by wrk, upstream and proxy")
@@ -168,7 +224,8 @@ def main():
         p(f"  load average before/after: {a.loadavg_before} / {a.loadavg_after}"
           + ("  (machine busy: expect noise)" if a.loadavg_before > (os.cpu_count() or 1) / 4 else ""))
     p()
-    hdr = (f"{'target':<10} {'req/s':>10} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} "
+    w = max([len("target")] + [len(n) for n in targets])
+    hdr = (f"{'target':<{w}} {'req/s':>9} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} "
            f"{'max ms':>8} {'CPU us/req':>11} {'RSS idle':>10} {'RSS peak':>10}")
     p(hdr)
     p("-" * len(hdr))
@@ -176,25 +233,44 @@ def main():
     for name, t in targets.items():
         s = t["server"]
         if t["rounds"] > 1:
-            extra_rounds.append(f"{name:<10} req/s per round: " + ", ".join(f"{v:.0f}" for v in t["rps_per_round"]))
+            extra_rounds.append(f"{name:<{w}} req/s per round: " + ", ".join(f"{v:.0f}" for v in t["rps_per_round"]))
         cpu = t.get("server_cpu_us_per_req")
         cpu_s = f"{cpu:.1f}" if cpu is not None else "-"
         peak = max(s["vmhwm_kib"], s["rss_peak_sampled_kib"]) if s["processes"] == 1 else s["rss_peak_sampled_kib"]
-        p(f"{name:<10} {t['rps']:>10.0f} {t['p50_ms']:>8.2f} {t['p90_ms']:>8.2f} "
+        p(f"{name:<{w}} {t['rps']:>9.0f} {t['p50_ms']:>8.2f} {t['p90_ms']:>8.2f} "
           f"{t['p99_ms']:>8.2f} {t['max_ms']:>8.2f} {cpu_s:>11} "
           f"{mib(s['rss_idle_kib']):>10} {mib(peak):>10}")
+    for name in sorted(skipped):
+        p(f"{name:<{w}} {skipped[name]}")
     for line in extra_rounds:
         p(line)
     p()
     p("CPU us/req and RSS are the measured server's own processes only (direct: the upstream;")
-    p("nginx: master + 2 workers; sluice: its process) - the upstream's work is not included.")
+    p("nginx*: master + 2 workers; sluice*: its one process) - the upstream's work is not included.")
     if ratios:
+        def fmt(v):
+            return f"{v:.2f}x" if v is not None else "-"
+        rw = max([len("ratios (target/base)")] + [len(k) + 2 for k in ratios])
         p()
-        for key, r in ratios.items():
-            def fmt(v):
-                return f"{v:.2f}x" if v is not None else "-"
-            p(f"{key:<16} req/s {fmt(r['rps']):>6}   p50 {fmt(r['p50']):>6}   p99 {fmt(r['p99']):>6}")
-        p("(req/s: higher is better for the gateway; p50/p99: lower is better)")
+        p(f"{'ratios (target/base)':<{rw}} {'req/s':>6} {'CPU us/req':>10} {'p50':>6} {'p99':>6}")
+        for kind, title in KINDS.items():
+            rows = [(k, r) for k, r in ratios.items() if r["kind"] == kind]
+            if not rows:
+                continue
+            p(title)
+            for key, r in rows:
+                if "unavailable" in r:
+                    p(f"  {key:<{rw - 2}} n/a ({r['unavailable']})")
+                    continue
+                verdict = ""
+                if "meets_rps_target" in r:
+                    verdict = "   meets target" if r["meets_rps_target"] else "   BELOW TARGET"
+                p(f"  {key:<{rw - 2}} {fmt(r['rps']):>6} {fmt(r['cpu_us_per_req']):>10} "
+                  f"{fmt(r['p50']):>6} {fmt(r['p99']):>6}{verdict}")
+        p("(req/s: higher is better for the target; CPU us/req, p50, p99: lower is better)")
+        if a.loadavg_before is not None and a.loadavg_before > (os.cpu_count() or 1) / 4:
+            p(f"(load average {a.loadavg_before} before the run: req/s ratios and the target verdicts are")
+            p(" unreliable on this busy machine; CPU us/req ratios hold up better)")
     if "sluice" in doc:
         s = doc["sluice"]
         p()

@@ -15,6 +15,7 @@
 #include "compiler/resources/autoconfig.h"
 #include "compiler/resources/resources.h"
 #include "config/config.h"
+#include "extproc/extproc_command.h"
 #include "auth/token_source.h"
 #include "standalone/server.h"
 #include "standalone/token_client.h"
@@ -120,6 +121,15 @@ int main(int argc, char** argv) {
   std::vector<std::string> vfiles;
   validate->add_option("files", vfiles, "resource files or directories")->required();
 
+  // sluice extproc
+  auto* ext = app.add_subcommand("extproc", "serve Envoy's ext_proc protocol (Envoy, Envoy Gateway, Istio)");
+  extproc::ExtprocOptions eo;
+  ext->add_option("--listen", eo.listen, "host:port or unix:PATH (repeatable; default 127.0.0.1:1063)");
+  ext->add_option("-f,--resources", eo.resource_files, "Envoy AI Gateway resource files or directories");
+  ext->add_option("--config", eo.config_file, "Envoy AI Gateway filter config (filterapi YAML)");
+  ext->add_flag("--allow-unsupported", eo.allow_unsupported, "start even when resources use unsupported features");
+  ext->add_option("--max-request-body-bytes", eo.max_request_body_bytes, "413 above this")->capture_default_str();
+
   app.add_subcommand("version", "print the version");
 
   CLI11_PARSE(app, argc, argv);
@@ -135,6 +145,12 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (app.got_subcommand("validate")) return Validate(vfiles);
+  if (app.got_subcommand("extproc")) {
+    eo.log_level = log_level;
+    auth::TokenRefresher::Get().SetHttpClient(standalone::NewTokenHttpClient(""));
+    return extproc::RunExtprocCommand(eo);
+  }
+
   // Token endpoints (GCP OAuth2, Azure Entra ID) are reached by the credential refresher with
   // the same trust anchors as providers.
   auto extra_ca = standalone::ReadCaFile(so.extra_ca_file);

@@ -215,6 +215,7 @@ Decision Pipeline::BuildAttempt() {
                  "unsupported_endpoint");
   }
   translator_ = factory->Create(backend);
+  backend_ = &backend;
   if (factory->NeedsDocument() && doc_ == nullptr) {
     auto doc = json::Parse(body_);
     if (!doc.ok()) return Error(400, StrCat("request body is not valid JSON: ", doc.status().message()), "invalid_json");

@@ -88,6 +88,16 @@ class Pipeline {
   ImmediateResponse Error(int status, std::string_view message, std::string_view code = {},
                           std::string_view param = {}) const;
 
+  // Token usage and the model the provider says answered, as the translator reported them
+  // so far (complete after the last response chunk). nullptr / empty before a backend is
+  // chosen.
+  const translate::Usage* usage() const { return translator_ ? &translator_->usage() : nullptr; }
+  std::string_view response_model() const {
+    return translator_ ? translator_->response_model() : std::string_view();
+  }
+  // The backend of the current attempt (nullptr before OnRequestBody routed).
+  const config::Backend* backend() const { return backend_; }
+
   Endpoint endpoint() const { return endpoint_; }
   Dialect dialect() const { return dialect_; }
   bool stream() const { return stream_; }
@@ -112,6 +122,7 @@ class Pipeline {
   uint32_t tried_priority_ = 0;
   bool tried_any_ = false;
   std::unique_ptr<translate::Translator> translator_;
+  const config::Backend* backend_ = nullptr;
 };
 
 // Builds the /v1/models answer from the config (OpenAI list shape).

@@ -1,0 +1,100 @@
+// EnvoySim: a stand-in for Envoy's ext_proc HTTP filter, for tests and for trying an ext_proc
+// server by hand (sluice-extproc-client). Over a real gRPC channel it sends what the filter
+// sends for one HTTP request (headers, body per the processing mode, trailers; then the same
+// for the upstream's answer), applies the server's replies the way Envoy does (mutation
+// rules, CONTINUE_AND_REPLACE, mode_override, dynamic metadata namespaces), and records every
+// reply that breaks the protocol rules of docs reference §4 as a violation.
+//
+// It models Envoy's router-level filter with the options sluice's examples use; it is not a
+// full reimplementation (no timeouts, no FULL_DUPLEX_STREAMED, no observability mode).
+// Not thread-safe; one Run() at a time.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "envoy/service/ext_proc/v3/external_processor.grpc.pb.h"
+
+namespace sluice::extproc::testing {
+
+namespace pb = ::envoy::service::ext_proc::v3;
+using ProcessingMode = ::envoy::extensions::filters::http::ext_proc::v3::ProcessingMode;
+
+// Ordered header list, names lower-case; pseudo-headers first, as Envoy sends them.
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+std::optional<std::string> Get(const Headers& h, std::string_view name);
+
+struct FilterConfig {
+  FilterConfig();  // request/response headers SEND, bodies BUFFERED, trailers SKIP
+  ProcessingMode processing_mode;
+  bool allow_mode_override = true;
+  bool allow_all_routing = true;  // mutation_rules {allow_all_routing: true}
+  std::vector<std::string> receiving_namespaces{"io.envoy.ai_gateway"};
+  bool cancel_at_end = false;  // end the stream like Envoy does by default (a reset)
+  bool header_values_in_value = false;  // send `value` instead of `raw_value` (Envoy < 1.27)
+};
+
+struct HttpMessage {
+  Headers headers;                // request: :method :path :authority :scheme; response: :status
+  std::vector<std::string> body;  // chunks as they would reach Envoy; none = no body
+  Headers trailers;
+  std::string Body() const;
+};
+
+struct Result {
+  // An ImmediateResponse, or Envoy's own local reply after a stream error (status_on_error).
+  bool local_reply = false;
+  int local_status = 0;
+  Headers local_headers;
+  std::string local_body;
+
+  bool forwarded = false;     // the request was sent upstream
+  HttpMessage upstream_request;
+  bool route_cache_cleared = false;
+  bool answered = false;      // the upstream answered and the answer reached the client
+  HttpMessage client_response;
+  bool response_body_streamed = false;  // the answer's body went to the server as STREAMED
+
+  google::protobuf::Struct metadata;  // dynamic metadata Envoy accepted, merged
+  std::vector<std::string> sent;      // message kinds sent, in order
+  std::vector<std::string> replies;   // reply kinds received, in order
+  std::vector<std::string> violations;
+  int rejected_mutations = 0;  // header mutations Envoy's rules would ignore
+  grpc::Status status;         // how the server ended the stream
+};
+
+// The upstream: gets the request as Envoy would send it, returns its answer; nullopt stops
+// after the request path (as if the upstream reset).
+using Upstream = std::function<std::optional<HttpMessage>(const HttpMessage& request)>;
+
+class EnvoySim {
+ public:
+  EnvoySim(std::shared_ptr<grpc::Channel> channel, FilterConfig config);
+  ~EnvoySim();
+  Result Run(const HttpMessage& request, const Upstream& upstream);
+
+ private:
+  class Stream;
+  std::unique_ptr<pb::ExternalProcessor::Stub> stub_;
+  FilterConfig config_;
+};
+
+// A request as a client would send it through Envoy.
+HttpMessage Request(std::string_view method, std::string_view path, std::string_view body,
+                    Headers extra = {}, std::string_view authority = "gateway.local");
+// An upstream answer, its body split into `chunks` pieces of about equal size (>= 1).
+HttpMessage Response(int status, std::string_view content_type, std::string_view body,
+                     size_t chunks = 1, Headers extra = {});
+
+// Human-readable forms for the client tool and test failure messages.
+std::string Describe(const HttpMessage& m);
+std::string Describe(const Result& r);
+
+}  // namespace sluice::extproc::testing

@@ -1,0 +1,49 @@
+// `sluice extproc`: serves Envoy's External Processing protocol (ext_proc) with the gateway
+// pipeline, for the router-level filter layout (see examples/envoy/README.md).
+//
+// This header is what src/exe needs to wire the subcommand; it exposes no gRPC type.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace sluice::extproc {
+
+struct ExtprocOptions {
+  // Where to listen, repeatable: "host:port" ("127.0.0.1:1063", "[::1]:1063", "0.0.0.0:0")
+  // or "unix:PATH" (a Unix domain socket; a stale socket file is replaced). Empty means
+  // kDefaultListen. Anyone who can reach the socket receives the backends' credentials in
+  // header mutations: keep it on loopback or a UDS unless the network is trusted.
+  std::vector<std::string> listen;
+  // Envoy AI Gateway resource files or directories (-f), loaded exactly as `sluice run` does.
+  std::vector<std::string> resource_files;
+  // Envoy AI Gateway's filterapi data-plane config (--config). Not implemented yet: rejected
+  // with a clear error. Mutually exclusive with resource_files.
+  std::string config_file;
+  std::string log_level = "info";  // debug|info|warn|error
+  bool allow_unsupported = false;  // start even when resources use unsupported features
+
+  // Request bodies above this get a 413 in the client's API dialect.
+  size_t max_request_body_bytes = 32u << 20;
+  // Non-2xx answers are buffered to translate them; a larger one fails the stream.
+  size_t max_error_body_bytes = 4u << 20;
+  // gRPC's receive limit. A BUFFERED body arrives as one message, so keep it above
+  // max_request_body_bytes (gRPC's own default is only 4 MiB).
+  size_t max_grpc_message_bytes = 64u << 20;
+  // Time in-flight streams get to finish after SIGTERM/SIGINT before they are cancelled.
+  int shutdown_grace_ms = 15000;
+};
+
+inline constexpr const char* kDefaultListen = "127.0.0.1:1063";
+
+// Loads the resources, starts the gRPC server (ext_proc service plus grpc.health.v1.Health)
+// and serves until SIGTERM/SIGINT; SIGHUP reloads the resource files (an invalid new set is
+// logged and the old one keeps serving). Prints "sluice extproc listening on ADDR" per
+// address to stdout once serving. Returns the process exit code: 0 after a clean shutdown,
+// 1 on configuration or listen errors, 2 on bad options.
+// It installs handlers for those three signals for its duration (restoring the previous ones
+// on return); call it once per process, from the main thread.
+int RunExtprocCommand(const ExtprocOptions& opts);
+
+}  // namespace sluice::extproc

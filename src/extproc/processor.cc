@@ -1,0 +1,463 @@
+#include "extproc/processor.h"
+
+#include <algorithm>
+#include <charconv>
+#include <utility>
+
+#include "common/log.h"
+#include "common/strings.h"
+
+namespace sluice::extproc {
+namespace {
+
+using ::envoy::config::core::v3::HeaderValueOption;
+
+// Envoy (>= 1.27 by default, >= 1.32 only) carries header values in raw_value; older ones in
+// value. Read both (§2.10 of the reference).
+std::string_view ValueOf(const ::envoy::config::core::v3::HeaderValue& h) {
+  return h.raw_value().empty() ? std::string_view(h.value()) : std::string_view(h.raw_value());
+}
+
+bool IsPseudo(std::string_view name) { return !name.empty() && name[0] == ':'; }
+
+// Builds a HeaderMutation that Envoy's default mutation rules accept:
+// - values go in raw_value only (Envoy rejects a header with both value and raw_value);
+// - append_action OVERWRITE_IF_EXISTS_OR_ADD: Envoy's ext_proc honours only the deprecated
+//   `append` (absent = overwrite), but an Envoy that starts honouring append_action must not
+//   read its default (APPEND_IF_EXISTS_OR_ADD) and add a second value;
+// - pseudo-headers and `host` are never removed (Envoy forbids it); a name that is set is not
+//   also removed (Envoy applies removals before sets, so it would be redundant).
+class MutationBuilder {
+ public:
+  void Set(std::string_view name, std::string_view value) {
+    std::string key = http::ToLower(name);
+    if (key == "host") key = ":authority";  // Envoy keeps the Host header as :authority
+    for (auto& [k, v] : set_) {
+      if (k == key) {
+        v = std::string(value);
+        return;
+      }
+    }
+    set_.emplace_back(std::move(key), std::string(value));
+  }
+  void Remove(std::string_view name) {
+    std::string key = http::ToLower(name);
+    if (IsPseudo(key) || key == "host") return;
+    if (std::find(remove_.begin(), remove_.end(), key) == remove_.end()) remove_.push_back(std::move(key));
+  }
+  void Unremove(std::string_view name) {
+    remove_.erase(std::remove(remove_.begin(), remove_.end(), name), remove_.end());
+  }
+  // Adds a pipeline mutation. `present`, when given, limits removals to headers that exist.
+  void Add(const http::HeaderMutation& m, const http::HeaderMap* present) {
+    for (const auto& r : m.remove) {
+      if (present == nullptr || present->Has(r)) Remove(r);
+    }
+    for (const auto& [n, v] : m.set) Set(n, v);
+  }
+  bool empty() const { return set_.empty() && remove_.empty(); }
+
+  void Build(pb::HeaderMutation* out) const {
+    for (const auto& [k, v] : set_) {
+      HeaderValueOption* opt = out->add_set_headers();
+      opt->mutable_header()->set_key(k);
+      opt->mutable_header()->set_raw_value(v);
+      opt->set_append_action(HeaderValueOption::OVERWRITE_IF_EXISTS_OR_ADD);
+    }
+    for (const auto& r : remove_) {
+      bool also_set = std::any_of(set_.begin(), set_.end(), [&](const auto& s) { return s.first == r; });
+      if (!also_set) out->add_remove_headers(r);
+    }
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> set_;
+  std::vector<std::string> remove_;
+};
+
+bool IsEventStream(std::string_view content_type) {
+  std::string ct = http::ToLower(content_type);
+  return ct.find("text/event-stream") != std::string::npos ||
+         ct.find("application/vnd.amazon.eventstream") != std::string::npos;
+}
+
+google::protobuf::Struct* MetadataNamespace(pb::ProcessingResponse* out) {
+  auto& fields = *out->mutable_dynamic_metadata()->mutable_fields();
+  return fields[kMetadataNamespace].mutable_struct_value();
+}
+
+void PutString(google::protobuf::Struct* s, const std::string& key, std::string_view value) {
+  (*s->mutable_fields())[key].set_string_value(std::string(value));
+}
+void PutNumber(google::protobuf::Struct* s, const std::string& key, double value) {
+  (*s->mutable_fields())[key].set_number_value(value);
+}
+
+std::string_view KindName(pb::ProcessingRequest::RequestCase c) {
+  switch (c) {
+    case pb::ProcessingRequest::kRequestHeaders: return "request_headers";
+    case pb::ProcessingRequest::kResponseHeaders: return "response_headers";
+    case pb::ProcessingRequest::kRequestBody: return "request_body";
+    case pb::ProcessingRequest::kResponseBody: return "response_body";
+    case pb::ProcessingRequest::kRequestTrailers: return "request_trailers";
+    case pb::ProcessingRequest::kResponseTrailers: return "response_trailers";
+    default: return "an empty message";
+  }
+}
+
+}  // namespace
+
+StreamProcessor::StreamProcessor(std::shared_ptr<const gateway::Runtime> runtime,
+                                 gateway::RandomFn random, const ProcessorLimits& limits)
+    : runtime_(std::move(runtime)), random_(std::move(random)), limits_(limits) {}
+
+StreamProcessor::~StreamProcessor() = default;
+
+absl::StatusOr<bool> StreamProcessor::Process(const pb::ProcessingRequest& in,
+                                              pb::ProcessingResponse* out) {
+  // Observability mode: Envoy sends copies and ignores replies; there is nothing to decide.
+  if (in.observability_mode()) return false;
+  const auto kind = in.request_case();
+  if (kind == pb::ProcessingRequest::REQUEST_NOT_SET) {
+    return absl::InvalidArgumentError(
+        "ProcessingRequest carries none of request_headers, request_body, request_trailers, "
+        "response_headers, response_body, response_trailers");
+  }
+  if (state_ == State::kLocalReply &&
+      (kind == pb::ProcessingRequest::kRequestBody || kind == pb::ProcessingRequest::kRequestTrailers)) {
+    // Sent before Envoy saw our immediate_response (STREAMED chunks are not held back for
+    // replies); Envoy no longer waits for an answer to them.
+    return false;
+  }
+  if (state_ == State::kLocalReply || state_ == State::kPassThroughClosed) {
+    return absl::FailedPreconditionError(
+        StrCat(KindName(kind), " after the stream's processing ended"));
+  }
+  absl::Status st;
+  switch (kind) {
+    case pb::ProcessingRequest::kRequestHeaders:
+      st = OnRequestHeaders(in, out);
+      break;
+    case pb::ProcessingRequest::kRequestBody:
+      st = OnRequestBody(in.request_body(), out);
+      break;
+    case pb::ProcessingRequest::kRequestTrailers:
+      if (state_ == State::kRequestHeaders) {
+        return absl::FailedPreconditionError("request_trailers before request_headers");
+      }
+      out->mutable_request_trailers();  // nothing to change
+      break;
+    case pb::ProcessingRequest::kResponseHeaders:
+      st = OnResponseHeaders(in.response_headers(), out);
+      break;
+    case pb::ProcessingRequest::kResponseBody:
+      st = OnResponseBody(in.response_body(), out);
+      break;
+    case pb::ProcessingRequest::kResponseTrailers:
+      if (state_ != State::kResponseBody) {
+        return absl::FailedPreconditionError("response_trailers before response_headers");
+      }
+      if (routed_ && !response_ended_ && !response_broken_) {
+        // Trailers end the body. Whatever the translator still holds cannot be sent any more
+        // (a trailers reply carries no body); LLM providers do not send trailers in practice.
+        response_ended_ = true;
+        std::string rest;
+        if (response_status_ >= 200 && response_status_ < 300 &&
+            pipeline_->OnResponseBody({}, true, &rest).ok() && !rest.empty()) {
+          log::Warn("extproc: ", rest.size(), " translated bytes dropped: the answer ended with trailers");
+        }
+      }
+      out->mutable_response_trailers();
+      break;
+    default:
+      break;
+  }
+  if (!st.ok()) return st;
+  return true;
+}
+
+absl::Status StreamProcessor::OnRequestHeaders(const pb::ProcessingRequest& in,
+                                               pb::ProcessingResponse* out) {
+  if (state_ != State::kRequestHeaders) {
+    return absl::FailedPreconditionError("request_headers received twice");
+  }
+  // An upstream (cluster-level) ext_proc filter: Envoy AI Gateway's two-filter layout, told
+  // apart the way Envoy AI Gateway does it (only that filter is configured with request
+  // attributes). The router-level driver has nothing to do there; pass it through.
+  if (in.attributes_size() > 0) {
+    log::Debug("extproc: a stream with request attributes (upstream filter): passed through");
+    out->mutable_request_headers();
+    state_ = State::kPassThroughClosed;
+    return absl::OkStatus();
+  }
+  const pb::HttpHeaders& h = in.request_headers();
+  std::string method, path;
+  std::optional<std::string> authority;
+  for (const auto& hv : h.headers().headers()) {
+    const std::string& key = hv.key();
+    std::string_view value = ValueOf(hv);
+    if (IsPseudo(key)) {
+      if (key == ":method") method = std::string(value);
+      else if (key == ":path") path = std::string(value);
+      else if (key == ":authority") authority = std::string(value);
+      continue;  // :scheme and others are Envoy's business
+    }
+    request_headers_.Add(http::ToLower(key), value);
+  }
+  if (method.empty() || path.empty()) {
+    return absl::InvalidArgumentError("request_headers: :method and :path are required");
+  }
+  if (authority && !request_headers_.Has("host")) request_headers_.Add("host", *authority);
+
+  pipeline_ = std::make_unique<gateway::Pipeline>(runtime_, random_);
+  if (auto local = pipeline_->OnRequestHeaders(method, path, request_headers_)) {
+    Immediate(*local, out);
+    return absl::OkStatus();
+  }
+  if (h.end_of_stream()) {
+    // No body will follow: decide now, in the headers reply.
+    Decide(pipeline_->OnRequestBody(request_body_), /*in_headers_reply=*/true, out);
+    return absl::OkStatus();
+  }
+  // CONTINUE; the buffered body comes next. A client-sent backend header is dropped now: only
+  // sluice may choose the route (the body reply sets it and clears the route cache).
+  pb::CommonResponse* common = out->mutable_request_headers()->mutable_response();
+  if (request_headers_.Has(kSelectedBackendHeader)) {
+    common->mutable_header_mutation()->add_remove_headers(kSelectedBackendHeader);
+  }
+  state_ = State::kRequestBody;
+  return absl::OkStatus();
+}
+
+absl::Status StreamProcessor::OnRequestBody(const pb::HttpBody& body, pb::ProcessingResponse* out) {
+  if (state_ == State::kRequestHeaders) {
+    return absl::FailedPreconditionError("request_body before request_headers");
+  }
+  if (state_ != State::kRequestBody) {
+    return absl::FailedPreconditionError(
+        "request body arrived in more than one message (or after the request was decided): "
+        "the ext_proc filter's request_body_mode must be BUFFERED");
+  }
+  // BUFFERED sends the whole body in one message; its end_of_stream is false only when
+  // trailers follow, so this message is the body either way.
+  if (body.body().size() > limits_.max_request_body_bytes) {
+    Immediate(pipeline_->Error(413, StrCat("request body exceeds the limit of ",
+                                           limits_.max_request_body_bytes, " bytes"),
+                               "request_too_large"),
+              out);
+    return absl::OkStatus();
+  }
+  request_body_ = body.body();
+  Decide(pipeline_->OnRequestBody(request_body_), /*in_headers_reply=*/false, out);
+  return absl::OkStatus();
+}
+
+void StreamProcessor::Immediate(const gateway::ImmediateResponse& r, pb::ProcessingResponse* out) {
+  pb::ImmediateResponse* ir = out->mutable_immediate_response();
+  // StatusCode is an open proto3 enum: any number is carried as is.
+  ir->mutable_status()->set_code(static_cast<::envoy::type::v3::StatusCode>(r.status));
+  ir->set_body(r.body);
+  MutationBuilder m;
+  if (!r.content_type.empty()) m.Set("content-type", r.content_type);
+  m.Add(r.headers, nullptr);
+  m.Build(ir->mutable_headers());
+  ir->set_details(StrCat("sluice_local_reply_", r.status));
+  state_ = State::kLocalReply;
+}
+
+void StreamProcessor::Decide(gateway::Decision&& decision, bool in_headers_reply,
+                             pb::ProcessingResponse* out) {
+  if (auto* local = std::get_if<gateway::ImmediateResponse>(&decision)) {
+    Immediate(*local, out);
+    return;
+  }
+  auto& up = std::get<gateway::UpstreamRequest>(decision);
+  routed_ = true;
+  state_ = State::kForwarded;
+
+  pb::CommonResponse* common = in_headers_reply ? out->mutable_request_headers()->mutable_response()
+                                                : out->mutable_request_body()->mutable_response();
+  MutationBuilder m;
+  m.Add(up.headers, &request_headers_);
+  m.Set(":path", up.path);
+  // Needs the filter's mutation_rules.allow_all_routing; without it Envoy ignores this set
+  // (rejected_header_mutations) and the route's host rewrite must supply the host.
+  m.Set(":authority", up.host);
+  m.Set(kSelectedBackendHeader, up.backend->name);
+  // The pipeline drops content-length for drivers that re-frame; here Envoy forwards the
+  // buffered body with the client's content-length unless we set the new one.
+  m.Unremove("content-length");
+  size_t body_size = up.body ? up.body->size() : request_body_.size();
+  if (up.body) {
+    if (in_headers_reply) {
+      // Adding a body to a header-only request: only CONTINUE_AND_REPLACE does that, and Envoy
+      // then drops content-length itself.
+      common->set_status(pb::CommonResponse::CONTINUE_AND_REPLACE);
+    } else {
+      m.Set("content-length", StrCat(body_size));
+    }
+    common->mutable_body_mutation()->set_body(*up.body);
+  }
+  m.Build(common->mutable_header_mutation());
+  // Re-pick the route on the new headers (x-ai-eg-model, the backend header). Envoy honours
+  // this only with a header mutation in the same response, which there always is here.
+  common->set_clear_route_cache(true);
+
+  google::protobuf::Struct* md = MetadataNamespace(out);
+  PutString(md, "backend_name", up.backend->name);
+  PutString(md, "ai_service_backend_name", up.backend->name);
+  PutString(md, "model_name_override", up.model);
+  PutNumber(md, "content_length", static_cast<double>(body_size));
+}
+
+absl::Status StreamProcessor::OnResponseHeaders(const pb::HttpHeaders& h, pb::ProcessingResponse* out) {
+  if (state_ == State::kRequestHeaders) {
+    return absl::FailedPreconditionError("response_headers before request_headers");
+  }
+  if (state_ == State::kResponseBody) {
+    return absl::FailedPreconditionError("response_headers received twice");
+  }
+  std::optional<int> status;
+  for (const auto& hv : h.headers().headers()) {
+    const std::string& key = hv.key();
+    std::string_view value = ValueOf(hv);
+    if (key == ":status") {
+      int v = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+      if (ec == std::errc() && p == value.data() + value.size() && v >= 100 && v <= 999) status = v;
+      continue;
+    }
+    if (IsPseudo(key)) continue;
+    response_headers_.Add(http::ToLower(key), value);
+  }
+  if (!status) return absl::InvalidArgumentError("response_headers: missing or invalid :status");
+  response_status_ = *status;
+  // A request that was never routed (no body reached us: request_body_mode NONE, or a
+  // request Envoy answered itself) is passed through as the upstream sent it.
+  if (state_ == State::kRequestBody) {
+    log::Debug("extproc: response for a request that was not routed here: passed through");
+    routed_ = false;
+  }
+  state_ = State::kResponseBody;
+  pb::CommonResponse* common = out->mutable_response_headers()->mutable_response();
+  if (!routed_) return absl::OkStatus();
+
+  bool ok = response_status_ >= 200 && response_status_ < 300;
+  MutationBuilder m;
+  m.Add(pipeline_->OnResponseHeaders(response_status_, response_headers_), &response_headers_);
+  auto content_type = response_headers_.Get("content-type");
+  if (ok && ((content_type && IsEventStream(*content_type)) || (!content_type && pipeline_->stream()))) {
+    // A stream: have Envoy send the body as it arrives (needs allow_mode_override). Body modes
+    // in an override are taken literally; the request body is over, so only the response
+    // mode matters. Envoy drops content-length for STREAMED bodies; the pipeline's removal
+    // of it stays.
+    response_streamed_ = true;
+    out->mutable_mode_override()->set_response_body_mode(
+        ::envoy::extensions::filters::http::ext_proc::v3::ProcessingMode::STREAMED);
+  } else {
+    // Buffered: content-length is kept by Envoy; the body reply sets the translated length.
+    m.Unremove("content-length");
+  }
+  if (h.end_of_stream()) {
+    // No body follows. A non-2xx answer still needs its error translated: CONTINUE_AND_REPLACE
+    // is the only way to attach a body to a header reply.
+    response_ended_ = true;
+    if (!ok) {
+      gateway::ImmediateResponse r = pipeline_->OnResponseError(response_status_, response_headers_, {});
+      if (!r.body.empty()) {
+        common->set_status(pb::CommonResponse::CONTINUE_AND_REPLACE);
+        common->mutable_body_mutation()->set_body(r.body);
+        if (!r.content_type.empty()) m.Set("content-type", r.content_type);
+      }
+      if (r.status != response_status_) m.Set(":status", StrCat(r.status));
+      m.Add(r.headers, nullptr);
+    } else {
+      std::string rest;
+      if (pipeline_->OnResponseBody({}, true, &rest).ok() && !rest.empty()) {
+        common->set_status(pb::CommonResponse::CONTINUE_AND_REPLACE);
+        common->mutable_body_mutation()->set_body(rest);
+      }
+    }
+  }
+  if (!m.empty()) m.Build(common->mutable_header_mutation());
+  return absl::OkStatus();
+}
+
+absl::Status StreamProcessor::OnResponseBody(const pb::HttpBody& body, pb::ProcessingResponse* out) {
+  if (state_ != State::kResponseBody) {
+    return absl::FailedPreconditionError("response_body before response_headers");
+  }
+  pb::CommonResponse* common = out->mutable_response_body()->mutable_response();
+  bool first = response_first_chunk_;
+  response_first_chunk_ = false;
+  if (!routed_ || response_ended_) return absl::OkStatus();  // unchanged
+  // A single message that ends the body, when we did not ask for STREAMED, is a BUFFERED
+  // body: Envoy still holds the headers, so a header mutation here applies, and content-length
+  // must match the replaced body. (If Envoy refused the override it is BUFFERED too, but the
+  // headers reply already dropped content-length, so there is nothing to keep consistent.)
+  bool whole = !response_streamed_ && first && body.end_of_stream();
+  bool eos = body.end_of_stream();
+  MutationBuilder m;
+
+  if (response_status_ < 200 || response_status_ >= 300) {
+    // Errors are translated whole; chunks before the last are withheld.
+    if (error_body_.size() + body.body().size() > limits_.max_error_body_bytes) {
+      return absl::ResourceExhaustedError(StrCat("upstream error body exceeds ",
+                                                 limits_.max_error_body_bytes, " bytes"));
+    }
+    error_body_.append(body.body());
+    if (!eos) {
+      common->mutable_body_mutation()->set_clear_body(true);
+      return absl::OkStatus();
+    }
+    response_ended_ = true;
+    gateway::ImmediateResponse r = pipeline_->OnResponseError(response_status_, response_headers_, error_body_);
+    common->mutable_body_mutation()->set_body(r.body);
+    if (r.status != response_status_) m.Set(":status", StrCat(r.status));
+    if (!r.content_type.empty()) m.Set("content-type", r.content_type);
+    m.Add(r.headers, nullptr);
+    if (whole) m.Set("content-length", StrCat(r.body.size()));
+    m.Build(common->mutable_header_mutation());
+    return absl::OkStatus();
+  }
+
+  if (response_broken_) {
+    common->mutable_body_mutation()->set_clear_body(true);
+    return absl::OkStatus();
+  }
+  std::string translated;
+  absl::Status st = pipeline_->OnResponseBody(body.body(), eos, &translated);
+  if (eos) response_ended_ = true;
+  if (!st.ok()) {
+    log::Warn("extproc: upstream answer could not be translated: ", st.message());
+    if (whole) {
+      gateway::ImmediateResponse r = pipeline_->Error(502, "upstream response could not be translated",
+                                                      "upstream_malformed");
+      common->mutable_body_mutation()->set_body(r.body);
+      m.Set(":status", StrCat(r.status));
+      m.Set("content-type", r.content_type);
+      m.Set("content-length", StrCat(r.body.size()));
+      m.Build(common->mutable_header_mutation());
+    } else {
+      // Mid-stream: the headers are gone; end the client's stream with an error in its dialect.
+      response_broken_ = true;
+      common->mutable_body_mutation()->set_body(
+          pipeline_->StreamError(StrCat("upstream stream is malformed: ", st.message())));
+    }
+    return absl::OkStatus();
+  }
+  if (translated != body.body()) {
+    if (translated.empty()) common->mutable_body_mutation()->set_clear_body(true);
+    else common->mutable_body_mutation()->set_body(translated);
+    if (whole) {
+      m.Set("content-length", StrCat(translated.size()));
+      m.Build(common->mutable_header_mutation());
+    }
+  }
+  // TODO(extproc): at end of stream, emit token usage (llm_input_token, llm_output_token,
+  // llm_total_token, ...) and response_model as dynamic metadata, once gateway::Pipeline
+  // exposes its translator's usage() and response_model().
+  return absl::OkStatus();
+}
+
+}  // namespace sluice::extproc

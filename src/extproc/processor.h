@@ -1,0 +1,104 @@
+// The ext_proc protocol for one HTTP request (one gRPC stream), router-level filter layout:
+// turns Envoy's ProcessingRequests into gateway::Pipeline calls and the pipeline's decisions
+// into ProcessingResponses. Transport-free: the gRPC server (server.cc) feeds it, and tests
+// call it directly.
+//
+// Private to src/extproc (it exposes generated protobuf types).
+//
+// What Envoy must be configured with (examples/envoy/router-level.yaml):
+//   processing_mode {request_header_mode: SEND, request_body_mode: BUFFERED,
+//                    response_header_mode: SEND, response_body_mode: BUFFERED}
+//   allow_mode_override: true          (streamed answers switch the response body to STREAMED)
+//   mutation_rules {allow_all_routing: true}   (to set :authority to the provider's host)
+//   metadata_options.receiving_namespaces.untyped: [io.envoy.ai_gateway]
+// and routes that match the header kSelectedBackendHeader to pick each backend's cluster.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "envoy/service/ext_proc/v3/external_processor.pb.h"
+#include "gateway/pipeline.h"
+#include "gateway/runtime.h"
+#include "http/headers.h"
+
+namespace sluice::extproc {
+
+namespace pb = ::envoy::service::ext_proc::v3;
+
+// Request header set on the upstream request to the chosen backend's name (the
+// AIServiceBackend's "namespace/name"), so Envoy's route table can send the request to that
+// backend's cluster after the route cache is cleared.
+inline constexpr const char* kSelectedBackendHeader = "x-ai-eg-selected-backend";
+// Dynamic metadata namespace, the same as Envoy AI Gateway's.
+inline constexpr const char* kMetadataNamespace = "io.envoy.ai_gateway";
+
+struct ProcessorLimits {
+  size_t max_request_body_bytes = 32u << 20;
+  size_t max_error_body_bytes = 4u << 20;
+};
+
+class StreamProcessor {
+ public:
+  StreamProcessor(std::shared_ptr<const gateway::Runtime> runtime, gateway::RandomFn random,
+                  const ProcessorLimits& limits);
+  ~StreamProcessor();
+  StreamProcessor(const StreamProcessor&) = delete;
+  StreamProcessor& operator=(const StreamProcessor&) = delete;
+
+  // Handles one message from Envoy. Returns true after filling `out` with the one reply the
+  // message needs (of the matching kind, or an immediate_response); false when no reply is
+  // due (observability mode; request body chunks still in flight when we answered locally). Errors end the stream with that status, which Envoy turns into
+  // a local reply (status_on_error, default 500):
+  //   InvalidArgument    a message with no request kind, or headers without :method/:path
+  //                      (request) or a valid :status (response);
+  //   FailedPrecondition a message out of order (a body before its headers, headers twice, a
+  //                      second request body message: request_body_mode must be BUFFERED);
+  //   ResourceExhausted  a non-2xx answer larger than max_error_body_bytes.
+  // A request body over max_request_body_bytes is answered with an immediate 413 instead.
+  absl::StatusOr<bool> Process(const pb::ProcessingRequest& in, pb::ProcessingResponse* out);
+
+  // True when nothing more will be changed on this stream: the server may close it with OK
+  // after the last reply, which tells Envoy to continue unmodified (e.g. the streams of an
+  // upstream-level filter, which this router-level driver passes through).
+  bool finished() const { return state_ == State::kPassThroughClosed; }
+
+ private:
+  enum class State {
+    kRequestHeaders,     // nothing received yet
+    kRequestBody,        // headers answered CONTINUE; the buffered body is due
+    kForwarded,          // the request went upstream (or on without a body)
+    kResponseBody,       // response headers answered; body chunks may follow
+    kLocalReply,         // an immediate_response was sent; nothing more is expected
+    kPassThroughClosed,  // not ours to process (upstream filter); close with OK
+  };
+
+  absl::Status OnRequestHeaders(const pb::ProcessingRequest& in, pb::ProcessingResponse* out);
+  absl::Status OnRequestBody(const pb::HttpBody& body, pb::ProcessingResponse* out);
+  absl::Status OnResponseHeaders(const pb::HttpHeaders& headers, pb::ProcessingResponse* out);
+  absl::Status OnResponseBody(const pb::HttpBody& body, pb::ProcessingResponse* out);
+  void Decide(gateway::Decision&& decision, bool in_headers_reply, pb::ProcessingResponse* out);
+  void Immediate(const gateway::ImmediateResponse& r, pb::ProcessingResponse* out);
+
+  std::shared_ptr<const gateway::Runtime> runtime_;
+  gateway::RandomFn random_;
+  ProcessorLimits limits_;
+  State state_ = State::kRequestHeaders;
+  // The pipeline keeps pointers to the client's headers and body: they live here, beside it.
+  http::HeaderMap request_headers_;
+  std::string request_body_;
+  std::unique_ptr<gateway::Pipeline> pipeline_;
+  bool routed_ = false;  // the pipeline chose a backend and translated the request
+
+  int response_status_ = 0;
+  http::HeaderMap response_headers_;
+  bool response_streamed_ = false;   // we asked for STREAMED response bodies
+  bool response_first_chunk_ = true;
+  bool response_ended_ = false;      // the translator has seen end_of_stream
+  bool response_broken_ = false;     // a streamed answer failed; later chunks are dropped
+  std::string error_body_;           // a non-2xx answer, until its end
+};
+
+}  // namespace sluice::extproc

@@ -1,0 +1,278 @@
+// StreamProcessor without gRPC: the protocol state machine and the exact shape of replies.
+#include "extproc/processor.h"
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "extproc/extproc_test_util.h"
+#include "gtest/gtest.h"
+
+namespace sluice::extproc {
+namespace {
+
+using ::envoy::config::core::v3::HeaderValueOption;
+using test::LoadRuntime;
+
+pb::ProcessingRequest RequestHeaders(std::vector<std::pair<std::string, std::string>> h, bool eos = false) {
+  pb::ProcessingRequest m;
+  for (const auto& [k, v] : h) {
+    auto* hv = m.mutable_request_headers()->mutable_headers()->add_headers();
+    hv->set_key(k);
+    hv->set_raw_value(v);
+  }
+  m.mutable_request_headers()->set_end_of_stream(eos);
+  return m;
+}
+
+pb::ProcessingRequest ResponseHeaders(std::vector<std::pair<std::string, std::string>> h, bool eos = false) {
+  pb::ProcessingRequest m;
+  for (const auto& [k, v] : h) {
+    auto* hv = m.mutable_response_headers()->mutable_headers()->add_headers();
+    hv->set_key(k);
+    hv->set_raw_value(v);
+  }
+  m.mutable_response_headers()->set_end_of_stream(eos);
+  return m;
+}
+
+pb::ProcessingRequest Body(bool request, std::string body, bool eos) {
+  pb::ProcessingRequest m;
+  pb::HttpBody* b = request ? m.mutable_request_body() : m.mutable_response_body();
+  b->set_body(std::move(body));
+  b->set_end_of_stream(eos);
+  return m;
+}
+
+const std::vector<std::pair<std::string, std::string>> kPost = {
+    {":method", "POST"}, {":path", "/v1/chat/completions"}, {":authority", "gw.local"}, {":scheme", "https"},
+    {"content-type", "application/json"}, {"content-length", "57"}, {"authorization", "Bearer client"},
+    {"transfer-encoding", "chunked"}};
+const std::string kBody = R"({"model":"gpt-test","messages":[{"role":"user","content":"hi"}]})";
+
+class ProcessorTest : public ::testing::Test {
+ protected:
+  absl::StatusOr<pb::ProcessingResponse> Send(const pb::ProcessingRequest& in) {
+    pb::ProcessingResponse out;
+    absl::StatusOr<bool> r = p_.Process(in, &out);
+    if (!r.ok()) return r.status();
+    EXPECT_TRUE(*r);
+    return out;
+  }
+  // Drives a request to the point where it went upstream.
+  void Forward(const std::string& body = kBody) {
+    ASSERT_TRUE(Send(RequestHeaders(kPost)).ok());
+    auto r = Send(Body(true, body, true));
+    ASSERT_TRUE(r.ok());
+    ASSERT_TRUE(r->has_request_body()) << r->DebugString();
+  }
+
+  StreamProcessor p_{LoadRuntime(), [] { return uint64_t{0}; }, ProcessorLimits{}};
+};
+
+TEST_F(ProcessorTest, HeadersReplyIsAnEmptyContinue) {
+  auto r = Send(RequestHeaders(kPost));
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(r->has_request_headers());
+  EXPECT_EQ(r->request_headers().response().ByteSizeLong(), 0u) << r->DebugString();
+  EXPECT_FALSE(r->has_mode_override());
+  EXPECT_FALSE(p_.finished());
+}
+
+TEST_F(ProcessorTest, ClientSentBackendHeaderIsDropped) {
+  auto h = kPost;
+  h.emplace_back(kSelectedBackendHeader, "default/expensive");
+  auto r = Send(RequestHeaders(h));
+  ASSERT_TRUE(r.ok());
+  const pb::CommonResponse& c = r->request_headers().response();
+  ASSERT_EQ(c.header_mutation().remove_headers_size(), 1);
+  EXPECT_EQ(c.header_mutation().remove_headers(0), kSelectedBackendHeader);
+  EXPECT_FALSE(c.clear_route_cache());
+}
+
+TEST_F(ProcessorTest, BodyReplyShape) {
+  ASSERT_TRUE(Send(RequestHeaders(kPost)).ok());
+  auto r = Send(Body(true, kBody, true));
+  ASSERT_TRUE(r.ok());
+  const pb::CommonResponse& c = r->request_body().response();
+  EXPECT_EQ(c.status(), pb::CommonResponse::CONTINUE);
+  EXPECT_TRUE(c.clear_route_cache());
+  EXPECT_FALSE(c.has_body_mutation()) << "same-dialect pass-through keeps the client's bytes";
+  std::map<std::string, std::string> set;
+  for (const auto& o : c.header_mutation().set_headers()) {
+    EXPECT_TRUE(o.header().value().empty()) << "values go in raw_value only: " << o.header().key();
+    EXPECT_EQ(o.append_action(), HeaderValueOption::OVERWRITE_IF_EXISTS_OR_ADD);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    EXPECT_FALSE(o.has_append());
+#pragma GCC diagnostic pop
+    EXPECT_EQ(set.count(o.header().key()), 0u) << "set once: " << o.header().key();
+    set[o.header().key()] = o.header().raw_value();
+  }
+  EXPECT_EQ(set[":path"], "/v1/chat/completions");
+  EXPECT_EQ(set[":authority"], "api.openai.test");
+  EXPECT_EQ(set["x-ai-eg-model"], "gpt-test");
+  EXPECT_EQ(set[kSelectedBackendHeader], "default/openai");
+  EXPECT_EQ(set["authorization"], "Bearer sk-openai-test");
+  EXPECT_EQ(set.count("host"), 0u);
+  EXPECT_EQ(set.count("content-length"), 0u) << "body unchanged: the client's length stands";
+  std::vector<std::string> removed(c.header_mutation().remove_headers().begin(), c.header_mutation().remove_headers().end());
+  for (const auto& name : removed) {
+    EXPECT_NE(name[0], ':') << "pseudo-headers are never removed";
+    EXPECT_NE(name, "host");
+    EXPECT_NE(name, "content-length");
+    EXPECT_EQ(set.count(name), 0u) << name << " is both set and removed";
+  }
+  EXPECT_NE(std::find(removed.begin(), removed.end(), "transfer-encoding"), removed.end());
+  EXPECT_EQ(std::find(removed.begin(), removed.end(), "x-api-key"), removed.end()) << "only present headers are removed";
+
+  const auto& md = r->dynamic_metadata().fields().at(kMetadataNamespace).struct_value().fields();
+  EXPECT_EQ(md.at("backend_name").string_value(), "default/openai");
+  EXPECT_EQ(md.at("model_name_override").string_value(), "gpt-test");
+  EXPECT_EQ(md.at("content_length").number_value(), kBody.size());
+}
+
+TEST_F(ProcessorTest, ReplacedBodySetsContentLength) {
+  ASSERT_TRUE(Send(RequestHeaders(kPost)).ok());
+  auto r = Send(Body(true, R"({"model":"claude-test","messages":[{"role":"user","content":"hi"}]})", true));
+  ASSERT_TRUE(r.ok());
+  const pb::CommonResponse& c = r->request_body().response();
+  ASSERT_EQ(c.body_mutation().mutation_case(), pb::BodyMutation::kBody);
+  std::string cl;
+  for (const auto& o : c.header_mutation().set_headers())
+    if (o.header().key() == "content-length") cl = o.header().raw_value();
+  EXPECT_EQ(cl, std::to_string(c.body_mutation().body().size()));
+}
+
+TEST_F(ProcessorTest, HeaderOnlyRequestIsDecidedInTheHeadersReply) {
+  auto r = Send(RequestHeaders(kPost, /*eos=*/true));
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(r->has_immediate_response()) << r->DebugString();
+  EXPECT_EQ(r->immediate_response().status().code(), 400);
+}
+
+TEST_F(ProcessorTest, ImmediateResponseShape) {
+  auto r = Send(RequestHeaders({{":method", "GET"}, {":path", "/v1/models"}, {":authority", "gw"}}, true));
+  ASSERT_TRUE(r.ok());
+  const pb::ImmediateResponse& ir = r->immediate_response();
+  EXPECT_EQ(ir.status().code(), 200);
+  EXPECT_NE(ir.body().find("gpt-test"), std::string::npos);
+  ASSERT_EQ(ir.headers().set_headers_size(), 1);
+  EXPECT_EQ(ir.headers().set_headers(0).header().key(), "content-type");
+  EXPECT_EQ(ir.headers().set_headers(0).header().raw_value(), "application/json");
+  EXPECT_FALSE(ir.details().empty());
+  // Nothing may follow an immediate response.
+  EXPECT_EQ(Send(ResponseHeaders({{":status", "200"}})).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(ProcessorTest, OutOfOrderAndMalformedMessages) {
+  EXPECT_EQ(Send(Body(true, kBody, true)).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Send(Body(false, "x", true)).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Send(ResponseHeaders({{":status", "200"}})).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Send(pb::ProcessingRequest()).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Send(RequestHeaders({{":method", "POST"}})).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ProcessorTest, DuplicateMessages) {
+  ASSERT_TRUE(Send(RequestHeaders(kPost)).ok());
+  EXPECT_EQ(Send(RequestHeaders(kPost)).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(ProcessorTest, SecondRequestBody) {
+  Forward();
+  auto st = Send(Body(true, "", true)).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(std::string(st.message()).find("BUFFERED"), std::string::npos);
+}
+
+TEST_F(ProcessorTest, ResponseHeadersNeedAStatus) {
+  Forward();
+  EXPECT_EQ(Send(ResponseHeaders({{"content-type", "application/json"}})).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ProcessorTest, BufferedJsonAnswerKeepsContentLengthForTheBodyReply) {
+  Forward();
+  auto h = Send(ResponseHeaders({{":status", "200"}, {"content-type", "application/json"}, {"content-length", "2"}, {"connection", "close"}}));
+  ASSERT_TRUE(h.ok());
+  EXPECT_FALSE(h->has_mode_override());
+  for (const auto& name : h->response_headers().response().header_mutation().remove_headers()) {
+    EXPECT_NE(name, "content-length");
+  }
+  auto b = Send(Body(false, "{}", true));
+  ASSERT_TRUE(b.ok());
+  EXPECT_TRUE(b->has_response_body());
+  EXPECT_FALSE(b->response_body().response().clear_route_cache());
+}
+
+TEST_F(ProcessorTest, EventStreamAnswerAsksForStreamedBodies) {
+  Forward(R"({"model":"claude-test","stream":true,"messages":[{"role":"user","content":"hi"}]})");
+  auto h = Send(ResponseHeaders({{":status", "200"}, {"content-type", "text/event-stream; charset=utf-8"}}));
+  ASSERT_TRUE(h.ok());
+  ASSERT_TRUE(h->has_mode_override());
+  EXPECT_EQ(h->mode_override().response_body_mode(), ::envoy::extensions::filters::http::ext_proc::v3::ProcessingMode::STREAMED);
+  EXPECT_EQ(h->mode_override().response_header_mode(), 0) << "DEFAULT: unchanged";
+  EXPECT_EQ(h->mode_override().response_trailer_mode(), 0);
+  // Garbage mid-stream: the client's stream ends with an error event, later chunks are dropped.
+  auto b1 = Send(Body(false, "data: {not json}\n\n", false));
+  ASSERT_TRUE(b1.ok());
+  const auto& m1 = b1->response_body().response().body_mutation();
+  ASSERT_EQ(m1.mutation_case(), pb::BodyMutation::kBody);
+  EXPECT_NE(m1.body().find("error"), std::string::npos) << m1.body();
+  auto b2 = Send(Body(false, "event: ping\ndata: {}\n\n", true));
+  ASSERT_TRUE(b2.ok());
+  EXPECT_TRUE(b2->response_body().response().body_mutation().clear_body());
+}
+
+TEST_F(ProcessorTest, HeaderOnlyErrorAnswerIsReplacedInTheHeadersReply) {
+  Forward(R"({"model":"claude-test","messages":[{"role":"user","content":"hi"}]})");
+  auto h = Send(ResponseHeaders({{":status", "503"}}, /*eos=*/true));
+  ASSERT_TRUE(h.ok());
+  const pb::CommonResponse& c = h->response_headers().response();
+  EXPECT_EQ(c.status(), pb::CommonResponse::CONTINUE_AND_REPLACE);
+  EXPECT_NE(c.body_mutation().body().find("error"), std::string::npos);
+}
+
+TEST_F(ProcessorTest, ObservabilityModeNeedsNoReply) {
+  pb::ProcessingRequest m = RequestHeaders(kPost);
+  m.set_observability_mode(true);
+  pb::ProcessingResponse out;
+  auto r = p_.Process(m, &out);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(*r);
+}
+
+TEST_F(ProcessorTest, UpstreamFilterStreamsArePassedThrough) {
+  pb::ProcessingRequest m = RequestHeaders({{":method", "POST"}, {":path", "/model/x/converse"}, {":authority", "h"}});
+  (*m.mutable_attributes())["envoy.filters.http.ext_proc"].mutable_fields();
+  auto r = Send(m);
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(r->has_request_headers());
+  EXPECT_EQ(r->request_headers().response().ByteSizeLong(), 0u);
+  EXPECT_TRUE(p_.finished());
+}
+
+TEST_F(ProcessorTest, UnroutedRequestsPassThroughOnTheResponsePath) {
+  ASSERT_TRUE(Send(RequestHeaders(kPost)).ok());
+  // No body came (request_body_mode NONE): the answer is left alone.
+  auto h = Send(ResponseHeaders({{":status", "200"}, {"content-type", "text/event-stream"}}));
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->response_headers().response().ByteSizeLong(), 0u);
+  EXPECT_FALSE(h->has_mode_override());
+  auto b = Send(Body(false, "data: x\n\n", true));
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->response_body().response().ByteSizeLong(), 0u);
+}
+
+TEST_F(ProcessorTest, RequestBodyLimit) {
+  StreamProcessor small(LoadRuntime(), [] { return uint64_t{0}; }, ProcessorLimits{16, 16});
+  pb::ProcessingResponse out;
+  ASSERT_TRUE(small.Process(RequestHeaders(kPost), &out).ok());
+  out.Clear();
+  ASSERT_TRUE(small.Process(Body(true, kBody, true), &out).ok());
+  ASSERT_TRUE(out.has_immediate_response());
+  EXPECT_EQ(out.immediate_response().status().code(), 413);
+}
+
+}  // namespace
+}  // namespace sluice::extproc
