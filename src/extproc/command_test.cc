@@ -3,17 +3,23 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "extproc/envoy_sim.h"
+#include "crypto/crypto.h"
 #include "extproc/extproc_test_util.h"
 #include "gtest/gtest.h"
 
@@ -116,9 +122,14 @@ TEST(ExtprocCommandTest, OptionErrors) {
     EXPECT_NE(c.err().find("needs resource files"), std::string::npos) << c.err();
   }
   {
-    Child c({"--config", "filterapi.yaml"});
+    Child c({"--config", "/nonexistent/filterapi.yaml", "--listen", "unix:" + TempPath(".sock")});
+    EXPECT_EQ(c.Wait(), 1);
+    EXPECT_NE(c.err().find("cannot read"), std::string::npos) << c.err();
+  }
+  {
+    Child c({"--config", "filterapi.yaml", "-f", "x.yaml"});
     EXPECT_EQ(c.Wait(), 2);
-    EXPECT_NE(c.err().find("not supported yet"), std::string::npos) << c.err();
+    EXPECT_NE(c.err().find("not both"), std::string::npos) << c.err();
   }
   {
     Child c({"--log-level", "loud", "-f", "x.yaml"});
@@ -175,6 +186,287 @@ TEST(ExtprocCommandTest, ServesReloadsOnSighupAndStopsOnSigterm) {
   EXPECT_NE(c.err().find("reload rejected"), std::string::npos) << c.err();
   EXPECT_NE(access(socket.c_str(), F_OK), 0) << "socket removed";
   unlink(resources.c_str());
+}
+
+// Replaces `path` the way config management does: write a temporary file, rename it over.
+void ReplaceAtomically(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  WriteFile(tmp, text);
+  ASSERT_EQ(std::rename(tmp.c_str(), path.c_str()), 0);
+}
+
+template <typename F>
+bool Eventually(F f, std::chrono::milliseconds limit = std::chrono::milliseconds(10000)) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (f()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return f();
+}
+
+std::string Updated(const std::string& from, const std::string& to) {
+  std::string s = test::kResources;
+  s.replace(s.find(from), from.size(), to);
+  return s;
+}
+
+TEST(ExtprocCommandTest, ReloadsWhenTheFileChanges) {
+  std::string resources = TempPath(".yaml");
+  std::string socket = TempPath(".sock");
+  WriteFile(resources, test::kResources);
+  Child c({"-f", resources, "--listen", "unix:" + socket});
+  ASSERT_TRUE(c.WaitForOutput("sluice extproc listening on unix:" + socket)) << (c.Wait(), c.err());
+  std::string address = "unix:" + socket;
+  EXPECT_TRUE(Forwarded(address, "gpt-test"));
+
+  ReplaceAtomically(resources, Updated("value: gpt-test}", "value: gpt-watched}"));
+  EXPECT_TRUE(Eventually([&] { return Forwarded(address, "gpt-watched"); })) << "no SIGHUP needed";
+  EXPECT_FALSE(Forwarded(address, "gpt-test"));
+
+  // Invalid: rejected, the previous version keeps serving.
+  ReplaceAtomically(resources, "kind: [unclosed");
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  EXPECT_TRUE(Forwarded(address, "gpt-watched"));
+
+  // In-place writes are seen too.
+  WriteFile(resources, test::kResources);
+  EXPECT_TRUE(Eventually([&] { return Forwarded(address, "gpt-test"); }));
+
+  c.Signal(SIGTERM);
+  EXPECT_EQ(c.Wait(), 0) << c.err();
+  EXPECT_NE(c.err().find("reload rejected"), std::string::npos) << c.err();
+  unlink(resources.c_str());
+}
+
+// One full request (request and answer path). Which version served it shows in where it went:
+// version A sends gpt-test to OpenAI, version B to Anthropic; every observable must agree.
+struct Observed {
+  bool ok = false;
+  char version = '?';
+  std::string problem;
+};
+
+Observed RunOne(t::EnvoySim& envoy) {
+  std::string body = R"({"model":"gpt-test","messages":[{"role":"user","content":"hi"}]})";
+  const std::string openai_answer =
+      R"({"id":"c","object":"chat.completion","created":1,"model":"gpt-test","choices":[{"index":0,"message":{"role":"assistant","content":"a"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}})";
+  const std::string anthropic_answer =
+      R"({"id":"msg","type":"message","role":"assistant","model":"claude-x","content":[{"type":"text","text":"b"}],"stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":4}})";
+  t::Result r = envoy.Run(t::Request("POST", "/v1/chat/completions", body),
+                          [&](const t::HttpMessage& up) -> std::optional<t::HttpMessage> {
+                            bool anthropic = t::Get(up.headers, ":authority") == "api.anthropic.test";
+                            return t::Response(200, "application/json", anthropic ? anthropic_answer : openai_answer);
+                          });
+  Observed o;
+  if (!r.status.ok() || !r.forwarded || !r.answered || r.local_reply || !r.violations.empty()) {
+    o.problem = t::Describe(r);
+    return o;
+  }
+  auto authority = t::Get(r.upstream_request.headers, ":authority");
+  auto path = t::Get(r.upstream_request.headers, ":path");
+  const auto& ns = r.metadata.fields();
+  std::string backend;
+  if (auto it = ns.find("io.envoy.ai_gateway"); it != ns.end()) {
+    auto f = it->second.struct_value().fields().find("backend_name");
+    if (f != it->second.struct_value().fields().end()) backend = f->second.string_value();
+  }
+  std::string client = r.client_response.Body();
+  bool a = authority == "api.openai.test" && path == "/v1/chat/completions" && backend == "default/openai" &&
+           client == openai_answer;
+  bool b = authority == "api.anthropic.test" && path == "/v1/messages" && backend == "default/claude" &&
+           client.find("\"object\":\"chat.completion\"") != std::string::npos;
+  if (!a && !b) {
+    o.problem = "mixed versions: " + authority.value_or("?") + " " + path.value_or("?") + " " + backend + " " + client;
+    return o;
+  }
+  o.ok = true;
+  o.version = a ? 'A' : 'B';
+  return o;
+}
+
+TEST(ExtprocCommandTest, ReloadUnderLoadNeverFailsAndNeverMixesVersions) {
+  std::string resources = TempPath(".yaml");
+  std::string socket = TempPath(".sock");
+  const std::string version_a = test::kResources;
+  const std::string version_b = Updated("value: gpt-test}]}]\n      backendRefs: [{name: openai}]",
+                                        "value: gpt-test}]}]\n      backendRefs: [{name: claude}]");
+  ASSERT_NE(version_a, version_b);
+  WriteFile(resources, version_a);
+  Child c({"-f", resources, "--listen", "unix:" + socket});
+  ASSERT_TRUE(c.WaitForOutput("sluice extproc listening on unix:" + socket)) << (c.Wait(), c.err());
+  auto channel = grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials());
+
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::vector<std::string> failures;
+  std::atomic<int> total{0}, seen_a{0}, seen_b{0};
+  std::atomic<char> last{'?'};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.emplace_back([&] {
+      t::EnvoySim envoy(channel, t::FilterConfig());
+      while (!stop.load()) {
+        Observed o = RunOne(envoy);
+        ++total;
+        if (!o.ok) {
+          std::lock_guard<std::mutex> lock(mu);
+          failures.push_back(o.problem);
+          continue;
+        }
+        (o.version == 'A' ? seen_a : seen_b)++;
+        last = o.version;
+      }
+    });
+  }
+  auto wait_for = [&](char v) {
+    return Eventually([&] {
+      int before = total.load();
+      // A version counts as live once requests that started after the check see it.
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      return last.load() == v && total.load() > before;
+    });
+  };
+  EXPECT_TRUE(wait_for('A'));
+  ReplaceAtomically(resources, version_b);
+  EXPECT_TRUE(wait_for('B'));
+  int b_before = seen_b.load();
+  ReplaceAtomically(resources, "apiVersion: v1\nkind: [unclosed");
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  int a_mid = seen_a.load();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(seen_a.load(), a_mid) << "the invalid version changed nothing: B keeps serving";
+  EXPECT_GT(seen_b.load(), b_before);
+  ReplaceAtomically(resources, version_a);
+  EXPECT_TRUE(wait_for('A'));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  stop = true;
+  for (auto& t : clients) t.join();
+
+  EXPECT_TRUE(failures.empty()) << failures.size() << " failed, first: " << (failures.empty() ? "" : failures[0]);
+  EXPECT_GT(seen_a.load(), 0);
+  EXPECT_GT(seen_b.load(), 0);
+  EXPECT_GT(total.load(), 20);
+  c.Signal(SIGTERM);
+  EXPECT_EQ(c.Wait(), 0) << c.err();
+  EXPECT_NE(c.err().find("reload rejected"), std::string::npos) << c.err();
+  unlink(resources.c_str());
+}
+
+// Envoy AI Gateway's filterapi config: the backend named by x-ai-eg-backend serves, with its
+// override, auth and mutations; costs shape the usage metadata; the file is watched too.
+constexpr const char* kFilterConfig = R"(version: dev
+uuid: test-1
+llmRequestCosts:
+  - {metadataKey: input_cost, routeName: default/chat, type: InputToken}
+  - {metadataKey: total_cost, routeName: default/chat, type: TotalToken}
+models:
+  - {Name: gpt-test, OwnedBy: openai, CreatedAt: "2024-01-01T00:00:00Z"}
+backends:
+  - name: default/openai/route/chat/rule/0/ref/0
+    schema: {name: OpenAI, prefix: v1}
+    auth: {apiKey: {key: sk-filterapi}}
+    httpHeaderMutation: {set: [{name: x-tenant, value: blue}]}
+  - name: default/openai/route/chat/rule/1/ref/0
+    modelNameOverride: gpt-real
+    schema: {name: OpenAI}
+    auth: {apiKey: {key: sk-other}}
+)";
+
+TEST(ExtprocCommandTest, ServesEnvoyAIGatewayFilterConfig) {
+  std::string file = TempPath(".yaml");
+  std::string socket = TempPath(".sock");
+  WriteFile(file, kFilterConfig);
+  Child c({"--config", file, "--listen", "unix:" + socket});
+  ASSERT_TRUE(c.WaitForOutput("sluice extproc listening on unix:" + socket)) << (c.Wait(), c.err());
+  auto channel = grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials());
+  t::EnvoySim envoy(channel, t::FilterConfig());
+  std::string body = R"({"model":"gpt-test","messages":[{"role":"user","content":"hi"}]})";
+  std::string answer =
+      R"({"id":"c","object":"chat.completion","created":1,"model":"gpt-test","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":6,"total_tokens":11}})";
+  auto run = [&](const std::string& backend) {
+    return envoy.Run(t::Request("POST", "/v1/chat/completions", body, {{"x-ai-eg-backend", backend}}),
+                     [&](const t::HttpMessage&) -> std::optional<t::HttpMessage> {
+                       return t::Response(200, "application/json", answer);
+                     });
+  };
+  t::Result r = run("default/openai/route/chat/rule/0/ref/0");
+  ASSERT_TRUE(r.forwarded) << t::Describe(r);
+  EXPECT_EQ(t::Get(r.upstream_request.headers, "authorization"), "Bearer sk-filterapi");
+  EXPECT_EQ(t::Get(r.upstream_request.headers, "x-tenant"), "blue");
+  const auto& md = r.metadata.fields().at("io.envoy.ai_gateway").struct_value().fields();
+  EXPECT_EQ(md.at("backend_name").string_value(), "default/openai/route/chat/rule/0/ref/0");
+  EXPECT_EQ(md.at("ai_service_backend_name").string_value(), "default/openai");
+  EXPECT_EQ(md.at("route_name").string_value(), "default/chat");
+  EXPECT_EQ(md.at("input_cost").number_value(), 5);
+  EXPECT_EQ(md.at("total_cost").number_value(), 11);
+  EXPECT_EQ(md.count("llm_input_token"), 0u) << "configured costs replace the standard keys";
+
+  t::Result o = run("default/openai/route/chat/rule/1/ref/0");
+  ASSERT_TRUE(o.forwarded) << t::Describe(o);
+  EXPECT_EQ(t::Get(o.upstream_request.headers, "authorization"), "Bearer sk-other");
+  EXPECT_NE(o.upstream_request.Body().find("\"gpt-real\""), std::string::npos) << o.upstream_request.Body();
+
+  t::Result none = envoy.Run(t::Request("POST", "/v1/chat/completions", body), nullptr);
+  EXPECT_FALSE(none.forwarded) << "no backend header: nothing to route to";
+  EXPECT_EQ(none.local_status, 404);
+
+  t::Result models = envoy.Run(t::Request("GET", "/v1/models", ""), nullptr);
+  EXPECT_NE(models.local_body.find("\"gpt-test\""), std::string::npos) << models.local_body;
+
+  // Watched: a new version with another key is picked up.
+  std::string next = kFilterConfig;
+  next.replace(next.find("sk-filterapi"), 12, "sk-rotated");
+  ReplaceAtomically(file, next);
+  EXPECT_TRUE(Eventually([&] {
+    return t::Get(run("default/openai/route/chat/rule/0/ref/0").upstream_request.headers, "authorization") ==
+           "Bearer sk-rotated";
+  }));
+  c.Signal(SIGTERM);
+  EXPECT_EQ(c.Wait(), 0) << c.err();
+  unlink(file.c_str());
+}
+
+TEST(ExtprocCommandTest, ServesAndReloadsAFilterConfigBundle) {
+  std::string dir = TempPath(".bundle");
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((dir + "/parts").c_str(), 0755), 0);
+  auto write_bundle = [&](const std::string& text) {
+    std::string a = text.substr(0, text.size() / 2), b = text.substr(text.size() / 2);
+    ReplaceAtomically(dir + "/parts/000", a);
+    ReplaceAtomically(dir + "/parts/001", b);
+    ReplaceAtomically(dir + "/index.yaml",
+                      "version: dev\nuuid: u\nchecksum: " + crypto::Sha256Hex(text) +
+                          "\nparts:\n  - {name: \"000\", path: parts/000, sizeBytes: " + std::to_string(a.size()) +
+                          "}\n  - {name: \"001\", path: parts/001, sizeBytes: " + std::to_string(b.size()) + "}\n");
+  };
+  write_bundle(kFilterConfig);
+  std::string socket = TempPath(".sock");
+  Child c({"--config", dir, "--listen", "unix:" + socket});
+  ASSERT_TRUE(c.WaitForOutput("sluice extproc listening on unix:" + socket)) << (c.Wait(), c.err());
+  t::EnvoySim envoy(grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials()), t::FilterConfig());
+  std::string body = R"({"model":"gpt-test","messages":[{"role":"user","content":"hi"}]})";
+  auto key = [&] {
+    t::Result r = envoy.Run(t::Request("POST", "/v1/chat/completions", body,
+                                       {{"x-ai-eg-backend", "default/openai/route/chat/rule/0/ref/0"}}),
+                            nullptr);
+    return t::Get(r.upstream_request.headers, "authorization").value_or("<none>");
+  };
+  EXPECT_EQ(key(), "Bearer sk-filterapi");
+  // A part that no longer matches the checksum: rejected, the old version serves.
+  ReplaceAtomically(dir + "/parts/001", "garbage");
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  EXPECT_EQ(key(), "Bearer sk-filterapi");
+  std::string next = kFilterConfig;
+  next.replace(next.find("sk-filterapi"), 12, "sk-bundled2");
+  write_bundle(next);
+  EXPECT_TRUE(Eventually([&] { return key() == "Bearer sk-bundled2"; }));
+  c.Signal(SIGTERM);
+  EXPECT_EQ(c.Wait(), 0) << c.err();
+  EXPECT_NE(c.err().find("index says"), std::string::npos) << "the part's size is checked: " << c.err();
+  EXPECT_NE(c.err().find("reload rejected"), std::string::npos) << c.err();
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }
 
 }  // namespace

@@ -18,8 +18,10 @@ struct ExtprocOptions {
   std::vector<std::string> listen;
   // Envoy AI Gateway resource files or directories (-f), loaded exactly as `sluice run` does.
   std::vector<std::string> resource_files;
-  // Envoy AI Gateway's filterapi data-plane config (--config). Not implemented yet: rejected
-  // with a clear error. Mutually exclusive with resource_files.
+  // Envoy AI Gateway's filterapi data-plane config (--config): its single YAML file, or its
+  // bundle directory (index.yaml + parts/NNN, sha256-verified). The backend is the one named by
+  // the request header x-ai-eg-backend (config/filterapi.h). Mutually exclusive with
+  // resource_files.
   std::string config_file;
   std::string log_level = "info";  // debug|info|warn|error
   bool allow_unsupported = false;  // start even when resources use unsupported features
@@ -38,8 +40,11 @@ struct ExtprocOptions {
 inline constexpr const char* kDefaultListen = "127.0.0.1:1063";
 
 // Loads the resources, starts the gRPC server (ext_proc service plus grpc.health.v1.Health)
-// and serves until SIGTERM/SIGINT; SIGHUP reloads the resource files (an invalid new set is
-// logged and the old one keeps serving). Prints "sluice extproc listening on ADDR" per
+// and serves until SIGTERM/SIGINT. The configuration is reloaded when its files change
+// (common/file_watcher.h: inotify on their directories, so atomic renames and Kubernetes'
+// symlink swaps are seen, plus a content-hash poll every 2 s) and on SIGHUP; a new valid
+// version is swapped in whole for streams that start afterwards, an invalid one is logged and
+// the old one keeps serving (a bundle caught mid-update is retried every second). Prints "sluice extproc listening on ADDR" per
 // address to stdout once serving. Returns the process exit code: 0 after a clean shutdown,
 // 1 on configuration or listen errors, 2 on bad options.
 // It installs handlers for those three signals for its duration (restoring the previous ones

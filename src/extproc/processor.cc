@@ -108,8 +108,9 @@ std::string_view KindName(pb::ProcessingRequest::RequestCase c) {
 }  // namespace
 
 StreamProcessor::StreamProcessor(std::shared_ptr<const gateway::Runtime> runtime,
-                                 gateway::RandomFn random, const ProcessorLimits& limits)
-    : runtime_(std::move(runtime)), random_(std::move(random)), limits_(limits) {}
+                                 gateway::RandomFn random, const ProcessorLimits& limits,
+                                 std::shared_ptr<const config::LlmRequestCosts> costs)
+    : runtime_(std::move(runtime)), random_(std::move(random)), costs_(std::move(costs)), limits_(limits) {}
 
 StreamProcessor::~StreamProcessor() = default;
 
@@ -165,6 +166,10 @@ absl::StatusOr<bool> StreamProcessor::Process(const pb::ProcessingRequest& in,
         if (response_status_ >= 200 && response_status_ < 300 &&
             pipeline_->OnResponseBody({}, true, &rest).ok() && !rest.empty()) {
           log::Warn("extproc: ", rest.size(), " translated bytes dropped: the answer ended with trailers");
+        }
+        if (response_status_ >= 200 && response_status_ < 300) {
+          if (usage_observer_) usage_observer_->Feed(rest, true);
+          EmitUsage(out);
         }
       }
       out->mutable_response_trailers();
@@ -307,6 +312,7 @@ void StreamProcessor::Decide(gateway::Decision&& decision, bool in_headers_reply
   PutString(md, "backend_name", up.backend->name);
   PutString(md, "ai_service_backend_name", up.backend->name);
   PutString(md, "model_name_override", up.model);
+  request_model_ = up.model;
   PutNumber(md, "content_length", static_cast<double>(body_size));
 }
 
@@ -358,6 +364,9 @@ absl::Status StreamProcessor::OnResponseHeaders(const pb::HttpHeaders& h, pb::Pr
     // Buffered: content-length is kept by Envoy; the body reply sets the translated length.
     m.Unremove("content-length");
   }
+  if (ok && pipeline_->dialect() == gateway::Dialect::kOpenAI) {
+    usage_observer_ = std::make_unique<OpenAIUsageObserver>(response_streamed_);
+  }
   if (h.end_of_stream()) {
     // No body follows. A non-2xx answer still needs its error translated: CONTINUE_AND_REPLACE
     // is the only way to attach a body to a header reply.
@@ -377,6 +386,8 @@ absl::Status StreamProcessor::OnResponseHeaders(const pb::HttpHeaders& h, pb::Pr
         common->set_status(pb::CommonResponse::CONTINUE_AND_REPLACE);
         common->mutable_body_mutation()->set_body(rest);
       }
+      if (usage_observer_) usage_observer_->Feed(rest, true);
+      EmitUsage(out);
     }
   }
   if (!m.empty()) m.Build(common->mutable_header_mutation());
@@ -454,10 +465,64 @@ absl::Status StreamProcessor::OnResponseBody(const pb::HttpBody& body, pb::Proce
       m.Build(common->mutable_header_mutation());
     }
   }
-  // TODO(extproc): at end of stream, emit token usage (llm_input_token, llm_output_token,
-  // llm_total_token, ...) and response_model as dynamic metadata, once gateway::Pipeline
-  // exposes its translator's usage() and response_model().
+  if (usage_observer_) usage_observer_->Feed(translated, eos);
+  if (eos) EmitUsage(out);
   return absl::OkStatus();
+}
+
+// Envoy AI Gateway's keys (§4.6 of the reference): backend_name, ai_service_backend_name,
+// route_name, model_name_override, response_model, then one number per configured cost
+// metadataKey (route-scoped over global). Without configured costs (resource files carry
+// none), the standard keys of its examples: llm_input_token, llm_output_token,
+// llm_total_token. CEL costs are not evaluated (not emitted).
+void StreamProcessor::EmitUsage(pb::ProcessingResponse* out) {
+  if (usage_emitted_ || !pipeline_) return;
+  usage_emitted_ = true;
+  google::protobuf::Struct* md = MetadataNamespace(out);
+  const config::Backend* backend = pipeline_->backend();
+  config::BackendNameParts parts;
+  if (backend != nullptr) {
+    parts = config::SplitBackendName(backend->name);
+    PutString(md, "backend_name", backend->name);
+    PutString(md, "ai_service_backend_name", parts.short_name);
+    if (!parts.route_name.empty()) PutString(md, "route_name", parts.route_name);
+  }
+  if (!request_model_.empty()) PutString(md, "model_name_override", request_model_);
+  // The pipeline's translator first; what the client was sent otherwise (OpenAI dialect).
+  std::string_view response_model = pipeline_->response_model();
+  if (response_model.empty() && usage_observer_) response_model = usage_observer_->model();
+  if (!response_model.empty()) PutString(md, "response_model", response_model);
+  const translate::Usage* u = pipeline_->usage();
+  translate::Usage zero;
+  if (u == nullptr) u = &zero;
+  if (u->input_tokens == 0 && u->output_tokens == 0 && u->total_tokens == 0 && usage_observer_ &&
+      usage_observer_->has_usage()) {
+    u = &usage_observer_->usage();
+  }
+  auto value = [u](config::LlmRequestCost::Type t) -> int64_t {
+    using T = config::LlmRequestCost::Type;
+    switch (t) {
+      case T::kInputToken: return u->input_tokens;
+      case T::kCachedInputToken: return u->cached_input_tokens;
+      case T::kCacheCreationInputToken: return u->cache_creation_input_tokens;
+      case T::kOutputToken: return u->output_tokens;
+      case T::kTotalToken: return u->total_tokens;
+      case T::kReasoningToken: return u->reasoning_tokens;
+      case T::kCEL: return -1;
+    }
+    return -1;
+  };
+  if (costs_ == nullptr || costs_->empty()) {
+    PutNumber(md, "llm_input_token", static_cast<double>(u->input_tokens));
+    PutNumber(md, "llm_output_token", static_cast<double>(u->output_tokens));
+    PutNumber(md, "llm_total_token", static_cast<double>(u->total_tokens));
+    return;
+  }
+  for (const config::LlmRequestCost* c : config::CostsFor(*costs_, parts.route_name, parts.short_name,
+                                                          request_model_)) {
+    int64_t v = value(c->type);
+    if (v >= 0) PutNumber(md, c->metadata_key, static_cast<double>(v));
+  }
 }
 
 }  // namespace sluice::extproc

@@ -19,9 +19,11 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "config/filterapi.h"
 #include "envoy/service/ext_proc/v3/external_processor.pb.h"
 #include "gateway/pipeline.h"
 #include "gateway/runtime.h"
+#include "extproc/usage_observer.h"
 #include "http/headers.h"
 
 namespace sluice::extproc {
@@ -42,8 +44,11 @@ struct ProcessorLimits {
 
 class StreamProcessor {
  public:
+  // `costs`: Envoy AI Gateway's LLM request costs for the snapshot (filterapi configs); null
+  // or empty = emit the standard llm_input_token / llm_output_token / llm_total_token keys.
   StreamProcessor(std::shared_ptr<const gateway::Runtime> runtime, gateway::RandomFn random,
-                  const ProcessorLimits& limits);
+                  const ProcessorLimits& limits,
+                  std::shared_ptr<const config::LlmRequestCosts> costs = nullptr);
   ~StreamProcessor();
   StreamProcessor(const StreamProcessor&) = delete;
   StreamProcessor& operator=(const StreamProcessor&) = delete;
@@ -81,9 +86,15 @@ class StreamProcessor {
   absl::Status OnResponseBody(const pb::HttpBody& body, pb::ProcessingResponse* out);
   void Decide(gateway::Decision&& decision, bool in_headers_reply, pb::ProcessingResponse* out);
   void Immediate(const gateway::ImmediateResponse& r, pb::ProcessingResponse* out);
+  // At the end of a 2xx answer: backend, models and token usage as dynamic metadata.
+  void EmitUsage(pb::ProcessingResponse* out);
 
   std::shared_ptr<const gateway::Runtime> runtime_;
   gateway::RandomFn random_;
+  std::shared_ptr<const config::LlmRequestCosts> costs_;
+  std::string request_model_;  // the model asked of the backend (after the override)
+  bool usage_emitted_ = false;
+  std::unique_ptr<OpenAIUsageObserver> usage_observer_;  // 2xx answers to OpenAI-dialect clients
   ProcessorLimits limits_;
   State state_ = State::kRequestHeaders;
   // The pipeline keeps pointers to the client's headers and body: they live here, beside it.

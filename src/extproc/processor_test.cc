@@ -274,5 +274,42 @@ TEST_F(ProcessorTest, RequestBodyLimit) {
   EXPECT_EQ(out.immediate_response().status().code(), 413);
 }
 
+TEST_F(ProcessorTest, UsageMetadataOnceAtTheEndOfTheAnswer) {
+  Forward();
+  auto h = Send(ResponseHeaders({{":status", "200"}, {"content-type", "text/event-stream"}}));
+  ASSERT_TRUE(h.ok());
+  EXPECT_FALSE(h->has_dynamic_metadata()) << "not before the end";
+  auto first = Send(Body(false, "data: {\"id\":\"c\",\"model\":\"m-1\",\"choices\":[]}\n\ndata: {\"id\":\"c\",\"choi", false));
+  ASSERT_TRUE(first.ok());
+  EXPECT_FALSE(first->has_dynamic_metadata());
+  auto last = Send(Body(false, "ces\":[],\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":3,\"total_tokens\":5,\"completion_tokens_details\":{\"reasoning_tokens\":1}}}\n\ndata: [DONE]\n\n", true));
+  ASSERT_TRUE(last.ok());
+  ASSERT_TRUE(last->has_dynamic_metadata()) << last->DebugString();
+  const auto& md = last->dynamic_metadata().fields().at(kMetadataNamespace).struct_value().fields();
+  EXPECT_EQ(md.at("response_model").string_value(), "m-1");
+  EXPECT_EQ(md.at("llm_input_token").number_value(), 2);
+  EXPECT_EQ(md.at("llm_output_token").number_value(), 3);
+  EXPECT_EQ(md.at("llm_total_token").number_value(), 5);
+  EXPECT_EQ(md.at("backend_name").string_value(), "default/openai");
+}
+
+TEST_F(ProcessorTest, UsageMetadataInTheHeadersReplyWhenThereIsNoBody) {
+  Forward();
+  auto h = Send(ResponseHeaders({{":status", "200"}, {"content-type", "application/json"}}, true));
+  ASSERT_TRUE(h.ok());
+  ASSERT_TRUE(h->has_dynamic_metadata()) << h->DebugString();
+  const auto& md = h->dynamic_metadata().fields().at(kMetadataNamespace).struct_value().fields();
+  EXPECT_EQ(md.at("llm_total_token").number_value(), 0);
+  EXPECT_EQ(md.at("backend_name").string_value(), "default/openai");
+}
+
+TEST_F(ProcessorTest, NoUsageMetadataForErrors) {
+  Forward();
+  ASSERT_TRUE(Send(ResponseHeaders({{":status", "500"}, {"content-type", "application/json"}})).ok());
+  auto b = Send(Body(false, "{\"error\":{\"message\":\"x\"}}", true));
+  ASSERT_TRUE(b.ok());
+  EXPECT_FALSE(b->has_dynamic_metadata());
+}
+
 }  // namespace
 }  // namespace sluice::extproc

@@ -20,6 +20,12 @@ namespace {
 
 class ServerImpl;
 
+// What a stream starts with: swapped whole on reload.
+struct Snapshot {
+  std::shared_ptr<const gateway::Runtime> runtime;
+  std::shared_ptr<const config::LlmRequestCosts> costs;
+};
+
 grpc::Status ToGrpc(const absl::Status& st) {
   // absl::StatusCode mirrors the gRPC codes one to one.
   return grpc::Status(static_cast<grpc::StatusCode>(st.code()), std::string(ToStd(st.message())));
@@ -35,7 +41,7 @@ grpc::Status ToGrpc(const absl::Status& st) {
 // Envoy's half-close (a failed read), and the garbage would end as a clean OK.
 class ProcessReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  ProcessReactor(ServerImpl& server, std::shared_ptr<const gateway::Runtime> runtime,
+  ProcessReactor(ServerImpl& server, std::shared_ptr<const Snapshot> snapshot,
                  gateway::RandomFn random, const ProcessorLimits& limits);
 
   void OnReadDone(bool ok) override {
@@ -143,7 +149,9 @@ std::string SocketPath(const std::string& a) {
 class ServerImpl final : public Server {
  public:
   ServerImpl(const ServerOptions& o, std::shared_ptr<const gateway::Runtime> runtime)
-      : options_(o), runtime_(std::move(runtime)), service_(*this) {
+      : options_(o),
+        snapshot_(std::make_shared<const Snapshot>(Snapshot{std::move(runtime), o.costs})),
+        service_(*this) {
     limits_.max_request_body_bytes = o.max_request_body_bytes;
     limits_.max_error_body_bytes = o.max_error_body_bytes;
     random_ = o.random ? o.random : gateway::RandomFn(&ThreadRandom);
@@ -204,7 +212,10 @@ class ServerImpl final : public Server {
 
   const std::vector<std::string>& addresses() const override { return addresses_; }
 
-  void Reload(std::shared_ptr<const gateway::Runtime> runtime) override { runtime_.store(std::move(runtime)); }
+  void Reload(std::shared_ptr<const gateway::Runtime> runtime,
+              std::shared_ptr<const config::LlmRequestCosts> costs) override {
+    snapshot_.store(std::make_shared<const Snapshot>(Snapshot{std::move(runtime), std::move(costs)}));
+  }
 
   void Shutdown(std::chrono::milliseconds grace) override {
     {
@@ -226,7 +237,7 @@ class ServerImpl final : public Server {
 
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* NewStream() {
     active_.fetch_add(1);
-    return new ProcessReactor(*this, runtime_.load(), random_, limits_);
+    return new ProcessReactor(*this, snapshot_.load(), random_, limits_);
   }
   void StreamDone() { active_.fetch_sub(1); }
 
@@ -241,7 +252,7 @@ class ServerImpl final : public Server {
   ServerOptions options_;
   ProcessorLimits limits_;
   gateway::RandomFn random_;
-  std::atomic<std::shared_ptr<const gateway::Runtime>> runtime_;
+  std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
   ExternalProcessorService service_;
   std::unique_ptr<grpc::Server> server_;
   std::vector<std::string> addresses_;
@@ -250,9 +261,9 @@ class ServerImpl final : public Server {
   bool shut_down_ = false;
 };
 
-ProcessReactor::ProcessReactor(ServerImpl& server, std::shared_ptr<const gateway::Runtime> runtime,
+ProcessReactor::ProcessReactor(ServerImpl& server, std::shared_ptr<const Snapshot> snapshot,
                                gateway::RandomFn random, const ProcessorLimits& limits)
-    : server_(server), processor_(std::move(runtime), std::move(random), limits) {
+    : server_(server), processor_(snapshot->runtime, std::move(random), limits, snapshot->costs) {
   StartRead(&in_);
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "config/filterapi.h"
 #include "gateway/pipeline.h"
 #include "gateway/runtime.h"
 
@@ -26,6 +27,8 @@ struct ServerOptions {
   size_t max_error_body_bytes = 4u << 20;
   // Weighted backend choice; null = a per-thread PRNG seeded from std::random_device.
   gateway::RandomFn random;
+  // LLM request costs of the initial runtime (filterapi configs); null = standard token keys.
+  std::shared_ptr<const config::LlmRequestCosts> costs;
 };
 
 // Health service names reported SERVING while the server runs (besides ""): the ext_proc
@@ -45,8 +48,10 @@ class Server {
   // The listen addresses as bound: a port 0 is replaced by the chosen port.
   virtual const std::vector<std::string>& addresses() const = 0;
 
-  // Thread-safe. Streams that start afterwards use `runtime`; open ones keep theirs.
-  virtual void Reload(std::shared_ptr<const gateway::Runtime> runtime) = 0;
+  // Thread-safe. Streams that start afterwards use `runtime` (and `costs`, swapped together
+  // with it as one snapshot); open ones keep theirs.
+  virtual void Reload(std::shared_ptr<const gateway::Runtime> runtime,
+                      std::shared_ptr<const config::LlmRequestCosts> costs = nullptr) = 0;
 
   // Thread-safe; call once. Reports NOT_SERVING on the health service, stops accepting
   // streams, lets open ones finish for up to `grace`, then cancels the rest and returns.

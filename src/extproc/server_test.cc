@@ -636,6 +636,68 @@ spec:
   EXPECT_TRUE(Run(t::Request("POST", kChatPath, Chat("new-model")), std::nullopt).forwarded);
 }
 
+// Envoy AI Gateway's end-of-response metadata (§4.6): models, backend and token usage.
+TEST_F(ExtprocServerTest, UsageMetadataForABufferedAnswer) {
+  std::string answer =
+      R"({"id":"c","object":"chat.completion","created":1,"model":"gpt-4o-2024-08-06","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}})";
+  t::Result r = Run(t::Request("POST", kChatPath, Chat("gpt-alias")), t::Response(200, "application/json", answer));
+  ExpectClean(r);
+  ASSERT_TRUE(r.answered);
+  EXPECT_EQ(Metadata(r, "backend_name"), "default/openai");
+  EXPECT_EQ(Metadata(r, "model_name_override"), "gpt-4o-real");
+  EXPECT_EQ(Metadata(r, "response_model"), "gpt-4o-2024-08-06");
+  EXPECT_EQ(Metadata(r, "llm_input_token"), "11");
+  EXPECT_EQ(Metadata(r, "llm_output_token"), "7");
+  EXPECT_EQ(Metadata(r, "llm_total_token"), "18");
+  // The usage arrives with the last body reply, not before.
+  EXPECT_EQ(r.replies.back(), "response_body");
+}
+
+TEST_F(ExtprocServerTest, UsageMetadataForAStreamedAnswer) {
+  std::string sse =
+      "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-test-0613\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"hi\"},\"finish_reason\":null}]}\n\n"
+      "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-test-0613\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
+      "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-test-0613\",\"choices\":[],\"usage\":{\"prompt_tokens\":21,\"completion_tokens\":9,\"total_tokens\":30,\"prompt_tokens_details\":{\"cached_tokens\":5}}}\n\n"
+      "data: [DONE]\n\n";
+  for (size_t chunks : {1u, 4u, 13u}) {
+    SCOPED_TRACE(chunks);
+    t::Result r = Run(t::Request("POST", kChatPath, Chat("gpt-test", true)), t::Response(200, "text/event-stream", sse, chunks));
+    ExpectClean(r);
+    EXPECT_TRUE(r.response_body_streamed);
+    EXPECT_EQ(Metadata(r, "backend_name"), "default/openai");
+    EXPECT_EQ(Metadata(r, "response_model"), "gpt-test-0613");
+    EXPECT_EQ(Metadata(r, "llm_input_token"), "21");
+    EXPECT_EQ(Metadata(r, "llm_output_token"), "9");
+    EXPECT_EQ(Metadata(r, "llm_total_token"), "30");
+  }
+  // Anthropic's stream (usage split over message_start and message_delta), translated.
+  std::string anthropic = ReadTestdata("src/translate/openai_to_anthropic/testdata/stream_text.anthropic.sse");
+  t::Result r = Run(t::Request("POST", kChatPath, Chat("claude-test", true)), t::Response(200, "text/event-stream", anthropic, 7));
+  ExpectClean(r);
+  EXPECT_EQ(Metadata(r, "backend_name"), "default/claude");
+  EXPECT_NE(Metadata(r, "llm_output_token"), "<missing>");
+  EXPECT_NE(Metadata(r, "llm_output_token"), "0");
+}
+
+TEST_F(ExtprocServerTest, ConfiguredCostsReplaceTheStandardKeys) {
+  auto costs = std::make_shared<config::LlmRequestCosts>();
+  config::LlmRequestCost in;
+  in.metadata_key = "my_in";
+  in.type = config::LlmRequestCost::Type::kInputToken;
+  config::LlmRequestCost cached = in;
+  cached.metadata_key = "my_cached";
+  cached.type = config::LlmRequestCost::Type::kCachedInputToken;
+  costs->global = {in, cached};
+  server_->Reload(runtime_, costs);
+  std::string answer =
+      R"({"id":"c","object":"chat.completion","created":1,"model":"gpt-test","choices":[],"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18,"prompt_tokens_details":{"cached_tokens":4}}})";
+  t::Result r = Run(t::Request("POST", kChatPath, Chat("gpt-test")), t::Response(200, "application/json", answer));
+  ExpectClean(r);
+  EXPECT_EQ(Metadata(r, "my_in"), "11");
+  EXPECT_EQ(Metadata(r, "my_cached"), "4");
+  EXPECT_EQ(Metadata(r, "llm_total_token"), "<missing>");
+}
+
 TEST_F(ExtprocServerTest, UnixSocketIsReplacedAndRemoved) {
   std::string path = SocketPath();
   {
