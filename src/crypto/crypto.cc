@@ -2,9 +2,9 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/pem.h>
 
+#include <cstring>
 #include <memory>
 
 namespace sluice::crypto {
@@ -61,6 +61,38 @@ std::string Base64With(std::string_view in, const char* alphabet, bool pad) {
   return out;
 }
 
+// SHA-256, fetched once: EVP_sha256() and HMAC() look the algorithm up in OpenSSL 3's
+// provider tables on every call, which cost more than hashing a small request.
+const EVP_MD* Sha256Md() {
+  static const EVP_MD* const md = [] {
+    const EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);  // never freed
+    if (fetched == nullptr) {
+      ERR_clear_error();
+      fetched = EVP_sha256();
+    }
+    return fetched;
+  }();
+  return md;
+}
+
+constexpr size_t kSha256Size = 32;
+constexpr size_t kSha256Block = 64;
+
+// SHA-256 of a || b into `md` (kSha256Size bytes), on a context reused by this thread.
+bool Digest(std::string_view a, std::string_view b, unsigned char* md) {
+  thread_local MdCtxPtr ctx(EVP_MD_CTX_new());
+  unsigned int len = 0;
+  // Only allocation failure inside OpenSSL makes these fail.
+  if (!ctx || EVP_DigestInit_ex2(ctx.get(), Sha256Md(), nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), a.data(), a.size()) != 1 ||
+      (!b.empty() && EVP_DigestUpdate(ctx.get(), b.data(), b.size()) != 1) ||
+      EVP_DigestFinal_ex(ctx.get(), md, &len) != 1 || len != kSha256Size) {
+    ERR_clear_error();
+    return false;
+  }
+  return true;
+}
+
 int B64Value(char c) {
   if (c >= 'A' && c <= 'Z') return c - 'A';
   if (c >= 'a' && c <= 'z') return c - 'a' + 26;
@@ -73,30 +105,37 @@ int B64Value(char c) {
 }  // namespace
 
 std::string Sha256(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  // EVP_Digest only fails on allocation failure inside OpenSSL.
-  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1) {
-    ERR_clear_error();
-    return std::string();
-  }
-  return std::string(reinterpret_cast<char*>(md), len);
+  unsigned char md[kSha256Size];
+  if (!Digest(data, {}, md)) return std::string();
+  return std::string(reinterpret_cast<char*>(md), kSha256Size);
 }
 
-std::string Sha256Hex(std::string_view data) { return HexEncode(Sha256(data)); }
+std::string Sha256Hex(std::string_view data) {
+  unsigned char md[kSha256Size];
+  if (!Digest(data, {}, md)) return HexEncode(std::string_view());
+  return HexEncode(std::string_view(reinterpret_cast<char*>(md), kSha256Size));
+}
 
+// RFC 2104 over the cached SHA-256 and the per-thread context: two digests, no MAC object.
 std::string HmacSha256(std::string_view key, std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  // A zero-length key must still be a valid pointer for OpenSSL.
-  static const unsigned char kEmpty = 0;
-  const void* k = key.empty() ? static_cast<const void*>(&kEmpty) : key.data();
-  if (HMAC(EVP_sha256(), k, static_cast<int>(key.size()),
-           reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len) == nullptr) {
-    ERR_clear_error();
-    return std::string();
+  unsigned char block[kSha256Block] = {};
+  if (key.size() > kSha256Block) {
+    if (!Digest(key, {}, block)) return std::string();
+  } else if (!key.empty()) {
+    std::memcpy(block, key.data(), key.size());
   }
-  return std::string(reinterpret_cast<char*>(md), len);
+  unsigned char pad[kSha256Block];
+  for (size_t i = 0; i < kSha256Block; ++i) pad[i] = block[i] ^ 0x36;
+  unsigned char inner[kSha256Size];
+  bool ok = Digest(std::string_view(reinterpret_cast<char*>(pad), kSha256Block), data, inner);
+  for (size_t i = 0; i < kSha256Block; ++i) pad[i] = block[i] ^ 0x5c;
+  unsigned char md[kSha256Size];
+  ok = ok && Digest(std::string_view(reinterpret_cast<char*>(pad), kSha256Block),
+                    std::string_view(reinterpret_cast<char*>(inner), kSha256Size), md);
+  OPENSSL_cleanse(block, sizeof(block));
+  OPENSSL_cleanse(pad, sizeof(pad));
+  if (!ok) return std::string();
+  return std::string(reinterpret_cast<char*>(md), kSha256Size);
 }
 
 std::string HexEncode(std::string_view bytes) {

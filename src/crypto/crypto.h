@@ -1,7 +1,8 @@
 // Hashes, MACs, encodings and signatures over OpenSSL's EVP API: the only code in sluice that
 // includes OpenSSL's crypto headers. Plain functions on byte strings (std::string holds bytes).
 //
-// Threading: every function is reentrant and thread-safe (no shared state).
+// Threading: every function is reentrant and thread-safe (the SHA-256 algorithm is fetched once
+// and immutable; hashing reuses a per-thread context).
 // Secrets: keys passed in are never copied into error messages.
 #pragma once
 

@@ -8,6 +8,90 @@
 
 namespace sluice::json {
 
+Value::Value(Type t) : type_(t) {
+  switch (t) {
+    case Type::kNumber:
+    case Type::kString: new (&text_) std::string(); break;
+    case Type::kArray: new (&items_) std::vector<Value>(); break;
+    case Type::kObject: new (&members_) std::vector<Member>(); break;
+    default: break;
+  }
+}
+
+void Value::Destroy() {
+  switch (type_) {
+    case Type::kNumber:
+    case Type::kString: text_.~basic_string(); break;
+    case Type::kArray: items_.~vector(); break;
+    case Type::kObject: members_.~vector(); break;
+    default: break;
+  }
+  type_ = Type::kNull;
+}
+
+void Value::ConstructFrom(const Value& other) {
+  type_ = other.type_;
+  bool_ = other.bool_;
+  switch (type_) {
+    case Type::kNumber:
+    case Type::kString: new (&text_) std::string(other.text_); break;
+    case Type::kArray: new (&items_) std::vector<Value>(other.items_); break;
+    case Type::kObject: new (&members_) std::vector<Member>(other.members_); break;
+    default: break;
+  }
+}
+
+Value::Value(const Value& other) { ConstructFrom(other); }
+
+Value& Value::operator=(const Value& other) {
+  if (this == &other) return *this;
+  Value copy(other);  // `other` may live inside this value
+  return *this = std::move(copy);
+}
+
+Value& Value::MoveAssign(Value&& other) noexcept {
+  if (this == &other) return *this;
+  if (type_ == other.type_) {
+    bool_ = other.bool_;
+    switch (type_) {
+      case Type::kNumber:
+      case Type::kString: text_ = std::move(other.text_); break;
+      case Type::kArray: items_ = std::move(other.items_); break;
+      case Type::kObject: members_ = std::move(other.members_); break;
+      default: break;
+    }
+    return *this;
+  }
+  // `other` may live inside this value (v = std::move(v.items()[0])): take it out first.
+  Value tmp(std::move(other));
+  if (type_ >= Type::kNumber) Destroy();
+  MoveConstruct(std::move(tmp));
+  return *this;
+}
+
+const std::string& Value::EmptyString() {
+  static const std::string* const empty = new std::string();
+  return *empty;
+}
+const std::vector<Value>& Value::EmptyItems() {
+  static const std::vector<Value>* const empty = new std::vector<Value>();
+  return *empty;
+}
+const std::vector<Value::Member>& Value::EmptyMembers() {
+  static const std::vector<Member>* const empty = new std::vector<Member>();
+  return *empty;
+}
+std::vector<Value>& Value::ScratchItems() {
+  thread_local std::vector<Value> scratch;
+  scratch.clear();
+  return scratch;
+}
+std::vector<Value::Member>& Value::ScratchMembers() {
+  thread_local std::vector<Member> scratch;
+  scratch.clear();
+  return scratch;
+}
+
 Value Value::Bool(bool b) {
   Value v;
   v.type_ = Type::kBool;
@@ -15,14 +99,12 @@ Value Value::Bool(bool b) {
   return v;
 }
 Value Value::Int(int64_t n) {
-  Value v;
-  v.type_ = Type::kNumber;
+  Value v(Type::kNumber);
   v.text_ = std::to_string(n);
   return v;
 }
 Value Value::Double(double d) {
-  Value v;
-  v.type_ = Type::kNumber;
+  Value v(Type::kNumber);
   if (!std::isfinite(d)) d = 0;
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.17g", d);
@@ -39,27 +121,17 @@ Value Value::Double(double d) {
   return v;
 }
 Value Value::RawNumber(std::string text) {
-  Value v;
-  v.type_ = Type::kNumber;
+  Value v(Type::kNumber);
   v.text_ = std::move(text);
   return v;
 }
 Value Value::String(std::string s) {
-  Value v;
-  v.type_ = Type::kString;
+  Value v(Type::kString);
   v.text_ = std::move(s);
   return v;
 }
-Value Value::Array() {
-  Value v;
-  v.type_ = Type::kArray;
-  return v;
-}
-Value Value::Object() {
-  Value v;
-  v.type_ = Type::kObject;
-  return v;
-}
+Value Value::Array() { return Value(Type::kArray); }
+Value Value::Object() { return Value(Type::kObject); }
 
 double Value::as_double() const {
   return type_ == Type::kNumber ? std::strtod(text_.c_str(), nullptr) : 0.0;
@@ -80,7 +152,13 @@ Value* Value::Find(std::string_view key) {
   return const_cast<Value*>(static_cast<const Value*>(this)->Find(key));
 }
 Value& Value::Set(std::string_view key, Value v) {
-  if (type_ == Type::kNull) type_ = Type::kObject;
+  if (type_ == Type::kNull) *this = Object();
+  if (type_ != Type::kObject) {  // as before: stored where nothing reads it
+    std::vector<Member>& scratch = ScratchMembers();
+    scratch.emplace_back(std::string(key), std::move(v));
+    return scratch.back().second;
+  }
+  if (members_.empty()) members_.reserve(4);
   for (auto& m : members_) {
     if (m.first == key) {
       m.second = std::move(v);
@@ -91,6 +169,7 @@ Value& Value::Set(std::string_view key, Value v) {
   return members_.back().second;
 }
 bool Value::Erase(std::string_view key) {
+  if (type_ != Type::kObject) return false;
   for (auto it = members_.begin(); it != members_.end(); ++it) {
     if (it->first == key) {
       members_.erase(it);
@@ -100,9 +179,10 @@ bool Value::Erase(std::string_view key) {
   return false;
 }
 Value& Value::Append(Value v) {
-  if (type_ == Type::kNull) type_ = Type::kArray;
-  items_.push_back(std::move(v));
-  return items_.back();
+  if (type_ == Type::kNull) *this = Array();
+  std::vector<Value>& items = type_ == Type::kArray ? items_ : ScratchItems();
+  items.push_back(std::move(v));
+  return items.back();
 }
 std::string_view Value::GetString(std::string_view key) const {
   const Value* v = Find(key);
@@ -128,11 +208,35 @@ bool operator==(const Value& a, const Value& b) {
 
 namespace {
 
+// Bytes a JSON string cannot hold as they are: '"', '\\' and control characters.
+struct SpecialTable {
+  bool special[256] = {};
+  constexpr SpecialTable() {
+    for (int c = 0; c < 0x20; ++c) special[c] = true;
+    special[static_cast<unsigned char>('"')] = true;
+    special[static_cast<unsigned char>('\\')] = true;
+  }
+};
+constexpr SpecialTable kSpecial;
+
+inline bool IsSpecial(char c) { return kSpecial.special[static_cast<unsigned char>(c)]; }
+
 // One parser for both the DOM and the scanning mode: `kBuild` decides whether values are
 // materialised. Offsets in errors are byte offsets into the input.
 class Parser {
  public:
   explicit Parser(std::string_view s) : s_(s) {}
+  Parser(const Parser&) = delete;
+  Parser& operator=(const Parser&) = delete;
+  ~Parser() {
+    // After an error the stacks still hold this document's values.
+    item_stack_.resize(item_base_);
+    member_stack_.resize(member_base_);
+    // A huge document must not pin its width in every thread.
+    constexpr size_t kKeep = 1024;
+    if (item_stack_.capacity() > kKeep && item_stack_.empty()) std::vector<Value>().swap(item_stack_);
+    if (member_stack_.capacity() > kKeep && member_stack_.empty()) std::vector<Value::Member>().swap(member_stack_);
+  }
 
   absl::Status Fail(std::string_view what) const {
     return absl::InvalidArgumentError(StrCat("malformed JSON at offset ", pos_, ": ", what));
@@ -246,6 +350,8 @@ class Parser {
     ++pos_;
     size_t run = pos_;
     while (true) {
+      // Skip the plain run in one tight loop.
+      while (pos_ < s_.size() && !IsSpecial(s_[pos_])) ++pos_;
       if (pos_ >= s_.size()) return Fail("unterminated string");
       unsigned char c = static_cast<unsigned char>(s_[pos_]);
       if (c == '"') {
@@ -309,11 +415,14 @@ class Parser {
       ++pos_;
       return absl::OkStatus();
     }
+    // Items gather on a stack shared by every level, then move into a vector of the
+    // exact size: one allocation per array instead of one per doubling.
+    const size_t base = item_stack_.size();
     while (true) {
       Value item;
       absl::Status st = ParseValue<kBuild>(&item, depth + 1);
       if (!st.ok()) return st;
-      if constexpr (kBuild) out->items().push_back(std::move(item));
+      if constexpr (kBuild) item_stack_.push_back(std::move(item));
       SkipWs();
       if (pos_ >= s_.size()) return Fail("unterminated array");
       if (s_[pos_] == ',') {
@@ -322,6 +431,12 @@ class Parser {
       }
       if (s_[pos_] == ']') {
         ++pos_;
+        if constexpr (kBuild) {
+          std::vector<Value>& items = out->items();
+          items.reserve(item_stack_.size() - base);
+          for (size_t i = base; i < item_stack_.size(); ++i) items.push_back(std::move(item_stack_[i]));
+          item_stack_.resize(base);
+        }
         return absl::OkStatus();
       }
       return Fail("expected ',' or ']'");
@@ -337,6 +452,7 @@ class Parser {
       ++pos_;
       return absl::OkStatus();
     }
+    const size_t base = member_stack_.size();  // as in ParseArray
     while (true) {
       SkipWs();
       if (pos_ >= s_.size() || s_[pos_] != '"') return Fail("expected string key");
@@ -352,7 +468,7 @@ class Parser {
       st = ParseValue<kBuild>(&v, depth + 1);
       if (!st.ok()) return st;
       if (scan) scan->push_back(TopLevelMember{std::move(key), begin, pos_});
-      else if constexpr (kBuild) out->members().emplace_back(std::move(key), std::move(v));
+      else if constexpr (kBuild) member_stack_.emplace_back(std::move(key), std::move(v));
       SkipWs();
       if (pos_ >= s_.size()) return Fail("unterminated object");
       if (s_[pos_] == ',') {
@@ -361,6 +477,14 @@ class Parser {
       }
       if (s_[pos_] == '}') {
         ++pos_;
+        if constexpr (kBuild) {
+          if (!scan) {
+            std::vector<Value::Member>& members = out->members();
+            members.reserve(member_stack_.size() - base);
+            for (size_t i = base; i < member_stack_.size(); ++i) members.push_back(std::move(member_stack_[i]));
+            member_stack_.resize(base);
+          }
+        }
         return absl::OkStatus();
       }
       return Fail("expected ',' or '}'");
@@ -376,6 +500,21 @@ class Parser {
   size_t pos() const { return pos_; }
   std::string_view s_;
   size_t pos_ = 0;
+  // Values of the arrays and objects being parsed, innermost last (see ParseArray): per
+  // thread, so their capacity is reused by the next document.
+  struct Stacks {
+    std::vector<Value> items;
+    std::vector<Value::Member> members;
+  };
+  static Stacks& ThreadStacks() {
+    thread_local Stacks stacks;
+    return stacks;
+  }
+  Stacks& stacks_ = ThreadStacks();
+  const size_t item_base_ = stacks_.items.size();
+  const size_t member_base_ = stacks_.members.size();
+  std::vector<Value>& item_stack_ = stacks_.items;
+  std::vector<Value::Member>& member_stack_ = stacks_.members;
 };
 
 void SerializeImpl(const Value& v, std::string* out) {
@@ -448,6 +587,7 @@ absl::StatusOr<std::string> DecodeStringToken(std::string_view token) {
 
 std::string Serialize(const Value& v) {
   std::string out;
+  out.reserve(256);
   SerializeImpl(v, &out);
   return out;
 }
@@ -458,8 +598,8 @@ void AppendQuoted(std::string* out, std::string_view s) {
   out->push_back('"');
   size_t run = 0;
   for (size_t i = 0; i < s.size(); ++i) {
+    if (!IsSpecial(s[i])) continue;
     unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
     out->append(s.data() + run, i - run);
     run = i + 1;
     switch (c) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <new>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -19,7 +20,19 @@ class Value {
   enum class Type { kNull, kBool, kNumber, kString, kArray, kObject };
   using Member = std::pair<std::string, Value>;
 
-  Value() = default;  // null
+  Value() : type_(Type::kNull) {}  // null
+  Value(const Value& other);
+  Value(Value&& other) noexcept { MoveConstruct(std::move(other)); }
+  Value& operator=(const Value& other);
+  Value& operator=(Value&& other) noexcept {
+    // Without a payload here, `other` cannot live inside this value.
+    if (type_ < Type::kNumber && this != &other) {
+      MoveConstruct(std::move(other));
+      return *this;
+    }
+    return MoveAssign(std::move(other));
+  }
+  ~Value() { if (type_ >= Type::kNumber) Destroy(); }
   static Value Bool(bool b);
   static Value Int(int64_t n);
   static Value Double(double d);
@@ -37,15 +50,17 @@ class Value {
   bool is_array() const { return type_ == Type::kArray; }
   bool is_object() const { return type_ == Type::kObject; }
 
-  // Accessors REQUIRE the matching type (else return a zero value).
+  // Accessors REQUIRE the matching type (else return a zero value; a mutable items() or
+  // members() of another type is an empty scratch vector whose contents are discarded).
   bool as_bool() const { return bool_; }
   double as_double() const;
   int64_t as_int() const;
-  const std::string& as_string() const { return text_; }  // string value or number text
-  const std::vector<Value>& items() const { return items_; }
-  std::vector<Value>& items() { return items_; }
-  const std::vector<Member>& members() const { return members_; }
-  std::vector<Member>& members() { return members_; }
+  // String value or number text.
+  const std::string& as_string() const { return HasText() ? text_ : EmptyString(); }
+  const std::vector<Value>& items() const { return type_ == Type::kArray ? items_ : EmptyItems(); }
+  std::vector<Value>& items() { return type_ == Type::kArray ? items_ : ScratchItems(); }
+  const std::vector<Member>& members() const { return type_ == Type::kObject ? members_ : EmptyMembers(); }
+  std::vector<Member>& members() { return type_ == Type::kObject ? members_ : ScratchMembers(); }
 
   // Object helpers. Find returns nullptr when absent or not an object.
   const Value* Find(std::string_view key) const;
@@ -55,7 +70,9 @@ class Value {
   bool Erase(std::string_view key);
   // Array helper. Turns null into an array.
   Value& Append(Value v);
-  size_t size() const { return type_ == Type::kArray ? items_.size() : members_.size(); }
+  size_t size() const {
+    return type_ == Type::kArray ? items_.size() : type_ == Type::kObject ? members_.size() : 0;
+  }
 
   // Convenience: string member or "" / bool member or default.
   std::string_view GetString(std::string_view key) const;
@@ -64,11 +81,38 @@ class Value {
   friend bool operator==(const Value& a, const Value& b);
 
  private:
-  Type type_ = Type::kNull;
+  // One payload per node (40 bytes instead of a string and two vectors): text_ for kString
+  // and kNumber, items_ for kArray, members_ for kObject; nothing for kNull and kBool.
+  bool HasText() const { return type_ == Type::kString || type_ == Type::kNumber; }
+  explicit Value(Type t);
+  void Destroy();                  // REQUIRES: type_ has a payload
+  void ConstructFrom(const Value& other);
+  Value& MoveAssign(Value&& other) noexcept;
+  // REQUIRES: no payload constructed here.
+  void MoveConstruct(Value&& other) noexcept {
+    type_ = other.type_;
+    bool_ = other.bool_;
+    switch (type_) {
+      case Type::kNumber:
+      case Type::kString: new (&text_) std::string(std::move(other.text_)); break;
+      case Type::kArray: new (&items_) std::vector<Value>(std::move(other.items_)); break;
+      case Type::kObject: new (&members_) std::vector<Member>(std::move(other.members_)); break;
+      default: break;
+    }
+  }
+  static const std::string& EmptyString();
+  static const std::vector<Value>& EmptyItems();
+  static const std::vector<Member>& EmptyMembers();
+  static std::vector<Value>& ScratchItems();
+  static std::vector<Member>& ScratchMembers();
+
+  Type type_;
   bool bool_ = false;
-  std::string text_;
-  std::vector<Value> items_;
-  std::vector<Member> members_;
+  union {
+    std::string text_;
+    std::vector<Value> items_;
+    std::vector<Member> members_;
+  };
 };
 
 // Parses one JSON document. InvalidArgument with "at offset N: ..." on malformed input.

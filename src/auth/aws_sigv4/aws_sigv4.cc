@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
-#include <map>
+#include <mutex>
+
 
 #include "common/strings.h"
 #include "crypto/crypto.h"
@@ -142,8 +143,22 @@ std::string AmzDate(int64_t unix_seconds) {
   return std::string(buf, n);
 }
 
-Signature Sign(const Request& request, const Credentials& credentials, std::string_view region,
-               std::string_view service, std::string_view amz_date) {
+namespace {
+
+// kSigning = HMAC chain over "AWS4" + secret, date, region, service, "aws4_request".
+std::string DeriveSigningKey(std::string_view secret, std::string_view date, std::string_view region,
+                             std::string_view service) {
+  std::string key = crypto::HmacSha256(StrCat("AWS4", secret), date);
+  key = crypto::HmacSha256(key, region);
+  key = crypto::HmacSha256(key, service);
+  return crypto::HmacSha256(key, "aws4_request");
+}
+
+// Sign() with the two inputs a signer can reuse: the body's hex SHA-256 (empty: computed
+// here) and the signing key for the date (nullptr: derived here).
+Signature SignImpl(const Request& request, const Credentials& credentials, std::string_view region,
+                   std::string_view service, std::string_view amz_date, std::string payload_hash,
+                   const std::string* signing_key) {
   Signature s;
   std::string_view path = request.path_and_query;
   std::string_view query;
@@ -152,21 +167,28 @@ Signature Sign(const Request& request, const Credentials& credentials, std::stri
     path = path.substr(0, q);
   }
 
-  // Headers by lower-case name (sorted); repeated names keep their order, joined by ','.
-  std::map<std::string, std::string> headers;
-  for (const auto& [name, value] : request.headers) {
-    std::string& joined = headers[ToLowerAscii(name)];
-    if (!joined.empty()) joined.push_back(',');
-    joined.append(CanonicalHeaderValue(value));
-  }
+  // Headers by lower-case name (sorted, stable so repeated names keep their order), joined
+  // by ','.
+  std::vector<std::pair<std::string, std::string>> sorted;
+  sorted.reserve(request.headers.size());
+  for (const auto& [name, value] : request.headers) sorted.emplace_back(ToLowerAscii(name), CanonicalHeaderValue(value));
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
   std::string canonical_headers;
-  for (const auto& [name, value] : headers) {
-    StrAppend(&canonical_headers, name, ":", value, "\n");
+  for (size_t i = 0; i < sorted.size();) {
+    const std::string& name = sorted[i].first;
+    StrAppend(&canonical_headers, name, ":");
+    size_t value_start = canonical_headers.size();
+    for (; i < sorted.size() && sorted[i].first == name; ++i) {
+      if (canonical_headers.size() > value_start) canonical_headers.push_back(',');
+      canonical_headers.append(sorted[i].second);
+    }
+    canonical_headers.push_back('\n');
     if (!s.signed_headers.empty()) s.signed_headers.push_back(';');
     s.signed_headers.append(name);
   }
 
-  s.payload_hash = crypto::Sha256Hex(request.body);
+  s.payload_hash = payload_hash.empty() ? crypto::Sha256Hex(request.body) : std::move(payload_hash);
   s.canonical_request = StrCat(request.method, "\n", CanonicalUri(path), "\n", CanonicalQuery(query), "\n",
                                canonical_headers, "\n", s.signed_headers, "\n", s.payload_hash);
 
@@ -175,14 +197,22 @@ Signature Sign(const Request& request, const Credentials& credentials, std::stri
   s.string_to_sign = StrCat("AWS4-HMAC-SHA256\n", amz_date, "\n", scope, "\n",
                             crypto::Sha256Hex(s.canonical_request));
 
-  std::string key = crypto::HmacSha256(StrCat("AWS4", credentials.secret_access_key), date);
-  key = crypto::HmacSha256(key, region);
-  key = crypto::HmacSha256(key, service);
-  key = crypto::HmacSha256(key, "aws4_request");
-  s.signature = crypto::HexEncode(crypto::HmacSha256(key, s.string_to_sign));
+  std::string derived;
+  if (signing_key == nullptr) {
+    derived = DeriveSigningKey(credentials.secret_access_key, date, region, service);
+    signing_key = &derived;
+  }
+  s.signature = crypto::HexEncode(crypto::HmacSha256(*signing_key, s.string_to_sign));
   s.authorization = StrCat("AWS4-HMAC-SHA256 Credential=", credentials.access_key_id, "/", scope,
                            ", SignedHeaders=", s.signed_headers, ", Signature=", s.signature);
   return s;
+}
+
+}  // namespace
+
+Signature Sign(const Request& request, const Credentials& credentials, std::string_view region,
+               std::string_view service, std::string_view amz_date) {
+  return SignImpl(request, credentials, region, service, amz_date, std::string(), nullptr);
 }
 
 namespace {
@@ -209,6 +239,7 @@ class AwsSigV4Signer final : public BackendSigner {
     req.method = r.method;
     req.path_and_query = r.path_and_query;
     req.body = r.body;
+    req.headers.reserve(5);
     req.headers.emplace_back("host", std::string(r.host));
     req.headers.emplace_back("x-amz-date", amz_date);
     if (options_.send_content_sha256) req.headers.emplace_back("x-amz-content-sha256", payload_hash);
@@ -217,8 +248,9 @@ class AwsSigV4Signer final : public BackendSigner {
       if (name == "content-type") req.headers.emplace_back(name, value);
     }
 
-    Signature sig = aws_sigv4_internal::Sign(req, Credentials{access_key_id_, secret_access_key_},
-                                             region_, options_.service, amz_date);
+    std::string signing_key = SigningKey(std::string_view(amz_date).substr(0, 8));
+    Signature sig = SignImpl(req, Credentials{access_key_id_, secret_access_key_}, region_, options_.service,
+                             amz_date, payload_hash, &signing_key);
     http::HeaderMutation m;
     m.Set("authorization", sig.authorization);
     m.Set("x-amz-date", amz_date);
@@ -228,11 +260,28 @@ class AwsSigV4Signer final : public BackendSigner {
   }
 
  private:
+  // The signing key depends only on the date (region and service are fixed): derived once a
+  // day instead of four HMACs per request.
+  std::string SigningKey(std::string_view date) const {
+    {
+      std::lock_guard<std::mutex> lock(key_mu_);
+      if (key_date_ == date) return key_;
+    }
+    std::string key = DeriveSigningKey(secret_access_key_, date, region_, options_.service);
+    std::lock_guard<std::mutex> lock(key_mu_);
+    key_date_ = std::string(date);
+    key_ = key;
+    return key;
+  }
+
   std::string access_key_id_;
   std::string secret_access_key_;  // secret: never logged or put in a Status
   std::string session_token_;      // secret
   std::string region_;
   SignerOptions options_;
+  mutable std::mutex key_mu_;
+  mutable std::string key_date_;  // guarded by key_mu_: "YYYYMMDD" of key_
+  mutable std::string key_;       // guarded by key_mu_; secret: never logged
 };
 
 }  // namespace

@@ -526,24 +526,45 @@ class OpenAIToAnthropicTranslator final : public Translator {
     out->append("\n\n");
   }
 
-  // `finish_reason` empty = null.
-  void EmitChunk(Value&& delta, std::string_view finish_reason, std::string* out) {
-    Value choice = Value::Object();
-    choice.Set("index", Value::Int(0));
-    choice.Set("delta", std::move(delta));
-    choice.Set("logprobs", Value());
-    choice.Set("finish_reason", finish_reason.empty() ? Value() : Str(finish_reason));
-    Value choices = Value::Array();
-    choices.Append(std::move(choice));
-    Value chunk = ChunkHeader();
-    chunk.Set("choices", std::move(choices));
-    AppendData(chunk, out);
+  // The chunk's bytes up to its delta, as ChunkHeader() + choices[0] would serialise them;
+  // written directly, since a stream emits one chunk per event.
+  void AppendChunkStart(std::string* out) const {
+    out->append("data: {\"id\":");
+    json::AppendQuoted(out, id_);
+    out->append(",\"object\":\"chat.completion.chunk\",\"created\":");
+    out->append(std::to_string(created_));
+    out->append(",\"model\":");
+    json::AppendQuoted(out, response_model_);
+    out->append(",\"choices\":[{\"index\":0,\"delta\":");
   }
 
+  // ...and after it. `finish_reason` empty = null.
+  static void AppendChunkEnd(std::string_view finish_reason, std::string* out) {
+    out->append(",\"logprobs\":null,\"finish_reason\":");
+    if (finish_reason.empty()) {
+      out->append("null");
+    } else {
+      json::AppendQuoted(out, finish_reason);
+    }
+    out->append("}]}\n\n");
+  }
+
+  // `finish_reason` empty = null.
+  void EmitChunk(Value&& delta, std::string_view finish_reason, std::string* out) {
+    AppendChunkStart(out);
+    json::SerializeTo(delta, out);
+    AppendChunkEnd(finish_reason, out);
+  }
+
+  // A chunk whose delta is {field: text}: the common case, with no DOM at all.
   void EmitText(std::string_view field, std::string_view text, std::string* out) {
-    Value delta = Value::Object();
-    delta.Set(field, Str(text));
-    EmitChunk(std::move(delta), {}, out);
+    AppendChunkStart(out);
+    out->push_back('{');
+    json::AppendQuoted(out, field);
+    out->push_back(':');
+    json::AppendQuoted(out, text);
+    out->push_back('}');
+    AppendChunkEnd({}, out);
   }
 
   void EmitToolCall(Value&& call, std::string* out) {

@@ -289,16 +289,23 @@ class BedrockChatTranslator final : public Translator {
       delta = std::move(with_role);
       role_sent_ = true;
     }
-    Value choice = Value::Object();
-    choice.Set("index", Value::Int(0));
-    choice.Set("delta", std::move(delta));
-    choice.Set("logprobs", Value());
-    choice.Set("finish_reason", finish_reason ? Str(*finish_reason) : Value());
-    Value choices = Value::Array();
-    choices.Append(std::move(choice));
-    Value root = ChunkRoot();
-    root.Set("choices", std::move(choices));
-    AppendEvent(root, out);
+    // The bytes of ChunkRoot() + choices: [{index, delta, logprobs, finish_reason}], written
+    // directly since a stream emits one chunk per event.
+    out->append("data: {\"id\":");
+    json::AppendQuoted(out, id_);
+    out->append(",\"object\":\"chat.completion.chunk\",\"created\":");
+    out->append(std::to_string(created_));
+    out->append(",\"model\":");
+    json::AppendQuoted(out, model_);
+    out->append(",\"choices\":[{\"index\":0,\"delta\":");
+    json::SerializeTo(delta, out);
+    out->append(",\"logprobs\":null,\"finish_reason\":");
+    if (finish_reason != nullptr) {
+      json::AppendQuoted(out, *finish_reason);
+    } else {
+      out->append("null");
+    }
+    out->append("}]}\n\n");
   }
 
   std::function<int64_t()> now_;
