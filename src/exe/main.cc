@@ -161,7 +161,7 @@ int main(int argc, char** argv) {
   auth::TokenRefresher::Get().SetHttpClient(standalone::NewTokenHttpClient(*extra_ca));
 
   std::string description;
-  auto loaded = LoadConfig(files, port >= 0 ? port : 1975, allow_unsupported, &description);
+  auto loaded = LoadConfig(files, port > 0 ? port : 1975, allow_unsupported, &description);
   if (!loaded.ok) return 1;
   so.port = port >= 0 ? port : loaded.config->listener.port;
   so.threads = threads;
