@@ -11,6 +11,11 @@
 #   sluice-anthropic-stream  the same, streamed (Anthropic SSE -> OpenAI chunks)
 #   sluice-bedrock           sluice translating to Bedrock Converse, SigV4-signed
 #   sluice-bedrock-stream    the same, ConverseStream (binary AWS event-stream -> SSE)
+#   extproc                  `sluice extproc` (Envoy's ext_proc gRPC protocol, router-level
+#                            layout) with the same resources, model bench-model, driven by
+#                            bench/extproc_load (sluice-extproc-load) playing Envoy and the
+#                            upstream: one gRPC stream per request, same-dialect
+#   extproc-anthropic        the same, bench-claude: OpenAI -> Anthropic translated
 # and prints requests/s, latency, CPU per request, RSS and ratios (gateway/plain proxy,
 # translated/same-dialect, stream/non-stream). Results also go to
 # bench/results/latest.json. See bench/README.md.
@@ -24,6 +29,8 @@
 #   SLUICE_BIN=build/sluice   SLUICE_ARGS="" (extra args for `sluice run`)
 #   SLUICE_READY_TIMEOUT=30 (seconds)   SLUICE_BIN_WAIT=120 (seconds to wait for a
 #   usable binary while someone rebuilds it; the run uses a private copy)
+#   EXTPROC_LOAD_BIN=build/sluice-extproc-load (the ext_proc load generator, extproc* targets;
+#   cmake --build build --target sluice-extproc-load)
 #
 # Exit status: 0 when every selected target ran cleanly or was reported as not available
 # in this build (Bedrock only: the gateway answered 400/501/503 for its model, or refused
@@ -32,7 +39,7 @@
 #
 # Adding a target (see main): start its server, then call
 #   bench_target NAME URL [--auth V] [--pid ROOT_PID] [--body FILE] [--check json|sse]
-#                [--canned FILE] [--optional]
+#                [--canned FILE] [--optional] [--extproc PATH BACKEND]
 # (plus a canned_route for the upstream if it needs a new provider path), and give it
 # ratios in lib/report.py RATIOS (unknown sluice-* targets get ratios against sluice).
 
@@ -52,7 +59,7 @@ BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-64}
 BENCH_THREADS=${BENCH_THREADS:-1}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-5s}
 BENCH_ROUNDS=${BENCH_ROUNDS:-1}
-ALL_TARGETS=direct,nginx,sluice,nginx-stream,sluice-stream,sluice-anthropic,sluice-anthropic-stream,sluice-bedrock,sluice-bedrock-stream
+ALL_TARGETS=direct,nginx,sluice,nginx-stream,sluice-stream,sluice-anthropic,sluice-anthropic-stream,sluice-bedrock,sluice-bedrock-stream,extproc,extproc-anthropic
 BENCH_TARGETS=${BENCH_TARGETS:-$ALL_TARGETS}
 BENCH_RESULTS=${BENCH_RESULTS:-$BENCH_DIR/results/latest.json}
 BENCH_KEEP=${BENCH_KEEP:-0}
@@ -60,6 +67,7 @@ SLUICE_BIN=${SLUICE_BIN:-$REPO_DIR/build/sluice}
 SLUICE_ARGS=${SLUICE_ARGS:-}
 SLUICE_READY_TIMEOUT=${SLUICE_READY_TIMEOUT:-30}
 SLUICE_BIN_WAIT=${SLUICE_BIN_WAIT:-120}
+EXTPROC_LOAD_BIN=${EXTPROC_LOAD_BIN:-$REPO_DIR/build/sluice-extproc-load}
 
 # Credentials the bench upstream insists on, one per provider dialect.
 API_KEY=sk-bench                      # OpenAI: Authorization: Bearer sk-bench
@@ -627,6 +635,112 @@ start_sluice() {
   log "$BEDROCK_UNAVAILABLE"
 }
 
+# ---------------------------------------------------------------------------- sluice extproc
+
+extproc_logs() {
+  local dir=$WORK/extproc
+  echo "--- sluice extproc stdout (last 20 lines):"
+  tail -n 20 "$dir/stdout.log" 2>/dev/null || true
+  echo "--- sluice extproc stderr (last 40 lines):"
+  tail -n 40 "$dir/stderr.log" 2>/dev/null || true
+}
+
+# prepare_extproc_load: a private copy of the load generator (bench/extproc_load), like the
+# sluice binary.
+EXTPROC_LOAD=""
+prepare_extproc_load() {
+  [[ -x $EXTPROC_LOAD_BIN ]] ||
+    die "no ext_proc load generator at $EXTPROC_LOAD_BIN (cmake --build build --target sluice-extproc-load, or set EXTPROC_LOAD_BIN)"
+  EXTPROC_LOAD=$WORK/sluice-extproc-load
+  cp "$EXTPROC_LOAD_BIN" "$EXTPROC_LOAD"
+}
+
+# try_start_extproc RESOURCES: `sluice extproc -f RESOURCES --listen unix:$WORK/extproc/extproc.sock`;
+# 0 once it printed its "listening on" line and the socket exists.
+try_start_extproc() {
+  local resources=$1 dir=$WORK/extproc rc deadline
+  mkdir -p "$dir"
+  EXTPROC_SOCK=$dir/extproc.sock
+  rm -f "$EXTPROC_SOCK"
+  "$SLUICE_EXE" extproc -f "$resources" --listen "unix:$EXTPROC_SOCK" \
+    >"$dir/stdout.log" 2>"$dir/stderr.log" &
+  PIDS[extproc]=$!
+  deadline=$((SECONDS + SLUICE_READY_TIMEOUT))
+  while ((SECONDS < deadline)); do
+    if ! alive "${PIDS[extproc]}"; then
+      rc=0
+      wait "${PIDS[extproc]}" 2>/dev/null || rc=$?
+      unset 'PIDS[extproc]'
+      SLUICE_FAIL="sluice extproc exited during startup (status $rc)
+$(extproc_logs)"
+      return 1
+    fi
+    if grep -q 'sluice extproc listening on' "$dir/stdout.log" 2>/dev/null && [[ -S $EXTPROC_SOCK ]]; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  SLUICE_FAIL="sluice extproc not listening on $EXTPROC_SOCK after ${SLUICE_READY_TIMEOUT}s
+$(extproc_logs)"
+  stop_pid "${PIDS[extproc]}"
+  unset 'PIDS[extproc]'
+  return 1
+}
+
+# start_extproc UPSTREAM_PORT UPSTREAM_SSE_PORT: the ext_proc server with the sluice targets'
+# resource file (the same one when sluice runs too). The upstream is never called: the load
+# generator plays it, answering each stream's request with the canned reply.
+EXTPROC_SOCK=""
+start_extproc() {
+  local res=$WORK/sluice/resources.yaml first
+  if [[ -n ${PIDS[sluice]:-} && -e $res ]]; then
+    try_start_extproc "$res" || die "$SLUICE_FAIL"
+    return 0
+  fi
+  # No sluice target selected: write the file here, falling back without Bedrock as
+  # start_sluice does (the extproc targets do not use it).
+  mkdir -p "$WORK/extproc"
+  res=$WORK/extproc/resources.yaml
+  write_sluice_resources "$1" "$2" 1 >"$res"
+  try_start_extproc "$res" && return 0
+  first=$SLUICE_FAIL
+  log "sluice extproc did not start; retrying without the Bedrock backend"
+  write_sluice_resources "$1" "$2" 0 >"$res"
+  try_start_extproc "$res" || die "$first"
+}
+
+# run_extproc_load TARGET TAG PHASE DURATION [-n N -c 1 ...]: runs the ext_proc load generator
+# (bench/extproc_load: every reply of every lifecycle is checked, in every phase); prints its
+# JSON summary, shaped like wrk's BENCH_JSON. Fails the run on any error.
+run_extproc_load() {
+  local name=$1 tag=$2 phase=$3 duration=$4 out=$WORK/$2.$3.load rc=0 json
+  shift 4
+  "$EXTPROC_LOAD" --server "${T_URL[$name]}" --duration "$(seconds "$duration")" \
+    --concurrency "$BENCH_CONNECTIONS" --threads "$BENCH_THREADS" --timeout "$(seconds "$BENCH_TIMEOUT")" \
+    --connect-timeout "$SLUICE_READY_TIMEOUT" --request-file "${T_BODY[$name]}" \
+    --response-file "${T_CANNED[$name]}" --expect-text "${T_EXPECT[$name]}" \
+    --expect-path "${T_XP_PATH[$name]}" --expect-backend "${T_XP_BACKEND[$name]}" "$@" \
+    >"$out.json" 2>"$out.err" || rc=$?
+  json=$(tail -n 1 "$out.json")
+  if ((rc != 0)) || [[ -z $json ]]; then
+    die "$name ($phase): ext_proc load generator failed (status $rc): $(cat "$out.err")
+$json"
+  fi
+  echo "$json"
+}
+
+# seconds 2s|1m|500ms|3: a wrk duration in seconds (for the load generator).
+seconds() {
+  local d=$1
+  case $d in
+    *ms) awk -v v="${d%ms}" 'BEGIN { print v / 1000 }' ;;
+    *s) echo "${d%s}" ;;
+    *m) awk -v v="${d%m}" 'BEGIN { print v * 60 }' ;;
+    *h) awk -v v="${d%h}" 'BEGIN { print v * 3600 }' ;;
+    *) echo "$d" ;;
+  esac
+}
+
 # ---------------------------------------------------------------------------- measuring
 
 # make_request MODEL STREAM: the canned request body with another model and `stream`
@@ -709,14 +823,21 @@ $(cat "$out")"
 #              carry (default payloads/chat_response.json)
 #   --optional the gateway answering 400/501/503 (not the upstream) means "not available
 #              in this build": the target is skipped and reported, the run goes on
+#   --extproc PATH BACKEND  an ext_proc target: URL is the server's gRPC address (unix:PATH
+#              or host:port) and bench/extproc_load plays Envoy and the upstream; PATH and
+#              BACKEND are the :path and x-ai-eg-selected-backend the request_body reply must
+#              set. Checked by one lifecycle instead of curl; measured by the load generator.
 TARGETS=()
 declare -A T_URL=() T_AUTH=() T_PID=() T_IDLE=() T_BODY=() T_CHECK=() T_CANNED=() T_EXPECT=()
+declare -A T_KIND=() T_XP_PATH=() T_XP_BACKEND=()
 declare -A SKIPPED=()
 bench_target() {
   local name=$1 url=$2 auth="" pid="" body=$REQUEST_BODY check=json canned=$CHAT_RESPONSE optional=0
+  local kind=http xp_path="" xp_backend=""
   shift 2
   while (($#)); do
     case $1 in
+      --extproc) kind=extproc xp_path=$2 xp_backend=$3; shift 3 ;;
       --auth) auth=$2; shift 2 ;;
       --pid) pid=$2; shift 2 ;;
       --body) body=$2; shift 2 ;;
@@ -733,6 +854,18 @@ bench_target() {
     idle=$(status_kib VmRSS "${tree[@]}")  # before this target's first request
   fi
   log "$name: $url"
+  T_URL[$name]=$url T_BODY[$name]=$body T_CANNED[$name]=$canned T_KIND[$name]=$kind
+  T_XP_PATH[$name]=$xp_path T_XP_BACKEND[$name]=$xp_backend T_EXPECT[$name]=""
+  if [[ $check == json ]]; then
+    T_EXPECT[$name]=$(python3 "$BENCH_DIR/lib/check_reply.py" --json-text "$canned")
+  fi
+  if [[ $kind == extproc ]]; then
+    # One lifecycle, every reply checked (see bench/extproc_load).
+    run_extproc_load "$name" "$name" check 1s --requests 1 --concurrency 1 >"$WORK/$name.check.json"
+    TARGETS+=("$name")
+    T_AUTH[$name]=$auth T_PID[$name]=$pid T_IDLE[$name]=$idle T_CHECK[$name]=$check
+    return 0
+  fi
   why=$(check_reply "$name" "$url" "$auth" "$body" "$check" "$canned" "$optional") || rc=$?
   if ((rc == 3)); then
     SKIPPED[$name]="not available in this build: $why"
@@ -741,11 +874,7 @@ bench_target() {
   fi
   ((rc == 0)) || exit 1
   TARGETS+=("$name")
-  T_URL[$name]=$url T_AUTH[$name]=$auth T_PID[$name]=$pid T_IDLE[$name]=$idle
-  T_BODY[$name]=$body T_CHECK[$name]=$check T_CANNED[$name]=$canned T_EXPECT[$name]=""
-  if [[ $check == json ]]; then
-    T_EXPECT[$name]=$(python3 "$BENCH_DIR/lib/check_reply.py" --json-text "$canned")
-  fi
+  T_AUTH[$name]=$auth T_PID[$name]=$pid T_IDLE[$name]=$idle T_CHECK[$name]=$check
 }
 
 # measure_target NAME ROUND: warm-up, then the measured run; writes
@@ -755,8 +884,13 @@ measure_target() {
   local body=${T_BODY[$1]} accept=application/json
   [[ ${T_CHECK[$1]} == sse ]] && accept=text/event-stream
   local tag=$name.r$round
-  run_wrk "$tag" warmup "$BENCH_WARMUP" "$url" "$auth" "$body" "$accept" \
-    "${T_CHECK[$name]}" "${T_EXPECT[$name]}" >/dev/null
+  if [[ ${T_KIND[$name]} == extproc ]]; then
+    # The load generator checks every reply in every phase, the measured one included.
+    run_extproc_load "$name" "$tag" warmup "$BENCH_WARMUP" | jq .verified >"$WORK/$tag.warmup.verified"
+  else
+    run_wrk "$tag" warmup "$BENCH_WARMUP" "$url" "$auth" "$body" "$accept" \
+      "${T_CHECK[$name]}" "${T_EXPECT[$name]}" >/dev/null
+  fi
   assert_alive "$name" "$pid" "warm-up (round $round)"
 
   local -a tree=()
@@ -779,7 +913,11 @@ measure_target() {
     ) &
     SAMPLER=$!
   fi
-  result=$(run_wrk "$tag" measure "$BENCH_DURATION" "$url" "$auth" "$body" "$accept")
+  if [[ ${T_KIND[$name]} == extproc ]]; then
+    result=$(run_extproc_load "$name" "$tag" measure "$BENCH_DURATION")
+  else
+    result=$(run_wrk "$tag" measure "$BENCH_DURATION" "$url" "$auth" "$body" "$accept")
+  fi
   if [[ -n $SAMPLER ]]; then
     touch "$WORK/$tag.sampler.stop"
     wait "$SAMPLER" 2>/dev/null || true
@@ -819,6 +957,7 @@ assert_alive() {
   wait "$pid" 2>/dev/null || rc=$?
   local extra=""
   [[ $name == sluice* ]] && extra=$(sluice_logs)
+  [[ $name == extproc* ]] && extra=$(extproc_logs)
   die "$name: server process $pid died during $phase (status $rc; >128 means signal $((rc > 128 ? rc - 128 : 0)))
 $extra"
 }
@@ -834,15 +973,17 @@ main() {
     [[ ,$ALL_TARGETS, == *",$t,"* ]] || die "unknown target '$t' in BENCH_TARGETS (known: $ALL_TARGETS)"
   done
   [[ $BENCH_ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer"
-  local any_sluice=0
+  local any_sluice=0 any_extproc=0
   [[ ,$BENCH_TARGETS, == *,sluice* ]] && any_sluice=1
+  [[ ,$BENCH_TARGETS, == *,extproc* ]] && any_extproc=1
 
   trap cleanup EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
   WORK=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench.XXXXXX")
   mkdir -p "$WORK/results"
-  ((any_sluice)) && prepare_sluice_bin
+  ((any_sluice || any_extproc)) && prepare_sluice_bin
+  ((any_extproc)) && prepare_extproc_load
 
   local load_before
   load_before=$(cut -d' ' -f1 /proc/loadavg)
@@ -871,6 +1012,7 @@ main() {
     start_nginx_proxy "$nginx_port" "$nginx_stream_port" "$upstream_port" "$upstream_sse_port"
   fi
   ((any_sluice)) && start_sluice "$sluice_port" "$upstream_port" "$upstream_sse_port"
+  ((any_extproc)) && start_extproc "$upstream_port" "$upstream_sse_port"
 
   # Targets, in measuring order. A new target: start its server, then one bench_target line.
   local up=http://127.0.0.1:$upstream_port$CHAT_PATH sl=http://127.0.0.1:$sluice_port$CHAT_PATH
@@ -900,6 +1042,13 @@ main() {
         --body "$(make_request "$NOVA_MODEL" true)" --check sse --canned "$BEDROCK_STREAM_EVENTS"
     fi
   done
+  # ext_proc: the load generator plays Envoy's router-level filter and the upstream (canned
+  # answer), so only sluice extproc's own work is measured.
+  want extproc && bench_target extproc "unix:$EXTPROC_SOCK" --pid "${PIDS[extproc]}" \
+    --body "$(make_request "$MODEL" false)" --extproc "$CHAT_PATH" default/upstream
+  want extproc-anthropic && bench_target extproc-anthropic "unix:$EXTPROC_SOCK" --pid "${PIDS[extproc]}" \
+    --body "$(make_request "$CLAUDE_MODEL" false)" --canned "$ANTHROPIC_RESPONSE" \
+    --extproc /v1/messages default/anthropic
   ((${#TARGETS[@]} > 0)) || die "no target to measure (BENCH_TARGETS=$BENCH_TARGETS)"
 
   # Rounds interleave the targets, so a burst of load from elsewhere hits all of them.
@@ -910,8 +1059,14 @@ main() {
     done
   done
 
-  local load_after sluice_stop=""
+  local load_after sluice_stop="" extproc_stop=""
   load_after=$(cut -d' ' -f1 /proc/loadavg)
+  if [[ -n ${PIDS[extproc]:-} ]]; then
+    stop_pid "${PIDS[extproc]}"
+    extproc_stop=$STOP_STATUS
+    unset 'PIDS[extproc]'
+    log "sluice extproc: SIGTERM -> $extproc_stop"
+  fi
   if [[ -n ${PIDS[sluice]:-} ]]; then
     stop_pid "${PIDS[sluice]}"
     sluice_stop=$STOP_STATUS
@@ -930,10 +1085,14 @@ main() {
     --connections "$BENCH_CONNECTIONS" --threads "$BENCH_THREADS" \
     --loadavg-before "$load_before" --loadavg-after "$load_after" \
     --sluice-bin "$SLUICE_BIN" --sluice-version "$SLUICE_VERSION" --sluice-stop "$sluice_stop" \
+    --extproc-stop "$extproc_stop" \
     --repo "$REPO_DIR" "${skipped[@]}" "${TARGETS[@]}"
 
   if [[ -n $sluice_stop && $sluice_stop != exit-0 ]]; then
     die "sluice did not shut down cleanly on SIGTERM ($sluice_stop); results were written"
+  fi
+  if [[ -n $extproc_stop && $extproc_stop != exit-0 ]]; then
+    die "sluice extproc did not shut down cleanly on SIGTERM ($extproc_stop); results were written"
   fi
   FAILED=0
 }

@@ -11,7 +11,9 @@ Ratios (RATIOS below) compare targets measured in the same run: the gateway agai
 proxy and against no hop, translated targets against the same-dialect sluice path (the
 issue's target: >= 0.80x req/s), streamed against non-streamed. A target that is not in
 RATIOS gets ratios against sluice (sluice-*) or against nginx and direct (anything else).
-Targets reported as not available in this build (--skipped NAME=REASON) are listed with
+The extproc targets (sluice extproc, driven over gRPC by bench/extproc_load playing Envoy and
+the upstream) are compared with the standalone path of the same request and, translated,
+with their same-dialect counterpart. Targets reported as not available in this build (--skipped NAME=REASON) are listed with
 their reason, and their ratios as unavailable.
 """
 
@@ -37,12 +39,16 @@ RATIOS = [
     ("sluice-bedrock-stream", "sluice-stream", "translated/same-dialect"),
     ("sluice-stream", "sluice", "stream/non-stream"),
     ("nginx-stream", "nginx", "stream/non-stream"),
+    ("extproc", "sluice", "extproc/standalone"),
+    ("extproc-anthropic", "sluice-anthropic", "extproc/standalone"),
+    ("extproc-anthropic", "extproc", "translated/same-dialect"),
 ]
 KINDS = {
     "gateway/proxy": "gateway / plain proxy (same request, same upstream reply)",
     "gateway/direct": "gateway / no hop (what the extra hop costs in total)",
     "translated/same-dialect": "translated / same-dialect sluice path (issue target: req/s >= 0.80x)",
     "stream/non-stream": "streamed / non-streamed (same proxy)",
+    "extproc/standalone": "ext_proc server (Envoy's share not included) / standalone gateway",
     "other": "other",
 }
 TRANSLATED_RPS_TARGET = 0.80
@@ -133,6 +139,7 @@ def main():
     ap.add_argument("--sluice-bin", default="")
     ap.add_argument("--sluice-stop", default="")
     ap.add_argument("--sluice-version", default="")
+    ap.add_argument("--extproc-stop", default="")
     ap.add_argument("--skipped", action="append", default=[], metavar="NAME=REASON",
                     help="a target not available in this build, and why")
     ap.add_argument("--repo", default=".")
@@ -208,6 +215,20 @@ def main():
             "sigterm": a.sluice_stop,
         }
 
+    extproc_targets = [n for n in targets if n == "extproc" or n.startswith("extproc-")]
+    if extproc_targets:
+        # One `sluice extproc` process serves both extproc targets.
+        srv = [targets[n]["server"] for n in extproc_targets]
+        doc["extproc"] = {
+            "load_generator": "bench/extproc_load (sluice-extproc-load): gRPC async client playing "
+                              "Envoy's router-level ext_proc filter and the upstream",
+            "rss_idle_kib": srv[0]["rss_idle_kib"],
+            "rss_loaded_kib": max(x["vmhwm_kib"] for x in srv),
+            "rss_peak_sampled_kib": max(x["rss_peak_sampled_kib"] for x in srv),
+            "rss_after_load_kib": srv[-1]["rss_after_kib"],
+            "sigterm": a.extproc_stop,
+        }
+
     with open(a.out, "w") as f:
         json.dump(doc, f, indent=2)
         f.write("\n")
@@ -247,6 +268,10 @@ def main():
     p()
     p("CPU us/req and RSS are the measured server's own processes only (direct: the upstream;")
     p("nginx*: master + 2 workers; sluice*: its one process) - the upstream's work is not included.")
+    if extproc_targets:
+        p("extproc*: the `sluice extproc` process; requests = ext_proc stream lifecycles (4 messages each,")
+        p("driven by bench/extproc_load playing Envoy and the upstream; Envoy's own work is not included);")
+        p("latency = one lifecycle (StartCall to Finish), not an HTTP request.")
     if ratios:
         def fmt(v):
             return f"{v:.2f}x" if v is not None else "-"
@@ -275,6 +300,13 @@ def main():
         s = doc["sluice"]
         p()
         p(f"sluice RSS: idle {mib(s['rss_idle_kib'])} (VmRSS before load), "
+          f"loaded {mib(s['rss_loaded_kib'])} (VmHWM), after load {mib(s['rss_after_load_kib'])}; "
+          f"SIGTERM: {s['sigterm']}")
+    if "extproc" in doc:
+        s = doc["extproc"]
+        if "sluice" not in doc:
+            p()
+        p(f"sluice extproc RSS: idle {mib(s['rss_idle_kib'])} (VmRSS before load), "
           f"loaded {mib(s['rss_loaded_kib'])} (VmHWM), after load {mib(s['rss_after_load_kib'])}; "
           f"SIGTERM: {s['sigterm']}")
     p()
