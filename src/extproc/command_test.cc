@@ -196,7 +196,7 @@ void ReplaceAtomically(const std::string& path, const std::string& text) {
 }
 
 template <typename F>
-bool Eventually(F f, std::chrono::milliseconds limit = std::chrono::milliseconds(10000)) {
+bool Eventually(F f, std::chrono::milliseconds limit = std::chrono::milliseconds(30000)) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < deadline) {
     if (f()) return true;

@@ -131,7 +131,7 @@ TEST_F(EnvoyConfigTest, RouterLevelExample) {
 TEST_F(EnvoyConfigTest, TwoFilterExample) {
   std::string json;
   ASSERT_EQ(Parse(test::ReadTestdata("examples/envoy/two-filter.yaml"), &json), "");
-  for (const char* want : {R"("request_attributes":["xds.cluster_name"])", R"("append_action":"ADD_IF_ABSENT")",
+  for (const char* want : {R"(per_route_rule_backend_name)", R"("request_attributes":[)", R"("append_action":"ADD_IF_ABSENT")",
                            R"("@type":"type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec")"}) {
     EXPECT_NE(json.find(want), std::string::npos) << want;
   }

@@ -3,6 +3,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <deque>
 
 #include "common/strings.h"
@@ -404,6 +405,9 @@ class EnvoySim::Stream {
       pb::ProcessingRequest m;
       ToProto(h, config_.header_values_in_value, m.mutable_request_headers()->mutable_headers());
       m.mutable_request_headers()->set_end_of_stream(!has_body && !has_trailers);
+      if (config_.request_attributes.fields_size() > 0) {
+        (*m.mutable_attributes())["envoy.filters.http.ext_proc"] = config_.request_attributes;
+      }
       if (!Send(m, "request_headers")) return false;
       auto r = Receive("request_headers", true);
       if (!r) return false;
@@ -504,6 +508,60 @@ Result EnvoySim::Run(const HttpMessage& request, const Upstream& upstream) {
   Stream s(*stub_, config_, result);
   s.Run(request, upstream);
   return result;
+}
+
+TwoFilterOptions::TwoFilterOptions() {
+  upstream.processing_mode.set_request_header_mode(ProcessingMode::SEND);
+  upstream.processing_mode.set_request_body_mode(ProcessingMode::BUFFERED);
+  upstream.processing_mode.set_response_header_mode(ProcessingMode::SEND);
+  upstream.processing_mode.set_response_body_mode(ProcessingMode::BUFFERED);
+}
+
+TwoFilterResult EnvoySim::RunTwoFilter(const HttpMessage& request, const RouteTable& routes,
+                                       const BackendUpstream& upstream, const TwoFilterOptions& options) {
+  TwoFilterResult out;
+  Upstream router_upstream = [&](const HttpMessage& forwarded) -> std::optional<HttpMessage> {
+    // Routing: on the headers the router filter left (Envoy re-matches only when the route
+    // cache was cleared; before that the catch-all routes nowhere).
+    std::vector<std::string> backends;
+    if (out.router.route_cache_cleared) backends = routes(forwarded.headers);
+    if (backends.empty()) {
+      return Response(404, "text/plain", "no route\n");
+    }
+    std::optional<HttpMessage> answer;
+    for (size_t i = 0; i < backends.size(); ++i) {
+      Attempt& a = out.attempts.emplace_back();
+      a.backend = backends[i];
+      FilterConfig cfg = options.upstream;
+      (*cfg.request_attributes.mutable_fields())[options.backend_attribute].set_string_value(a.backend);
+      Stream s(*stub_, cfg, a.upstream_filter);
+      // Envoy replays the router's buffered request to every attempt.
+      s.Run(forwarded, [&](const HttpMessage& up) { return upstream(a.backend, up); });
+      const Result& r = a.upstream_filter;
+      bool last = i + 1 == backends.size();
+      if (r.local_reply) {
+        HttpMessage local;
+        local.headers = r.local_headers;
+        Set(local.headers, ":status", std::to_string(r.local_status));
+        if (!r.local_body.empty()) local.body = {r.local_body};
+        return local;
+      }
+      if (!r.answered) {
+        if (last) return std::nullopt;
+        continue;  // reset / connect failure: retried
+      }
+      std::optional<std::string> status = Get(r.client_response.headers, ":status");
+      int code = status ? std::atoi(status->c_str()) : 0;
+      bool retriable = std::find(options.retry_on_status.begin(), options.retry_on_status.end(), code) !=
+                       options.retry_on_status.end();
+      answer = r.client_response;
+      if (!retriable || last) break;
+    }
+    return answer;
+  };
+  Stream s(*stub_, config_, out.router);
+  s.Run(request, router_upstream);
+  return out;
 }
 
 HttpMessage Request(std::string_view method, std::string_view path, std::string_view body,

@@ -39,6 +39,9 @@ struct FilterConfig {
   std::vector<std::string> receiving_namespaces{"io.envoy.ai_gateway"};
   bool cancel_at_end = false;  // end the stream like Envoy does by default (a reset)
   bool header_values_in_value = false;  // send `value` instead of `raw_value` (Envoy < 1.27)
+  // request_attributes, as Envoy evaluated them: sent once, with the request_headers message,
+  // as ProcessingRequest.attributes["envoy.filters.http.ext_proc"]. Empty = none configured.
+  google::protobuf::Struct request_attributes;
 };
 
 struct HttpMessage {
@@ -74,11 +77,45 @@ struct Result {
 // after the request path (as if the upstream reset).
 using Upstream = std::function<std::optional<HttpMessage>(const HttpMessage& request)>;
 
+// Envoy AI Gateway's two-filter layout (RunTwoFilter): the router-level filter's stream, then
+// Envoy's routing, then one upstream-filter stream per attempt.
+struct Attempt {
+  std::string backend;     // the name the upstream filter's attributes carried
+  Result upstream_filter;  // its upstream_request went to the provider; client_response came back
+};
+struct TwoFilterResult {
+  Result router;  // what the client got: router.client_response (or router.local_reply)
+  std::vector<Attempt> attempts;
+};
+struct TwoFilterOptions {
+  TwoFilterOptions();  // upstream filter: request headers SEND, request body BUFFERED, response
+                       // headers SEND, response body BUFFERED; router: requests only
+  FilterConfig upstream;
+  // The attribute the upstream filter is configured with; its value is the backend's name.
+  std::string backend_attribute =
+      "xds.upstream_host_metadata.filter_metadata['aigateway.envoy.io']['per_route_rule_backend_name']";
+  std::vector<int> retry_on_status{503};  // retriable-status-codes; resets retry too
+};
+// Envoy's route table after the router filter: the request headers as the router forwards
+// them -> the backends to try, in order (one per attempt: endpoint priorities / retries).
+using RouteTable = std::function<std::vector<std::string>(const Headers& headers)>;
+// A provider: gets the attempt's request as Envoy sends it.
+using BackendUpstream =
+    std::function<std::optional<HttpMessage>(const std::string& backend, const HttpMessage& request)>;
+
 class EnvoySim {
  public:
   EnvoySim(std::shared_ptr<grpc::Channel> channel, FilterConfig config);
   ~EnvoySim();
   Result Run(const HttpMessage& request, const Upstream& upstream);
+  // The configured FilterConfig plays the router-level filter (for this layout: request
+  // headers SEND, body BUFFERED, response SKIP/NONE, no attributes). Every attempt runs its own
+  // upstream-filter stream with the backend's attribute; an answer whose :status is in
+  // retry_on_status, or a reset, moves to the next backend while there is one. An attempt's
+  // local reply (immediate_response) is the answer, as in Envoy.
+  TwoFilterResult RunTwoFilter(const HttpMessage& request, const RouteTable& routes,
+                               const BackendUpstream& upstream,
+                               const TwoFilterOptions& options = TwoFilterOptions());
 
  private:
   class Stream;

@@ -18,6 +18,7 @@
 #include "compiler/resources/resources.h"
 #include "config/config.h"
 #include "config/filterapi.h"
+#include "extproc/processor.h"
 #include "extproc/server.h"
 #include "gateway/runtime.h"
 
@@ -178,6 +179,11 @@ int RunExtprocCommand(const ExtprocOptions& opts) {
     return 2;
   }
   log::SetLevel(level);
+  Layout layout;
+  if (!ParseLayout(opts.layout, &layout)) {
+    log::Error("invalid --layout ", opts.layout, " (router|two-filter)");
+    return 2;
+  }
   if (!opts.config_file.empty() && !opts.resource_files.empty()) {
     log::Error("pass resource files (-f) or a data-plane config (--config), not both");
     return 2;
@@ -208,11 +214,12 @@ int RunExtprocCommand(const ExtprocOptions& opts) {
               " bytes) is below the request body limit: larger bodies fail the stream instead of "
               "getting a 413");
   }
-  auto server = Server::Start(so, initial.runtime);
+  auto server = StartServer(so, initial.runtime, layout);
   if (!server.ok()) {
     log::Error(server.status().message());
     return 1;
   }
+  log::Info("filter layout: ", LayoutName(layout));
   for (const auto& a : (*server)->addresses()) std::printf("sluice extproc listening on %s\n", a.c_str());
   std::fflush(stdout);
 

@@ -24,6 +24,11 @@ struct ExtprocOptions {
   // resource_files.
   std::string config_file;
   std::string log_level = "info";  // debug|info|warn|error
+  // --layout: "router" (one router-level filter does everything; upstream-filter streams are
+  // passed through) or "two-filter" (Envoy AI Gateway's: the router-level filter only sets
+  // x-ai-eg-model, the upstream filter translates and signs per attempt). See
+  // examples/envoy/README.md.
+  std::string layout = "router";
   bool allow_unsupported = false;  // start even when resources use unsupported features
 
   // Request bodies above this get a 413 in the client's API dialect.

@@ -6,6 +6,8 @@
 
 #include "common/log.h"
 #include "common/strings.h"
+#include "config/filterapi.h"
+#include "json/json.h"
 
 namespace sluice::extproc {
 namespace {
@@ -105,12 +107,109 @@ std::string_view KindName(pb::ProcessingRequest::RequestCase c) {
   }
 }
 
+// A string attribute value; or, when the attribute is a whole metadata object (e.g. the
+// attribute `xds.upstream_host_metadata`), its filter_metadata['aigateway.envoy.io'] entry.
+std::optional<std::string> BackendIn(const google::protobuf::Value& v) {
+  if (v.has_string_value()) {
+    if (v.string_value().empty()) return std::nullopt;
+    return v.string_value();
+  }
+  if (!v.has_struct_value()) return std::nullopt;
+  const auto& f = v.struct_value().fields();
+  for (const char* key : {"filter_metadata", "aigateway.envoy.io", "per_route_rule_backend_name"}) {
+    auto it = f.find(key);
+    if (it != f.end()) return BackendIn(it->second);
+  }
+  return std::nullopt;
+}
+
 }  // namespace
+
+bool ParseLayout(std::string_view text, Layout* out) {
+  if (text == "router") *out = Layout::kRouter;
+  else if (text == "two-filter") *out = Layout::kTwoFilter;
+  else return false;
+  return true;
+}
+
+std::string_view LayoutName(Layout l) { return l == Layout::kRouter ? "router" : "two-filter"; }
+
+std::optional<std::string> BackendFromAttributes(const pb::ProcessingRequest& in) {
+  auto ns = in.attributes().find(kAttributesKey);
+  if (ns == in.attributes().end()) return std::nullopt;
+  const auto& f = ns->second.fields();
+  for (const char* key : {kHostBackendAttribute, kClusterBackendAttribute}) {
+    auto it = f.find(key);
+    if (it == f.end()) continue;
+    if (auto name = BackendIn(it->second)) return name;
+  }
+  // The same expressions spelt differently (double quotes), or whole metadata objects.
+  for (const char* prefix : {"xds.upstream_host_metadata", "xds.cluster_metadata"}) {
+    for (const auto& [k, v] : f) {
+      if (k.rfind(prefix, 0) != 0) continue;
+      if (k != prefix && k.find("per_route_rule_backend_name") == std::string::npos) continue;
+      if (auto name = BackendIn(v)) return name;
+    }
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<std::shared_ptr<const gateway::Runtime>> BuildPinnedRuntime(
+    std::shared_ptr<const config::Config> config) {
+  auto pinned = std::make_shared<config::Config>(*config);
+  config::Route route;
+  route.name = "sluice/pinned";
+  auto pin = [&](size_t backend) {
+    config::HeaderMatch hm;
+    hm.type = config::HeaderMatch::Type::kExact;
+    hm.name = kPinnedBackendHeader;
+    hm.value = config->backends[backend].name;
+    return hm;
+  };
+  for (const auto& r : config->routes) {
+    for (const auto& rule : r.rules) {
+      for (const auto& ref : rule.backend_refs) {
+        config::Rule one = rule;
+        one.backend_refs = {ref};
+        one.backend_refs[0].weight = 1;
+        one.backend_refs[0].priority = 0;
+        one.matches.clear();
+        for (const auto& match : rule.matches) {
+          std::vector<config::HeaderMatch> m;
+          for (const auto& hm : match) {
+            if (hm.name != config::kBackendHeader) m.push_back(hm);
+          }
+          m.push_back(pin(ref.backend));
+          one.matches.push_back(std::move(m));
+        }
+        if (one.matches.empty()) one.matches.push_back({pin(ref.backend)});
+        route.rules.push_back(std::move(one));
+      }
+    }
+  }
+  for (size_t b = 0; b < config->backends.size(); ++b) {
+    config::Rule any;
+    any.name = StrCat("sluice/pinned/", config->backends[b].name);
+    any.matches.push_back({pin(b)});
+    config::BackendRef ref;
+    ref.backend = b;
+    any.backend_refs.push_back(ref);
+    route.rules.push_back(std::move(any));
+  }
+  pinned->routes = {std::move(route)};
+  return gateway::Runtime::Build(std::move(pinned));
+}
 
 StreamProcessor::StreamProcessor(std::shared_ptr<const gateway::Runtime> runtime,
                                  gateway::RandomFn random, const ProcessorLimits& limits,
-                                 std::shared_ptr<const config::LlmRequestCosts> costs)
-    : runtime_(std::move(runtime)), random_(std::move(random)), costs_(std::move(costs)), limits_(limits) {}
+                                 std::shared_ptr<const config::LlmRequestCosts> costs,
+                                 Layout layout, std::shared_ptr<const gateway::Runtime> pinned)
+    : runtime_(std::move(runtime)),
+      random_(std::move(random)),
+      costs_(std::move(costs)),
+      layout_(layout),
+      pinned_(std::move(pinned)),
+      limits_(limits) {}
 
 StreamProcessor::~StreamProcessor() = default;
 
@@ -188,8 +287,18 @@ absl::Status StreamProcessor::OnRequestHeaders(const pb::ProcessingRequest& in,
   }
   // An upstream (cluster-level) ext_proc filter: Envoy AI Gateway's two-filter layout, told
   // apart the way Envoy AI Gateway does it (only that filter is configured with request
-  // attributes). The router-level driver has nothing to do there; pass it through.
+  // attributes).
   if (in.attributes_size() > 0) {
+    if (layout_ == Layout::kTwoFilter) {
+      std::optional<std::string> backend = BackendFromAttributes(in);
+      if (!backend) {
+        return absl::InvalidArgumentError(StrCat(
+            "upstream filter stream without the backend name: configure request_attributes [",
+            kHostBackendAttribute, "] (or ", kClusterBackendAttribute, ")"));
+      }
+      return OnUpstreamRequestHeaders(in, std::move(*backend), out);
+    }
+    // The router-level driver has nothing to do there; pass it through.
     log::Debug("extproc: a stream with request attributes (upstream filter): passed through");
     out->mutable_request_headers();
     state_ = State::kPassThroughClosed;
@@ -197,22 +306,7 @@ absl::Status StreamProcessor::OnRequestHeaders(const pb::ProcessingRequest& in,
   }
   const pb::HttpHeaders& h = in.request_headers();
   std::string method, path;
-  std::optional<std::string> authority;
-  for (const auto& hv : h.headers().headers()) {
-    const std::string& key = hv.key();
-    std::string_view value = ValueOf(hv);
-    if (IsPseudo(key)) {
-      if (key == ":method") method = std::string(value);
-      else if (key == ":path") path = std::string(value);
-      else if (key == ":authority") authority = std::string(value);
-      continue;  // :scheme and others are Envoy's business
-    }
-    request_headers_.Add(http::ToLower(key), value);
-  }
-  if (method.empty() || path.empty()) {
-    return absl::InvalidArgumentError("request_headers: :method and :path are required");
-  }
-  if (authority && !request_headers_.Has("host")) request_headers_.Add("host", *authority);
+  if (absl::Status st = ReadRequestHeaders(h, &method, &path); !st.ok()) return st;
 
   pipeline_ = std::make_unique<gateway::Pipeline>(runtime_, random_);
   if (auto local = pipeline_->OnRequestHeaders(method, path, request_headers_)) {
@@ -221,7 +315,8 @@ absl::Status StreamProcessor::OnRequestHeaders(const pb::ProcessingRequest& in,
   }
   if (h.end_of_stream()) {
     // No body will follow: decide now, in the headers reply.
-    Decide(pipeline_->OnRequestBody(request_body_), /*in_headers_reply=*/true, out);
+    if (layout_ == Layout::kTwoFilter) RouteByModel(request_body_, /*in_headers_reply=*/true, out);
+    else Decide(pipeline_->OnRequestBody(request_body_), /*in_headers_reply=*/true, out);
     return absl::OkStatus();
   }
   // CONTINUE; the buffered body comes next. A client-sent backend header is dropped now: only
@@ -253,8 +348,114 @@ absl::Status StreamProcessor::OnRequestBody(const pb::HttpBody& body, pb::Proces
     return absl::OkStatus();
   }
   request_body_ = body.body();
-  Decide(pipeline_->OnRequestBody(request_body_), /*in_headers_reply=*/false, out);
+  if (layout_ == Layout::kTwoFilter && !upstream_filter_) {
+    RouteByModel(request_body_, /*in_headers_reply=*/false, out);
+  } else {
+    Decide(pipeline_->OnRequestBody(request_body_), /*in_headers_reply=*/false, out);
+  }
   return absl::OkStatus();
+}
+
+absl::Status StreamProcessor::ReadRequestHeaders(const pb::HttpHeaders& h, std::string* method,
+                                                 std::string* path) {
+  std::optional<std::string> authority;
+  for (const auto& hv : h.headers().headers()) {
+    const std::string& key = hv.key();
+    std::string_view value = ValueOf(hv);
+    if (IsPseudo(key)) {
+      if (key == ":method") *method = std::string(value);
+      else if (key == ":path") *path = std::string(value);
+      else if (key == ":authority") authority = std::string(value);
+      continue;  // :scheme and others are Envoy's business
+    }
+    request_headers_.Add(http::ToLower(key), value);
+  }
+  if (method->empty() || path->empty()) {
+    return absl::InvalidArgumentError("request_headers: :method and :path are required");
+  }
+  if (authority && !request_headers_.Has("host")) request_headers_.Add("host", *authority);
+  request_path_ = *path;
+  return absl::OkStatus();
+}
+
+absl::Status StreamProcessor::OnUpstreamRequestHeaders(const pb::ProcessingRequest& in, std::string backend,
+                                                       pb::ProcessingResponse* out) {
+  upstream_filter_ = true;
+  const pb::HttpHeaders& h = in.request_headers();
+  std::string method, path;
+  if (absl::Status st = ReadRequestHeaders(h, &method, &path); !st.ok()) return st;
+  if (!pinned_) {
+    auto built = BuildPinnedRuntime(runtime_->config);
+    if (!built.ok()) return absl::InternalError(StrCat("upstream filter: ", built.status().message()));
+    pinned_ = std::move(*built);
+  }
+  bool known = false;
+  for (const auto& b : pinned_->config->backends) known = known || b.name == backend;
+  if (!known) {
+    // Envoy AI Gateway answers an unknown backend name with Internal as well: the route table
+    // and sluice's configuration disagree.
+    return absl::InternalError(StrCat("upstream filter: Envoy chose backend `", backend,
+                                      "`, which the configuration does not have"));
+  }
+  // Local only: routes the pinned runtime's pipeline to this backend; never sent to Envoy (the
+  // mutation below is the pipeline's, which does not know it) and not signed (no signer signs
+  // unknown headers).
+  request_headers_.Remove(kPinnedBackendHeader);
+  request_headers_.Add(kPinnedBackendHeader, backend);
+  log::Debug("extproc: upstream filter attempt for backend ", backend);
+  pipeline_ = std::make_unique<gateway::Pipeline>(pinned_, random_);
+  if (auto local = pipeline_->OnRequestHeaders(method, path, request_headers_)) {
+    Immediate(*local, out);
+    return absl::OkStatus();
+  }
+  if (h.end_of_stream()) {
+    Decide(pipeline_->OnRequestBody(request_body_), /*in_headers_reply=*/true, out);
+    return absl::OkStatus();
+  }
+  out->mutable_request_headers();  // CONTINUE: the (replayed) buffered body comes next
+  state_ = State::kRequestBody;
+  return absl::OkStatus();
+}
+
+void StreamProcessor::RouteByModel(std::string_view body, bool in_headers_reply, pb::ProcessingResponse* out) {
+  // The model, read the way the pipeline reads it (same errors, in the client's dialect).
+  auto members = json::ScanObject(body);
+  if (!members.ok()) {
+    Immediate(pipeline_->Error(400, StrCat("request body is not valid JSON: ", members.status().message()),
+                               "invalid_json"),
+              out);
+    return;
+  }
+  std::string model;
+  for (const auto& m : *members) {
+    if (m.key != "model") continue;
+    std::string_view raw = body.substr(m.value_begin, m.value_end - m.value_begin);
+    if (raw == "null") continue;
+    auto s = raw.empty() || raw[0] != '"' ? absl::StatusOr<std::string>(absl::InvalidArgumentError(""))
+                                          : json::DecodeStringToken(raw);
+    if (!s.ok() || s->empty()) {
+      Immediate(pipeline_->Error(400, "'model' must be a non-empty string", "invalid_type", "model"), out);
+      return;
+    }
+    model = std::move(*s);
+  }
+  if (model.empty()) {
+    Immediate(pipeline_->Error(400, "you must provide a model parameter", "missing_required_parameter", "model"),
+              out);
+    return;
+  }
+  // Not routed here: the answer passes through this stream; the upstream filter translates it.
+  routed_ = false;
+  state_ = State::kForwarded;
+  pb::CommonResponse* common = in_headers_reply ? out->mutable_request_headers()->mutable_response()
+                                                : out->mutable_request_body()->mutable_response();
+  MutationBuilder m;
+  m.Set("x-ai-eg-model", model);  // overwrites a client-sent value
+  m.Set("x-ai-eg-original-path", request_path_);
+  m.Build(common->mutable_header_mutation());
+  // Re-pick the route on x-ai-eg-model (Envoy honours it with a header mutation in the reply).
+  common->set_clear_route_cache(true);
+  request_model_ = model;
 }
 
 void StreamProcessor::Immediate(const gateway::ImmediateResponse& r, pb::ProcessingResponse* out) {
@@ -288,7 +489,8 @@ void StreamProcessor::Decide(gateway::Decision&& decision, bool in_headers_reply
   // Needs the filter's mutation_rules.allow_all_routing; without it Envoy ignores this set
   // (rejected_header_mutations) and the route's host rewrite must supply the host.
   m.Set(":authority", up.host);
-  m.Set(kSelectedBackendHeader, up.backend->name);
+  // The route is Envoy's choice in the upstream filter: nothing to re-route on.
+  if (!upstream_filter_) m.Set(kSelectedBackendHeader, up.backend->name);
   // The pipeline drops content-length for drivers that re-frame; here Envoy forwards the
   // buffered body with the client's content-length unless we set the new one.
   m.Unremove("content-length");
@@ -305,8 +507,9 @@ void StreamProcessor::Decide(gateway::Decision&& decision, bool in_headers_reply
   }
   m.Build(common->mutable_header_mutation());
   // Re-pick the route on the new headers (x-ai-eg-model, the backend header). Envoy honours
-  // this only with a header mutation in the same response, which there always is here.
-  common->set_clear_route_cache(true);
+  // this only with a header mutation in the same response, which there always is here. An
+  // upstream filter runs after routing: there is no route cache to clear.
+  if (!upstream_filter_) common->set_clear_route_cache(true);
 
   google::protobuf::Struct* md = MetadataNamespace(out);
   PutString(md, "backend_name", up.backend->name);

@@ -16,13 +16,16 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "config/filterapi.h"
 #include "envoy/service/ext_proc/v3/external_processor.pb.h"
 #include "gateway/pipeline.h"
 #include "gateway/runtime.h"
+#include "extproc/server.h"
 #include "extproc/usage_observer.h"
 #include "http/headers.h"
 
@@ -37,6 +40,51 @@ inline constexpr const char* kSelectedBackendHeader = "x-ai-eg-selected-backend"
 // Dynamic metadata namespace, the same as Envoy AI Gateway's.
 inline constexpr const char* kMetadataNamespace = "io.envoy.ai_gateway";
 
+// Which filter layout the server is configured for (`sluice extproc --layout`).
+//   kRouter     one router-level filter does everything (examples/envoy/router-level.yaml).
+//               A stream whose first message carries request attributes (an upstream
+//               filter's) is passed through unchanged.
+//   kTwoFilter  Envoy AI Gateway's layout (examples/envoy/two-filter.yaml). The router-level
+//               stream (no attributes) only reads the model from the buffered body: it sets
+//               x-ai-eg-model and x-ai-eg-original-path and clears the route cache, so Envoy's
+//               route table picks the cluster. The upstream filter's stream (attributes, one per
+//               attempt, retries included) names the backend Envoy chose; it translates the
+//               request body (the upstream filter's request_body_mode must be BUFFERED: Envoy
+//               replays the router's buffered body to every attempt), signs, and translates the
+//               answer for that backend. So a retry fails over across providers.
+enum class Layout { kRouter, kTwoFilter };
+// "router" | "two-filter".
+bool ParseLayout(std::string_view text, Layout* out);
+std::string_view LayoutName(Layout l);
+
+// The request attributes the upstream filter must be configured with (Envoy AI Gateway's;
+// Envoy sends ProcessingRequest.attributes["envoy.filters.http.ext_proc"] keyed by the
+// expression text). The endpoint's metadata wins over the cluster's.
+inline constexpr const char* kAttributesKey = "envoy.filters.http.ext_proc";
+inline constexpr const char* kHostBackendAttribute =
+    "xds.upstream_host_metadata.filter_metadata['aigateway.envoy.io']['per_route_rule_backend_name']";
+inline constexpr const char* kClusterBackendAttribute =
+    "xds.cluster_metadata.filter_metadata['aigateway.envoy.io']['per_route_rule_backend_name']";
+// The backend name an upstream filter's first message carries, if any.
+std::optional<std::string> BackendFromAttributes(const pb::ProcessingRequest& in);
+
+// The runtime the upstream filter's pipelines use: the same backends (and credentials), with
+// routes rewritten so that the backend is the one Envoy chose. Every backendRef of every rule
+// becomes a rule of its own that also matches the local-only header kPinnedBackendHeader (set
+// from the attributes, never sent to Envoy) on the backend's name, keeping the ref's
+// modelNameOverride and mutations; route hostnames and matches on config::kBackendHeader
+// are dropped (Envoy routed already). Last, one catch-all rule per backend.
+inline constexpr const char* kPinnedBackendHeader = "x-sluice-pinned-backend";
+absl::StatusOr<std::shared_ptr<const gateway::Runtime>> BuildPinnedRuntime(
+    std::shared_ptr<const config::Config> config);
+
+// Server::Start with a filter layout. (Here rather than in server.h for now: server.h was not
+// part of this change; ServerOptions is the natural home of the layout.) Under kTwoFilter the
+// server builds the pinned runtime with every (re)load.
+absl::StatusOr<std::unique_ptr<Server>> StartServer(const ServerOptions& options,
+                                                    std::shared_ptr<const gateway::Runtime> runtime,
+                                                    Layout layout);
+
 struct ProcessorLimits {
   size_t max_request_body_bytes = 32u << 20;
   size_t max_error_body_bytes = 4u << 20;
@@ -46,9 +94,13 @@ class StreamProcessor {
  public:
   // `costs`: Envoy AI Gateway's LLM request costs for the snapshot (filterapi configs); null
   // or empty = emit the standard llm_input_token / llm_output_token / llm_total_token keys.
+  // `layout`: see Layout. `pinned`: BuildPinnedRuntime(runtime's config), used by upstream
+  // filter streams under kTwoFilter; null = built by the stream itself when needed (tests).
   StreamProcessor(std::shared_ptr<const gateway::Runtime> runtime, gateway::RandomFn random,
                   const ProcessorLimits& limits,
-                  std::shared_ptr<const config::LlmRequestCosts> costs = nullptr);
+                  std::shared_ptr<const config::LlmRequestCosts> costs = nullptr,
+                  Layout layout = Layout::kRouter,
+                  std::shared_ptr<const gateway::Runtime> pinned = nullptr);
   ~StreamProcessor();
   StreamProcessor(const StreamProcessor&) = delete;
   StreamProcessor& operator=(const StreamProcessor&) = delete;
@@ -85,6 +137,13 @@ class StreamProcessor {
   absl::Status OnResponseHeaders(const pb::HttpHeaders& headers, pb::ProcessingResponse* out);
   absl::Status OnResponseBody(const pb::HttpBody& body, pb::ProcessingResponse* out);
   void Decide(gateway::Decision&& decision, bool in_headers_reply, pb::ProcessingResponse* out);
+  // kTwoFilter, router-level stream: the model only (x-ai-eg-model, clear_route_cache).
+  void RouteByModel(std::string_view body, bool in_headers_reply, pb::ProcessingResponse* out);
+  // kTwoFilter, upstream filter stream: request headers (the attempt's backend from attributes).
+  absl::Status OnUpstreamRequestHeaders(const pb::ProcessingRequest& in, std::string backend,
+                                        pb::ProcessingResponse* out);
+  // Reads :method/:path/:authority and the other headers into request_headers_.
+  absl::Status ReadRequestHeaders(const pb::HttpHeaders& h, std::string* method, std::string* path);
   void Immediate(const gateway::ImmediateResponse& r, pb::ProcessingResponse* out);
   // At the end of a 2xx answer: backend, models and token usage as dynamic metadata.
   void EmitUsage(pb::ProcessingResponse* out);
@@ -92,6 +151,10 @@ class StreamProcessor {
   std::shared_ptr<const gateway::Runtime> runtime_;
   gateway::RandomFn random_;
   std::shared_ptr<const config::LlmRequestCosts> costs_;
+  Layout layout_ = Layout::kRouter;
+  std::shared_ptr<const gateway::Runtime> pinned_;
+  bool upstream_filter_ = false;  // kTwoFilter: this stream is an upstream filter's (one attempt)
+  std::string request_path_;      // the client's :path
   std::string request_model_;  // the model asked of the backend (after the override)
   bool usage_emitted_ = false;
   std::unique_ptr<OpenAIUsageObserver> usage_observer_;  // 2xx answers to OpenAI-dialect clients

@@ -24,7 +24,22 @@ class ServerImpl;
 struct Snapshot {
   std::shared_ptr<const gateway::Runtime> runtime;
   std::shared_ptr<const config::LlmRequestCosts> costs;
+  // Layout::kTwoFilter: the upstream filter's runtime (BuildPinnedRuntime), built with it.
+  std::shared_ptr<const gateway::Runtime> pinned;
 };
+
+std::shared_ptr<const Snapshot> MakeSnapshot(Layout layout, std::shared_ptr<const gateway::Runtime> runtime,
+                                             std::shared_ptr<const config::LlmRequestCosts> costs) {
+  auto s = std::make_shared<Snapshot>();
+  if (layout == Layout::kTwoFilter && runtime) {
+    auto pinned = BuildPinnedRuntime(runtime->config);
+    if (pinned.ok()) s->pinned = std::move(*pinned);
+    else log::Error("extproc: cannot build the upstream filter's runtime: ", pinned.status().message());
+  }
+  s->runtime = std::move(runtime);
+  s->costs = std::move(costs);
+  return s;
+}
 
 grpc::Status ToGrpc(const absl::Status& st) {
   // absl::StatusCode mirrors the gRPC codes one to one.
@@ -42,7 +57,7 @@ grpc::Status ToGrpc(const absl::Status& st) {
 class ProcessReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   ProcessReactor(ServerImpl& server, std::shared_ptr<const Snapshot> snapshot,
-                 gateway::RandomFn random, const ProcessorLimits& limits);
+                 gateway::RandomFn random, const ProcessorLimits& limits, Layout layout);
 
   void OnReadDone(bool ok) override {
     if (!ok) {
@@ -148,9 +163,10 @@ std::string SocketPath(const std::string& a) {
 
 class ServerImpl final : public Server {
  public:
-  ServerImpl(const ServerOptions& o, std::shared_ptr<const gateway::Runtime> runtime)
+  ServerImpl(const ServerOptions& o, std::shared_ptr<const gateway::Runtime> runtime, Layout layout)
       : options_(o),
-        snapshot_(std::make_shared<const Snapshot>(Snapshot{std::move(runtime), o.costs})),
+        layout_(layout),
+        snapshot_(MakeSnapshot(layout, std::move(runtime), o.costs)),
         service_(*this) {
     limits_.max_request_body_bytes = o.max_request_body_bytes;
     limits_.max_error_body_bytes = o.max_error_body_bytes;
@@ -214,7 +230,7 @@ class ServerImpl final : public Server {
 
   void Reload(std::shared_ptr<const gateway::Runtime> runtime,
               std::shared_ptr<const config::LlmRequestCosts> costs) override {
-    snapshot_.store(std::make_shared<const Snapshot>(Snapshot{std::move(runtime), std::move(costs)}));
+    snapshot_.store(MakeSnapshot(layout_, std::move(runtime), std::move(costs)));
   }
 
   void Shutdown(std::chrono::milliseconds grace) override {
@@ -237,7 +253,7 @@ class ServerImpl final : public Server {
 
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* NewStream() {
     active_.fetch_add(1);
-    return new ProcessReactor(*this, snapshot_.load(), random_, limits_);
+    return new ProcessReactor(*this, snapshot_.load(), random_, limits_, layout_);
   }
   void StreamDone() { active_.fetch_sub(1); }
 
@@ -250,6 +266,7 @@ class ServerImpl final : public Server {
   }
 
   ServerOptions options_;
+  Layout layout_;
   ProcessorLimits limits_;
   gateway::RandomFn random_;
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
@@ -262,8 +279,9 @@ class ServerImpl final : public Server {
 };
 
 ProcessReactor::ProcessReactor(ServerImpl& server, std::shared_ptr<const Snapshot> snapshot,
-                               gateway::RandomFn random, const ProcessorLimits& limits)
-    : server_(server), processor_(snapshot->runtime, std::move(random), limits, snapshot->costs) {
+                               gateway::RandomFn random, const ProcessorLimits& limits, Layout layout)
+    : server_(server),
+      processor_(snapshot->runtime, std::move(random), limits, snapshot->costs, layout, snapshot->pinned) {
   StartRead(&in_);
 }
 
@@ -280,7 +298,13 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* ExternalProcessorSe
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options,
                                                       std::shared_ptr<const gateway::Runtime> runtime) {
-  auto s = std::make_unique<ServerImpl>(options, std::move(runtime));
+  return StartServer(options, std::move(runtime), Layout::kRouter);
+}
+
+absl::StatusOr<std::unique_ptr<Server>> StartServer(const ServerOptions& options,
+                                                    std::shared_ptr<const gateway::Runtime> runtime,
+                                                    Layout layout) {
+  auto s = std::make_unique<ServerImpl>(options, std::move(runtime), layout);
   absl::Status st = s->Init();
   if (!st.ok()) return st;
   return std::unique_ptr<Server>(std::move(s));
