@@ -653,10 +653,11 @@ absl::Status StreamProcessor::OnResponseBody(const pb::HttpBody& body, pb::Proce
       m.Set("content-length", StrCat(r.body.size()));
       m.Build(common->mutable_header_mutation());
     } else {
-      // Mid-stream: the headers are gone; end the client's stream with an error in its dialect.
+      // Mid-stream: the headers are gone. Events translated before the bad one still reach
+      // the client (as in the standalone driver), then an error in its dialect ends the stream.
       response_broken_ = true;
-      common->mutable_body_mutation()->set_body(
-          pipeline_->StreamError(StrCat("upstream stream is malformed: ", st.message())));
+      translated += pipeline_->StreamError(StrCat("upstream stream is malformed: ", st.message()));
+      common->mutable_body_mutation()->set_body(translated);
     }
     return absl::OkStatus();
   }
