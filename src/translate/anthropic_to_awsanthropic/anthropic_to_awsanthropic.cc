@@ -20,36 +20,6 @@ using json::Value;
 
 constexpr std::string_view kDefaultVersion = "bedrock-2023-05-31";
 
-// anthropic-beta flags Bedrock accepts; it rejects a whole request naming any other one. A
-// copy of openai_to_awsanthropic's list (it does not export it).
-constexpr std::string_view kBedrockBetas[] = {
-    "interleaved-thinking-2025-05-14", "context-1m-2025-08-07", "fine-grained-tool-streaming-2025-05-14",
-    "token-efficient-tools-2025-02-19", "output-128k-2025-02-19", "computer-use-2025-01-24",
-};
-
-absl::Status Malformed(std::string_view what) {
-  return absl::DataLossError(StrCat("malformed AWSAnthropic answer: ", what));
-}
-
-// The allowed flags of a comma-separated anthropic-beta header, in order, deduplicated.
-std::vector<std::string_view> BedrockBetas(std::string_view header) {
-  std::vector<std::string_view> flags;
-  size_t start = 0;
-  while (start <= header.size()) {
-    size_t comma = header.find(',', start);
-    if (comma == std::string_view::npos) comma = header.size();
-    std::string_view flag = StripWhitespace(header.substr(start, comma - start));
-    for (std::string_view ok : kBedrockBetas) {
-      if (flag != ok) continue;
-      bool seen = false;
-      for (std::string_view f : flags) seen = seen || f == flag;
-      if (!seen) flags.push_back(flag);
-    }
-    start = comma + 1;
-  }
-  return flags;
-}
-
 class AnthropicToAwsAnthropicTranslator final : public Translator {
  public:
   AnthropicToAwsAnthropicTranslator(const config::Backend& backend, const TranslatorFactory& passthrough)
@@ -69,7 +39,7 @@ class AnthropicToAwsAnthropicTranslator final : public Translator {
     auto members = json::ScanObject(req.raw_body);
     if (!members.ok()) return absl::InvalidArgumentError(StrCat("request body: ", ToStd(members.status().message())));
     std::vector<std::string_view> betas;
-    if (auto header = req.headers.Get("anthropic-beta")) betas = BedrockBetas(*header);
+    if (auto header = req.headers.Get("anthropic-beta")) betas = bedrock_internal::BedrockAnthropicBetas(*header);
 
     UpstreamRequest up;
     std::string body;
@@ -119,16 +89,13 @@ class AnthropicToAwsAnthropicTranslator final : public Translator {
   absl::Status TranslateResponseBody(std::string_view chunk, bool end_of_stream, std::string* out) override {
     if (!error_.ok()) return error_;
     if (!stream_) return error_ = inner_->TranslateResponseBody(chunk, end_of_stream, out);
-    messages_.clear();
-    absl::Status framing = decoder_.Feed(chunk, &messages_);
-    for (const http::EventStreamMessage& m : messages_) {
-      if (absl::Status st = OnMessage(m, out); !st.ok()) return error_ = st;
+    sse_.clear();
+    absl::Status unwrapped = unwrap_.Feed(chunk, end_of_stream, &sse_);
+    if (!sse_.empty()) {
+      if (absl::Status st = inner_->TranslateResponseBody(sse_, false, out); !st.ok()) return error_ = st;
     }
-    if (!framing.ok()) return error_ = framing;
+    if (!unwrapped.ok()) return error_ = unwrapped;
     if (!end_of_stream) return absl::OkStatus();
-    if (decoder_.HasPartial()) {
-      return error_ = absl::DataLossError("AWSAnthropic stream ended in the middle of a message");
-    }
     return error_ = inner_->TranslateResponseBody("", true, out);
   }
 
@@ -142,37 +109,11 @@ class AnthropicToAwsAnthropicTranslator final : public Translator {
   std::string_view response_model() const override { return inner_->response_model(); }
 
  private:
-  absl::Status OnMessage(const http::EventStreamMessage& m, std::string* out) {
-    if (auto exception = bedrock_internal::StreamException(m)) return *exception;
-    if (m.StringHeader(":event-type").value_or("") != "chunk") return absl::OkStatus();
-    auto doc = json::Parse(m.payload);
-    if (!doc.ok() || !doc->is_object()) return Malformed("chunk payload is not a JSON object");
-    const Value* bytes = doc->Find("bytes");
-    if (bytes == nullptr || !bytes->is_string()) return Malformed("chunk without bytes");
-    auto event = crypto::Base64Decode(bytes->as_string());
-    if (!event.ok()) return Malformed("chunk bytes are not base64");
-    auto ev = json::Parse(*event);
-    if (!ev.ok() || !ev->is_object()) return Malformed("chunk bytes are not a JSON object");
-    std::string_view type = ev->GetString("type");
-    if (type.empty()) return Malformed("chunk event without a type");
-    for (char c : type) {
-      if (c == '\n' || c == '\r') return Malformed("chunk event type holds a line break");
-    }
-    // JSON has no raw line breaks inside strings, so any outside them are whitespace.
-    sse_.assign("event: ");
-    sse_.append(type);
-    sse_.append("\ndata: ");
-    for (char c : *event) sse_.push_back(c == '\n' || c == '\r' ? ' ' : c);
-    sse_.append("\n\n");
-    return inner_->TranslateResponseBody(sse_, false, out);
-  }
-
   config::Backend backend_;  // a copy the wrapped translator refers to
   std::unique_ptr<Translator> inner_;
   bool stream_ = false;
   absl::Status error_;
-  http::EventStreamDecoder decoder_;
-  std::vector<http::EventStreamMessage> messages_;
+  bedrock_internal::InvokeStreamUnwrapper unwrap_{true};
   std::string sse_;
 };
 

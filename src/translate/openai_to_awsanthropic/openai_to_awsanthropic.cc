@@ -18,16 +18,6 @@ namespace {
 
 constexpr std::string_view kDefaultVersion = "bedrock-2023-05-31";
 
-// anthropic-beta flags Bedrock accepts; it rejects a whole request naming any other one.
-constexpr std::string_view kBedrockBetas[] = {
-    "interleaved-thinking-2025-05-14", "context-1m-2025-08-07", "fine-grained-tool-streaming-2025-05-14",
-    "token-efficient-tools-2025-02-19", "output-128k-2025-02-19", "computer-use-2025-01-24",
-};
-
-absl::Status Malformed(std::string_view what) {
-  return absl::DataLossError(StrCat("malformed AWSAnthropic answer: ", what));
-}
-
 class AwsAnthropicTranslator final : public Translator {
  public:
   AwsAnthropicTranslator(const config::Backend& backend, std::shared_ptr<const TranslatorFactory> anthropic)
@@ -50,16 +40,8 @@ class AwsAnthropicTranslator final : public Translator {
     body->Erase("model");
     if (auto beta = req.headers.Get("anthropic-beta")) {
       json::Value betas = json::Value::Array();
-      size_t start = 0;
-      while (start <= beta->size()) {
-        size_t comma = beta->find(',', start);
-        if (comma == std::string_view::npos) comma = beta->size();
-        std::string_view flag = StripWhitespace(beta->substr(start, comma - start));
-        for (std::string_view ok : kBedrockBetas) {
-          if (flag == ok) betas.Append(json::Value::String(std::string(flag)));
-        }
-        start = comma + 1;
-      }
+      for (std::string_view flag : bedrock_internal::BedrockAnthropicBetas(*beta))
+        betas.Append(json::Value::String(std::string(flag)));
       if (betas.size() > 0) body->Set("anthropic_beta", std::move(betas));
     }
     // Bedrock takes neither header: the version and betas travel in the body.
@@ -85,16 +67,13 @@ class AwsAnthropicTranslator final : public Translator {
   absl::Status TranslateResponseBody(std::string_view chunk, bool end_of_stream, std::string* out) override {
     if (!error_.ok()) return error_;
     if (!stream_) return error_ = inner_->TranslateResponseBody(chunk, end_of_stream, out);
-    messages_.clear();
-    absl::Status framing = decoder_.Feed(chunk, &messages_);
-    for (const http::EventStreamMessage& m : messages_) {
-      if (absl::Status st = OnMessage(m, out); !st.ok()) return error_ = st;
+    sse_.clear();
+    absl::Status unwrapped = unwrap_.Feed(chunk, end_of_stream, &sse_);
+    if (!sse_.empty()) {
+      if (absl::Status st = inner_->TranslateResponseBody(sse_, false, out); !st.ok()) return error_ = st;
     }
-    if (!framing.ok()) return error_ = framing;
+    if (!unwrapped.ok()) return error_ = unwrapped;
     if (!end_of_stream) return absl::OkStatus();
-    if (decoder_.HasPartial()) {
-      return error_ = absl::DataLossError("AWSAnthropic stream ended in the middle of a message");
-    }
     return error_ = inner_->TranslateResponseBody("", true, out);
   }
 
@@ -108,30 +87,12 @@ class AwsAnthropicTranslator final : public Translator {
   std::string_view response_model() const override { return inner_->response_model(); }
 
  private:
-  absl::Status OnMessage(const http::EventStreamMessage& m, std::string* out) {
-    if (auto exception = bedrock_internal::StreamException(m)) return *exception;
-    if (m.StringHeader(":event-type").value_or("") != "chunk") return absl::OkStatus();
-    auto doc = json::Parse(m.payload);
-    if (!doc.ok() || !doc->is_object()) return Malformed("chunk payload is not a JSON object");
-    const json::Value* bytes = doc->Find("bytes");
-    if (bytes == nullptr || !bytes->is_string()) return Malformed("chunk without bytes");
-    auto event = crypto::Base64Decode(bytes->as_string());
-    if (!event.ok()) return Malformed("chunk bytes are not base64");
-    // One Anthropic event per chunk, re-framed as the SSE event the Anthropic side parses. JSON
-    // has no raw line breaks inside strings, so any outside them are whitespace.
-    sse_.assign("data: ");
-    for (char c : *event) sse_.push_back(c == '\n' || c == '\r' ? ' ' : c);
-    sse_.append("\n\n");
-    return inner_->TranslateResponseBody(sse_, false, out);
-  }
-
   config::Backend backend_;  // a copy the wrapped translator refers to
   std::shared_ptr<const TranslatorFactory> anthropic_factory_;
   std::unique_ptr<Translator> inner_;
   bool stream_ = false;
   absl::Status error_;
-  http::EventStreamDecoder decoder_;
-  std::vector<http::EventStreamMessage> messages_;
+  bedrock_internal::InvokeStreamUnwrapper unwrap_{false};
   std::string sse_;
 };
 

@@ -1,6 +1,7 @@
 #include "translate/openai_to_bedrock/bedrock_common.h"
 
 #include "common/strings.h"
+#include "crypto/crypto.h"
 #include "json/json.h"
 #include "translate/translator.h"
 
@@ -91,6 +92,69 @@ std::string_view FinishReason(std::string_view r) {
   if (r == "tool_use") return "tool_calls";
   if (r == "content_filtered" || r == "guardrail_intervened") return "content_filter";
   return "stop";  // end_turn, stop_sequence, malformed_*, and values added later
+}
+
+namespace {
+constexpr std::string_view kBedrockBetas[] = {
+    "interleaved-thinking-2025-05-14", "context-1m-2025-08-07", "fine-grained-tool-streaming-2025-05-14",
+    "token-efficient-tools-2025-02-19", "output-128k-2025-02-19", "computer-use-2025-01-24",
+};
+
+absl::Status MalformedInvoke(std::string_view what) {
+  return absl::DataLossError(StrCat("malformed AWSAnthropic answer: ", what));
+}
+}  // namespace
+
+std::vector<std::string_view> BedrockAnthropicBetas(std::string_view header) {
+  std::vector<std::string_view> flags;
+  size_t start = 0;
+  while (start <= header.size()) {
+    size_t comma = header.find(',', start);
+    if (comma == std::string_view::npos) comma = header.size();
+    std::string_view flag = StripWhitespace(header.substr(start, comma - start));
+    for (std::string_view ok : kBedrockBetas) {
+      if (flag != ok) continue;
+      bool seen = false;
+      for (std::string_view f : flags) seen = seen || f == flag;
+      if (!seen) flags.push_back(flag);
+    }
+    start = comma + 1;
+  }
+  return flags;
+}
+
+absl::Status InvokeStreamUnwrapper::Feed(std::string_view bytes, bool end_of_stream, std::string* sse) {
+  messages_.clear();
+  absl::Status framing = decoder_.Feed(bytes, &messages_);
+  for (const http::EventStreamMessage& m : messages_) {
+    if (auto exception = StreamException(m)) return *exception;
+    if (m.StringHeader(":event-type").value_or("") != "chunk") continue;
+    auto doc = json::Parse(m.payload);
+    if (!doc.ok() || !doc->is_object()) return MalformedInvoke("chunk payload is not a JSON object");
+    const json::Value* b = doc->Find("bytes");
+    if (b == nullptr || !b->is_string()) return MalformedInvoke("chunk without bytes");
+    auto event = crypto::Base64Decode(b->as_string());
+    if (!event.ok()) return MalformedInvoke("chunk bytes are not base64");
+    if (event_lines_) {
+      auto ev = json::Parse(*event);
+      if (!ev.ok() || !ev->is_object()) return MalformedInvoke("chunk bytes are not a JSON object");
+      std::string_view type = ev->GetString("type");
+      if (type.empty()) return MalformedInvoke("chunk event without a type");
+      for (char c : type) {
+        if (c == '\n' || c == '\r') return MalformedInvoke("chunk event type holds a line break");
+      }
+      sse->append("event: ").append(type).append("\n");
+    }
+    // JSON has no raw line breaks inside strings, so any outside them are whitespace.
+    sse->append("data: ");
+    for (char c : *event) sse->push_back(c == '\n' || c == '\r' ? ' ' : c);
+    sse->append("\n\n");
+  }
+  if (!framing.ok()) return framing;
+  if (end_of_stream && decoder_.HasPartial()) {
+    return absl::DataLossError("AWSAnthropic stream ended in the middle of a message");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace sluice::translate::bedrock_internal

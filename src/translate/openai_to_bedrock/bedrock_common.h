@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "http/eventstream.h"
@@ -27,5 +28,27 @@ std::optional<absl::Status> StreamException(const http::EventStreamMessage& m);
 
 // Bedrock stopReason -> OpenAI finish_reason (provider-apis.md §7.6, sluice column).
 std::string_view FinishReason(std::string_view stop_reason);
+
+// The anthropic-beta flags Bedrock accepts (it rejects a whole request naming any other),
+// from a comma-separated header: in order, deduplicated.
+std::vector<std::string_view> BedrockAnthropicBetas(std::string_view header);
+
+// Unwraps an InvokeModel response stream (an AWS event stream whose "chunk" messages each
+// carry {"bytes": base64 of one Anthropic event}) into Anthropic SSE text, incrementally.
+// Shared by the OpenAI and Anthropic clients' AWSAnthropic translators.
+class InvokeStreamUnwrapper {
+ public:
+  // event_lines: also write "event: <type>" lines (Anthropic clients see them).
+  explicit InvokeStreamUnwrapper(bool event_lines) : event_lines_(event_lines) {}
+  // Appends one SSE event per complete chunk to *sse. Returns the first error (an exception
+  // frame, a malformed chunk, broken framing, or at end_of_stream a partial message); the SSE
+  // of the messages before it is still appended.
+  absl::Status Feed(std::string_view bytes, bool end_of_stream, std::string* sse);
+
+ private:
+  bool event_lines_;
+  http::EventStreamDecoder decoder_;
+  std::vector<http::EventStreamMessage> messages_;
+};
 
 }  // namespace sluice::translate::bedrock_internal
