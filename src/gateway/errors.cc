@@ -34,23 +34,17 @@ HttpError MakeError(Dialect d, int status, std::string_view message, std::string
                     std::string_view param) {
   HttpError e;
   e.status = status;
-  json::Value err = json::Value::Object();
   if (d == Dialect::kOpenAI) {
-    err.Set("message", json::Value::String(std::string(message)));
-    err.Set("type", json::Value::String(std::string(OpenAIType(status))));
-    err.Set("param", param.empty() ? json::Value() : json::Value::String(std::string(param)));
-    err.Set("code", code.empty() ? json::Value() : json::Value::String(std::string(code)));
-    json::Value root = json::Value::Object();
-    root.Set("error", std::move(err));
-    e.body = json::Serialize(root);
-  } else {
-    err.Set("type", json::Value::String(std::string(AnthropicType(status))));
-    err.Set("message", json::Value::String(std::string(message)));
-    json::Value root = json::Value::Object();
-    root.Set("type", json::Value::String("error"));
-    root.Set("error", std::move(err));
-    e.body = json::Serialize(root);
+    e.body = translate::OpenAIErrorBody(message, OpenAIType(status), code, param);
+    return e;
   }
+  json::Value err = json::Value::Object();
+  err.Set("type", json::Value::String(std::string(AnthropicType(status))));
+  err.Set("message", json::Value::String(std::string(message)));
+  json::Value root = json::Value::Object();
+  root.Set("type", json::Value::String("error"));
+  root.Set("error", std::move(err));
+  e.body = json::Serialize(root);
   return e;
 }
 

@@ -5,6 +5,7 @@
 #include "http/eventstream.h"
 #include "json/json.h"
 #include "translate/openai_to_bedrock/golden_test_util.h"
+#include "translate/openai_to_bedrock/invoke_stream_test_util.h"
 
 namespace sluice::translate {
 namespace {
@@ -97,31 +98,7 @@ TEST(OpenAIToAwsAnthropicTest, BufferedGoldens) {
   }
 }
 
-// Wraps each Anthropic event as Bedrock does: a `chunk` event whose payload carries the event
-// JSON in base64 (plus the length-hiding "p" padding).
-std::string EncodeChunks(std::string_view fixture) {
-  auto doc = json::Parse(fixture);
-  EXPECT_TRUE(doc.ok()) << doc.status();
-  std::string out;
-  for (const json::Value& e : doc->items()) {
-    if (const json::Value* name = e.Find("exception")) {
-      out += http::EncodeEventStreamMessage(
-          {http::EventStreamHeader::String(":exception-type", name->as_string()),
-           http::EventStreamHeader::String(":content-type", "application/json"),
-           http::EventStreamHeader::String(":message-type", "exception")},
-          json::Serialize(*e.Find("payload")));
-      continue;
-    }
-    json::Value payload = json::Value::Object();
-    payload.Set("bytes", json::Value::String(crypto::Base64Encode(json::Serialize(e))));
-    payload.Set("p", json::Value::String("abcdefghijklmnopqrstuvwxyzABCDEF"));
-    out += http::EncodeEventStreamMessage({http::EventStreamHeader::String(":event-type", "chunk"),
-                                           http::EventStreamHeader::String(":content-type", "application/json"),
-                                           http::EventStreamHeader::String(":message-type", "event")},
-                                          json::Serialize(payload));
-  }
-  return out;
-}
+using bedrock_internal::testing::EncodeChunks;
 
 std::string FeedPieces(std::string_view bytes, const std::vector<size_t>& cuts, absl::Status* status = nullptr) {
   Harness h(R"({"model":"claude","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]})");
