@@ -268,6 +268,11 @@ void JsonRoundTrip(benchmark::State& state, const std::string& file) {
 }  // namespace sluice
 
 int main(int argc, char** argv) {
+  // SLUICE_BENCH_ITERATIONS=N: a fixed number of lifecycles per benchmark, for instruction
+  // counts under `valgrind --tool=callgrind` (deterministic where timings on a shared machine
+  // are not; see bench/README.md).
+  int64_t iterations = 0;
+  if (const char* env = std::getenv("SLUICE_BENCH_ITERATIONS")) iterations = std::atoll(env);
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::string(argv[i]) == "--payloads") {
       sluice::g_payloads = argv[i + 1];
@@ -278,7 +283,9 @@ int main(int argc, char** argv) {
   }
   for (const char* name : {"openai", "anthropic", "bedrock", "openai_stream", "anthropic_stream", "bedrock_stream"}) {
     std::string n = name;
-    benchmark::RegisterBenchmark(("lifecycle/" + n).c_str(), [n](benchmark::State& s) { sluice::Lifecycle(s, n); });
+    auto* b = benchmark::RegisterBenchmark(("lifecycle/" + n).c_str(),
+                                           [n](benchmark::State& s) { sluice::Lifecycle(s, n); });
+    if (iterations > 0) b->Iterations(iterations);
   }
   for (const char* f : {"chat_request.json", "anthropic_response.json"}) {
     std::string n = f;

@@ -1,6 +1,7 @@
 #include "json/json.h"
 
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 
@@ -221,11 +222,39 @@ constexpr SpecialTable kSpecial;
 
 inline bool IsSpecial(char c) { return kSpecial.special[static_cast<unsigned char>(c)]; }
 
+// Word-at-a-time scan: the index of the first byte in [p, end) that IsSpecial, or end - p.
+// Eight bytes per step with the classic "has a zero / less-than byte" bit tricks; their
+// lowest set bit is exact, and the table re-checks it anyway.
+inline size_t PlainRun(const char* p, const char* end) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  const char* const start = p;
+  while (end - p >= 8) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    uint64_t q = v ^ (kOnes * '"');
+    uint64_t b = v ^ (kOnes * '\\');
+    uint64_t hits = ((q - kOnes) & ~q) | ((b - kOnes) & ~b) | (v - kOnes * 0x20);
+    hits &= ~v & kHigh;
+    if (hits != 0) {
+      const char* at = p + (__builtin_ctzll(hits) >> 3);
+      while (!IsSpecial(*at)) ++at;  // never taken when the lowest bit is exact
+      return static_cast<size_t>(at - start);
+    }
+    p += 8;
+  }
+  while (p < end && !IsSpecial(*p)) ++p;
+  return static_cast<size_t>(p - start);
+}
+
+inline bool IsDigit(char c) { return static_cast<unsigned char>(c - '0') < 10; }
+
 // One parser for both the DOM and the scanning mode: `kBuild` decides whether values are
-// materialised. Offsets in errors are byte offsets into the input.
+// materialised. Offsets in errors are byte offsets into the input. The cursor is a pointer
+// (p_), so the hot loops keep it in a register.
 class Parser {
  public:
-  explicit Parser(std::string_view s) : s_(s) {}
+  explicit Parser(std::string_view s) : begin_(s.data()), p_(s.data()), end_(s.data() + s.size()) {}
   Parser(const Parser&) = delete;
   Parser& operator=(const Parser&) = delete;
   ~Parser() {
@@ -238,103 +267,134 @@ class Parser {
     if (member_stack_.capacity() > kKeep && member_stack_.empty()) std::vector<Value::Member>().swap(member_stack_);
   }
 
-  absl::Status Fail(std::string_view what) const {
-    return absl::InvalidArgumentError(StrCat("malformed JSON at offset ", pos_, ": ", what));
+  size_t pos() const { return static_cast<size_t>(p_ - begin_); }
+  bool AtEnd() const { return p_ >= end_; }
+  char Peek() const { return *p_; }
+
+  // Records the first error (where the cursor is) and returns false; the hot paths return
+  // bool and only the entry points build a Status.
+  bool Fail(std::string_view what) {
+    if (error_.empty()) {
+      error_ = what;
+      error_pos_ = pos();
+    }
+    return false;
+  }
+  absl::Status status() const {
+    return absl::InvalidArgumentError(StrCat("malformed JSON at offset ", error_pos_, ": ", error_));
   }
 
   void SkipWs() {
-    while (pos_ < s_.size()) {
-      char c = s_[pos_];
-      if (c == ' ' || c == '\n' || c == '\r' || c == '\t') ++pos_;
-      else break;
-    }
+    const char* p = p_;
+    while (p < end_ && static_cast<unsigned char>(*p) <= ' ' &&
+           (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+      ++p;
+    p_ = p;
   }
 
   template <bool kBuild>
-  absl::Status ParseValue(Value* out, int depth) {
+  bool ParseValue(Value* out, int depth) {
     if (depth > kMaxDepth) return Fail("nesting too deep");
     SkipWs();
-    if (pos_ >= s_.size()) return Fail("unexpected end of input");
-    char c = s_[pos_];
+    if (p_ >= end_) return Fail("unexpected end of input");
+    char c = *p_;
     switch (c) {
       case '{': return ParseObject<kBuild>(out, depth);
       case '[': return ParseArray<kBuild>(out, depth);
       case '"': {
-        std::string str;
-        absl::Status st = ParseString(kBuild ? &str : nullptr);
-        if (!st.ok()) return st;
-        if constexpr (kBuild) *out = Value::String(std::move(str));
-        return absl::OkStatus();
+        if constexpr (kBuild) {
+          std::string str;
+          bool st = ParseString(&str);
+          if (st) *out = Value::String(std::move(str));
+          return st;
+        } else {
+          return ParseString(nullptr);
+        }
       }
       case 't': return Literal<kBuild>("true", Value::Bool(true), out);
       case 'f': return Literal<kBuild>("false", Value::Bool(false), out);
       case 'n': return Literal<kBuild>("null", Value(), out);
       default:
-        if (c == '-' || (c >= '0' && c <= '9')) return ParseNumber<kBuild>(out);
-        return Fail(StrCat("unexpected character '", std::string(1, c), "'"));
+        if (c == '-' || IsDigit(c)) return ParseNumber<kBuild>(out);
+        msg_ = StrCat("unexpected character '", std::string(1, c), "'");
+        return Fail(msg_);
     }
   }
 
   template <bool kBuild>
-  absl::Status Literal(std::string_view word, Value v, Value* out) {
-    if (s_.substr(pos_, word.size()) != word) return Fail("invalid literal");
-    pos_ += word.size();
+  bool Literal(std::string_view word, Value v, Value* out) {
+    if (static_cast<size_t>(end_ - p_) < word.size() || std::memcmp(p_, word.data(), word.size()) != 0)
+      return Fail("invalid literal");
+    p_ += word.size();
     if constexpr (kBuild) *out = std::move(v);
-    return absl::OkStatus();
+    return true;
   }
 
   template <bool kBuild>
-  absl::Status ParseNumber(Value* out) {
-    size_t start = pos_;
-    if (s_[pos_] == '-') ++pos_;
-    if (pos_ >= s_.size()) return Fail("invalid number");
-    if (s_[pos_] == '0') {
-      ++pos_;
-    } else if (s_[pos_] >= '1' && s_[pos_] <= '9') {
-      while (pos_ < s_.size() && isdigit(static_cast<unsigned char>(s_[pos_]))) ++pos_;
+  bool ParseNumber(Value* out) {
+    const char* start = p_;
+    const char* p = p_;
+    auto fail = [&](std::string_view what) {
+      p_ = p;
+      return Fail(what);
+    };
+    if (*p == '-') ++p;
+    if (p >= end_) return fail("invalid number");
+    if (*p == '0') {
+      ++p;
+    } else if (*p >= '1' && *p <= '9') {
+      while (p < end_ && IsDigit(*p)) ++p;
     } else {
-      return Fail("invalid number");
+      return fail("invalid number");
     }
-    if (pos_ < s_.size() && s_[pos_] == '.') {
-      ++pos_;
-      size_t d = pos_;
-      while (pos_ < s_.size() && isdigit(static_cast<unsigned char>(s_[pos_]))) ++pos_;
-      if (pos_ == d) return Fail("invalid number");
+    if (p < end_ && *p == '.') {
+      ++p;
+      const char* d = p;
+      while (p < end_ && IsDigit(*p)) ++p;
+      if (p == d) return fail("invalid number");
     }
-    if (pos_ < s_.size() && (s_[pos_] == 'e' || s_[pos_] == 'E')) {
-      ++pos_;
-      if (pos_ < s_.size() && (s_[pos_] == '+' || s_[pos_] == '-')) ++pos_;
-      size_t d = pos_;
-      while (pos_ < s_.size() && isdigit(static_cast<unsigned char>(s_[pos_]))) ++pos_;
-      if (pos_ == d) return Fail("invalid number");
+    if (p < end_ && (*p == 'e' || *p == 'E')) {
+      ++p;
+      if (p < end_ && (*p == '+' || *p == '-')) ++p;
+      const char* d = p;
+      while (p < end_ && IsDigit(*p)) ++p;
+      if (p == d) return fail("invalid number");
     }
-    if constexpr (kBuild) *out = Value::RawNumber(std::string(s_.substr(start, pos_ - start)));
-    return absl::OkStatus();
+    p_ = p;
+    if constexpr (kBuild) *out = Value::RawNumber(std::string(start, p));
+    return true;
   }
 
   static void AppendUtf8(std::string* out, uint32_t cp) {
+    char buf[4];
+    size_t n;
     if (cp < 0x80) {
-      out->push_back(static_cast<char>(cp));
+      buf[0] = static_cast<char>(cp);
+      n = 1;
     } else if (cp < 0x800) {
-      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+      buf[0] = static_cast<char>(0xC0 | (cp >> 6));
+      buf[1] = static_cast<char>(0x80 | (cp & 0x3F));
+      n = 2;
     } else if (cp < 0x10000) {
-      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+      buf[0] = static_cast<char>(0xE0 | (cp >> 12));
+      buf[1] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      buf[2] = static_cast<char>(0x80 | (cp & 0x3F));
+      n = 3;
     } else {
-      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+      buf[0] = static_cast<char>(0xF0 | (cp >> 18));
+      buf[1] = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      buf[2] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      buf[3] = static_cast<char>(0x80 | (cp & 0x3F));
+      n = 4;
     }
+    out->append(buf, n);
   }
 
-  absl::Status Hex4(uint32_t* cp) {
-    if (pos_ + 4 > s_.size()) return Fail("truncated \\u escape");
+  bool Hex4(uint32_t* cp) {
+    if (end_ - p_ < 4) return Fail("truncated \\u escape");
     uint32_t v = 0;
     for (int i = 0; i < 4; ++i) {
-      char h = s_[pos_++];
+      char h = *p_++;
       v <<= 4;
       if (h >= '0' && h <= '9') v |= h - '0';
       else if (h >= 'a' && h <= 'f') v |= h - 'a' + 10;
@@ -342,32 +402,28 @@ class Parser {
       else return Fail("invalid \\u escape");
     }
     *cp = v;
-    return absl::OkStatus();
+    return true;
   }
 
-  // Parses a string token at pos_ (which is '"'). `out` may be null (validate only).
-  absl::Status ParseString(std::string* out) {
-    ++pos_;
-    size_t run = pos_;
+  // Parses a string token at p_ (which is '"'). `out` may be null (validate only).
+  bool ParseString(std::string* out) {
+    ++p_;
     while (true) {
-      // Skip the plain run in one tight loop.
-      while (pos_ < s_.size() && !IsSpecial(s_[pos_])) ++pos_;
-      if (pos_ >= s_.size()) return Fail("unterminated string");
-      unsigned char c = static_cast<unsigned char>(s_[pos_]);
+      // The plain run, word at a time, appended in one piece.
+      size_t run = PlainRun(p_, end_);
+      if (out && run) out->append(p_, run);
+      p_ += run;
+      if (p_ >= end_) return Fail("unterminated string");
+      unsigned char c = static_cast<unsigned char>(*p_);
       if (c == '"') {
-        if (out) out->append(s_.data() + run, pos_ - run);
-        ++pos_;
-        return absl::OkStatus();
+        ++p_;
+        return true;
       }
       if (c < 0x20) return Fail("control character in string");
-      if (c != '\\') {
-        ++pos_;
-        continue;
-      }
-      if (out) out->append(s_.data() + run, pos_ - run);
-      ++pos_;
-      if (pos_ >= s_.size()) return Fail("unterminated escape");
-      char e = s_[pos_++];
+      // c == '\\'
+      ++p_;
+      if (p_ >= end_) return Fail("unterminated escape");
+      char e = *p_++;
       char lit = 0;
       switch (e) {
         case '"': lit = '"'; break;
@@ -380,14 +436,14 @@ class Parser {
         case 't': lit = '\t'; break;
         case 'u': {
           uint32_t cp = 0;
-          absl::Status st = Hex4(&cp);
-          if (!st.ok()) return st;
+          bool st = Hex4(&cp);
+          if (!st) return false;
           if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (pos_ + 2 <= s_.size() && s_[pos_] == '\\' && s_[pos_ + 1] == 'u') {
-              pos_ += 2;
+            if (end_ - p_ >= 2 && p_[0] == '\\' && p_[1] == 'u') {
+              p_ += 2;
               uint32_t lo = 0;
               st = Hex4(&lo);
-              if (!st.ok()) return st;
+              if (!st) return false;
               if (lo < 0xDC00 || lo > 0xDFFF) return Fail("invalid surrogate pair");
               cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
             } else {
@@ -402,104 +458,115 @@ class Parser {
         default: return Fail("invalid escape");
       }
       if (lit && out) out->push_back(lit);
-      run = pos_;
     }
   }
 
   template <bool kBuild>
-  absl::Status ParseArray(Value* out, int depth) {
-    ++pos_;
+  bool ParseArray(Value* out, int depth) {
+    ++p_;
     if constexpr (kBuild) *out = Value::Array();
     SkipWs();
-    if (pos_ < s_.size() && s_[pos_] == ']') {
-      ++pos_;
-      return absl::OkStatus();
+    if (p_ < end_ && *p_ == ']') {
+      ++p_;
+      return true;
     }
     // Items gather on a stack shared by every level, then move into a vector of the
     // exact size: one allocation per array instead of one per doubling.
     const size_t base = item_stack_.size();
     while (true) {
-      Value item;
-      absl::Status st = ParseValue<kBuild>(&item, depth + 1);
-      if (!st.ok()) return st;
-      if constexpr (kBuild) item_stack_.push_back(std::move(item));
+      if constexpr (kBuild) {
+        Value item;
+        bool st = ParseValue<kBuild>(&item, depth + 1);
+        if (!st) return false;
+        item_stack_.push_back(std::move(item));
+      } else {
+        bool st = ParseValue<kBuild>(nullptr, depth + 1);
+        if (!st) return false;
+      }
       SkipWs();
-      if (pos_ >= s_.size()) return Fail("unterminated array");
-      if (s_[pos_] == ',') {
-        ++pos_;
+      if (p_ >= end_) return Fail("unterminated array");
+      if (*p_ == ',') {
+        ++p_;
         continue;
       }
-      if (s_[pos_] == ']') {
-        ++pos_;
+      if (*p_ == ']') {
+        ++p_;
         if constexpr (kBuild) {
           std::vector<Value>& items = out->items();
           items.reserve(item_stack_.size() - base);
           for (size_t i = base; i < item_stack_.size(); ++i) items.push_back(std::move(item_stack_[i]));
           item_stack_.resize(base);
         }
-        return absl::OkStatus();
+        return true;
       }
       return Fail("expected ',' or ']'");
     }
   }
 
   template <bool kBuild>
-  absl::Status ParseObject(Value* out, int depth, std::vector<TopLevelMember>* scan = nullptr) {
-    ++pos_;
+  bool ParseObject(Value* out, int depth, std::vector<TopLevelMember>* scan = nullptr) {
+    ++p_;
     if constexpr (kBuild) *out = Value::Object();
     SkipWs();
-    if (pos_ < s_.size() && s_[pos_] == '}') {
-      ++pos_;
-      return absl::OkStatus();
+    if (p_ < end_ && *p_ == '}') {
+      ++p_;
+      return true;
     }
     const size_t base = member_stack_.size();  // as in ParseArray
     while (true) {
       SkipWs();
-      if (pos_ >= s_.size() || s_[pos_] != '"') return Fail("expected string key");
+      if (p_ >= end_ || *p_ != '"') return Fail("expected string key");
       std::string key;
-      absl::Status st = ParseString((kBuild || scan) ? &key : nullptr);
-      if (!st.ok()) return st;
+      bool st = ParseString((kBuild || scan) ? &key : nullptr);
+      if (!st) return false;
       SkipWs();
-      if (pos_ >= s_.size() || s_[pos_] != ':') return Fail("expected ':'");
-      ++pos_;
+      if (p_ >= end_ || *p_ != ':') return Fail("expected ':'");
+      ++p_;
       SkipWs();
-      size_t begin = pos_;
-      Value v;
-      st = ParseValue<kBuild>(&v, depth + 1);
-      if (!st.ok()) return st;
-      if (scan) scan->push_back(TopLevelMember{std::move(key), begin, pos_});
-      else if constexpr (kBuild) member_stack_.emplace_back(std::move(key), std::move(v));
+      size_t begin = pos();
+      if constexpr (kBuild) {
+        Value v;
+        st = ParseValue<kBuild>(&v, depth + 1);
+        if (!st) return false;
+        member_stack_.emplace_back(std::move(key), std::move(v));
+      } else {
+        st = ParseValue<kBuild>(nullptr, depth + 1);
+        if (!st) return false;
+        if (scan) scan->push_back(TopLevelMember{std::move(key), begin, pos()});
+      }
       SkipWs();
-      if (pos_ >= s_.size()) return Fail("unterminated object");
-      if (s_[pos_] == ',') {
-        ++pos_;
+      if (p_ >= end_) return Fail("unterminated object");
+      if (*p_ == ',') {
+        ++p_;
         continue;
       }
-      if (s_[pos_] == '}') {
-        ++pos_;
+      if (*p_ == '}') {
+        ++p_;
         if constexpr (kBuild) {
-          if (!scan) {
-            std::vector<Value::Member>& members = out->members();
-            members.reserve(member_stack_.size() - base);
-            for (size_t i = base; i < member_stack_.size(); ++i) members.push_back(std::move(member_stack_[i]));
-            member_stack_.resize(base);
-          }
+          std::vector<Value::Member>& members = out->members();
+          members.reserve(member_stack_.size() - base);
+          for (size_t i = base; i < member_stack_.size(); ++i) members.push_back(std::move(member_stack_[i]));
+          member_stack_.resize(base);
         }
-        return absl::OkStatus();
+        return true;
       }
       return Fail("expected ',' or '}'");
     }
   }
 
-  absl::Status ExpectEnd() {
+  bool ExpectEnd() {
     SkipWs();
-    if (pos_ != s_.size()) return Fail("trailing characters after JSON value");
-    return absl::OkStatus();
+    if (p_ != end_) return Fail("trailing characters after JSON value");
+    return true;
   }
 
-  size_t pos() const { return pos_; }
-  std::string_view s_;
-  size_t pos_ = 0;
+ private:
+  const char* const begin_;
+  const char* p_;
+  const char* const end_;
+  std::string_view error_;  // the first failure's reason (static strings or msg_)
+  size_t error_pos_ = 0;
+  std::string msg_;         // backs error_ when the reason is built
   // Values of the arrays and objects being parsed, innermost last (see ParseArray): per
   // thread, so their capacity is reused by the next document.
   struct Stacks {
@@ -555,33 +622,30 @@ void SerializeImpl(const Value& v, std::string* out) {
 absl::StatusOr<Value> Parse(std::string_view text) {
   Parser p(text);
   Value v;
-  absl::Status st = p.ParseValue<true>(&v, 0);
-  if (!st.ok()) return st;
-  st = p.ExpectEnd();
-  if (!st.ok()) return st;
+  if (!p.ParseValue<true>(&v, 0) || !p.ExpectEnd()) return p.status();
   return v;
 }
 
 absl::StatusOr<std::vector<TopLevelMember>> ScanObject(std::string_view text) {
   Parser p(text);
   p.SkipWs();
-  if (p.pos_ >= text.size() || text[p.pos_] != '{') return p.Fail("expected a JSON object");
+  if (p.AtEnd() || p.Peek() != '{') {
+    p.Fail("expected a JSON object");
+    return p.status();
+  }
   std::vector<TopLevelMember> members;
-  absl::Status st = p.ParseObject<false>(nullptr, 0, &members);
-  if (!st.ok()) return st;
-  st = p.ExpectEnd();
-  if (!st.ok()) return st;
+  if (!p.ParseObject<false>(nullptr, 0, &members) || !p.ExpectEnd()) return p.status();
   return members;
 }
 
 absl::StatusOr<std::string> DecodeStringToken(std::string_view token) {
   Parser p(token);
-  if (token.empty() || token[0] != '"') return p.Fail("expected a string");
+  if (token.empty() || token[0] != '"') {
+    p.Fail("expected a string");
+    return p.status();
+  }
   std::string out;
-  absl::Status st = p.ParseString(&out);
-  if (!st.ok()) return st;
-  st = p.ExpectEnd();
-  if (!st.ok()) return st;
+  if (!p.ParseString(&out) || !p.ExpectEnd()) return p.status();
   return out;
 }
 
@@ -596,12 +660,14 @@ void SerializeTo(const Value& v, std::string* out) { SerializeImpl(v, out); }
 void AppendQuoted(std::string* out, std::string_view s) {
   static const char kHex[] = "0123456789abcdef";
   out->push_back('"');
-  size_t run = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (!IsSpecial(s[i])) continue;
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    out->append(s.data() + run, i - run);
-    run = i + 1;
+  const char* p = s.data();
+  const char* const end = p + s.size();
+  while (true) {
+    size_t run = PlainRun(p, end);
+    out->append(p, run);
+    p += run;
+    if (p == end) break;
+    unsigned char c = static_cast<unsigned char>(*p++);
     switch (c) {
       case '"': out->append("\\\""); break;
       case '\\': out->append("\\\\"); break;
@@ -610,14 +676,256 @@ void AppendQuoted(std::string* out, std::string_view s) {
       case '\t': out->append("\\t"); break;
       case '\b': out->append("\\b"); break;
       case '\f': out->append("\\f"); break;
-      default:
-        out->append("\\u00");
-        out->push_back(kHex[c >> 4]);
-        out->push_back(kHex[c & 0xF]);
+      default: {
+        char u[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
+        out->append(u, 6);
+      }
     }
   }
-  out->append(s.data() + run, s.size() - run);
   out->push_back('"');
+}
+
+}  // namespace sluice::json
+
+// ---------------------------------------------------------------------------------------
+// Reader / View: walks text that Reader::Parse validated, so the skipping below can trust
+// the grammar (no bounds surprises, no control characters inside strings).
+namespace sluice::json {
+namespace {
+
+inline const char* SkipSpace(const char* p, const char* e) {
+  while (p < e && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) ++p;
+  return p;
+}
+
+// p at '"': just past the closing quote.
+inline const char* SkipStringToken(const char* p, const char* e) {
+  ++p;
+  while (true) {
+    p += PlainRun(p, e);
+    if (*p == '\\') {
+      p += 2;
+      continue;
+    }
+    return p + 1;  // '"' (validated text has no raw control characters)
+  }
+}
+
+// p at a value's first byte: just past the value.
+const char* SkipValueToken(const char* p, const char* e) {
+  char c = *p;
+  if (c == '"') return SkipStringToken(p, e);
+  if (c == '{' || c == '[') {
+    int depth = 0;
+    while (true) {
+      c = *p;
+      if (c == '"') {
+        p = SkipStringToken(p, e);
+        continue;
+      }
+      if (c == '{' || c == '[') ++depth;
+      else if ((c == '}' || c == ']') && --depth == 0) return p + 1;
+      ++p;
+    }
+  }
+  while (p < e && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\n' && *p != '\r' && *p != '\t') ++p;
+  return p;
+}
+
+inline bool HasEscape(std::string_view token) { return token.find('\\') != std::string_view::npos; }
+
+}  // namespace
+
+absl::StatusOr<View> Reader::Parse(std::string_view text) {
+  decoded_.clear();
+  Parser p(text);
+  if (!p.ParseValue<false>(nullptr, 0) || !p.ExpectEnd()) return p.status();
+  const char* b = SkipSpace(text.data(), text.data() + text.size());
+  const char* e = text.data() + text.size();
+  while (e > b && (e[-1] == ' ' || e[-1] == '\n' || e[-1] == '\r' || e[-1] == '\t')) --e;
+  return View(b, e, this);
+}
+
+std::string_view Reader::Decode(std::string_view token) {
+  std::string& out = decoded_.emplace_back();
+  Parser p(token);
+  (void)p.ParseString(&out);  // validated already
+  return out;
+}
+
+Value::Type View::type() const {
+  if (!exists()) return Value::Type::kNull;
+  switch (*b_) {
+    case '{': return Value::Type::kObject;
+    case '[': return Value::Type::kArray;
+    case '"': return Value::Type::kString;
+    case 't': case 'f': return Value::Type::kBool;
+    case 'n': return Value::Type::kNull;
+    default: return Value::Type::kNumber;
+  }
+}
+
+std::string_view View::as_string() const {
+  if (is_number()) return raw();
+  if (!is_string()) return {};
+  std::string_view token = raw();
+  if (!HasEscape(token)) return token.substr(1, token.size() - 2);
+  return r_->Decode(token);
+}
+
+int64_t View::as_int() const {
+  if (!is_number()) return 0;
+  std::string_view t = raw();
+  if (t.find_first_of(".eE") == std::string_view::npos) {
+    // Small integers (token counts, indexes) without strtoll's locale work.
+    bool neg = t[0] == '-';
+    size_t i = neg ? 1 : 0;
+    if (t.size() - i <= 18) {
+      int64_t v = 0;
+      for (; i < t.size(); ++i) v = v * 10 + (t[i] - '0');
+      return neg ? -v : v;
+    }
+    return std::strtoll(std::string(t).c_str(), nullptr, 10);
+  }
+  return static_cast<int64_t>(as_double());
+}
+
+double View::as_double() const {
+  return is_number() ? std::strtod(std::string(raw()).c_str(), nullptr) : 0.0;
+}
+
+View::Cursor View::Open(char bracket) const {
+  Cursor c;
+  if (!exists() || *b_ != bracket) return c;
+  c.p_ = b_ + 1;
+  c.e_ = e_;
+  c.r_ = r_;
+  return c;
+}
+
+bool View::Cursor::Next(View* item) {
+  if (p_ == nullptr) return false;
+  const char* p = SkipSpace(p_, e_);
+  if (*p == ',') p = SkipSpace(p + 1, e_);
+  if (*p == ']' || *p == '}') {
+    p_ = nullptr;
+    return false;
+  }
+  const char* end = SkipValueToken(p, e_);
+  *item = View(p, end, r_);
+  p_ = end;
+  return true;
+}
+
+bool View::Cursor::Next(std::string_view* key, View* value) {
+  if (p_ == nullptr) return false;
+  const char* p = SkipSpace(p_, e_);
+  if (*p == ',') p = SkipSpace(p + 1, e_);
+  if (*p != '"') {  // '}' (or not an object)
+    p_ = nullptr;
+    return false;
+  }
+  const char* key_end = SkipStringToken(p, e_);
+  std::string_view token(p, static_cast<size_t>(key_end - p));
+  *key = HasEscape(token) ? r_->Decode(token) : token.substr(1, token.size() - 2);
+  p = SkipSpace(SkipSpace(key_end, e_) + 1, e_);  // past ':'
+  const char* end = SkipValueToken(p, e_);
+  *value = View(p, end, r_);
+  p_ = end;
+  return true;
+}
+
+View View::Find(std::string_view key) const {
+  std::string_view k;
+  View v;
+  for (Cursor c = members(); c.Next(&k, &v);)
+    if (k == key) return v;
+  return View();
+}
+
+std::string_view View::GetString(std::string_view key) const {
+  View v = Find(key);
+  return v.is_string() ? v.as_string() : std::string_view();
+}
+
+bool View::GetBool(std::string_view key, bool def) const {
+  View v = Find(key);
+  return v.is_bool() ? v.as_bool() : def;
+}
+
+size_t View::size() const {
+  size_t n = 0;
+  View v;
+  std::string_view k;
+  if (is_array()) {
+    for (Cursor c = items(); c.Next(&v);) ++n;
+  } else if (is_object()) {
+    for (Cursor c = members(); c.Next(&k, &v);) ++n;
+  }
+  return n;
+}
+
+void View::AppendCompact(std::string* out) const {
+  if (!exists()) return;
+  switch (*b_) {
+    case '"': {
+      std::string_view token = raw();
+      if (!HasEscape(token)) out->append(token);  // already canonical
+      else AppendQuoted(out, as_string());
+      return;
+    }
+    case '[': {
+      out->push_back('[');
+      bool first = true;
+      View item;
+      for (Cursor c = items(); c.Next(&item);) {
+        if (!first) out->push_back(',');
+        first = false;
+        item.AppendCompact(out);
+      }
+      out->push_back(']');
+      return;
+    }
+    case '{': {
+      out->push_back('{');
+      bool first = true;
+      std::string_view k;
+      View v;
+      for (Cursor c = members(); c.Next(&k, &v);) {
+        if (!first) out->push_back(',');
+        first = false;
+        AppendQuoted(out, k);
+        out->push_back(':');
+        v.AppendCompact(out);
+      }
+      out->push_back('}');
+      return;
+    }
+    default: out->append(raw()); return;  // number or literal, as written
+  }
+}
+
+Value View::ToValue() const {
+  switch (type()) {
+    case Value::Type::kNull: return Value();
+    case Value::Type::kBool: return Value::Bool(as_bool());
+    case Value::Type::kNumber: return Value::RawNumber(std::string(raw()));
+    case Value::Type::kString: return Value::String(std::string(as_string()));
+    case Value::Type::kArray: {
+      Value a = Value::Array();
+      View item;
+      for (Cursor c = items(); c.Next(&item);) a.Append(item.ToValue());
+      return a;
+    }
+    case Value::Type::kObject: {
+      Value o = Value::Object();
+      std::string_view k;
+      View v;
+      for (Cursor c = members(); c.Next(&k, &v);) o.members().emplace_back(std::string(k), v.ToValue());
+      return o;
+    }
+  }
+  return Value();
 }
 
 }  // namespace sluice::json

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <new>
 #include <string>
 #include <string_view>
@@ -138,5 +139,94 @@ absl::StatusOr<std::vector<TopLevelMember>> ScanObject(std::string_view text);
 
 // Decodes a raw JSON string token (with quotes), e.g. a span reported by ScanObject.
 absl::StatusOr<std::string> DecodeStringToken(std::string_view token);
+
+// ---------------------------------------------------------------------------------------
+// Reading without a DOM. Reader::Parse validates a document (as strictly as Parse) without
+// building anything; the Views it hands out walk the text on demand. For translators that
+// read a few fields of each provider answer or stream event and write their own output:
+// no allocation per node, and strings without escapes are views into the text.
+//
+// Lifetime: a View is valid while its text and its Reader live and until the Reader parses
+// its next document.
+class Reader;
+
+class View {
+ public:
+  View() = default;  // absent: every query answers "no" / empty
+
+  bool exists() const { return b_ != nullptr; }
+  Value::Type type() const;
+  bool is_null() const { return exists() && *b_ == 'n'; }
+  bool is_bool() const { return exists() && (*b_ == 't' || *b_ == 'f'); }
+  bool is_number() const { return exists() && (*b_ == '-' || (*b_ >= '0' && *b_ <= '9')); }
+  bool is_string() const { return exists() && *b_ == '"'; }
+  bool is_array() const { return exists() && *b_ == '['; }
+  bool is_object() const { return exists() && *b_ == '{'; }
+
+  // As Value's accessors: a zero value for another type.
+  bool as_bool() const { return exists() && *b_ == 't'; }
+  int64_t as_int() const;
+  double as_double() const;
+  // The decoded string, or a number's text.
+  std::string_view as_string() const;
+  // The value exactly as written.
+  std::string_view raw() const { return {b_, static_cast<size_t>(e_ - b_)}; }
+
+  // Object helpers (absent / defaults when this is not an object or the key is missing).
+  View Find(std::string_view key) const;
+  std::string_view GetString(std::string_view key) const;
+  bool GetBool(std::string_view key, bool def) const;
+
+  // Walks an array's items / an object's members:
+  //   for (auto it = v.items(); it.Next(&item);) ...
+  //   for (auto it = v.members(); it.Next(&key, &value);) ...
+  // (nothing for other types).
+  class Cursor {
+   public:
+    bool Next(View* item);
+    bool Next(std::string_view* key, View* value);
+
+   private:
+    friend class View;
+    const char* p_ = nullptr;  // before the next element, or nullptr when done
+    const char* e_ = nullptr;
+    Reader* r_ = nullptr;
+  };
+  Cursor items() const { return Open('['); }
+  Cursor members() const { return Open('{'); }
+  size_t size() const;  // items or members
+
+  // The same bytes Serialize(*Parse(raw())) gives (compact, canonical string escapes).
+  void AppendCompact(std::string* out) const;
+  std::string Compact() const {
+    std::string out;
+    AppendCompact(&out);
+    return out;
+  }
+  // A DOM copy.
+  Value ToValue() const;
+
+ private:
+  friend class Reader;
+  View(const char* b, const char* e, Reader* r) : b_(b), e_(e), r_(r) {}
+  Cursor Open(char bracket) const;
+
+  const char* b_ = nullptr;
+  const char* e_ = nullptr;
+  Reader* r_ = nullptr;
+};
+
+class Reader {
+ public:
+  // Validates `text` (which must outlive the returned View); InvalidArgument with the offset
+  // as Parse. Invalidates the Views of the previous document.
+  absl::StatusOr<View> Parse(std::string_view text);
+
+ private:
+  friend class View;
+  // Decodes a string token with escapes into storage owned by this reader.
+  std::string_view Decode(std::string_view token);
+  std::deque<std::string> decoded_;
+};
 
 }  // namespace sluice::json

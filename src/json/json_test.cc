@@ -1,5 +1,6 @@
 #include "json/json.h"
 
+#include <cstdio>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -81,6 +82,135 @@ TEST(JsonTest, ScanObjectReportsTopLevelSpans) {
   auto s = DecodeStringToken("\"a\\u0041\"");
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(*s, "aA");
+}
+
+// The string scanner reads eight bytes at a time: every byte value at every offset of
+// strings around the word size must be escaped and read back exactly.
+TEST(JsonTest, EscapesAndReadsBackEveryByteAtEveryOffset) {
+  auto reference = [](std::string_view s) {
+    std::string out = "\"";
+    for (unsigned char c : s) {
+      if (c == '"') out += "\\\"";
+      else if (c == '\\') out += "\\\\";
+      else if (c == '\n') out += "\\n";
+      else if (c == '\r') out += "\\r";
+      else if (c == '\t') out += "\\t";
+      else if (c == '\b') out += "\\b";
+      else if (c == '\f') out += "\\f";
+      else if (c < 0x20) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\u%04x", c);
+        out += buf;
+      } else {
+        out += static_cast<char>(c);
+      }
+    }
+    return out + "\"";
+  };
+  for (size_t len = 1; len <= 19; ++len) {
+    for (size_t at = 0; at < len; ++at) {
+      for (int b = 1; b < 256; ++b) {
+        std::string s(len, 'a');
+        s[at] = static_cast<char>(b);
+        if (at + 1 < len) s[len - 1] = '\x7f';
+        std::string quoted;
+        AppendQuoted(&quoted, s);
+        ASSERT_EQ(quoted, reference(s)) << "len " << len << " at " << at << " byte " << b;
+        auto back = Parse(quoted);
+        ASSERT_TRUE(back.ok()) << back.status() << " len " << len << " at " << at << " byte " << b;
+        ASSERT_EQ(back->as_string(), s) << "len " << len << " at " << at << " byte " << b;
+        if (b < 0x20) {  // a raw control byte inside a string token is refused
+          EXPECT_FALSE(Parse("\"" + s + "\"").ok()) << "len " << len << " at " << at << " byte " << b;
+        }
+      }
+    }
+  }
+}
+
+// Reader/View must see exactly what the DOM sees: every value, member, string, number.
+void ExpectSame(const Value& want, View got, const std::string& where) {
+  ASSERT_TRUE(got.exists()) << where;
+  ASSERT_EQ(got.type(), want.type()) << where;
+  std::string compact;
+  got.AppendCompact(&compact);
+  EXPECT_EQ(compact, Serialize(want)) << where;
+  EXPECT_EQ(got.ToValue(), want) << where;
+  EXPECT_EQ(got.size(), want.size()) << where;
+  switch (want.type()) {
+    case Value::Type::kBool: EXPECT_EQ(got.as_bool(), want.as_bool()) << where; break;
+    case Value::Type::kNumber:
+      EXPECT_EQ(got.as_string(), want.as_string()) << where;
+      EXPECT_EQ(got.as_int(), want.as_int()) << where;
+      EXPECT_EQ(got.as_double(), want.as_double()) << where;
+      break;
+    case Value::Type::kString: EXPECT_EQ(got.as_string(), want.as_string()) << where; break;
+    case Value::Type::kArray: {
+      size_t i = 0;
+      View item;
+      for (auto c = got.items(); c.Next(&item); ++i) {
+        ASSERT_LT(i, want.items().size()) << where;
+        ExpectSame(want.items()[i], item, where + "[" + std::to_string(i) + "]");
+      }
+      EXPECT_EQ(i, want.items().size()) << where;
+      break;
+    }
+    case Value::Type::kObject: {
+      size_t i = 0;
+      std::string_view key;
+      View member;
+      for (auto c = got.members(); c.Next(&key, &member); ++i) {
+        ASSERT_LT(i, want.members().size()) << where;
+        EXPECT_EQ(key, want.members()[i].first) << where;
+        ExpectSame(want.members()[i].second, member, where + "." + std::string(key));
+        // Find answers the first member of that name, as Value::Find.
+        ExpectSame(*want.Find(key), got.Find(key), where + " Find(" + std::string(key) + ")");
+        if (want.Find(key)->is_string()) EXPECT_EQ(got.GetString(key), want.GetString(key)) << where;
+        if (want.Find(key)->is_bool()) EXPECT_EQ(got.GetBool(key, false), want.GetBool(key, false)) << where;
+      }
+      EXPECT_EQ(i, want.members().size()) << where;
+      EXPECT_FALSE(got.Find("no such key").exists()) << where;
+      EXPECT_EQ(got.GetString("no such key"), "") << where;
+      break;
+    }
+    case Value::Type::kNull: EXPECT_TRUE(got.is_null()) << where; break;
+  }
+}
+
+TEST(JsonReaderTest, SeesWhatTheDomSees) {
+  const char* docs[] = {
+      R"({"a":1,"b":[true,false,null],"c":{"d":"e\n\"q\""},"n":-1.5e+10,"z":0})",
+      " \n{ \"spaced\" : [ 1 , { \"x\" : \"y\" } , [ ] , { } ] , \"t\" : true }\t\n",
+      R"({"esc\"key":"caf\u00e9 \ud83d\ude00 \/ \\ \" end","dup":1,"dup":2,"big":123456789012345678901})",
+      R"([[[["deep"]]],"s",-0,0.25,1E3,"\u0000x",{"k":{"k":{"k":[]}}}])",
+      R"("just a string with \"escapes\" and \\ backslashes")",
+      "12.5e-3",
+      "null",
+      R"({"type":"message","content":[{"type":"text","text":"Hi"},{"type":"tool_use","id":"t1","name":"f","input":{"a":[1,2,{"b":"c}"}],"s":"]"}}],"usage":{"input_tokens":31,"output_tokens":-4}})",
+  };
+  for (const char* text : docs) {
+    auto want = Parse(text);
+    ASSERT_TRUE(want.ok()) << text;
+    Reader reader;
+    auto got = reader.Parse(text);
+    ASSERT_TRUE(got.ok()) << got.status() << " " << text;
+    ExpectSame(*want, *got, text);
+  }
+}
+
+TEST(JsonReaderTest, RejectsWhatParseRejectsWithTheSameMessage) {
+  Reader reader;
+  for (const char* bad : {"", "{", "{\"a\":}", "[1,]", "{\"a\":1,}", "01", "1.", "\"\x01\"", "tru",
+                          "{} x", "\"abc", "{'a':1}", "[1 2]", "-", "1e"}) {
+    auto want = Parse(bad);
+    auto got = reader.Parse(bad);
+    ASSERT_FALSE(got.ok()) << "accepted: " << bad;
+    EXPECT_EQ(got.status().message(), want.status().message()) << bad;
+  }
+  View absent;
+  EXPECT_FALSE(absent.exists());
+  EXPECT_FALSE(absent.Find("a").exists());
+  EXPECT_EQ(absent.size(), 0u);
+  EXPECT_EQ(absent.as_int(), 0);
 }
 
 }  // namespace
