@@ -1,5 +1,7 @@
 #include "http/sse.h"
 
+#include <cstring>
+
 namespace sluice::http {
 
 absl::Status SseParser::Feed(std::string_view chunk, std::vector<SseEvent>* out) {
@@ -12,9 +14,15 @@ absl::Status SseParser::Feed(std::string_view chunk, std::vector<SseEvent>* out)
   if (last_cr_ && i < chunk.size() && chunk[i] == '\n') ++i;  // "\r\n" split across chunks
   last_cr_ = false;
   size_t start = i;
-  for (; i < chunk.size(); ++i) {
+  const char* const data = chunk.data();
+  while (i < chunk.size()) {
+    // The next line end: memchr for '\n' (what providers send), then '\r' only before it.
+    const void* nl = std::memchr(data + i, '\n', chunk.size() - i);
+    size_t end = nl ? static_cast<size_t>(static_cast<const char*>(nl) - data) : chunk.size();
+    if (const void* cr = std::memchr(data + i, '\r', end - i)) end = static_cast<size_t>(static_cast<const char*>(cr) - data);
+    if (end == chunk.size()) break;
+    i = end;
     char c = chunk[i];
-    if (c != '\n' && c != '\r') continue;
     if (line_.empty()) {
       Line(chunk.substr(start, i - start), out);
     } else {
@@ -29,7 +37,7 @@ absl::Status SseParser::Feed(std::string_view chunk, std::vector<SseEvent>* out)
         last_cr_ = true;
       }
     }
-    start = i + 1;
+    start = ++i;
   }
   line_.append(chunk.substr(start));
   if (line_.size() + event_bytes_ > max_event_bytes_) {

@@ -286,9 +286,9 @@ class Parser {
 
   void SkipWs() {
     const char* p = p_;
-    while (p < end_ && static_cast<unsigned char>(*p) <= ' ' &&
-           (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
-      ++p;
+    // Compact JSON (what providers and sluice write) has none: one compare in the common case.
+    if (p < end_ && static_cast<unsigned char>(*p) > ' ') return;
+    while (p < end_ && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) ++p;
     p_ = p;
   }
 
@@ -694,6 +694,7 @@ namespace sluice::json {
 namespace {
 
 inline const char* SkipSpace(const char* p, const char* e) {
+  if (p < e && static_cast<unsigned char>(*p) > ' ') return p;
   while (p < e && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) ++p;
   return p;
 }
@@ -841,6 +842,21 @@ View View::Find(std::string_view key) const {
   for (Cursor c = members(); c.Next(&k, &v);)
     if (k == key) return v;
   return View();
+}
+
+void View::FindAll(std::initializer_list<std::pair<std::string_view, View*>> fields) const {
+  for (const auto& f : fields) *f.second = View();
+  size_t missing = fields.size();
+  std::string_view k;
+  View v;
+  for (Cursor c = members(); missing > 0 && c.Next(&k, &v);) {
+    for (const auto& f : fields) {
+      if (k == f.first && !f.second->exists()) {
+        *f.second = v;
+        --missing;
+      }
+    }
+  }
 }
 
 std::string_view View::GetString(std::string_view key) const {

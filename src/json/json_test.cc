@@ -164,11 +164,24 @@ void ExpectSame(const Value& want, View got, const std::string& where) {
         ExpectSame(want.members()[i].second, member, where + "." + std::string(key));
         // Find answers the first member of that name, as Value::Find.
         ExpectSame(*want.Find(key), got.Find(key), where + " Find(" + std::string(key) + ")");
-        if (want.Find(key)->is_string()) EXPECT_EQ(got.GetString(key), want.GetString(key)) << where;
-        if (want.Find(key)->is_bool()) EXPECT_EQ(got.GetBool(key, false), want.GetBool(key, false)) << where;
+        if (want.Find(key)->is_string()) {
+          EXPECT_EQ(got.GetString(key), want.GetString(key)) << where;
+        }
+        if (want.Find(key)->is_bool()) {
+          EXPECT_EQ(got.GetBool(key, false), want.GetBool(key, false)) << where;
+        }
       }
       EXPECT_EQ(i, want.members().size()) << where;
       EXPECT_FALSE(got.Find("no such key").exists()) << where;
+      // FindAll: the same answers as Find, several at once, absent ones reset.
+      if (!want.members().empty()) {
+        std::string_view first = want.members().front().first, last = want.members().back().first;
+        View a = got, b = got, c = got;
+        got.FindAll({{last, &a}, {"no such key", &b}, {first, &c}});
+        EXPECT_EQ(a.raw(), got.Find(last).raw()) << where;
+        EXPECT_FALSE(b.exists()) << where;
+        EXPECT_EQ(c.raw(), got.Find(first).raw()) << where;
+      }
       EXPECT_EQ(got.GetString("no such key"), "") << where;
       break;
     }

@@ -44,6 +44,16 @@ std::string OpenAIErrorBody(std::string_view message, std::string_view type, std
   return json::Serialize(root);
 }
 
+void AppendOpenAIUsage(const Usage& u, std::string* out) {
+  StrAppend(out, "{\"prompt_tokens\":", u.input_tokens, ",\"completion_tokens\":", u.output_tokens,
+            ",\"total_tokens\":", u.total_tokens, ",\"prompt_tokens_details\":{\"cached_tokens\":",
+            u.cached_input_tokens);
+  if (u.cache_creation_input_tokens > 0) {
+    StrAppend(out, ",\"cache_creation_input_tokens\":", u.cache_creation_input_tokens);
+  }
+  out->append("}}");
+}
+
 std::string OpenAIStreamError(std::string_view message) {
   return StrCat("data: ", OpenAIErrorBody(message, "upstream_error", "upstream_stream_error"), "\n\n");
 }

@@ -126,4 +126,9 @@ std::string OpenAIErrorBody(std::string_view message, std::string_view type,
 // An OpenAI-style SSE event carrying an error, then nothing (the stream ends).
 std::string OpenAIStreamError(std::string_view message);
 
+// OpenAI's usage object for `u`: {"prompt_tokens","completion_tokens","total_tokens",
+// "prompt_tokens_details":{"cached_tokens"[,"cache_creation_input_tokens" when non-zero,
+// Envoy AI Gateway's extension]}}, appended as compact JSON.
+void AppendOpenAIUsage(const Usage& u, std::string* out);
+
 }  // namespace sluice::translate

@@ -36,8 +36,6 @@ constexpr std::string_view kDefaultAnthropicVersion = "2023-06-01";
 // A buffered (non-SSE) answer larger than this is refused rather than held.
 constexpr size_t kMaxBufferedBody = 32u << 20;
 
-Value Str(std::string_view s) { return Value::String(std::string(s)); }
-
 std::string Quoted(std::string_view s) {
   std::string out;
   json::AppendQuoted(&out, s);
@@ -107,16 +105,16 @@ struct AnthropicUsage {
   int64_t cache_creation = 0;
 };
 
-void ReadUsage(const Value* u, AnthropicUsage* a) {
-  if (u == nullptr || !u->is_object()) return;
-  auto read = [u](std::string_view k, int64_t* dst) {
-    const Value* v = u->Find(k);
-    if (v != nullptr && v->is_number()) *dst = v->as_int();
-  };
-  read("input_tokens", &a->input);
-  read("output_tokens", &a->output);
-  read("cache_read_input_tokens", &a->cache_read);
-  read("cache_creation_input_tokens", &a->cache_creation);
+void ReadUsage(json::View u, AnthropicUsage* a) {
+  std::string_view key;
+  json::View v;
+  for (auto it = u.members(); it.Next(&key, &v);) {
+    if (!v.is_number()) continue;
+    if (key == "input_tokens") a->input = v.as_int();
+    else if (key == "output_tokens") a->output = v.as_int();
+    else if (key == "cache_read_input_tokens") a->cache_read = v.as_int();
+    else if (key == "cache_creation_input_tokens") a->cache_creation = v.as_int();
+  }
 }
 
 Usage ToUsage(const AnthropicUsage& a) {
@@ -127,20 +125,6 @@ Usage ToUsage(const AnthropicUsage& a) {
   u.cached_input_tokens = a.cache_read;
   u.cache_creation_input_tokens = a.cache_creation;
   return u;
-}
-
-Value OpenAIUsage(const Usage& u) {
-  Value details = Value::Object();
-  details.Set("cached_tokens", Value::Int(u.cached_input_tokens));
-  if (u.cache_creation_input_tokens > 0) {
-    details.Set("cache_creation_input_tokens", Value::Int(u.cache_creation_input_tokens));
-  }
-  Value v = Value::Object();
-  v.Set("prompt_tokens", Value::Int(u.input_tokens));
-  v.Set("completion_tokens", Value::Int(u.output_tokens));
-  v.Set("total_tokens", Value::Int(u.total_tokens));
-  v.Set("prompt_tokens_details", std::move(details));
-  return v;
 }
 
 int64_t SystemUnixSeconds() {
@@ -256,76 +240,80 @@ class OpenAIToAnthropicTranslator final : public Translator {
 
   // ---- buffered answers ----
 
+  // Read with json::Reader and written directly: no DOM on either side.
   absl::Status TranslateMessage(std::string_view body, std::string* out) {
-    auto doc = json::Parse(body);
-    if (!doc.ok()) return Malformed(StrCat("body is not JSON: ", doc.status().message()));
-    if (!doc->is_object()) return Malformed("body is not a JSON object");
-    if (doc->GetString("type") == "error") {
-      const Value* e = doc->Find("error");
+    auto parsed = reader_.Parse(body);
+    if (!parsed.ok()) return Malformed(StrCat("body is not JSON: ", parsed.status().message()));
+    const json::View doc = *parsed;
+    if (!doc.is_object()) return Malformed("body is not a JSON object");
+    if (doc.GetString("type") == "error") {
+      json::View e = doc.Find("error");
       return absl::UnavailableError(
-          StrCat("upstream error: ", e != nullptr ? e->GetString("message") : std::string_view("unknown")));
+          StrCat("upstream error: ", e.exists() ? e.GetString("message") : std::string_view("unknown")));
     }
-    const Value* content = doc->Find("content");
-    if (content == nullptr || !content->is_array()) return Malformed("`content` is not an array");
+    json::View content = doc.Find("content");
+    if (!content.is_array()) return Malformed("`content` is not an array");
     std::string text, reasoning;
-    Value thinking_blocks = Value::Array();
-    Value tool_calls = Value::Array();
-    for (const Value& block : content->items()) {
+    std::string thinking_blocks;  // the blocks, compact, comma-separated
+    std::string tool_calls;       // OpenAI tool_calls entries, comma-separated
+    bool any_thinking = false;
+    bool any_tool = false;
+    json::View block;
+    for (auto it = content.items(); it.Next(&block);) {
       std::string_view type = block.GetString("type");
       if (type == "text") {
         text.append(block.GetString("text"));
-      } else if (type == "thinking") {
-        reasoning.append(block.GetString("thinking"));
-        thinking_blocks.Append(block);
-      } else if (type == "redacted_thinking") {
-        thinking_blocks.Append(block);
+      } else if (type == "thinking" || type == "redacted_thinking") {
+        if (type == "thinking") reasoning.append(block.GetString("thinking"));
+        if (any_thinking) thinking_blocks.push_back(',');
+        any_thinking = true;
+        block.AppendCompact(&thinking_blocks);
       } else if (type == "tool_use") {
-        const Value* input = block.Find("input");
-        std::string args = input != nullptr ? json::Serialize(*input) : std::string("{}");
-        if (json_tool_ && block.GetString("name") == internal::kJsonToolName) {
+        json::View input = block.Find("input");
+        std::string args = input.exists() ? input.Compact() : std::string("{}");
+        std::string_view name = block.GetString("name");
+        if (json_tool_ && name == internal::kJsonToolName) {
           text.append(args);
           continue;
         }
-        Value fn = Value::Object();
-        fn.Set("name", Str(block.GetString("name")));
-        fn.Set("arguments", Value::String(std::move(args)));
-        Value call = Value::Object();
-        call.Set("id", Str(block.GetString("id")));
-        call.Set("type", Str("function"));
-        call.Set("function", std::move(fn));
-        tool_calls.Append(std::move(call));
+        if (any_tool) tool_calls.push_back(',');
+        any_tool = true;
+        tool_calls.append("{\"id\":");
+        json::AppendQuoted(&tool_calls, block.GetString("id"));
+        tool_calls.append(",\"type\":\"function\",\"function\":{\"name\":");
+        json::AppendQuoted(&tool_calls, name);
+        tool_calls.append(",\"arguments\":");
+        json::AppendQuoted(&tool_calls, args);
+        tool_calls.append("}}");
       }
     }
     AnthropicUsage au;
-    ReadUsage(doc->Find("usage"), &au);
+    ReadUsage(doc.Find("usage"), &au);
     usage_ = ToUsage(au);
-    if (std::string_view m = doc->GetString("model"); !m.empty()) response_model_ = std::string(m);
-
-    Value message = Value::Object();
-    message.Set("role", Str("assistant"));
-    message.Set("content", text.empty() && tool_calls.size() > 0 ? Value() : Value::String(std::move(text)));
-    if (!reasoning.empty()) message.Set("reasoning_content", Value::String(std::move(reasoning)));
-    if (thinking_blocks.size() > 0) message.Set("thinking_blocks", std::move(thinking_blocks));
-    if (tool_calls.size() > 0) message.Set("tool_calls", std::move(tool_calls));
-    std::string_view stop_reason = doc->GetString("stop_reason");
+    if (std::string_view m = doc.GetString("model"); !m.empty()) response_model_ = std::string(m);
+    std::string_view stop_reason = doc.GetString("stop_reason");
     std::string_view finish = FinishReason(stop_reason);
     if (json_tool_ && stop_reason == "tool_use") finish = "stop";
 
-    Value choice = Value::Object();
-    choice.Set("index", Value::Int(0));
-    choice.Set("message", std::move(message));
-    choice.Set("logprobs", Value());
-    choice.Set("finish_reason", Str(finish));
-    Value choices = Value::Array();
-    choices.Append(std::move(choice));
-    Value resp = Value::Object();
-    resp.Set("id", Str(doc->GetString("id")));
-    resp.Set("object", Str("chat.completion"));
-    resp.Set("created", Value::Int(Now()));
-    resp.Set("model", Str(response_model_));
-    resp.Set("choices", std::move(choices));
-    resp.Set("usage", OpenAIUsage(usage_));
-    json::SerializeTo(resp, out);
+    out->reserve(out->size() + 256 + text.size() + reasoning.size() + thinking_blocks.size() + tool_calls.size());
+    out->append("{\"id\":");
+    json::AppendQuoted(out, doc.GetString("id"));
+    StrAppend(out, ",\"object\":\"chat.completion\",\"created\":", Now(), ",\"model\":");
+    json::AppendQuoted(out, response_model_);
+    out->append(",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
+    if (text.empty() && any_tool) out->append("null");
+    else json::AppendQuoted(out, text);
+    if (!reasoning.empty()) {
+      out->append(",\"reasoning_content\":");
+      json::AppendQuoted(out, reasoning);
+    }
+    if (any_thinking) StrAppend(out, ",\"thinking_blocks\":[", thinking_blocks, "]");
+    if (any_tool) StrAppend(out, ",\"tool_calls\":[", tool_calls, "]");
+    out->append("},\"logprobs\":null,\"finish_reason\":");
+    json::AppendQuoted(out, finish);
+    out->append("}],\"usage\":");
+    AppendOpenAIUsage(usage_, out);
+    out->push_back('}');
     return absl::OkStatus();
   }
 
@@ -349,11 +337,11 @@ class OpenAIToAnthropicTranslator final : public Translator {
 
   absl::Status OnEvent(const http::SseEvent& ev, std::string* out) {
     if (ev.data.empty()) return absl::OkStatus();
-    auto parsed = json::Parse(ev.data);
+    auto parsed = reader_.Parse(ev.data);
     if (!parsed.ok() || !parsed->is_object()) {
       return Malformed(StrCat("event ", Quoted(ev.event), " does not carry a JSON object"));
     }
-    const Value& doc = *parsed;
+    const json::View doc = *parsed;
     std::string_view type = doc.GetString("type");
     if (type.empty()) type = ev.event;
     if (type == "ping") return absl::OkStatus();
@@ -373,79 +361,71 @@ class OpenAIToAnthropicTranslator final : public Translator {
     return absl::OkStatus();  // event types added later are skipped
   }
 
-  absl::Status OnMessageStart(const Value& doc, std::string* out) {
-    const Value* m = doc.Find("message");
-    if (m == nullptr || !m->is_object()) return Malformed("message_start without a message");
+  absl::Status OnMessageStart(json::View doc, std::string* out) {
+    json::View m = doc.Find("message");
+    if (!m.is_object()) return Malformed("message_start without a message");
     if (started_) return Malformed("a second message_start");
     started_ = true;
-    id_ = std::string(m->GetString("id"));
-    if (std::string_view model = m->GetString("model"); !model.empty()) response_model_ = std::string(model);
+    id_ = std::string(m.GetString("id"));
+    if (std::string_view model = m.GetString("model"); !model.empty()) response_model_ = std::string(model);
     created_ = Now();
-    ReadUsage(m->Find("usage"), &anthropic_usage_);
+    ReadUsage(m.Find("usage"), &anthropic_usage_);
     usage_ = ToUsage(anthropic_usage_);
-    Value delta = Value::Object();
-    delta.Set("role", Str("assistant"));
-    delta.Set("content", Str(""));
-    EmitChunk(std::move(delta), {}, out);
+    EmitChunk(R"({"role":"assistant","content":""})", {}, out);
     return absl::OkStatus();
   }
 
-  absl::StatusOr<int64_t> BlockIndex(const Value& doc) {
-    const Value* index = doc.Find("index");
-    if (index == nullptr || !index->is_number()) {
-      return Malformed(StrCat(doc.GetString("type"), " without an index"));
-    }
-    return index->as_int();
+  absl::StatusOr<int64_t> BlockIndex(json::View doc) {
+    json::View index = doc.Find("index");
+    if (!index.is_number()) return Malformed(StrCat(doc.GetString("type"), " without an index"));
+    return index.as_int();
   }
 
-  absl::Status OnBlockStart(const Value& doc, std::string* out) {
+  absl::Status OnBlockStart(json::View doc, std::string* out) {
     ASSIGN_OR_RETURN(int64_t index, BlockIndex(doc));
-    const Value* cb = doc.Find("content_block");
-    if (cb == nullptr || !cb->is_object()) return Malformed("content_block_start without a content_block");
-    std::string_view type = cb->GetString("type");
+    json::View cb = doc.Find("content_block");
+    if (!cb.is_object()) return Malformed("content_block_start without a content_block");
+    std::string_view type = cb.GetString("type");
     Block block;
     if (type == "text") {
       block.kind = BlockKind::kText;
-      if (std::string_view t = cb->GetString("text"); !t.empty()) EmitText("content", t, out);
+      if (std::string_view t = cb.GetString("text"); !t.empty()) EmitText("content", t, out);
     } else if (type == "thinking") {
       block.kind = BlockKind::kThinking;
-      if (std::string_view t = cb->GetString("thinking"); !t.empty()) EmitText("reasoning_content", t, out);
-    } else if (type == "tool_use" && json_tool_ && cb->GetString("name") == internal::kJsonToolName) {
+      if (std::string_view t = cb.GetString("thinking"); !t.empty()) EmitText("reasoning_content", t, out);
+    } else if (type == "tool_use" && json_tool_ && cb.GetString("name") == internal::kJsonToolName) {
       block.kind = BlockKind::kJsonText;
     } else if (type == "tool_use") {
       block.kind = BlockKind::kTool;
       block.tool_index = next_tool_index_++;
       // The first fragment of a call carries id, type and name, with empty arguments.
-      Value fn = Value::Object();
-      fn.Set("name", Str(cb->GetString("name")));
-      fn.Set("arguments", Str(""));
-      Value call = Value::Object();
-      call.Set("index", Value::Int(block.tool_index));
-      call.Set("id", Str(cb->GetString("id")));
-      call.Set("type", Str("function"));
-      call.Set("function", std::move(fn));
-      EmitToolCall(std::move(call), out);
+      std::string delta = StrCat(R"({"tool_calls":[{"index":)", block.tool_index, R"(,"id":)");
+      json::AppendQuoted(&delta, cb.GetString("id"));
+      delta.append(R"(,"type":"function","function":{"name":)");
+      json::AppendQuoted(&delta, cb.GetString("name"));
+      delta.append(R"(,"arguments":""}}]})");
+      EmitChunk(delta, {}, out);
     }
     // redacted_thinking, server_tool_use, web_search_tool_result, ...: nothing to say.
     blocks_[index] = block;
     return absl::OkStatus();
   }
 
-  absl::Status OnBlockDelta(const Value& doc, std::string* out) {
+  absl::Status OnBlockDelta(json::View doc, std::string* out) {
     ASSIGN_OR_RETURN(int64_t index, BlockIndex(doc));
     auto it = blocks_.find(index);
     if (it == blocks_.end()) return Malformed(StrCat("content_block_delta for unknown block ", index));
     Block& block = it->second;
-    const Value* delta = doc.Find("delta");
-    if (delta == nullptr || !delta->is_object()) return Malformed("content_block_delta without a delta");
-    std::string_view type = delta->GetString("type");
+    json::View delta = doc.Find("delta");
+    if (!delta.is_object()) return Malformed("content_block_delta without a delta");
+    std::string_view type = delta.GetString("type");
     if (type == "text_delta") {
-      if (std::string_view t = delta->GetString("text"); !t.empty()) EmitText("content", t, out);
+      if (std::string_view t = delta.GetString("text"); !t.empty()) EmitText("content", t, out);
     } else if (type == "thinking_delta") {
-      std::string_view t = delta->GetString("thinking");
+      std::string_view t = delta.GetString("thinking");
       if (!t.empty()) EmitText("reasoning_content", t, out);
     } else if (type == "input_json_delta") {
-      std::string_view part = delta->GetString("partial_json");
+      std::string_view part = delta.GetString("partial_json");
       if (part.empty()) return absl::OkStatus();
       if (block.kind == BlockKind::kJsonText) {
         EmitText("content", part, out);
@@ -458,7 +438,7 @@ class OpenAIToAnthropicTranslator final : public Translator {
     return absl::OkStatus();
   }
 
-  absl::Status OnBlockStop(const Value& doc, std::string* out) {
+  absl::Status OnBlockStop(json::View doc, std::string* out) {
     ASSIGN_OR_RETURN(int64_t index, BlockIndex(doc));
     auto it = blocks_.find(index);
     if (it == blocks_.end()) return Malformed(StrCat("content_block_stop for unknown block ", index));
@@ -470,28 +450,30 @@ class OpenAIToAnthropicTranslator final : public Translator {
     return absl::OkStatus();
   }
 
-  absl::Status OnMessageDelta(const Value& doc, std::string* out) {
+  absl::Status OnMessageDelta(json::View doc, std::string* out) {
     ReadUsage(doc.Find("usage"), &anthropic_usage_);
     usage_ = ToUsage(anthropic_usage_);
-    const Value* delta = doc.Find("delta");
-    std::string_view stop_reason = delta != nullptr ? delta->GetString("stop_reason") : std::string_view();
+    std::string_view stop_reason = doc.Find("delta").GetString("stop_reason");
     if (!stop_reason.empty() && !finish_sent_) {
       std::string_view finish = FinishReason(stop_reason);
       if (json_tool_ && stop_reason == "tool_use") finish = "stop";
-      EmitChunk(Value::Object(), finish, out);
+      EmitChunk("{}", finish, out);
       finish_sent_ = true;
     }
     return absl::OkStatus();
   }
 
   absl::Status OnMessageStop(std::string* out) {
-    if (!finish_sent_) EmitChunk(Value::Object(), "stop", out);
+    if (!finish_sent_) EmitChunk("{}", "stop", out);
     finish_sent_ = true;
     if (include_usage_) {
-      Value chunk = ChunkHeader();
-      chunk.Set("choices", Value::Array());
-      chunk.Set("usage", OpenAIUsage(usage_));
-      AppendData(chunk, out);
+      out->append("data: {\"id\":");
+      json::AppendQuoted(out, id_);
+      StrAppend(out, ",\"object\":\"chat.completion.chunk\",\"created\":", created_, ",\"model\":");
+      json::AppendQuoted(out, response_model_);
+      out->append(",\"choices\":[],\"usage\":");
+      AppendOpenAIUsage(usage_, out);
+      out->append("}\n\n");
     }
     out->append("data: [DONE]\n\n");
     done_ = true;
@@ -500,10 +482,10 @@ class OpenAIToAnthropicTranslator final : public Translator {
 
   // An error inside a 200 stream (e.g. overloaded_error): told to the client as an OpenAI
   // error event; the stream ends there, without [DONE], like OpenAIStreamError.
-  absl::Status OnErrorEvent(const Value& doc, std::string* out) {
-    const Value* e = doc.Find("error");
-    std::string_view type = e != nullptr ? e->GetString("type") : std::string_view();
-    std::string_view message = e != nullptr ? e->GetString("message") : std::string_view();
+  absl::Status OnErrorEvent(json::View doc, std::string* out) {
+    json::View e = doc.Find("error");
+    std::string_view type = e.GetString("type");
+    std::string_view message = e.GetString("message");
     if (message.empty()) message = "upstream error";
     StrAppend(out, "data: ", OpenAIErrorBody(message, OpenAIErrorType(AnthropicErrorStatus(type)), type),
               "\n\n");
@@ -511,23 +493,8 @@ class OpenAIToAnthropicTranslator final : public Translator {
     return absl::OkStatus();
   }
 
-  Value ChunkHeader() const {
-    Value chunk = Value::Object();
-    chunk.Set("id", Str(id_));
-    chunk.Set("object", Str("chat.completion.chunk"));
-    chunk.Set("created", Value::Int(created_));
-    chunk.Set("model", Str(response_model_));
-    return chunk;
-  }
-
-  static void AppendData(const Value& v, std::string* out) {
-    out->append("data: ");
-    json::SerializeTo(v, out);
-    out->append("\n\n");
-  }
-
-  // The chunk's bytes up to its delta, as ChunkHeader() + choices[0] would serialise them;
-  // written directly, since a stream emits one chunk per event.
+  // The chunk's bytes up to its delta:
+  // data: {"id","object":"chat.completion.chunk","created","model","choices":[{"index":0,"delta":
   void AppendChunkStart(std::string* out) const {
     out->append("data: {\"id\":");
     json::AppendQuoted(out, id_);
@@ -549,10 +516,10 @@ class OpenAIToAnthropicTranslator final : public Translator {
     out->append("}]}\n\n");
   }
 
-  // `finish_reason` empty = null.
-  void EmitChunk(Value&& delta, std::string_view finish_reason, std::string* out) {
+  // A chunk whose delta is `delta` (compact JSON). `finish_reason` empty = null.
+  void EmitChunk(std::string_view delta, std::string_view finish_reason, std::string* out) {
     AppendChunkStart(out);
-    json::SerializeTo(delta, out);
+    out->append(delta);
     AppendChunkEnd(finish_reason, out);
   }
 
@@ -567,21 +534,12 @@ class OpenAIToAnthropicTranslator final : public Translator {
     AppendChunkEnd({}, out);
   }
 
-  void EmitToolCall(Value&& call, std::string* out) {
-    Value calls = Value::Array();
-    calls.Append(std::move(call));
-    Value delta = Value::Object();
-    delta.Set("tool_calls", std::move(calls));
-    EmitChunk(std::move(delta), {}, out);
-  }
-
   void EmitArguments(int tool_index, std::string_view fragment, std::string* out) {
-    Value fn = Value::Object();
-    fn.Set("arguments", Str(fragment));
-    Value call = Value::Object();
-    call.Set("index", Value::Int(tool_index));
-    call.Set("function", std::move(fn));
-    EmitToolCall(std::move(call), out);
+    AppendChunkStart(out);
+    StrAppend(out, R"({"tool_calls":[{"index":)", tool_index, R"(,"function":{"arguments":)");
+    json::AppendQuoted(out, fragment);
+    out->append("}}]}");
+    AppendChunkEnd({}, out);
   }
 
   int64_t Now() const { return now_ ? now_() : SystemUnixSeconds(); }
@@ -599,6 +557,7 @@ class OpenAIToAnthropicTranslator final : public Translator {
 
   std::string buffer_;  // buffered answer so far
 
+  json::Reader reader_;  // the answer / the current event
   http::SseParser sse_parser_;
   std::vector<http::SseEvent> events_;
   bool started_ = false;

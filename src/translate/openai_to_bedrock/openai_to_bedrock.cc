@@ -37,28 +37,25 @@ int64_t IntMember(const Value* obj, std::string_view key) {
   return v != nullptr && v->is_number() ? v->as_int() : 0;
 }
 
-// Bedrock usage -> OpenAI usage. inputTokens excludes cached input, so prompt_tokens adds the
-// cache reads and writes back (as the AWS prompt-caching docs define total input).
-Value OpenAIUsage(const Value* u, Usage* usage) {
-  int64_t input = IntMember(u, "inputTokens");
-  int64_t output = IntMember(u, "outputTokens");
-  int64_t cache_read = IntMember(u, "cacheReadInputTokens");
-  int64_t cache_write = IntMember(u, "cacheWriteInputTokens");
-  int64_t total = IntMember(u, "totalTokens");
+// Bedrock usage -> neutral usage. inputTokens excludes cached input, so prompt_tokens adds
+// the cache reads and writes back (as the AWS prompt-caching docs define total input).
+void ReadUsage(json::View u, Usage* usage) {
+  int64_t input = 0, output = 0, cache_read = 0, cache_write = 0, total = 0;
+  std::string_view key;
+  json::View v;
+  for (auto it = u.members(); it.Next(&key, &v);) {
+    if (!v.is_number()) continue;
+    if (key == "inputTokens") input = v.as_int();
+    else if (key == "outputTokens") output = v.as_int();
+    else if (key == "cacheReadInputTokens") cache_read = v.as_int();
+    else if (key == "cacheWriteInputTokens") cache_write = v.as_int();
+    else if (key == "totalTokens") total = v.as_int();
+  }
   usage->input_tokens = input + cache_read + cache_write;
   usage->output_tokens = output;
   usage->total_tokens = total > 0 ? total : usage->input_tokens + output;
   usage->cached_input_tokens = cache_read;
   usage->cache_creation_input_tokens = cache_write;
-  Value out = Value::Object();
-  out.Set("prompt_tokens", Value::Int(usage->input_tokens));
-  out.Set("completion_tokens", Value::Int(usage->output_tokens));
-  out.Set("total_tokens", Value::Int(usage->total_tokens));
-  Value details = Value::Object();
-  details.Set("cached_tokens", Value::Int(cache_read));
-  if (cache_write > 0) details.Set("cache_creation_input_tokens", Value::Int(cache_write));  // ai-gateway's extension
-  out.Set("prompt_tokens_details", std::move(details));
-  return out;
 }
 
 absl::Status Malformed(std::string_view what) {
@@ -116,55 +113,64 @@ class BedrockChatTranslator final : public Translator {
     }
     buffer_.append(chunk);
     if (!end_of_stream) return absl::OkStatus();
-    auto doc = json::Parse(buffer_);
+    std::string body = std::move(buffer_);  // the views below point into it
     buffer_.clear();
-    if (!doc.ok()) return Malformed(StrCat("body is not JSON: ", doc.status().message()));
-    if (!doc->is_object()) return Malformed("body is not an object");
-    const Value* message = doc->Find("output") ? doc->Find("output")->Find("message") : nullptr;
-    const Value* content = message ? message->Find("content") : nullptr;
-    if (content == nullptr || !content->is_array()) return Malformed("output.message.content is missing");
+    auto parsed = reader_.Parse(body);
+    if (!parsed.ok()) return Malformed(StrCat("body is not JSON: ", parsed.status().message()));
+    const json::View doc = *parsed;
+    if (!doc.is_object()) return Malformed("body is not an object");
+    json::View output, stop_reason, usage;
+    doc.FindAll({{"output", &output}, {"stopReason", &stop_reason}, {"usage", &usage}});
+    json::View content = output.Find("message").Find("content");
+    if (!content.is_array()) return Malformed("output.message.content is missing");
 
     std::string text;
     std::string reasoning;
-    Value tool_calls = Value::Array();
-    for (const Value& block : content->items()) {
-      if (const Value* t = block.Find("text"); t != nullptr && t->is_string()) {
-        text.append(t->as_string());
-      } else if (const Value* use = block.Find("toolUse"); use != nullptr && use->is_object()) {
-        Value fn = Value::Object();
-        fn.Set("name", Str(use->GetString("name")));
-        const Value* input = use->Find("input");
-        fn.Set("arguments", Str(input != nullptr ? json::Serialize(*input) : "{}"));
-        Value call = Value::Object();
-        call.Set("id", Str(use->GetString("toolUseId")));
-        call.Set("type", Str("function"));
-        call.Set("function", std::move(fn));
-        tool_calls.Append(std::move(call));
-      } else if (const Value* rc = block.Find("reasoningContent"); rc != nullptr) {
-        if (const Value* rt = rc->Find("reasoningText"); rt != nullptr) reasoning.append(rt->GetString("text"));
+    std::string tool_calls;  // OpenAI tool_calls entries, comma-separated
+    bool any_tool = false;
+    json::View block;
+    for (auto it = content.items(); it.Next(&block);) {
+      json::View t, use, rc;
+      block.FindAll({{"text", &t}, {"toolUse", &use}, {"reasoningContent", &rc}});
+      if (t.is_string()) {
+        text.append(t.as_string());
+      } else if (use.is_object()) {
+        if (any_tool) tool_calls.push_back(',');
+        any_tool = true;
+        json::View input = use.Find("input");
+        tool_calls.append("{\"id\":");
+        json::AppendQuoted(&tool_calls, use.GetString("toolUseId"));
+        tool_calls.append(",\"type\":\"function\",\"function\":{\"name\":");
+        json::AppendQuoted(&tool_calls, use.GetString("name"));
+        tool_calls.append(",\"arguments\":");
+        json::AppendQuoted(&tool_calls, input.exists() ? input.Compact() : std::string("{}"));
+        tool_calls.append("}}");
+      } else if (rc.exists()) {
+        reasoning.append(rc.Find("reasoningText").GetString("text"));
       }
     }
-    Value msg = Value::Object();
-    msg.Set("role", Str("assistant"));
-    msg.Set("content", text.empty() && tool_calls.size() > 0 ? Value() : Str(text));
-    if (!reasoning.empty()) msg.Set("reasoning_content", Str(reasoning));
-    if (tool_calls.size() > 0) msg.Set("tool_calls", std::move(tool_calls));
-    Value choice = Value::Object();
-    choice.Set("index", Value::Int(0));
-    choice.Set("message", std::move(msg));
-    choice.Set("logprobs", Value());
-    choice.Set("finish_reason", Str(bedrock_internal::FinishReason(doc->GetString("stopReason"))));
-    Value choices = Value::Array();
-    choices.Append(std::move(choice));
+    ReadUsage(usage, &usage_);
+    std::string_view finish =
+        bedrock_internal::FinishReason(stop_reason.is_string() ? stop_reason.as_string() : std::string_view());
 
-    Value root = Value::Object();
-    root.Set("id", Str(id_));
-    root.Set("object", Str("chat.completion"));
-    root.Set("created", Value::Int(created_));
-    root.Set("model", Str(model_));
-    root.Set("choices", std::move(choices));
-    root.Set("usage", OpenAIUsage(doc->Find("usage"), &usage_));
-    json::SerializeTo(root, out);
+    out->reserve(out->size() + 256 + text.size() + reasoning.size() + tool_calls.size());
+    out->append("{\"id\":");
+    json::AppendQuoted(out, id_);
+    StrAppend(out, ",\"object\":\"chat.completion\",\"created\":", created_, ",\"model\":");
+    json::AppendQuoted(out, model_);
+    out->append(",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
+    if (text.empty() && any_tool) out->append("null");
+    else json::AppendQuoted(out, text);
+    if (!reasoning.empty()) {
+      out->append(",\"reasoning_content\":");
+      json::AppendQuoted(out, reasoning);
+    }
+    if (any_tool) StrAppend(out, ",\"tool_calls\":[", tool_calls, "]");
+    out->append("},\"logprobs\":null,\"finish_reason\":");
+    json::AppendQuoted(out, finish);
+    out->append("}],\"usage\":");
+    AppendOpenAIUsage(usage_, out);
+    out->push_back('}');
     return absl::OkStatus();
   }
 
@@ -185,65 +191,56 @@ class BedrockChatTranslator final : public Translator {
   absl::Status OnEvent(const http::EventStreamMessage& m, std::string* out) {
     if (auto exception = bedrock_internal::StreamException(m)) return *exception;
     std::string_view type = m.StringHeader(":event-type").value_or("");
-    auto doc = json::Parse(m.payload);
-    if (!doc.ok() || !doc->is_object()) return Malformed(StrCat(type, " event payload is not a JSON object"));
+    auto parsed = reader_.Parse(m.payload);
+    if (!parsed.ok() || !parsed->is_object()) return Malformed(StrCat(type, " event payload is not a JSON object"));
+    const json::View doc = *parsed;
     if (type == "messageStart") {
-      if (!role_sent_) {
-        Value delta = Value::Object();
-        delta.Set("role", Str("assistant"));
-        delta.Set("content", Str(""));
-        role_sent_ = true;
-        EmitChunk(std::move(delta), nullptr, out);
-      }
+      if (!role_sent_) EmitChunk(R"({"role":"assistant","content":""})", nullptr, out);
     } else if (type == "contentBlockStart") {
-      const Value* start = doc->Find("start");
-      const Value* use = start ? start->Find("toolUse") : nullptr;
-      if (use != nullptr && use->is_object()) {
-        int index = ToolIndex(IntMember(&*doc, "contentBlockIndex"));
-        Value fn = Value::Object();
-        fn.Set("name", Str(use->GetString("name")));
-        fn.Set("arguments", Str(""));
-        Value call = Value::Object();
-        call.Set("index", Value::Int(index));
-        call.Set("id", Str(use->GetString("toolUseId")));
-        call.Set("type", Str("function"));
-        call.Set("function", std::move(fn));
-        EmitToolCall(std::move(call), out);
+      json::View index, start;
+      doc.FindAll({{"contentBlockIndex", &index}, {"start", &start}});
+      json::View use = start.Find("toolUse");
+      if (use.is_object()) {
+        std::string delta = StrCat(R"({"tool_calls":[{"index":)", ToolIndex(index.as_int()), R"(,"id":)");
+        json::AppendQuoted(&delta, use.GetString("toolUseId"));
+        delta.append(R"(,"type":"function","function":{"name":)");
+        json::AppendQuoted(&delta, use.GetString("name"));
+        delta.append(R"(,"arguments":""}}]})");
+        EmitChunk(delta, nullptr, out);
       }
     } else if (type == "contentBlockDelta") {
-      const Value* delta = doc->Find("delta");
-      if (delta == nullptr || !delta->is_object()) return Malformed("contentBlockDelta without delta");
-      if (const Value* t = delta->Find("text"); t != nullptr && t->is_string()) {
-        Value d = Value::Object();
-        d.Set("content", *t);
-        EmitChunk(std::move(d), nullptr, out);
-      } else if (const Value* use = delta->Find("toolUse"); use != nullptr && use->is_object()) {
-        Value fn = Value::Object();
-        fn.Set("arguments", Str(use->GetString("input")));
-        Value call = Value::Object();
-        call.Set("index", Value::Int(ToolIndex(IntMember(&*doc, "contentBlockIndex"))));
-        call.Set("function", std::move(fn));
-        EmitToolCall(std::move(call), out);
-      } else if (const Value* rc = delta->Find("reasoningContent"); rc != nullptr && rc->is_object()) {
+      json::View index, delta;
+      doc.FindAll({{"contentBlockIndex", &index}, {"delta", &delta}});
+      if (!delta.is_object()) return Malformed("contentBlockDelta without delta");
+      json::View t, use, rc;
+      delta.FindAll({{"text", &t}, {"toolUse", &use}, {"reasoningContent", &rc}});
+      if (t.is_string()) {
+        EmitField("content", t.as_string(), out);
+      } else if (use.is_object()) {
+        std::string d = StrCat(R"({"tool_calls":[{"index":)", ToolIndex(index.as_int()),
+                               R"(,"function":{"arguments":)");
+        json::AppendQuoted(&d, use.GetString("input"));
+        d.append("}}]}");
+        EmitChunk(d, nullptr, out);
+      } else if (rc.is_object()) {
         // Only the visible reasoning text has an OpenAI-side home (the common
         // `reasoning_content` extension); signatures and redacted bytes are dropped.
-        if (const Value* t = rc->Find("text"); t != nullptr && t->is_string()) {
-          Value d = Value::Object();
-          d.Set("reasoning_content", *t);
-          EmitChunk(std::move(d), nullptr, out);
-        }
+        if (json::View rt = rc.Find("text"); rt.is_string()) EmitField("reasoning_content", rt.as_string(), out);
       }
     } else if (type == "messageStop") {
-      std::string_view reason = bedrock_internal::FinishReason(doc->GetString("stopReason"));
+      std::string_view reason = bedrock_internal::FinishReason(doc.GetString("stopReason"));
       stopped_ = true;
-      EmitChunk(Value::Object(), &reason, out);
+      EmitChunk("{}", &reason, out);
     } else if (type == "metadata") {
-      Value usage = OpenAIUsage(doc->Find("usage"), &usage_);
+      ReadUsage(doc.Find("usage"), &usage_);
       if (include_usage_) {
-        Value root = ChunkRoot();
-        root.Set("choices", Value::Array());
-        root.Set("usage", std::move(usage));
-        AppendEvent(root, out);
+        out->append("data: {\"id\":");
+        json::AppendQuoted(out, id_);
+        StrAppend(out, ",\"object\":\"chat.completion.chunk\",\"created\":", created_, ",\"model\":");
+        json::AppendQuoted(out, model_);
+        out->append(",\"choices\":[],\"usage\":");
+        AppendOpenAIUsage(usage_, out);
+        out->append("}\n\n");
       }
     }
     // contentBlockStop and unknown events carry nothing for the client.
@@ -257,48 +254,32 @@ class BedrockChatTranslator final : public Translator {
     return it->second;
   }
 
-  Value ChunkRoot() const {
-    Value root = Value::Object();
-    root.Set("id", Str(id_));
-    root.Set("object", Str("chat.completion.chunk"));
-    root.Set("created", Value::Int(created_));
-    root.Set("model", Str(model_));
-    return root;
+  // A chunk whose delta is {field: text}.
+  void EmitField(std::string_view field, std::string_view text, std::string* out) {
+    std::string delta = "{";
+    json::AppendQuoted(&delta, field);
+    delta.push_back(':');
+    json::AppendQuoted(&delta, text);
+    delta.push_back('}');
+    EmitChunk(delta, nullptr, out);
   }
 
-  static void AppendEvent(const Value& v, std::string* out) {
-    out->append("data: ");
-    json::SerializeTo(v, out);
-    out->append("\n\n");
-  }
-
-  void EmitToolCall(Value&& call, std::string* out) {
-    Value calls = Value::Array();
-    calls.Append(std::move(call));
-    Value d = Value::Object();
-    d.Set("tool_calls", std::move(calls));
-    EmitChunk(std::move(d), nullptr, out);
-  }
-
-  void EmitChunk(Value&& delta, const std::string_view* finish_reason, std::string* out) {
-    if (!role_sent_ && delta.Find("role") == nullptr) {
-      // Content before messageStart: the first chunk still names the role.
-      Value with_role = Value::Object();
-      with_role.Set("role", Str("assistant"));
-      for (auto& [k, v] : delta.members()) with_role.Set(k, std::move(v));
-      delta = std::move(with_role);
-      role_sent_ = true;
-    }
-    // The bytes of ChunkRoot() + choices: [{index, delta, logprobs, finish_reason}], written
-    // directly since a stream emits one chunk per event.
+  // One chat.completion.chunk event whose delta is `delta` (a compact JSON object).
+  void EmitChunk(std::string_view delta, const std::string_view* finish_reason, std::string* out) {
     out->append("data: {\"id\":");
     json::AppendQuoted(out, id_);
-    out->append(",\"object\":\"chat.completion.chunk\",\"created\":");
-    out->append(std::to_string(created_));
-    out->append(",\"model\":");
+    StrAppend(out, ",\"object\":\"chat.completion.chunk\",\"created\":", created_, ",\"model\":");
     json::AppendQuoted(out, model_);
     out->append(",\"choices\":[{\"index\":0,\"delta\":");
-    json::SerializeTo(delta, out);
+    if (!role_sent_) {
+      // The first chunk names the role, even when content comes before messageStart.
+      role_sent_ = true;
+      if (delta.find("\"role\":") != 1) {
+        out->append(delta == "{}" ? std::string_view(R"({"role":"assistant")") : std::string_view(R"({"role":"assistant",)"));
+        delta.remove_prefix(1);
+      }
+    }
+    out->append(delta);
     out->append(",\"logprobs\":null,\"finish_reason\":");
     if (finish_reason != nullptr) {
       json::AppendQuoted(out, *finish_reason);
@@ -317,6 +298,7 @@ class BedrockChatTranslator final : public Translator {
   Usage usage_;
   absl::Status error_;  // sticky: the upstream data was malformed
   std::string buffer_;  // buffered answer
+  json::Reader reader_;  // the answer / the current event
   http::EventStreamDecoder decoder_;
   std::vector<http::EventStreamMessage> messages_;
   bool role_sent_ = false;
