@@ -519,20 +519,24 @@ TEST(OpenAIToBedrockEmbeddingsTest, MalformedResponse) {
 
 namespace gaps {
 
+// The extension fixtures live in testdata/extensions/: the ext_proc fixture test replays
+// every top-level req_ golden through the pipeline and lists them by name.
+std::string ExtDir() { return Dir() + "extensions/"; }
+
 TEST(OpenAIToBedrockRequestTest, ExtensionGoldens) {
   for (const char* name : {"req_cache_points", "req_documents", "req_guardrail"}) {
-    std::string client = golden::MustRead(Dir() + name + ".client.json");
+    std::string client = golden::MustRead(ExtDir() + name + ".client.json");
     Harness run(client);
     ASSERT_TRUE(run.up.ok()) << name << ": " << run.up.status();
     ASSERT_TRUE(run.up->body.has_value());
     ASSERT_TRUE(json::Parse(*run.up->body).ok()) << name;
-    golden::ExpectGolden(Dir() + name + ".upstream.json", run.up->path + "\n" + *run.up->body + "\n");
+    golden::ExpectGolden(ExtDir() + name + ".upstream.json", run.up->path + "\n" + *run.up->body + "\n");
   }
 }
 
 // The golden shows where they go; these pin the count and placement independently of it.
 TEST(OpenAIToBedrockRequestTest, CachePointsFollowTheirBlock) {
-  Harness run(golden::MustRead(Dir() + "req_cache_points.client.json"));
+  Harness run(golden::MustRead(ExtDir() + "req_cache_points.client.json"));
   ASSERT_TRUE(run.up.ok()) << run.up.status();
   auto body = json::Parse(*run.up->body);
   ASSERT_TRUE(body.ok());
@@ -575,7 +579,7 @@ TEST(OpenAIToBedrockRequestTest, NoCacheControlNoCachePoint) {
 }
 
 TEST(OpenAIToBedrockRequestTest, DocumentNamesAreSanitisedAndUnique) {
-  Harness run(golden::MustRead(Dir() + "req_documents.client.json"));
+  Harness run(golden::MustRead(ExtDir() + "req_documents.client.json"));
   ASSERT_TRUE(run.up.ok()) << run.up.status();
   auto body = json::Parse(*run.up->body);
   ASSERT_TRUE(body.ok());
@@ -587,7 +591,7 @@ TEST(OpenAIToBedrockRequestTest, DocumentNamesAreSanitisedAndUnique) {
     }
   }
   EXPECT_EQ(formats, (std::vector<std::string>{"pdf", "csv", "docx", "md", "txt", "html"}));
-  EXPECT_EQ(names, (std::vector<std::string>{"Q3 report (final)", "-data-figures-2024", "notes", "notes (2)",
+  EXPECT_EQ(names, (std::vector<std::string>{"Q3 report (final)", "-data-figures-2024", "NOTES", "NOTES (2)",
                                              "-ber gr-e tabs", "document"}));
   for (const std::string& n : names) {
     for (char c : n) {

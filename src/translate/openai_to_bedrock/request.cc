@@ -173,7 +173,8 @@ absl::StatusOr<Value> ImageBlock(const Value& part, const std::string& field) {
 std::string_view FormatFromExtension(std::string_view filename) {
   size_t dot = filename.rfind('.');
   if (dot == std::string_view::npos) return {};
-  std::string_view ext = filename.substr(dot + 1);
+  std::string ext(filename.substr(dot + 1));
+  for (char& c : ext) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;  // "REPORT.PDF"
   for (std::string_view f : {"pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt", "md"}) {
     if (ext == f) return f;
   }
