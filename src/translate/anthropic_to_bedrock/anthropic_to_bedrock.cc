@@ -1,9 +1,11 @@
 #include "translate/anthropic_to_bedrock/anthropic_to_bedrock.h"
 
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "common/strings.h"
+#include "crypto/crypto.h"
 #include "http/eventstream.h"
 #include "http/sse.h"
 #include "json/json.h"
@@ -28,15 +30,84 @@ absl::Status Malformed(std::string_view what) {
 
 Value Str(std::string_view s) { return Value::String(std::string(s)); }
 
-Value CachePoint() {
+// cache_control {"type":"ephemeral","ttl"?:"5m"|"1h"} on a block, system block or tool -> a
+// Converse cachePoint after it, with the same TTL (CachePointBlock.ttl takes exactly those two:
+// https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_CachePointBlock.html).
+// nullopt without cache_control.
+absl::StatusOr<std::optional<Value>> CachePointFor(const Value& holder, std::string_view field) {
+  const Value* cc = holder.Find("cache_control");
+  if (cc == nullptr || cc->is_null()) return std::optional<Value>();
+  if (!cc->is_object() || cc->GetString("type") != "ephemeral") {
+    return Invalid(StrCat(field, ".cache_control.type"), "must be \"ephemeral\"");
+  }
   Value cp = Value::Object();
   cp.Set("type", Str("default"));
+  if (const Value* ttl = cc->Find("ttl"); ttl != nullptr && !ttl->is_null()) {
+    if (!ttl->is_string() || (ttl->as_string() != "5m" && ttl->as_string() != "1h")) {
+      return Invalid(StrCat(field, ".cache_control.ttl"), "must be \"5m\" or \"1h\"");
+    }
+    cp.Set("ttl", Value(*ttl));
+  }
   Value block = Value::Object();
   block.Set("cachePoint", std::move(cp));
-  return block;
+  return std::optional<Value>(std::move(block));
 }
 
-bool HasCacheControl(const Value& block) { return block.Find("cache_control") != nullptr; }
+absl::Status AppendWithCachePoint(const Value& holder, std::string_view field, Value&& mapped, Value* out) {
+  auto point = CachePointFor(holder, field);
+  if (!point.ok()) return point.status();
+  out->Append(std::move(mapped));
+  if (*point) out->Append(std::move(**point));
+  return absl::OkStatus();
+}
+
+// An Anthropic document block -> Converse {"document":{"format","name","source":{"bytes"}}}.
+//   source base64 {media_type, data}: the bytes as they are, format from the media type;
+//   source text {data}: the text as a txt document (base64 of its UTF-8 bytes).
+// The name is the title (sanitised, unique per request), else "document". `context` goes
+// along; `citations` does not: Converse would answer with citationsContent blocks this
+// translator does not map back, and the cited text would be lost. URL, file and content
+// sources would need a fetch or have no Converse form: InvalidArgument.
+absl::StatusOr<Value> MapDocument(const Value& block, std::string_view field, std::vector<std::string>* names) {
+  const Value* src = block.Find("source");
+  std::string_view source_type = src != nullptr ? src->GetString("type") : std::string_view();
+  std::string source_field = StrCat(field, ".source");
+  std::string_view format;
+  std::string bytes;
+  if (source_type == "base64") {
+    std::string_view media = src->GetString("media_type");
+    format = openai_to_bedrock_internal::DocumentFormatForMediaType(media);
+    if (format.empty()) {
+      return Invalid(StrCat(source_field, ".media_type"),
+                     StrCat("unsupported document media_type \"", media,
+                            "\"; Bedrock accepts pdf, csv, doc, docx, xls, xlsx, html, txt and md documents"));
+    }
+    bytes = std::string(src->GetString("data"));
+  } else if (source_type == "text") {
+    format = "txt";
+    bytes = crypto::Base64Encode(src->GetString("data"));
+  } else {
+    return Invalid(StrCat(source_field, ".type"),
+                   StrCat("unsupported document source \"", source_type,
+                          "\"; only base64 and text documents can be sent to Bedrock"));
+  }
+  if (bytes.empty()) return Invalid(StrCat(source_field, ".data"), "must not be empty");
+  Value source = Value::Object();
+  source.Set("bytes", Str(bytes));
+  Value doc = Value::Object();
+  doc.Set("format", Str(format));
+  // A title that is a filename of this very format loses the extension ("a.pdf" -> "a");
+  // any other '.' is just a character Bedrock does not allow in names.
+  std::string_view title = block.GetString("title");
+  bool strip = title.size() > format.size() + 1 && title.substr(title.size() - format.size()) == format &&
+               title[title.size() - format.size() - 1] == '.';
+  doc.Set("name", Str(openai_to_bedrock_internal::DocumentName(title, strip, names)));
+  doc.Set("source", std::move(source));
+  if (std::string_view context = block.GetString("context"); !context.empty()) doc.Set("context", Str(context));
+  Value out = Value::Object();
+  out.Set("document", std::move(doc));
+  return out;
+}
 
 // An Anthropic image block -> Converse {"image":{"format","source":{"bytes"}}}.
 absl::StatusOr<Value> MapImage(const Value& block, std::string_view field) {
@@ -59,7 +130,7 @@ absl::StatusOr<Value> MapImage(const Value& block, std::string_view field) {
   return out;
 }
 
-absl::StatusOr<Value> MapToolResult(const Value& block, std::string_view field) {
+absl::StatusOr<Value> MapToolResult(const Value& block, std::string_view field, std::vector<std::string>* names) {
   Value content = Value::Array();
   const Value* c = block.Find("content");
   if (c != nullptr && c->is_string()) {
@@ -79,6 +150,10 @@ absl::StatusOr<Value> MapToolResult(const Value& block, std::string_view field) 
         auto img = MapImage(part, sub);
         if (!img.ok()) return img.status();
         content.Append(std::move(*img));
+      } else if (type == "document") {
+        auto doc = MapDocument(part, sub, names);
+        if (!doc.ok()) return doc.status();
+        content.Append(std::move(*doc));
       } else {
         return Invalid(sub, StrCat("unsupported tool_result content type \"", type, "\""));
       }
@@ -95,7 +170,7 @@ absl::StatusOr<Value> MapToolResult(const Value& block, std::string_view field) 
   return out;
 }
 
-absl::StatusOr<Value> MapBlock(const Value& block, std::string_view field) {
+absl::StatusOr<Value> MapBlock(const Value& block, std::string_view field, std::vector<std::string>* names) {
   std::string_view type = block.GetString("type");
   Value out = Value::Object();
   if (type == "text") {
@@ -109,8 +184,10 @@ absl::StatusOr<Value> MapBlock(const Value& block, std::string_view field) {
     const Value* input = block.Find("input");
     tu.Set("input", input != nullptr ? Value(*input) : Value::Object());
     out.Set("toolUse", std::move(tu));
+  } else if (type == "document") {
+    return MapDocument(block, field, names);
   } else if (type == "tool_result") {
-    return MapToolResult(block, field);
+    return MapToolResult(block, field, names);
   } else if (type == "thinking") {
     Value rt = Value::Object();
     rt.Set("text", Str(block.GetString("thinking")));
@@ -144,8 +221,9 @@ absl::StatusOr<Value> MapRequest(const Value& doc) {
         if (b.GetString("type") != "text") return Invalid(StrCat("system[", i, "]"), "only text blocks are supported");
         Value t = Value::Object();
         t.Set("text", Str(b.GetString("text")));
-        sys.Append(std::move(t));
-        if (HasCacheControl(b)) sys.Append(CachePoint());
+        if (absl::Status st = AppendWithCachePoint(b, StrCat("system[", i, "]"), std::move(t), &sys); !st.ok()) {
+          return st;
+        }
       }
     } else {
       return Invalid("system", "must be a string or an array");
@@ -156,6 +234,7 @@ absl::StatusOr<Value> MapRequest(const Value& doc) {
   const Value* messages = doc.Find("messages");
   if (messages == nullptr || !messages->is_array()) return Invalid("messages", "required array");
   Value msgs = Value::Array();
+  std::vector<std::string> document_names;
   for (size_t i = 0; i < messages->items().size(); ++i) {
     const Value& m = messages->items()[i];
     std::string field = StrCat("messages[", i, "]");
@@ -170,10 +249,10 @@ absl::StatusOr<Value> MapRequest(const Value& doc) {
     } else if (c != nullptr && c->is_array()) {
       for (size_t j = 0; j < c->items().size(); ++j) {
         const Value& b = c->items()[j];
-        auto mapped = MapBlock(b, StrCat(field, ".content[", j, "]"));
+        std::string block_field = StrCat(field, ".content[", j, "]");
+        auto mapped = MapBlock(b, block_field, &document_names);
         if (!mapped.ok()) return mapped.status();
-        content.Append(std::move(*mapped));
-        if (HasCacheControl(b)) content.Append(CachePoint());
+        if (absl::Status st = AppendWithCachePoint(b, block_field, std::move(*mapped), &content); !st.ok()) return st;
       }
     } else {
       return Invalid(StrCat(field, ".content"), "must be a string or an array");
@@ -212,8 +291,9 @@ absl::StatusOr<Value> MapRequest(const Value& doc) {
       spec.Set("inputSchema", std::move(schema));
       Value entry = Value::Object();
       entry.Set("toolSpec", std::move(spec));
-      specs.Append(std::move(entry));
-      if (HasCacheControl(t)) specs.Append(CachePoint());
+      if (absl::Status st = AppendWithCachePoint(t, StrCat("tools[", i, "]"), std::move(entry), &specs); !st.ok()) {
+        return st;
+      }
     }
     Value config = Value::Object();
     config.Set("tools", std::move(specs));

@@ -253,5 +253,96 @@ TEST(AnthropicToBedrockTest, ErrorsBecomeAnthropicShape) {
   EXPECT_EQ(out, R"({"type":"error","error":{"type":"rate_limit_error","message":"slow down"}})");
 }
 
+// ---------------------------------------------------------------- documents and caching
+
+TEST(AnthropicToBedrockTest, DocumentsAndCachePointsGolden) {
+  Harness h(golden::MustRead(Dir() + "req_documents_cache.client.json"));
+  ASSERT_TRUE(h.up.ok()) << h.up.status();
+  ASSERT_TRUE(json::Parse(*h.up->body).ok());
+  golden::ExpectGolden(Dir() + "req_documents_cache.upstream.json", h.up->path + "\n" + *h.up->body + "\n");
+}
+
+TEST(AnthropicToBedrockTest, DocumentsBecomeConverseDocuments) {
+  Harness h(golden::MustRead(Dir() + "req_documents_cache.client.json"));
+  ASSERT_TRUE(h.up.ok()) << h.up.status();
+  auto body = json::Parse(*h.up->body);
+  ASSERT_TRUE(body.ok());
+  const auto& first = body->Find("messages")->items()[0].Find("content")->items();
+  ASSERT_EQ(first.size(), 6u);  // pdf, cachePoint, txt, txt, text, cachePoint
+  EXPECT_EQ(json::Serialize(first[0]),
+            R"({"document":{"format":"pdf","name":"Master services agreement v2",)"
+            R"("source":{"bytes":"JVBERi0xLjQK"},"context":"signed 2024"}})");
+  EXPECT_NE(first[1].Find("cachePoint"), nullptr);
+  // Text sources travel as base64 of their UTF-8 bytes; untitled documents get unique names.
+  EXPECT_EQ(json::Serialize(first[2]),
+            R"({"document":{"format":"txt","name":"document","source":{"bytes":"Q2xhdXNlIDc6IMOpdMOpLg=="}}})");
+  EXPECT_EQ(first[3].Find("document")->GetString("name"), "document (2)");
+  EXPECT_NE(first[5].Find("cachePoint"), nullptr);
+  const auto& last = body->Find("messages")->items()[2].Find("content")->items();
+  ASSERT_EQ(last.size(), 2u);  // toolResult (with its document inside), then the cachePoint
+  const auto& result = last[0].Find("toolResult")->Find("content")->items();
+  ASSERT_EQ(result.size(), 2u);
+  EXPECT_EQ(result[1].Find("document")->GetString("name"), "Annex B");
+  EXPECT_NE(last[1].Find("cachePoint"), nullptr);
+  // System and tool cache points, the TTL kept.
+  EXPECT_EQ(json::Serialize(body->Find("system")->items().back()), R"({"cachePoint":{"type":"default","ttl":"1h"}})");
+  const auto& tools = body->Find("toolConfig")->Find("tools")->items();
+  ASSERT_EQ(tools.size(), 3u);
+  EXPECT_NE(tools[2].Find("cachePoint"), nullptr);
+  // citations are not asked for: Converse would answer with blocks this translator drops.
+  EXPECT_EQ(h.up->body->find("citations"), std::string::npos);
+}
+
+TEST(AnthropicToBedrockTest, UnsupportedDocumentsAndCacheControlNameTheField) {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"max_tokens":5,"messages":[{"role":"user","content":[{"type":"document","source":{"type":"url","url":"https://x/a.pdf"}}]}]})",
+       "messages[0].content[0].source.type: unsupported document source \"url\""},
+      {R"({"max_tokens":5,"messages":[{"role":"user","content":[{"type":"text","text":"x"},{"type":"document","source":{"type":"file","file_id":"file_1"}}]}]})",
+       "messages[0].content[1].source.type: unsupported document source \"file\""},
+      {R"({"max_tokens":5,"messages":[{"role":"user","content":[{"type":"document","source":{"type":"content","content":[]}}]}]})",
+       "messages[0].content[0].source.type: unsupported document source \"content\""},
+      {R"({"max_tokens":5,"messages":[{"role":"user","content":[{"type":"document","source":{"type":"base64","media_type":"image/png","data":"iVBO"}}]}]})",
+       "messages[0].content[0].source.media_type: unsupported document media_type \"image/png\""},
+      {R"({"max_tokens":5,"messages":[{"role":"user","content":[{"type":"document","source":{"type":"text","media_type":"text/plain","data":""}}]}]})",
+       "messages[0].content[0].source.data: must not be empty"},
+      {R"({"max_tokens":5,"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"document","source":{"type":"url","url":"u"}}]}]}]})",
+       "messages[0].content[0].content[0].source.type"},
+      {R"({"max_tokens":5,"messages":[{"role":"user","content":[{"type":"text","text":"x","cache_control":{"type":"forever"}}]}]})",
+       "messages[0].content[0].cache_control.type: must be \"ephemeral\""},
+      {R"({"max_tokens":5,"system":[{"type":"text","text":"x","cache_control":{"type":"ephemeral","ttl":"1d"}}],"messages":[]})",
+       "system[0].cache_control.ttl: must be \"5m\" or \"1h\""},
+      {R"({"max_tokens":5,"messages":[],"tools":[{"name":"f","input_schema":{},"cache_control":"yes"}]})",
+       "tools[0].cache_control.type"},
+  };
+  for (const auto& [body, want] : cases) {
+    Harness h(body);
+    ASSERT_FALSE(h.up.ok()) << body;
+    EXPECT_EQ(h.up.status().code(), absl::StatusCode::kInvalidArgument) << body;
+    EXPECT_NE(ToStd(h.up.status().message()).find(want), std::string_view::npos)
+        << "got: " << h.up.status() << "\nwant: " << want;
+  }
+}
+
+TEST(AnthropicToBedrockTest, StreamedCacheUsage) {
+  std::string bytes = EncodeEvents(
+      R"([{"event":"messageStart","payload":{"role":"assistant"}},)"
+      R"({"event":"contentBlockDelta","payload":{"contentBlockIndex":0,"delta":{"text":"ok"}}},)"
+      R"({"event":"contentBlockStop","payload":{"contentBlockIndex":0}},)"
+      R"({"event":"messageStop","payload":{"stopReason":"end_turn"}},)"
+      R"({"event":"metadata","payload":{"usage":{"inputTokens":7,"outputTokens":1,"totalTokens":1508,)"
+      R"("cacheReadInputTokens":1000,"cacheWriteInputTokens":500},"metrics":{"latencyMs":1}}}])");
+  Usage u;
+  absl::Status st;
+  std::string out = FeedPieces(bytes, {}, &st, &u);
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_NE(out.find(R"("usage":{"input_tokens":7,"output_tokens":1,"cache_read_input_tokens":1000,)"
+                     R"("cache_creation_input_tokens":500})"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(u.input_tokens, 1507);
+  EXPECT_EQ(u.cached_input_tokens, 1000);
+  EXPECT_EQ(u.cache_creation_input_tokens, 500);
+}
+
 }  // namespace
 }  // namespace sluice::translate

@@ -515,5 +515,201 @@ TEST(OpenAIToBedrockEmbeddingsTest, MalformedResponse) {
   EXPECT_FALSE(run.translator->TranslateResponseBody(R"({"nothing":1})", true, &out).ok());
 }
 
+// ---------------------------------------------------------------- caching, documents, guardrails
+
+namespace gaps {
+
+// The extension fixtures live in testdata/extensions/: the ext_proc fixture test replays
+// every top-level req_ golden through the pipeline and lists them by name.
+std::string ExtDir() { return Dir() + "extensions/"; }
+
+TEST(OpenAIToBedrockRequestTest, ExtensionGoldens) {
+  for (const char* name : {"req_cache_points", "req_documents", "req_guardrail"}) {
+    std::string client = golden::MustRead(ExtDir() + name + ".client.json");
+    Harness run(client);
+    ASSERT_TRUE(run.up.ok()) << name << ": " << run.up.status();
+    ASSERT_TRUE(run.up->body.has_value());
+    ASSERT_TRUE(json::Parse(*run.up->body).ok()) << name;
+    golden::ExpectGolden(ExtDir() + name + ".upstream.json", run.up->path + "\n" + *run.up->body + "\n");
+  }
+}
+
+// The golden shows where they go; these pin the count and placement independently of it.
+TEST(OpenAIToBedrockRequestTest, CachePointsFollowTheirBlock) {
+  Harness run(golden::MustRead(ExtDir() + "req_cache_points.client.json"));
+  ASSERT_TRUE(run.up.ok()) << run.up.status();
+  auto body = json::Parse(*run.up->body);
+  ASSERT_TRUE(body.ok());
+  auto is_point = [](const json::Value& b) { return b.Find("cachePoint") != nullptr; };
+  // system: text, text, cachePoint, text, cachePoint(ttl 1h)
+  const auto& sys = body->Find("system")->items();
+  ASSERT_EQ(sys.size(), 5u);
+  EXPECT_TRUE(is_point(sys[2]));
+  EXPECT_EQ(json::Serialize(sys[4]), R"({"cachePoint":{"type":"default","ttl":"1h"}})");
+  const auto& msgs = body->Find("messages")->items();
+  ASSERT_EQ(msgs.size(), 3u);  // the tool result and the last user text share one turn
+  // user: text, cachePoint, image, cachePoint, text
+  const auto& user = msgs[0].Find("content")->items();
+  ASSERT_EQ(user.size(), 5u);
+  EXPECT_TRUE(is_point(user[1]));
+  EXPECT_NE(user[2].Find("image"), nullptr);
+  EXPECT_TRUE(is_point(user[3]));
+  // assistant: text, cachePoint (from the blank part), toolUse
+  const auto& assistant = msgs[1].Find("content")->items();
+  ASSERT_EQ(assistant.size(), 3u);
+  EXPECT_TRUE(is_point(assistant[1]));
+  // tool result then its cache point (never inside the toolResult), then the next user text
+  const auto& results = msgs[2].Find("content")->items();
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_NE(results[0].Find("toolResult"), nullptr);
+  EXPECT_TRUE(is_point(results[1]));
+  EXPECT_EQ(results[0].Find("toolResult")->Find("content")->items().size(), 1u);
+  const auto& tools = body->Find("toolConfig")->Find("tools")->items();
+  ASSERT_EQ(tools.size(), 3u);
+  EXPECT_TRUE(is_point(tools[2]));
+  EXPECT_EQ(tools[1].Find("toolSpec")->GetString("name"), "cite");
+}
+
+TEST(OpenAIToBedrockRequestTest, NoCacheControlNoCachePoint) {
+  for (const char* name : {"req_text", "req_images", "req_tools", "req_tool_results"}) {
+    Harness run(golden::MustRead(Dir() + name + ".client.json"));
+    ASSERT_TRUE(run.up.ok()) << name;
+    EXPECT_EQ(run.up->body->find("cachePoint"), std::string::npos) << name;
+  }
+}
+
+TEST(OpenAIToBedrockRequestTest, DocumentNamesAreSanitisedAndUnique) {
+  Harness run(golden::MustRead(ExtDir() + "req_documents.client.json"));
+  ASSERT_TRUE(run.up.ok()) << run.up.status();
+  auto body = json::Parse(*run.up->body);
+  ASSERT_TRUE(body.ok());
+  std::vector<std::string> names, formats;
+  for (const auto& b : body->Find("messages")->items()[0].Find("content")->items()) {
+    if (const json::Value* d = b.Find("document")) {
+      names.emplace_back(d->GetString("name"));
+      formats.emplace_back(d->GetString("format"));
+    }
+  }
+  EXPECT_EQ(formats, (std::vector<std::string>{"pdf", "csv", "docx", "md", "txt", "html"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"Q3 report (final)", "-data-figures-2024", "NOTES", "NOTES (2)",
+                                             "-ber gr-e tabs", "document"}));
+  for (const std::string& n : names) {
+    for (char c : n) {
+      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ' ' || c == '-' || c == '(' || c == ')' ||
+                c == '[' || c == ']';
+      EXPECT_TRUE(ok) << n;
+    }
+    EXPECT_EQ(n.find("  "), std::string::npos) << n;
+  }
+  // The bytes go through untouched (Converse's JSON takes base64).
+  EXPECT_NE(run.up->body->find(R"("source":{"bytes":"JVBERi0xLjQK"})"), std::string::npos);
+  EXPECT_NE(run.up->body->find(R"("source":{"bytes":"IyBUaXRsZQo="})"), std::string::npos);
+}
+
+TEST(OpenAIToBedrockRequestTest, RejectsWhatDocumentsCachingAndGuardrailsCannotExpress) {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"messages":[{"role":"user","content":[{"type":"file","file":{"file_id":"file-abc"}}]}]})",
+       "messages[0].content[0].file.file_id: the AWSBedrock backend cannot read uploaded files"},
+      {R"({"messages":[{"role":"user","content":[{"type":"text","text":"x"},{"type":"file","file":{"file_data":"data:image/png;base64,iVBO","filename":"a.png"}}]}]})",
+       "messages[0].content[1].file.file_data: unsupported file type \"image/png\""},
+      {R"({"messages":[{"role":"user","content":[{"type":"file","file":{"file_data":"data:application/zip;base64,UEs=","filename":"a.pdf"}}]}]})",
+       "messages[0].content[0].file.file_data: unsupported file type \"application/zip\""},
+      {R"({"messages":[{"role":"user","content":[{"type":"file","file":{"file_data":"data:application/pdf,raw"}}]}]})",
+       "messages[0].content[0].file.file_data: must be a base64 data: URL"},
+      {R"({"messages":[{"role":"user","content":[{"type":"file","file":{"file_data":"JVBERi0=","filename":"a.exe"}}]}]})",
+       "messages[0].content[0].file.file_data: must be a base64 data: URL with a media type"},
+      {R"({"messages":[{"role":"user","content":[{"type":"file","file":{"filename":"a.pdf"}}]}]})",
+       "messages[0].content[0].file.file_data: is required"},
+      {R"({"messages":[{"role":"user","content":[{"type":"file"}]}]})", "messages[0].content[0].file: is required"},
+      {R"({"messages":[{"role":"user","content":[{"type":"file","file":{"file_data":"data:application/pdf;base64,"}}]}]})",
+       "messages[0].content[0].file.file_data: has no data"},
+      {R"({"messages":[{"role":"user","content":[{"type":"text","text":"x","cache_control":{"type":"persistent"}}]}]})",
+       "messages[0].content[0].cache_control.type: must be \"ephemeral\""},
+      {R"({"messages":[{"role":"user","content":[{"type":"text","text":"x","cache_control":"ephemeral"}]}]})",
+       "messages[0].content[0].cache_control: must be an object"},
+      {R"({"messages":[{"role":"system","content":[{"type":"text","text":"x","cache_control":{"type":"ephemeral","ttl":"2h"}}]},{"role":"user","content":"x"}]})",
+       "messages[0].content[0].cache_control.ttl: must be \"5m\" or \"1h\""},
+      {R"({"messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"},"cache_control":{}}]})",
+       "tools[0].cache_control.type: must be \"ephemeral\""},
+      {R"({"messages":[{"role":"user","content":"x"}],"guardrailConfig":"gr-1"})", "guardrailConfig: must be an object"},
+      {R"({"messages":[{"role":"user","content":"x"}],"guardrailConfig":{"guardrailVersion":"1"}})",
+       "guardrailConfig.guardrailIdentifier: is required"},
+      {R"({"messages":[{"role":"user","content":"x"}],"guardrailConfig":{"guardrailIdentifier":"g"}})",
+       "guardrailConfig.guardrailVersion: is required"},
+      {R"({"messages":[{"role":"user","content":"x"}],"guardrailConfig":{"guardrailIdentifier":"g","guardrailVersion":1}})",
+       "guardrailConfig.guardrailVersion: must be a non-empty string"},
+      {R"({"messages":[{"role":"user","content":"x"}],"guardrailConfig":{"guardrailIdentifier":"g","guardrailVersion":"1","trace":true}})",
+       "guardrailConfig.trace: must be \"enabled\", \"disabled\" or \"enabled_full\""},
+      {R"({"messages":[{"role":"user","content":"x"}],"guardrailConfig":{"guardrailIdentifier":"g","guardrailVersion":"1","mode":"x"}})",
+       "guardrailConfig.mode: unknown field"},
+      {R"({"messages":[{"role":"user","content":"x"}],"guardrailConfig":{"guardrailIdentifier":"g","guardrailVersion":"1","streamProcessingMode":"later"}})",
+       "guardrailConfig.streamProcessingMode: must be \"sync\" or \"async\""},
+  };
+  for (const auto& [body, want] : cases) {
+    Harness run(body);
+    ASSERT_FALSE(run.up.ok()) << body;
+    EXPECT_EQ(run.up.status().code(), absl::StatusCode::kInvalidArgument) << body;
+    EXPECT_NE(std::string(run.up.status().message()).find(want), std::string::npos)
+        << "got: " << run.up.status().message() << "\nwant: " << want;
+  }
+}
+
+TEST(OpenAIToBedrockRequestTest, GuardrailConfigPassesThrough) {
+  Harness buffered(
+      R"({"messages":[{"role":"user","content":"x"}],"guardrailConfig":{"guardrailIdentifier":"arn:aws:bedrock:us-east-1:1:guardrail/g","guardrailVersion":"3","streamProcessingMode":"sync"}})");
+  ASSERT_TRUE(buffered.up.ok()) << buffered.up.status();
+  // Converse (unstreamed) has no streamProcessingMode; it is dropped there.
+  EXPECT_NE(buffered.up->body->find(
+                R"("guardrailConfig":{"guardrailIdentifier":"arn:aws:bedrock:us-east-1:1:guardrail/g","guardrailVersion":"3"})"),
+            std::string::npos)
+      << *buffered.up->body;
+  Harness none(R"({"messages":[{"role":"user","content":"x"}]})");
+  ASSERT_TRUE(none.up.ok());
+  EXPECT_EQ(none.up->body->find("guardrail"), std::string::npos);
+}
+
+TEST(OpenAIToBedrockResponseTest, GuardrailInterventionIsContentFilter) {
+  Harness run(R"({"model":"claude","messages":[{"role":"user","content":"hi"}]})");
+  absl::Status st;
+  std::string out = Buffered(
+      run,
+      R"({"output":{"message":{"role":"assistant","content":[{"text":"Sorry, the model cannot answer this question."}]}},)"
+      R"("stopReason":"guardrail_intervened","usage":{"inputTokens":5,"outputTokens":9,"totalTokens":14}})",
+      &st);
+  ASSERT_TRUE(st.ok()) << st;
+  auto doc = json::Parse(out);
+  ASSERT_TRUE(doc.ok());
+  EXPECT_EQ(doc->Find("choices")->items()[0].GetString("finish_reason"), "content_filter");
+
+  Harness filtered(R"({"model":"claude","messages":[{"role":"user","content":"hi"}]})");
+  out = Buffered(filtered, golden::MustRead(Dir() + "resp_content_filtered.upstream.json"), &st);
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_NE(out.find(R"("finish_reason":"content_filter")"), std::string::npos) << out;
+}
+
+TEST(OpenAIToBedrockStreamTest, GuardrailInterventionIsContentFilter) {
+  std::string bytes = EncodeEvents(
+      R"([{"event":"messageStart","payload":{"role":"assistant"}},)"
+      R"({"event":"contentBlockDelta","payload":{"contentBlockIndex":0,"delta":{"text":"Blocked."}}},)"
+      R"({"event":"contentBlockStop","payload":{"contentBlockIndex":0}},)"
+      R"({"event":"messageStop","payload":{"stopReason":"guardrail_intervened"}},)"
+      R"({"event":"metadata","payload":{"usage":{"inputTokens":5,"outputTokens":2,"totalTokens":7},"metrics":{"latencyMs":1}}}])");
+  absl::Status st;
+  std::string sse = FeedPieces(bytes, {}, false, &st);
+  ASSERT_TRUE(st.ok()) << st;
+  ExpectWellFormedSse(sse);
+  EXPECT_NE(sse.find(R"("finish_reason":"content_filter")"), std::string::npos) << sse;
+}
+
+TEST(OpenAIToBedrockEmbeddingsTest, SeveralInputsAreRefusedSayingWhy) {
+  Harness run(R"({"model":"titan","input":["a","b","c"]})", "amazon.titan-embed-text-v2:0", false);
+  ASSERT_FALSE(run.up.ok());
+  EXPECT_EQ(run.up.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(run.up.status().message(),
+            "input: the AWSBedrock backend (Titan) embeds one input per request; got 3 strings, but Titan text "
+            "embeddings take exactly one inputText per InvokeModel call; send one string per request");
+}
+
+}  // namespace gaps
 }  // namespace
 }  // namespace sluice::translate

@@ -1,6 +1,8 @@
 #include "translate/openai_to_bedrock/request.h"
 
+#include <algorithm>
 #include <set>
+#include <utility>
 #include <vector>
 
 #include "common/status_macros.h"
@@ -42,28 +44,96 @@ bool ContainsIgnoreCase(std::string_view hay, std::string_view needle) {
   return false;
 }
 
-// Text of a string content or of an array of text parts (other part types are an error,
-// `allow_refusal` also accepts assistant refusal parts).
+// Anthropic-style prompt caching, an extension Envoy AI Gateway also accepts on the OpenAI
+// dialect: {"cache_control":{"type":"ephemeral","ttl"?:"5m"|"1h"}} on a content part or a tool
+// marks the end of a cacheable prefix. Converse expresses the same with a cachePoint block
+// placed right after that block (CachePointBlock:
+// https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_CachePointBlock.html).
+// nullopt when `holder` carries no cache_control.
+absl::StatusOr<std::optional<Value>> CachePointFor(const Value& holder, const std::string& field) {
+  const Value* cc = holder.Find("cache_control");
+  if (!Present(cc)) return std::optional<Value>();
+  std::string cc_field = StrCat(field, ".cache_control");
+  if (!cc->is_object()) return Invalid(cc_field, "must be an object");
+  const Value* type = cc->Find("type");
+  if (type == nullptr || !type->is_string() || type->as_string() != "ephemeral") {
+    return Invalid(StrCat(cc_field, ".type"), "must be \"ephemeral\"");
+  }
+  Value point = Value::Object();
+  point.Set("type", Str("default"));
+  if (const Value* ttl = cc->Find("ttl"); Present(ttl)) {
+    if (!ttl->is_string() || (ttl->as_string() != "5m" && ttl->as_string() != "1h")) {
+      return Invalid(StrCat(cc_field, ".ttl"), "must be \"5m\" or \"1h\"");
+    }
+    point.Set("ttl", *ttl);
+  }
+  Value block = Value::Object();
+  block.Set("cachePoint", std::move(point));
+  return std::optional<Value>(std::move(block));
+}
+
+// Appends a cache point after the last block of `blocks`. A cache point needs content before
+// it, so one on a part that produced no block (an empty text) is dropped.
+void AppendCachePoint(Value* blocks, std::optional<Value>&& point) {
+  if (!point || blocks->items().empty() || blocks->items().back().Find("cachePoint") != nullptr) return;
+  blocks->Append(std::move(*point));
+}
+
+struct TextPart {
+  std::string text;
+  std::optional<Value> cache_point;
+};
+
+// Text of a string content or of an array of text parts, each with its cache point (other part
+// types are an error; `allow_refusal` also accepts assistant refusal parts).
 absl::Status AppendTextParts(const Value& content, const std::string& field, bool allow_refusal,
-                             std::vector<std::string>* out) {
+                             std::vector<TextPart>* out) {
   if (content.is_null()) return absl::OkStatus();
   if (content.is_string()) {
-    out->push_back(content.as_string());
+    out->push_back({content.as_string(), std::nullopt});
     return absl::OkStatus();
   }
   if (!content.is_array()) return Invalid(field, "must be a string or an array of content parts");
   for (size_t j = 0; j < content.items().size(); ++j) {
     const Value& part = content.items()[j];
+    std::string part_field = StrCat(field, "[", j, "]");
     std::string_view type = part.GetString("type");
+    TextPart text;
     if (type == "text") {
-      out->push_back(std::string(part.GetString("text")));
+      text.text = std::string(part.GetString("text"));
     } else if (allow_refusal && type == "refusal") {
-      out->push_back(std::string(part.GetString("refusal")));
+      text.text = std::string(part.GetString("refusal"));
     } else {
-      return Invalid(StrCat(field, "[", j, "]"), StrCat("unsupported part type ", Quoted(type)));
+      return Invalid(part_field, StrCat("unsupported part type ", Quoted(type)));
     }
+    ASSIGN_OR_RETURN(text.cache_point, CachePointFor(part, part_field));
+    out->push_back(std::move(text));
   }
   return absl::OkStatus();
+}
+
+// Text parts -> text blocks (blank ones dropped: Converse rejects them), cache points after
+// the blocks they follow.
+Value TextBlocks(std::vector<TextPart>&& parts) {
+  Value blocks = Value::Array();
+  for (TextPart& p : parts) {
+    if (!p.text.empty()) blocks.Append(TextBlock(p.text));
+    AppendCachePoint(&blocks, std::move(p.cache_point));
+  }
+  return blocks;
+}
+
+// A base64 data: URL split into media type and payload. False when `url` is not one.
+bool SplitBase64DataUrl(std::string_view url, std::string_view* media_type, std::string_view* data) {
+  if (url.substr(0, 5) != "data:") return false;
+  size_t comma = url.find(',');
+  if (comma == std::string_view::npos) return false;
+  std::string_view meta = url.substr(5, comma - 5);
+  constexpr std::string_view kBase64 = ";base64";
+  if (meta.size() < kBase64.size() || meta.substr(meta.size() - kBase64.size()) != kBase64) return false;
+  *media_type = meta.substr(0, meta.find(';'));
+  *data = url.substr(comma + 1);
+  return true;
 }
 
 // OpenAI image_url part -> Converse image block. Bedrock takes only inline bytes (or S3), and
@@ -80,14 +150,10 @@ absl::StatusOr<Value> ImageBlock(const Value& part, const std::string& field) {
                    "the AWSBedrock backend cannot fetch image URLs; send the image inline as a "
                    "base64 data: URL");
   }
-  size_t comma = url.find(',');
-  std::string_view meta = url.substr(5, comma == std::string_view::npos ? 0 : comma - 5);
-  constexpr std::string_view kBase64 = ";base64";
-  if (comma == std::string_view::npos || meta.size() < kBase64.size() ||
-      meta.substr(meta.size() - kBase64.size()) != kBase64) {
+  std::string_view media_type, data;
+  if (!SplitBase64DataUrl(url, &media_type, &data)) {
     return Invalid(url_field, "must be a base64 data: URL (data:image/png;base64,...)");
   }
-  std::string_view media_type = meta.substr(0, meta.find(';'));
   std::string_view format;
   if (media_type == "image/png") format = "png";
   else if (media_type == "image/jpeg" || media_type == "image/jpg") format = "jpeg";
@@ -95,7 +161,7 @@ absl::StatusOr<Value> ImageBlock(const Value& part, const std::string& field) {
   else if (media_type == "image/webp") format = "webp";
   else return Invalid(url_field, StrCat("unsupported image type ", Quoted(media_type)));
   Value source = Value::Object();
-  source.Set("bytes", Str(url.substr(comma + 1)));  // already base64, as Converse's JSON wants
+  source.Set("bytes", Str(data));  // already base64, as Converse's JSON wants
   Value img = Value::Object();
   img.Set("format", Str(format));
   img.Set("source", std::move(source));
@@ -104,7 +170,77 @@ absl::StatusOr<Value> ImageBlock(const Value& part, const std::string& field) {
   return block;
 }
 
-absl::StatusOr<Value> UserBlocks(const Value& content, const std::string& field) {
+std::string_view FormatFromExtension(std::string_view filename) {
+  size_t dot = filename.rfind('.');
+  if (dot == std::string_view::npos) return {};
+  std::string ext(filename.substr(dot + 1));
+  for (char& c : ext) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;  // "REPORT.PDF"
+  for (std::string_view f : {"pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt", "md"}) {
+    if (ext == f) return f;
+  }
+  if (ext == "htm") return "html";
+  if (ext == "markdown") return "md";
+  return {};
+}
+
+// OpenAI file part {"type":"file","file":{"file_data":"data:<media>;base64,...","filename"}}
+// -> Converse {"document":{"format","name","source":{"bytes"}}}. Uploaded-file references
+// (file_id) would need a fetch from OpenAI's Files API, which Bedrock cannot reach.
+absl::StatusOr<Value> FileBlock(const Value& part, const std::string& field, std::vector<std::string>* names) {
+  const Value* file = part.Find("file");
+  std::string file_field = StrCat(field, ".file");
+  if (file == nullptr || !file->is_object()) return Invalid(file_field, "is required");
+  if (Present(file->Find("file_id"))) {
+    return Invalid(StrCat(file_field, ".file_id"),
+                   "the AWSBedrock backend cannot read uploaded files; send the file inline as file_data "
+                   "(a base64 data: URL)");
+  }
+  const Value* data_v = file->Find("file_data");
+  std::string data_field = StrCat(file_field, ".file_data");
+  if (!Present(data_v)) return Invalid(data_field, "is required");
+  if (!data_v->is_string() || data_v->as_string().empty()) return Invalid(data_field, "must be a non-empty string");
+  const Value* filename_v = file->Find("filename");
+  if (Present(filename_v) && !filename_v->is_string()) return Invalid(StrCat(file_field, ".filename"), "must be a string");
+  std::string_view filename = Present(filename_v) ? std::string_view(filename_v->as_string()) : std::string_view();
+
+  std::string_view media_type, data;
+  std::string_view format;
+  if (SplitBase64DataUrl(data_v->as_string(), &media_type, &data)) {
+    format = DocumentFormatForMediaType(media_type);
+    // A generic type says nothing; the filename may.
+    if (format.empty() && (media_type.empty() || media_type == "application/octet-stream")) {
+      format = FormatFromExtension(filename);
+    }
+    if (format.empty()) {
+      return Invalid(data_field, StrCat("unsupported file type ", Quoted(media_type),
+                                        "; the AWSBedrock backend accepts pdf, csv, doc, docx, xls, xlsx, "
+                                        "html, txt and md documents"));
+    }
+  } else if (data_v->as_string().substr(0, 5) == "data:") {
+    return Invalid(data_field, "must be a base64 data: URL (data:application/pdf;base64,...)");
+  } else {
+    // Bare base64, as some SDKs send it: only the filename can tell the format.
+    data = data_v->as_string();
+    format = FormatFromExtension(filename);
+    if (format.empty()) {
+      return Invalid(data_field, "must be a base64 data: URL with a media type, or carry a filename with a "
+                                 "pdf, csv, doc, docx, xls, xlsx, html, txt or md extension");
+    }
+  }
+  if (data.empty()) return Invalid(data_field, "has no data");
+  Value source = Value::Object();
+  source.Set("bytes", Str(data));
+  Value doc = Value::Object();
+  doc.Set("format", Str(format));
+  doc.Set("name", Str(DocumentName(filename, true, names)));
+  doc.Set("source", std::move(source));
+  Value block = Value::Object();
+  block.Set("document", std::move(doc));
+  return block;
+}
+
+absl::StatusOr<Value> UserBlocks(const Value& content, const std::string& field,
+                                 std::vector<std::string>* document_names) {
   Value blocks = Value::Array();
   if (content.is_string()) {
     blocks.Append(TextBlock(content.as_string()));
@@ -120,9 +256,14 @@ absl::StatusOr<Value> UserBlocks(const Value& content, const std::string& field)
     } else if (type == "image_url") {
       ASSIGN_OR_RETURN(Value img, ImageBlock(part, part_field));
       blocks.Append(std::move(img));
+    } else if (type == "file") {
+      ASSIGN_OR_RETURN(Value doc, FileBlock(part, part_field, document_names));
+      blocks.Append(std::move(doc));
     } else {
       return Invalid(part_field, StrCat("unsupported part type ", Quoted(type)));
     }
+    ASSIGN_OR_RETURN(std::optional<Value> point, CachePointFor(part, part_field));
+    AppendCachePoint(&blocks, std::move(point));
   }
   return blocks;
 }
@@ -151,14 +292,11 @@ struct ToolHistory {
 };
 
 absl::StatusOr<Value> AssistantBlocks(const Value& msg, const std::string& field, ToolHistory* history) {
-  Value blocks = Value::Array();
-  std::vector<std::string> texts;
+  std::vector<TextPart> texts;
   if (const Value* content = msg.Find("content"); content != nullptr) {
     RETURN_IF_ERROR(AppendTextParts(*content, StrCat(field, ".content"), true, &texts));
   }
-  for (const std::string& t : texts) {
-    if (!t.empty()) blocks.Append(TextBlock(t));  // Converse rejects blank text blocks
-  }
+  Value blocks = TextBlocks(std::move(texts));
   const Value* calls = msg.Find("tool_calls");
   if (!Present(calls)) return blocks;
   if (!calls->is_array()) return Invalid(StrCat(field, ".tool_calls"), "must be an array");
@@ -196,21 +334,30 @@ absl::StatusOr<Value> AssistantBlocks(const Value& msg, const std::string& field
   return blocks;
 }
 
-absl::StatusOr<Value> ToolResultBlock(const Value& msg, const std::string& field) {
+// A tool message -> a toolResult block, plus a cache point after it when a content part asked
+// for one (cachePoint is not a ToolResultContentBlock, so it cannot go inside).
+absl::StatusOr<Value> ToolResultBlocks(const Value& msg, const std::string& field) {
   std::string_view id = msg.GetString("tool_call_id");
   if (id.empty()) return Invalid(StrCat(field, ".tool_call_id"), "is required");
-  std::vector<std::string> texts;
+  std::vector<TextPart> texts;
   const Value* content = msg.Find("content");
   if (content != nullptr) RETURN_IF_ERROR(AppendTextParts(*content, StrCat(field, ".content"), false, &texts));
   Value parts = Value::Array();
-  for (const std::string& t : texts) parts.Append(TextBlock(t));
+  std::optional<Value> point;
+  for (TextPart& t : texts) {
+    parts.Append(TextBlock(t.text));
+    if (t.cache_point) point = std::move(t.cache_point);
+  }
   if (parts.items().empty()) parts.Append(TextBlock(""));
   Value result = Value::Object();
   result.Set("toolUseId", Str(id));
   result.Set("content", std::move(parts));
   Value block = Value::Object();
   block.Set("toolResult", std::move(result));
-  return block;
+  Value blocks = Value::Array();
+  blocks.Append(std::move(block));
+  AppendCachePoint(&blocks, std::move(point));
+  return blocks;
 }
 
 absl::StatusOr<Value> ToolSpecs(const Value& tools) {
@@ -244,6 +391,12 @@ absl::StatusOr<Value> ToolSpecs(const Value& tools) {
     Value entry = Value::Object();
     entry.Set("toolSpec", std::move(spec));
     specs.Append(std::move(entry));
+    // cache_control on the tool (as Anthropic puts it) or, leniently, on its function.
+    ASSIGN_OR_RETURN(std::optional<Value> point, CachePointFor(tool, field));
+    if (!point) {
+      ASSIGN_OR_RETURN(point, CachePointFor(*fn, StrCat(field, ".function")));
+    }
+    AppendCachePoint(&specs, std::move(point));
   }
   return specs;
 }
@@ -403,7 +556,88 @@ absl::Status Reasoning(const Value& doc, std::string_view model, Value* extra) {
   return absl::OkStatus();
 }
 
+// The `guardrailConfig` extension: Bedrock's own GuardrailConfiguration, passed through to the
+// top level of the Converse body after type checks, so a typo is a 400 naming the field here
+// rather than a ValidationException from AWS
+// (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_GuardrailConfiguration.html;
+// ConverseStream's GuardrailStreamConfiguration adds streamProcessingMode).
+absl::StatusOr<Value> GuardrailConfig(const Value& g, bool stream) {
+  if (!g.is_object()) return Invalid("guardrailConfig", "must be an object");
+  Value out = Value::Object();
+  for (const auto& [key, v] : g.members()) {
+    std::string field = StrCat("guardrailConfig.", key);
+    if (key == "guardrailIdentifier" || key == "guardrailVersion") {
+      if (!v.is_string() || v.as_string().empty()) return Invalid(field, "must be a non-empty string");
+    } else if (key == "trace") {
+      if (!v.is_string() || (v.as_string() != "enabled" && v.as_string() != "disabled" &&
+                             v.as_string() != "enabled_full")) {
+        return Invalid(field, "must be \"enabled\", \"disabled\" or \"enabled_full\"");
+      }
+    } else if (key == "streamProcessingMode") {
+      if (!v.is_string() || (v.as_string() != "sync" && v.as_string() != "async")) {
+        return Invalid(field, "must be \"sync\" or \"async\"");
+      }
+      if (!stream) continue;  // Converse (unstreamed) does not take it
+    } else {
+      return Invalid(field, "unknown field; expected guardrailIdentifier, guardrailVersion, trace or "
+                            "streamProcessingMode");
+    }
+    out.Set(key, v);
+  }
+  if (out.Find("guardrailIdentifier") == nullptr) return Invalid("guardrailConfig.guardrailIdentifier", "is required");
+  if (out.Find("guardrailVersion") == nullptr) return Invalid("guardrailConfig.guardrailVersion", "is required");
+  return out;
+}
+
 }  // namespace
+
+std::string_view DocumentFormatForMediaType(std::string_view media_type) {
+  static constexpr std::pair<std::string_view, std::string_view> kFormats[] = {
+      {"application/pdf", "pdf"},
+      {"text/csv", "csv"},
+      {"application/msword", "doc"},
+      {"application/vnd.openxmlformats-officedocument.wordprocessingml.document", "docx"},
+      {"application/vnd.ms-excel", "xls"},
+      {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"},
+      {"text/html", "html"},
+      {"text/plain", "txt"},
+      {"text/markdown", "md"},
+  };
+  for (const auto& [media, format] : kFormats) {
+    if (media == media_type) return format;
+  }
+  return {};
+}
+
+// Rules: https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_DocumentBlock.html
+std::string DocumentName(std::string_view filename, bool strip_extension, std::vector<std::string>* used) {
+  if (size_t dot = filename.rfind('.'); strip_extension && dot != std::string_view::npos && dot > 0) {
+    filename = filename.substr(0, dot);
+  }
+  std::string name;
+  for (char ch : filename) {
+    auto c = static_cast<unsigned char>(ch);
+    bool alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+      if (!name.empty() && name.back() != ' ') name.push_back(' ');
+    } else if (alnum || c == '-' || c == '(' || c == ')' || c == '[' || c == ']') {
+      name.push_back(ch);
+    } else if (name.empty() || name.back() != '-') {
+      name.push_back('-');  // one '-' per run of foreign bytes (a UTF-8 character is several)
+    }
+  }
+  constexpr size_t kMax = 190;  // room for a " (n)" suffix within Bedrock's 200
+  if (name.size() > kMax) name.resize(kMax);
+  while (!name.empty() && name.back() == ' ') name.pop_back();
+  while (!name.empty() && name.front() == ' ') name.erase(0, 1);
+  if (name.empty()) name = "document";
+  std::string unique = name;
+  for (int n = 2; std::find(used->begin(), used->end(), unique) != used->end(); ++n) {
+    unique = StrCat(name, " (", n, ")");
+  }
+  used->push_back(unique);
+  return unique;
+}
 
 std::string ModelPath(std::string_view model, std::string_view suffix) {
   static constexpr char kHex[] = "0123456789ABCDEF";
@@ -442,6 +676,7 @@ absl::StatusOr<MappedChat> MapChatRequest(const Value& doc, std::string_view mod
   Value system = Value::Array();
   Value turns = Value::Array();
   ToolHistory history;
+  std::vector<std::string> document_names;
   for (size_t i = 0; i < messages->items().size(); ++i) {
     const Value& msg = messages->items()[i];
     std::string field = StrCat("messages[", i, "]");
@@ -449,22 +684,27 @@ absl::StatusOr<MappedChat> MapChatRequest(const Value& doc, std::string_view mod
     std::string_view role = msg.GetString("role");
     const Value* content = msg.Find("content");
     if (role == "system" || role == "developer") {
-      std::vector<std::string> texts;
+      std::vector<TextPart> texts;
       if (content != nullptr) RETURN_IF_ERROR(AppendTextParts(*content, StrCat(field, ".content"), false, &texts));
-      for (const std::string& t : texts) {
-        if (!t.empty()) system.Append(TextBlock(t));
+      Value blocks = TextBlocks(std::move(texts));
+      for (Value& b : blocks.items()) {
+        // A system message that starts with a cache point (after a blank part) has nothing
+        // of its own to cache; the previous system block is the prefix end either way.
+        if (b.Find("cachePoint") != nullptr) {
+          AppendCachePoint(&system, std::move(b));
+        } else {
+          system.Append(std::move(b));
+        }
       }
     } else if (role == "user") {
       if (!Present(content)) return Invalid(StrCat(field, ".content"), "is required");
-      ASSIGN_OR_RETURN(Value blocks, UserBlocks(*content, StrCat(field, ".content")));
+      ASSIGN_OR_RETURN(Value blocks, UserBlocks(*content, StrCat(field, ".content"), &document_names));
       AppendTurn(&turns, "user", std::move(blocks));
     } else if (role == "assistant") {
       ASSIGN_OR_RETURN(Value blocks, AssistantBlocks(msg, field, &history));
       AppendTurn(&turns, "assistant", std::move(blocks));
     } else if (role == "tool") {
-      ASSIGN_OR_RETURN(Value block, ToolResultBlock(msg, field));
-      Value blocks = Value::Array();
-      blocks.Append(std::move(block));
+      ASSIGN_OR_RETURN(Value blocks, ToolResultBlocks(msg, field));
       AppendTurn(&turns, "user", std::move(blocks));
       history.any = true;
     } else {
@@ -484,6 +724,10 @@ absl::StatusOr<MappedChat> MapChatRequest(const Value& doc, std::string_view mod
   RETURN_IF_ERROR(Reasoning(doc, model, &extra));
   if (const Value* top_k = doc.Find("top_k"); Present(top_k) && top_k->is_number()) extra.Set("top_k", *top_k);
   if (extra.size() > 0) body.Set("additionalModelRequestFields", std::move(extra));
+  if (const Value* g = doc.Find("guardrailConfig"); Present(g)) {
+    ASSIGN_OR_RETURN(Value guardrail, GuardrailConfig(*g, doc.GetBool("stream", false)));
+    body.Set("guardrailConfig", std::move(guardrail));
+  }
 
   if (const Value* so = doc.Find("stream_options"); so != nullptr && so->is_object()) {
     out.include_usage = so->GetBool("include_usage", false);
@@ -500,8 +744,12 @@ absl::StatusOr<MappedEmbeddings> MapEmbeddingsRequest(const Value& doc) {
     text = input->as_string();
   } else if (input->is_array()) {
     if (input->items().size() != 1) {
+      // Titan's InvokeModel body has a single inputText and no batch form; splitting the
+      // array into several upstream calls is beyond a translator (one request, one call).
       return Invalid("input", StrCat("the AWSBedrock backend (Titan) embeds one input per request; got ",
-                                     input->items().size()));
+                                     input->items().size(),
+                                     " strings, but Titan text embeddings take exactly one inputText per "
+                                     "InvokeModel call; send one string per request"));
     }
     if (!input->items()[0].is_string()) return Invalid("input[0]", "token arrays are not supported; send text");
     text = input->items()[0].as_string();

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "json/json.h"
@@ -16,15 +17,32 @@ namespace sluice::translate::openai_to_bedrock_internal {
 // characters, so ':' -> %3A and '/' in ARNs -> %2F).
 std::string ModelPath(std::string_view model, std::string_view suffix);
 
+// Converse document format (DocumentBlock.format: pdf, csv, doc, docx, xls, xlsx, html, txt,
+// md) for a media type; "" when Converse has none for it.
+std::string_view DocumentFormatForMediaType(std::string_view media_type);
+
+// A client-supplied name as a Converse document name, which may hold only alphanumerics,
+// single whitespace characters, hyphens, parentheses and square brackets, 1-200 characters:
+// with `strip_extension` the part from the last '.' goes (a filename; the format says it), any
+// other character becomes '-' (one per run), whitespace runs become one space, "" becomes
+// "document". Bedrock refuses two documents of the same name in a request, so a repeat gets
+// " (2)", " (3)", ...; `used` holds the names handed out so far for this request (appended to).
+std::string DocumentName(std::string_view name, bool strip_extension, std::vector<std::string>* used);
+
 struct MappedChat {
   json::Value body;            // the Converse / ConverseStream request body
   bool include_usage = false;  // stream_options.include_usage
 };
 
 // Maps an OpenAI chat completion request to a Converse body. `model` picks the reasoning
-// dialect (Claude `thinking` vs Nova `reasoningConfig`). InvalidArgument naming the field when
-// the request cannot be expressed (n > 1, image URLs that are not data: URLs, audio parts,
-// json_schema response formats, malformed tool arguments).
+// dialect (Claude `thinking` vs Nova `reasoningConfig`). Beyond OpenAI's own fields it takes
+// two extensions: Anthropic-style `cache_control` on content parts and tools (-> a cachePoint
+// block after the block it marks) and `guardrailConfig` (-> Converse's guardrailConfig;
+// streamProcessingMode only when the body says "stream": true). File parts with inline
+// base64 data become document blocks. InvalidArgument naming the field when the request
+// cannot be expressed (n > 1, image URLs that are not data: URLs, file_id references, file
+// types Converse has no document format for, audio parts, json_schema response formats,
+// malformed tool arguments, ill-typed extensions).
 absl::StatusOr<MappedChat> MapChatRequest(const json::Value& doc, std::string_view model);
 
 struct MappedEmbeddings {
@@ -33,7 +51,8 @@ struct MappedEmbeddings {
 };
 
 // Maps an OpenAI embeddings request to a Titan text-embeddings body. Titan embeds one text per
-// call: an `input` array of more than one element is InvalidArgument naming `input`.
+// InvokeModel call: an `input` array of more than one element is InvalidArgument naming
+// `input` and saying so (the translator makes one upstream call per request).
 absl::StatusOr<MappedEmbeddings> MapEmbeddingsRequest(const json::Value& doc);
 
 }  // namespace sluice::translate::openai_to_bedrock_internal

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -83,6 +84,18 @@ json::Value ConvertUsage(const json::Value& usage_metadata, Usage* usage);
 // Parses RFC 3339 "2025-01-02T03:04:05.678Z" (or with an offset) to Unix seconds.
 bool ParseRfc3339(std::string_view text, int64_t* unix_seconds);
 
+// A candidate's groundingMetadata (groundingChunks web / retrievedContext / maps sources,
+// groundingSupports segments) and citationMetadata (Vertex `citations`, Gemini API
+// `citationSources`) -> OpenAI `url_citation` annotations
+// [{"type":"url_citation","url_citation":{url, title, start_index, end_index}}] over `text`,
+// the visible text the client gets. `part_offsets[i]` is the byte offset in `text` where part
+// i of the candidate begins (segments are per part); empty means offsets are into `text`
+// itself. Gemini counts UTF-8 bytes, OpenAI characters: indexes come out as code points.
+// One annotation per (support, chunk) pair; chunks no support cites span the whole text;
+// duplicates and sources without a uri are left out. An empty array when there is nothing.
+json::Value CandidateAnnotations(const json::Value& candidate, std::string_view text,
+                                 const std::vector<size_t>& part_offsets);
+
 struct ResponseContext {
   std::string_view model;  // the model asked for; `modelVersion` wins when present
   std::string_view token;  // fallback id token (the translator's sequence number)
@@ -125,6 +138,8 @@ class StreamConverter {
   int64_t created_ = 0;
   int64_t tool_calls_ = 0;       // running tool-call index (n == 1 when streaming)
   bool saw_function_call_ = false;
+  std::string text_;                            // visible text so far (annotation offsets)
+  std::vector<std::string> annotations_sent_;  // serialized, so a repeat is not re-sent
   json::Value usage_json_;
   Usage usage_;
 };

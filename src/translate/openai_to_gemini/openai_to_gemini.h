@@ -22,6 +22,11 @@
 //   RECITATION, MODEL_ARMOR and IMAGE_* -> content_filter; MAX_TOKENS -> length; everything
 //   else -> stop, or tool_calls when the candidate called functions.
 // - Thought summaries (parts with thought:true) become `reasoning_content`.
+// - groundingMetadata (chunk sources cited by groundingSupports segments) and
+//   citationMetadata become `message.annotations` of type url_citation {url, title,
+//   start_index, end_index}, indexes in characters of `content` (Gemini counts bytes); in a
+//   stream they ride on the delta of the event that brings them, offsets over the whole
+//   answer so far, each annotation sent once.
 // - Ignored request fields (no Gemini equivalent): logit_bias, logprobs, top_logprobs,
 //   parallel_tool_calls, user, metadata, store, service_tier, prediction, verbosity,
 //   prompt_cache_key, safety_identifier, and image `detail`.

@@ -571,5 +571,84 @@ TEST(GeminiFactory, Identity) {
   EXPECT_EQ(NewOpenAIToGeminiFactory(Endpoint::kEmbeddings)->endpoint(), Endpoint::kEmbeddings);
 }
 
+// ---- Grounding and citations -> url_citation annotations -----------------------------------
+
+std::string Annotations(std::string_view candidate_json, std::string_view text, std::vector<size_t> offsets = {}) {
+  auto cand = json::Parse(candidate_json);
+  EXPECT_TRUE(cand.ok()) << candidate_json;
+  return json::Serialize(gemini_internal::CandidateAnnotations(*cand, text, offsets));
+}
+
+TEST(GeminiAnnotations, SupportsBecomeUrlCitationsInCharacters) {
+  // "é" is two bytes: Gemini's byte offsets 3..7 are characters 3..6.
+  EXPECT_EQ(Annotations(R"({"groundingMetadata":{"groundingChunks":[{"web":{"uri":"https://a","title":"A"}}],)"
+                        R"("groundingSupports":[{"segment":{"startIndex":3,"endIndex":7},"groundingChunkIndices":[0]}]}})",
+                        "abcéfg"),
+            R"([{"type":"url_citation","url_citation":{"url":"https://a","title":"A","start_index":3,"end_index":6}}])");
+  // Per-part offsets: part 1 starts at byte 4 of the text.
+  EXPECT_EQ(Annotations(R"({"groundingMetadata":{"groundingChunks":[{"web":{"uri":"https://a","title":"A"}}],)"
+                        R"("groundingSupports":[{"segment":{"partIndex":1,"endIndex":2},"groundingChunkIndices":[0]}]}})",
+                        "abc xy", {0, 4}),
+            R"([{"type":"url_citation","url_citation":{"url":"https://a","title":"A","start_index":4,"end_index":6}}])");
+}
+
+TEST(GeminiAnnotations, UnsupportedChunksSpanTheWholeTextAndBadIndexesAreSkipped) {
+  EXPECT_EQ(Annotations(R"({"groundingMetadata":{"groundingChunks":[{"web":{"uri":"https://a","title":"A"}},{"web":{"title":"no uri"}}]}})",
+                        "héllo"),
+            R"([{"type":"url_citation","url_citation":{"url":"https://a","title":"A","start_index":0,"end_index":5}}])");
+  EXPECT_EQ(Annotations(R"({"groundingMetadata":{"groundingChunks":[{"web":{"uri":"https://a","title":"A"}}],)"
+                        R"("groundingSupports":[{"segment":{"partIndex":5,"endIndex":2},"groundingChunkIndices":[0]},)"
+                        R"({"segment":{"endIndex":2},"groundingChunkIndices":[3,-1,"x"]}]}})",
+                        "abc", {0}),
+            // No support resolved, so the source is kept for the whole text.
+            R"([{"type":"url_citation","url_citation":{"url":"https://a","title":"A","start_index":0,"end_index":3}}])");
+  EXPECT_EQ(Annotations(R"({"content":{"parts":[{"text":"x"}]}})", "x"), "[]");
+}
+
+TEST(GeminiAnnotations, CitationsClampToTheTextAndNeedAUri) {
+  EXPECT_EQ(Annotations(R"({"citationMetadata":{"citations":[{"startIndex":2,"endIndex":99,"uri":"https://c","title":"C"},)"
+                        R"({"endIndex":1,"license":"mit"}]}})",
+                        "abcdef"),
+            R"([{"type":"url_citation","url_citation":{"url":"https://c","title":"C","start_index":2,"end_index":6}}])");
+  EXPECT_EQ(Annotations(R"({"citationMetadata":{"citationSources":[{"endIndex":3,"uri":"https://s"}]}})", "abcdef"),
+            R"([{"type":"url_citation","url_citation":{"url":"https://s","title":"","start_index":0,"end_index":3}}])");
+}
+
+TEST(GeminiAnnotations, PlainAnswersCarryNoAnnotationsKey) {
+  Harness h;
+  ASSERT_TRUE(h.Request(kBufferedRequest).ok());
+  std::string out;
+  ASSERT_TRUE(h.Feed(ReadFileOrEmpty(Testdata("responses/text.upstream.json")), {}, &out).ok());
+  EXPECT_EQ(out.find("annotations"), std::string::npos) << out;
+  Harness g;
+  ASSERT_TRUE(g.Request(kBufferedRequest).ok());
+  out.clear();
+  ASSERT_TRUE(g.Feed(ReadFileOrEmpty(Testdata("responses/grounding.upstream.json")), {}, &out).ok());
+  auto doc = json::Parse(out);
+  ASSERT_TRUE(doc.ok());
+  const json::Value* ann = doc->Find("choices")->items()[0].Find("message")->Find("annotations");
+  ASSERT_NE(ann, nullptr);
+  EXPECT_EQ(ann->size(), 3u);  // the repeated support and the chunk without a uri are left out
+}
+
+TEST(GeminiAnnotations, StreamedAnnotationsArriveOnceOnTheirChunk) {
+  absl::Status st;
+  std::string sse = StreamOnce(ReadFileOrEmpty(Testdata("streams/grounding.upstream.sse")), {}, &st);
+  ASSERT_TRUE(st.ok()) << st;
+  // Event 2 brings two sources with its text; event 3 repeats one (not re-sent) and adds a
+  // citation, on a delta of its own before the finish chunk.
+  std::vector<std::string> deltas;
+  for (size_t pos = 0; (pos = sse.find("data: {", pos)) != std::string::npos; ++pos) {
+    auto doc = json::Parse(std::string_view(sse).substr(pos + 6, sse.find("\n\n", pos) - pos - 6));
+    ASSERT_TRUE(doc.ok());
+    const json::Value* choices = doc->Find("choices");
+    if (choices->size() == 0) continue;
+    const json::Value* ann = choices->items()[0].Find("delta")->Find("annotations");
+    deltas.push_back(ann == nullptr ? "-" : StrCat(ann->size()));
+  }
+  EXPECT_EQ(deltas, (std::vector<std::string>{"-", "2", "1", "-"}));
+  EXPECT_NE(sse.find(R"("start_index":20,"end_index":32)"), std::string::npos) << sse;  // 34 bytes, 32 chars
+}
+
 }  // namespace
 }  // namespace sluice::translate

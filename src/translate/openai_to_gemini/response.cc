@@ -1,5 +1,6 @@
 // Gemini responses (whole, streamed, errors, embeddings) -> OpenAI shapes.
 // Mapping tables: shared/reference/provider-apis.md §5.3-5.5, §7.4, §7.6, §7.7.
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@ struct CandidateParts {
   std::string text;       // visible text
   std::string reasoning;  // thought-summary text (parts with "thought": true)
   std::vector<const Value*> calls;  // parts holding a functionCall
+  std::vector<size_t> part_offsets;  // per part: byte offset in `text` where it begins
 };
 
 CandidateParts CollectParts(const Value& candidate) {
@@ -25,6 +27,7 @@ CandidateParts CollectParts(const Value& candidate) {
   const Value* parts = content ? content->Find("parts") : nullptr;
   if (parts == nullptr || !parts->is_array()) return out;
   for (const auto& p : parts->items()) {
+    out.part_offsets.push_back(out.text.size());
     if (const Value* fc = p.Find("functionCall"); fc && fc->is_object()) {
       out.calls.push_back(&p);
     } else if (const Value* t = p.Find("text"); t && t->is_string()) {
@@ -84,6 +87,40 @@ bool Digits(std::string_view s, size_t pos, size_t n, int64_t* out) {
   }
   *out = v;
   return true;
+}
+
+
+// UTF-8 byte offset -> code point offset in `text` (clamped to its end). Gemini's segment and
+// citation indexes count bytes; OpenAI's annotation indexes count characters.
+int64_t CodePointOffset(std::string_view text, int64_t byte_offset) {
+  size_t end = byte_offset < 0 ? 0 : std::min(static_cast<size_t>(byte_offset), text.size());
+  int64_t count = 0;
+  for (size_t i = 0; i < end; ++i) {
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) ++count;  // not a continuation byte
+  }
+  return count;
+}
+
+Value UrlCitation(std::string_view url, std::string_view title, int64_t start, int64_t end) {
+  Value c = Value::Object();
+  c.Set("url", Value::String(std::string(url)));
+  c.Set("title", Value::String(std::string(title)));
+  c.Set("start_index", Value::Int(start));
+  c.Set("end_index", Value::Int(end));
+  Value a = Value::Object();
+  a.Set("type", Value::String("url_citation"));
+  a.Set("url_citation", std::move(c));
+  return a;
+}
+
+// A grounding chunk's source: web (Google Search), retrievedContext (Vertex AI Search, RAG)
+// or maps, whichever it carries; nullptr when none has a uri.
+const Value* ChunkSource(const Value& chunk) {
+  for (std::string_view kind : {"web", "retrievedContext", "maps"}) {
+    const Value* src = chunk.Find(kind);
+    if (src != nullptr && src->is_object() && !src->GetString("uri").empty()) return src;
+  }
+  return nullptr;
 }
 
 }  // namespace
@@ -168,6 +205,75 @@ Value ConvertUsage(const Value& um, Usage* usage) {
   return u;
 }
 
+// Proto3 JSON leaves zero values out, so an absent startIndex (or partIndex) is 0; an absent
+// endIndex is taken from the segment text when there is one.
+Value CandidateAnnotations(const Value& candidate, std::string_view text, const std::vector<size_t>& part_offsets) {
+  Value out = Value::Array();
+  std::vector<std::string> seen;  // "start end url": Gemini may cite one source twice for a span
+  auto add = [&](std::string_view url, std::string_view title, int64_t start_byte, int64_t end_byte) {
+    int64_t start = CodePointOffset(text, start_byte);
+    int64_t end = std::max(start, CodePointOffset(text, end_byte));
+    std::string key = StrCat(start, " ", end, " ", url);
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) return;
+    seen.push_back(std::move(key));
+    out.Append(UrlCitation(url, title, start, end));
+  };
+  const int64_t text_bytes = static_cast<int64_t>(text.size());
+
+  if (const Value* gm = candidate.Find("groundingMetadata"); gm != nullptr && gm->is_object()) {
+    const Value* chunks = gm->Find("groundingChunks");
+    const Value* supports = gm->Find("groundingSupports");
+    bool any_support = false;
+    if (chunks != nullptr && chunks->is_array() && supports != nullptr && supports->is_array()) {
+      for (const Value& support : supports->items()) {
+        const Value* seg = support.Find("segment");
+        const Value* indices = support.Find("groundingChunkIndices");
+        if (seg == nullptr || !seg->is_object() || indices == nullptr || !indices->is_array()) continue;
+        int64_t base = 0;
+        if (!part_offsets.empty()) {
+          int64_t part = IntMember(*seg, "partIndex");
+          if (part < 0 || part >= static_cast<int64_t>(part_offsets.size())) continue;
+          base = static_cast<int64_t>(part_offsets[static_cast<size_t>(part)]);
+        }
+        int64_t start = base + IntMember(*seg, "startIndex");
+        int64_t end = seg->Find("endIndex") != nullptr
+                          ? base + IntMember(*seg, "endIndex")
+                          : start + static_cast<int64_t>(seg->GetString("text").size());
+        for (const Value& idx : indices->items()) {
+          if (!idx.is_number() || idx.as_int() < 0 || idx.as_int() >= static_cast<int64_t>(chunks->size())) continue;
+          const Value* src = ChunkSource(chunks->items()[static_cast<size_t>(idx.as_int())]);
+          if (src == nullptr) continue;
+          add(src->GetString("uri"), src->GetString("title"), start, end);
+          any_support = true;
+        }
+      }
+    }
+    // Sources without supports (older models, or text too short to attribute) still count as
+    // sources of the answer: they cover the whole text.
+    if (!any_support && chunks != nullptr && chunks->is_array()) {
+      for (const Value& chunk : chunks->items()) {
+        if (const Value* src = ChunkSource(chunk)) add(src->GetString("uri"), src->GetString("title"), 0, text_bytes);
+      }
+    }
+  }
+
+  if (const Value* cm = candidate.Find("citationMetadata"); cm != nullptr && cm->is_object()) {
+    // Vertex says "citations"; the Gemini API (generativelanguage) says "citationSources".
+    const Value* list = cm->Find("citations");
+    if (list == nullptr || !list->is_array()) list = cm->Find("citationSources");
+    if (list != nullptr && list->is_array()) {
+      for (const Value& c : list->items()) {
+        std::string_view uri = c.GetString("uri");
+        if (uri.empty()) continue;  // a licence-only citation has no URL to give
+        int64_t start = IntMember(c, "startIndex");
+        int64_t end = c.Find("endIndex") != nullptr ? IntMember(c, "endIndex") : text_bytes;
+        add(uri, c.GetString("title"), start, end);
+      }
+    }
+  }
+  return out;
+}
+
 Value ConvertResponse(const Value& resp, const ResponseContext& ctx, Usage* usage) {
   std::string token = ResponseToken(resp, ctx.token);
   std::string_view model = resp.GetString("modelVersion");
@@ -187,6 +293,9 @@ Value ConvertResponse(const Value& resp, const ResponseContext& ctx, Usage* usag
         Value calls = Value::Array();
         for (const Value* p : parts.calls) calls.Append(ToolCallJson(*p, call_index++, token, false));
         message.Set("tool_calls", std::move(calls));
+      }
+      if (Value annotations = CandidateAnnotations(cand, parts.text, parts.part_offsets); annotations.size() > 0) {
+        message.Set("annotations", std::move(annotations));
       }
       std::string_view finish = MapFinishReason(cand.GetString("finishReason"), !parts.calls.empty());
       if (finish.empty()) finish = parts.calls.empty() ? "stop" : "tool_calls";
@@ -289,8 +398,26 @@ void StreamConverter::OnEvent(const Value& ev, std::string* out) {
       delta.Set("tool_calls", std::move(calls));
       saw_function_call_ = true;
     }
+    // Grounding and citations ride on the delta of the event that brings them. In a stream
+    // their offsets cover the whole answer so far, not the parts of this one event.
+    text_.append(parts.text);
+    bool annotated = false;
+    if (cand.Find("groundingMetadata") != nullptr || cand.Find("citationMetadata") != nullptr) {
+      Value all = CandidateAnnotations(cand, text_, {});
+      Value fresh = Value::Array();
+      for (Value& a : all.items()) {
+        std::string key = json::Serialize(a);
+        if (std::find(annotations_sent_.begin(), annotations_sent_.end(), key) != annotations_sent_.end()) continue;
+        annotations_sent_.push_back(std::move(key));
+        fresh.Append(std::move(a));
+      }
+      if (fresh.size() > 0) {
+        delta.Set("annotations", std::move(fresh));
+        annotated = true;
+      }
+    }
     std::string_view finish = MapFinishReason(cand.GetString("finishReason"), saw_function_call_);
-    if (!parts.text.empty() || !parts.reasoning.empty() || !parts.calls.empty()) {
+    if (!parts.text.empty() || !parts.reasoning.empty() || !parts.calls.empty() || annotated) {
       Emit(index, std::move(delta), {}, out);
       role_sent_ = true;
     }
