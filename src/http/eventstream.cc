@@ -192,6 +192,12 @@ uint32_t Crc32(std::string_view data, uint32_t crc) {
   return ~Crc32Sliced(p, n, crc);
 }
 
+namespace eventstream_internal {
+uint32_t Crc32Portable(std::string_view data, uint32_t crc) {
+  return ~Crc32Sliced(reinterpret_cast<const unsigned char*>(data.data()), data.size(), ~crc);
+}
+}  // namespace eventstream_internal
+
 std::optional<std::string_view> EventStreamMessage::StringHeader(std::string_view name) const {
   for (const auto& h : headers) {
     if (h.type == EventStreamHeaderType::kString && h.name == name) return std::string_view(h.value);

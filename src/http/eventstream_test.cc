@@ -60,6 +60,7 @@ TEST(Crc32Test, MatchesReferenceAtEveryLengthAndAlignment) {
       std::string_view d = std::string_view(buf).substr(offset, len);
       uint32_t want = ReferenceCrc32(d);
       ASSERT_EQ(Crc32(d), want) << "offset " << offset << " length " << len;
+      ASSERT_EQ(eventstream_internal::Crc32Portable(d), want) << "offset " << offset << " length " << len;
       ASSERT_EQ(Crc32(d, 0xDEADBEEFu), ReferenceCrc32(d, 0xDEADBEEFu)) << "offset " << offset << " length " << len;
       for (size_t split = 0; split <= len; ++split) {
         ASSERT_EQ(Crc32(d.substr(split), Crc32(d.substr(0, split))), want)
