@@ -2,22 +2,110 @@
 
 #include <array>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define SLUICE_CRC32_PCLMUL 1
+#endif
+
 #include "common/strings.h"
 
 namespace sluice::http {
 namespace {
 
-// CRC lives here rather than in crypto/ so http stays a leaf over common (the table is 1 KiB).
-constexpr std::array<uint32_t, 256> MakeCrcTable() {
-  std::array<uint32_t, 256> t{};
+// CRC lives here rather than in crypto/ so http stays a leaf over common. Slice-by-8: table k
+// maps a byte to its CRC contribution when k more zero bytes follow it, so the main loop folds
+// 8 input bytes per step with 8 independent lookups (8 KiB of tables, built at compile time).
+using CrcTables = std::array<std::array<uint32_t, 256>, 8>;
+constexpr CrcTables MakeCrcTables() {
+  CrcTables t{};
   for (uint32_t i = 0; i < 256; ++i) {
     uint32_t c = i;
     for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    t[i] = c;
+    t[0][i] = c;
+  }
+  for (size_t k = 1; k < t.size(); ++k) {
+    for (uint32_t i = 0; i < 256; ++i) t[k][i] = (t[k - 1][i] >> 8) ^ t[0][t[k - 1][i] & 0xFF];
   }
   return t;
 }
-constexpr std::array<uint32_t, 256> kCrcTable = MakeCrcTable();
+constexpr CrcTables kCrcTables = MakeCrcTables();
+
+// Little-endian load, whatever the host order (compiles to one load on x86 and arm64).
+inline uint32_t LoadLe32(const unsigned char* p) {
+  return uint32_t{p[0]} | (uint32_t{p[1]} << 8) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 24);
+}
+
+uint32_t Crc32Sliced(const unsigned char* p, size_t n, uint32_t crc) {  // crc not inverted
+  const auto& t = kCrcTables;
+  for (; n >= 8; p += 8, n -= 8) {
+    uint32_t lo = LoadLe32(p) ^ crc;
+    uint32_t hi = LoadLe32(p + 4);
+    crc = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^ t[4][lo >> 24] ^
+          t[3][hi & 0xFF] ^ t[2][(hi >> 8) & 0xFF] ^ t[1][(hi >> 16) & 0xFF] ^ t[0][hi >> 24];
+  }
+  for (; n > 0; ++p, --n) crc = t[0][(crc ^ *p) & 0xFF] ^ (crc >> 8);
+  return crc;
+}
+
+#ifdef SLUICE_CRC32_PCLMUL
+// Carry-less multiplication folding (Intel, "Fast CRC Computation for Generic Polynomials
+// Using PCLMULQDQ Instruction", 2009; the bit-reflected constants for 0xEDB88320, as in
+// Linux's crc32-pclmul and Chromium's zlib). Folds 64 bytes per step in four lanes, then
+// Barrett-reduces to 32 bits. REQUIRES: n >= 64 and n % 16 == 0. `crc` not inverted.
+#define SLUICE_PCLMUL_TARGET __attribute__((target("pclmul,sse4.1")))
+
+SLUICE_PCLMUL_TARGET inline __m128i Load128(const unsigned char* at) {
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(at));
+}
+
+// x * k (both halves) + next: one 128-bit fold.
+SLUICE_PCLMUL_TARGET inline __m128i Fold(__m128i x, __m128i k, __m128i next) {
+  __m128i lo = _mm_clmulepi64_si128(x, k, 0x00);
+  __m128i hi = _mm_clmulepi64_si128(x, k, 0x11);
+  return _mm_xor_si128(_mm_xor_si128(hi, lo), next);
+}
+
+SLUICE_PCLMUL_TARGET uint32_t Crc32Pclmul(const unsigned char* p, size_t n, uint32_t crc) {
+  const __m128i k1k2 = _mm_set_epi64x(0x01c6e41596, 0x0154442bd4);
+  const __m128i k3k4 = _mm_set_epi64x(0x00ccaa009e, 0x01751997d0);
+  const __m128i k5k0 = _mm_set_epi64x(0, 0x0163cd6124);
+  const __m128i poly = _mm_set_epi64x(0x01f7011641, 0x01db710641);
+
+  __m128i x1 = _mm_xor_si128(Load128(p), _mm_cvtsi32_si128(static_cast<int>(crc)));
+  __m128i x2 = Load128(p + 16);
+  __m128i x3 = Load128(p + 32);
+  __m128i x4 = Load128(p + 48);
+  p += 64;
+  n -= 64;
+  for (; n >= 64; p += 64, n -= 64) {
+    x1 = Fold(x1, k1k2, Load128(p));
+    x2 = Fold(x2, k1k2, Load128(p + 16));
+    x3 = Fold(x3, k1k2, Load128(p + 32));
+    x4 = Fold(x4, k1k2, Load128(p + 48));
+  }
+  x1 = Fold(x1, k3k4, x2);
+  x1 = Fold(x1, k3k4, x3);
+  x1 = Fold(x1, k3k4, x4);
+  for (; n >= 16; p += 16, n -= 16) x1 = Fold(x1, k3k4, Load128(p));
+
+  // 128 -> 64 bits.
+  const __m128i mask32 = _mm_setr_epi32(~0, 0, ~0, 0);
+  __m128i x2b = _mm_clmulepi64_si128(x1, k3k4, 0x10);
+  x1 = _mm_xor_si128(_mm_srli_si128(x1, 8), x2b);
+  x2b = _mm_srli_si128(x1, 4);
+  x1 = _mm_xor_si128(_mm_clmulepi64_si128(_mm_and_si128(x1, mask32), k5k0, 0x00), x2b);
+  // Barrett reduction to 32 bits.
+  x2b = _mm_clmulepi64_si128(_mm_and_si128(x1, mask32), poly, 0x10);
+  x2b = _mm_clmulepi64_si128(_mm_and_si128(x2b, mask32), poly, 0x00);
+  x1 = _mm_xor_si128(x1, x2b);
+  return static_cast<uint32_t>(_mm_extract_epi32(x1, 1));
+}
+
+bool HavePclmul() {
+  static const bool have = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
+  return have;
+}
+#endif
 
 constexpr size_t kPreludeBytes = 12;
 constexpr size_t kOverheadBytes = 16;  // prelude + message CRC
@@ -51,20 +139,23 @@ int FixedSize(uint8_t type) {
   return -2;
 }
 
+// Bedrock sends three headers per message (:event-type, :content-type, :message-type).
+constexpr size_t kUsualHeaderCount = 4;
+
 absl::Status ParseHeaders(std::string_view h, std::vector<EventStreamHeader>* out) {
+  out->reserve(out->size() + kUsualHeaderCount);
   size_t i = 0;
   while (i < h.size()) {
     size_t name_len = static_cast<unsigned char>(h[i++]);
     if (name_len == 0 || h.size() - i < name_len + 1) {
       return absl::DataLossError("event-stream: malformed header name");
     }
-    EventStreamHeader hdr;
-    hdr.name.assign(h.substr(i, name_len));
+    std::string_view name = h.substr(i, name_len);
     i += name_len;
     auto type = static_cast<uint8_t>(h[i++]);
     int fixed = FixedSize(type);
     if (fixed == -2) {
-      return absl::DataLossError(StrCat("event-stream: header ", hdr.name, " has unknown type ", int{type}));
+      return absl::DataLossError(StrCat("event-stream: header ", name, " has unknown type ", int{type}));
     }
     size_t len = static_cast<size_t>(fixed);
     if (fixed == -1) {
@@ -73,12 +164,13 @@ absl::Status ParseHeaders(std::string_view h, std::vector<EventStreamHeader>* ou
       i += 2;
     }
     if (h.size() - i < len) {
-      return absl::DataLossError(StrCat("event-stream: header ", hdr.name, " overruns the headers"));
+      return absl::DataLossError(StrCat("event-stream: header ", name, " overruns the headers"));
     }
+    EventStreamHeader& hdr = out->emplace_back();
+    hdr.name.assign(name);
     hdr.type = static_cast<EventStreamHeaderType>(type);
     hdr.value.assign(h.substr(i, len));
     i += len;
-    out->push_back(std::move(hdr));
   }
   return absl::OkStatus();
 }
@@ -86,10 +178,25 @@ absl::Status ParseHeaders(std::string_view h, std::vector<EventStreamHeader>* ou
 }  // namespace
 
 uint32_t Crc32(std::string_view data, uint32_t crc) {
+  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+  size_t n = data.size();
   crc = ~crc;
-  for (char ch : data) crc = kCrcTable[(crc ^ static_cast<unsigned char>(ch)) & 0xFF] ^ (crc >> 8);
-  return ~crc;
+#ifdef SLUICE_CRC32_PCLMUL
+  if (n >= 64 && HavePclmul()) {
+    size_t bulk = n & ~size_t{15};
+    crc = Crc32Pclmul(p, bulk, crc);
+    p += bulk;
+    n -= bulk;
+  }
+#endif
+  return ~Crc32Sliced(p, n, crc);
 }
+
+namespace eventstream_internal {
+uint32_t Crc32Portable(std::string_view data, uint32_t crc) {
+  return ~Crc32Sliced(reinterpret_cast<const unsigned char*>(data.data()), data.size(), ~crc);
+}
+}  // namespace eventstream_internal
 
 std::optional<std::string_view> EventStreamMessage::StringHeader(std::string_view name) const {
   for (const auto& h : headers) {
@@ -106,7 +213,8 @@ size_t EventStreamDecoder::DecodeFrom(std::string_view data, std::vector<EventSt
     uint32_t headers_len = ReadU32(msg, 4);
     // Check the prelude as soon as it is here, so a corrupt length never makes us wait for
     // (or buffer) bytes that will not come.
-    if (Crc32(msg.substr(0, 8)) != ReadU32(msg, 8)) {
+    uint32_t prelude_crc = ReadU32(msg, 8);
+    if (Crc32(msg.substr(0, 8)) != prelude_crc) {
       error_ = absl::DataLossError("event-stream: prelude CRC mismatch");
       return pos;
     }
@@ -122,17 +230,18 @@ size_t EventStreamDecoder::DecodeFrom(std::string_view data, std::vector<EventSt
     }
     if (msg.size() < total) break;
     msg = msg.substr(0, total);
-    if (Crc32(msg.substr(0, total - 4)) != ReadU32(msg, total - 4)) {
+    // The message CRC covers the prelude too: continue from the prelude's (checked) CRC.
+    if (Crc32(msg.substr(8, total - 12), prelude_crc) != ReadU32(msg, total - 4)) {
       error_ = absl::DataLossError("event-stream: message CRC mismatch");
       return pos;
     }
-    EventStreamMessage m;
+    EventStreamMessage& m = out->emplace_back();
     if (absl::Status st = ParseHeaders(msg.substr(kPreludeBytes, headers_len), &m.headers); !st.ok()) {
+      out->pop_back();
       error_ = std::move(st);
       return pos;
     }
     m.payload.assign(msg.substr(kPreludeBytes + headers_len, total - kOverheadBytes - headers_len));
-    out->push_back(std::move(m));
     pos += total;
   }
   return pos;

@@ -22,6 +22,12 @@ namespace sluice::http {
 // continue over more bytes.
 uint32_t Crc32(std::string_view data, uint32_t crc = 0);
 
+namespace eventstream_internal {
+// Crc32 without the carry-less-multiply path (table lookups only), for tests on CPUs that
+// would otherwise always take that path.
+uint32_t Crc32Portable(std::string_view data, uint32_t crc = 0);
+}  // namespace eventstream_internal
+
 enum class EventStreamHeaderType : uint8_t {
   kBoolTrue = 0,
   kBoolFalse = 1,

@@ -2,16 +2,19 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <mutex>
 
-
+#include "absl/container/inlined_vector.h"
 #include "common/strings.h"
 #include "crypto/crypto.h"
 
 namespace sluice::auth {
 namespace aws_sigv4_internal {
 namespace {
+
+constexpr size_t kAmzDateSize = 16;  // "YYYYMMDDTHHMMSSZ"
 
 bool Unreserved(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -55,22 +58,27 @@ std::string PercentDecode(std::string_view s) {
   return out;
 }
 
-// Header values: trimmed, inner runs of spaces collapsed to one.
-std::string CanonicalHeaderValue(std::string_view v) {
+// Appends a header value trimmed, with inner runs of spaces and tabs collapsed to one space.
+void AppendCanonicalHeaderValue(std::string* out, std::string_view v) {
   v = StripWhitespace(v);
-  std::string out;
-  out.reserve(v.size());
-  bool space = false;
-  for (char c : v) {
-    if (c == ' ' || c == '\t') {
-      space = true;
-      continue;
-    }
-    if (space && !out.empty()) out.push_back(' ');
-    space = false;
-    out.push_back(c);
+  auto blank = [](char c) { return c == ' ' || c == '\t'; };
+  size_t i = 0;
+  while (i < v.size()) {
+    size_t run = i;
+    while (run < v.size() && !blank(v[run])) ++run;
+    out->append(v.data() + i, run - i);
+    if (run == v.size()) break;
+    while (run < v.size() && blank(v[run])) ++run;
+    if (run < v.size()) out->push_back(' ');  // never true at the end: v is stripped
+    i = run;
   }
-  return out;
+}
+
+bool HasUpperAscii(std::string_view s) {
+  for (char c : s) {
+    if (c >= 'A' && c <= 'Z') return true;
+  }
+  return false;
 }
 
 std::string ToLowerAscii(std::string_view s) {
@@ -81,11 +89,24 @@ std::string ToLowerAscii(std::string_view s) {
   return out;
 }
 
-}  // namespace
+// True when CanonicalUri(path) is just path percent-encoded: it starts with '/' and has no
+// empty, "." or ".." segment (but for an empty last one: a trailing slash, kept).
+bool IsNormalPath(std::string_view path) {
+  if (path.empty() || path[0] != '/') return false;
+  size_t start = 1;
+  while (true) {
+    size_t slash = path.find('/', start);
+    bool last = slash == std::string_view::npos;
+    std::string_view seg = path.substr(start, last ? std::string_view::npos : slash - start);
+    if (seg == "." || seg == "..") return false;
+    if (last) return true;
+    if (seg.empty()) return false;
+    start = slash + 1;
+  }
+}
 
-std::string CanonicalUri(std::string_view path) {
-  // Remove "." and ".." segments and empty segments (duplicate slashes), as AWS SDKs do for
-  // every service but S3.
+// CanonicalUri for any path: dot and empty segments removed, the rest encoded.
+std::string NormalizedUri(std::string_view path) {
   std::vector<std::string_view> segments;
   size_t start = 0;
   while (start <= path.size()) {
@@ -105,6 +126,25 @@ std::string CanonicalUri(std::string_view path) {
     AppendEncoded(&out, segments[i], false);
   }
   if (!segments.empty() && !path.empty() && path.back() == '/') out.push_back('/');
+  return out;
+}
+
+void AppendCanonicalUri(std::string* out, std::string_view path) {
+  if (IsNormalPath(path)) {
+    AppendEncoded(out, path, true);  // the common case: no segment list, no temporary
+    return;
+  }
+  out->append(NormalizedUri(path));
+}
+
+}  // namespace
+
+std::string CanonicalUri(std::string_view path) {
+  // Remove "." and ".." segments and empty segments (duplicate slashes), as AWS SDKs do for
+  // every service but S3.
+  std::string out;
+  out.reserve(path.size() + 1);
+  AppendCanonicalUri(&out, path);
   return out;
 }
 
@@ -134,7 +174,48 @@ std::string CanonicalQuery(std::string_view query) {
   return out;
 }
 
+namespace {
+
+// "YYYYMMDDTHHMMSSZ" into `buf` without the C library's time zone machinery (gmtime_r and
+// strftime take a lock and parse a format per call). False for years outside 1000..9999, which
+// the caller formats with strftime as before.
+bool FormatAmzDate(int64_t unix_seconds, char (&buf)[kAmzDateSize]) {
+  // Days to civil date: Howard Hinnant's days_from_civil inverse (proleptic Gregorian).
+  int64_t days = unix_seconds / 86400;
+  int64_t secs = unix_seconds % 86400;
+  if (secs < 0) {
+    secs += 86400;
+    days -= 1;
+  }
+  int64_t z = days + 719468;
+  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  int64_t doe = z - era * 146097;
+  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  int64_t mp = (5 * doy + 2) / 153;
+  int64_t day = doy - (153 * mp + 2) / 5 + 1;
+  int64_t month = mp < 10 ? mp + 3 : mp - 9;
+  int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  if (year < 1000 || year > 9999) return false;
+  auto put = [&](size_t at, int64_t v, int width) {
+    for (int i = width - 1; i >= 0; --i, v /= 10) buf[at + i] = static_cast<char>('0' + v % 10);
+  };
+  put(0, year, 4);
+  put(4, month, 2);
+  put(6, day, 2);
+  buf[8] = 'T';
+  put(9, secs / 3600, 2);
+  put(11, secs / 60 % 60, 2);
+  put(13, secs % 60, 2);
+  buf[15] = 'Z';
+  return true;
+}
+
+}  // namespace
+
 std::string AmzDate(int64_t unix_seconds) {
+  char fast[kAmzDateSize];
+  if (FormatAmzDate(unix_seconds, fast)) return std::string(fast, kAmzDateSize);
   std::time_t t = static_cast<std::time_t>(unix_seconds);
   std::tm tm{};
   gmtime_r(&t, &tm);
@@ -154,11 +235,16 @@ std::string DeriveSigningKey(std::string_view secret, std::string_view date, std
   return crypto::HmacSha256(key, "aws4_request");
 }
 
+struct CanonicalHeader {
+  std::string_view name;   // lower case
+  std::string_view value;  // as given
+};
+
 // Sign() with the two inputs a signer can reuse: the body's hex SHA-256 (empty: computed
-// here) and the signing key for the date (nullptr: derived here).
+// here) and the signing key for the date (empty: derived here).
 Signature SignImpl(const Request& request, const Credentials& credentials, std::string_view region,
-                   std::string_view service, std::string_view amz_date, std::string payload_hash,
-                   const std::string* signing_key) {
+                   std::string_view service, std::string_view amz_date, std::string_view payload_hash,
+                   std::string_view signing_key) {
   Signature s;
   std::string_view path = request.path_and_query;
   std::string_view query;
@@ -167,44 +253,83 @@ Signature SignImpl(const Request& request, const Credentials& credentials, std::
     path = path.substr(0, q);
   }
 
-  // Headers by lower-case name (sorted, stable so repeated names keep their order), joined
-  // by ','.
-  std::vector<std::pair<std::string, std::string>> sorted;
-  sorted.reserve(request.headers.size());
-  for (const auto& [name, value] : request.headers) sorted.emplace_back(ToLowerAscii(name), CanonicalHeaderValue(value));
-  std::stable_sort(sorted.begin(), sorted.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::string canonical_headers;
-  for (size_t i = 0; i < sorted.size();) {
-    const std::string& name = sorted[i].first;
-    StrAppend(&canonical_headers, name, ":");
-    size_t value_start = canonical_headers.size();
-    for (; i < sorted.size() && sorted[i].first == name; ++i) {
-      if (canonical_headers.size() > value_start) canonical_headers.push_back(',');
-      canonical_headers.append(sorted[i].second);
+  // Headers by lower-case name, sorted by insertion so that repeated names keep their order.
+  const size_t n = request.headers.size();
+  std::vector<std::string> lowered;  // names that had upper case; reserved, so views stay valid
+  absl::InlinedVector<CanonicalHeader, 8> sorted;
+  size_t header_bytes = 0;
+  size_t name_bytes = 0;
+  for (const auto& [name, value] : request.headers) {
+    std::string_view lower = name;
+    if (HasUpperAscii(name)) {
+      if (lowered.empty()) lowered.reserve(n);
+      lower = lowered.emplace_back(ToLowerAscii(name));
     }
-    canonical_headers.push_back('\n');
+    CanonicalHeader h{lower, value};
+    auto at = std::upper_bound(sorted.begin(), sorted.end(), h,
+                               [](const CanonicalHeader& a, const CanonicalHeader& b) { return a.name < b.name; });
+    sorted.insert(at, h);
+    header_bytes += name.size() + value.size() + 2;
+    name_bytes += name.size() + 1;
+  }
+
+  s.payload_hash = payload_hash.empty() ? crypto::Sha256Hex(request.body) : std::string(payload_hash);
+
+  std::string& cr = s.canonical_request;
+  cr.reserve(request.method.size() + 3 * (path.size() + query.size()) + header_bytes + name_bytes +
+             s.payload_hash.size() + 8);
+  cr.append(request.method);
+  cr.push_back('\n');
+  AppendCanonicalUri(&cr, path);
+  cr.push_back('\n');
+  if (!query.empty()) cr.append(CanonicalQuery(query));
+  cr.push_back('\n');
+  s.signed_headers.reserve(name_bytes);
+  for (size_t i = 0; i < sorted.size();) {
+    std::string_view name = sorted[i].name;
+    cr.append(name);
+    cr.push_back(':');
+    size_t value_start = cr.size();
+    for (; i < sorted.size() && sorted[i].name == name; ++i) {
+      if (cr.size() > value_start) cr.push_back(',');
+      AppendCanonicalHeaderValue(&cr, sorted[i].value);
+    }
+    cr.push_back('\n');
     if (!s.signed_headers.empty()) s.signed_headers.push_back(';');
     s.signed_headers.append(name);
   }
+  cr.push_back('\n');
+  cr.append(s.signed_headers);
+  cr.push_back('\n');
+  cr.append(s.payload_hash);
 
-  s.payload_hash = payload_hash.empty() ? crypto::Sha256Hex(request.body) : std::move(payload_hash);
-  s.canonical_request = StrCat(request.method, "\n", CanonicalUri(path), "\n", CanonicalQuery(query), "\n",
-                               canonical_headers, "\n", s.signed_headers, "\n", s.payload_hash);
-
+  static constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
+  static constexpr std::string_view kTerminator = "/aws4_request";
   std::string_view date = amz_date.substr(0, 8);
-  std::string scope = StrCat(date, "/", region, "/", service, "/aws4_request");
-  s.string_to_sign = StrCat("AWS4-HMAC-SHA256\n", amz_date, "\n", scope, "\n",
-                            crypto::Sha256Hex(s.canonical_request));
+  std::string& sts = s.string_to_sign;
+  sts.reserve(kAlgorithm.size() + amz_date.size() + date.size() + region.size() + service.size() +
+              kTerminator.size() + 64 + 5);
+  StrAppend(&sts, kAlgorithm, "\n", amz_date, "\n");
+  size_t scope_start = sts.size();
+  StrAppend(&sts, date, "/", region, "/", service, kTerminator);
+  size_t scope_end = sts.size();
+  StrAppend(&sts, "\n", crypto::Sha256Hex(cr));
+  std::string_view scope = std::string_view(sts).substr(scope_start, scope_end - scope_start);
 
   std::string derived;
-  if (signing_key == nullptr) {
+  if (signing_key.empty()) {
     derived = DeriveSigningKey(credentials.secret_access_key, date, region, service);
-    signing_key = &derived;
+    signing_key = derived;
   }
-  s.signature = crypto::HexEncode(crypto::HmacSha256(*signing_key, s.string_to_sign));
-  s.authorization = StrCat("AWS4-HMAC-SHA256 Credential=", credentials.access_key_id, "/", scope,
-                           ", SignedHeaders=", s.signed_headers, ", Signature=", s.signature);
+  s.signature = crypto::HexEncode(crypto::HmacSha256(signing_key, sts));
+  static constexpr std::string_view kCredential = " Credential=";
+  static constexpr std::string_view kSignedHeaders = ", SignedHeaders=";
+  static constexpr std::string_view kSignature = ", Signature=";
+  s.authorization.reserve(kAlgorithm.size() + kCredential.size() + credentials.access_key_id.size() + 1 +
+                          scope.size() + kSignedHeaders.size() + s.signed_headers.size() + kSignature.size() +
+                          s.signature.size());
+  StrAppend(&s.authorization, kAlgorithm, kCredential, credentials.access_key_id, "/", scope, kSignedHeaders,
+            s.signed_headers, kSignature, s.signature);
   return s;
 }
 
@@ -212,7 +337,7 @@ Signature SignImpl(const Request& request, const Credentials& credentials, std::
 
 Signature Sign(const Request& request, const Credentials& credentials, std::string_view region,
                std::string_view service, std::string_view amz_date) {
-  return SignImpl(request, credentials, region, service, amz_date, std::string(), nullptr);
+  return SignImpl(request, credentials, region, service, amz_date, {}, {});
 }
 
 namespace {
@@ -240,7 +365,7 @@ class AwsSigV4Signer final : public BackendSigner {
     req.path_and_query = r.path_and_query;
     req.body = r.body;
     req.headers.reserve(5);
-    req.headers.emplace_back("host", std::string(r.host));
+    req.headers.emplace_back("host", r.host);
     req.headers.emplace_back("x-amz-date", amz_date);
     if (options_.send_content_sha256) req.headers.emplace_back("x-amz-content-sha256", payload_hash);
     if (!session_token_.empty()) req.headers.emplace_back("x-amz-security-token", session_token_);
@@ -248,9 +373,9 @@ class AwsSigV4Signer final : public BackendSigner {
       if (name == "content-type") req.headers.emplace_back(name, value);
     }
 
-    std::string signing_key = SigningKey(std::string_view(amz_date).substr(0, 8));
+    KeyBytes key = SigningKey(std::string_view(amz_date).substr(0, 8));
     Signature sig = SignImpl(req, Credentials{access_key_id_, secret_access_key_}, region_, options_.service,
-                             amz_date, payload_hash, &signing_key);
+                             amz_date, payload_hash, key.view());
     http::HeaderMutation m;
     m.Set("authorization", sig.authorization);
     m.Set("x-amz-date", amz_date);
@@ -260,18 +385,32 @@ class AwsSigV4Signer final : public BackendSigner {
   }
 
  private:
+  // A copy of the signing key on the stack (no allocation per request).
+  struct KeyBytes {
+    char bytes[32];
+    size_t size = 0;
+    std::string_view view() const { return std::string_view(bytes, size); }
+  };
+
   // The signing key depends only on the date (region and service are fixed): derived once a
   // day instead of four HMACs per request.
-  std::string SigningKey(std::string_view date) const {
+  KeyBytes SigningKey(std::string_view date) const {
+    KeyBytes out;
     {
       std::lock_guard<std::mutex> lock(key_mu_);
-      if (key_date_ == date) return key_;
+      if (key_date_ == date) {
+        out.size = std::min(key_.size(), sizeof(out.bytes));
+        std::memcpy(out.bytes, key_.data(), out.size);
+        return out;
+      }
     }
     std::string key = DeriveSigningKey(secret_access_key_, date, region_, options_.service);
+    out.size = std::min(key.size(), sizeof(out.bytes));
+    std::memcpy(out.bytes, key.data(), out.size);
     std::lock_guard<std::mutex> lock(key_mu_);
     key_date_ = std::string(date);
-    key_ = key;
-    return key;
+    key_ = std::move(key);
+    return out;
   }
 
   std::string access_key_id_;

@@ -47,11 +47,12 @@ struct Credentials {
 };
 
 // One request to sign: every header in `headers` is signed (names any case; repeated names
-// are joined with ','), so it must already hold host and x-amz-date.
+// are joined with ','), so it must already hold host and x-amz-date. Views only: the strings
+// must outlive the Sign() call.
 struct Request {
   std::string_view method;
   std::string_view path_and_query;  // as sent, e.g. "/model/a%3A0/converse?x=1"
-  std::vector<std::pair<std::string, std::string>> headers;
+  std::vector<std::pair<std::string_view, std::string_view>> headers;
   std::string_view body;
 };
 

@@ -1,5 +1,7 @@
 #include "auth/aws_sigv4/aws_sigv4.h"
 
+#include <ctime>
+
 #include "crypto/crypto.h"
 #include "gtest/gtest.h"
 
@@ -217,6 +219,44 @@ TEST(AwsSigV4Test, CanonicalUriDoubleEncodesBedrockModelIds) {
   EXPECT_EQ(CanonicalUri("/a/b/"), "/a/b/");
 }
 
+// Paths that need normalising and paths that do not (which skip building a segment list).
+TEST(AwsSigV4Test, CanonicalUriNormalisesDotAndEmptySegments) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"/", "/"},
+      {"//", "/"},
+      {"/./", "/"},
+      {"/..", "/"},
+      {"/a//b", "/a/b"},
+      {"/a/./b", "/a/b"},
+      {"/a/../b", "/b"},
+      {"/a/b/.", "/a/b"},
+      {"/a/b/..", "/a"},
+      {"/a/b/../", "/a/"},
+      {"/../a", "/a"},
+      {"a/b", "/a/b"},
+      {"a", "/a"},
+      {"/a/b/", "/a/b/"},
+      {"/a/b//", "/a/b/"},
+      {"/.a/..b/...", "/.a/..b/..."},
+      {"/a b/c:d/~x_y-z.", "/a%20b/c%3Ad/~x_y-z."},
+  };
+  for (const auto& [path, want] : cases) EXPECT_EQ(CanonicalUri(path), want) << path;
+}
+
+// Names lower-cased and sorted stably; values trimmed with inner blank runs collapsed;
+// repeated names joined with ',' (none before a value when everything before it was empty).
+TEST(AwsSigV4Test, CanonicalHeaders) {
+  Request req;
+  req.method = "GET";
+  req.path_and_query = "/";
+  req.headers = {{"X-B", "  a \t b\t\tc  "}, {"x-a", ""}, {"Host", "h"}, {"X-A", "one"}, {"x-A", " two "},
+                 {"X-C", "\t"}, {"x-d", "x\r\ny"}};
+  auto sig = aws_sigv4_internal::Sign(req, Credentials{kAccessKeyId, kSecret}, "us-east-1", "service", kAmzDate);
+  EXPECT_EQ(sig.canonical_request,
+            "GET\n/\n\nhost:h\nx-a:one,two\nx-b:a b c\nx-c:\nx-d:x\r\ny\n\nhost;x-a;x-b;x-c;x-d\n"
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
 TEST(AwsSigV4Test, CanonicalQuery) {
   EXPECT_EQ(CanonicalQuery(""), "");
   EXPECT_EQ(CanonicalQuery("b=2&a=1&a=0"), "a=0&a=1&b=2");
@@ -227,6 +267,27 @@ TEST(AwsSigV4Test, CanonicalQuery) {
 TEST(AwsSigV4Test, AmzDate) {
   EXPECT_EQ(aws_sigv4_internal::AmzDate(kSuiteTime), kAmzDate);
   EXPECT_EQ(aws_sigv4_internal::AmzDate(0), "19700101T000000Z");
+  EXPECT_EQ(aws_sigv4_internal::AmzDate(951782400), "20000229T000000Z");
+  EXPECT_EQ(aws_sigv4_internal::AmzDate(4102444799), "20991231T235959Z");
+  EXPECT_EQ(aws_sigv4_internal::AmzDate(-1), "19691231T235959Z");
+}
+
+// The arithmetic formatter against the C library, every 7919 s (a prime, so every time of
+// day comes up) from 1900 to 2200, plus the edges where it hands over to strftime.
+TEST(AwsSigV4Test, AmzDateMatchesStrftime) {
+  auto reference = [](int64_t t) {
+    std::time_t tt = static_cast<std::time_t>(t);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[32];
+    return std::string(buf, std::strftime(buf, sizeof(buf), "%Y%m%dT%H%M%SZ", &tm));
+  };
+  for (int64_t t = -2208988800; t < 7258118400; t += 7919) {
+    ASSERT_EQ(aws_sigv4_internal::AmzDate(t), reference(t)) << t;
+  }
+  for (int64_t t : {int64_t{-30610224001}, int64_t{-30610224000}, int64_t{253402300799}, int64_t{253402300800}}) {
+    EXPECT_EQ(aws_sigv4_internal::AmzDate(t), reference(t)) << t;
+  }
 }
 
 TEST(AwsSigV4SignerTest, BedrockRequest) {
