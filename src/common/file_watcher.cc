@@ -30,7 +30,7 @@ void AppendFile(const fs::path& p, std::string* out) {
 }  // namespace
 
 FileWatcher::FileWatcher(std::vector<std::string> paths, std::function<void()> on_change,
-                         std::chrono::milliseconds poll_interval)
+                         std::chrono::milliseconds poll_interval, std::string baseline)
     : paths_(std::move(paths)), on_change_(std::move(on_change)), poll_(poll_interval) {
   inotify_fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -47,7 +47,9 @@ FileWatcher::FileWatcher(std::vector<std::string> paths, std::function<void()> o
                         IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB | IN_MODIFY);
     }
   }
-  last_ = Fingerprint();  // before the thread starts: no change can slip between
+  // Before the thread starts, so no change can slip between. With a caller's baseline, a
+  // change since the caller read the files shows at the first poll or event.
+  last_ = baseline.empty() ? Fingerprint() : std::move(baseline);
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -70,9 +72,9 @@ void FileWatcher::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-std::string FileWatcher::Fingerprint() const {
+std::string FileWatcher::FingerprintOf(const std::vector<std::string>& paths) {
   std::string out;
-  for (const auto& p : paths_) {
+  for (const auto& p : paths) {
     std::error_code ec;
     if (fs::is_directory(p, ec)) {
       std::vector<fs::path> files;

@@ -18,15 +18,21 @@ namespace sluice {
 class FileWatcher {
  public:
   // `paths`: files or directories (a directory's *.yaml/*.yml files are read).
+  // `baseline`: the fingerprint (FingerprintOf) the caller took before it read the files
+  // itself; a change made between that read and the watcher's start is then reported too.
+  // Empty: the content at construction is the baseline.
   FileWatcher(std::vector<std::string> paths, std::function<void()> on_change,
-              std::chrono::milliseconds poll_interval = std::chrono::milliseconds(2000));
+              std::chrono::milliseconds poll_interval = std::chrono::milliseconds(2000),
+              std::string baseline = {});
   ~FileWatcher();
   FileWatcher(const FileWatcher&) = delete;
   FileWatcher& operator=(const FileWatcher&) = delete;
 
   void Stop();
   // A fingerprint of the watched content (exposed for tests).
-  std::string Fingerprint() const;
+  std::string Fingerprint() const { return FingerprintOf(paths_); }
+  // The fingerprint of `paths` now: take it before loading the files, pass it as `baseline`.
+  static std::string FingerprintOf(const std::vector<std::string>& paths);
 
  private:
   void Loop();

@@ -74,5 +74,28 @@ TEST(FileWatcherTest, PollFallbackFindsChanges) {
   fs::remove_all(dir);
 }
 
+// A program reads its files, then starts the watcher: a change in between must not be lost
+// (it was, before `baseline`: the watcher took the new content as its starting point).
+TEST(FileWatcherTest, ReportsAChangeMadeBeforeItStarted) {
+  fs::path dir = fs::temp_directory_path() / ("sluice-baseline-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  Write(dir / "a.yaml", "version: 1\n");
+  std::vector<std::string> paths = {(dir / "a.yaml").string()};
+  std::string baseline = FileWatcher::FingerprintOf(paths);  // "read the files" here
+  Write(dir / "a.yaml", "version: 2\n");                     // changed while starting up
+  Counter c;
+  FileWatcher w(paths, [&] { c.Hit(); }, std::chrono::milliseconds(100), baseline);
+  ASSERT_TRUE(c.WaitFor(1, std::chrono::seconds(5)));
+  // Without a baseline the content at construction is the starting point: no report.
+  Counter quiet;
+  FileWatcher w2(paths, [&] { quiet.Hit(); }, std::chrono::milliseconds(100));
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  EXPECT_EQ(quiet.count(), 0);
+  w.Stop();
+  w2.Stop();
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace sluice

@@ -170,6 +170,8 @@ int main(int argc, char** argv) {
   auth::TokenRefresher::Get().SetHttpClient(standalone::NewTokenHttpClient(*extra_ca));
 
   std::string description;
+  // Taken before the files are read, so a change made while we start is reloaded too.
+  std::string watch_baseline = files.empty() ? std::string() : FileWatcher::FingerprintOf(files);
   auto loaded = LoadConfig(files, port > 0 ? port : 1975, allow_unsupported, &description);
   if (!loaded.ok) return 1;
   so.port = port >= 0 ? port : loaded.config->listener.port;
@@ -217,7 +219,7 @@ int main(int argc, char** argv) {
       }
       srv->Reload(next.config);
       log::Info("configuration reloaded");
-    });
+    }, std::chrono::milliseconds(2000), std::move(watch_baseline));
   }
   (*server)->Run();
   if (watcher) watcher->Stop();

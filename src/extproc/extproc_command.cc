@@ -200,6 +200,9 @@ int RunExtprocCommand(const ExtprocOptions& opts) {
     return 1;
   }
 
+  // Taken before the files are read: a change between this read and the watcher's start
+  // (e.g. a ConfigMap update while we start) still triggers a reload.
+  std::string watch_baseline = FileWatcher::FingerprintOf(WatchedPaths(opts));
   Loaded initial = Load(opts);
   if (!initial.runtime) return 1;
 
@@ -229,7 +232,7 @@ int RunExtprocCommand(const ExtprocOptions& opts) {
   FileWatcher watcher(WatchedPaths(opts), [] {
     unsigned char b = SignalPipe::kFilesChanged;
     [[maybe_unused]] ssize_t n = write(g_signal_pipe[1], &b, 1);
-  });
+  }, std::chrono::milliseconds(2000), std::move(watch_baseline));
   std::string what = opts.config_file.empty() ? StrCat(opts.resource_files.size(), " resource path(s)")
                                                : opts.config_file;
   bool retry_pending = false;  // a bundle was caught mid-update: try again shortly

@@ -15,9 +15,11 @@
 //
 // Mapping decisions:
 // - thinking blocks become `message.reasoning_content` (the de-facto field of DeepSeek, vLLM
-//   and others) and, in buffered answers, `message.thinking_blocks` holding the blocks with their
-//   signatures, which request.cc accepts back on assistant messages so multi-turn tool use
-//   with thinking keeps working. Streams carry reasoning_content deltas only (no signatures).
+//   and others) and `message.thinking_blocks` holding the blocks with their signatures, which
+//   request.cc accepts back on assistant messages so multi-turn tool use with thinking keeps
+//   working. Streams send reasoning_content deltas as the thinking arrives, then, when a
+//   thinking block ends, one delta `thinking_blocks: [<the whole block, signature included>]`
+//   (redacted_thinking too), so a streaming client can send the blocks back unchanged.
 // - Several text blocks are concatenated; citations and server-tool blocks (web search) are
 //   dropped; redacted_thinking only survives in thinking_blocks.
 // - stop_reason: end_turn/stop_sequence/pause_turn/unknown -> stop, max_tokens and
@@ -231,11 +233,13 @@ class OpenAIToAnthropicTranslator final : public Translator {
   std::string_view response_model() const override { return response_model_; }
 
  private:
-  enum class BlockKind { kText, kThinking, kTool, kJsonText, kOther };
+  enum class BlockKind { kText, kThinking, kRedactedThinking, kTool, kJsonText, kOther };
   struct Block {
     BlockKind kind = BlockKind::kOther;
     int tool_index = 0;     // kTool: the OpenAI tool_calls index
     bool has_args = false;  // kTool: an arguments fragment was sent
+    std::string thinking;   // kThinking: the text so far; kRedactedThinking: the data
+    std::string signature;  // kThinking
   };
 
   // ---- buffered answers ----
@@ -392,7 +396,12 @@ class OpenAIToAnthropicTranslator final : public Translator {
       if (std::string_view t = cb.GetString("text"); !t.empty()) EmitText("content", t, out);
     } else if (type == "thinking") {
       block.kind = BlockKind::kThinking;
-      if (std::string_view t = cb.GetString("thinking"); !t.empty()) EmitText("reasoning_content", t, out);
+      block.thinking = cb.GetString("thinking");
+      block.signature = cb.GetString("signature");
+      if (!block.thinking.empty()) EmitText("reasoning_content", block.thinking, out);
+    } else if (type == "redacted_thinking") {
+      block.kind = BlockKind::kRedactedThinking;
+      block.thinking = cb.GetString("data");
     } else if (type == "tool_use" && json_tool_ && cb.GetString("name") == internal::kJsonToolName) {
       block.kind = BlockKind::kJsonText;
     } else if (type == "tool_use") {
@@ -407,7 +416,7 @@ class OpenAIToAnthropicTranslator final : public Translator {
       EmitChunk(delta, {}, out);
     }
     // redacted_thinking, server_tool_use, web_search_tool_result, ...: nothing to say.
-    blocks_[index] = block;
+    blocks_[index] = std::move(block);
     return absl::OkStatus();
   }
 
@@ -423,7 +432,10 @@ class OpenAIToAnthropicTranslator final : public Translator {
       if (std::string_view t = delta.GetString("text"); !t.empty()) EmitText("content", t, out);
     } else if (type == "thinking_delta") {
       std::string_view t = delta.GetString("thinking");
+      if (block.kind == BlockKind::kThinking) block.thinking.append(t);
       if (!t.empty()) EmitText("reasoning_content", t, out);
+    } else if (type == "signature_delta") {
+      if (block.kind == BlockKind::kThinking) block.signature.append(delta.GetString("signature"));
     } else if (type == "input_json_delta") {
       std::string_view part = delta.GetString("partial_json");
       if (part.empty()) return absl::OkStatus();
@@ -434,7 +446,7 @@ class OpenAIToAnthropicTranslator final : public Translator {
         EmitArguments(block.tool_index, part, out);
       }
     }
-    // signature_delta and citations_delta have no OpenAI counterpart.
+    // citations_delta has no OpenAI counterpart.
     return absl::OkStatus();
   }
 
@@ -443,8 +455,22 @@ class OpenAIToAnthropicTranslator final : public Translator {
     auto it = blocks_.find(index);
     if (it == blocks_.end()) return Malformed(StrCat("content_block_stop for unknown block ", index));
     // A call without arguments streams no input_json_delta; OpenAI clients expect "{}".
-    if (it->second.kind == BlockKind::kTool && !it->second.has_args) {
-      EmitArguments(it->second.tool_index, "{}", out);
+    const Block& block = it->second;
+    if (block.kind == BlockKind::kTool && !block.has_args) EmitArguments(block.tool_index, "{}", out);
+    if (block.kind == BlockKind::kThinking || block.kind == BlockKind::kRedactedThinking) {
+      // The whole block, as the buffered answer's thinking_blocks carries it.
+      std::string delta = R"({"thinking_blocks":[{"type":)";
+      if (block.kind == BlockKind::kThinking) {
+        delta.append(R"("thinking","thinking":)");
+        json::AppendQuoted(&delta, block.thinking);
+        delta.append(R"(,"signature":)");
+        json::AppendQuoted(&delta, block.signature);
+      } else {
+        delta.append(R"("redacted_thinking","data":)");
+        json::AppendQuoted(&delta, block.thinking);
+      }
+      delta.append("}]}");
+      EmitChunk(delta, {}, out);
     }
     blocks_.erase(it);
     return absl::OkStatus();
