@@ -126,7 +126,8 @@ class BedrockChatTranslator final : public Translator {
 
     std::string text;
     std::string reasoning;
-    std::string tool_calls;  // OpenAI tool_calls entries, comma-separated
+    std::string thinking_blocks;  // as the Anthropic translator returns them, comma-separated
+    std::string tool_calls;       // OpenAI tool_calls entries, comma-separated
     bool any_tool = false;
     json::View block;
     for (auto it = content.items(); it.Next(&block);) {
@@ -146,7 +147,16 @@ class BedrockChatTranslator final : public Translator {
         json::AppendQuoted(&tool_calls, input.exists() ? input.Compact() : std::string("{}"));
         tool_calls.append("}}");
       } else if (rc.exists()) {
-        reasoning.append(rc.Find("reasoningText").GetString("text"));
+        json::View rt, redacted;
+        rc.FindAll({{"reasoningText", &rt}, {"redactedContent", &redacted}});
+        if (!thinking_blocks.empty()) thinking_blocks.push_back(',');
+        if (redacted.is_string()) {
+          AppendThinkingBlock({}, {}, redacted.as_string(), &thinking_blocks);
+        } else {
+          std::string_view t = rt.GetString("text");
+          reasoning.append(t);
+          AppendThinkingBlock(t, rt.GetString("signature"), {}, &thinking_blocks);
+        }
       }
     }
     ReadUsage(usage, &usage_);
@@ -165,6 +175,7 @@ class BedrockChatTranslator final : public Translator {
       out->append(",\"reasoning_content\":");
       json::AppendQuoted(out, reasoning);
     }
+    if (!thinking_blocks.empty()) StrAppend(out, ",\"thinking_blocks\":[", thinking_blocks, "]");
     if (any_tool) StrAppend(out, ",\"tool_calls\":[", tool_calls, "]");
     out->append("},\"logprobs\":null,\"finish_reason\":");
     json::AppendQuoted(out, finish);
@@ -223,9 +234,27 @@ class BedrockChatTranslator final : public Translator {
         d.append("}}]}");
         EmitChunk(d, nullptr, out);
       } else if (rc.is_object()) {
-        // Only the visible reasoning text has an OpenAI-side home (the common
-        // `reasoning_content` extension); signatures and redacted bytes are dropped.
-        if (json::View rt = rc.Find("text"); rt.is_string()) EmitField("reasoning_content", rt.as_string(), out);
+        // Text goes out as reasoning_content deltas; text, signature and redacted bytes are
+        // also kept for the thinking_blocks delta sent when the block stops.
+        Reasoning& r = reasoning_[index.as_int()];
+        json::View rt, sig, redacted;
+        rc.FindAll({{"text", &rt}, {"signature", &sig}, {"redactedContent", &redacted}});
+        if (rt.is_string()) {
+          r.text.append(rt.as_string());
+          EmitField("reasoning_content", rt.as_string(), out);
+        }
+        if (sig.is_string()) r.signature.append(sig.as_string());
+        if (redacted.is_string()) r.redacted.append(redacted.as_string());
+      }
+    } else if (type == "contentBlockStop") {
+      auto it = reasoning_.find(doc.Find("contentBlockIndex").as_int());
+      if (it != reasoning_.end()) {
+        std::string delta = R"({"thinking_blocks":[)";
+        const Reasoning& r = it->second;
+        AppendThinkingBlock(r.text, r.signature, r.redacted, &delta);
+        delta.append("]}");
+        EmitChunk(delta, nullptr, out);
+        reasoning_.erase(it);
       }
     } else if (type == "messageStop") {
       std::string_view reason = bedrock_internal::FinishReason(doc.GetString("stopReason"));
@@ -243,7 +272,7 @@ class BedrockChatTranslator final : public Translator {
         out->append("}\n\n");
       }
     }
-    // contentBlockStop and unknown events carry nothing for the client.
+    // Unknown events carry nothing for the client.
     return absl::OkStatus();
   }
 
@@ -252,6 +281,22 @@ class BedrockChatTranslator final : public Translator {
     auto [it, inserted] = tool_index_.try_emplace(block, next_tool_);
     if (inserted) ++next_tool_;
     return it->second;
+  }
+
+  // One `thinking_blocks` entry in the Anthropic translator's shape: redacted bytes make a
+  // {"type":"redacted_thinking","data"} block, else {"type":"thinking","thinking","signature"}.
+  static void AppendThinkingBlock(std::string_view text, std::string_view signature, std::string_view redacted,
+                                  std::string* out) {
+    if (!redacted.empty()) {
+      out->append(R"({"type":"redacted_thinking","data":)");
+      json::AppendQuoted(out, redacted);
+    } else {
+      out->append(R"({"type":"thinking","thinking":)");
+      json::AppendQuoted(out, text);
+      out->append(R"(,"signature":)");
+      json::AppendQuoted(out, signature);
+    }
+    out->push_back('}');
   }
 
   // A chunk whose delta is {field: text}.
@@ -304,6 +349,10 @@ class BedrockChatTranslator final : public Translator {
   bool role_sent_ = false;
   bool stopped_ = false;
   std::map<int64_t, int> tool_index_;  // content block index -> OpenAI tool_calls index
+  struct Reasoning {
+    std::string text, signature, redacted;
+  };
+  std::map<int64_t, Reasoning> reasoning_;  // open reasoning blocks by content block index
   int next_tool_ = 0;
 };
 

@@ -524,7 +524,7 @@ namespace gaps {
 std::string ExtDir() { return Dir() + "extensions/"; }
 
 TEST(OpenAIToBedrockRequestTest, ExtensionGoldens) {
-  for (const char* name : {"req_cache_points", "req_documents", "req_guardrail"}) {
+  for (const char* name : {"req_cache_points", "req_documents", "req_guardrail", "req_thinking_history"}) {
     std::string client = golden::MustRead(ExtDir() + name + ".client.json");
     Harness run(client);
     ASSERT_TRUE(run.up.ok()) << name << ": " << run.up.status();

@@ -291,12 +291,46 @@ struct ToolHistory {
   std::vector<std::string> names;   // toolUse names, first-seen order
 };
 
+// The `thinking_blocks` extension on an assistant message (what the response side returns,
+// as for Anthropic backends) -> reasoningContent blocks, first in the turn: Claude on Bedrock
+// needs its reasoning, signature included, sent back unchanged for multi-turn tool use.
+absl::Status AppendReasoningBlocks(const Value& msg, const std::string& field, Value* blocks) {
+  const Value* tb = msg.Find("thinking_blocks");
+  if (!Present(tb)) return absl::OkStatus();
+  if (!tb->is_array()) return Invalid(StrCat(field, ".thinking_blocks"), "must be an array");
+  for (size_t j = 0; j < tb->items().size(); ++j) {
+    const Value& b = tb->items()[j];
+    std::string bf = StrCat(field, ".thinking_blocks[", j, "]");
+    std::string_view type = b.GetString("type");
+    Value rc = Value::Object();
+    if (type == "thinking") {
+      Value text = Value::Object();
+      text.Set("text", Str(b.GetString("thinking")));
+      if (std::string_view sig = b.GetString("signature"); !sig.empty()) text.Set("signature", Str(sig));
+      rc.Set("reasoningText", std::move(text));
+    } else if (type == "redacted_thinking") {
+      std::string_view data = b.GetString("data");
+      if (data.empty()) return Invalid(StrCat(bf, ".data"), "is required");
+      rc.Set("redactedContent", Str(data));
+    } else {
+      return Invalid(StrCat(bf, ".type"), "must be \"thinking\" or \"redacted_thinking\"");
+    }
+    Value block = Value::Object();
+    block.Set("reasoningContent", std::move(rc));
+    blocks->Append(std::move(block));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Value> AssistantBlocks(const Value& msg, const std::string& field, ToolHistory* history) {
   std::vector<TextPart> texts;
   if (const Value* content = msg.Find("content"); content != nullptr) {
     RETURN_IF_ERROR(AppendTextParts(*content, StrCat(field, ".content"), true, &texts));
   }
-  Value blocks = TextBlocks(std::move(texts));
+  Value blocks = Value::Array();
+  RETURN_IF_ERROR(AppendReasoningBlocks(msg, field, &blocks));
+  Value text_blocks = TextBlocks(std::move(texts));
+  for (Value& b : text_blocks.items()) blocks.Append(std::move(b));
   const Value* calls = msg.Find("tool_calls");
   if (!Present(calls)) return blocks;
   if (!calls->is_array()) return Invalid(StrCat(field, ".tool_calls"), "must be an array");
