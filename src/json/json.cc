@@ -712,6 +712,15 @@ inline const char* SkipStringToken(const char* p, const char* e) {
   }
 }
 
+// Bytes that matter when skipping a container: quotes and brackets.
+struct StructuralTable {
+  bool structural[256] = {};
+  constexpr StructuralTable() {
+    for (char c : {'"', '{', '}', '[', ']'}) structural[static_cast<unsigned char>(c)] = true;
+  }
+};
+constexpr StructuralTable kStructural;
+
 // p at a value's first byte: just past the value.
 const char* SkipValueToken(const char* p, const char* e) {
   char c = *p;
@@ -719,13 +728,14 @@ const char* SkipValueToken(const char* p, const char* e) {
   if (c == '{' || c == '[') {
     int depth = 0;
     while (true) {
+      while (!kStructural.structural[static_cast<unsigned char>(*p)]) ++p;  // validated: ends in a bracket
       c = *p;
       if (c == '"') {
         p = SkipStringToken(p, e);
         continue;
       }
       if (c == '{' || c == '[') ++depth;
-      else if ((c == '}' || c == ']') && --depth == 0) return p + 1;
+      else if (--depth == 0) return p + 1;
       ++p;
     }
   }
@@ -766,6 +776,13 @@ Value::Type View::type() const {
   }
 }
 
+const char* View::End() const { return SkipValueToken(b_, e_); }
+
+std::string_view View::raw() const {
+  if (!exists()) return {};
+  return {b_, static_cast<size_t>(End() - b_)};
+}
+
 std::string_view View::as_string() const {
   if (is_number()) return raw();
   if (!is_string()) return {};
@@ -804,25 +821,31 @@ View::Cursor View::Open(char bracket) const {
   return c;
 }
 
-bool View::Cursor::Next(View* item) {
+bool View::Cursor::Advance() {
   if (p_ == nullptr) return false;
-  const char* p = SkipSpace(p_, e_);
+  const char* p = p_;
+  if (started_) p = SkipValueToken(p, e_);  // the element given out last
+  p = SkipSpace(p, e_);
   if (*p == ',') p = SkipSpace(p + 1, e_);
   if (*p == ']' || *p == '}') {
     p_ = nullptr;
     return false;
   }
-  const char* end = SkipValueToken(p, e_);
-  *item = View(p, end, r_);
-  p_ = end;
+  p_ = p;
+  return true;
+}
+
+bool View::Cursor::Next(View* item) {
+  if (!Advance()) return false;
+  *item = View(p_, e_, r_);
+  started_ = true;
   return true;
 }
 
 bool View::Cursor::Next(std::string_view* key, View* value) {
-  if (p_ == nullptr) return false;
-  const char* p = SkipSpace(p_, e_);
-  if (*p == ',') p = SkipSpace(p + 1, e_);
-  if (*p != '"') {  // '}' (or not an object)
+  if (!Advance()) return false;
+  const char* p = p_;
+  if (*p != '"') {  // not an object
     p_ = nullptr;
     return false;
   }
@@ -830,9 +853,9 @@ bool View::Cursor::Next(std::string_view* key, View* value) {
   std::string_view token(p, static_cast<size_t>(key_end - p));
   *key = HasEscape(token) ? r_->Decode(token) : token.substr(1, token.size() - 2);
   p = SkipSpace(SkipSpace(key_end, e_) + 1, e_);  // past ':'
-  const char* end = SkipValueToken(p, e_);
-  *value = View(p, end, r_);
-  p_ = end;
+  *value = View(p, e_, r_);
+  p_ = p;
+  started_ = true;
   return true;
 }
 

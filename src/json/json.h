@@ -171,7 +171,7 @@ class View {
   // The decoded string, or a number's text.
   std::string_view as_string() const;
   // The value exactly as written.
-  std::string_view raw() const { return {b_, static_cast<size_t>(e_ - b_)}; }
+  std::string_view raw() const;
 
   // Object helpers (absent / defaults when this is not an object or the key is missing).
   View Find(std::string_view key) const;
@@ -192,9 +192,11 @@ class View {
 
    private:
     friend class View;
-    const char* p_ = nullptr;  // before the next element, or nullptr when done
-    const char* e_ = nullptr;
+    bool Advance();  // to the next element's first byte; false at the end
+    const char* p_ = nullptr;  // at the last element given out (or after the bracket)
+    const char* e_ = nullptr;  // the document's end
     Reader* r_ = nullptr;
+    bool started_ = false;     // p_ is at an element given out, still to be skipped
   };
   Cursor items() const { return Open('['); }
   Cursor members() const { return Open('{'); }
@@ -214,9 +216,11 @@ class View {
   friend class Reader;
   View(const char* b, const char* e, Reader* r) : b_(b), e_(e), r_(r) {}
   Cursor Open(char bracket) const;
+  const char* End() const;  // just past this value (found by walking it)
 
-  const char* b_ = nullptr;
-  const char* e_ = nullptr;
+  const char* b_ = nullptr;  // the value's first byte
+  const char* e_ = nullptr;  // the document's end: a view does not know its own end until
+                             // asked, so finding a member never walks the members it returns
   Reader* r_ = nullptr;
 };
 
