@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "config/filterapi.h"
+#include "extproc/newer_api.h"
 #include "json/json.h"
 
 namespace sluice::extproc {
@@ -213,10 +214,35 @@ StreamProcessor::StreamProcessor(std::shared_ptr<const gateway::Runtime> runtime
 
 StreamProcessor::~StreamProcessor() = default;
 
-absl::StatusOr<bool> StreamProcessor::Process(const pb::ProcessingRequest& in,
-                                              pb::ProcessingResponse* out) {
+pb::ProcessingResponse* Replies::Add() {
+  if (n_ == items_.size()) items_.push_back(std::make_unique<pb::ProcessingResponse>());
+  pb::ProcessingResponse* r = items_[n_++].get();
+  r->Clear();
+  return r;
+}
+
+absl::StatusOr<bool> StreamProcessor::Process(const pb::ProcessingRequest& in, pb::ProcessingResponse* out) {
+  Replies replies;
+  if (absl::Status st = Process(in, &replies); !st.ok()) return st;
+  if (replies.empty()) return false;
+  if (replies.size() > 1) {
+    return absl::InternalError("FULL_DUPLEX_STREAMED answers with several replies: use Process(in, Replies*)");
+  }
+  out->Swap(&replies[0]);
+  return true;
+}
+
+absl::Status StreamProcessor::Process(const pb::ProcessingRequest& in, Replies* out) {
+  out->Clear();
   // Observability mode: Envoy sends copies and ignores replies; there is nothing to decide.
-  if (in.observability_mode()) return false;
+  if (in.observability_mode()) return absl::OkStatus();
+  if (first_message_) {
+    first_message_ = false;
+    if (std::optional<wire::ProtocolConfig> pc = wire::ReadProtocolConfig(in)) {
+      request_full_duplex_ = pc->request_body_mode == wire::kFullDuplexStreamed;
+      response_full_duplex_config_ = pc->response_body_mode == wire::kFullDuplexStreamed;
+    }
+  }
   const auto kind = in.request_case();
   if (kind == pb::ProcessingRequest::REQUEST_NOT_SET) {
     return absl::InvalidArgumentError(
@@ -225,63 +251,104 @@ absl::StatusOr<bool> StreamProcessor::Process(const pb::ProcessingRequest& in,
   }
   if (state_ == State::kLocalReply &&
       (kind == pb::ProcessingRequest::kRequestBody || kind == pb::ProcessingRequest::kRequestTrailers)) {
-    // Sent before Envoy saw our immediate_response (STREAMED chunks are not held back for
-    // replies); Envoy no longer waits for an answer to them.
-    return false;
+    // Sent before Envoy saw our immediate_response (STREAMED and FULL_DUPLEX_STREAMED chunks
+    // are not held back for replies); Envoy no longer waits for an answer to them.
+    return absl::OkStatus();
   }
   if (state_ == State::kLocalReply || state_ == State::kPassThroughClosed) {
     return absl::FailedPreconditionError(
         StrCat(KindName(kind), " after the stream's processing ended"));
   }
-  absl::Status st;
   switch (kind) {
-    case pb::ProcessingRequest::kRequestHeaders:
-      st = OnRequestHeaders(in, out);
-      break;
-    case pb::ProcessingRequest::kRequestBody:
-      st = OnRequestBody(in.request_body(), out);
-      break;
-    case pb::ProcessingRequest::kRequestTrailers:
-      if (state_ == State::kRequestHeaders) {
-        return absl::FailedPreconditionError("request_trailers before request_headers");
-      }
-      out->mutable_request_trailers();  // nothing to change
-      break;
-    case pb::ProcessingRequest::kResponseHeaders:
-      st = OnResponseHeaders(in.response_headers(), out);
-      break;
-    case pb::ProcessingRequest::kResponseBody:
-      st = OnResponseBody(in.response_body(), out);
-      break;
-    case pb::ProcessingRequest::kResponseTrailers:
-      if (state_ != State::kResponseBody) {
-        return absl::FailedPreconditionError("response_trailers before response_headers");
-      }
-      if (routed_ && !response_ended_ && !response_broken_) {
-        // Trailers end the body. Whatever the translator still holds cannot be sent any more
-        // (a trailers reply carries no body); LLM providers do not send trailers in practice.
-        response_ended_ = true;
-        std::string rest;
-        if (response_status_ >= 200 && response_status_ < 300 &&
-            pipeline_->OnResponseBody({}, true, &rest).ok() && !rest.empty()) {
-          log::Warn("extproc: ", rest.size(), " translated bytes dropped: the answer ended with trailers");
-        }
-        if (response_status_ >= 200 && response_status_ < 300) {
-          if (usage_observer_) usage_observer_->Feed(rest, true);
-          EmitUsage(out);
-        }
-      }
-      out->mutable_response_trailers();
-      break;
-    default:
-      break;
+    case pb::ProcessingRequest::kRequestHeaders: return OnRequestHeaders(in, out);
+    case pb::ProcessingRequest::kRequestBody: return OnRequestBody(in.request_body(), out);
+    case pb::ProcessingRequest::kRequestTrailers: return OnRequestTrailers(out);
+    case pb::ProcessingRequest::kResponseHeaders: return OnResponseHeaders(in.response_headers(), out);
+    case pb::ProcessingRequest::kResponseBody: return OnResponseBody(in.response_body(), out);
+    case pb::ProcessingRequest::kResponseTrailers: return OnResponseTrailers(out);
+    default: return absl::OkStatus();
   }
-  if (!st.ok()) return st;
-  return true;
 }
 
-absl::Status StreamProcessor::OnRequestHeaders(const pb::ProcessingRequest& in,
-                                               pb::ProcessingResponse* out) {
+absl::Status StreamProcessor::OnRequestTrailers(Replies* replies) {
+  if (state_ == State::kRequestHeaders) {
+    return absl::FailedPreconditionError("request_trailers before request_headers");
+  }
+  if (request_full_duplex_ && state_ == State::kRequestBody) {
+    // Trailers end a FULL_DUPLEX_STREAMED body: decide now; the trailers reply comes last.
+    FinishFullDuplexRequest(/*trailers=*/true, replies);
+    if (state_ == State::kLocalReply) return absl::OkStatus();
+  }
+  replies->Add()->mutable_request_trailers();  // nothing to change
+  return absl::OkStatus();
+}
+
+absl::Status StreamProcessor::OnResponseTrailers(Replies* replies) {
+  if (state_ != State::kResponseBody) {
+    return absl::FailedPreconditionError("response_trailers before response_headers");
+  }
+  if (routed_ && response_full_duplex_ && response_headers_deferred_) {
+    FinishFullDuplexError(/*end_of_stream=*/false, replies);
+  } else if (routed_ && !response_ended_ && !response_broken_) {
+    // Trailers end the body. Under FULL_DUPLEX_STREAMED what the translator still holds goes
+    // out as a last streamed_response (end_of_stream false: the trailers end the body).
+    // Otherwise it cannot be sent any more (a trailers reply carries no body); LLM providers
+    // do not send trailers in practice.
+    response_ended_ = true;
+    std::string rest;
+    bool ok = response_status_ >= 200 && response_status_ < 300;
+    if (ok && pipeline_->OnResponseBody({}, true, &rest).ok() && !rest.empty()) {
+      if (response_full_duplex_) {
+        AddStreamed(/*request=*/false, rest, /*end_of_stream=*/false, replies);
+      } else {
+        log::Warn("extproc: ", rest.size(), " translated bytes dropped: the answer ended with trailers");
+      }
+    }
+    if (ok) {
+      if (usage_observer_) usage_observer_->Feed(rest, true);
+      pb::ProcessingResponse* trailers = replies->Add();
+      trailers->mutable_response_trailers();
+      EmitUsage(trailers);
+      return absl::OkStatus();
+    }
+  }
+  replies->Add()->mutable_response_trailers();
+  return absl::OkStatus();
+}
+
+pb::ProcessingResponse* StreamProcessor::AddStreamed(bool request, std::string_view body, bool end_of_stream,
+                                                     Replies* replies) {
+  pb::ProcessingResponse* last = nullptr;
+  size_t at = 0;
+  do {
+    size_t n = std::min(body.size() - at, wire::kMaxStreamedChunkBytes);
+    if (n == 0 && !end_of_stream) break;
+    last = replies->Add();
+    pb::BodyResponse* b = request ? last->mutable_request_body() : last->mutable_response_body();
+    at += n;
+    wire::SetStreamedResponse(body.substr(at - n, n), end_of_stream && at == body.size(),
+                              b->mutable_response()->mutable_body_mutation());
+  } while (at < body.size());
+  return last;
+}
+
+void StreamProcessor::FinishFullDuplexRequest(bool trailers, Replies* replies) {
+  pb::ProcessingResponse* head = replies->Add();
+  if (layout_ == Layout::kTwoFilter && !upstream_filter_) {
+    RouteByModel(request_body_, Where::kFullDuplex, head);
+  } else {
+    Decide(pipeline_->OnRequestBody(request_body_), Where::kFullDuplex, head);
+  }
+  if (state_ == State::kLocalReply) return;
+  // Under FULL_DUPLEX_STREAMED Envoy keeps none of the body: it goes upstream only as we send
+  // it back, translated or not.
+  std::string_view body = full_duplex_body_ ? std::string_view(*full_duplex_body_) : std::string_view(request_body_);
+  AddStreamed(/*request=*/true, body, /*end_of_stream=*/!trailers, replies);
+  full_duplex_body_.reset();
+}
+
+absl::Status StreamProcessor::OnRequestHeaders(const pb::ProcessingRequest& in, Replies* replies) {
+  pb::ProcessingResponse* out = replies->Add();
   if (state_ != State::kRequestHeaders) {
     return absl::FailedPreconditionError("request_headers received twice");
   }
@@ -315,8 +382,15 @@ absl::Status StreamProcessor::OnRequestHeaders(const pb::ProcessingRequest& in,
   }
   if (h.end_of_stream()) {
     // No body will follow: decide now, in the headers reply.
-    if (layout_ == Layout::kTwoFilter) RouteByModel(request_body_, /*in_headers_reply=*/true, out);
-    else Decide(pipeline_->OnRequestBody(request_body_), /*in_headers_reply=*/true, out);
+    if (layout_ == Layout::kTwoFilter) RouteByModel(request_body_, Where::kHeadersReply, out);
+    else Decide(pipeline_->OnRequestBody(request_body_), Where::kHeadersReply, out);
+    return absl::OkStatus();
+  }
+  if (request_full_duplex_) {
+    // FULL_DUPLEX_STREAMED: Envoy holds the headers until we answer them and sends the body
+    // meanwhile. The route needs the whole body: the headers are answered at its end.
+    replies->PopBack();
+    state_ = State::kRequestBody;
     return absl::OkStatus();
   }
   // CONTINUE; the buffered body comes next. A client-sent backend header is dropped now: only
@@ -329,10 +403,23 @@ absl::Status StreamProcessor::OnRequestHeaders(const pb::ProcessingRequest& in,
   return absl::OkStatus();
 }
 
-absl::Status StreamProcessor::OnRequestBody(const pb::HttpBody& body, pb::ProcessingResponse* out) {
+absl::Status StreamProcessor::OnRequestBody(const pb::HttpBody& body, Replies* replies) {
   if (state_ == State::kRequestHeaders) {
     return absl::FailedPreconditionError("request_body before request_headers");
   }
+  if (request_full_duplex_ && state_ == State::kRequestBody && !upstream_filter_) {
+    if (request_body_.size() + body.body().size() > limits_.max_request_body_bytes) {
+      Immediate(pipeline_->Error(413, StrCat("request body exceeds the limit of ",
+                                             limits_.max_request_body_bytes, " bytes"),
+                                 "request_too_large"),
+                replies->Add());
+      return absl::OkStatus();
+    }
+    request_body_.append(body.body());
+    if (body.end_of_stream()) FinishFullDuplexRequest(/*trailers=*/false, replies);
+    return absl::OkStatus();
+  }
+  pb::ProcessingResponse* out = replies->Add();
   if (state_ != State::kRequestBody) {
     return absl::FailedPreconditionError(
         "request body arrived in more than one message (or after the request was decided): "
@@ -349,9 +436,9 @@ absl::Status StreamProcessor::OnRequestBody(const pb::HttpBody& body, pb::Proces
   }
   request_body_ = body.body();
   if (layout_ == Layout::kTwoFilter && !upstream_filter_) {
-    RouteByModel(request_body_, /*in_headers_reply=*/false, out);
+    RouteByModel(request_body_, Where::kBodyReply, out);
   } else {
-    Decide(pipeline_->OnRequestBody(request_body_), /*in_headers_reply=*/false, out);
+    Decide(pipeline_->OnRequestBody(request_body_), Where::kBodyReply, out);
   }
   return absl::OkStatus();
 }
@@ -409,7 +496,7 @@ absl::Status StreamProcessor::OnUpstreamRequestHeaders(const pb::ProcessingReque
     return absl::OkStatus();
   }
   if (h.end_of_stream()) {
-    Decide(pipeline_->OnRequestBody(request_body_), /*in_headers_reply=*/true, out);
+    Decide(pipeline_->OnRequestBody(request_body_), Where::kHeadersReply, out);
     return absl::OkStatus();
   }
   out->mutable_request_headers();  // CONTINUE: the (replayed) buffered body comes next
@@ -417,7 +504,7 @@ absl::Status StreamProcessor::OnUpstreamRequestHeaders(const pb::ProcessingReque
   return absl::OkStatus();
 }
 
-void StreamProcessor::RouteByModel(std::string_view body, bool in_headers_reply, pb::ProcessingResponse* out) {
+void StreamProcessor::RouteByModel(std::string_view body, Where where, pb::ProcessingResponse* out) {
   // The model, read the way the pipeline reads it (same errors, in the client's dialect).
   auto members = json::ScanObject(body);
   if (!members.ok()) {
@@ -447,9 +534,12 @@ void StreamProcessor::RouteByModel(std::string_view body, bool in_headers_reply,
   // Not routed here: the answer passes through this stream; the upstream filter translates it.
   routed_ = false;
   state_ = State::kForwarded;
-  pb::CommonResponse* common = in_headers_reply ? out->mutable_request_headers()->mutable_response()
-                                                : out->mutable_request_body()->mutable_response();
+  pb::CommonResponse* common = where == Where::kBodyReply ? out->mutable_request_body()->mutable_response()
+                                                         : out->mutable_request_headers()->mutable_response();
   MutationBuilder m;
+  // FULL_DUPLEX_STREAMED: the headers were not answered yet; drop a client-sent backend header
+  // here, as the headers reply does in the other modes.
+  if (where == Where::kFullDuplex && request_headers_.Has(kSelectedBackendHeader)) m.Remove(kSelectedBackendHeader);
   m.Set("x-ai-eg-model", model);  // overwrites a client-sent value
   m.Set("x-ai-eg-original-path", request_path_);
   m.Build(common->mutable_header_mutation());
@@ -471,8 +561,7 @@ void StreamProcessor::Immediate(const gateway::ImmediateResponse& r, pb::Process
   state_ = State::kLocalReply;
 }
 
-void StreamProcessor::Decide(gateway::Decision&& decision, bool in_headers_reply,
-                             pb::ProcessingResponse* out) {
+void StreamProcessor::Decide(gateway::Decision&& decision, Where where, pb::ProcessingResponse* out) {
   if (auto* local = std::get_if<gateway::ImmediateResponse>(&decision)) {
     Immediate(*local, out);
     return;
@@ -481,9 +570,10 @@ void StreamProcessor::Decide(gateway::Decision&& decision, bool in_headers_reply
   routed_ = true;
   state_ = State::kForwarded;
 
-  pb::CommonResponse* common = in_headers_reply ? out->mutable_request_headers()->mutable_response()
-                                                : out->mutable_request_body()->mutable_response();
+  pb::CommonResponse* common = where == Where::kBodyReply ? out->mutable_request_body()->mutable_response()
+                                                         : out->mutable_request_headers()->mutable_response();
   MutationBuilder m;
+  if (where == Where::kFullDuplex && request_headers_.Has(kSelectedBackendHeader)) m.Remove(kSelectedBackendHeader);
   m.Add(up.headers, &request_headers_);
   m.Set(":path", up.path);
   // Needs the filter's mutation_rules.allow_all_routing; without it Envoy ignores this set
@@ -491,12 +581,16 @@ void StreamProcessor::Decide(gateway::Decision&& decision, bool in_headers_reply
   m.Set(":authority", up.host);
   // The route is Envoy's choice in the upstream filter: nothing to re-route on.
   if (!upstream_filter_) m.Set(kSelectedBackendHeader, up.backend->name);
-  // The pipeline drops content-length for drivers that re-frame; here Envoy forwards the
-  // buffered body with the client's content-length unless we set the new one.
-  m.Unremove("content-length");
   size_t body_size = up.body ? up.body->size() : request_body_.size();
-  if (up.body) {
-    if (in_headers_reply) {
+  if (where == Where::kFullDuplex) {
+    // Envoy strips content-length for FULL_DUPLEX_STREAMED bodies (and drops one we would
+    // set); the pipeline's removal stands. The body goes back in streamed_response replies.
+    full_duplex_body_ = std::move(up.body);
+  } else if (up.body) {
+    // The pipeline drops content-length for drivers that re-frame; here Envoy forwards the
+    // buffered body with the client's content-length unless we set the new one.
+    m.Unremove("content-length");
+    if (where == Where::kHeadersReply) {
       // Adding a body to a header-only request: only CONTINUE_AND_REPLACE does that, and Envoy
       // then drops content-length itself.
       common->set_status(pb::CommonResponse::CONTINUE_AND_REPLACE);
@@ -504,6 +598,8 @@ void StreamProcessor::Decide(gateway::Decision&& decision, bool in_headers_reply
       m.Set("content-length", StrCat(body_size));
     }
     common->mutable_body_mutation()->set_body(*up.body);
+  } else {
+    m.Unremove("content-length");
   }
   m.Build(common->mutable_header_mutation());
   // Re-pick the route on the new headers (x-ai-eg-model, the backend header). Envoy honours
@@ -519,7 +615,8 @@ void StreamProcessor::Decide(gateway::Decision&& decision, bool in_headers_reply
   PutNumber(md, "content_length", static_cast<double>(body_size));
 }
 
-absl::Status StreamProcessor::OnResponseHeaders(const pb::HttpHeaders& h, pb::ProcessingResponse* out) {
+absl::Status StreamProcessor::OnResponseHeaders(const pb::HttpHeaders& h, Replies* replies) {
+  pb::ProcessingResponse* out = replies->Add();
   if (state_ == State::kRequestHeaders) {
     return absl::FailedPreconditionError("response_headers before request_headers");
   }
@@ -548,27 +645,48 @@ absl::Status StreamProcessor::OnResponseHeaders(const pb::HttpHeaders& h, pb::Pr
     routed_ = false;
   }
   state_ = State::kResponseBody;
+  response_full_duplex_ = response_full_duplex_config_;
   pb::CommonResponse* common = out->mutable_response_headers()->mutable_response();
   if (!routed_) return absl::OkStatus();
 
   bool ok = response_status_ >= 200 && response_status_ < 300;
   MutationBuilder m;
-  m.Add(pipeline_->OnResponseHeaders(response_status_, response_headers_), &response_headers_);
+  http::HeaderMutation pipeline_mutation = pipeline_->OnResponseHeaders(response_status_, response_headers_);
+  if (response_full_duplex_ && !ok && !h.end_of_stream()) {
+    // FULL_DUPLEX_STREAMED error: Envoy holds the headers until we answer them, and the
+    // translated error's status and content-type are known only with its whole body.
+    replies->PopBack();
+    response_headers_deferred_ = true;
+    deferred_response_mutation_ = std::move(pipeline_mutation);
+    return absl::OkStatus();
+  }
+  m.Add(pipeline_mutation, &response_headers_);
   auto content_type = response_headers_.Get("content-type");
-  if (ok && ((content_type && IsEventStream(*content_type)) || (!content_type && pipeline_->stream()))) {
-    // A stream: have Envoy send the body as it arrives (needs allow_mode_override). Body modes
-    // in an override are taken literally; the request body is over, so only the response
-    // mode matters. Envoy drops content-length for STREAMED bodies; the pipeline's removal
-    // of it stays.
+  bool event_stream = (content_type && IsEventStream(*content_type)) || (!content_type && pipeline_->stream());
+  if (response_full_duplex_) {
+    // Configured so: every answer streams; Envoy strips content-length.
     response_streamed_ = true;
-    out->mutable_mode_override()->set_response_body_mode(
-        ::envoy::extensions::filters::http::ext_proc::v3::ProcessingMode::STREAMED);
+  } else if (ok && event_stream && !request_full_duplex_) {
+    // A stream: have Envoy send the body as it arrives (needs allow_mode_override; Envoy
+    // ignores overrides when a configured body mode is FULL_DUPLEX_STREAMED, so none is sent
+    // then). Body modes in an override are taken literally; the request body is over, so only
+    // the response mode matters. Envoy drops content-length for streamed bodies; the
+    // pipeline's removal of it stays.
+    using ProcessingMode = ::envoy::extensions::filters::http::ext_proc::v3::ProcessingMode;
+    response_streamed_ = true;
+    if (limits_.full_duplex_response_override) {
+      response_full_duplex_ = true;
+      out->mutable_mode_override()->set_response_body_mode(wire::kFullDuplexStreamed);
+      out->mutable_mode_override()->set_response_trailer_mode(ProcessingMode::SEND);  // Envoy requires it
+    } else {
+      out->mutable_mode_override()->set_response_body_mode(ProcessingMode::STREAMED);
+    }
   } else {
     // Buffered: content-length is kept by Envoy; the body reply sets the translated length.
     m.Unremove("content-length");
   }
   if (ok && pipeline_->dialect() == gateway::Dialect::kOpenAI) {
-    usage_observer_ = std::make_unique<OpenAIUsageObserver>(response_streamed_);
+    usage_observer_ = std::make_unique<OpenAIUsageObserver>(event_stream);
   }
   if (h.end_of_stream()) {
     // No body follows. A non-2xx answer still needs its error translated: CONTINUE_AND_REPLACE
@@ -597,10 +715,12 @@ absl::Status StreamProcessor::OnResponseHeaders(const pb::HttpHeaders& h, pb::Pr
   return absl::OkStatus();
 }
 
-absl::Status StreamProcessor::OnResponseBody(const pb::HttpBody& body, pb::ProcessingResponse* out) {
+absl::Status StreamProcessor::OnResponseBody(const pb::HttpBody& body, Replies* replies) {
   if (state_ != State::kResponseBody) {
     return absl::FailedPreconditionError("response_body before response_headers");
   }
+  if (response_full_duplex_) return OnFullDuplexResponseBody(body.body(), body.end_of_stream(), replies);
+  pb::ProcessingResponse* out = replies->Add();
   pb::CommonResponse* common = out->mutable_response_body()->mutable_response();
   bool first = response_first_chunk_;
   response_first_chunk_ = false;
@@ -672,6 +792,60 @@ absl::Status StreamProcessor::OnResponseBody(const pb::HttpBody& body, pb::Proce
   if (usage_observer_) usage_observer_->Feed(translated, eos);
   if (eos) EmitUsage(out);
   return absl::OkStatus();
+}
+
+absl::Status StreamProcessor::OnFullDuplexResponseBody(std::string_view chunk, bool eos, Replies* replies) {
+  if (!routed_ || response_ended_) {
+    // Not ours to change, but under FULL_DUPLEX_STREAMED only what we send back reaches the
+    // client: echo it.
+    AddStreamed(/*request=*/false, chunk, eos, replies);
+    return absl::OkStatus();
+  }
+  if (response_headers_deferred_) {
+    if (error_body_.size() + chunk.size() > limits_.max_error_body_bytes) {
+      return absl::ResourceExhaustedError(StrCat("upstream error body exceeds ",
+                                                 limits_.max_error_body_bytes, " bytes"));
+    }
+    error_body_.append(chunk);
+    if (eos) FinishFullDuplexError(/*end_of_stream=*/true, replies);
+    return absl::OkStatus();
+  }
+  if (response_broken_) {
+    // The error event went out already; only the end of the body is still owed.
+    if (eos) AddStreamed(/*request=*/false, {}, true, replies);
+    return absl::OkStatus();
+  }
+  std::string translated;
+  absl::Status st = pipeline_->OnResponseBody(chunk, eos, &translated);
+  if (eos) response_ended_ = true;
+  if (!st.ok()) {
+    // Events translated before the bad one still reach the client, then an error in its
+    // dialect ends the stream (as in the standalone driver).
+    log::Warn("extproc: upstream answer could not be translated: ", st.message());
+    response_broken_ = true;
+    translated += pipeline_->StreamError(StrCat("upstream stream is malformed: ", st.message()));
+    AddStreamed(/*request=*/false, translated, eos, replies);
+    return absl::OkStatus();
+  }
+  if (usage_observer_) usage_observer_->Feed(translated, eos);
+  pb::ProcessingResponse* last = AddStreamed(/*request=*/false, translated, eos, replies);
+  if (eos) EmitUsage(last);
+  return absl::OkStatus();
+}
+
+void StreamProcessor::FinishFullDuplexError(bool eos, Replies* replies) {
+  response_headers_deferred_ = false;
+  response_ended_ = true;
+  gateway::ImmediateResponse r = pipeline_->OnResponseError(response_status_, response_headers_, error_body_);
+  MutationBuilder m;
+  m.Add(deferred_response_mutation_, &response_headers_);
+  if (r.status != response_status_) m.Set(":status", StrCat(r.status));
+  if (!r.content_type.empty()) m.Set("content-type", r.content_type);
+  m.Add(r.headers, nullptr);
+  pb::ProcessingResponse* head = replies->Add();
+  pb::CommonResponse* common = head->mutable_response_headers()->mutable_response();
+  if (!m.empty()) m.Build(common->mutable_header_mutation());
+  AddStreamed(/*request=*/false, r.body, eos, replies);
 }
 
 // Envoy AI Gateway's keys (§4.6 of the reference): backend_name, ai_service_backend_name,
