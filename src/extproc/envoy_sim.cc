@@ -131,6 +131,7 @@ class EnvoySim::Stream {
       wire::SetProtocolConfig(pc, &m);
     }
     first_message_ = false;
+    if (config_.metadata_context.filter_metadata_size() > 0) *m.mutable_metadata_context() = config_.metadata_context;
     result_.sent.push_back(std::move(kind));
     if (!rw_->Write(m)) {
       FailRequest("ext_proc stream closed while sending");

@@ -53,6 +53,9 @@ struct FilterConfig {
   // request_attributes, as Envoy evaluated them: sent once, with the request_headers message,
   // as ProcessingRequest.attributes["envoy.filters.http.ext_proc"]. Empty = none configured.
   google::protobuf::Struct request_attributes;
+  // metadata_context, sent with every message when not empty (metadata_options
+  // forwarding_namespaces / cluster_metadata_forwarding_namespaces, as Envoy evaluated them).
+  ::envoy::config::core::v3::Metadata metadata_context;
 };
 
 struct HttpMessage {

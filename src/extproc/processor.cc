@@ -155,6 +155,40 @@ std::optional<std::string> BackendFromAttributes(const pb::ProcessingRequest& in
   return std::nullopt;
 }
 
+std::optional<std::string> RouterBackendFromRequest(const pb::ProcessingRequest& in) {
+  auto ns = in.attributes().find(kAttributesKey);
+  if (ns != in.attributes().end()) {
+    const auto& f = ns->second.fields();
+    for (const auto& [k, v] : f) {
+      if (k.rfind("xds.upstream_host_metadata", 0) == 0) return std::nullopt;  // an upstream filter
+    }
+    for (const char* key : {kClusterBackendAttribute, kRouteBackendAttribute}) {
+      auto it = f.find(key);
+      if (it == f.end()) continue;
+      if (auto name = BackendIn(it->second)) return name;
+    }
+    for (const char* prefix : {"xds.cluster_metadata", "xds.route_metadata"}) {
+      for (const auto& [k, v] : f) {
+        if (k.rfind(prefix, 0) != 0) continue;
+        if (k != prefix && k.find("per_route_rule_backend_name") == std::string::npos) continue;
+        if (auto name = BackendIn(v)) return name;
+      }
+    }
+  }
+  if (in.has_metadata_context()) {
+    const auto& fm = in.metadata_context().filter_metadata();
+    auto it = fm.find("aigateway.envoy.io");
+    if (it != fm.end()) {
+      auto name = it->second.fields().find("per_route_rule_backend_name");
+      if (name != it->second.fields().end() && name->second.has_string_value() &&
+          !name->second.string_value().empty()) {
+        return name->second.string_value();
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 absl::StatusOr<std::shared_ptr<const gateway::Runtime>> BuildPinnedRuntime(
     std::shared_ptr<const config::Config> config) {
   auto pinned = std::make_shared<config::Config>(*config);
@@ -352,10 +386,13 @@ absl::Status StreamProcessor::OnRequestHeaders(const pb::ProcessingRequest& in, 
   if (state_ != State::kRequestHeaders) {
     return absl::FailedPreconditionError("request_headers received twice");
   }
+  // The router-level filter may name the backend Envoy's route chose (filterapi configs).
+  std::optional<std::string> envoy_backend;
+  if (layout_ == Layout::kRouter) envoy_backend = RouterBackendFromRequest(in);
   // An upstream (cluster-level) ext_proc filter: Envoy AI Gateway's two-filter layout, told
   // apart the way Envoy AI Gateway does it (only that filter is configured with request
   // attributes).
-  if (in.attributes_size() > 0) {
+  if (in.attributes_size() > 0 && !envoy_backend) {
     if (layout_ == Layout::kTwoFilter) {
       std::optional<std::string> backend = BackendFromAttributes(in);
       if (!backend) {
@@ -374,6 +411,9 @@ absl::Status StreamProcessor::OnRequestHeaders(const pb::ProcessingRequest& in, 
   const pb::HttpHeaders& h = in.request_headers();
   std::string method, path;
   if (absl::Status st = ReadRequestHeaders(h, &method, &path); !st.ok()) return st;
+  if (envoy_backend) {
+    if (absl::Status st = UseEnvoyBackend(*envoy_backend); !st.ok()) return st;
+  }
 
   pipeline_ = std::make_unique<gateway::Pipeline>(runtime_, random_);
   if (auto local = pipeline_->OnRequestHeaders(method, path, request_headers_)) {
@@ -440,6 +480,36 @@ absl::Status StreamProcessor::OnRequestBody(const pb::HttpBody& body, Replies* r
   } else {
     Decide(pipeline_->OnRequestBody(request_body_), Where::kBodyReply, out);
   }
+  return absl::OkStatus();
+}
+
+absl::Status StreamProcessor::UseEnvoyBackend(const std::string& backend) {
+  const config::Config& cfg = *runtime_->config;
+  // Only a config that routes on the backend header (filterapi's) can follow Envoy's choice;
+  // sluice's own resource configs route on the model and ignore it.
+  bool header_routed = false;
+  for (const auto& r : cfg.routes) {
+    for (const auto& rule : r.rules) {
+      for (const auto& match : rule.matches) {
+        for (const auto& hm : match) header_routed = header_routed || hm.name == config::kBackendHeader;
+      }
+    }
+  }
+  if (!header_routed) {
+    log::Debug("extproc: Envoy named backend ", backend, "; the configuration routes by itself");
+    return absl::OkStatus();
+  }
+  bool known = false;
+  for (const auto& b : cfg.backends) known = known || b.name == backend;
+  if (!known) {
+    // As in the upstream filter: Envoy's route table and sluice's configuration disagree.
+    return absl::InternalError(StrCat("Envoy's route chose backend `", backend,
+                                      "`, which the configuration does not have"));
+  }
+  // Local only: what the pipeline's routing reads. Envoy's choice wins over a client's header.
+  request_headers_.Remove(config::kBackendHeader);
+  request_headers_.Add(config::kBackendHeader, backend);
+  log::Debug("extproc: backend ", backend, " from Envoy's route");
   return absl::OkStatus();
 }
 

@@ -72,6 +72,20 @@ inline constexpr const char* kClusterBackendAttribute =
 // The backend name an upstream filter's first message carries, if any.
 std::optional<std::string> BackendFromAttributes(const pb::ProcessingRequest& in);
 
+// Router-level filter, filterapi config (`--config`, where Envoy's route table picks the
+// backend): the backend name Envoy's chosen route carries, from
+//   - request attributes kClusterBackendAttribute or kRouteBackendAttribute (or the whole
+//     `xds.cluster_metadata` / `xds.route_metadata` objects), then
+//   - metadata_context.filter_metadata['aigateway.envoy.io']['per_route_rule_backend_name']
+//     (forwarded stream metadata, or cluster metadata via
+//     cluster_metadata_forwarding_namespaces).
+// nullopt when there is none, and for a stream whose attributes name the upstream host
+// (`xds.upstream_host_metadata...`, which only an upstream filter can evaluate): those stay
+// upstream-filter streams. The router layout routes such a request to that backend, falling
+// back to the request header config::kBackendHeader when nothing is found.
+inline constexpr const char* kRouteBackendAttribute =
+    "xds.route_metadata.filter_metadata['aigateway.envoy.io']['per_route_rule_backend_name']";
+std::optional<std::string> RouterBackendFromRequest(const pb::ProcessingRequest& in);
 
 // The runtime the upstream filter's pipelines use: the same backends (and credentials), with
 // routes rewritten so that the backend is the one Envoy chose. Every backendRef of every rule
@@ -201,6 +215,9 @@ class StreamProcessor {
   // kTwoFilter, upstream filter stream: request headers (the attempt's backend from attributes).
   absl::Status OnUpstreamRequestHeaders(const pb::ProcessingRequest& in, std::string backend,
                                         pb::ProcessingResponse* out);
+  // Router layout: routes to `backend` (RouterBackendFromRequest). Internal when the config
+  // routes on config::kBackendHeader and has no such backend.
+  absl::Status UseEnvoyBackend(const std::string& backend);
   // Reads :method/:path/:authority and the other headers into request_headers_.
   absl::Status ReadRequestHeaders(const pb::HttpHeaders& h, std::string* method, std::string* path);
   void Immediate(const gateway::ImmediateResponse& r, pb::ProcessingResponse* out);
