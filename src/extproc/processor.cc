@@ -266,7 +266,7 @@ absl::StatusOr<bool> StreamProcessor::Process(const pb::ProcessingRequest& in, p
   return true;
 }
 
-absl::Status StreamProcessor::Process(const pb::ProcessingRequest& in, Replies* out) {
+absl::Status StreamProcessor::Process(pb::ProcessingRequest&& in, Replies* out) {
   out->Clear();
   // Observability mode: Envoy sends copies and ignores replies; there is nothing to decide.
   if (in.observability_mode()) return absl::OkStatus();
@@ -295,7 +295,7 @@ absl::Status StreamProcessor::Process(const pb::ProcessingRequest& in, Replies* 
   }
   switch (kind) {
     case pb::ProcessingRequest::kRequestHeaders: return OnRequestHeaders(in, out);
-    case pb::ProcessingRequest::kRequestBody: return OnRequestBody(in.request_body(), out);
+    case pb::ProcessingRequest::kRequestBody: return OnRequestBody(in.mutable_request_body(), out);
     case pb::ProcessingRequest::kRequestTrailers: return OnRequestTrailers(out);
     case pb::ProcessingRequest::kResponseHeaders: return OnResponseHeaders(in.response_headers(), out);
     case pb::ProcessingRequest::kResponseBody: return OnResponseBody(in.response_body(), out);
@@ -443,7 +443,8 @@ absl::Status StreamProcessor::OnRequestHeaders(const pb::ProcessingRequest& in, 
   return absl::OkStatus();
 }
 
-absl::Status StreamProcessor::OnRequestBody(const pb::HttpBody& body, Replies* replies) {
+absl::Status StreamProcessor::OnRequestBody(pb::HttpBody* mutable_body, Replies* replies) {
+  const pb::HttpBody& body = *mutable_body;
   if (state_ == State::kRequestHeaders) {
     return absl::FailedPreconditionError("request_body before request_headers");
   }
@@ -455,7 +456,8 @@ absl::Status StreamProcessor::OnRequestBody(const pb::HttpBody& body, Replies* r
                 replies->Add());
       return absl::OkStatus();
     }
-    request_body_.append(body.body());
+    if (request_body_.empty()) request_body_.swap(*mutable_body->mutable_body());
+    else request_body_.append(body.body());
     if (body.end_of_stream()) FinishFullDuplexRequest(/*trailers=*/false, replies);
     return absl::OkStatus();
   }
@@ -474,7 +476,7 @@ absl::Status StreamProcessor::OnRequestBody(const pb::HttpBody& body, Replies* r
               out);
     return absl::OkStatus();
   }
-  request_body_ = body.body();
+  request_body_.swap(*mutable_body->mutable_body());  // the message is done with
   if (layout_ == Layout::kTwoFilter && !upstream_filter_) {
     RouteByModel(request_body_, Where::kBodyReply, out);
   } else {
@@ -667,7 +669,7 @@ void StreamProcessor::Decide(gateway::Decision&& decision, Where where, pb::Proc
     } else {
       m.Set("content-length", StrCat(body_size));
     }
-    common->mutable_body_mutation()->set_body(*up.body);
+    common->mutable_body_mutation()->set_body(std::move(*up.body));
   } else {
     m.Unremove("content-length");
   }
@@ -851,15 +853,15 @@ absl::Status StreamProcessor::OnResponseBody(const pb::HttpBody& body, Replies* 
     }
     return absl::OkStatus();
   }
+  if (usage_observer_) usage_observer_->Feed(translated, eos);
   if (translated != body.body()) {
-    if (translated.empty()) common->mutable_body_mutation()->set_clear_body(true);
-    else common->mutable_body_mutation()->set_body(translated);
     if (whole) {
       m.Set("content-length", StrCat(translated.size()));
       m.Build(common->mutable_header_mutation());
     }
+    if (translated.empty()) common->mutable_body_mutation()->set_clear_body(true);
+    else common->mutable_body_mutation()->set_body(std::move(translated));
   }
-  if (usage_observer_) usage_observer_->Feed(translated, eos);
   if (eos) EmitUsage(out);
   return absl::OkStatus();
 }

@@ -160,8 +160,13 @@ class StreamProcessor {
   //   response: the headers reply at once for a 2xx (an error's waits for its whole body, which
   //             is translated whole), then a response_body streamed_response only when there are
   //             translated bytes, and always one with end_of_stream at the end of the body.
-  // Errors as for the single-reply form below.
-  absl::Status Process(const pb::ProcessingRequest& in, Replies* out);
+  // Errors as for the single-reply form below. The rvalue form may take the bytes of `in`'s
+  // body instead of copying them.
+  absl::Status Process(pb::ProcessingRequest&& in, Replies* out);
+  absl::Status Process(const pb::ProcessingRequest& in, Replies* out) {
+    pb::ProcessingRequest copy = in;
+    return Process(std::move(copy), out);
+  }
 
   // The single-reply form, for the BUFFERED / STREAMED modes (tests). Returns true after
   // filling `out` with the one reply the message needs (of the matching kind, or an immediate_response); false when no reply is
@@ -196,7 +201,7 @@ class StreamProcessor {
   enum class Where { kHeadersReply, kBodyReply, kFullDuplex };
 
   absl::Status OnRequestHeaders(const pb::ProcessingRequest& in, Replies* out);
-  absl::Status OnRequestBody(const pb::HttpBody& body, Replies* out);
+  absl::Status OnRequestBody(pb::HttpBody* body, Replies* out);
   absl::Status OnRequestTrailers(Replies* out);
   absl::Status OnResponseHeaders(const pb::HttpHeaders& headers, Replies* out);
   absl::Status OnResponseBody(const pb::HttpBody& body, Replies* out);

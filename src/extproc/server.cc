@@ -74,7 +74,7 @@ class ProcessReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, gr
                           "message does not parse as envoy.service.ext_proc.v3.ProcessingRequest"));
       return;
     }
-    absl::Status st = processor_.Process(request_, &replies_);
+    absl::Status st = processor_.Process(std::move(request_), &replies_);  // may take the body's bytes
     if (!st.ok()) {
       log::Warn("extproc: stream failed at message ", messages_, ": ", st.ToString());
       Finish(ToGrpc(st));
