@@ -383,7 +383,12 @@ TEST(FullDuplexProcessor, RepliesFollowTheDataNotTheMessages) {
   auto last = Streamed(out[0]);
   ASSERT_TRUE(last);
   EXPECT_TRUE(last->end_of_stream);
-  EXPECT_TRUE(out[0].has_dynamic_metadata()) << "usage rides on the last reply";
+  pb::ProcessingResponse parsed;  // as Envoy reads it (the metadata is written in wire form)
+  ASSERT_TRUE(parsed.ParseFromString(out[0].SerializeAsString()));
+  ASSERT_TRUE(parsed.has_dynamic_metadata()) << "usage rides on the last reply";
+  const auto& md = parsed.dynamic_metadata().fields().at(kMetadataNamespace).struct_value().fields();
+  EXPECT_EQ(md.at("llm_output_token").number_value(), 2);
+  EXPECT_EQ(md.at("backend_name").string_value(), "default/claude");
 }
 
 TEST(FullDuplexProcessor, WithoutProtocolConfigTheModesAreTheClassicOnes) {

@@ -168,7 +168,8 @@ class StreamProcessor {
     return Process(std::move(copy), out);
   }
 
-  // The single-reply form, for the BUFFERED / STREAMED modes (tests). Returns true after
+  // The single-reply form, for the BUFFERED / STREAMED modes (tests; `out` is the reply as
+  // Envoy parses it, dynamic metadata included). Returns true after
   // filling `out` with the one reply the message needs (of the matching kind, or an immediate_response); false when no reply is
   // due (observability mode; request body chunks still in flight when we answered locally). Errors end the stream with that status, which Envoy turns into
   // a local reply (status_on_error, default 500):
