@@ -3,10 +3,15 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <deque>
+#include <mutex>
+#include <thread>
 
 #include "common/strings.h"
+#include "extproc/newer_api.h"
 
 namespace sluice::extproc::testing {
 namespace {
@@ -117,7 +122,16 @@ class EnvoySim::Stream {
     result_.local_body = std::move(why);
   }
 
-  bool Send(const pb::ProcessingRequest& m, std::string kind) {
+  bool Send(pb::ProcessingRequest& m, std::string kind) {
+    if (first_message_ && config_.send_protocol_config) {
+      // Envoy >= 1.34: the effective body modes, with the first message only.
+      wire::ProtocolConfig pc;
+      pc.request_body_mode = config_.processing_mode.request_body_mode();
+      pc.response_body_mode = config_.processing_mode.response_body_mode();
+      wire::SetProtocolConfig(pc, &m);
+    }
+    first_message_ = false;
+    if (config_.metadata_context.filter_metadata_size() > 0) *m.mutable_metadata_context() = config_.metadata_context;
     result_.sent.push_back(std::move(kind));
     if (!rw_->Write(m)) {
       FailRequest("ext_proc stream closed while sending");
@@ -282,7 +296,22 @@ class EnvoySim::Stream {
   void ApplyModeOverride(const pb::ProcessingResponse& r) {
     if (!r.has_mode_override()) return;
     if (!config_.allow_mode_override) return;  // ignored
+    // Envoy ignores overrides when either configured body mode is FULL_DUPLEX_STREAMED.
+    if (config_.processing_mode.request_body_mode() == kFullDuplexStreamed ||
+        config_.processing_mode.response_body_mode() == kFullDuplexStreamed) {
+      return;
+    }
     const ProcessingMode& o = r.mode_override();
+    auto trailer_send = [&](ProcessingMode::HeaderSendMode over, ProcessingMode::HeaderSendMode base) {
+      return over == ProcessingMode::SEND || (over == ProcessingMode::DEFAULT && base == ProcessingMode::SEND);
+    };
+    if ((o.request_body_mode() == kFullDuplexStreamed &&
+         !trailer_send(o.request_trailer_mode(), mode_.request_trailer_mode())) ||
+        (o.response_body_mode() == kFullDuplexStreamed &&
+         !trailer_send(o.response_trailer_mode(), mode_.response_trailer_mode()))) {
+      Violation("mode_override to FULL_DUPLEX_STREAMED without that direction's trailer mode SEND");
+      return;
+    }
     // Header and trailer modes: DEFAULT means unchanged; body modes are literal.
     if (o.response_header_mode() != ProcessingMode::DEFAULT) mode_.set_response_header_mode(o.response_header_mode());
     if (o.request_trailer_mode() != ProcessingMode::DEFAULT) mode_.set_request_trailer_mode(o.request_trailer_mode());
@@ -364,6 +393,171 @@ class EnvoySim::Stream {
     return true;
   }
 
+  // FULL_DUPLEX_STREAMED: sends the body chunks and then the trailers (if any) without
+  // waiting, while a second thread reads the replies until the last one due (the body's
+  // end_of_stream, the trailers reply, or an immediate_response), then applies and checks them
+  // in order. `headers_pending`: the headers were sent and not answered yet. Returns false if
+  // the request failed; `*local` when it was answered locally.
+  bool FullDuplex(Direction dir, const std::vector<std::string>& chunks, bool headers_pending, Headers& h,
+                  std::string& out, Headers& trailers, bool* local) {
+    const bool request = dir == Direction::kRequest;
+    const std::string headers_kind = request ? "request_headers" : "response_headers";
+    const std::string body_kind = request ? "request_body" : "response_body";
+    const std::string trailers_kind = request ? "request_trailers" : "response_trailers";
+    const bool has_trailers = !trailers.empty();
+    if ((request ? config_.processing_mode.request_trailer_mode() : config_.processing_mode.response_trailer_mode()) !=
+            ProcessingMode::SEND &&
+        (request ? mode_.request_trailer_mode() : mode_.response_trailer_mode()) != ProcessingMode::SEND) {
+      Violation("FULL_DUPLEX_STREAMED needs the direction's trailer mode SEND (Envoy rejects the configuration)");
+    }
+    if (request) result_.request_body_full_duplex = true;
+    else result_.response_body_full_duplex = true;
+
+    // The reader: replies until the last one due, or the stream's end.
+    std::vector<pb::ProcessingResponse> got;
+    bool reader_done = false;
+    std::mutex mu;
+    std::condition_variable cv;
+    std::thread reader([&] {
+      for (;;) {
+        pb::ProcessingResponse r;
+        if (!rw_->Read(&r)) break;
+        bool last = r.has_immediate_response();
+        if (ReplyKind(r) == trailers_kind) last = true;
+        if (!has_trailers && ReplyKind(r) == body_kind && r.has_request_body() == request) {
+          const pb::CommonResponse& c = request ? r.request_body().response() : r.response_body().response();
+          auto sb = wire::ReadStreamedResponse(c.body_mutation());
+          if (sb && sb->end_of_stream) last = true;
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        got.push_back(std::move(r));
+        if (last) break;
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      reader_done = true;
+      cv.notify_all();
+    });
+    bool sent_all = true;
+    for (size_t i = 0; i < chunks.size() && sent_all; ++i) {
+      pb::ProcessingRequest m;
+      pb::HttpBody* b = request ? m.mutable_request_body() : m.mutable_response_body();
+      b->set_body(chunks[i]);
+      b->set_end_of_stream(i + 1 == chunks.size() && !has_trailers);
+      sent_all = Send(m, body_kind);
+    }
+    if (sent_all && has_trailers) {
+      pb::ProcessingRequest m;
+      ToProto(trailers, config_.header_values_in_value,
+              request ? m.mutable_request_trailers()->mutable_trailers() : m.mutable_response_trailers()->mutable_trailers());
+      sent_all = Send(m, trailers_kind);
+    }
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      if (!cv.wait_for(lock, std::chrono::seconds(10), [&] { return reader_done; })) {
+        Violation("FULL_DUPLEX_STREAMED: the server never sent the last reply due (" +
+                  std::string(has_trailers ? trailers_kind : body_kind + " with end_of_stream") + ")");
+        ctx_.TryCancel();  // unblocks the reader
+      }
+    }
+    reader.join();
+    if (!sent_all) return false;
+
+    bool eos_seen = false, trailers_answered = false;
+    out.clear();
+    for (const pb::ProcessingResponse& r : got) {
+      std::string kind = ReplyKind(r);
+      result_.replies.push_back(kind);
+      if (*local || failed_) {
+        Violation("reply after the stream's processing ended: " + kind);
+        continue;
+      }
+      if (kind == "immediate_response") {
+        MergeMetadata(r);
+        Immediate(r, local);
+        continue;
+      }
+      if (kind == headers_kind) {
+        if (!headers_pending) {
+          Violation("spurious reply: " + kind + " (the headers were answered already)");
+          FailRequest("spurious ext_proc message");
+          continue;
+        }
+        headers_pending = false;
+        MergeMetadata(r);
+        const pb::CommonResponse& c = request ? r.request_headers().response() : r.response_headers().response();
+        if (c.status() == pb::CommonResponse::CONTINUE_AND_REPLACE) {
+          Violation("CONTINUE_AND_REPLACE in a FULL_DUPLEX_STREAMED headers reply");
+        }
+        if (r.has_mode_override()) ApplyModeOverride(r);  // ignored: a configured body mode is FULL_DUPLEX_STREAMED
+        std::string ignored;
+        pb::CommonResponse no_body = c;
+        no_body.clear_body_mutation();
+        if (c.has_body_mutation()) Violation("body_mutation in a FULL_DUPLEX_STREAMED headers reply");
+        if (!ApplyCommon(no_body, h, ignored, dir, true, true)) return false;
+        continue;
+      }
+      if (kind == body_kind) {
+        if (headers_pending) {
+          Violation("spurious reply: " + kind + " before the " + headers_kind + " reply");
+          FailRequest("spurious ext_proc message");
+          continue;
+        }
+        if (eos_seen || trailers_answered) {
+          Violation("spurious reply: " + kind + " after the body ended");
+          FailRequest("spurious ext_proc message");
+          continue;
+        }
+        const pb::CommonResponse& c = request ? r.request_body().response() : r.response_body().response();
+        auto sb = wire::ReadStreamedResponse(c.body_mutation());
+        if (!sb) {
+          Violation("spurious reply: a FULL_DUPLEX_STREAMED " + kind + " without body_mutation.streamed_response");
+          FailRequest("spurious ext_proc message");
+          continue;
+        }
+        if (sb->body.size() > 64 * 1024) {
+          Violation("streamed_response chunk of " + std::to_string(sb->body.size()) + " bytes (keep them <= 64 KiB)");
+        }
+        MergeMetadata(r);
+        std::string ignored;
+        pb::CommonResponse rest = c;
+        rest.clear_body_mutation();
+        if (!ApplyCommon(rest, h, ignored, dir, false, /*headers_held=*/false)) return false;
+        out += sb->body;
+        if (sb->end_of_stream) {
+          if (has_trailers) Violation("streamed_response end_of_stream while trailers end the body");
+          eos_seen = true;
+        }
+        continue;
+      }
+      if (kind == trailers_kind && has_trailers && !trailers_answered) {
+        if (headers_pending) {
+          Violation("spurious reply: " + kind + " before the " + headers_kind + " reply");
+          FailRequest("spurious ext_proc message");
+          continue;
+        }
+        trailers_answered = true;
+        MergeMetadata(r);
+        const pb::TrailersResponse& t = request ? r.request_trailers() : r.response_trailers();
+        if (t.has_header_mutation() && !ApplyHeaderMutation(t.header_mutation(), trailers, dir, false)) return false;
+        continue;
+      }
+      Violation("spurious reply: got " + kind + " under FULL_DUPLEX_STREAMED");
+      FailRequest("spurious ext_proc message");
+    }
+    if (*local) return true;
+    if (failed_) return false;
+    if (got.empty() || (!eos_seen && !has_trailers) || (has_trailers && !trailers_answered) || headers_pending) {
+      if (headers_pending) Violation("FULL_DUPLEX_STREAMED: the " + headers_kind + " were never answered");
+      if (!has_trailers && !eos_seen) Violation("FULL_DUPLEX_STREAMED: no streamed_response with end_of_stream");
+      if (has_trailers && !trailers_answered) Violation("FULL_DUPLEX_STREAMED: the trailers were never answered");
+      stream_ended_ = stream_ended_ || got.empty();
+      FailRequest("ext_proc stream ended before the body was returned");
+      return false;
+    }
+    Remove(h, "content-length");  // Envoy strips it for FULL_DUPLEX_STREAMED bodies
+    return true;
+  }
+
   bool Immediate(const pb::ProcessingResponse& r, bool* local) {
     const pb::ImmediateResponse& ir = r.immediate_response();
     result_.local_reply = true;
@@ -401,6 +595,7 @@ class EnvoySim::Stream {
     bool has_trailers = !trailers.empty();
     bool replaced = false, local = false;
     bool header_sent = mode_.request_header_mode() != ProcessingMode::SKIP;
+    bool full_duplex = mode_.request_body_mode() == kFullDuplexStreamed && (has_body || has_trailers);
     if (header_sent) {
       pb::ProcessingRequest m;
       ToProto(h, config_.header_values_in_value, m.mutable_request_headers()->mutable_headers());
@@ -409,6 +604,19 @@ class EnvoySim::Stream {
         (*m.mutable_attributes())["envoy.filters.http.ext_proc"] = config_.request_attributes;
       }
       if (!Send(m, "request_headers")) return false;
+    }
+    if (full_duplex) {
+      // The body (and trailers) go without waiting for the headers reply.
+      std::string out;
+      std::vector<std::string> chunks = req.body;
+      if (!FullDuplex(Direction::kRequest, chunks, header_sent, h, out, trailers, &local)) return false;
+      if (local) return false;
+      result_.upstream_request.headers = std::move(h);
+      if (!out.empty()) result_.upstream_request.body = {out};
+      result_.upstream_request.trailers = std::move(trailers);
+      return true;
+    }
+    if (header_sent) {
       auto r = Receive("request_headers", true);
       if (!r) return false;
       if (r->has_immediate_response()) return !Immediate(*r, &local);
@@ -440,11 +648,25 @@ class EnvoySim::Stream {
     bool has_trailers = !trailers.empty();
     bool replaced = false, local = false;
     bool header_sent = mode_.response_header_mode() != ProcessingMode::SKIP;
+    bool configured_full_duplex = mode_.response_body_mode() == kFullDuplexStreamed && (has_body || has_trailers);
     if (header_sent) {
       pb::ProcessingRequest m;
       ToProto(h, config_.header_values_in_value, m.mutable_response_headers()->mutable_headers());
       m.mutable_response_headers()->set_end_of_stream(!has_body && !has_trailers);
       if (!Send(m, "response_headers")) return;
+    }
+    if (configured_full_duplex || (!header_sent && mode_.response_body_mode() == kFullDuplexStreamed)) {
+      result_.response_body_streamed = true;
+      std::string out;
+      if (!FullDuplex(Direction::kResponse, resp.body, header_sent, h, out, trailers, &local)) return;
+      if (local) return;
+      result_.answered = true;
+      result_.client_response.headers = std::move(h);
+      if (!out.empty()) result_.client_response.body = {out};
+      result_.client_response.trailers = std::move(trailers);
+      return;
+    }
+    if (header_sent) {
       auto r = Receive("response_headers", true);
       if (!r) return;
       if (r->has_immediate_response()) {
@@ -456,7 +678,19 @@ class EnvoySim::Stream {
       if (!ApplyCommon(c, h, body, Direction::kResponse, true, true)) return;
       ApplyModeOverride(*r);
     }
-    result_.response_body_streamed = mode_.response_body_mode() == ProcessingMode::STREAMED;
+    result_.response_body_streamed = mode_.response_body_mode() == ProcessingMode::STREAMED ||
+                                     mode_.response_body_mode() == kFullDuplexStreamed;
+    if (!replaced && (has_body || has_trailers) && mode_.response_body_mode() == kFullDuplexStreamed) {
+      // Switched by mode_override: the headers were answered.
+      std::string out;
+      if (!FullDuplex(Direction::kResponse, resp.body, false, h, out, trailers, &local)) return;
+      if (local) return;
+      result_.answered = true;
+      result_.client_response.headers = std::move(h);
+      if (!out.empty()) result_.client_response.body = {out};
+      result_.client_response.trailers = std::move(trailers);
+      return;
+    }
     if (!replaced && has_body && mode_.response_body_mode() != ProcessingMode::NONE) {
       std::string out;
       if (!Body(Direction::kResponse, mode_.response_body_mode(), resp.body, has_trailers, header_sent, h, out, &local)) return;
@@ -496,6 +730,7 @@ class EnvoySim::Stream {
   std::unique_ptr<grpc::ClientReaderWriter<pb::ProcessingRequest, pb::ProcessingResponse>> rw_;
   bool failed_ = false;
   bool stream_ended_ = false;
+  bool first_message_ = true;
 };
 
 EnvoySim::EnvoySim(std::shared_ptr<grpc::Channel> channel, FilterConfig config)

@@ -6,7 +6,12 @@
 // reply that breaks the protocol rules of docs reference §4 as a violation.
 //
 // It models Envoy's router-level filter with the options sluice's examples use; it is not a
-// full reimplementation (no timeouts, no FULL_DUPLEX_STREAMED, no observability mode).
+// full reimplementation (no timeouts, no observability mode). FULL_DUPLEX_STREAMED (body mode
+// 4, Envoy >= 1.34; kFullDuplexStreamed) is played as Envoy does it: the headers and every
+// body chunk (and the trailers) are sent without waiting, while the replies are read on a
+// second thread; then they are checked: the headers reply first, body replies only as
+// streamed_response, end_of_stream exactly once and last (never when trailers end the body),
+// the trailers reply after the body, nothing after the end.
 // Not thread-safe; one Run() at a time.
 #pragma once
 
@@ -31,6 +36,9 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 
 std::optional<std::string> Get(const Headers& h, std::string_view name);
 
+// ProcessingMode.BodySendMode FULL_DUPLEX_STREAMED (newer than the vendored API).
+inline constexpr ProcessingMode::BodySendMode kFullDuplexStreamed = static_cast<ProcessingMode::BodySendMode>(4);
+
 struct FilterConfig {
   FilterConfig();  // request/response headers SEND, bodies BUFFERED, trailers SKIP
   ProcessingMode processing_mode;
@@ -39,9 +47,15 @@ struct FilterConfig {
   std::vector<std::string> receiving_namespaces{"io.envoy.ai_gateway"};
   bool cancel_at_end = false;  // end the stream like Envoy does by default (a reset)
   bool header_values_in_value = false;  // send `value` instead of `raw_value` (Envoy < 1.27)
+  // Send ProcessingRequest.protocol_config (the configured body modes) with the first message,
+  // as Envoy >= 1.34 does.
+  bool send_protocol_config = true;
   // request_attributes, as Envoy evaluated them: sent once, with the request_headers message,
   // as ProcessingRequest.attributes["envoy.filters.http.ext_proc"]. Empty = none configured.
   google::protobuf::Struct request_attributes;
+  // metadata_context, sent with every message when not empty (metadata_options
+  // forwarding_namespaces / cluster_metadata_forwarding_namespaces, as Envoy evaluated them).
+  ::envoy::config::core::v3::Metadata metadata_context;
 };
 
 struct HttpMessage {
@@ -64,6 +78,9 @@ struct Result {
   bool answered = false;      // the upstream answered and the answer reached the client
   HttpMessage client_response;
   bool response_body_streamed = false;  // the answer's body went to the server as STREAMED
+                                        // (or FULL_DUPLEX_STREAMED)
+  bool request_body_full_duplex = false;   // ... as FULL_DUPLEX_STREAMED
+  bool response_body_full_duplex = false;
 
   google::protobuf::Struct metadata;  // dynamic metadata Envoy accepted, merged
   std::vector<std::string> sent;      // message kinds sent, in order

@@ -65,6 +65,14 @@ int main(int argc, char** argv) {
   app.add_option("--response-header", response_headers, "extra upstream answer header (repeatable)");
   app.add_option("--response-chunks", response_chunks, "split the upstream body into N chunks")->capture_default_str();
   app.add_flag("--streamed-bodies", streamed_bodies, "configure the filter with STREAMED bodies (not BUFFERED)");
+  bool full_duplex = false, request_full_duplex = false, response_full_duplex = false;
+  app.add_flag("--full-duplex", full_duplex,
+               "configure the filter with FULL_DUPLEX_STREAMED request and response bodies (trailer modes SEND)");
+  app.add_flag("--request-full-duplex", request_full_duplex, "FULL_DUPLEX_STREAMED request body only");
+  app.add_flag("--response-full-duplex", response_full_duplex, "FULL_DUPLEX_STREAMED response body only");
+  std::vector<std::string> request_trailers, response_trailers;
+  app.add_option("--trailer", request_trailers, "request trailer \"name: value\" (repeatable)");
+  app.add_option("--response-trailer", response_trailers, "upstream answer trailer (repeatable)");
   app.add_flag("--no-mode-override", no_mode_override, "configure the filter with allow_mode_override: false");
   app.add_flag("--no-allow-all-routing", no_routing, "configure the filter without mutation_rules.allow_all_routing");
   CLI11_PARSE(app, argc, argv);
@@ -78,7 +86,7 @@ int main(int argc, char** argv) {
     std::cerr << "cannot read " << response_file << "\n";
     return 2;
   }
-  t::Headers extra, resp_extra;
+  t::Headers extra, resp_extra;  // (trailers are parsed below)
   if (!ParseHeaders(headers, &extra) || !ParseHeaders(response_headers, &resp_extra)) return 2;
 
   t::FilterConfig cfg;
@@ -86,11 +94,20 @@ int main(int argc, char** argv) {
     cfg.processing_mode.set_request_body_mode(t::ProcessingMode::STREAMED);
     cfg.processing_mode.set_response_body_mode(t::ProcessingMode::STREAMED);
   }
+  if (full_duplex || request_full_duplex) {
+    cfg.processing_mode.set_request_body_mode(t::kFullDuplexStreamed);
+    cfg.processing_mode.set_request_trailer_mode(t::ProcessingMode::SEND);
+  }
+  if (full_duplex || response_full_duplex) {
+    cfg.processing_mode.set_response_body_mode(t::kFullDuplexStreamed);
+    cfg.processing_mode.set_response_trailer_mode(t::ProcessingMode::SEND);
+  }
   cfg.allow_mode_override = !no_mode_override;
   cfg.allow_all_routing = !no_routing;
   t::EnvoySim envoy(grpc::CreateChannel(server, grpc::InsecureChannelCredentials()), cfg);
   t::HttpMessage request = t::Request(method, path, body, extra, authority);
   t::HttpMessage answer = t::Response(response_status, response_content_type, response_body, response_chunks, resp_extra);
+  if (!ParseHeaders(request_trailers, &request.trailers) || !ParseHeaders(response_trailers, &answer.trailers)) return 2;
   t::Result r = envoy.Run(request, [&](const t::HttpMessage&) -> std::optional<t::HttpMessage> {
     if (!response_given) return std::nullopt;
     return answer;

@@ -211,6 +211,7 @@ int RunExtprocCommand(const ExtprocOptions& opts) {
   so.max_grpc_message_bytes = opts.max_grpc_message_bytes;
   so.max_request_body_bytes = opts.max_request_body_bytes;
   so.max_error_body_bytes = opts.max_error_body_bytes;
+  so.full_duplex_response_override = opts.full_duplex_response_override;
   so.costs = initial.costs;
   if (so.max_grpc_message_bytes < so.max_request_body_bytes + (64u << 10)) {
     log::Warn("the gRPC message limit (", so.max_grpc_message_bytes,

@@ -38,6 +38,9 @@ struct ExtprocOptions {
   // gRPC's receive limit. A BUFFERED body arrives as one message, so keep it above
   // max_request_body_bytes (gRPC's own default is only 4 MiB).
   size_t max_grpc_message_bytes = 64u << 20;
+  // Switch streamed answers to FULL_DUPLEX_STREAMED (not STREAMED) with mode_override; needs
+  // Envoy >= 1.34 (server.h).
+  bool full_duplex_response_override = false;
   // Time in-flight streams get to finish after SIGTERM/SIGINT before they are cancelled.
   int shutdown_grace_ms = 15000;
 };

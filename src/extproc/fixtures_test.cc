@@ -1,8 +1,15 @@
-// Issue 4: one fixture set, two drivers. The translator golden fixtures under
+// Issue 4: one fixture set, two drivers (three ways through ext_proc). The translator golden fixtures under
 // src/translate/<dir>/testdata/ (run directly against each translator by that folder's test)
 // are replayed here through the ext_proc path: a resource config whose backend schema matches
 // the direction, the ext_proc server over real gRPC, and EnvoySim playing Envoy and the
 // upstream. The upstream request and the client bytes must equal the goldens.
+//
+// Every suite runs twice (value-parameterised): Buffered/ plays Envoy configured as sluice's
+// examples are (BUFFERED bodies, mode_override to STREAMED for streamed answers), FullDuplex/
+// with request and response bodies FULL_DUPLEX_STREAMED (trailer modes SEND): the request body
+// reaches sluice in 3 chunks and goes upstream only as sluice streams it back, the answer
+// likewise. Same goldens, same client bytes; differences in framing only: Envoy strips
+// content-length from FULL_DUPLEX_STREAMED bodies (content_length is in the dynamic metadata).
 //
 // Normalised, and only these: `"created":N` in OpenAI-shaped client output (the translator
 // tests inject a fixed clock of 1700000000; the gateway stamps the wall clock), and, for Bedrock
@@ -52,6 +59,28 @@ constexpr const char* kChatPath = "/v1/chat/completions";
 constexpr const char* kGcpToken = "ya29.fixture-token";
 
 enum class Schema { kAnthropic, kBedrock, kVertex, kOpenAI };
+
+enum class Driver { kBuffered, kFullDuplex };
+Driver g_driver = Driver::kBuffered;  // set by DriverTest::SetUp
+
+class DriverTest : public ::testing::TestWithParam<Driver> {
+ protected:
+  void SetUp() override { g_driver = GetParam(); }
+};
+
+std::string DriverName(const ::testing::TestParamInfo<Driver>& i) {
+  return i.param == Driver::kBuffered ? "Buffered" : "FullDuplex";
+}
+
+#define SLUICE_FIXTURE_SUITE(name)          \
+  class name : public DriverTest {};        \
+  INSTANTIATE_TEST_SUITE_P(Drivers, name, ::testing::Values(Driver::kBuffered, Driver::kFullDuplex), DriverName)
+
+// Envoy strips content-length from FULL_DUPLEX_STREAMED bodies; otherwise it must match.
+void ExpectContentLength(const t::Headers& h, size_t size) {
+  if (g_driver == Driver::kFullDuplex) EXPECT_FALSE(t::Get(h, "content-length"));
+  else EXPECT_EQ(t::Get(h, "content-length"), std::to_string(size));
+}
 
 std::string Quoted(std::string_view s) {
   std::string out;
@@ -146,12 +175,30 @@ t::Result Exchange(Schema schema, const std::string& model, const std::string& o
   EXPECT_TRUE(server.ok()) << server.status();
   if (!server.ok()) return {};
   auto channel = grpc::CreateChannel((*server)->addresses()[0], grpc::InsecureChannelCredentials());
-  t::EnvoySim envoy(channel, t::FilterConfig());
-  t::Result r = envoy.Run(request, [&](const t::HttpMessage&) { return answer; });
+  t::FilterConfig cfg;
+  t::HttpMessage sent = request;
+  if (g_driver == Driver::kFullDuplex) {
+    cfg.processing_mode.set_request_body_mode(t::kFullDuplexStreamed);
+    cfg.processing_mode.set_response_body_mode(t::kFullDuplexStreamed);
+    cfg.processing_mode.set_request_trailer_mode(t::ProcessingMode::SEND);
+    cfg.processing_mode.set_response_trailer_mode(t::ProcessingMode::SEND);
+    // The client's body in 3 pieces, as Envoy would pass on what arrives.
+    std::string body = request.Body();
+    sent.body.clear();
+    size_t step = (body.size() + 2) / 3;
+    for (size_t i = 0; i < body.size(); i += step) sent.body.push_back(body.substr(i, step));
+  }
+  t::EnvoySim envoy(channel, cfg);
+  t::Result r = envoy.Run(sent, [&](const t::HttpMessage&) { return answer; });
   (*server)->Shutdown(std::chrono::milliseconds(1000));
   EXPECT_TRUE(r.status.ok()) << t::Describe(r);
   EXPECT_TRUE(r.violations.empty()) << t::Describe(r);
   EXPECT_EQ(r.rejected_mutations, 0) << t::Describe(r);
+  if (g_driver == Driver::kFullDuplex && r.forwarded) {
+    EXPECT_TRUE(r.request_body_full_duplex) << t::Describe(r);
+    // Exactly one reply per direction carries end_of_stream (EnvoySim checks it is the last).
+    EXPECT_EQ(std::count(r.sent.begin(), r.sent.end(), "request_body"), 3) << t::Describe(r);
+  }
   return r;
 }
 
@@ -188,7 +235,7 @@ void ExpectUpstreamBody(const t::Result& r, const json::Value& golden_body, cons
   ASSERT_TRUE(parsed.ok()) << sent;
   EXPECT_EQ(tt::Pretty(*parsed), tt::Pretty(golden_body));
   EXPECT_EQ(sent, json::Serialize(golden_body)) << "upstream bytes";
-  EXPECT_EQ(t::Get(r.upstream_request.headers, "content-length"), std::to_string(sent.size()));
+  ExpectContentLength(r.upstream_request.headers, sent.size());
 }
 
 // DescribeUpstream goldens: {path, headers (set), remove_headers?, body}.
@@ -223,10 +270,11 @@ std::string Buffered(Schema schema, const std::string& path, const std::string& 
   t::Result r = Exchange(schema, ModelOf(request), override_model, t::Request("POST", path, request),
                          t::Response(a.status, a.content_type, a.body, 3, a.extra));
   EXPECT_TRUE(r.answered) << t::Describe(r);
-  EXPECT_FALSE(r.response_body_streamed);
+  EXPECT_EQ(r.response_body_streamed, g_driver == Driver::kFullDuplex);
+  EXPECT_EQ(r.response_body_full_duplex, g_driver == Driver::kFullDuplex);
   std::string got = r.client_response.Body();
   EXPECT_EQ(t::Get(r.client_response.headers, ":status"), "200");
-  EXPECT_EQ(t::Get(r.client_response.headers, "content-length"), std::to_string(got.size()));
+  ExpectContentLength(r.client_response.headers, got.size());
   return got;
 }
 
@@ -238,7 +286,14 @@ std::string Streamed(Schema schema, const std::string& path, const std::string& 
   t::Result r = Exchange(schema, ModelOf(request), override_model, t::Request("POST", path, request), answer);
   EXPECT_TRUE(r.answered) << t::Describe(r);
   EXPECT_TRUE(r.response_body_streamed) << "mode_override to STREAMED honoured";
+  EXPECT_EQ(r.response_body_full_duplex, g_driver == Driver::kFullDuplex);
   EXPECT_EQ(std::count(r.sent.begin(), r.sent.end(), "response_body"), static_cast<long>(answer.body.size()));
+  if (g_driver == Driver::kFullDuplex) {
+    // Replies follow the translated bytes, not the chunks: never more than one per chunk here
+    // (no chunk's translation is near 62,000 bytes), the last one with end_of_stream.
+    EXPECT_LE(std::count(r.replies.begin(), r.replies.end(), "response_body"),
+              static_cast<long>(answer.body.size()));
+  }
   EXPECT_FALSE(t::Get(r.client_response.headers, "content-length"));
   return r.client_response.Body();
 }
@@ -247,7 +302,9 @@ std::string Streamed(Schema schema, const std::string& path, const std::string& 
 
 const fs::path kO2A = kTranslate / "openai_to_anthropic" / "testdata";
 
-TEST(FixturesOpenAIToAnthropic, Requests) {
+SLUICE_FIXTURE_SUITE(FixturesOpenAIToAnthropic);
+
+TEST_P(FixturesOpenAIToAnthropic, Requests) {
   int n = 0;
   for (const auto& in : tt::FilesEndingWith(kO2A, ".openai.json")) {
     std::string stem = tt::Stem(in, ".openai.json");
@@ -271,7 +328,7 @@ std::string O2ARequest(const std::string& stem, bool stream) {
                 : R"({"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"hi"}]})";
 }
 
-TEST(FixturesOpenAIToAnthropic, Responses) {
+TEST_P(FixturesOpenAIToAnthropic, Responses) {
   int n = 0;
   for (const auto& in : tt::FilesEndingWith(kO2A, ".anthropic.json")) {
     std::string stem = tt::Stem(in, ".anthropic.json");
@@ -303,8 +360,10 @@ int O2AStreams(bool errors) {
   return n;
 }
 
-TEST(FixturesOpenAIToAnthropic, Streams) { EXPECT_GE(O2AStreams(false), 6); }
-TEST(FixturesMidStreamError, OpenAIToAnthropic) { EXPECT_EQ(O2AStreams(true), 3); }
+TEST_P(FixturesOpenAIToAnthropic, Streams) { EXPECT_GE(O2AStreams(false), 6); }
+SLUICE_FIXTURE_SUITE(FixturesMidStreamError);
+
+TEST_P(FixturesMidStreamError, OpenAIToAnthropic) { EXPECT_EQ(O2AStreams(true), 3); }
 
 // ============================================================ openai_to_bedrock
 
@@ -318,7 +377,9 @@ void ExpectSigned(const t::Result& r) {
   EXPECT_TRUE(t::Get(r.upstream_request.headers, "x-amz-date"));
 }
 
-TEST(FixturesOpenAIToBedrock, Requests) {
+SLUICE_FIXTURE_SUITE(FixturesOpenAIToBedrock);
+
+TEST_P(FixturesOpenAIToBedrock, Requests) {
   // The model each golden was translated for (openai_to_bedrock_test.cc), as a route override.
   const std::pair<const char*, const char*> cases[] = {
       {"req_text", kClaude},           {"req_images", kClaude},
@@ -335,12 +396,12 @@ TEST(FixturesOpenAIToBedrock, Requests) {
     ASSERT_TRUE(r.forwarded) << t::Describe(r);
     std::string path(t::Get(r.upstream_request.headers, ":path").value_or(""));
     EXPECT_EQ(path + "\n" + r.upstream_request.Body() + "\n", tt::ReadFile(kO2B / (std::string(name) + ".upstream.json")));
-    EXPECT_EQ(t::Get(r.upstream_request.headers, "content-length"), std::to_string(r.upstream_request.Body().size()));
+    ExpectContentLength(r.upstream_request.headers, r.upstream_request.Body().size());
     ExpectSigned(r);
   }
 }
 
-TEST(FixturesOpenAIToBedrock, Responses) {
+TEST_P(FixturesOpenAIToBedrock, Responses) {
   const std::string request = R"({"model":"claude","messages":[{"role":"user","content":"hi"}]})";
   for (const char* name : {"resp_text", "resp_tools", "resp_text_and_tool", "resp_length_cached",
                            "resp_content_filtered"}) {
@@ -405,8 +466,8 @@ int O2BStreams(bool errors) {
   return n;
 }
 
-TEST(FixturesOpenAIToBedrock, Streams) { EXPECT_EQ(O2BStreams(false), 4); }
-TEST(FixturesMidStreamError, OpenAIToBedrock) { EXPECT_EQ(O2BStreams(true), 1); }
+TEST_P(FixturesOpenAIToBedrock, Streams) { EXPECT_EQ(O2BStreams(false), 4); }
+TEST_P(FixturesMidStreamError, OpenAIToBedrock) { EXPECT_EQ(O2BStreams(true), 1); }
 
 // ============================================================ openai_to_gemini
 
@@ -423,7 +484,9 @@ std::string NormalizeFallbackIds(const std::string& s) {
 
 bool Embeddings(const std::string& name) { return name.rfind("embeddings", 0) == 0; }
 
-TEST(FixturesOpenAIToGemini, Requests) {
+SLUICE_FIXTURE_SUITE(FixturesOpenAIToGemini);
+
+TEST_P(FixturesOpenAIToGemini, Requests) {
   int n = 0;
   for (const auto& in : tt::FilesEndingWith(kO2G / "requests", ".client.json")) {
     std::string name = tt::Stem(in, ".client.json");
@@ -442,7 +505,7 @@ TEST(FixturesOpenAIToGemini, Requests) {
   EXPECT_GE(n, 8);
 }
 
-TEST(FixturesOpenAIToGemini, Responses) {
+TEST_P(FixturesOpenAIToGemini, Responses) {
   int n = 0;
   for (const auto& in : tt::FilesEndingWith(kO2G / "responses", ".upstream.json")) {
     std::string name = tt::Stem(in, ".upstream.json");
@@ -459,7 +522,7 @@ TEST(FixturesOpenAIToGemini, Responses) {
   EXPECT_GE(n, 7);
 }
 
-TEST(FixturesOpenAIToGemini, Streams) {
+TEST_P(FixturesOpenAIToGemini, Streams) {
   const std::string request =
       R"({"model":"gemini-2.5-flash","stream":true,"stream_options":{"include_usage":true},)"
       R"("messages":[{"role":"user","content":"hi"}]})";
@@ -483,7 +546,9 @@ TEST(FixturesOpenAIToGemini, Streams) {
 const fs::path kA2O = kTranslate / "anthropic_to_openai" / "testdata";
 constexpr const char* kMessagesPath = "/v1/messages";
 
-TEST(FixturesAnthropicToOpenAI, Requests) {
+SLUICE_FIXTURE_SUITE(FixturesAnthropicToOpenAI);
+
+TEST_P(FixturesAnthropicToOpenAI, Requests) {
   int n = 0;
   for (const auto& in : tt::FilesEndingWith(kA2O, ".anthropic.json")) {
     std::string stem = tt::Stem(in, ".anthropic.json");
@@ -508,7 +573,7 @@ std::string A2ORequest(bool stream) {
          R"(,"messages":[{"role":"user","content":"hi"}]})";
 }
 
-TEST(FixturesAnthropicToOpenAI, Responses) {
+TEST_P(FixturesAnthropicToOpenAI, Responses) {
   int n = 0;
   for (const auto& in : tt::FilesEndingWith(kA2O, ".openai.json")) {
     std::string stem = tt::Stem(in, ".openai.json");
@@ -540,8 +605,8 @@ int A2OStreams(bool errors) {
   return n;
 }
 
-TEST(FixturesAnthropicToOpenAI, Streams) { EXPECT_GE(A2OStreams(false), 6); }
-TEST(FixturesMidStreamError, AnthropicToOpenAI) { EXPECT_EQ(A2OStreams(true), 3); }
+TEST_P(FixturesAnthropicToOpenAI, Streams) { EXPECT_GE(A2OStreams(false), 6); }
+TEST_P(FixturesMidStreamError, AnthropicToOpenAI) { EXPECT_EQ(A2OStreams(true), 3); }
 
 }  // namespace
 }  // namespace sluice::extproc

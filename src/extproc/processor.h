@@ -12,6 +12,9 @@
 //   mutation_rules {allow_all_routing: true}   (to set :authority to the provider's host)
 //   metadata_options.receiving_namespaces.untyped: [io.envoy.ai_gateway]
 // and routes that match the header kSelectedBackendHeader to pick each backend's cluster.
+// Either body mode may instead be FULL_DUPLEX_STREAMED (Envoy >= 1.34; that direction's
+// trailer mode must then be SEND, and allow_mode_override has no effect): sluice learns it from
+// the protocol_config Envoy sends with the first message (extproc/newer_api.h).
 #pragma once
 
 #include <cstddef>
@@ -19,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "config/filterapi.h"
@@ -68,6 +72,21 @@ inline constexpr const char* kClusterBackendAttribute =
 // The backend name an upstream filter's first message carries, if any.
 std::optional<std::string> BackendFromAttributes(const pb::ProcessingRequest& in);
 
+// Router-level filter, filterapi config (`--config`, where Envoy's route table picks the
+// backend): the backend name Envoy's chosen route carries, from
+//   - request attributes kClusterBackendAttribute or kRouteBackendAttribute (or the whole
+//     `xds.cluster_metadata` / `xds.route_metadata` objects), then
+//   - metadata_context.filter_metadata['aigateway.envoy.io']['per_route_rule_backend_name']
+//     (forwarded stream metadata, or cluster metadata via
+//     cluster_metadata_forwarding_namespaces).
+// nullopt when there is none, and for a stream whose attributes name the upstream host
+// (`xds.upstream_host_metadata...`, which only an upstream filter can evaluate): those stay
+// upstream-filter streams. The router layout routes such a request to that backend, falling
+// back to the request header config::kBackendHeader when nothing is found.
+inline constexpr const char* kRouteBackendAttribute =
+    "xds.route_metadata.filter_metadata['aigateway.envoy.io']['per_route_rule_backend_name']";
+std::optional<std::string> RouterBackendFromRequest(const pb::ProcessingRequest& in);
+
 // The runtime the upstream filter's pipelines use: the same backends (and credentials), with
 // routes rewritten so that the backend is the one Envoy chose. Every backendRef of every rule
 // becomes a rule of its own that also matches the local-only header kPinnedBackendHeader (set
@@ -88,6 +107,29 @@ absl::StatusOr<std::unique_ptr<Server>> StartServer(const ServerOptions& options
 struct ProcessorLimits {
   size_t max_request_body_bytes = 32u << 20;
   size_t max_error_body_bytes = 4u << 20;
+  // How a streamed (SSE / event-stream) answer is switched to streaming when Envoy's filter is
+  // configured with a buffered response body: mode_override to STREAMED (false, the default;
+  // one reply per chunk), or to FULL_DUPLEX_STREAMED with response_trailer_mode SEND (true;
+  // replies only when there are translated bytes). Envoy >= 1.34 only; Envoy ignores any
+  // override when either configured body mode is FULL_DUPLEX_STREAMED.
+  bool full_duplex_response_override = false;
+};
+
+// The replies to one ProcessingRequest, in order: none, one, or (FULL_DUPLEX_STREAMED) more.
+// Reused across messages: Clear() keeps the protos and their memory for the next one.
+class Replies {
+ public:
+  pb::ProcessingResponse* Add();
+  void PopBack() { --n_; }
+  void Clear() { n_ = 0; }
+  size_t size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+  pb::ProcessingResponse& operator[](size_t i) { return *items_[i]; }
+  pb::ProcessingResponse& back() { return *items_[n_ - 1]; }
+
+ private:
+  std::vector<std::unique_ptr<pb::ProcessingResponse>> items_;
+  size_t n_ = 0;
 };
 
 class StreamProcessor {
@@ -105,8 +147,30 @@ class StreamProcessor {
   StreamProcessor(const StreamProcessor&) = delete;
   StreamProcessor& operator=(const StreamProcessor&) = delete;
 
-  // Handles one message from Envoy. Returns true after filling `out` with the one reply the
-  // message needs (of the matching kind, or an immediate_response); false when no reply is
+  // Handles one message from Envoy: `out` is cleared, then filled with the replies due, in
+  // order. In the BUFFERED / STREAMED modes that is exactly one reply (of the matching kind, or
+  // an immediate_response), or none (observability mode; request body chunks still in flight
+  // when we answered locally). With FULL_DUPLEX_STREAMED (Envoy's protocol_config says so, or
+  // we switched the response to it), replies follow the data instead of the messages:
+  //   request:  headers and body chunks get no reply until the body ends (end_of_stream, or
+  //             request trailers); then one request_headers reply (routing, translation's
+  //             header mutations, clear_route_cache), the translated body as request_body
+  //             replies carrying streamed_response (<= 62,000 bytes each; end_of_stream on the
+  //             last unless trailers ended the body), then the request_trailers reply if any;
+  //   response: the headers reply at once for a 2xx (an error's waits for its whole body, which
+  //             is translated whole), then a response_body streamed_response only when there are
+  //             translated bytes, and always one with end_of_stream at the end of the body.
+  // Errors as for the single-reply form below. The rvalue form may take the bytes of `in`'s
+  // body instead of copying them.
+  absl::Status Process(pb::ProcessingRequest&& in, Replies* out);
+  absl::Status Process(const pb::ProcessingRequest& in, Replies* out) {
+    pb::ProcessingRequest copy = in;
+    return Process(std::move(copy), out);
+  }
+
+  // The single-reply form, for the BUFFERED / STREAMED modes (tests; `out` is the reply as
+  // Envoy parses it, dynamic metadata included). Returns true after
+  // filling `out` with the one reply the message needs (of the matching kind, or an immediate_response); false when no reply is
   // due (observability mode; request body chunks still in flight when we answered locally). Errors end the stream with that status, which Envoy turns into
   // a local reply (status_on_error, default 500):
   //   InvalidArgument    a message with no request kind, or headers without :method/:path
@@ -132,16 +196,34 @@ class StreamProcessor {
     kPassThroughClosed,  // not ours to process (upstream filter); close with OK
   };
 
-  absl::Status OnRequestHeaders(const pb::ProcessingRequest& in, pb::ProcessingResponse* out);
-  absl::Status OnRequestBody(const pb::HttpBody& body, pb::ProcessingResponse* out);
-  absl::Status OnResponseHeaders(const pb::HttpHeaders& headers, pb::ProcessingResponse* out);
-  absl::Status OnResponseBody(const pb::HttpBody& body, pb::ProcessingResponse* out);
-  void Decide(gateway::Decision&& decision, bool in_headers_reply, pb::ProcessingResponse* out);
+  // Where a request decision goes: the request_headers reply (no body follows), the BUFFERED
+  // body's reply, or FULL_DUPLEX_STREAMED's request_headers reply (the body follows in
+  // streamed_response replies, from full_duplex_body_ or request_body_).
+  enum class Where { kHeadersReply, kBodyReply, kFullDuplex };
+
+  absl::Status OnRequestHeaders(const pb::ProcessingRequest& in, Replies* out);
+  absl::Status OnRequestBody(pb::HttpBody* body, Replies* out);
+  absl::Status OnRequestTrailers(Replies* out);
+  absl::Status OnResponseHeaders(const pb::HttpHeaders& headers, Replies* out);
+  absl::Status OnResponseBody(const pb::HttpBody& body, Replies* out);
+  absl::Status OnResponseTrailers(Replies* out);
+  // FULL_DUPLEX_STREAMED: the request body is complete (`trailers`: ended by trailers).
+  void FinishFullDuplexRequest(bool trailers, Replies* out);
+  absl::Status OnFullDuplexResponseBody(std::string_view chunk, bool end_of_stream, Replies* out);
+  // FULL_DUPLEX_STREAMED, non-2xx: the deferred headers reply and the translated error.
+  void FinishFullDuplexError(bool end_of_stream, Replies* out);
+  // Appends `body` as streamed_response replies (none for an empty, unfinished body). Returns
+  // the last reply added, or nullptr.
+  pb::ProcessingResponse* AddStreamed(bool request, std::string_view body, bool end_of_stream, Replies* out);
+  void Decide(gateway::Decision&& decision, Where where, pb::ProcessingResponse* out);
   // kTwoFilter, router-level stream: the model only (x-ai-eg-model, clear_route_cache).
-  void RouteByModel(std::string_view body, bool in_headers_reply, pb::ProcessingResponse* out);
+  void RouteByModel(std::string_view body, Where where, pb::ProcessingResponse* out);
   // kTwoFilter, upstream filter stream: request headers (the attempt's backend from attributes).
   absl::Status OnUpstreamRequestHeaders(const pb::ProcessingRequest& in, std::string backend,
                                         pb::ProcessingResponse* out);
+  // Router layout: routes to `backend` (RouterBackendFromRequest). Internal when the config
+  // routes on config::kBackendHeader and has no such backend.
+  absl::Status UseEnvoyBackend(const std::string& backend);
   // Reads :method/:path/:authority and the other headers into request_headers_.
   absl::Status ReadRequestHeaders(const pb::HttpHeaders& h, std::string* method, std::string* path);
   void Immediate(const gateway::ImmediateResponse& r, pb::ProcessingResponse* out);
@@ -160,6 +242,14 @@ class StreamProcessor {
   std::unique_ptr<OpenAIUsageObserver> usage_observer_;  // 2xx answers to OpenAI-dialect clients
   ProcessorLimits limits_;
   State state_ = State::kRequestHeaders;
+  bool first_message_ = true;
+  // From Envoy's protocol_config (Envoy >= 1.34; absent = not FULL_DUPLEX_STREAMED).
+  bool request_full_duplex_ = false;        // request_body_mode FULL_DUPLEX_STREAMED
+  bool response_full_duplex_config_ = false;  // response_body_mode FULL_DUPLEX_STREAMED
+  bool response_full_duplex_ = false;       // this answer's body is FULL_DUPLEX_STREAMED
+  std::optional<std::string> full_duplex_body_;  // the translated request body; nullopt = unchanged
+  bool response_headers_deferred_ = false;  // FULL_DUPLEX_STREAMED error: headers answered at its end
+  http::HeaderMutation deferred_response_mutation_;
   // The pipeline keeps pointers to the client's headers and body: they live here, beside it.
   http::HeaderMap request_headers_;
   std::string request_body_;

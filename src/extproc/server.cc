@@ -46,8 +46,8 @@ grpc::Status ToGrpc(const absl::Status& st) {
   return grpc::Status(static_cast<grpc::StatusCode>(st.code()), std::string(ToStd(st.message())));
 }
 
-// One ext_proc stream. Strict ping-pong: a read, its one reply, the next read; so reads and
-// writes never overlap and the reactions never run concurrently (gRPC may run OnCancel at any
+// One ext_proc stream. Ping-pong: a read, its replies (one, or for FULL_DUPLEX_STREAMED none
+// or several, written one after the other), the next read; so reads and writes never overlap and the reactions never run concurrently (gRPC may run OnCancel at any
 // time, which touches nothing). gRPC's callback API owns the reactor's lifetime: it must
 // stay alive until OnDone, which deletes it.
 //
@@ -74,29 +74,14 @@ class ProcessReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, gr
                           "message does not parse as envoy.service.ext_proc.v3.ProcessingRequest"));
       return;
     }
-    response_.Clear();
-    absl::StatusOr<bool> reply = processor_.Process(request_, &response_);
-    if (!reply.ok()) {
-      log::Warn("extproc: stream failed at message ", messages_, ": ", reply.status().ToString());
-      Finish(ToGrpc(reply.status()));
+    absl::Status st = processor_.Process(std::move(request_), &replies_);  // may take the body's bytes
+    if (!st.ok()) {
+      log::Warn("extproc: stream failed at message ", messages_, ": ", st.ToString());
+      Finish(ToGrpc(st));
       return;
     }
-    if (!*reply) {
-      NextRead();
-      return;
-    }
-    out_.Clear();
-    bool own = false;
-    grpc::Status serialized = grpc::SerializationTraits<pb::ProcessingResponse>::Serialize(response_, &out_, &own);
-    if (!serialized.ok()) {
-      Finish(grpc::Status(grpc::StatusCode::INTERNAL, "cannot serialise the reply"));
-      return;
-    }
-    if (processor_.finished()) {
-      StartWriteAndFinish(&out_, grpc::WriteOptions(), grpc::Status::OK);
-      return;
-    }
-    StartWrite(&out_);
+    next_reply_ = 0;
+    WriteNext();
   }
 
   void OnWriteDone(bool ok) override {
@@ -104,7 +89,7 @@ class ProcessReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, gr
       Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the stream went away"));
       return;
     }
-    NextRead();
+    WriteNext();
   }
 
   void OnDone() override;
@@ -115,11 +100,34 @@ class ProcessReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, gr
     StartRead(&in_);
   }
 
+  // Writes the next reply of the current message, one write in flight at a time; reads the
+  // next message after the last one (or at once when no reply is due).
+  void WriteNext() {
+    if (next_reply_ == replies_.size()) {
+      NextRead();
+      return;
+    }
+    out_.Clear();
+    bool own = false;
+    grpc::Status serialized =
+        grpc::SerializationTraits<pb::ProcessingResponse>::Serialize(replies_[next_reply_++], &out_, &own);
+    if (!serialized.ok()) {
+      Finish(grpc::Status(grpc::StatusCode::INTERNAL, "cannot serialise the reply"));
+      return;
+    }
+    if (next_reply_ == replies_.size() && processor_.finished()) {
+      StartWriteAndFinish(&out_, grpc::WriteOptions(), grpc::Status::OK);
+      return;
+    }
+    StartWrite(&out_);
+  }
+
   ServerImpl& server_;
   StreamProcessor processor_;
   grpc::ByteBuffer in_, out_;
   pb::ProcessingRequest request_;
-  pb::ProcessingResponse response_;
+  Replies replies_;
+  size_t next_reply_ = 0;
   int messages_ = 0;
 };
 
@@ -170,6 +178,7 @@ class ServerImpl final : public Server {
         service_(*this) {
     limits_.max_request_body_bytes = o.max_request_body_bytes;
     limits_.max_error_body_bytes = o.max_error_body_bytes;
+    limits_.full_duplex_response_override = o.full_duplex_response_override;
     random_ = o.random ? o.random : gateway::RandomFn(&ThreadRandom);
   }
 

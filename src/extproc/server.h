@@ -25,6 +25,9 @@ struct ServerOptions {
   size_t max_grpc_message_bytes = 64u << 20;
   size_t max_request_body_bytes = 32u << 20;
   size_t max_error_body_bytes = 4u << 20;
+  // Streamed answers under a buffered response body mode: switch them to FULL_DUPLEX_STREAMED
+  // instead of STREAMED (processor.h, ProcessorLimits::full_duplex_response_override).
+  bool full_duplex_response_override = false;
   // Weighted backend choice; null = a per-thread PRNG seeded from std::random_device.
   gateway::RandomFn random;
   // LLM request costs of the initial runtime (filterapi configs); null = standard token keys.

@@ -10,19 +10,30 @@ void OpenAIUsageObserver::OnJson(std::string_view text) {
   bool want_model = model_.empty() && text.find("\"model\"") != std::string_view::npos;
   bool want_usage = text.find("\"usage\"") != std::string_view::npos;
   if (!want_model && !want_usage) return;
-  auto doc = json::Parse(text);
-  if (!doc.ok() || !doc->is_object()) return;
-  if (std::string_view m = doc->GetString("model"); !m.empty() && model_.empty()) model_ = std::string(m);
-  const json::Value* u = doc->Find("usage");
-  if (u == nullptr || !u->is_object()) return;
+  // Scan the top level without building a tree (an answer's choices can be large); only the
+  // usage object is parsed.
+  auto members = json::ScanObject(text);
+  if (!members.ok()) return;
+  std::string_view usage_text;
+  for (const json::TopLevelMember& m : *members) {
+    std::string_view raw = text.substr(m.value_begin, m.value_end - m.value_begin);
+    if (m.key == "model" && model_.empty() && !raw.empty() && raw[0] == '"') {
+      if (auto model = json::DecodeStringToken(raw); model.ok()) model_ = std::move(*model);
+    } else if (m.key == "usage") {
+      if (usage_text.empty()) usage_text = raw;  // the first, as Value::Find finds it
+    }
+  }
+  if (usage_text.empty() || usage_text[0] != '{') return;
+  auto u = json::Parse(usage_text);
+  if (!u.ok() || !u->is_object()) return;
   auto num = [](const json::Value* parent, std::string_view key) -> int64_t {
     const json::Value* v = parent ? parent->Find(key) : nullptr;
     return v != nullptr && v->is_number() ? v->as_int() : 0;
   };
   has_usage_ = true;
-  usage_.input_tokens = num(u, "prompt_tokens");
-  usage_.output_tokens = num(u, "completion_tokens");
-  usage_.total_tokens = num(u, "total_tokens");
+  usage_.input_tokens = num(&*u, "prompt_tokens");
+  usage_.output_tokens = num(&*u, "completion_tokens");
+  usage_.total_tokens = num(&*u, "total_tokens");
   usage_.cached_input_tokens = num(u->Find("prompt_tokens_details"), "cached_tokens");
   usage_.cache_creation_input_tokens = num(u->Find("prompt_tokens_details"), "cache_creation_tokens");
   usage_.reasoning_tokens = num(u->Find("completion_tokens_details"), "reasoning_tokens");
@@ -30,6 +41,11 @@ void OpenAIUsageObserver::OnJson(std::string_view text) {
 
 void OpenAIUsageObserver::Feed(std::string_view bytes, bool end_of_stream) {
   if (!streamed_) {
+    if (end_of_stream && pending_.empty() && !overflow_) {
+      // The whole body in one piece (BUFFERED): no copy.
+      if (bytes.size() <= kMaxBodyBytes) OnJson(bytes);
+      return;
+    }
     if (!overflow_) {
       if (pending_.size() + bytes.size() > kMaxBodyBytes) {
         overflow_ = true;
