@@ -134,6 +134,9 @@ int main(int argc, char** argv) {
                   "router (one router-level filter does everything) or two-filter (router filter "
                   "extracts the model, upstream filter translates and signs per attempt)")
       ->capture_default_str();
+  ext->add_flag("--full-duplex-responses", eo.full_duplex_response_override,
+                "switch streamed answers to FULL_DUPLEX_STREAMED with mode_override (default: "
+                "STREAMED; needs an Envoy that accepts the override, >= 1.34)");
 
   app.add_subcommand("version", "print the version");
 

@@ -387,8 +387,14 @@ TEST_P(FixturesOpenAIToBedrock, Requests) {
       {"req_tool_choice_none", kClaude}, {"req_tool_history_no_tools", kClaude},
       {"req_reasoning_claude", kClaude}, {"req_reasoning_nova", "us.amazon.nova-2-lite-v1:0"},
       {"req_thinking", kClaude},
+      // testdata/extensions/: prompt caching, documents, guardrails, reasoning history.
+      {"extensions/req_cache_points", kClaude}, {"extensions/req_documents", kClaude},
+      {"extensions/req_guardrail", kClaude},    {"extensions/req_thinking_history", kClaude},
   };
-  EXPECT_EQ(tt::FilesEndingWith(kO2B, ".client.json").size() - 5, std::size(cases)) << "a req_ fixture is not listed";
+  EXPECT_EQ(tt::FilesEndingWith(kO2B, ".client.json").size() - 5 +
+                tt::FilesEndingWith(kO2B / "extensions", ".client.json").size(),
+            std::size(cases))
+      << "a req_ fixture is not listed";
   for (const auto& [name, model] : cases) {
     SCOPED_TRACE(name);
     std::string body = tt::ReadFile(kO2B / (std::string(name) + ".client.json"));
