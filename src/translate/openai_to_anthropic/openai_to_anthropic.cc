@@ -250,12 +250,14 @@ class OpenAIToAnthropicTranslator final : public Translator {
     if (!parsed.ok()) return Malformed(StrCat("body is not JSON: ", parsed.status().message()));
     const json::View doc = *parsed;
     if (!doc.is_object()) return Malformed("body is not a JSON object");
-    if (doc.GetString("type") == "error") {
-      json::View e = doc.Find("error");
+    json::View type, error, id, model, content, stop_reason_v, usage;  // one pass over the answer
+    doc.FindAll({{"type", &type}, {"error", &error}, {"id", &id}, {"model", &model}, {"content", &content},
+                 {"stop_reason", &stop_reason_v}, {"usage", &usage}});
+    auto str = [](json::View v) { return v.is_string() ? v.as_string() : std::string_view(); };
+    if (str(type) == "error") {
       return absl::UnavailableError(
-          StrCat("upstream error: ", e.exists() ? e.GetString("message") : std::string_view("unknown")));
+          StrCat("upstream error: ", error.exists() ? error.GetString("message") : std::string_view("unknown")));
     }
-    json::View content = doc.Find("content");
     if (!content.is_array()) return Malformed("`content` is not an array");
     std::string text, reasoning;
     std::string thinking_blocks;  // the blocks, compact, comma-separated
@@ -292,16 +294,16 @@ class OpenAIToAnthropicTranslator final : public Translator {
       }
     }
     AnthropicUsage au;
-    ReadUsage(doc.Find("usage"), &au);
+    ReadUsage(usage, &au);
     usage_ = ToUsage(au);
-    if (std::string_view m = doc.GetString("model"); !m.empty()) response_model_ = std::string(m);
-    std::string_view stop_reason = doc.GetString("stop_reason");
+    if (std::string_view m = str(model); !m.empty()) response_model_ = std::string(m);
+    std::string_view stop_reason = str(stop_reason_v);
     std::string_view finish = FinishReason(stop_reason);
     if (json_tool_ && stop_reason == "tool_use") finish = "stop";
 
     out->reserve(out->size() + 256 + text.size() + reasoning.size() + thinking_blocks.size() + tool_calls.size());
     out->append("{\"id\":");
-    json::AppendQuoted(out, doc.GetString("id"));
+    json::AppendQuoted(out, str(id));
     StrAppend(out, ",\"object\":\"chat.completion\",\"created\":", Now(), ",\"model\":");
     json::AppendQuoted(out, response_model_);
     out->append(",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
