@@ -129,6 +129,8 @@ int main(int argc, char** argv) {
   ext->add_option("-f,--resources", eo.resource_files, "Envoy AI Gateway resource files or directories");
   ext->add_option("--config", eo.config_file, "Envoy AI Gateway filter config (filterapi YAML)");
   ext->add_flag("--allow-unsupported", eo.allow_unsupported, "start even when resources use unsupported features");
+  ext->add_option("--config-version", eo.config_version,
+                  "reject a --config whose `version` differs (rolling updates); default: any");
   ext->add_option("--max-request-body-bytes", eo.max_request_body_bytes, "413 above this")->capture_default_str();
   ext->add_option("--layout", eo.layout,
                   "router (one router-level filter does everything) or two-filter (router filter "

@@ -373,6 +373,20 @@ backends:
     auth: {apiKey: {key: sk-other}}
 )";
 
+// --config-version: a filterapi config written for another version is refused (with both
+// versions named); the matching version serves.
+TEST(ExtprocCommandTest, ConfigVersionMustMatchWhenAsked) {
+  std::string file = TempPath(".yaml");
+  std::string socket = TempPath(".sock");
+  WriteFile(file, kFilterConfig);  // version: dev
+  Child refused({"--config", file, "--config-version", "v1.1.0", "--listen", "unix:" + socket});
+  EXPECT_NE(refused.Wait(), 0);
+  EXPECT_NE(refused.err().find("config version mismatch: \"dev\", expected \"v1.1.0\""), std::string::npos)
+      << refused.err();
+  Child served({"--config", file, "--config-version", "dev", "--listen", "unix:" + socket});
+  EXPECT_TRUE(served.WaitForOutput("sluice extproc listening on unix:" + socket)) << (served.Wait(), served.err());
+}
+
 TEST(ExtprocCommandTest, ServesEnvoyAIGatewayFilterConfig) {
   std::string file = TempPath(".yaml");
   std::string socket = TempPath(".sock");

@@ -127,7 +127,7 @@ Loaded LoadResources(const ExtprocOptions& opts) {
 
 // Envoy AI Gateway's filterapi config (file or bundle directory) -> runtime + costs.
 Loaded LoadFilterApi(const ExtprocOptions& opts) {
-  auto fc = config::LoadFilterConfig(opts.config_file);
+  auto fc = config::LoadFilterConfig(opts.config_file, opts.config_version);
   if (!fc.ok()) {
     log::Error(fc.status().message());
     Loaded l;

@@ -23,6 +23,10 @@ struct ExtprocOptions {
   // the request header x-ai-eg-backend (config/filterapi.h). Mutually exclusive with
   // resource_files.
   std::string config_file;
+  // --config-version: a filterapi config whose `version` differs is rejected (at start, or
+  // on reload while the previous one keeps serving), as Envoy AI Gateway's ext_proc does
+  // during rolling updates. Empty: any version (its binary version is not sluice's).
+  std::string config_version;
   std::string log_level = "info";  // debug|info|warn|error
   // --layout: "router" (one router-level filter does everything; upstream-filter streams are
   // passed through) or "two-filter" (Envoy AI Gateway's: the router-level filter only sets

@@ -1,6 +1,7 @@
 // Test harness for RunExtprocCommand (extproc_command_test runs it as a child process): the
 // subcommand's options, spelled as `sluice extproc` is expected to spell them.
-//   extproc_command_harness [--listen ADDR]... [-f FILE]... [--config FILE] [--log-level L]
+//   extproc_command_harness [--listen ADDR]... [-f FILE]... [--config FILE]
+//                           [--config-version V] [--log-level L]
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
     if (a == "--listen") o.listen.push_back(value());
     else if (a == "-f") o.resource_files.push_back(value());
     else if (a == "--config") o.config_file = value();
+    else if (a == "--config-version") o.config_version = value();
     else if (a == "--log-level") o.log_level = value();
     else if (a == "--shutdown-grace-ms") o.shutdown_grace_ms = std::stoi(value());
     else {
