@@ -749,11 +749,22 @@ inline bool HasEscape(std::string_view token) { return token.find('\\') != std::
 
 absl::StatusOr<View> Reader::Parse(std::string_view text) {
   decoded_.clear();
+  top_.clear();
+  root_ = nullptr;
+  base_ = text.data();
   Parser p(text);
-  if (!p.ParseValue<false>(nullptr, 0) || !p.ExpectEnd()) return p.status();
+  p.SkipWs();
+  bool object = !p.AtEnd() && p.Peek() == '{';
+  // An object root is validated by the scanning parser, which also records its members.
+  bool ok = object ? p.ParseObject<false>(nullptr, 0, &top_) : p.ParseValue<false>(nullptr, 0);
+  if (!ok || !p.ExpectEnd()) {
+    top_.clear();
+    return p.status();
+  }
   const char* b = SkipSpace(text.data(), text.data() + text.size());
   const char* e = text.data() + text.size();
   while (e > b && (e[-1] == ' ' || e[-1] == '\n' || e[-1] == '\r' || e[-1] == '\t')) --e;
+  if (object) root_ = b;
   return View(b, e, this);
 }
 
@@ -860,6 +871,11 @@ bool View::Cursor::Next(std::string_view* key, View* value) {
 }
 
 View View::Find(std::string_view key) const {
+  if (r_ != nullptr && b_ == r_->root_) {  // the root object: its members were recorded
+    for (const TopLevelMember& m : r_->top_)
+      if (m.key == key) return View(r_->base_ + m.value_begin, e_, r_);
+    return View();
+  }
   std::string_view k;
   View v;
   for (Cursor c = members(); c.Next(&k, &v);)
@@ -869,6 +885,10 @@ View View::Find(std::string_view key) const {
 
 void View::FindAll(std::initializer_list<std::pair<std::string_view, View*>> fields) const {
   for (const auto& f : fields) *f.second = View();
+  if (r_ != nullptr && b_ == r_->root_) {  // the root object: its members were recorded
+    for (const auto& f : fields) *f.second = Find(f.first);
+    return;
+  }
   size_t missing = fields.size();
   std::string_view k;
   View v;

@@ -235,6 +235,11 @@ class Reader {
   // Decodes a string token with escapes into storage owned by this reader.
   std::string_view Decode(std::string_view token);
   std::deque<std::string> decoded_;
+  // A root object's members, recorded while validating: Find on the root looks here
+  // instead of walking the text (most lookups are on the root of a small event).
+  const char* base_ = nullptr;  // the text
+  const char* root_ = nullptr;  // the root value's first byte
+  std::vector<TopLevelMember> top_;
 };
 
 }  // namespace sluice::json
