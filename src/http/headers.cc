@@ -58,6 +58,7 @@ std::optional<std::string_view> HeaderMap::Get(std::string_view name) const {
 }
 
 void HeaderMutation::Set(std::string_view name, std::string_view value) {
+  if (set.empty()) set.reserve(8);  // a request's mutation holds a handful: grow once
   std::string lower = ToLower(name);
   for (auto& [n, v] : set) {
     if (n == lower) {
@@ -68,7 +69,10 @@ void HeaderMutation::Set(std::string_view name, std::string_view value) {
   set.emplace_back(std::move(lower), std::string(value));
 }
 
-void HeaderMutation::Remove(std::string_view name) { remove.push_back(ToLower(name)); }
+void HeaderMutation::Remove(std::string_view name) {
+  if (remove.empty()) remove.reserve(16);  // the pipeline strips about a dozen names
+  remove.push_back(ToLower(name));
+}
 
 void HeaderMutation::ApplyTo(HeaderMap& headers) const {
   for (const auto& r : remove) headers.Remove(r);
