@@ -634,6 +634,7 @@ absl::StatusOr<std::vector<TopLevelMember>> ScanObject(std::string_view text) {
     return p.status();
   }
   std::vector<TopLevelMember> members;
+  members.reserve(16);  // request bodies have a handful of top-level members: one allocation
   if (!p.ParseObject<false>(nullptr, 0, &members) || !p.ExpectEnd()) return p.status();
   return members;
 }
