@@ -299,23 +299,44 @@ class BedrockChatTranslator final : public Translator {
     out->push_back('}');
   }
 
-  // A chunk whose delta is {field: text}.
+  // A chunk whose delta is {field: text}, written straight into `out` (one per text event).
   void EmitField(std::string_view field, std::string_view text, std::string* out) {
-    std::string delta = "{";
-    json::AppendQuoted(&delta, field);
-    delta.push_back(':');
-    json::AppendQuoted(&delta, text);
-    delta.push_back('}');
-    EmitChunk(delta, nullptr, out);
+    AppendChunkStart(out);
+    out->push_back('{');
+    if (!role_sent_) {  // the first chunk names the role (content before messageStart)
+      role_sent_ = true;
+      out->append(R"("role":"assistant",)");
+    }
+    json::AppendQuoted(out, field);
+    out->push_back(':');
+    json::AppendQuoted(out, text);
+    out->push_back('}');
+    AppendChunkEnd(nullptr, out);
   }
 
-  // One chat.completion.chunk event whose delta is `delta` (a compact JSON object).
-  void EmitChunk(std::string_view delta, const std::string_view* finish_reason, std::string* out) {
+  // data: {"id","object":"chat.completion.chunk","created","model","choices":[{"index":0,"delta":
+  void AppendChunkStart(std::string* out) const {
     out->append("data: {\"id\":");
     json::AppendQuoted(out, id_);
     StrAppend(out, ",\"object\":\"chat.completion.chunk\",\"created\":", created_, ",\"model\":");
     json::AppendQuoted(out, model_);
     out->append(",\"choices\":[{\"index\":0,\"delta\":");
+  }
+
+  // ...,"logprobs":null,"finish_reason":...}]}, then the event's blank line.
+  static void AppendChunkEnd(const std::string_view* finish_reason, std::string* out) {
+    out->append(",\"logprobs\":null,\"finish_reason\":");
+    if (finish_reason != nullptr) {
+      json::AppendQuoted(out, *finish_reason);
+    } else {
+      out->append("null");
+    }
+    out->append("}]}\n\n");
+  }
+
+  // One chat.completion.chunk event whose delta is `delta` (a compact JSON object).
+  void EmitChunk(std::string_view delta, const std::string_view* finish_reason, std::string* out) {
+    AppendChunkStart(out);
     if (!role_sent_) {
       // The first chunk names the role, even when content comes before messageStart.
       role_sent_ = true;
@@ -325,13 +346,7 @@ class BedrockChatTranslator final : public Translator {
       }
     }
     out->append(delta);
-    out->append(",\"logprobs\":null,\"finish_reason\":");
-    if (finish_reason != nullptr) {
-      json::AppendQuoted(out, *finish_reason);
-    } else {
-      out->append("null");
-    }
-    out->append("}]}\n\n");
+    AppendChunkEnd(finish_reason, out);
   }
 
   std::function<int64_t()> now_;
