@@ -54,6 +54,17 @@ void AppendOpenAIUsage(const Usage& u, std::string* out) {
   out->append("}}");
 }
 
+void AppendOpenAIUsageChunk(std::string_view id, int64_t created, std::string_view model, const Usage& u,
+                            std::string* out) {
+  out->append("data: {\"id\":");
+  json::AppendQuoted(out, id);
+  StrAppend(out, ",\"object\":\"chat.completion.chunk\",\"created\":", created, ",\"model\":");
+  json::AppendQuoted(out, model);
+  out->append(",\"choices\":[],\"usage\":");
+  AppendOpenAIUsage(u, out);
+  out->append("}\n\n");
+}
+
 std::string OpenAIStreamError(std::string_view message) {
   return StrCat("data: ", OpenAIErrorBody(message, "upstream_error", "upstream_stream_error"), "\n\n");
 }

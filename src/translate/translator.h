@@ -16,10 +16,8 @@
 #include "absl/status/statusor.h"
 #include "config/config.h"
 #include "http/headers.h"
+#include "json/json.h"
 
-namespace sluice::json {
-class Value;
-}
 
 namespace sluice::translate {
 
@@ -130,5 +128,33 @@ std::string OpenAIStreamError(std::string_view message);
 // "prompt_tokens_details":{"cached_tokens"[,"cache_creation_input_tokens" when non-zero,
 // Envoy AI Gateway's extension]}}, appended as compact JSON.
 void AppendOpenAIUsage(const Usage& u, std::string* out);
+
+// OpenAI chat.completion.chunk events, written directly by the translators that stream into
+// the OpenAI dialect. A chunk is AppendOpenAIChunkStart (`data: {"id","object","created",
+// "model","choices":[{"index":0,"delta":`), the delta object, then AppendOpenAIChunkEnd
+// (`,"logprobs":null,"finish_reason":...}]}` and the blank line; `finish_reason` empty =
+// null). AppendOpenAIUsageChunk is the include_usage chunk (empty choices, usage).
+// (Inline: a stream writes one chunk per provider event.)
+inline void AppendOpenAIChunkStart(std::string_view id, int64_t created, std::string_view model,
+                                   std::string* out) {
+  out->append("data: {\"id\":");
+  json::AppendQuoted(out, id);
+  out->append(",\"object\":\"chat.completion.chunk\",\"created\":");
+  out->append(std::to_string(created));
+  out->append(",\"model\":");
+  json::AppendQuoted(out, model);
+  out->append(",\"choices\":[{\"index\":0,\"delta\":");
+}
+inline void AppendOpenAIChunkEnd(std::string_view finish_reason, std::string* out) {
+  out->append(",\"logprobs\":null,\"finish_reason\":");
+  if (finish_reason.empty()) {
+    out->append("null");
+  } else {
+    json::AppendQuoted(out, finish_reason);
+  }
+  out->append("}]}\n\n");
+}
+void AppendOpenAIUsageChunk(std::string_view id, int64_t created, std::string_view model, const Usage& u,
+                            std::string* out);
 
 }  // namespace sluice::translate

@@ -494,15 +494,7 @@ class OpenAIToAnthropicTranslator final : public Translator {
   absl::Status OnMessageStop(std::string* out) {
     if (!finish_sent_) EmitChunk("{}", "stop", out);
     finish_sent_ = true;
-    if (include_usage_) {
-      out->append("data: {\"id\":");
-      json::AppendQuoted(out, id_);
-      StrAppend(out, ",\"object\":\"chat.completion.chunk\",\"created\":", created_, ",\"model\":");
-      json::AppendQuoted(out, response_model_);
-      out->append(",\"choices\":[],\"usage\":");
-      AppendOpenAIUsage(usage_, out);
-      out->append("}\n\n");
-    }
+    if (include_usage_) AppendOpenAIUsageChunk(id_, created_, response_model_, usage_, out);
     out->append("data: [DONE]\n\n");
     done_ = true;
     return absl::OkStatus();
@@ -521,53 +513,30 @@ class OpenAIToAnthropicTranslator final : public Translator {
     return absl::OkStatus();
   }
 
-  // The chunk's bytes up to its delta:
-  // data: {"id","object":"chat.completion.chunk","created","model","choices":[{"index":0,"delta":
-  void AppendChunkStart(std::string* out) const {
-    out->append("data: {\"id\":");
-    json::AppendQuoted(out, id_);
-    out->append(",\"object\":\"chat.completion.chunk\",\"created\":");
-    out->append(std::to_string(created_));
-    out->append(",\"model\":");
-    json::AppendQuoted(out, response_model_);
-    out->append(",\"choices\":[{\"index\":0,\"delta\":");
-  }
-
-  // ...and after it. `finish_reason` empty = null.
-  static void AppendChunkEnd(std::string_view finish_reason, std::string* out) {
-    out->append(",\"logprobs\":null,\"finish_reason\":");
-    if (finish_reason.empty()) {
-      out->append("null");
-    } else {
-      json::AppendQuoted(out, finish_reason);
-    }
-    out->append("}]}\n\n");
-  }
-
   // A chunk whose delta is `delta` (compact JSON). `finish_reason` empty = null.
   void EmitChunk(std::string_view delta, std::string_view finish_reason, std::string* out) {
-    AppendChunkStart(out);
+    AppendOpenAIChunkStart(id_, created_, response_model_, out);
     out->append(delta);
-    AppendChunkEnd(finish_reason, out);
+    AppendOpenAIChunkEnd(finish_reason, out);
   }
 
   // A chunk whose delta is {field: text}: the common case, with no DOM at all.
   void EmitText(std::string_view field, std::string_view text, std::string* out) {
-    AppendChunkStart(out);
+    AppendOpenAIChunkStart(id_, created_, response_model_, out);
     out->push_back('{');
     json::AppendQuoted(out, field);
     out->push_back(':');
     json::AppendQuoted(out, text);
     out->push_back('}');
-    AppendChunkEnd({}, out);
+    AppendOpenAIChunkEnd({}, out);
   }
 
   void EmitArguments(int tool_index, std::string_view fragment, std::string* out) {
-    AppendChunkStart(out);
+    AppendOpenAIChunkStart(id_, created_, response_model_, out);
     StrAppend(out, R"({"tool_calls":[{"index":)", tool_index, R"(,"function":{"arguments":)");
     json::AppendQuoted(out, fragment);
     out->append("}}]}");
-    AppendChunkEnd({}, out);
+    AppendOpenAIChunkEnd({}, out);
   }
 
   int64_t Now() const { return now_ ? now_() : SystemUnixSeconds(); }

@@ -206,7 +206,7 @@ class BedrockChatTranslator final : public Translator {
     if (!parsed.ok() || !parsed->is_object()) return Malformed(StrCat(type, " event payload is not a JSON object"));
     const json::View doc = *parsed;
     if (type == "messageStart") {
-      if (!role_sent_) EmitChunk(R"({"role":"assistant","content":""})", nullptr, out);
+      if (!role_sent_) EmitChunk(R"({"role":"assistant","content":""})", {}, out);
     } else if (type == "contentBlockStart") {
       json::View index, start;
       doc.FindAll({{"contentBlockIndex", &index}, {"start", &start}});
@@ -217,7 +217,7 @@ class BedrockChatTranslator final : public Translator {
         delta.append(R"(,"type":"function","function":{"name":)");
         json::AppendQuoted(&delta, use.GetString("name"));
         delta.append(R"(,"arguments":""}}]})");
-        EmitChunk(delta, nullptr, out);
+        EmitChunk(delta, {}, out);
       }
     } else if (type == "contentBlockDelta") {
       json::View index, delta;
@@ -232,7 +232,7 @@ class BedrockChatTranslator final : public Translator {
                                R"(,"function":{"arguments":)");
         json::AppendQuoted(&d, use.GetString("input"));
         d.append("}}]}");
-        EmitChunk(d, nullptr, out);
+        EmitChunk(d, {}, out);
       } else if (rc.is_object()) {
         // Text goes out as reasoning_content deltas; text, signature and redacted bytes are
         // also kept for the thinking_blocks delta sent when the block stops.
@@ -253,24 +253,16 @@ class BedrockChatTranslator final : public Translator {
         const Reasoning& r = it->second;
         AppendThinkingBlock(r.text, r.signature, r.redacted, &delta);
         delta.append("]}");
-        EmitChunk(delta, nullptr, out);
+        EmitChunk(delta, {}, out);
         reasoning_.erase(it);
       }
     } else if (type == "messageStop") {
       std::string_view reason = bedrock_internal::FinishReason(doc.GetString("stopReason"));
       stopped_ = true;
-      EmitChunk("{}", &reason, out);
+      EmitChunk("{}", reason, out);
     } else if (type == "metadata") {
       ReadUsage(doc.Find("usage"), &usage_);
-      if (include_usage_) {
-        out->append("data: {\"id\":");
-        json::AppendQuoted(out, id_);
-        StrAppend(out, ",\"object\":\"chat.completion.chunk\",\"created\":", created_, ",\"model\":");
-        json::AppendQuoted(out, model_);
-        out->append(",\"choices\":[],\"usage\":");
-        AppendOpenAIUsage(usage_, out);
-        out->append("}\n\n");
-      }
+      if (include_usage_) AppendOpenAIUsageChunk(id_, created_, model_, usage_, out);
     }
     // Unknown events carry nothing for the client.
     return absl::OkStatus();
@@ -301,7 +293,7 @@ class BedrockChatTranslator final : public Translator {
 
   // A chunk whose delta is {field: text}, written straight into `out` (one per text event).
   void EmitField(std::string_view field, std::string_view text, std::string* out) {
-    AppendChunkStart(out);
+    AppendOpenAIChunkStart(id_, created_, model_, out);
     out->push_back('{');
     if (!role_sent_) {  // the first chunk names the role (content before messageStart)
       role_sent_ = true;
@@ -311,32 +303,13 @@ class BedrockChatTranslator final : public Translator {
     out->push_back(':');
     json::AppendQuoted(out, text);
     out->push_back('}');
-    AppendChunkEnd(nullptr, out);
-  }
-
-  // data: {"id","object":"chat.completion.chunk","created","model","choices":[{"index":0,"delta":
-  void AppendChunkStart(std::string* out) const {
-    out->append("data: {\"id\":");
-    json::AppendQuoted(out, id_);
-    StrAppend(out, ",\"object\":\"chat.completion.chunk\",\"created\":", created_, ",\"model\":");
-    json::AppendQuoted(out, model_);
-    out->append(",\"choices\":[{\"index\":0,\"delta\":");
-  }
-
-  // ...,"logprobs":null,"finish_reason":...}]}, then the event's blank line.
-  static void AppendChunkEnd(const std::string_view* finish_reason, std::string* out) {
-    out->append(",\"logprobs\":null,\"finish_reason\":");
-    if (finish_reason != nullptr) {
-      json::AppendQuoted(out, *finish_reason);
-    } else {
-      out->append("null");
-    }
-    out->append("}]}\n\n");
+    AppendOpenAIChunkEnd({}, out);
   }
 
   // One chat.completion.chunk event whose delta is `delta` (a compact JSON object).
-  void EmitChunk(std::string_view delta, const std::string_view* finish_reason, std::string* out) {
-    AppendChunkStart(out);
+  // `finish_reason` empty = null.
+  void EmitChunk(std::string_view delta, std::string_view finish_reason, std::string* out) {
+    AppendOpenAIChunkStart(id_, created_, model_, out);
     if (!role_sent_) {
       // The first chunk names the role, even when content comes before messageStart.
       role_sent_ = true;
@@ -346,7 +319,7 @@ class BedrockChatTranslator final : public Translator {
       }
     }
     out->append(delta);
-    AppendChunkEnd(finish_reason, out);
+    AppendOpenAIChunkEnd(finish_reason, out);
   }
 
   std::function<int64_t()> now_;
