@@ -154,6 +154,10 @@ cpu_ticks() {
   echo "$total"
 }
 
+# box_ticks: CPU time the whole machine spent busy (all CPUs, all processes and the kernel:
+# /proc/stat user+nice+system+irq+softirq+steal), in clock ticks.
+box_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+
 alive() { kill -0 "$1" 2>/dev/null; }
 
 # stop_pid PID: SIGTERM, wait up to 10 s, then SIGKILL. Sets STOP_STATUS to how it
@@ -893,8 +897,15 @@ measure_target() {
   fi
   assert_alive "$name" "$pid" "warm-up (round $round)"
 
-  local -a tree=()
-  local cpu0=0 cpu1=0 peak_rss=0 rss_after=0 rss_hwm=0 result
+  local -a tree=() up_tree=()
+  local cpu0=0 cpu1=0 peak_rss=0 rss_after=0 rss_hwm=0 result up0=0 up1=0 box0 box1
+  # The bench upstream's own CPU (sluice* targets: the provider simulator behind the gateway),
+  # and the whole machine's, so a ratio can be split into the gateway's part and the rest's.
+  if [[ $name == sluice* && -n ${PIDS[upstream]:-} ]]; then
+    mapfile -t up_tree < <(proc_tree "${PIDS[upstream]}")
+    up0=$(cpu_ticks "${up_tree[@]}")
+  fi
+  box0=$(box_ticks)
   if [[ -n $pid ]]; then
     mapfile -t tree < <(proc_tree "$pid")
     cpu0=$(cpu_ticks "${tree[@]}")
@@ -923,6 +934,8 @@ measure_target() {
     wait "$SAMPLER" 2>/dev/null || true
     SAMPLER=""
   fi
+  box1=$(box_ticks)
+  ((${#up_tree[@]})) && up1=$(cpu_ticks "${up_tree[@]}")
   assert_alive "$name" "$pid" "load (round $round)"
 
   if [[ -n $pid ]]; then
@@ -939,6 +952,8 @@ measure_target() {
     --argjson verified "$(cat "$WORK/$tag.warmup.verified")" \
     --argjson procs "${#tree[@]}" \
     --argjson cpu_ticks "$((cpu1 - cpu0))" --argjson hz "$(getconf CLK_TCK)" \
+    --argjson up_ticks "$((up1 - up0))" --argjson up_procs "${#up_tree[@]}" \
+    --argjson box_ticks "$((box1 - box0))" \
     --argjson idle "${T_IDLE[$name]}" --argjson peak "$peak_rss" \
     --argjson after "$rss_after" --argjson hwm "$rss_hwm" '
     {name: $name, url: $url, round: $round, wrk: $wrk,
@@ -946,7 +961,9 @@ measure_target() {
      replies_verified_in_warmup: $verified,
      server: {processes: $procs, cpu_s: ($cpu_ticks / $hz),
               rss_idle_kib: $idle, rss_peak_sampled_kib: $peak,
-              rss_after_kib: $after, vmhwm_kib: $hwm}}' >"$WORK/results/$name/$round.json"
+              rss_after_kib: $after, vmhwm_kib: $hwm},
+     upstream: (if $up_procs > 0 then {processes: $up_procs, cpu_s: ($up_ticks / $hz)} else null end),
+     box: {cpu_s: ($box_ticks / $hz)}}' >"$WORK/results/$name/$round.json"
   log "$name (round $round): $(jq -r '"\(.wrk.requests) requests, \(.wrk.requests / .wrk.duration_us * 1e6 | floor) req/s, p99 \(.wrk.latency_us.p99 / 1000) ms"' "$WORK/results/$name/$round.json")"
 }
 

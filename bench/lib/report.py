@@ -73,6 +73,10 @@ def one_round(r):
     }
     if srv["processes"] and w["requests"]:
         out["server_cpu_us_per_req"] = round(srv["cpu_s"] * 1e6 / w["requests"], 2)
+    if r.get("upstream") and w["requests"]:
+        out["upstream_cpu_us_per_req"] = round(r["upstream"]["cpu_s"] * 1e6 / w["requests"], 2)
+    if r.get("box") and w["requests"]:
+        out["box_cpu_us_per_req"] = round(r["box"]["cpu_s"] * 1e6 / w["requests"], 2)
     return out
 
 
@@ -268,6 +272,18 @@ def main():
     p()
     p("CPU us/req and RSS are the measured server's own processes only (direct: the upstream;")
     p("nginx*: master + 2 workers; sluice*: its one process) - the upstream's work is not included.")
+    split = [(n, t) for n, t in targets.items() if "upstream_cpu_us_per_req" in t and "box_cpu_us_per_req" in t]
+    if split:
+        # Every process shares the same cores, so req/s follows the whole machine's CPU per
+        # request: this splits it into the gateway, the bench upstream and the rest (wrk, kernel).
+        p()
+        p(f"{'CPU us per request':<{w}} {'gateway':>9} {'upstream':>9} {'rest':>9} {'machine':>9}")
+        for name, t in split:
+            g = t.get("server_cpu_us_per_req") or 0.0
+            u = t["upstream_cpu_us_per_req"]
+            m = t["box_cpu_us_per_req"]
+            p(f"{name:<{w}} {g:>9.1f} {u:>9.1f} {max(m - g - u, 0.0):>9.1f} {m:>9.1f}")
+        p("(upstream: the bench's provider simulator; rest: wrk, interrupts, anything else running)")
     if extproc_targets:
         p("extproc*: the `sluice extproc` process; requests = ext_proc stream lifecycles (4 messages each,")
         p("driven by bench/extproc_load playing Envoy and the upstream; Envoy's own work is not included);")

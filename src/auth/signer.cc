@@ -10,6 +10,7 @@
 #include "json/json.h"
 
 namespace sluice::auth {
+
 namespace {
 
 // Sets one header to a fixed credential: API keys of every flavour.

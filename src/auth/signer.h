@@ -5,6 +5,7 @@
 #include <memory>
 #include <string_view>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "config/config.h"
 #include "http/headers.h"
@@ -15,8 +16,28 @@ struct SigningRequest {
   std::string_view method;
   std::string_view host;            // the Host header value that will be sent
   std::string_view path_and_query;  // the final :path
-  const http::HeaderMap& headers;   // the final headers (before signing)
+  const http::HeaderMap& headers;   // the headers before signing: final ones, or with `mutation`
+                                    // still to be applied over them
   std::string_view body;            // the final body
+  const http::HeaderMutation* mutation = nullptr;  // pending on `headers` (removals, then sets)
+
+  // Calls `f` with every value header `lower_name` will carry once `mutation` is applied, in
+  // order; lets the pipeline skip copying the client's headers just to sign.
+  void ForEachValue(std::string_view lower_name, absl::FunctionRef<void(std::string_view)> f) const {
+    if (mutation != nullptr) {
+      // As HeaderMutation::ApplyTo: removals first, then a set replaces every value.
+      for (const auto& [name, value] : mutation->set) {
+        if (name == lower_name) {
+          f(value);
+          return;
+        }
+      }
+      for (const auto& name : mutation->remove)
+        if (name == lower_name) return;
+    }
+    for (const auto& [name, value] : headers.entries())
+      if (name == lower_name) f(value);
+  }
 };
 
 // One per backend; immutable; thread-safe; never blocks (credentials that need fetching are

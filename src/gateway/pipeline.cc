@@ -47,6 +47,12 @@ constexpr std::string_view kStripped[] = {
     "host", "content-length", "authorization", "x-api-key", "api-key", "x-goog-api-key",
     "x-amz-security-token", "x-amz-date", "x-amz-content-sha256", "accept-encoding", "expect"};
 
+bool IsStripped(std::string_view lower_name) {
+  for (std::string_view h : kStripped)
+    if (h == lower_name) return true;
+  return false;
+}
+
 std::string UpstreamHost(const config::Backend& b) {
   const auto& ep = b.endpoints[0];
   std::string host = b.tls.enabled && !b.tls.sni.empty() ? b.tls.sni : ep.host;
@@ -269,9 +275,9 @@ Decision Pipeline::BuildAttempt() {
   // Headers: drop what must not go upstream; then the backend's, the route's (which win) and
   // the translator's mutations; credentials last so no mutation can replace them.
   http::HeaderMutation& m = up.headers;
-  for (std::string_view h : kStripped) m.Remove(h);
+  // One pass over what the client sent: removing a header it did not send changes nothing.
   for (const auto& [name, value] : headers_->entries())
-    if (http::IsHopByHop(name)) m.Remove(name);
+    if (IsStripped(name) || http::IsHopByHop(name)) m.Remove(name);
   m.Set("x-ai-eg-model", model_);
   if (up.body) m.Set("content-type", "application/json");
   const http::HeaderMutation& translator_headers = treq->headers;
@@ -282,13 +288,8 @@ Decision Pipeline::BuildAttempt() {
 
   // Sign the request exactly as it will be sent.
   const auth::BackendSigner& signer = *runtime_->signers[chosen->backend];
-  http::HeaderMap final_headers;
-  if (signer.NeedsRequest()) {
-    final_headers = *headers_;
-    m.ApplyTo(final_headers);
-  }
   std::string_view final_body = up.body ? std::string_view(*up.body) : body_;
-  auth::SigningRequest sreq{up.method, up.host, up.path, final_headers, final_body};
+  auth::SigningRequest sreq{up.method, up.host, up.path, *headers_, final_body, &m};
   auto sig = signer.Sign(sreq);
   if (!sig.ok()) {
     return Error(503, StrCat("credentials for backend ", backend.name, " are not available: ",

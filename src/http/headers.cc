@@ -6,6 +6,9 @@ namespace sluice::http {
 
 namespace {
 inline char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+void LowerInPlace(std::string& s) {
+  for (char& c : s) c = Lower(c);
+}
 }  // namespace
 
 std::string ToLower(std::string_view s) {
@@ -22,7 +25,7 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
 }
 
 void HeaderMap::Add(std::string_view name, std::string_view value) {
-  entries_.emplace_back(ToLower(name), std::string(value));
+  LowerInPlace(entries_.emplace_back(std::string(name), std::string(value)).first);
 }
 
 void HeaderMap::Set(std::string_view name, std::string_view value) {
@@ -59,19 +62,18 @@ std::optional<std::string_view> HeaderMap::Get(std::string_view name) const {
 
 void HeaderMutation::Set(std::string_view name, std::string_view value) {
   if (set.empty()) set.reserve(8);  // a request's mutation holds a handful: grow once
-  std::string lower = ToLower(name);
   for (auto& [n, v] : set) {
-    if (n == lower) {
+    if (EqualsIgnoreCase(n, name)) {
       v.assign(value);
       return;
     }
   }
-  set.emplace_back(std::move(lower), std::string(value));
+  LowerInPlace(set.emplace_back(std::string(name), std::string(value)).first);
 }
 
 void HeaderMutation::Remove(std::string_view name) {
   if (remove.empty()) remove.reserve(16);  // the pipeline strips about a dozen names
-  remove.push_back(ToLower(name));
+  LowerInPlace(remove.emplace_back(name));
 }
 
 void HeaderMutation::ApplyTo(HeaderMap& headers) const {

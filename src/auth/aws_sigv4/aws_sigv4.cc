@@ -369,9 +369,7 @@ class AwsSigV4Signer final : public BackendSigner {
     req.headers.emplace_back("x-amz-date", amz_date);
     if (options_.send_content_sha256) req.headers.emplace_back("x-amz-content-sha256", payload_hash);
     if (!session_token_.empty()) req.headers.emplace_back("x-amz-security-token", session_token_);
-    for (const auto& [name, value] : r.headers.entries()) {
-      if (name == "content-type") req.headers.emplace_back(name, value);
-    }
+    r.ForEachValue("content-type", [&](std::string_view value) { req.headers.emplace_back("content-type", value); });
 
     KeyBytes key = SigningKey(std::string_view(amz_date).substr(0, 8));
     Signature sig = SignImpl(req, Credentials{access_key_id_, secret_access_key_}, region_, options_.service,

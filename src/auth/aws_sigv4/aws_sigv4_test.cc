@@ -210,6 +210,42 @@ TEST(AwsSigV4SignerTest, SuiteThroughTheSigner) {
   EXPECT_EQ(Header(*m, "x-amz-security-token"), kStsToken);
 }
 
+// The pipeline hands the signer the client's headers plus the mutation still to be applied:
+// the signature must cover the headers as sent, not as received.
+TEST(AwsSigV4SignerTest, SignsHeadersAsTheyWillBeSentWithAPendingMutation) {
+  http::HeaderMap final_form;
+  final_form.Add("content-type", "application/x-www-form-urlencoded");
+  auto want = SuiteSigner()->Sign({"POST", "example.amazonaws.com", "/", final_form, "Param1=value1"});
+  ASSERT_TRUE(want.ok());
+
+  http::HeaderMap client;  // what the client sent: another content type, twice
+  client.Add("content-type", "text/plain");
+  client.Add("content-type", "text/html");
+  http::HeaderMutation replace;
+  replace.Set("Content-Type", "application/x-www-form-urlencoded");
+  auto got = SuiteSigner()->Sign({"POST", "example.amazonaws.com", "/", client, "Param1=value1", &replace});
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(Header(*got, "authorization"), Header(*want, "authorization"));
+
+  http::HeaderMutation drop;  // removed and not set again: not signed at all
+  drop.Remove("content-type");
+  got = SuiteSigner()->Sign({"POST", "example.amazonaws.com", "/", client, "", &drop});
+  ASSERT_TRUE(got.ok());
+  EXPECT_NE(Header(*got, "authorization").find("SignedHeaders=host;x-amz-date, "), std::string::npos);
+
+  http::HeaderMutation unrelated;  // untouched by the mutation: every client value is signed
+  unrelated.Set("x-other", "1");
+  got = SuiteSigner()->Sign({"POST", "example.amazonaws.com", "/", client, "", &unrelated});
+  ASSERT_TRUE(got.ok());
+  aws_sigv4_internal::Request req;
+  req.method = "POST";
+  req.path_and_query = "/";
+  req.headers = {{"host", "example.amazonaws.com"}, {"x-amz-date", kAmzDate}, {"content-type", "text/plain"},
+                 {"content-type", "text/html"}};
+  auto sig = aws_sigv4_internal::Sign(req, Credentials{kAccessKeyId, kSecret}, "us-east-1", "service", kAmzDate);
+  EXPECT_EQ(Header(*got, "authorization"), sig.authorization);
+}
+
 TEST(AwsSigV4Test, CanonicalUriDoubleEncodesBedrockModelIds) {
   EXPECT_EQ(CanonicalUri("/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse"),
             "/model/anthropic.claude-3-5-sonnet-20240620-v1%253A0/converse");
