@@ -62,13 +62,19 @@ std::optional<std::string_view> HeaderMap::Get(std::string_view name) const {
 
 void HeaderMutation::Set(std::string_view name, std::string_view value) {
   if (set.empty()) set.reserve(8);  // a request's mutation holds a handful: grow once
+  // Callers nearly always pass lower-case names: compare bytes, lower-case only when needed.
+  std::string lowered;
+  if (std::any_of(name.begin(), name.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
+    lowered = ToLower(name);
+    name = lowered;
+  }
   for (auto& [n, v] : set) {
-    if (EqualsIgnoreCase(n, name)) {
+    if (n == name) {
       v.assign(value);
       return;
     }
   }
-  LowerInPlace(set.emplace_back(std::string(name), std::string(value)).first);
+  set.emplace_back(std::string(name), std::string(value));
 }
 
 void HeaderMutation::Remove(std::string_view name) {
