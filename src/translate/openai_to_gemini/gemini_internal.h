@@ -125,6 +125,7 @@ class StreamConverter {
 
  private:
   void Emit(int64_t index, json::Value delta, std::string_view finish_reason, std::string* out);
+  void EmitPendingFinish(std::string* out);
 
   std::string model_;
   std::string token_;
@@ -132,7 +133,10 @@ class StreamConverter {
   bool include_usage_;
   bool started_ = false;  // id/created/model fixed from the first event
   bool role_sent_ = false;
-  bool finished_ = false;
+  bool finished_ = false;  // a finish reason (or a blocked prompt) was seen
+  // Finish chunks held until the stream ends: Gemini may send grounding or citations for the
+  // answer in an event after the one with finishReason, and they belong before the finish.
+  std::vector<std::pair<int64_t, std::string>> pending_finish_;  // {choice index, reason}
   bool failed_ = false;  // an error event was relayed; the rest is ignored
   std::string id_;
   int64_t created_ = 0;

@@ -650,5 +650,20 @@ TEST(GeminiAnnotations, StreamedAnnotationsArriveOnceOnTheirChunk) {
   EXPECT_NE(sse.find(R"("start_index":20,"end_index":32)"), std::string::npos) << sse;  // 34 bytes, 32 chars
 }
 
+// Gemini may send the grounding for an answer in an event after the one carrying
+// finishReason: the annotations still reach the client, before the finish chunk.
+TEST(GeminiAnnotations, GroundingAfterTheFinishEventIsKept) {
+  absl::Status st;
+  std::string sse = StreamOnce(ReadFileOrEmpty(Testdata("streams/grounding_after_finish.upstream.sse")), {}, &st);
+  ASSERT_TRUE(st.ok()) << st;
+  size_t annotation = sse.find(R"("annotations":[{"type":"url_citation","url_citation":{"url":"https://example.com/paris")");
+  size_t finish = sse.find(R"("finish_reason":"stop")");
+  ASSERT_NE(annotation, std::string::npos) << sse;
+  ASSERT_NE(finish, std::string::npos) << sse;
+  EXPECT_LT(annotation, finish) << sse;
+  EXPECT_EQ(sse.find(R"("finish_reason":"stop")", finish + 1), std::string::npos) << "one finish chunk: " << sse;
+  EXPECT_NE(sse.rfind("data: [DONE]"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace sluice::translate

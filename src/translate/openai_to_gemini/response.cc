@@ -370,7 +370,7 @@ void StreamConverter::OnEvent(const Value& ev, std::string* out) {
     started_ = true;
   }
   if (const Value* um = ev.Find("usageMetadata"); um && um->is_object()) usage_json_ = ConvertUsage(*um, &usage_);
-  if (finished_) return;  // only late usage is of interest after the finish chunk
+  if (finished_ && pending_finish_.empty()) return;  // a blocked prompt: only late usage matters
 
   const Value* candidates = ev.Find("candidates");
   if (candidates == nullptr || !candidates->is_array() || candidates->size() == 0) {
@@ -421,19 +421,29 @@ void StreamConverter::OnEvent(const Value& ev, std::string* out) {
       Emit(index, std::move(delta), {}, out);
       role_sent_ = true;
     }
-    if (!finish.empty()) {
-      Value empty = Value::Object();
-      if (!role_sent_) empty.Set("role", Value::String("assistant"));
-      role_sent_ = true;
-      Emit(index, std::move(empty), finish, out);
+    bool already = std::any_of(pending_finish_.begin(), pending_finish_.end(),
+                               [index](const auto& f) { return f.first == index; });
+    if (!finish.empty() && !already) {
+      pending_finish_.emplace_back(index, std::string(finish));
       finished_ = true;
     }
   }
 }
 
+void StreamConverter::EmitPendingFinish(std::string* out) {
+  for (auto& [index, reason] : pending_finish_) {
+    Value empty = Value::Object();
+    if (!role_sent_) empty.Set("role", Value::String("assistant"));
+    role_sent_ = true;
+    Emit(index, std::move(empty), reason, out);
+  }
+  pending_finish_.clear();
+}
+
 absl::Status StreamConverter::Finish(std::string* out) {
   if (failed_) return absl::OkStatus();
   if (!finished_) return absl::InternalError("gemini stream ended before a finish reason");
+  EmitPendingFinish(out);
   if (include_usage_) {
     static const Value kEmpty = Value::Object();
     Usage scratch;
