@@ -111,16 +111,38 @@ std::string Sha256(std::string_view data) {
 }
 
 std::string Sha256Hex(std::string_view data) {
-  unsigned char md[kSha256Size];
-  if (!Digest(data, {}, md)) return HexEncode(std::string_view());
-  return HexEncode(std::string_view(reinterpret_cast<char*>(md), kSha256Size));
+  std::string out;
+  AppendSha256Hex(&out, data);
+  return out;
 }
 
-// RFC 2104 over the cached SHA-256 and the per-thread context: two digests, no MAC object.
+void AppendSha256Hex(std::string* out, std::string_view data) {
+  unsigned char md[kSha256Size];
+  if (!Digest(data, {}, md)) return;
+  AppendHex(out, std::string_view(reinterpret_cast<char*>(md), kSha256Size));
+}
+
+namespace {
+bool HmacSha256Raw(std::string_view key, std::string_view data, unsigned char* md);
+}  // namespace
+
 std::string HmacSha256(std::string_view key, std::string_view data) {
+  unsigned char md[kSha256Size];
+  if (!HmacSha256Raw(key, data, md)) return std::string();
+  return std::string(reinterpret_cast<char*>(md), kSha256Size);
+}
+
+void AppendHmacSha256Hex(std::string* out, std::string_view key, std::string_view data) {
+  unsigned char md[kSha256Size];
+  if (HmacSha256Raw(key, data, md)) AppendHex(out, std::string_view(reinterpret_cast<char*>(md), kSha256Size));
+}
+
+namespace {
+// RFC 2104 over the cached SHA-256 and the per-thread context: two digests, no MAC object.
+bool HmacSha256Raw(std::string_view key, std::string_view data, unsigned char* md) {
   unsigned char block[kSha256Block] = {};
   if (key.size() > kSha256Block) {
-    if (!Digest(key, {}, block)) return std::string();
+    if (!Digest(key, {}, block)) return false;
   } else if (!key.empty()) {
     std::memcpy(block, key.data(), key.size());
   }
@@ -129,25 +151,29 @@ std::string HmacSha256(std::string_view key, std::string_view data) {
   unsigned char inner[kSha256Size];
   bool ok = Digest(std::string_view(reinterpret_cast<char*>(pad), kSha256Block), data, inner);
   for (size_t i = 0; i < kSha256Block; ++i) pad[i] = block[i] ^ 0x5c;
-  unsigned char md[kSha256Size];
   ok = ok && Digest(std::string_view(reinterpret_cast<char*>(pad), kSha256Block),
                     std::string_view(reinterpret_cast<char*>(inner), kSha256Size), md);
   OPENSSL_cleanse(block, sizeof(block));
   OPENSSL_cleanse(pad, sizeof(pad));
-  if (!ok) return std::string();
-  return std::string(reinterpret_cast<char*>(md), kSha256Size);
+  return ok;
 }
+}  // namespace
 
 std::string HexEncode(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
-  out.resize(bytes.size() * 2);
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    auto b = static_cast<unsigned char>(bytes[i]);
-    out[2 * i] = kHex[b >> 4];
-    out[2 * i + 1] = kHex[b & 15];
-  }
+  AppendHex(&out, bytes);
   return out;
+}
+
+void AppendHex(std::string* out, std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  size_t at = out->size();
+  out->resize(at + bytes.size() * 2);
+  char* p = out->data() + at;
+  for (unsigned char b : bytes) {
+    *p++ = kHex[b >> 4];
+    *p++ = kHex[b & 15];
+  }
 }
 
 std::string Base64Encode(std::string_view bytes) { return Base64With(bytes, kB64, true); }

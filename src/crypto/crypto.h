@@ -16,12 +16,17 @@ namespace sluice::crypto {
 // SHA-256 of `data`: 32 raw bytes, or 64 lower-case hex characters.
 std::string Sha256(std::string_view data);
 std::string Sha256Hex(std::string_view data);
+// Appends the 64 hex characters of SHA-256(data) to `out` (no temporary string).
+void AppendSha256Hex(std::string* out, std::string_view data);
 
 // HMAC-SHA256(key, data): 32 raw bytes.
 std::string HmacSha256(std::string_view key, std::string_view data);
+// Appends the 64 hex characters of HMAC-SHA256(key, data) to `out`.
+void AppendHmacSha256Hex(std::string* out, std::string_view key, std::string_view data);
 
 // Lower-case hex of arbitrary bytes.
 std::string HexEncode(std::string_view bytes);
+void AppendHex(std::string* out, std::string_view bytes);
 
 // RFC 4648 §4 base64 with padding.
 std::string Base64Encode(std::string_view bytes);

@@ -313,7 +313,8 @@ Signature SignImpl(const Request& request, const Credentials& credentials, std::
   size_t scope_start = sts.size();
   StrAppend(&sts, date, "/", region, "/", service, kTerminator);
   size_t scope_end = sts.size();
-  StrAppend(&sts, "\n", crypto::Sha256Hex(cr));
+  sts.push_back('\n');
+  crypto::AppendSha256Hex(&sts, cr);
   std::string_view scope = std::string_view(sts).substr(scope_start, scope_end - scope_start);
 
   std::string derived;
@@ -321,7 +322,8 @@ Signature SignImpl(const Request& request, const Credentials& credentials, std::
     derived = DeriveSigningKey(credentials.secret_access_key, date, region, service);
     signing_key = derived;
   }
-  s.signature = crypto::HexEncode(crypto::HmacSha256(signing_key, sts));
+  s.signature.reserve(64);
+  crypto::AppendHmacSha256Hex(&s.signature, signing_key, sts);
   static constexpr std::string_view kCredential = " Credential=";
   static constexpr std::string_view kSignedHeaders = ", SignedHeaders=";
   static constexpr std::string_view kSignature = ", Signature=";
@@ -374,11 +376,13 @@ class AwsSigV4Signer final : public BackendSigner {
     KeyBytes key = SigningKey(std::string_view(amz_date).substr(0, 8));
     Signature sig = SignImpl(req, Credentials{access_key_id_, secret_access_key_}, region_, options_.service,
                              amz_date, payload_hash, key.view());
+    // Distinct lower-case names: appended directly, the strings moved rather than copied.
     http::HeaderMutation m;
-    m.Set("authorization", sig.authorization);
-    m.Set("x-amz-date", amz_date);
-    if (options_.send_content_sha256) m.Set("x-amz-content-sha256", payload_hash);
-    if (!session_token_.empty()) m.Set("x-amz-security-token", session_token_);
+    m.set.reserve(4);
+    m.set.emplace_back("authorization", std::move(sig.authorization));
+    m.set.emplace_back("x-amz-date", std::move(amz_date));
+    if (options_.send_content_sha256) m.set.emplace_back("x-amz-content-sha256", std::move(payload_hash));
+    if (!session_token_.empty()) m.set.emplace_back("x-amz-security-token", session_token_);
     return m;
   }
 
