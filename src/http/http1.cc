@@ -394,13 +394,41 @@ void FormatResponseHead(int status, const HeaderMap& headers, int64_t content_le
   out->append("\r\n");
 }
 
+namespace {
+bool FramedByUs(std::string_view n) {
+  return n == "host" || n == "content-length" || n == "transfer-encoding" || n == "connection";
+}
+void AppendField(std::string_view n, std::string_view v, std::string* out) {
+  out->append(n);
+  out->append(": ");
+  out->append(v);
+  out->append("\r\n");
+}
+}  // namespace
+
 void FormatRequestHead(std::string_view method, std::string_view target, std::string_view host,
                        const HeaderMap& headers, size_t content_length, std::string* out) {
   StrAppend(out, method, " ", target, " HTTP/1.1\r\nhost: ", host, "\r\n");
-  for (const auto& [n, v] : headers.entries()) {
-    if (n == "host" || n == "content-length" || n == "transfer-encoding" || n == "connection") continue;
-    StrAppend(out, n, ": ", v, "\r\n");
-  }
+  for (const auto& [n, v] : headers.entries())
+    if (!FramedByUs(n)) AppendField(n, v, out);
+  StrAppend(out, "content-length: ", content_length, "\r\n\r\n");
+}
+
+void FormatRequestHead(std::string_view method, std::string_view target, std::string_view host,
+                       const HeaderMap& headers, const HeaderMutation& mutation, size_t content_length,
+                       std::string* out) {
+  StrAppend(out, method, " ", target, " HTTP/1.1\r\nhost: ", host, "\r\n");
+  auto touched = [&](std::string_view n) {
+    for (const auto& r : mutation.remove)
+      if (r == n) return true;
+    for (const auto& s : mutation.set)
+      if (s.first == n) return true;
+    return false;
+  };
+  for (const auto& [n, v] : headers.entries())
+    if (!FramedByUs(n) && !touched(n)) AppendField(n, v, out);
+  for (const auto& [n, v] : mutation.set)
+    if (!FramedByUs(n)) AppendField(n, v, out);
   StrAppend(out, "content-length: ", content_length, "\r\n\r\n");
 }
 

@@ -77,6 +77,12 @@ void FormatResponseHead(int status, const HeaderMap& headers, int64_t content_le
 // sent whole) and the blank line.
 void FormatRequestHead(std::string_view method, std::string_view target, std::string_view host,
                        const HeaderMap& headers, size_t content_length, std::string* out);
+// The same for `headers` with `mutation` applied (HeaderMutation::ApplyTo), without building
+// the mutated map: client headers the mutation removes or sets are skipped, then the set ones
+// follow.
+void FormatRequestHead(std::string_view method, std::string_view target, std::string_view host,
+                       const HeaderMap& headers, const HeaderMutation& mutation, size_t content_length,
+                       std::string* out);
 // Appends one chunk's framing prefix ("<hex>\r\n"); the caller sends data then "\r\n".
 void AppendChunkPrefix(size_t size, std::string* out);
 

@@ -1,5 +1,9 @@
 #include "http/http1.h"
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include "gtest/gtest.h"
 
 namespace sluice::http {
@@ -126,6 +130,44 @@ TEST(Http1Test, FormatsHeads) {
   out.clear();
   AppendChunkPrefix(255, &out);
   EXPECT_EQ(out, "ff\r\n");
+}
+
+// Formatting with a pending mutation sends the same header fields as applying it first.
+TEST(Http1Test, RequestHeadWithAPendingMutationMatchesTheAppliedOne) {
+  HeaderMap client;
+  client.Add("Authorization", "Bearer client-key");
+  client.Add("X-Trace", "a");
+  client.Add("x-trace", "b");
+  client.Add("Accept", "application/json");
+  client.Add("Connection", "keep-alive");
+  client.Add("Content-Length", "99");
+  HeaderMutation m;
+  m.Remove("authorization");
+  m.Remove("connection");
+  m.Set("x-trace", "c");
+  m.Set("x-api-key", "backend-key");
+  m.Set("content-length", "5");  // framing stays the formatter's own
+
+  HeaderMap applied = client;
+  m.ApplyTo(applied);
+  std::string want, got;
+  FormatRequestHead("POST", "/v1/messages", "up:443", applied, 12, &want);
+  FormatRequestHead("POST", "/v1/messages", "up:443", client, m, 12, &got);
+  auto fields = [](const std::string& head) {
+    std::vector<std::string> lines;
+    for (size_t at = head.find("\r\n") + 2; at < head.size();) {
+      size_t end = head.find("\r\n", at);
+      if (end == at) break;
+      lines.push_back(head.substr(at, end - at));
+      at = end + 2;
+    }
+    std::sort(lines.begin(), lines.end());
+    return lines;
+  };
+  EXPECT_EQ(fields(got), fields(want));
+  EXPECT_EQ(fields(got), (std::vector<std::string>{"accept: application/json", "content-length: 12", "host: up:443",
+                                                   "x-api-key: backend-key", "x-trace: c"}));
+  EXPECT_EQ(got.rfind("POST /v1/messages HTTP/1.1\r\nhost: up:443\r\n", 0), 0u);
 }
 
 }  // namespace

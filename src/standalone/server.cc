@@ -586,12 +586,10 @@ class ServerImpl final : public Server {
     bool timed_out = false;
     while (true) {
       const config::Backend& b = *up.backend;
-      http::HeaderMap h = client_headers;
-      up.headers.ApplyTo(h);
       std::string_view body = up.body ? std::string_view(*up.body) : std::string_view(client_body);
       std::string head;
       head.reserve(512);
-      http::FormatRequestHead(up.method, up.path, up.host, h, body.size(), &head);
+      http::FormatRequestHead(up.method, up.path, up.host, client_headers, up.headers, body.size(), &head);
 
       Failure failure = Failure::kNone;
       std::string key = PoolKey(b);
