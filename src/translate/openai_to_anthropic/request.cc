@@ -613,7 +613,8 @@ absl::Status MapResponseFormat(View doc, bool thinking_on, std::string* tools, s
 absl::Status AppendSampling(View doc, std::string* out) {
   if (View t = doc.Find("temperature"); Present(t)) {
     // Anthropic's range is 0-1 (OpenAI's 0-2); rescaling would change meaning, so refuse.
-    if (!t.is_number() || t.as_double() < 0 || t.as_double() > 1) {
+    double value = t.as_double();  // (0 for a non-number)
+    if (!t.is_number() || value < 0 || value > 1) {
       return Invalid("temperature", "must be between 0 and 1 for Anthropic backends");
     }
     Key(out, "temperature");
