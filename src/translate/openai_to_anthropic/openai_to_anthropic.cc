@@ -158,7 +158,7 @@ class OpenAIToAnthropicTranslator final : public Translator {
       }
       opt.anthropic_version = backend_.schema_version;
     }
-    auto mapped = internal::MapRequest(req.doc, opt);
+    auto mapped = internal::MapRequest(req.raw_body, opt);
     if (!mapped.ok()) return mapped.status();
     stream_ = sse_ = mapped->stream;
     include_usage_ = mapped->include_usage;
@@ -177,7 +177,7 @@ class OpenAIToAnthropicTranslator final : public Translator {
       up.headers.Set("anthropic-version", version ? *version : kDefaultAnthropicVersion);
     }
     if (auto beta = req.headers.Get("anthropic-beta")) up.headers.Set("anthropic-beta", *beta);
-    up.body = json::Serialize(mapped->body);
+    up.body = std::move(mapped->body);
     return up;
   }
 
@@ -576,6 +576,8 @@ class OpenAIToAnthropicFactory final : public TranslatorFactory {
   std::unique_ptr<Translator> Create(const config::Backend& b) const override {
     return std::make_unique<OpenAIToAnthropicTranslator>(b, to_ == config::ApiSchema::kGCPAnthropic, now_);
   }
+  // The request is read from raw_body with json::Reader (request.cc); no DOM is needed.
+  bool NeedsDocument() const override { return false; }
 
  private:
   config::ApiSchema to_;

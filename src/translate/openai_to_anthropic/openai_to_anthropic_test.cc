@@ -89,6 +89,7 @@ TEST(OpenAIToAnthropicFactoryTest, Metadata) {
   EXPECT_EQ(f->endpoint(), Endpoint::kChatCompletions);
   EXPECT_EQ(f->from(), Dialect::kOpenAI);
   EXPECT_EQ(f->to(), config::ApiSchema::kGCPAnthropic);
+  EXPECT_FALSE(f->NeedsDocument());  // the request is read from raw_body
 }
 
 TEST_F(OpenAIToAnthropicTest, RequestGoldens) {
@@ -346,6 +347,69 @@ TEST_F(OpenAIToAnthropicTest, RejectsWhatAnthropicCannotExpress) {
             "functions: is deprecated and not supported; use tools");
   EXPECT_EQ(Rejected(R"({"model":"m","response_format":{"type":"grammar"},"messages":[{"role":"user","content":"a"}]})"),
             "response_format.type: unsupported value \"grammar\"");
+}
+
+// The pipeline passes an empty document (NeedsDocument() is false): only raw_body is read.
+TEST_F(OpenAIToAnthropicTest, ReadsTheRawBodyOnly) {
+  const json::Value empty = json::Value::Object();
+  const http::HeaderMap headers;
+  auto t = anthropic_->Create(anthropic_backend_);
+  std::string_view body = R"({"model":"m","messages":[{"role":"user","content":"hi"}]})";
+  ClientRequest req{Endpoint::kChatCompletions, body, empty, headers, "claude-x", false, "m"};
+  auto up = t->TranslateRequest(req);
+  ASSERT_TRUE(up.ok()) << up.status();
+  EXPECT_EQ(*up->body, R"({"model":"claude-x","max_tokens":4096,"messages":[{"role":"user","content":"hi"}]})");
+
+  // Not reachable through the pipeline (it validates the body first), but reported the same way.
+  ClientRequest bad{Endpoint::kChatCompletions, "{not json", empty, headers, "claude-x", false, "m"};
+  auto st = anthropic_->Create(anthropic_backend_)->TranslateRequest(bad).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ToStd(st.message()).substr(0, 31), "request body is not valid JSON:");
+}
+
+// Byte-exact bodies for mappings the goldens do not show (expected values are what the former
+// DOM-based mapping produced): turns merged across an empty assistant message, tool results
+// sharing a user turn, arguments re-serialized compactly with the client's number text,
+// duplicate members (the first one counts), escapes, system collapse rules.
+TEST_F(OpenAIToAnthropicTest, RequestEdgeCases) {
+  auto up = Translate(
+      R"({"model":"m","messages":[{"role":"user","content":"a"},{"role":"assistant","content":""},)"
+      R"({"role":"user","content":[{"type":"text","text":"b","cache_control":{"type":"ephemeral"}}]},)"
+      R"({"role":"assistant","content":"c","tool_calls":[{"id":"t1","type":"function","function":{"name":"f",)"
+      R"("arguments":" {\"x\" : [1.50, 2e3]} "}},{"id":"t2","function":{"name":"g"}}]},)"
+      R"({"role":"tool","tool_call_id":"t1","content":[{"type":"text","text":"r\u00e9"}]},)"
+      R"({"role":"tool","tool_call_id":"t2","content":""}],"max_tokens":10,"temperature":1.0,"top_k":40,)"
+      R"("stop":["x"],"user":"u","stream":true})");
+  ASSERT_TRUE(up.ok()) << up.status();
+  EXPECT_EQ(*up->body,
+            R"({"model":"m","max_tokens":10,"messages":[{"role":"user","content":[{"type":"text","text":"a"},)"
+            R"({"type":"text","text":"b","cache_control":{"type":"ephemeral"}}]},{"role":"assistant","content":)"
+            R"([{"type":"text","text":"c"},{"type":"tool_use","id":"t1","name":"f","input":{"x":[1.50,2e3]}},)"
+            R"({"type":"tool_use","id":"t2","name":"g","input":{}}]},{"role":"user","content":[{"type":"tool_result",)"
+            R"("tool_use_id":"t1","content":[{"type":"text","text":"ré"}]},{"type":"tool_result","tool_use_id":"t2"}]}],)"
+            R"("temperature":1.0,"top_k":40,"stop_sequences":["x"],"metadata":{"user_id":"u"},"stream":true})");
+
+  up = Translate(
+      R"({"model":"m","messages":[{"role":"user","content":"first","content":"second"},)"
+      R"({"role":"developer","content":"s\/1"},{"role":"system","content":[{"type":"text","text":"s2"}]}],)"
+      R"("max_tokens":5,"max_tokens":7,"stream":false,"stream":true})");
+  ASSERT_TRUE(up.ok()) << up.status();
+  EXPECT_EQ(*up->body,
+            R"({"model":"m","max_tokens":5,"system":[{"type":"text","text":"s/1"},{"type":"text","text":"s2"}],)"
+            R"("messages":[{"role":"user","content":"first"}]})");
+
+  up = Translate(
+      R"({"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":)"
+      R"({"url":"data:image/png;charset=x;base64,AAAA","detail":"low"}},{"type":"text","text":"look"}]}],)"
+      R"("response_format":{"type":"json_schema","json_schema":{"name":"r","schema":{"type":"array",)"
+      R"("items":{"type":"string"}}}},"reasoning_effort":"high","max_completion_tokens":3000})",
+      {}, /*vertex=*/true);
+  ASSERT_TRUE(up.ok()) << up.status();
+  EXPECT_EQ(*up->body,
+            R"({"anthropic_version":"vertex-2023-10-16","max_tokens":3000,"system":"Respond only with JSON that )"
+            R"(conforms to this JSON Schema: {\"type\":\"array\",\"items\":{\"type\":\"string\"}}","messages":)"
+            R"([{"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/png",)"
+            R"("data":"AAAA"}},{"type":"text","text":"look"}]}],"thinking":{"type":"enabled","budget_tokens":1500}})");
 }
 
 TEST_F(OpenAIToAnthropicTest, ReasoningBudgetFitsUnderMaxTokens) {

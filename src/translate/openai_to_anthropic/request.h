@@ -6,7 +6,6 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
-#include "json/json.h"
 
 namespace sluice::translate::openai_to_anthropic_internal {
 
@@ -20,14 +19,18 @@ struct RequestOptions {
 };
 
 struct MappedRequest {
-  json::Value body;            // the Anthropic Messages request body
+  // The Anthropic Messages request body, compact JSON. When `stream`, its last member is
+  // `"stream":true` (openai_to_awsanthropic removes it as text).
+  std::string body;
   bool stream = false;         // client asked for SSE
   bool include_usage = false;  // stream_options.include_usage
   bool json_tool = false;      // response_format rides on the forced kJsonToolName tool
 };
 
-// Maps `doc` (an OpenAI chat completion request). InvalidArgument naming the field when the
-// request cannot be expressed for Anthropic (e.g. `n` > 1, an input_audio part).
-absl::StatusOr<MappedRequest> MapRequest(const json::Value& doc, const RequestOptions& opt);
+// Maps `body` (the client's OpenAI chat completion request, as sent) without building a DOM:
+// the body is read with json::Reader and the Anthropic body written as text. InvalidArgument
+// naming the field when the request cannot be expressed for Anthropic (e.g. `n` > 1, an
+// input_audio part), or "request body is not valid JSON: ..." when it is not JSON.
+absl::StatusOr<MappedRequest> MapRequest(std::string_view body, const RequestOptions& opt);
 
 }  // namespace sluice::translate::openai_to_anthropic_internal

@@ -34,15 +34,29 @@ class AwsAnthropicTranslator final : public Translator {
   absl::StatusOr<UpstreamRequest> TranslateRequest(const ClientRequest& req) override {
     ASSIGN_OR_RETURN(UpstreamRequest up, inner_->TranslateRequest(req));
     stream_ = req.stream;
-    auto body = json::Parse(up.body ? std::string_view(*up.body) : req.raw_body);
-    if (!body.ok() || !body->is_object()) return absl::InternalError("anthropic request body is not an object");
-    body->Erase("stream");  // InvokeModel picks streaming by path
-    body->Erase("model");
+    // The wrapped translator writes a compact Vertex-shaped body (no `model`; `"stream":true`
+    // last when streaming, see openai_to_anthropic/request.h), edited here as text: InvokeModel
+    // picks streaming by path, so `stream` goes, and the betas travel in the body.
+    if (!up.body || up.body->size() < 2 || up.body->back() != '}') {
+      return absl::InternalError("anthropic request body is not an object");
+    }
+    std::string& body = *up.body;
+    constexpr std::string_view kStream = ",\"stream\":true}";
+    if (std::string_view(body).ends_with(kStream)) {
+      body.resize(body.size() - kStream.size());
+      body.push_back('}');
+    }
     if (auto beta = req.headers.Get("anthropic-beta")) {
-      json::Value betas = json::Value::Array();
-      for (std::string_view flag : bedrock_internal::BedrockAnthropicBetas(*beta))
-        betas.Append(json::Value::String(std::string(flag)));
-      if (betas.size() > 0) body->Set("anthropic_beta", std::move(betas));
+      std::vector<std::string_view> flags = bedrock_internal::BedrockAnthropicBetas(*beta);
+      if (!flags.empty()) {
+        body.pop_back();  // '}'
+        body.append(",\"anthropic_beta\":[");
+        for (size_t i = 0; i < flags.size(); ++i) {
+          if (i > 0) body.push_back(',');
+          json::AppendQuoted(&body, flags[i]);
+        }
+        body.append("]}");
+      }
     }
     // Bedrock takes neither header: the version and betas travel in the body.
     for (std::string_view h : {"anthropic-beta", "anthropic-version"}) {
@@ -52,7 +66,6 @@ class AwsAnthropicTranslator final : public Translator {
     up.headers.Set("content-type", "application/json");
     up.headers.Set("accept", stream_ ? "application/vnd.amazon.eventstream" : "application/json");
     up.path = openai_to_bedrock_internal::ModelPath(req.model, stream_ ? "/invoke-with-response-stream" : "/invoke");
-    up.body = json::Serialize(*body);
     return up;
   }
 
@@ -106,6 +119,8 @@ class AwsAnthropicFactory final : public TranslatorFactory {
   std::unique_ptr<Translator> Create(const config::Backend& b) const override {
     return std::make_unique<AwsAnthropicTranslator>(b, anthropic_);
   }
+  // As the wrapped translator: the request is read from raw_body.
+  bool NeedsDocument() const override { return anthropic_->NeedsDocument(); }
 
  private:
   // Shared with every translator: the wrapped ones may refer to the factory's state.

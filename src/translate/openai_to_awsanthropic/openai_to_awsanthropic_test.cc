@@ -65,6 +65,7 @@ TEST(OpenAIToAwsAnthropicTest, RequestPathsVersionAndBetas) {
   config::Backend backend;
   backend.schema_version = "bedrock-2099-01-01";
   auto factory = NewOpenAIToAwsAnthropicFactory([] { return kNow; });
+  EXPECT_FALSE(factory->NeedsDocument());  // the wrapped mapping reads raw_body
   auto t = factory->Create(backend);
   http::HeaderMap headers;
   headers.Add("anthropic-beta", "prompt-caching-2024-07-31, interleaved-thinking-2025-05-14,context-1m-2025-08-07");
