@@ -153,8 +153,9 @@ Decision Pipeline::OnRequestBody(std::string_view body) {
     return Error(400, StrCat("request body is not valid JSON: ", members.status().message()),
                  "invalid_json");
   }
+  top_members_ = std::move(*members);
   bool have_model = false;
-  for (const auto& m : *members) {
+  for (const auto& m : top_members_) {
     std::string_view raw = body.substr(m.value_begin, m.value_end - m.value_begin);
     if (m.key == "model") {
       if (raw == "null") continue;
@@ -235,7 +236,7 @@ Decision Pipeline::BuildAttempt() {
   up.model = chosen->model_name_override.empty() ? model_ : chosen->model_name_override;
   up.host = UpstreamHost(backend);
   translate::ClientRequest creq{ToTranslate(endpoint_), body_, doc_ ? *doc_ : kEmptyObject,
-                                *headers_, up.model, stream_, model_};
+                                *headers_, up.model, stream_, model_, &top_members_};
   auto treq = translator_->TranslateRequest(creq);
   if (!treq.ok()) {
     HttpError e = ToHttpError(treq.status(), dialect_);

@@ -118,6 +118,7 @@ class Pipeline {
   bool stream_ = false;
   std::string_view body_;
   std::unique_ptr<json::Value> doc_;
+  std::vector<json::TopLevelMember> top_members_;  // the routing scan of body_
   const config::Rule* rule_ = nullptr;
   uint32_t tried_priority_ = 0;
   bool tried_any_ = false;

@@ -769,6 +769,17 @@ absl::StatusOr<View> Reader::Parse(std::string_view text) {
   return View(b, e, this);
 }
 
+View Reader::Adopt(std::string_view text, const std::vector<TopLevelMember>& members) {
+  decoded_.clear();
+  top_.assign(members.begin(), members.end());
+  base_ = text.data();
+  const char* b = SkipSpace(text.data(), text.data() + text.size());
+  const char* e = text.data() + text.size();
+  while (e > b && (e[-1] == ' ' || e[-1] == '\n' || e[-1] == '\r' || e[-1] == '\t')) --e;
+  root_ = b;  // ScanObject accepts objects only
+  return View(b, e, this);
+}
+
 std::string_view Reader::Decode(std::string_view token) {
   std::string& out = decoded_.emplace_back();
   Parser p(token);

@@ -229,6 +229,9 @@ class Reader {
   // Validates `text` (which must outlive the returned View); InvalidArgument with the offset
   // as Parse. Invalidates the Views of the previous document.
   absl::StatusOr<View> Parse(std::string_view text);
+  // The same without validating again: `members` must be what ScanObject(text) returned (the
+  // pipeline scans every request body once to route it; translators reuse that scan).
+  View Adopt(std::string_view text, const std::vector<TopLevelMember>& members);
 
  private:
   friend class View;

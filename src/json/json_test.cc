@@ -210,6 +210,27 @@ TEST(JsonReaderTest, SeesWhatTheDomSees) {
   }
 }
 
+// Adopting ScanObject's result reads the same document as parsing it, without validating
+// again; a reader reused across documents keeps nothing of the previous one.
+TEST(JsonReaderTest, AdoptingTheRoutingScanSeesWhatTheDomSees) {
+  const char* docs[] = {
+      R"({"a":1,"b":[true,false,null],"c":{"d":"e\n\"q\""},"n":-1.5e+10,"z":0})",
+      " \n{ \"spaced\" : [ 1 , { \"x\" : \"y\" } , [ ] , { } ] , \"t\" : true }\t\n",
+      R"({"esc\"key":"caf\u00e9 \/ \\ end","dup":1,"dup":2,"model":"m","stream":true})",
+      "{}",
+  };
+  Reader reader;
+  for (const char* text : docs) {
+    auto want = Parse(text);
+    ASSERT_TRUE(want.ok()) << text;
+    auto members = ScanObject(text);
+    ASSERT_TRUE(members.ok()) << text;
+    View got = reader.Adopt(text, *members);
+    ExpectSame(*want, got, text);
+    EXPECT_EQ(got.Find("dup").as_int(), want->Find("dup") ? want->Find("dup")->as_int() : 0) << text;
+  }
+}
+
 TEST(JsonReaderTest, RejectsWhatParseRejectsWithTheSameMessage) {
   Reader reader;
   for (const char* bad : {"", "{", "{\"a\":}", "[1,]", "{\"a\":1,}", "01", "1.", "\"\x01\"", "tru",

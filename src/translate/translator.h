@@ -35,6 +35,10 @@ struct ClientRequest {
   std::string_view model;          // the model to ask the backend for (after modelNameOverride)
   bool stream = false;
   std::string_view client_model;   // the model the client asked for (before override)
+  // json::ScanObject(raw_body), done by the pipeline to route (raw_body is then known to be a
+  // valid JSON object): json::Reader::Adopt reads with it without validating again. Null
+  // when the caller did not scan.
+  const std::vector<json::TopLevelMember>* top_members = nullptr;
 };
 
 struct UpstreamRequest {

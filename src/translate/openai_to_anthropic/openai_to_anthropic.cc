@@ -158,6 +158,7 @@ class OpenAIToAnthropicTranslator final : public Translator {
       }
       opt.anthropic_version = backend_.schema_version;
     }
+    opt.top_members = req.top_members;
     auto mapped = internal::MapRequest(req.raw_body, opt);
     if (!mapped.ok()) return mapped.status();
     stream_ = sse_ = mapped->stream;

@@ -661,11 +661,16 @@ absl::Status AppendSampling(View doc, std::string* out) {
 }  // namespace
 
 absl::StatusOr<MappedRequest> MapRequest(std::string_view body, const RequestOptions& opt) {
-  auto parsed = BodyReader().Parse(body);
-  if (!parsed.ok()) {
-    return absl::InvalidArgumentError(StrCat("request body is not valid JSON: ", parsed.status().message()));
+  View doc;
+  if (opt.top_members != nullptr) {
+    doc = BodyReader().Adopt(body, *opt.top_members);
+  } else {
+    auto parsed = BodyReader().Parse(body);
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(StrCat("request body is not valid JSON: ", parsed.status().message()));
+    }
+    doc = *parsed;
   }
-  const View doc = *parsed;
   // The checks run in a fixed order, so a request with several problems always reports the
   // same one.
   RETURN_IF_ERROR(RejectUnsupported(doc));

@@ -4,8 +4,10 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "json/json.h"
 
 namespace sluice::translate::openai_to_anthropic_internal {
 
@@ -16,6 +18,8 @@ struct RequestOptions {
   std::string_view model;              // the model to ask for (after override)
   bool vertex = false;                 // GCPAnthropic: no `model`, `anthropic_version` in body
   std::string_view anthropic_version;  // body value when `vertex`
+  // ScanObject of the body, when the caller has it: the body is then not validated again.
+  const std::vector<json::TopLevelMember>* top_members = nullptr;
 };
 
 struct MappedRequest {
