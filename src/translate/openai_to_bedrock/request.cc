@@ -578,7 +578,7 @@ class ConverseWriter {
       if (type == "thinking") {
         std::string* out = turn_.Next();
         out->append(R"({"reasoningContent":{"reasoningText":{"text":)");
-        json::AppendQuoted(out, StringOf(thinking));
+        AppendText(out, TextOf(thinking));  // reasoning text can be long
         if (std::string_view sig = StringOf(signature); !sig.empty()) {
           out->append(R"(,"signature":)");
           json::AppendQuoted(out, sig);
