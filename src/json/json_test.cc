@@ -199,6 +199,8 @@ TEST(JsonReaderTest, SeesWhatTheDomSees) {
       "12.5e-3",
       "null",
       R"({"type":"message","content":[{"type":"text","text":"Hi"},{"type":"tool_use","id":"t1","name":"f","input":{"a":[1,2,{"b":"c}"}],"s":"]"}}],"usage":{"input_tokens":31,"output_tokens":-4}})",
+      // Backslash runs before quotes: a quote ends a string after an even run only.
+      R"({"o":{"a\\":"\\","b":"\"","c":"\\\"","d":"\\\\","e":"x\\\\\"y\\\\","f":[{"\\\\":"\"\"\""}],"g":1},"h":2})",
   };
   for (const char* text : docs) {
     auto want = Parse(text);

@@ -67,14 +67,15 @@ class BedrockChatTranslator final : public Translator {
   explicit BedrockChatTranslator(std::function<int64_t()> now) : now_(std::move(now)) {}
 
   absl::StatusOr<UpstreamRequest> TranslateRequest(const ClientRequest& req) override {
-    ASSIGN_OR_RETURN(internal::MappedChat mapped, internal::MapChatRequest(req.doc, req.model));
+    // The client's bytes, read with json::Reader (the factory asks for no document).
+    ASSIGN_OR_RETURN(internal::MappedChat mapped, internal::MapChatRequest(req.raw_body, req.model));
     model_ = std::string(req.model);
     stream_ = req.stream;
     include_usage_ = mapped.include_usage;
     created_ = now_ ? now_() : SystemUnixSeconds();
     UpstreamRequest up;
     up.path = internal::ModelPath(req.model, stream_ ? "/converse-stream" : "/converse");
-    up.body = json::Serialize(mapped.body);
+    up.body = std::move(mapped.body);
     up.headers.Set("content-type", "application/json");
     up.headers.Set("accept", stream_ ? "application/vnd.amazon.eventstream" : "application/json");
     return up;
@@ -444,6 +445,9 @@ class ChatFactory final : public TranslatorFactory {
   std::unique_ptr<Translator> Create(const config::Backend&) const override {
     return std::make_unique<BedrockChatTranslator>(now_);
   }
+  // The translator reads raw_body itself (MapChatRequest parses it with json::Reader), so the
+  // pipeline builds no DOM for it. Embeddings keep theirs (EmbeddingsFactory).
+  bool NeedsDocument() const override { return false; }
 
  private:
   std::function<int64_t()> now_;

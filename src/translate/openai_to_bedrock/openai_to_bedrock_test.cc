@@ -16,16 +16,18 @@ constexpr int64_t kNow = 1700000000;
 
 std::string Dir() { return golden::TestDataDir(__FILE__); }
 
-// One translator over a parsed client request, as the pipeline drives it.
+// One translator over a client request, as the pipeline drives it: the document is built only
+// when the factory asks for one (chat reads the raw body itself).
 struct Harness {
   explicit Harness(std::string_view client_json, std::string_view model = kClaude, bool chat = true) {
     auto parsed = json::Parse(client_json);
     EXPECT_TRUE(parsed.ok()) << parsed.status();
-    doc = std::move(*parsed);
+    bool stream = parsed.ok() && parsed->GetBool("stream", false);
     factory = chat ? NewOpenAIToBedrockChatFactory([] { return kNow; }) : NewOpenAIToBedrockEmbeddingsFactory();
+    doc = factory->NeedsDocument() && parsed.ok() ? std::move(*parsed) : json::Value::Object();
     translator = factory->Create(backend);
     ClientRequest req{chat ? Endpoint::kChatCompletions : Endpoint::kEmbeddings, client_json, doc, headers,
-                      model, doc.GetBool("stream", false), "client-model"};
+                      model, stream, "client-model"};
     up = translator->TranslateRequest(req);
   }
 
@@ -124,6 +126,61 @@ TEST(OpenAIToBedrockRequestTest, RejectsWhatConverseCannotExpress) {
     EXPECT_NE(std::string(run.up.status().message()).find(want), std::string::npos)
         << "got: " << run.up.status().message() << "\nwant: " << want;
   }
+}
+
+TEST(OpenAIToBedrockRequestTest, ChatReadsTheRawBody) {
+  // No DOM for chat: the pipeline skips json::Parse; embeddings still get their document.
+  EXPECT_FALSE(NewOpenAIToBedrockChatFactory()->NeedsDocument());
+  EXPECT_TRUE(NewOpenAIToBedrockEmbeddingsFactory()->NeedsDocument());
+}
+
+TEST(OpenAIToBedrockRequestTest, InvalidJsonIsInvalidArgument) {
+  // The pipeline validates the body before any translator runs; called directly, the
+  // translator still refuses bytes that are not JSON, in the pipeline's words.
+  auto factory = NewOpenAIToBedrockChatFactory([] { return kNow; });
+  auto translator = factory->Create(config::Backend());
+  const json::Value empty = json::Value::Object();
+  http::HeaderMap headers;
+  ClientRequest req{Endpoint::kChatCompletions, R"({"messages":[)", empty, headers, kClaude, false, "m"};
+  auto up = translator->TranslateRequest(req);
+  ASSERT_FALSE(up.ok());
+  EXPECT_EQ(up.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(up.status().message().substr(0, 32), "request body is not valid JSON: ");
+}
+
+// Values copied from the client keep their number text and are written compact with canonical
+// string escapes; a repeated key counts once, the first (guardrailConfig: first place, last
+// value). Each expectation is what the DOM-based mapping produced.
+TEST(OpenAIToBedrockRequestTest, CopiedValuesKeepTheClientsText) {
+  Harness numbers(
+      R"({"messages":[{"role":"user","content":"caf\u00e9 \/ \"q\""}],"temperature":1.0,"top_p":1E0,)"
+      R"("max_tokens":64,"top_k":5.0,"stop":["a\/b"],"thinking":{"type":"enabled", "budget_tokens":2.0e3}})");
+  ASSERT_TRUE(numbers.up.ok()) << numbers.up.status();
+  EXPECT_EQ(*numbers.up->body,
+            R"({"messages":[{"role":"user","content":[{"text":"café / \"q\""}]}],)"
+            R"("inferenceConfig":{"maxTokens":64,"temperature":1.0,"topP":1E0,"stopSequences":["a/b"]},)"
+            R"("additionalModelRequestFields":{"thinking":{"type":"enabled","budget_tokens":2.0e3},"top_k":5.0}})");
+
+  Harness repeated(R"({"messages":[{"role":"user","content":"first"}],"messages":[{"role":"user","content":"second"}],)"
+                   R"("temperature":0.5,"temperature":0.7})");
+  ASSERT_TRUE(repeated.up.ok()) << repeated.up.status();
+  EXPECT_EQ(*repeated.up->body,
+            R"({"messages":[{"role":"user","content":[{"text":"first"}]}],"inferenceConfig":{"temperature":0.5}})");
+
+  Harness guardrail(R"({"messages":[{"role":"user","content":"x"}],"guardrailConfig":{"guardrailIdentifier":"a",)"
+                    R"("trace":"enabled","guardrailIdentifier":"b","guardrailVersion":"1"}})");
+  ASSERT_TRUE(guardrail.up.ok()) << guardrail.up.status();
+  EXPECT_NE(guardrail.up->body->find(
+                R"("guardrailConfig":{"guardrailIdentifier":"b","trace":"enabled","guardrailVersion":"1"})"),
+            std::string::npos)
+      << *guardrail.up->body;
+
+  Harness arguments(R"({"messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"id":"t1",)"
+                    R"("type":"function","function":{"name":"f","arguments":" { \"a\" : [1.0, 2e5] } "}}]}]})");
+  ASSERT_TRUE(arguments.up.ok()) << arguments.up.status();
+  EXPECT_NE(arguments.up->body->find(R"({"toolUse":{"toolUseId":"t1","name":"f","input":{"a":[1.0,2e5]}}})"),
+            std::string::npos)
+      << *arguments.up->body;
 }
 
 TEST(OpenAIToBedrockRequestTest, ToolChoiceNoneWithoutHistoryDropsTools) {

@@ -1,7 +1,8 @@
 #include "translate/openai_to_bedrock/request.h"
 
 #include <algorithm>
-#include <set>
+#include <array>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -10,14 +11,49 @@
 
 // Field facts: shared/reference/provider-apis.md §1.1/§1.5 (OpenAI), §3.1/§3.4 (Converse,
 // Titan), §7 (mapping tables).
+//
+// The chat mapping reads the client's body with json::Reader (views into the bytes, no DOM)
+// and writes the Converse body straight into a string, in the order the DOM version built it:
+// messages, system, inferenceConfig, toolConfig, additionalModelRequestFields, guardrailConfig.
+// Values copied from the client (numbers, tool parameters, `thinking`) keep the client's
+// number text and are written compact with canonical string escapes, exactly as serializing a
+// parsed copy did. Where a key repeats, the first one counts (as Value::Find); only
+// guardrailConfig, which the DOM version rebuilt with Set, keeps a repeated key at its first
+// place with its last value.
 namespace sluice::translate::openai_to_bedrock_internal {
 namespace {
 
 using json::Value;
+using json::View;
+
+// The path of a request field as error messages spell it ("messages[2].content[0].file"),
+// linked through the stack so that it is built only when an error names it. A Field refers to
+// its parent: keep it no longer than the parent (never bind a chained temporary).
+class Field {
+ public:
+  explicit Field(std::string_view name) : name_(name) {}
+  Field(const Field& parent, std::string_view member) : parent_(&parent), name_(member) {}  // parent.member
+  Field(const Field& parent, size_t index) : parent_(&parent), index_(index) {}             // parent[index]
+
+  std::string str() const {
+    std::string out = parent_ != nullptr ? parent_->str() : std::string();
+    if (index_ != kNoIndex) StrAppend(&out, "[", index_, "]");
+    else if (parent_ != nullptr) StrAppend(&out, ".", name_);
+    else out.append(name_);
+    return out;
+  }
+
+ private:
+  static constexpr size_t kNoIndex = ~size_t{0};
+  const Field* parent_ = nullptr;
+  std::string_view name_;
+  size_t index_ = kNoIndex;
+};
 
 absl::Status Invalid(std::string_view field, std::string_view what) {
   return absl::InvalidArgumentError(StrCat(field, ": ", what));
 }
+absl::Status Invalid(const Field& field, std::string_view what) { return Invalid(field.str(), what); }
 
 std::string Quoted(std::string_view s) {
   std::string out;
@@ -25,13 +61,43 @@ std::string Quoted(std::string_view s) {
   return out;
 }
 
+bool Present(View v) { return v.exists() && !v.is_null(); }
+bool Present(const Value* v) { return v != nullptr && !v->is_null(); }  // embeddings (DOM)
 Value Str(std::string_view s) { return Value::String(std::string(s)); }
-bool Present(const Value* v) { return v != nullptr && !v->is_null(); }
+// A string member's text, "" for any other type (as Value::GetString).
+std::string_view StringOf(View v) { return v.is_string() ? v.as_string() : std::string_view(); }
 
-Value TextBlock(std::string_view text) {
-  Value b = Value::Object();
-  b.Set("text", Str(text));
-  return b;
+// A string value's text, and whether it is exactly as the client wrote it (no escapes). Such
+// text is written back between quotes as it is: the same bytes json::AppendQuoted would give
+// (the token holds no quote, backslash or control character), without scanning long prompts
+// and base64 payloads once more.
+struct Text {
+  std::string_view text;
+  bool verbatim = true;  // text is (a piece of) the raw token
+};
+
+Text TextOf(View v) {
+  if (!v.is_string()) return {};
+  std::string_view token = v.raw();
+  if (token.find('\\') == std::string_view::npos) return {token.substr(1, token.size() - 2), true};
+  return {v.as_string(), false};
+}
+
+// `t` (or a piece of it) as a JSON string.
+void AppendText(std::string* out, const Text& t) {
+  if (!t.verbatim) {
+    json::AppendQuoted(out, t.text);
+    return;
+  }
+  out->push_back('"');
+  out->append(t.text);
+  out->push_back('"');
+}
+
+void AppendTextBlock(std::string* out, const Text& text) {
+  out->append(R"({"text":)");
+  AppendText(out, text);
+  out->push_back('}');
 }
 
 bool ContainsIgnoreCase(std::string_view hay, std::string_view needle) {
@@ -49,78 +115,141 @@ bool ContainsIgnoreCase(std::string_view hay, std::string_view needle) {
 // marks the end of a cacheable prefix. Converse expresses the same with a cachePoint block
 // placed right after that block (CachePointBlock:
 // https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_CachePointBlock.html).
-// nullopt when `holder` carries no cache_control.
-absl::StatusOr<std::optional<Value>> CachePointFor(const Value& holder, const std::string& field) {
-  const Value* cc = holder.Find("cache_control");
-  if (!Present(cc)) return std::optional<Value>();
-  std::string cc_field = StrCat(field, ".cache_control");
-  if (!cc->is_object()) return Invalid(cc_field, "must be an object");
-  const Value* type = cc->Find("type");
-  if (type == nullptr || !type->is_string() || type->as_string() != "ephemeral") {
-    return Invalid(StrCat(cc_field, ".type"), "must be \"ephemeral\"");
+struct CachePoint {
+  bool set = false;
+  std::string_view ttl;  // "" (Bedrock's default), "5m" or "1h"
+};
+
+// The cache point a holder's `cache_control` member (`cc`, absent when it has none) asks for;
+// `holder` names the part or tool in errors.
+absl::StatusOr<CachePoint> CachePointFrom(View cc, const Field& holder) {
+  if (!Present(cc)) return CachePoint();
+  if (!cc.is_object()) return Invalid(Field(holder, "cache_control"), "must be an object");
+  View type, ttl;
+  cc.FindAll({{"type", &type}, {"ttl", &ttl}});
+  if (!type.is_string() || type.as_string() != "ephemeral") {
+    return Invalid(Field(holder, "cache_control.type"), "must be \"ephemeral\"");
   }
-  Value point = Value::Object();
-  point.Set("type", Str("default"));
-  if (const Value* ttl = cc->Find("ttl"); Present(ttl)) {
-    if (!ttl->is_string() || (ttl->as_string() != "5m" && ttl->as_string() != "1h")) {
-      return Invalid(StrCat(cc_field, ".ttl"), "must be \"5m\" or \"1h\"");
+  CachePoint point;
+  point.set = true;
+  if (Present(ttl)) {
+    if (!ttl.is_string() || (ttl.as_string() != "5m" && ttl.as_string() != "1h")) {
+      return Invalid(Field(holder, "cache_control.ttl"), "must be \"5m\" or \"1h\"");
     }
-    point.Set("ttl", *ttl);
+    point.ttl = ttl.as_string();
   }
-  Value block = Value::Object();
-  block.Set("cachePoint", std::move(point));
-  return std::optional<Value>(std::move(block));
+  return point;
 }
 
-// Appends a cache point after the last block of `blocks`. A cache point needs content before
-// it, so one on a part that produced no block (an empty text) is dropped.
-void AppendCachePoint(Value* blocks, std::optional<Value>&& point) {
-  if (!point || blocks->items().empty() || blocks->items().back().Find("cachePoint") != nullptr) return;
-  blocks->Append(std::move(*point));
-}
+// The elements of a JSON array of Converse blocks (a turn's content, the system blocks, the
+// tool specs), written in place: Next() writes the separating comma, the caller the block.
+class BlockList {
+ public:
+  explicit BlockList(std::string* out) : out_(out) {}
+
+  std::string* Next() {
+    if (count_++ > 0) out_->push_back(',');
+    point_last_ = false;
+    return out_;
+  }
+  // Blocks from here on belong to a new section (one message's blocks, or its text blocks):
+  // a cache point goes only after a block of its own section.
+  void StartSection() { section_ = count_; }
+  // Appends a cache point after the section's last block. A cache point needs content before
+  // it, so one on a part that produced no block (an empty text) is dropped, as is a second one
+  // in a row.
+  void AppendCachePoint(const CachePoint& point) {
+    if (!point.set || count_ == section_ || point_last_) return;
+    std::string* out = Next();
+    out->append(R"({"cachePoint":{"type":"default")");
+    if (!point.ttl.empty()) {
+      out->append(R"(,"ttl":)");
+      json::AppendQuoted(out, point.ttl);
+    }
+    out->append("}}");
+    point_last_ = true;
+  }
+  size_t count() const { return count_; }
+
+ private:
+  std::string* out_;
+  size_t count_ = 0;
+  size_t section_ = 0;
+  bool point_last_ = false;  // the last block written is a cache point
+};
+
+// An optional object member `,"name":{...}` written in place: opened speculatively, taken back
+// by Close() when no member was written.
+class OptionalObject {
+ public:
+  OptionalObject(std::string* out, std::string_view name) : out_(out), mark_(out->size()) {
+    out->append(",\"");
+    out->append(name);
+    out->append("\":{");
+  }
+  // Writes `"key":` (after a comma when needed); the caller writes the value.
+  std::string* Member(std::string_view key) {
+    if (members_++ > 0) out_->push_back(',');
+    out_->push_back('"');
+    out_->append(key);
+    out_->append("\":");
+    return out_;
+  }
+  void Close() {
+    if (members_ == 0) out_->resize(mark_);
+    else out_->push_back('}');
+  }
+
+ private:
+  std::string* out_;
+  size_t mark_;
+  size_t members_ = 0;
+};
 
 struct TextPart {
-  std::string text;
-  std::optional<Value> cache_point;
+  Text text;  // into the client's body or the reader's decoded strings
+  CachePoint point;
 };
 
 // Text of a string content or of an array of text parts, each with its cache point (other part
-// types are an error; `allow_refusal` also accepts assistant refusal parts).
-absl::Status AppendTextParts(const Value& content, const std::string& field, bool allow_refusal,
-                             std::vector<TextPart>* out) {
-  if (content.is_null()) return absl::OkStatus();
+// types are an error; `allow_refusal` also accepts assistant refusal parts). Absent or null
+// content has none.
+absl::Status AppendTextParts(View content, const Field& field, bool allow_refusal, std::vector<TextPart>* out) {
+  if (!Present(content)) return absl::OkStatus();
   if (content.is_string()) {
-    out->push_back({content.as_string(), std::nullopt});
+    out->push_back({TextOf(content), {}});
     return absl::OkStatus();
   }
   if (!content.is_array()) return Invalid(field, "must be a string or an array of content parts");
-  for (size_t j = 0; j < content.items().size(); ++j) {
-    const Value& part = content.items()[j];
-    std::string part_field = StrCat(field, "[", j, "]");
-    std::string_view type = part.GetString("type");
-    TextPart text;
+  size_t j = 0;
+  View part;
+  for (auto it = content.items(); it.Next(&part); ++j) {
+    Field part_field(field, j);
+    View type_v, text, refusal, cc;
+    part.FindAll({{"type", &type_v}, {"text", &text}, {"refusal", &refusal}, {"cache_control", &cc}});
+    std::string_view type = StringOf(type_v);
+    TextPart tp;
     if (type == "text") {
-      text.text = std::string(part.GetString("text"));
+      tp.text = TextOf(text);
     } else if (allow_refusal && type == "refusal") {
-      text.text = std::string(part.GetString("refusal"));
+      tp.text = TextOf(refusal);
     } else {
       return Invalid(part_field, StrCat("unsupported part type ", Quoted(type)));
     }
-    ASSIGN_OR_RETURN(text.cache_point, CachePointFor(part, part_field));
-    out->push_back(std::move(text));
+    ASSIGN_OR_RETURN(tp.point, CachePointFrom(cc, part_field));
+    out->push_back(tp);
   }
   return absl::OkStatus();
 }
 
 // Text parts -> text blocks (blank ones dropped: Converse rejects them), cache points after
-// the blocks they follow.
-Value TextBlocks(std::vector<TextPart>&& parts) {
-  Value blocks = Value::Array();
-  for (TextPart& p : parts) {
-    if (!p.text.empty()) blocks.Append(TextBlock(p.text));
-    AppendCachePoint(&blocks, std::move(p.cache_point));
+// the blocks they follow, as one section of `blocks`.
+void AppendTextBlocks(const std::vector<TextPart>& parts, BlockList* blocks) {
+  blocks->StartSection();
+  for (const TextPart& p : parts) {
+    if (!p.text.text.empty()) AppendTextBlock(blocks->Next(), p.text);
+    blocks->AppendCachePoint(p.point);
   }
-  return blocks;
 }
 
 // A base64 data: URL split into media type and payload. False when `url` is not one.
@@ -136,14 +265,13 @@ bool SplitBase64DataUrl(std::string_view url, std::string_view* media_type, std:
   return true;
 }
 
-// OpenAI image_url part -> Converse image block. Bedrock takes only inline bytes (or S3), and
-// a translator does no I/O, so http(s) URLs are refused rather than fetched.
-absl::StatusOr<Value> ImageBlock(const Value& part, const std::string& field) {
-  const Value* image = part.Find("image_url");
-  std::string_view url;
-  if (image != nullptr && image->is_object()) url = image->GetString("url");
-  if (image != nullptr && image->is_string()) url = image->as_string();
-  std::string url_field = StrCat(field, ".image_url.url");
+// OpenAI image_url part (`image` is its image_url member) -> Converse image block. Bedrock
+// takes only inline bytes (or S3), and a translator does no I/O, so http(s) URLs are refused
+// rather than fetched.
+absl::Status AppendImageBlock(View image, const Field& part, BlockList* blocks) {
+  Text url_text = TextOf(image.is_object() ? image.Find("url") : image);
+  std::string_view url = url_text.text;
+  Field url_field(part, "image_url.url");
   if (url.empty()) return Invalid(url_field, "is required");
   if (url.substr(0, 5) != "data:") {
     return Invalid(url_field,
@@ -160,14 +288,13 @@ absl::StatusOr<Value> ImageBlock(const Value& part, const std::string& field) {
   else if (media_type == "image/gif") format = "gif";
   else if (media_type == "image/webp") format = "webp";
   else return Invalid(url_field, StrCat("unsupported image type ", Quoted(media_type)));
-  Value source = Value::Object();
-  source.Set("bytes", Str(data));  // already base64, as Converse's JSON wants
-  Value img = Value::Object();
-  img.Set("format", Str(format));
-  img.Set("source", std::move(source));
-  Value block = Value::Object();
-  block.Set("image", std::move(img));
-  return block;
+  std::string* out = blocks->Next();
+  out->append(R"({"image":{"format":")");
+  out->append(format);
+  out->append(R"(","source":{"bytes":)");
+  AppendText(out, {data, url_text.verbatim});  // already base64, as Converse's JSON wants
+  out->append("}}}");
+  return absl::OkStatus();
 }
 
 std::string_view FormatFromExtension(std::string_view filename) {
@@ -184,28 +311,30 @@ std::string_view FormatFromExtension(std::string_view filename) {
 }
 
 // OpenAI file part {"type":"file","file":{"file_data":"data:<media>;base64,...","filename"}}
-// -> Converse {"document":{"format","name","source":{"bytes"}}}. Uploaded-file references
-// (file_id) would need a fetch from OpenAI's Files API, which Bedrock cannot reach.
-absl::StatusOr<Value> FileBlock(const Value& part, const std::string& field, std::vector<std::string>* names) {
-  const Value* file = part.Find("file");
-  std::string file_field = StrCat(field, ".file");
-  if (file == nullptr || !file->is_object()) return Invalid(file_field, "is required");
-  if (Present(file->Find("file_id"))) {
-    return Invalid(StrCat(file_field, ".file_id"),
+// (`file` is its file member) -> Converse {"document":{"format","name","source":{"bytes"}}}.
+// Uploaded-file references (file_id) would need a fetch from OpenAI's Files API, which Bedrock
+// cannot reach.
+absl::Status AppendDocumentBlock(View file, const Field& part, std::vector<std::string>* names,
+                                 BlockList* blocks) {
+  if (!file.is_object()) return Invalid(Field(part, "file"), "is required");
+  View file_id, data_v, filename_v;
+  file.FindAll({{"file_id", &file_id}, {"file_data", &data_v}, {"filename", &filename_v}});
+  if (Present(file_id)) {
+    return Invalid(Field(part, "file.file_id"),
                    "the AWSBedrock backend cannot read uploaded files; send the file inline as file_data "
                    "(a base64 data: URL)");
   }
-  const Value* data_v = file->Find("file_data");
-  std::string data_field = StrCat(file_field, ".file_data");
+  Field data_field(part, "file.file_data");
   if (!Present(data_v)) return Invalid(data_field, "is required");
-  if (!data_v->is_string() || data_v->as_string().empty()) return Invalid(data_field, "must be a non-empty string");
-  const Value* filename_v = file->Find("filename");
-  if (Present(filename_v) && !filename_v->is_string()) return Invalid(StrCat(file_field, ".filename"), "must be a string");
-  std::string_view filename = Present(filename_v) ? std::string_view(filename_v->as_string()) : std::string_view();
+  const Text file_text = TextOf(data_v);
+  std::string_view file_data = file_text.text;
+  if (!data_v.is_string() || file_data.empty()) return Invalid(data_field, "must be a non-empty string");
+  if (Present(filename_v) && !filename_v.is_string()) return Invalid(Field(part, "file.filename"), "must be a string");
+  std::string_view filename = StringOf(filename_v);
 
   std::string_view media_type, data;
   std::string_view format;
-  if (SplitBase64DataUrl(data_v->as_string(), &media_type, &data)) {
+  if (SplitBase64DataUrl(file_data, &media_type, &data)) {
     format = DocumentFormatForMediaType(media_type);
     // A generic type says nothing; the filename may.
     if (format.empty() && (media_type.empty() || media_type == "application/octet-stream")) {
@@ -216,11 +345,11 @@ absl::StatusOr<Value> FileBlock(const Value& part, const std::string& field, std
                                         "; the AWSBedrock backend accepts pdf, csv, doc, docx, xls, xlsx, "
                                         "html, txt and md documents"));
     }
-  } else if (data_v->as_string().substr(0, 5) == "data:") {
+  } else if (file_data.substr(0, 5) == "data:") {
     return Invalid(data_field, "must be a base64 data: URL (data:application/pdf;base64,...)");
   } else {
     // Bare base64, as some SDKs send it: only the filename can tell the format.
-    data = data_v->as_string();
+    data = file_data;
     format = FormatFromExtension(filename);
     if (format.empty()) {
       return Invalid(data_field, "must be a base64 data: URL with a media type, or carry a filename with a "
@@ -228,400 +357,565 @@ absl::StatusOr<Value> FileBlock(const Value& part, const std::string& field, std
     }
   }
   if (data.empty()) return Invalid(data_field, "has no data");
-  Value source = Value::Object();
-  source.Set("bytes", Str(data));
-  Value doc = Value::Object();
-  doc.Set("format", Str(format));
-  doc.Set("name", Str(DocumentName(filename, true, names)));
-  doc.Set("source", std::move(source));
-  Value block = Value::Object();
-  block.Set("document", std::move(doc));
-  return block;
-}
-
-absl::StatusOr<Value> UserBlocks(const Value& content, const std::string& field,
-                                 std::vector<std::string>* document_names) {
-  Value blocks = Value::Array();
-  if (content.is_string()) {
-    blocks.Append(TextBlock(content.as_string()));
-    return blocks;
-  }
-  if (!content.is_array()) return Invalid(field, "must be a string or an array of content parts");
-  for (size_t j = 0; j < content.items().size(); ++j) {
-    const Value& part = content.items()[j];
-    std::string part_field = StrCat(field, "[", j, "]");
-    std::string_view type = part.GetString("type");
-    if (type == "text") {
-      blocks.Append(TextBlock(part.GetString("text")));
-    } else if (type == "image_url") {
-      ASSIGN_OR_RETURN(Value img, ImageBlock(part, part_field));
-      blocks.Append(std::move(img));
-    } else if (type == "file") {
-      ASSIGN_OR_RETURN(Value doc, FileBlock(part, part_field, document_names));
-      blocks.Append(std::move(doc));
-    } else {
-      return Invalid(part_field, StrCat("unsupported part type ", Quoted(type)));
-    }
-    ASSIGN_OR_RETURN(std::optional<Value> point, CachePointFor(part, part_field));
-    AppendCachePoint(&blocks, std::move(point));
-  }
-  return blocks;
-}
-
-// Appends a turn, merging it into the previous one when the role repeats: Converse wants
-// alternating roles, and consecutive tool results must share one user turn.
-void AppendTurn(Value* messages, std::string_view role, Value&& blocks) {
-  if (blocks.items().empty()) return;
-  if (!messages->items().empty()) {
-    Value& last = messages->items().back();
-    if (last.GetString("role") == role) {
-      Value* content = last.Find("content");
-      for (Value& b : blocks.items()) content->Append(std::move(b));
-      return;
-    }
-  }
-  Value m = Value::Object();
-  m.Set("role", Str(role));
-  m.Set("content", std::move(blocks));
-  messages->Append(std::move(m));
-}
-
-struct ToolHistory {
-  bool any = false;                 // toolUse or toolResult blocks in the conversation
-  std::vector<std::string> names;   // toolUse names, first-seen order
-};
-
-// The `thinking_blocks` extension on an assistant message (what the response side returns,
-// as for Anthropic backends) -> reasoningContent blocks, first in the turn: Claude on Bedrock
-// needs its reasoning, signature included, sent back unchanged for multi-turn tool use.
-absl::Status AppendReasoningBlocks(const Value& msg, const std::string& field, Value* blocks) {
-  const Value* tb = msg.Find("thinking_blocks");
-  if (!Present(tb)) return absl::OkStatus();
-  if (!tb->is_array()) return Invalid(StrCat(field, ".thinking_blocks"), "must be an array");
-  for (size_t j = 0; j < tb->items().size(); ++j) {
-    const Value& b = tb->items()[j];
-    std::string bf = StrCat(field, ".thinking_blocks[", j, "]");
-    std::string_view type = b.GetString("type");
-    Value rc = Value::Object();
-    if (type == "thinking") {
-      Value text = Value::Object();
-      text.Set("text", Str(b.GetString("thinking")));
-      if (std::string_view sig = b.GetString("signature"); !sig.empty()) text.Set("signature", Str(sig));
-      rc.Set("reasoningText", std::move(text));
-    } else if (type == "redacted_thinking") {
-      std::string_view data = b.GetString("data");
-      if (data.empty()) return Invalid(StrCat(bf, ".data"), "is required");
-      rc.Set("redactedContent", Str(data));
-    } else {
-      return Invalid(StrCat(bf, ".type"), "must be \"thinking\" or \"redacted_thinking\"");
-    }
-    Value block = Value::Object();
-    block.Set("reasoningContent", std::move(rc));
-    blocks->Append(std::move(block));
-  }
+  std::string* out = blocks->Next();
+  out->append(R"({"document":{"format":")");
+  out->append(format);
+  out->append(R"(","name":)");
+  json::AppendQuoted(out, DocumentName(filename, true, names));
+  out->append(R"(,"source":{"bytes":)");
+  AppendText(out, {data, file_text.verbatim});
+  out->append("}}}");
   return absl::OkStatus();
 }
 
-absl::StatusOr<Value> AssistantBlocks(const Value& msg, const std::string& field, ToolHistory* history) {
-  std::vector<TextPart> texts;
-  if (const Value* content = msg.Find("content"); content != nullptr) {
-    RETURN_IF_ERROR(AppendTextParts(*content, StrCat(field, ".content"), true, &texts));
+// The members of one chat message the mapping reads, found in one pass.
+struct Message {
+  View role, content, thinking_blocks, tool_calls, tool_call_id;
+  explicit Message(View msg) {
+    msg.FindAll({{"role", &role},
+                 {"content", &content},
+                 {"thinking_blocks", &thinking_blocks},
+                 {"tool_calls", &tool_calls},
+                 {"tool_call_id", &tool_call_id}});
   }
-  Value blocks = Value::Array();
-  RETURN_IF_ERROR(AppendReasoningBlocks(msg, field, &blocks));
-  Value text_blocks = TextBlocks(std::move(texts));
-  for (Value& b : text_blocks.items()) blocks.Append(std::move(b));
-  const Value* calls = msg.Find("tool_calls");
-  if (!Present(calls)) return blocks;
-  if (!calls->is_array()) return Invalid(StrCat(field, ".tool_calls"), "must be an array");
-  for (size_t j = 0; j < calls->items().size(); ++j) {
-    const Value& call = calls->items()[j];
-    std::string call_field = StrCat(field, ".tool_calls[", j, "]");
-    const Value* fn = call.Find("function");
-    if (fn == nullptr || !fn->is_object()) return Invalid(StrCat(call_field, ".function"), "is required");
-    std::string_view name = fn->GetString("name");
-    if (name.empty()) return Invalid(StrCat(call_field, ".function.name"), "is required");
-    std::string_view id = call.GetString("id");
-    if (id.empty()) return Invalid(StrCat(call_field, ".id"), "is required");
-    // OpenAI carries arguments as JSON text; Converse wants the JSON value.
-    Value input = Value::Object();
-    if (const Value* args = fn->Find("arguments"); Present(args)) {
-      if (!args->is_string()) return Invalid(StrCat(call_field, ".function.arguments"), "must be a string");
-      if (!StripWhitespace(args->as_string()).empty()) {
-        auto parsed = json::Parse(args->as_string());
-        if (!parsed.ok()) return Invalid(StrCat(call_field, ".function.arguments"), "is not valid JSON");
-        input = std::move(*parsed);
-      }
-    }
-    Value use = Value::Object();
-    use.Set("toolUseId", Str(id));
-    use.Set("name", Str(name));
-    use.Set("input", std::move(input));
-    Value block = Value::Object();
-    block.Set("toolUse", std::move(use));
-    blocks.Append(std::move(block));
-    history->any = true;
-    bool seen = false;
-    for (const auto& n : history->names) seen = seen || n == name;
-    if (!seen) history->names.emplace_back(name);
-  }
-  return blocks;
-}
+};
 
-// A tool message -> a toolResult block, plus a cache point after it when a content part asked
-// for one (cachePoint is not a ToolResultContentBlock, so it cannot go inside).
-absl::StatusOr<Value> ToolResultBlocks(const Value& msg, const std::string& field) {
-  std::string_view id = msg.GetString("tool_call_id");
-  if (id.empty()) return Invalid(StrCat(field, ".tool_call_id"), "is required");
-  std::vector<TextPart> texts;
-  const Value* content = msg.Find("content");
-  if (content != nullptr) RETURN_IF_ERROR(AppendTextParts(*content, StrCat(field, ".content"), false, &texts));
-  Value parts = Value::Array();
-  std::optional<Value> point;
-  for (TextPart& t : texts) {
-    parts.Append(TextBlock(t.text));
-    if (t.cache_point) point = std::move(t.cache_point);
-  }
-  if (parts.items().empty()) parts.Append(TextBlock(""));
-  Value result = Value::Object();
-  result.Set("toolUseId", Str(id));
-  result.Set("content", std::move(parts));
-  Value block = Value::Object();
-  block.Set("toolResult", std::move(result));
-  Value blocks = Value::Array();
-  blocks.Append(std::move(block));
-  AppendCachePoint(&blocks, std::move(point));
-  return blocks;
-}
-
-absl::StatusOr<Value> ToolSpecs(const Value& tools) {
-  if (!tools.is_array()) return Invalid("tools", "must be an array");
-  Value specs = Value::Array();
-  for (size_t i = 0; i < tools.items().size(); ++i) {
-    const Value& tool = tools.items()[i];
-    std::string field = StrCat("tools[", i, "]");
-    std::string_view type = tool.GetString("type");
-    if (!type.empty() && type != "function") {
-      return Invalid(StrCat(field, ".type"), StrCat("unsupported tool type ", Quoted(type)));
-    }
-    const Value* fn = tool.Find("function");
-    if (fn == nullptr || !fn->is_object()) return Invalid(StrCat(field, ".function"), "is required");
-    std::string_view name = fn->GetString("name");
-    if (name.empty()) return Invalid(StrCat(field, ".function.name"), "is required");
-    Value spec = Value::Object();
-    spec.Set("name", Str(name));
-    if (std::string_view d = fn->GetString("description"); !d.empty()) spec.Set("description", Str(d));
-    Value schema = Value::Object();
-    if (const Value* params = fn->Find("parameters"); Present(params)) {
-      if (!params->is_object()) return Invalid(StrCat(field, ".function.parameters"), "must be an object");
-      schema = *params;
-    } else {
-      schema.Set("type", Str("object"));
-      schema.Set("properties", Value::Object());
-    }
-    Value input_schema = Value::Object();
-    input_schema.Set("json", std::move(schema));
-    spec.Set("inputSchema", std::move(input_schema));
-    Value entry = Value::Object();
-    entry.Set("toolSpec", std::move(spec));
-    specs.Append(std::move(entry));
-    // cache_control on the tool (as Anthropic puts it) or, leniently, on its function.
-    ASSIGN_OR_RETURN(std::optional<Value> point, CachePointFor(tool, field));
-    if (!point) {
-      ASSIGN_OR_RETURN(point, CachePointFor(*fn, StrCat(field, ".function")));
-    }
-    AppendCachePoint(&specs, std::move(point));
-  }
-  return specs;
-}
+struct ToolHistory {
+  bool any = false;                     // toolUse or toolResult blocks in the conversation
+  std::vector<std::string_view> names;  // toolUse names, first-seen order
+};
 
 enum class Choice { kUnset, kNone, kAuto, kAny, kTool };
 
-absl::Status ParseToolChoice(const Value* tc, Choice* choice, std::string* name) {
+absl::Status ParseToolChoice(View tc, Choice* choice, std::string_view* name) {
   if (!Present(tc)) return absl::OkStatus();
-  if (tc->is_string()) {
-    const std::string& s = tc->as_string();
+  if (tc.is_string()) {
+    std::string_view s = tc.as_string();
     if (s == "none") *choice = Choice::kNone;
     else if (s == "auto") *choice = Choice::kAuto;
     else if (s == "required") *choice = Choice::kAny;
     else return Invalid("tool_choice", StrCat("unsupported value ", Quoted(s)));
     return absl::OkStatus();
   }
-  if (tc->is_object() && tc->GetString("type") == "function") {
-    const Value* fn = tc->Find("function");
-    std::string_view n = fn != nullptr ? fn->GetString("name") : std::string_view();
+  if (tc.is_object() && tc.GetString("type") == "function") {
+    std::string_view n = tc.Find("function").GetString("name");
     if (n.empty()) return Invalid("tool_choice.function.name", "is required");
     *choice = Choice::kTool;
-    *name = std::string(n);
+    *name = n;
     return absl::OkStatus();
   }
   return Invalid("tool_choice", "must be \"none\", \"auto\", \"required\" or a function choice");
 }
 
-// Converse has no "none": without a tool history the tools are dropped; with one, Bedrock
-// insists on a toolConfig, so the tools stay (without toolChoice) and the model may still call
-// one. With no tools at all but a tool history, minimal specs are synthesised from the names in
-// the history for the same reason (ValidationException "The toolConfig field must be defined
-// when using toolUse and toolResult content blocks").
-absl::StatusOr<std::optional<Value>> ToolConfig(const Value& doc, const ToolHistory& history) {
-  Choice choice = Choice::kUnset;
-  std::string tool_name;
-  RETURN_IF_ERROR(ParseToolChoice(doc.Find("tool_choice"), &choice, &tool_name));
-  Value specs = Value::Array();
-  if (const Value* tools = doc.Find("tools"); Present(tools)) {
-    ASSIGN_OR_RETURN(specs, ToolSpecs(*tools));
-  }
-  if (specs.items().empty() && history.any) {
-    for (const std::string& n : history.names) {
-      Value schema = Value::Object();
-      schema.Set("type", Str("object"));
-      Value input_schema = Value::Object();
-      input_schema.Set("json", std::move(schema));
-      Value spec = Value::Object();
-      spec.Set("name", Str(n));
-      spec.Set("inputSchema", std::move(input_schema));
-      Value entry = Value::Object();
-      entry.Set("toolSpec", std::move(spec));
-      specs.Append(std::move(entry));
-    }
-    choice = Choice::kNone;  // the client offered no tools: never ask for one
-  }
-  if (specs.items().empty()) {
-    if (choice == Choice::kAny || choice == Choice::kTool) return Invalid("tool_choice", "requires tools");
-    return std::optional<Value>();
-  }
-  if (choice == Choice::kNone && !history.any) return std::optional<Value>();
-  Value config = Value::Object();
-  config.Set("tools", std::move(specs));
-  Value tc = Value::Object();
-  switch (choice) {
-    case Choice::kAuto: tc.Set("auto", Value::Object()); break;
-    case Choice::kAny: tc.Set("any", Value::Object()); break;
-    case Choice::kTool: {
-      Value t = Value::Object();
-      t.Set("name", Str(tool_name));
-      tc.Set("tool", std::move(t));
-      break;
-    }
-    case Choice::kUnset:
-    case Choice::kNone: break;
-  }
-  if (tc.size() > 0) config.Set("toolChoice", std::move(tc));
-  return std::optional<Value>(std::move(config));
-}
+// One chat request -> one Converse body, written into `out` as the request is read. Errors
+// are the first the request has, in the order the checks run; `out` then holds a partial body.
+class ConverseWriter {
+ public:
+  ConverseWriter(std::string_view model, std::string* out) : model_(model), out_(out) {}
 
-absl::Status InferenceConfig(const Value& doc, Value* body) {
-  Value ic = Value::Object();
-  const Value* max = doc.Find("max_completion_tokens");
-  std::string_view max_field = "max_completion_tokens";
-  if (!Present(max)) {
-    max = doc.Find("max_tokens");
-    max_field = "max_tokens";
-  }
-  if (Present(max)) {
-    if (!max->is_number()) return Invalid(max_field, "must be an integer");
-    ic.Set("maxTokens", *max);
-  }
-  if (const Value* t = doc.Find("temperature"); Present(t)) {
-    if (!t->is_number()) return Invalid("temperature", "must be a number");
-    ic.Set("temperature", *t);
-  }
-  if (const Value* p = doc.Find("top_p"); Present(p)) {
-    if (!p->is_number()) return Invalid("top_p", "must be a number");
-    ic.Set("topP", *p);
-  }
-  if (const Value* stop = doc.Find("stop"); Present(stop)) {
-    Value seqs = Value::Array();
-    if (stop->is_string()) {
-      seqs.Append(*stop);
-    } else if (stop->is_array()) {
-      for (size_t i = 0; i < stop->items().size(); ++i) {
-        if (!stop->items()[i].is_string()) return Invalid(StrCat("stop[", i, "]"), "must be a string");
-        seqs.Append(stop->items()[i]);
-      }
-    } else {
-      return Invalid("stop", "must be a string or an array of strings");
+  absl::Status Write(View doc) {
+    View messages, n, response_format;
+    doc.FindAll({{"messages", &messages}, {"n", &n}, {"response_format", &response_format}});
+    View first;
+    if (!messages.is_array() || !messages.items().Next(&first)) {
+      return Invalid("messages", "must be a non-empty array");
     }
-    if (seqs.size() > 0) ic.Set("stopSequences", std::move(seqs));
-  }
-  if (ic.size() > 0) body->Set("inferenceConfig", std::move(ic));
-  return absl::OkStatus();
-}
+    if (Present(n) && !(n.is_number() && n.as_int() == 1)) {
+      return Invalid("n", "the AWSBedrock backend returns one choice; only n=1 is supported");
+    }
+    if (Present(response_format) && response_format.GetString("type") == "json_schema") {
+      // Converse has no schema-constrained output; silently ignoring it would hand the client
+      // text it believes was validated. json_object is let through: the prompt asks for JSON.
+      return Invalid("response_format.type", "json_schema is not supported by the AWSBedrock backend");
+    }
 
-// reasoning_effort / the `thinking` extension -> additionalModelRequestFields, in the model
-// family's own terms: Claude takes Anthropic's `thinking` (budget tokens), Amazon Nova 2 takes
-// `reasoningConfig` (an effort level). Budgets follow common gateway defaults.
-absl::Status Reasoning(const Value& doc, std::string_view model, Value* extra) {
-  if (const Value* thinking = doc.Find("thinking"); Present(thinking)) {
-    if (!thinking->is_object()) return Invalid("thinking", "must be an object");
-    extra->Set("thinking", *thinking);
+    out_->append(R"({"messages":[)");
+    RETURN_IF_ERROR(Messages(messages));
+    if (open_role_.empty()) return Invalid("messages", "must contain a user message");
+    out_->append("]}]");
+    if (system_blocks_.count() > 0) {
+      out_->append(R"(,"system":[)");
+      out_->append(system_);
+      out_->push_back(']');
+    }
+    RETURN_IF_ERROR(InferenceConfig(doc));
+    RETURN_IF_ERROR(ToolConfig(doc));
+    RETURN_IF_ERROR(AdditionalModelRequestFields(doc));
+    if (View g = doc.Find("guardrailConfig"); Present(g)) {
+      RETURN_IF_ERROR(GuardrailConfig(g, doc.GetBool("stream", false)));
+    }
+    out_->push_back('}');
     return absl::OkStatus();
   }
-  const Value* effort_v = doc.Find("reasoning_effort");
-  if (!Present(effort_v)) return absl::OkStatus();
-  if (!effort_v->is_string()) return Invalid("reasoning_effort", "must be a string");
-  const std::string& effort = effort_v->as_string();
-  if (effort == "none") return absl::OkStatus();
-  int64_t budget = 0;
-  std::string_view level;
-  if (effort == "minimal" || effort == "low") {
-    budget = 1024;
-    level = "low";
-  } else if (effort == "medium") {
-    budget = 2048;
-    level = "medium";
-  } else if (effort == "high" || effort == "xhigh") {
-    budget = 4096;
-    level = "high";
-  } else {
-    return Invalid("reasoning_effort", StrCat("unsupported value ", Quoted(effort)));
-  }
-  if (ContainsIgnoreCase(model, "anthropic") || ContainsIgnoreCase(model, "claude")) {
-    Value t = Value::Object();
-    t.Set("type", Str("enabled"));
-    t.Set("budget_tokens", Value::Int(budget));
-    extra->Set("thinking", std::move(t));
-  } else {
-    Value rc = Value::Object();
-    rc.Set("type", Str("enabled"));
-    rc.Set("maxReasoningEffort", Str(level));
-    extra->Set("reasoningConfig", std::move(rc));
-  }
-  return absl::OkStatus();
-}
 
-// The `guardrailConfig` extension: Bedrock's own GuardrailConfiguration, passed through to the
-// top level of the Converse body after type checks, so a typo is a 400 naming the field here
-// rather than a ValidationException from AWS
-// (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_GuardrailConfiguration.html;
-// ConverseStream's GuardrailStreamConfiguration adds streamProcessingMode).
-absl::StatusOr<Value> GuardrailConfig(const Value& g, bool stream) {
-  if (!g.is_object()) return Invalid("guardrailConfig", "must be an object");
-  Value out = Value::Object();
-  for (const auto& [key, v] : g.members()) {
-    std::string field = StrCat("guardrailConfig.", key);
-    if (key == "guardrailIdentifier" || key == "guardrailVersion") {
-      if (!v.is_string() || v.as_string().empty()) return Invalid(field, "must be a non-empty string");
-    } else if (key == "trace") {
-      if (!v.is_string() || (v.as_string() != "enabled" && v.as_string() != "disabled" &&
-                             v.as_string() != "enabled_full")) {
-        return Invalid(field, "must be \"enabled\", \"disabled\" or \"enabled_full\"");
+ private:
+  absl::Status Messages(View messages) {
+    const Field messages_field("messages");
+    size_t i = 0;
+    View msg;
+    for (auto it = messages.items(); it.Next(&msg); ++i) {
+      Field field(messages_field, i);
+      if (!msg.is_object()) return Invalid(field, "must be an object");
+      const Message m(msg);
+      std::string_view role = StringOf(m.role);
+      if (role == "system" || role == "developer") {
+        RETURN_IF_ERROR(SystemMessage(m, field));
+      } else if (role == "user") {
+        if (!Present(m.content)) return Invalid(Field(field, "content"), "is required");
+        RETURN_IF_ERROR(AppendToTurn("user", [&] { return UserBlocks(m.content, field); }));
+      } else if (role == "assistant") {
+        RETURN_IF_ERROR(AppendToTurn("assistant", [&] { return AssistantBlocks(m, field); }));
+      } else if (role == "tool") {
+        RETURN_IF_ERROR(AppendToTurn("user", [&] { return ToolResultBlocks(m, field); }));
+        history_.any = true;
+      } else {
+        return Invalid(Field(field, "role"), StrCat("unsupported role ", Quoted(role)));
       }
-    } else if (key == "streamProcessingMode") {
-      if (!v.is_string() || (v.as_string() != "sync" && v.as_string() != "async")) {
-        return Invalid(field, "must be \"sync\" or \"async\"");
-      }
-      if (!stream) continue;  // Converse (unstreamed) does not take it
-    } else {
-      return Invalid(field, "unknown field; expected guardrailIdentifier, guardrailVersion, trace or "
-                            "streamProcessingMode");
     }
-    out.Set(key, v);
+    return absl::OkStatus();
   }
-  if (out.Find("guardrailIdentifier") == nullptr) return Invalid("guardrailConfig.guardrailIdentifier", "is required");
-  if (out.Find("guardrailVersion") == nullptr) return Invalid("guardrailConfig.guardrailVersion", "is required");
-  return out;
-}
+
+  // Runs `write_blocks` (which appends one message's blocks to turn_) as part of a `role` turn.
+  // Converse wants alternating roles, and consecutive tool results must share one user turn,
+  // so a message whose role repeats the open turn's continues that turn; a turn stays open (no
+  // closing "]}") until a message of the other role, or the end. A message that produced no
+  // block leaves no trace.
+  template <typename WriteBlocks>
+  absl::Status AppendToTurn(std::string_view role, WriteBlocks&& write_blocks) {
+    const size_t mark = out_->size();
+    const BlockList saved_turn = turn_;
+    const std::string_view saved_role = open_role_;
+    if (role != open_role_) {
+      if (!open_role_.empty()) out_->append("]},");
+      out_->append(R"({"role":")");
+      out_->append(role);
+      out_->append(R"(","content":[)");
+      turn_ = BlockList(out_);
+      open_role_ = role;
+    }
+    const size_t before = turn_.count();
+    turn_.StartSection();
+    RETURN_IF_ERROR(write_blocks());
+    if (turn_.count() == before) {
+      out_->resize(mark);
+      turn_ = saved_turn;
+      open_role_ = saved_role;
+    }
+    return absl::OkStatus();
+  }
+
+  // System and developer messages -> the top-level system blocks, in order.
+  absl::Status SystemMessage(const Message& m, const Field& field) {
+    texts_.clear();
+    RETURN_IF_ERROR(AppendTextParts(m.content, Field(field, "content"), false, &texts_));
+    AppendTextBlocks(texts_, &system_blocks_);
+    return absl::OkStatus();
+  }
+
+  absl::Status UserBlocks(View content, const Field& field) {
+    if (content.is_string()) {
+      AppendTextBlock(turn_.Next(), TextOf(content));
+      return absl::OkStatus();
+    }
+    const Field content_field(field, "content");
+    if (!content.is_array()) return Invalid(content_field, "must be a string or an array of content parts");
+    size_t j = 0;
+    View part;
+    for (auto it = content.items(); it.Next(&part); ++j) {
+      Field part_field(content_field, j);
+      View type_v, text, image, file, cc;
+      part.FindAll(
+          {{"type", &type_v}, {"text", &text}, {"image_url", &image}, {"file", &file}, {"cache_control", &cc}});
+      std::string_view type = StringOf(type_v);
+      if (type == "text") {
+        AppendTextBlock(turn_.Next(), TextOf(text));  // user text is kept even when blank
+      } else if (type == "image_url") {
+        RETURN_IF_ERROR(AppendImageBlock(image, part_field, &turn_));
+      } else if (type == "file") {
+        RETURN_IF_ERROR(AppendDocumentBlock(file, part_field, &document_names_, &turn_));
+      } else {
+        return Invalid(part_field, StrCat("unsupported part type ", Quoted(type)));
+      }
+      ASSIGN_OR_RETURN(CachePoint point, CachePointFrom(cc, part_field));
+      turn_.AppendCachePoint(point);
+    }
+    return absl::OkStatus();
+  }
+
+  // An assistant message -> its reasoning blocks, then its text, then its tool calls as
+  // toolUse blocks. (Content parts are checked before thinking_blocks, as they always were.)
+  absl::Status AssistantBlocks(const Message& m, const Field& field) {
+    texts_.clear();
+    RETURN_IF_ERROR(AppendTextParts(m.content, Field(field, "content"), true, &texts_));
+    RETURN_IF_ERROR(ReasoningBlocks(m.thinking_blocks, field));
+    AppendTextBlocks(texts_, &turn_);
+    if (!Present(m.tool_calls)) return absl::OkStatus();
+    const Field calls_field(field, "tool_calls");
+    if (!m.tool_calls.is_array()) return Invalid(calls_field, "must be an array");
+    size_t j = 0;
+    View call;
+    for (auto it = m.tool_calls.items(); it.Next(&call); ++j) {
+      Field call_field(calls_field, j);
+      RETURN_IF_ERROR(ToolUseBlock(call, call_field));
+    }
+    return absl::OkStatus();
+  }
+
+  // The `thinking_blocks` extension on an assistant message (what the response side returns,
+  // as for Anthropic backends) -> reasoningContent blocks, first in the turn: Claude on Bedrock
+  // needs its reasoning, signature included, sent back unchanged for multi-turn tool use.
+  absl::Status ReasoningBlocks(View tb, const Field& field) {
+    if (!Present(tb)) return absl::OkStatus();
+    const Field tb_field(field, "thinking_blocks");
+    if (!tb.is_array()) return Invalid(tb_field, "must be an array");
+    size_t j = 0;
+    View b;
+    for (auto it = tb.items(); it.Next(&b); ++j) {
+      Field block_field(tb_field, j);
+      View type_v, thinking, signature, data_v;
+      b.FindAll({{"type", &type_v}, {"thinking", &thinking}, {"signature", &signature}, {"data", &data_v}});
+      std::string_view type = StringOf(type_v);
+      if (type == "thinking") {
+        std::string* out = turn_.Next();
+        out->append(R"({"reasoningContent":{"reasoningText":{"text":)");
+        AppendText(out, TextOf(thinking));  // reasoning text can be long
+        if (std::string_view sig = StringOf(signature); !sig.empty()) {
+          out->append(R"(,"signature":)");
+          json::AppendQuoted(out, sig);
+        }
+        out->append("}}}");
+      } else if (type == "redacted_thinking") {
+        std::string_view data = StringOf(data_v);
+        if (data.empty()) return Invalid(Field(block_field, "data"), "is required");
+        std::string* out = turn_.Next();
+        out->append(R"({"reasoningContent":{"redactedContent":)");
+        json::AppendQuoted(out, data);
+        out->append("}}");
+      } else {
+        return Invalid(Field(block_field, "type"), "must be \"thinking\" or \"redacted_thinking\"");
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // One OpenAI tool call -> a toolUse block. OpenAI carries the arguments as JSON text;
+  // Converse wants the JSON value (written compact, as re-serializing a parsed copy would).
+  absl::Status ToolUseBlock(View call, const Field& call_field) {
+    View fn, id_v;
+    call.FindAll({{"function", &fn}, {"id", &id_v}});
+    if (!fn.is_object()) return Invalid(Field(call_field, "function"), "is required");
+    View name_v, args;
+    fn.FindAll({{"name", &name_v}, {"arguments", &args}});
+    std::string_view name = StringOf(name_v);
+    if (name.empty()) return Invalid(Field(call_field, "function.name"), "is required");
+    std::string_view id = StringOf(id_v);
+    if (id.empty()) return Invalid(Field(call_field, "id"), "is required");
+    View input;  // absent: {}
+    if (Present(args)) {
+      if (!args.is_string()) return Invalid(Field(call_field, "function.arguments"), "must be a string");
+      std::string_view text = args.as_string();
+      if (!StripWhitespace(text).empty()) {
+        // A second reader: the first one's views (the request) must stay valid.
+        if (!arguments_reader_) arguments_reader_.emplace();
+        auto parsed = arguments_reader_->Parse(text);
+        if (!parsed.ok()) return Invalid(Field(call_field, "function.arguments"), "is not valid JSON");
+        input = *parsed;
+      }
+    }
+    std::string* out = turn_.Next();
+    out->append(R"({"toolUse":{"toolUseId":)");
+    json::AppendQuoted(out, id);
+    out->append(R"(,"name":)");
+    json::AppendQuoted(out, name);
+    out->append(R"(,"input":)");
+    if (input.exists()) input.AppendCompact(out);
+    else out->append("{}");
+    out->append("}}");
+    history_.any = true;
+    if (std::find(history_.names.begin(), history_.names.end(), name) == history_.names.end()) {
+      history_.names.push_back(name);
+    }
+    return absl::OkStatus();
+  }
+
+  // A tool message -> a toolResult block, plus a cache point after it when a content part asked
+  // for one (cachePoint is not a ToolResultContentBlock, so it cannot go inside).
+  absl::Status ToolResultBlocks(const Message& m, const Field& field) {
+    std::string_view id = StringOf(m.tool_call_id);
+    if (id.empty()) return Invalid(Field(field, "tool_call_id"), "is required");
+    texts_.clear();
+    RETURN_IF_ERROR(AppendTextParts(m.content, Field(field, "content"), false, &texts_));
+    std::string* out = turn_.Next();
+    out->append(R"({"toolResult":{"toolUseId":)");
+    json::AppendQuoted(out, id);
+    out->append(R"(,"content":[)");
+    CachePoint point;  // the last part's that asks for one
+    for (size_t k = 0; k < texts_.size(); ++k) {
+      if (k > 0) out->push_back(',');
+      AppendTextBlock(out, texts_[k].text);  // blank parts stay: a tool result may be empty
+      if (texts_[k].point.set) point = texts_[k].point;
+    }
+    if (texts_.empty()) AppendTextBlock(out, Text());
+    out->append("]}}");
+    turn_.AppendCachePoint(point);
+    return absl::OkStatus();
+  }
+
+  absl::Status InferenceConfig(View doc) {
+    View max_completion_tokens, max_tokens, temperature, top_p, stop;
+    doc.FindAll({{"max_completion_tokens", &max_completion_tokens},
+                 {"max_tokens", &max_tokens},
+                 {"temperature", &temperature},
+                 {"top_p", &top_p},
+                 {"stop", &stop}});
+    OptionalObject ic(out_, "inferenceConfig");
+    View max = max_completion_tokens;
+    std::string_view max_field = "max_completion_tokens";
+    if (!Present(max)) {
+      max = max_tokens;
+      max_field = "max_tokens";
+    }
+    // Numbers are copied as the client wrote them.
+    if (Present(max)) {
+      if (!max.is_number()) return Invalid(max_field, "must be an integer");
+      ic.Member("maxTokens")->append(max.raw());
+    }
+    if (Present(temperature)) {
+      if (!temperature.is_number()) return Invalid("temperature", "must be a number");
+      ic.Member("temperature")->append(temperature.raw());
+    }
+    if (Present(top_p)) {
+      if (!top_p.is_number()) return Invalid("top_p", "must be a number");
+      ic.Member("topP")->append(top_p.raw());
+    }
+    if (Present(stop)) {
+      if (stop.is_string()) {
+        std::string* out = ic.Member("stopSequences");
+        out->push_back('[');
+        stop.AppendCompact(out);
+        out->push_back(']');
+      } else if (stop.is_array()) {
+        size_t count = 0;
+        View s;
+        for (auto it = stop.items(); it.Next(&s); ++count) {
+          if (!s.is_string()) return Invalid(StrCat("stop[", count, "]"), "must be a string");
+        }
+        if (count > 0) {  // an empty list says nothing
+          std::string* out = ic.Member("stopSequences");
+          out->push_back('[');
+          bool first = true;
+          for (auto it = stop.items(); it.Next(&s); first = false) {
+            if (!first) out->push_back(',');
+            s.AppendCompact(out);
+          }
+          out->push_back(']');
+        }
+      } else {
+        return Invalid("stop", "must be a string or an array of strings");
+      }
+    }
+    ic.Close();
+    return absl::OkStatus();
+  }
+
+  absl::Status ToolSpecs(View tools, BlockList* specs) {
+    if (!tools.is_array()) return Invalid("tools", "must be an array");
+    const Field tools_field("tools");
+    size_t i = 0;
+    View tool;
+    for (auto it = tools.items(); it.Next(&tool); ++i) {
+      Field field(tools_field, i);
+      View type_v, fn, cc;
+      tool.FindAll({{"type", &type_v}, {"function", &fn}, {"cache_control", &cc}});
+      std::string_view type = StringOf(type_v);
+      if (!type.empty() && type != "function") {
+        return Invalid(Field(field, "type"), StrCat("unsupported tool type ", Quoted(type)));
+      }
+      if (!fn.is_object()) return Invalid(Field(field, "function"), "is required");
+      View name_v, description, params, fn_cc;
+      fn.FindAll({{"name", &name_v}, {"description", &description}, {"parameters", &params}, {"cache_control", &fn_cc}});
+      std::string_view name = StringOf(name_v);
+      if (name.empty()) return Invalid(Field(field, "function.name"), "is required");
+      if (Present(params) && !params.is_object()) {
+        return Invalid(Field(field, "function.parameters"), "must be an object");
+      }
+      std::string* out = specs->Next();
+      out->append(R"({"toolSpec":{"name":)");
+      json::AppendQuoted(out, name);
+      if (std::string_view d = StringOf(description); !d.empty()) {
+        out->append(R"(,"description":)");
+        json::AppendQuoted(out, d);
+      }
+      out->append(R"(,"inputSchema":{"json":)");
+      if (Present(params)) params.AppendCompact(out);
+      else out->append(R"({"type":"object","properties":{}})");
+      out->append("}}}");
+      // cache_control on the tool (as Anthropic puts it) or, leniently, on its function.
+      ASSIGN_OR_RETURN(CachePoint point, CachePointFrom(cc, field));
+      if (!point.set) {
+        Field fn_field(field, "function");
+        ASSIGN_OR_RETURN(point, CachePointFrom(fn_cc, fn_field));
+      }
+      specs->AppendCachePoint(point);
+    }
+    return absl::OkStatus();
+  }
+
+  // Converse has no "none": without a tool history the tools are dropped; with one, Bedrock
+  // insists on a toolConfig, so the tools stay (without toolChoice) and the model may still
+  // call one. With no tools at all but a tool history, minimal specs are synthesised from the
+  // names in the history for the same reason (ValidationException "The toolConfig field must be
+  // defined when using toolUse and toolResult content blocks").
+  absl::Status ToolConfig(View doc) {
+    View tool_choice, tools;
+    doc.FindAll({{"tool_choice", &tool_choice}, {"tools", &tools}});
+    Choice choice = Choice::kUnset;
+    std::string_view tool_name;
+    RETURN_IF_ERROR(ParseToolChoice(tool_choice, &choice, &tool_name));
+    const size_t mark = out_->size();  // the whole member is taken back when it says nothing
+    out_->append(R"(,"toolConfig":{"tools":[)");
+    BlockList specs(out_);
+    if (Present(tools)) RETURN_IF_ERROR(ToolSpecs(tools, &specs));
+    if (specs.count() == 0 && history_.any) {
+      for (std::string_view n : history_.names) {
+        std::string* out = specs.Next();
+        out->append(R"({"toolSpec":{"name":)");
+        json::AppendQuoted(out, n);
+        out->append(R"(,"inputSchema":{"json":{"type":"object"}}}})");
+      }
+      choice = Choice::kNone;  // the client offered no tools: never ask for one
+    }
+    if (specs.count() == 0) {
+      out_->resize(mark);
+      if (choice == Choice::kAny || choice == Choice::kTool) return Invalid("tool_choice", "requires tools");
+      return absl::OkStatus();
+    }
+    if (choice == Choice::kNone && !history_.any) {
+      out_->resize(mark);
+      return absl::OkStatus();
+    }
+    out_->push_back(']');
+    switch (choice) {
+      case Choice::kAuto: out_->append(R"(,"toolChoice":{"auto":{}})"); break;
+      case Choice::kAny: out_->append(R"(,"toolChoice":{"any":{}})"); break;
+      case Choice::kTool:
+        out_->append(R"(,"toolChoice":{"tool":{"name":)");
+        json::AppendQuoted(out_, tool_name);
+        out_->append("}}");
+        break;
+      case Choice::kUnset:
+      case Choice::kNone: break;
+    }
+    out_->push_back('}');
+    return absl::OkStatus();
+  }
+
+  absl::Status AdditionalModelRequestFields(View doc) {
+    View thinking, effort, top_k;
+    doc.FindAll({{"thinking", &thinking}, {"reasoning_effort", &effort}, {"top_k", &top_k}});
+    OptionalObject extra(out_, "additionalModelRequestFields");
+    RETURN_IF_ERROR(Reasoning(thinking, effort, &extra));
+    if (Present(top_k) && top_k.is_number()) extra.Member("top_k")->append(top_k.raw());
+    extra.Close();
+    return absl::OkStatus();
+  }
+
+  // reasoning_effort / the `thinking` extension -> additionalModelRequestFields, in the model
+  // family's own terms: Claude takes Anthropic's `thinking` (budget tokens), Amazon Nova 2
+  // takes `reasoningConfig` (an effort level). Budgets follow common gateway defaults.
+  absl::Status Reasoning(View thinking, View effort_v, OptionalObject* extra) {
+    if (Present(thinking)) {
+      if (!thinking.is_object()) return Invalid("thinking", "must be an object");
+      thinking.AppendCompact(extra->Member("thinking"));
+      return absl::OkStatus();
+    }
+    if (!Present(effort_v)) return absl::OkStatus();
+    if (!effort_v.is_string()) return Invalid("reasoning_effort", "must be a string");
+    std::string_view effort = effort_v.as_string();
+    if (effort == "none") return absl::OkStatus();
+    int64_t budget = 0;
+    std::string_view level;
+    if (effort == "minimal" || effort == "low") {
+      budget = 1024;
+      level = "low";
+    } else if (effort == "medium") {
+      budget = 2048;
+      level = "medium";
+    } else if (effort == "high" || effort == "xhigh") {
+      budget = 4096;
+      level = "high";
+    } else {
+      return Invalid("reasoning_effort", StrCat("unsupported value ", Quoted(effort)));
+    }
+    if (ContainsIgnoreCase(model_, "anthropic") || ContainsIgnoreCase(model_, "claude")) {
+      StrAppend(extra->Member("thinking"), R"({"type":"enabled","budget_tokens":)", budget, "}");
+    } else {
+      StrAppend(extra->Member("reasoningConfig"), R"({"type":"enabled","maxReasoningEffort":")", level, "\"}");
+    }
+    return absl::OkStatus();
+  }
+
+  // The `guardrailConfig` extension: Bedrock's own GuardrailConfiguration, passed through to
+  // the top level of the Converse body after type checks, so a typo is a 400 naming the field
+  // here rather than a ValidationException from AWS
+  // (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_GuardrailConfiguration.html;
+  // ConverseStream's GuardrailStreamConfiguration adds streamProcessingMode).
+  absl::Status GuardrailConfig(View g, bool stream) {
+    if (!g.is_object()) return Invalid("guardrailConfig", "must be an object");
+    const Field g_field("guardrailConfig");
+    // The members to pass on. Any other key is an error, so there are at most four; a repeated
+    // key keeps its first place and takes its last value (as the DOM's Set did).
+    std::array<std::pair<std::string_view, View>, 4> kept;
+    size_t n = 0;
+    std::string_view key;
+    View v;
+    for (auto it = g.members(); it.Next(&key, &v);) {
+      Field field(g_field, key);
+      std::string_view s = StringOf(v);
+      if (key == "guardrailIdentifier" || key == "guardrailVersion") {
+        if (s.empty()) return Invalid(field, "must be a non-empty string");
+      } else if (key == "trace") {
+        if (s != "enabled" && s != "disabled" && s != "enabled_full") {
+          return Invalid(field, "must be \"enabled\", \"disabled\" or \"enabled_full\"");
+        }
+      } else if (key == "streamProcessingMode") {
+        if (s != "sync" && s != "async") return Invalid(field, "must be \"sync\" or \"async\"");
+        if (!stream) continue;  // Converse (unstreamed) does not take it
+      } else {
+        return Invalid(field, "unknown field; expected guardrailIdentifier, guardrailVersion, trace or "
+                              "streamProcessingMode");
+      }
+      auto same = std::find_if(kept.begin(), kept.begin() + n, [&](const auto& m) { return m.first == key; });
+      if (same != kept.begin() + n) same->second = v;
+      else kept[n++] = {key, v};
+    }
+    auto has = [&](std::string_view k) {
+      return std::any_of(kept.begin(), kept.begin() + n, [&](const auto& m) { return m.first == k; });
+    };
+    if (!has("guardrailIdentifier")) return Invalid("guardrailConfig.guardrailIdentifier", "is required");
+    if (!has("guardrailVersion")) return Invalid("guardrailConfig.guardrailVersion", "is required");
+    out_->append(R"(,"guardrailConfig":{)");
+    for (size_t k = 0; k < n; ++k) {
+      if (k > 0) out_->push_back(',');
+      json::AppendQuoted(out_, kept[k].first);
+      out_->push_back(':');
+      kept[k].second.AppendCompact(out_);
+    }
+    out_->push_back('}');
+    return absl::OkStatus();
+  }
+
+  const std::string_view model_;
+  std::string* const out_;
+  BlockList turn_{out_};         // the open turn's content blocks
+  std::string_view open_role_;   // the open turn's role; "" before the first turn
+  std::string system_;           // the system blocks, written after the messages
+  BlockList system_blocks_{&system_};
+  std::vector<TextPart> texts_;  // scratch: one message's text parts
+  ToolHistory history_;
+  std::vector<std::string> document_names_;
+  std::optional<json::Reader> arguments_reader_;  // tool call arguments, made on first use
+};
 
 }  // namespace
 
@@ -692,80 +986,15 @@ std::string ModelPath(std::string_view model, std::string_view suffix) {
   return out;
 }
 
-absl::StatusOr<MappedChat> MapChatRequest(const Value& doc, std::string_view model) {
+absl::StatusOr<MappedChat> MapChatRequest(std::string_view body, std::string_view model) {
+  json::Reader reader;
+  auto doc = reader.Parse(body);
+  if (!doc.ok()) return absl::InvalidArgumentError(StrCat("request body is not valid JSON: ", doc.status().message()));
   MappedChat out;
-  const Value* messages = doc.Find("messages");
-  if (messages == nullptr || !messages->is_array() || messages->items().empty()) {
-    return Invalid("messages", "must be a non-empty array");
-  }
-  if (const Value* n = doc.Find("n"); Present(n) && !(n->is_number() && n->as_int() == 1)) {
-    return Invalid("n", "the AWSBedrock backend returns one choice; only n=1 is supported");
-  }
-  if (const Value* rf = doc.Find("response_format"); Present(rf) && rf->GetString("type") == "json_schema") {
-    // Converse has no schema-constrained output; silently ignoring it would hand the client
-    // text it believes was validated. json_object is let through: the prompt asks for JSON.
-    return Invalid("response_format.type", "json_schema is not supported by the AWSBedrock backend");
-  }
-
-  Value system = Value::Array();
-  Value turns = Value::Array();
-  ToolHistory history;
-  std::vector<std::string> document_names;
-  for (size_t i = 0; i < messages->items().size(); ++i) {
-    const Value& msg = messages->items()[i];
-    std::string field = StrCat("messages[", i, "]");
-    if (!msg.is_object()) return Invalid(field, "must be an object");
-    std::string_view role = msg.GetString("role");
-    const Value* content = msg.Find("content");
-    if (role == "system" || role == "developer") {
-      std::vector<TextPart> texts;
-      if (content != nullptr) RETURN_IF_ERROR(AppendTextParts(*content, StrCat(field, ".content"), false, &texts));
-      Value blocks = TextBlocks(std::move(texts));
-      for (Value& b : blocks.items()) {
-        // A system message that starts with a cache point (after a blank part) has nothing
-        // of its own to cache; the previous system block is the prefix end either way.
-        if (b.Find("cachePoint") != nullptr) {
-          AppendCachePoint(&system, std::move(b));
-        } else {
-          system.Append(std::move(b));
-        }
-      }
-    } else if (role == "user") {
-      if (!Present(content)) return Invalid(StrCat(field, ".content"), "is required");
-      ASSIGN_OR_RETURN(Value blocks, UserBlocks(*content, StrCat(field, ".content"), &document_names));
-      AppendTurn(&turns, "user", std::move(blocks));
-    } else if (role == "assistant") {
-      ASSIGN_OR_RETURN(Value blocks, AssistantBlocks(msg, field, &history));
-      AppendTurn(&turns, "assistant", std::move(blocks));
-    } else if (role == "tool") {
-      ASSIGN_OR_RETURN(Value blocks, ToolResultBlocks(msg, field));
-      AppendTurn(&turns, "user", std::move(blocks));
-      history.any = true;
-    } else {
-      return Invalid(StrCat(field, ".role"), StrCat("unsupported role ", Quoted(role)));
-    }
-  }
-  if (turns.items().empty()) return Invalid("messages", "must contain a user message");
-
-  Value& body = out.body;
-  body = Value::Object();
-  body.Set("messages", std::move(turns));
-  if (system.size() > 0) body.Set("system", std::move(system));
-  RETURN_IF_ERROR(InferenceConfig(doc, &body));
-  ASSIGN_OR_RETURN(std::optional<Value> tool_config, ToolConfig(doc, history));
-  if (tool_config) body.Set("toolConfig", std::move(*tool_config));
-  Value extra = Value::Object();
-  RETURN_IF_ERROR(Reasoning(doc, model, &extra));
-  if (const Value* top_k = doc.Find("top_k"); Present(top_k) && top_k->is_number()) extra.Set("top_k", *top_k);
-  if (extra.size() > 0) body.Set("additionalModelRequestFields", std::move(extra));
-  if (const Value* g = doc.Find("guardrailConfig"); Present(g)) {
-    ASSIGN_OR_RETURN(Value guardrail, GuardrailConfig(*g, doc.GetBool("stream", false)));
-    body.Set("guardrailConfig", std::move(guardrail));
-  }
-
-  if (const Value* so = doc.Find("stream_options"); so != nullptr && so->is_object()) {
-    out.include_usage = so->GetBool("include_usage", false);
-  }
+  out.body.reserve(body.size() + 128);  // about the client's size: the same text, other wrapping
+  ConverseWriter writer(model, &out.body);
+  RETURN_IF_ERROR(writer.Write(*doc));
+  if (View so = doc->Find("stream_options"); so.is_object()) out.include_usage = so.GetBool("include_usage", false);
   return out;
 }
 

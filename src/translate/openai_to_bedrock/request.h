@@ -30,20 +30,24 @@ std::string_view DocumentFormatForMediaType(std::string_view media_type);
 std::string DocumentName(std::string_view name, bool strip_extension, std::vector<std::string>* used);
 
 struct MappedChat {
-  json::Value body;            // the Converse / ConverseStream request body
+  std::string body;            // the Converse / ConverseStream request body (compact JSON)
   bool include_usage = false;  // stream_options.include_usage
 };
 
-// Maps an OpenAI chat completion request to a Converse body. `model` picks the reasoning
+// Maps an OpenAI chat completion request (`body`, the client's JSON bytes) to a Converse body.
+// Reads `body` with json::Reader and writes the Converse JSON directly, without a DOM. Values
+// copied from the client keep their number text and are written compact, with canonical
+// string escapes; where a key repeats, the first one counts. `model` picks the reasoning
 // dialect (Claude `thinking` vs Nova `reasoningConfig`). Beyond OpenAI's own fields it takes
 // two extensions: Anthropic-style `cache_control` on content parts and tools (-> a cachePoint
 // block after the block it marks) and `guardrailConfig` (-> Converse's guardrailConfig;
 // streamProcessingMode only when the body says "stream": true). File parts with inline
-// base64 data become document blocks. InvalidArgument naming the field when the request
-// cannot be expressed (n > 1, image URLs that are not data: URLs, file_id references, file
-// types Converse has no document format for, audio parts, json_schema response formats,
-// malformed tool arguments, ill-typed extensions).
-absl::StatusOr<MappedChat> MapChatRequest(const json::Value& doc, std::string_view model);
+// base64 data become document blocks. InvalidArgument "request body is not valid JSON: ..."
+// when `body` does not parse, and InvalidArgument naming the field when the request cannot be
+// expressed (n > 1, image URLs that are not data: URLs, file_id references, file types
+// Converse has no document format for, audio parts, json_schema response formats, malformed
+// tool arguments, ill-typed extensions).
+absl::StatusOr<MappedChat> MapChatRequest(std::string_view body, std::string_view model);
 
 struct MappedEmbeddings {
   json::Value body;     // {"inputText":..., "dimensions":...}
