@@ -264,12 +264,10 @@ class AnthropicToOpenAITranslator final : public Translator {
 
   absl::Status StreamBody(std::string_view chunk, bool end_of_stream, std::string* out) {
     if (done_) return absl::OkStatus();  // after [DONE] or an error: ignore the rest
-    events_.clear();
-    absl::Status fed = parser_.Feed(chunk, &events_);
-    for (const http::SseEvent& ev : events_) {
-      RETURN_IF_ERROR(OnEvent(ev, out));
-      if (done_) return absl::OkStatus();
-    }
+    // OnEvent never fails after setting done_, so a failure is always reported.
+    absl::Status fed = parser_.Feed(
+        chunk, [&](const http::SseEventView& ev) { return done_ ? absl::OkStatus() : OnEvent(ev, out); });
+    if (done_) return absl::OkStatus();
     RETURN_IF_ERROR(fed);
     if (!end_of_stream) return absl::OkStatus();
     if (parser_.HasPartial()) return Malformed("the stream ended in the middle of an event");
@@ -281,7 +279,7 @@ class AnthropicToOpenAITranslator final : public Translator {
     return Malformed("the stream ended before a finish_reason");
   }
 
-  absl::Status OnEvent(const http::SseEvent& ev, std::string* out) {
+  absl::Status OnEvent(const http::SseEventView& ev, std::string* out) {
     std::string_view data = StripWhitespace(ev.data);
     if (data.empty()) return absl::OkStatus();
     if (data == "[DONE]") {
@@ -453,7 +451,6 @@ class AnthropicToOpenAITranslator final : public Translator {
   std::string buffer_;  // buffered answer so far
 
   http::SseParser parser_;
-  std::vector<http::SseEvent> events_;
   bool started_ = false;
   bool done_ = false;
   bool refusal_ = false;

@@ -327,12 +327,10 @@ class OpenAIToAnthropicTranslator final : public Translator {
 
   absl::Status StreamBody(std::string_view chunk, bool end_of_stream, std::string* out) {
     if (done_) return absl::OkStatus();  // after message_stop or an error event: ignore the rest
-    events_.clear();
-    absl::Status fed = sse_parser_.Feed(chunk, &events_);
-    for (const http::SseEvent& ev : events_) {
-      RETURN_IF_ERROR(OnEvent(ev, out));
-      if (done_) return absl::OkStatus();
-    }
+    // OnEvent never fails after setting done_, so a failure is always reported.
+    absl::Status fed = sse_parser_.Feed(
+        chunk, [&](const http::SseEventView& ev) { return done_ ? absl::OkStatus() : OnEvent(ev, out); });
+    if (done_) return absl::OkStatus();
     RETURN_IF_ERROR(fed);
     if (end_of_stream) {
       if (sse_parser_.HasPartial()) return Malformed("the stream ended in the middle of an event");
@@ -341,7 +339,7 @@ class OpenAIToAnthropicTranslator final : public Translator {
     return absl::OkStatus();
   }
 
-  absl::Status OnEvent(const http::SseEvent& ev, std::string* out) {
+  absl::Status OnEvent(const http::SseEventView& ev, std::string* out) {
     if (ev.data.empty()) return absl::OkStatus();
     auto parsed = reader_.Parse(ev.data);
     if (!parsed.ok() || !parsed->is_object()) {
@@ -556,7 +554,6 @@ class OpenAIToAnthropicTranslator final : public Translator {
 
   json::Reader reader_;  // the answer / the current event
   http::SseParser sse_parser_;
-  std::vector<http::SseEvent> events_;
   bool started_ = false;
   bool finish_sent_ = false;
   bool done_ = false;

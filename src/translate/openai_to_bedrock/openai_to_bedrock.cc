@@ -188,10 +188,7 @@ class BedrockChatTranslator final : public Translator {
   // ---- streamed: ConverseStream event-stream -> chat.completion.chunk SSE ----
 
   absl::Status StreamBody(std::string_view chunk, bool end_of_stream, std::string* out) {
-    messages_.clear();
-    absl::Status framing = decoder_.Feed(chunk, &messages_);
-    for (const http::EventStreamMessage& m : messages_) RETURN_IF_ERROR(OnEvent(m, out));
-    RETURN_IF_ERROR(framing);
+    RETURN_IF_ERROR(decoder_.Feed(chunk, [&](const http::EventStreamMessageView& m) { return OnEvent(m, out); }));
     if (!end_of_stream) return absl::OkStatus();
     if (decoder_.HasPartial()) return absl::DataLossError("AWSBedrock stream ended in the middle of a message");
     if (!stopped_) return absl::DataLossError("AWSBedrock stream ended before messageStop");
@@ -199,7 +196,7 @@ class BedrockChatTranslator final : public Translator {
     return absl::OkStatus();
   }
 
-  absl::Status OnEvent(const http::EventStreamMessage& m, std::string* out) {
+  absl::Status OnEvent(const http::EventStreamMessageView& m, std::string* out) {
     if (auto exception = bedrock_internal::StreamException(m)) return *exception;
     std::string_view type = m.StringHeader(":event-type").value_or("");
     auto parsed = reader_.Parse(m.payload);
@@ -333,7 +330,6 @@ class BedrockChatTranslator final : public Translator {
   std::string buffer_;  // buffered answer
   json::Reader reader_;  // the answer / the current event
   http::EventStreamDecoder decoder_;
-  std::vector<http::EventStreamMessage> messages_;
   bool role_sent_ = false;
   bool stopped_ = false;
   std::map<int64_t, int> tool_index_;  // content block index -> OpenAI tool_calls index
