@@ -18,11 +18,19 @@ absl::Status SseParser::Feed(std::string_view chunk, EventFn on_event) {
   }
   size_t start = i;
   const char* const data = chunk.data();
+  // The next '\r' at or after i (chunk.size() when none), searched again only once passed: a
+  // stream of '\n' endings (what providers send) costs one '\r' scan per chunk, not per line.
+  size_t next_cr = 0;
+  bool cr_searched = false;
   while (i < chunk.size()) {
-    // The next line end: memchr for '\n' (what providers send), then '\r' only before it.
     const void* nl = std::memchr(data + i, '\n', chunk.size() - i);
     size_t end = nl ? static_cast<size_t>(static_cast<const char*>(nl) - data) : chunk.size();
-    if (const void* cr = std::memchr(data + i, '\r', end - i)) end = static_cast<size_t>(static_cast<const char*>(cr) - data);
+    if (!cr_searched || next_cr < i) {
+      const void* cr = std::memchr(data + i, '\r', chunk.size() - i);
+      next_cr = cr ? static_cast<size_t>(static_cast<const char*>(cr) - data) : chunk.size();
+      cr_searched = true;
+    }
+    if (next_cr < end) end = next_cr;
     if (end == chunk.size()) break;
     i = end;
     char c = chunk[i];

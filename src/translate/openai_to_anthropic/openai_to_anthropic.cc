@@ -407,13 +407,15 @@ class OpenAIToAnthropicTranslator final : public Translator {
     } else if (type == "tool_use") {
       block.kind = BlockKind::kTool;
       block.tool_index = next_tool_index_++;
-      // The first fragment of a call carries id, type and name, with empty arguments.
-      std::string delta = StrCat(R"({"tool_calls":[{"index":)", block.tool_index, R"(,"id":)");
-      json::AppendQuoted(&delta, cb.GetString("id"));
-      delta.append(R"(,"type":"function","function":{"name":)");
-      json::AppendQuoted(&delta, cb.GetString("name"));
-      delta.append(R"(,"arguments":""}}]})");
-      EmitChunk(delta, {}, out);
+      // The first fragment of a call carries id, type and name, with empty arguments;
+      // written straight into `out`, as EmitChunk would.
+      AppendOpenAIChunkStart(id_, created_, response_model_, out);
+      StrAppend(out, R"({"tool_calls":[{"index":)", block.tool_index, R"(,"id":)");
+      json::AppendQuoted(out, cb.GetString("id"));
+      out->append(R"(,"type":"function","function":{"name":)");
+      json::AppendQuoted(out, cb.GetString("name"));
+      out->append(R"(,"arguments":""}}]})");
+      AppendOpenAIChunkEnd({}, out);
     }
     // redacted_thinking, server_tool_use, web_search_tool_result, ...: nothing to say.
     blocks_[index] = std::move(block);

@@ -225,11 +225,7 @@ class BedrockChatTranslator final : public Translator {
       if (t.is_string()) {
         EmitField("content", t.as_string(), out);
       } else if (use.is_object()) {
-        std::string d = StrCat(R"({"tool_calls":[{"index":)", ToolIndex(index.as_int()),
-                               R"(,"function":{"arguments":)");
-        json::AppendQuoted(&d, use.GetString("input"));
-        d.append("}}]}");
-        EmitChunk(d, {}, out);
+        EmitArguments(ToolIndex(index.as_int()), use.GetString("input"), out);
       } else if (rc.is_object()) {
         // Text goes out as reasoning_content deltas; text, signature and redacted bytes are
         // also kept for the thinking_blocks delta sent when the block stops.
@@ -300,6 +296,21 @@ class BedrockChatTranslator final : public Translator {
     out->push_back(':');
     json::AppendQuoted(out, text);
     out->push_back('}');
+    AppendOpenAIChunkEnd({}, out);
+  }
+
+  // A tool call's arguments fragment, written straight into `out` (one per toolUse delta);
+  // the same bytes as EmitChunk with the delta built first.
+  void EmitArguments(int tool_index, std::string_view fragment, std::string* out) {
+    AppendOpenAIChunkStart(id_, created_, model_, out);
+    out->push_back('{');
+    if (!role_sent_) {
+      role_sent_ = true;
+      out->append(R"("role":"assistant",)");
+    }
+    StrAppend(out, R"("tool_calls":[{"index":)", tool_index, R"(,"function":{"arguments":)");
+    json::AppendQuoted(out, fragment);
+    out->append("}}]}");
     AppendOpenAIChunkEnd({}, out);
   }
 
