@@ -409,16 +409,19 @@ class AnthropicToOpenAITranslator final : public Translator {
     open_ = Open::kNone;
   }
 
-  void EmitDelta(int64_t index, std::string_view type, std::string_view field, std::string_view text,
-                 std::string* out) {
-    Value delta = Value::Object();
-    delta.Set("type", Str(type));
-    delta.Set(field, Str(text));
-    Value ev = Value::Object();
-    ev.Set("type", Str("content_block_delta"));
-    ev.Set("index", Value::Int(index));
-    ev.Set("delta", std::move(delta));
-    Emit("content_block_delta", ev, out);
+  // One content_block_delta event, written in place: the bytes Emit would serialise from
+  // {"type":"content_block_delta","index":N,"delta":{"type":T,field:text}}, without building
+  // the object (this runs once per streamed delta).
+  static void EmitDelta(int64_t index, std::string_view type, std::string_view field, std::string_view text,
+                        std::string* out) {
+    StrAppend(out, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":", index,
+              ",\"delta\":{\"type\":");
+    json::AppendQuoted(out, type);
+    out->push_back(',');
+    json::AppendQuoted(out, field);
+    out->push_back(':');
+    json::AppendQuoted(out, text);
+    out->append("}}\n\n");
   }
 
   void Finish(std::string* out) {
