@@ -151,6 +151,16 @@ TEST(SseViewTest, CrEndingsSplitAcrossChunks) {
   EXPECT_FALSE(p.HasPartial());
 }
 
+TEST(SseViewTest, EmptyChunkKeepsAPendingCr) {
+  // Before: the empty chunk forgot the '\r', so the '\n' after it read as a blank line and
+  // ended the event before its data line.
+  SseParser p;
+  auto got = CollectViews({"event: x\r", "", "\ndata: y\n\n"}, p);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].event, "x");
+  EXPECT_EQ(got[0].data, "y");
+}
+
 TEST(SseViewTest, CallbackErrorStopsTheChunkButNotTheParser) {
   SseParser p;
   std::vector<std::string> seen;
