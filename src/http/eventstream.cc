@@ -1,6 +1,8 @@
 #include "http/eventstream.h"
 
+#include <algorithm>
 #include <array>
+#include <utility>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -142,8 +144,9 @@ int FixedSize(uint8_t type) {
 // Bedrock sends three headers per message (:event-type, :content-type, :message-type).
 constexpr size_t kUsualHeaderCount = 4;
 
-absl::Status ParseHeaders(std::string_view h, std::vector<EventStreamHeader>* out) {
-  out->reserve(out->size() + kUsualHeaderCount);
+absl::Status ParseHeaders(std::string_view h, std::vector<EventStreamHeaderView>* out) {
+  out->clear();
+  if (out->capacity() < kUsualHeaderCount) out->reserve(kUsualHeaderCount);  // once per stream
   size_t i = 0;
   while (i < h.size()) {
     size_t name_len = static_cast<unsigned char>(h[i++]);
@@ -166,13 +169,18 @@ absl::Status ParseHeaders(std::string_view h, std::vector<EventStreamHeader>* ou
     if (h.size() - i < len) {
       return absl::DataLossError(StrCat("event-stream: header ", name, " overruns the headers"));
     }
-    EventStreamHeader& hdr = out->emplace_back();
-    hdr.name.assign(name);
-    hdr.type = static_cast<EventStreamHeaderType>(type);
-    hdr.value.assign(h.substr(i, len));
+    out->push_back({name, static_cast<EventStreamHeaderType>(type), h.substr(i, len)});
     i += len;
   }
   return absl::OkStatus();
+}
+
+template <typename Header>
+std::optional<std::string_view> FindStringHeader(const Header& headers, std::string_view name) {
+  for (const auto& h : headers) {
+    if (h.type == EventStreamHeaderType::kString && h.name == name) return std::string_view(h.value);
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -199,67 +207,112 @@ uint32_t Crc32Portable(std::string_view data, uint32_t crc) {
 }  // namespace eventstream_internal
 
 std::optional<std::string_view> EventStreamMessage::StringHeader(std::string_view name) const {
-  for (const auto& h : headers) {
-    if (h.type == EventStreamHeaderType::kString && h.name == name) return std::string_view(h.value);
-  }
-  return std::nullopt;
+  return FindStringHeader(headers, name);
 }
 
-size_t EventStreamDecoder::DecodeFrom(std::string_view data, std::vector<EventStreamMessage>* out) {
+std::optional<std::string_view> EventStreamMessageView::StringHeader(std::string_view name) const {
+  return FindStringHeader(headers, name);
+}
+
+bool EventStreamDecoder::CheckPrelude(std::string_view msg, uint32_t* total) {
+  *total = ReadU32(msg, 0);
+  uint32_t headers_len = ReadU32(msg, 4);
+  if (Crc32(msg.substr(0, 8)) != ReadU32(msg, 8)) {
+    error_ = absl::DataLossError("event-stream: prelude CRC mismatch");
+    return false;
+  }
+  if (*total < kOverheadBytes || headers_len > *total - kOverheadBytes) {
+    error_ = absl::DataLossError(StrCat("event-stream: bad lengths (total ", *total, ", headers ",
+                                        headers_len, ")"));
+    return false;
+  }
+  if (*total > max_message_bytes_) {
+    error_ = absl::ResourceExhaustedError(
+        StrCat("event-stream: message of ", *total, " bytes exceeds the limit of ", max_message_bytes_));
+    return false;
+  }
+  return true;
+}
+
+bool EventStreamDecoder::Deliver(std::string_view msg, MessageFn on_message) {
+  const size_t total = msg.size();
+  const uint32_t headers_len = ReadU32(msg, 4);
+  // The message CRC covers the prelude too: continue from the prelude's (checked) CRC.
+  if (Crc32(msg.substr(8, total - 12), ReadU32(msg, 8)) != ReadU32(msg, total - 4)) {
+    error_ = absl::DataLossError("event-stream: message CRC mismatch");
+    return false;
+  }
+  if (absl::Status st = ParseHeaders(msg.substr(kPreludeBytes, headers_len), &headers_); !st.ok()) {
+    error_ = std::move(st);
+    return false;
+  }
+  if (callback_error_.ok()) {
+    callback_error_ = on_message(EventStreamMessageView{
+        headers_, msg.substr(kPreludeBytes + headers_len, total - kOverheadBytes - headers_len)});
+  }
+  return true;
+}
+
+size_t EventStreamDecoder::DecodeFrom(std::string_view data, MessageFn on_message) {
   size_t pos = 0;
   while (data.size() - pos >= kPreludeBytes) {
     std::string_view msg = data.substr(pos);
-    uint32_t total = ReadU32(msg, 0);
-    uint32_t headers_len = ReadU32(msg, 4);
     // Check the prelude as soon as it is here, so a corrupt length never makes us wait for
     // (or buffer) bytes that will not come.
-    uint32_t prelude_crc = ReadU32(msg, 8);
-    if (Crc32(msg.substr(0, 8)) != prelude_crc) {
-      error_ = absl::DataLossError("event-stream: prelude CRC mismatch");
-      return pos;
-    }
-    if (total < kOverheadBytes || headers_len > total - kOverheadBytes) {
-      error_ = absl::DataLossError(StrCat("event-stream: bad lengths (total ", total, ", headers ",
-                                          headers_len, ")"));
-      return pos;
-    }
-    if (total > max_message_bytes_) {
-      error_ = absl::ResourceExhaustedError(
-          StrCat("event-stream: message of ", total, " bytes exceeds the limit of ", max_message_bytes_));
-      return pos;
-    }
+    uint32_t total = 0;
+    if (!CheckPrelude(msg, &total)) return pos;
     if (msg.size() < total) break;
-    msg = msg.substr(0, total);
-    // The message CRC covers the prelude too: continue from the prelude's (checked) CRC.
-    if (Crc32(msg.substr(8, total - 12), prelude_crc) != ReadU32(msg, total - 4)) {
-      error_ = absl::DataLossError("event-stream: message CRC mismatch");
-      return pos;
-    }
-    EventStreamMessage& m = out->emplace_back();
-    if (absl::Status st = ParseHeaders(msg.substr(kPreludeBytes, headers_len), &m.headers); !st.ok()) {
-      out->pop_back();
-      error_ = std::move(st);
-      return pos;
-    }
-    m.payload.assign(msg.substr(kPreludeBytes + headers_len, total - kOverheadBytes - headers_len));
+    if (!Deliver(msg.substr(0, total), on_message)) return pos;
     pos += total;
   }
   return pos;
 }
 
-absl::Status EventStreamDecoder::Feed(std::string_view chunk, std::vector<EventStreamMessage>* out) {
+absl::Status EventStreamDecoder::Feed(std::string_view chunk, MessageFn on_message) {
   if (!error_.ok()) return error_;
-  if (buffer_.empty()) {
-    // Common case: decode straight from the chunk and keep only an incomplete tail.
-    size_t used = DecodeFrom(chunk, out);
-    if (error_.ok()) buffer_.assign(chunk.substr(used));
-  } else {
-    buffer_.append(chunk);
-    size_t used = DecodeFrom(buffer_, out);
-    if (error_.ok()) buffer_.erase(0, used);
+  std::string_view rest = chunk;
+  if (!buffer_.empty()) {
+    // A message began in an earlier chunk: complete it from the front of this one, copying
+    // only its own bytes, then decode the rest straight from the chunk.
+    if (buffer_.size() < kPreludeBytes) {
+      size_t n = std::min(kPreludeBytes - buffer_.size(), rest.size());
+      buffer_.append(rest.substr(0, n));
+      rest.remove_prefix(n);
+      if (buffer_.size() < kPreludeBytes) return absl::OkStatus();
+      uint32_t total = 0;
+      if (!CheckPrelude(buffer_, &total)) {
+        buffer_.clear();
+        return error_;
+      }
+    }
+    // The prelude is checked, so the length can be trusted (and the message is incomplete).
+    const size_t total = ReadU32(buffer_, 0);
+    size_t n = std::min(total - buffer_.size(), rest.size());
+    buffer_.append(rest.substr(0, n));
+    rest.remove_prefix(n);
+    if (buffer_.size() < total) return absl::OkStatus();
+    bool delivered = Deliver(buffer_, on_message);
+    buffer_.clear();
+    if (!delivered) return error_;  // the first message of this call: no callback error yet
   }
-  if (!error_.ok()) buffer_.clear();
+  // Common case: decode straight from the chunk and keep only an incomplete tail.
+  size_t used = DecodeFrom(rest, on_message);
+  if (error_.ok()) buffer_.assign(rest.substr(used));
+  else buffer_.clear();
+  if (!callback_error_.ok()) return std::exchange(callback_error_, absl::OkStatus());
   return error_;
+}
+
+absl::Status EventStreamDecoder::Feed(std::string_view chunk, std::vector<EventStreamMessage>* out) {
+  return Feed(chunk, [out](const EventStreamMessageView& m) {
+    EventStreamMessage& copy = out->emplace_back();
+    copy.headers.reserve(m.headers.size());
+    for (const EventStreamHeaderView& h : m.headers) {
+      copy.headers.push_back({std::string(h.name), h.type, std::string(h.value)});
+    }
+    copy.payload.assign(m.payload);
+    return absl::OkStatus();
+  });
 }
 
 std::string EncodeEventStreamMessage(const std::vector<EventStreamHeader>& headers,

@@ -10,10 +10,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 
 namespace sluice::http {
@@ -61,30 +63,65 @@ struct EventStreamMessage {
   std::optional<std::string_view> StringHeader(std::string_view name) const;
 };
 
+// Views of one decoded header and message. They point into the chunk being fed when the whole
+// message lies in it, else into the decoder's buffer; valid only during the callback that
+// receives them.
+struct EventStreamHeaderView {
+  std::string_view name;
+  EventStreamHeaderType type = EventStreamHeaderType::kString;
+  std::string_view value;  // as EventStreamHeader::value
+};
+
+struct EventStreamMessageView {
+  std::span<const EventStreamHeaderView> headers;
+  std::string_view payload;
+
+  // The value of the first string header called `name` (exact, case-sensitive match).
+  std::optional<std::string_view> StringHeader(std::string_view name) const;
+};
+
 // Not thread-safe; one per stream. Memory is bounded by one message (max_message_bytes).
 class EventStreamDecoder {
  public:
+  // Called once per complete, CRC-checked message, in stream order.
+  using MessageFn = absl::FunctionRef<absl::Status(const EventStreamMessageView&)>;
+
   // AWS caps event-stream messages at 16 MiB of payload plus 128 KiB of headers.
   static constexpr size_t kDefaultMaxMessageBytes = (16u << 20) + (128u << 10) + 16;
   explicit EventStreamDecoder(size_t max_message_bytes = kDefaultMaxMessageBytes)
       : max_message_bytes_(max_message_bytes) {}
 
-  // Appends every complete message in the bytes fed so far to `out`. Errors: DataLoss when a
-  // CRC does not match or the framing is malformed, ResourceExhausted when a message declares
-  // more than max_message_bytes. Messages before the bad one are still appended. After an
-  // error the decoder is spent: every later call returns the same error.
+  // Hands every complete message in the bytes fed so far to `on_message`. Errors: DataLoss
+  // when a CRC does not match or the framing is malformed, ResourceExhausted when a message
+  // declares more than max_message_bytes. Messages before the bad one are still handed out.
+  // After such an error the decoder is spent: every later call returns the same error.
+  // All of `chunk` is always consumed: once `on_message` returns an error it is not called
+  // again for this chunk, the rest is still decoded (messages dropped, framing errors kept
+  // for the next call), and that error is returned. A message that lies whole in `chunk` is
+  // not copied; only one split across chunks is buffered. No allocation per message once the
+  // buffers have grown to the largest split message and header count.
+  absl::Status Feed(std::string_view chunk, MessageFn on_message);
+
+  // As above, appending owning copies of the messages to `out` (for tests and cold paths).
   absl::Status Feed(std::string_view chunk, std::vector<EventStreamMessage>* out);
 
   // True when bytes of an incomplete message are buffered (at end of stream: truncation).
   bool HasPartial() const { return !buffer_.empty(); }
 
  private:
+  // Checks the prelude at the front of `msg` (at least 12 bytes); sets error_ when bad.
+  bool CheckPrelude(std::string_view msg, uint32_t* total);
+  // Checks and hands out one whole message (exactly its declared length); sets error_ when
+  // bad. Returns false on a framing error.
+  bool Deliver(std::string_view msg, MessageFn on_message);
   // Decodes the messages at the front of `data`; returns how many bytes they used.
-  size_t DecodeFrom(std::string_view data, std::vector<EventStreamMessage>* out);
+  size_t DecodeFrom(std::string_view data, MessageFn on_message);
 
   size_t max_message_bytes_;
   std::string buffer_;  // an incomplete message
+  std::vector<EventStreamHeaderView> headers_;  // the current message's, reused
   absl::Status error_;
+  absl::Status callback_error_;  // the first on_message error of the current Feed
 };
 
 // Serialises one message. REQUIRES: fixed-width header values have their type's size, names

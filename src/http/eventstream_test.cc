@@ -1,5 +1,8 @@
 #include "http/eventstream.h"
 
+#include <algorithm>
+#include <utility>
+
 #include "gtest/gtest.h"
 
 namespace sluice::http {
@@ -242,6 +245,148 @@ TEST(EventStreamTest, MessageSizeIsBounded) {
   EventStreamDecoder ok(1016);
   EXPECT_TRUE(ok.Feed(big, &out).ok());
   EXPECT_EQ(out.size(), 1u);
+}
+
+// ---- the callback API ----
+
+struct Copy {
+  std::vector<EventStreamHeader> headers;
+  std::string payload;
+};
+
+// Feeds `pieces` one by one, each from its own buffer scribbled over once fed; returns copies
+// of the views handed out, and the first error.
+absl::Status CollectViews(EventStreamDecoder& d, const std::vector<std::string_view>& pieces,
+                          std::vector<Copy>* out) {
+  for (std::string_view piece : pieces) {
+    std::string chunk(piece);
+    absl::Status st = d.Feed(chunk, [&](const EventStreamMessageView& m) {
+      Copy& c = out->emplace_back();
+      for (const EventStreamHeaderView& h : m.headers) c.headers.push_back({std::string(h.name), h.type, std::string(h.value)});
+      c.payload = std::string(m.payload);
+      return absl::OkStatus();
+    });
+    std::fill(chunk.begin(), chunk.end(), '#');
+    if (!st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+TEST(EventStreamViewTest, SplitAtEveryPairOfOffsetsMatchesWhole) {
+  std::vector<EventStreamHeader> many = StopHeaders();
+  many.push_back({"n", EventStreamHeaderType::kInt, Bytes({0, 0, 1, 2})});
+  many.push_back({"t", EventStreamHeaderType::kBoolTrue, ""});
+  std::string stream = EncodeEventStreamMessage({}, R"({"foo": "bar"})") +
+                       EncodeEventStreamMessage(many, std::string(100, 'p')) +
+                       EncodeEventStreamMessage(StopHeaders(), "") +
+                       EncodeEventStreamMessage({EventStreamHeader::String(":message-type", "event")}, "x");
+  EventStreamDecoder whole;
+  std::vector<Copy> want;
+  ASSERT_TRUE(CollectViews(whole, {stream}, &want).ok());
+  ASSERT_EQ(want.size(), 4u);
+  EXPECT_EQ(want[1].headers.size(), 5u);
+  EXPECT_EQ(want[1].headers[3].value, Bytes({0, 0, 1, 2}));
+  EXPECT_EQ(want[1].payload, std::string(100, 'p'));
+  for (size_t a = 0; a <= stream.size(); ++a) {
+    for (size_t b = a; b <= stream.size(); ++b) {
+      EventStreamDecoder d;
+      std::vector<Copy> got;
+      std::string_view s = stream;
+      ASSERT_TRUE(CollectViews(d, {s.substr(0, a), s.substr(a, b - a), s.substr(b)}, &got).ok());
+      EXPECT_FALSE(d.HasPartial());
+      ASSERT_EQ(got.size(), want.size()) << a << "," << b;
+      for (size_t i = 0; i < want.size(); ++i) {
+        ASSERT_EQ(got[i].payload, want[i].payload) << a << "," << b << " message " << i;
+        ASSERT_EQ(got[i].headers.size(), want[i].headers.size());
+        for (size_t j = 0; j < want[i].headers.size(); ++j) {
+          ASSERT_EQ(got[i].headers[j].name, want[i].headers[j].name);
+          ASSERT_EQ(got[i].headers[j].type, want[i].headers[j].type);
+          ASSERT_EQ(got[i].headers[j].value, want[i].headers[j].value);
+        }
+      }
+    }
+  }
+}
+
+TEST(EventStreamViewTest, WholeMessagesPointIntoTheChunk) {
+  std::string chunk = EncodeEventStreamMessage(StopHeaders(), "one") + EncodeEventStreamMessage(StopHeaders(), "two");
+  auto inside = [&](std::string_view v) {
+    return v.data() >= chunk.data() && v.data() + v.size() <= chunk.data() + chunk.size();
+  };
+  EventStreamDecoder d;
+  int n = 0;
+  ASSERT_TRUE(d.Feed(chunk, [&](const EventStreamMessageView& m) {
+                 EXPECT_TRUE(inside(m.payload));
+                 for (const auto& h : m.headers) EXPECT_TRUE(inside(h.name) && inside(h.value));
+                 EXPECT_EQ(m.StringHeader(":event-type"), "messageStop");
+                 EXPECT_EQ(m.StringHeader(":missing"), std::nullopt);
+                 ++n;
+                 return absl::OkStatus();
+               }).ok());
+  EXPECT_EQ(n, 2);
+  EXPECT_FALSE(d.HasPartial());
+}
+
+TEST(EventStreamViewTest, CrcErrorsAtEverySplit) {
+  std::string good = EncodeEventStreamMessage(StopHeaders(), "ok");
+  std::string bad_prelude = EncodeEventStreamMessage({}, "payload");
+  bad_prelude[9] ^= 0x01;
+  std::string bad_message = EncodeEventStreamMessage(StopHeaders(), "payload");
+  bad_message[bad_message.size() - 6] ^= 0x20;
+  for (const auto& [bad, what] : {std::pair{bad_prelude, "prelude CRC"}, std::pair{bad_message, "message CRC"}}) {
+    std::string stream = good + bad + good;
+    std::string_view s = stream;
+    for (size_t split = 0; split <= stream.size(); ++split) {
+      EventStreamDecoder d;
+      std::vector<Copy> got;
+      absl::Status st = CollectViews(d, {s.substr(0, split), s.substr(split)}, &got);
+      EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << what << " split " << split;
+      EXPECT_NE(std::string(st.message()).find(what), std::string::npos) << st;
+      ASSERT_EQ(got.size(), 1u) << what << " split " << split;  // the message before it only
+      EXPECT_EQ(got[0].payload, "ok");
+      EXPECT_FALSE(d.HasPartial());
+      // Spent.
+      EXPECT_EQ(d.Feed(good, [](const EventStreamMessageView&) { return absl::OkStatus(); }).code(),
+                absl::StatusCode::kDataLoss);
+    }
+  }
+}
+
+TEST(EventStreamViewTest, LimitFromASplitPrelude) {
+  std::string big = EncodeEventStreamMessage({}, std::string(1000, 'a'));
+  for (size_t split = 1; split < 12; ++split) {
+    EventStreamDecoder d(512);
+    std::vector<Copy> got;
+    EXPECT_TRUE(CollectViews(d, {std::string_view(big).substr(0, split)}, &got).ok());
+    EXPECT_TRUE(d.HasPartial());
+    absl::Status st = CollectViews(d, {std::string_view(big).substr(split, 12 - split)}, &got);
+    EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted) << split;
+    EXPECT_FALSE(d.HasPartial());
+  }
+}
+
+TEST(EventStreamViewTest, CallbackErrorStopsTheChunkButNotTheDecoder) {
+  std::string a = EncodeEventStreamMessage({}, "a");
+  std::string bad = EncodeEventStreamMessage({}, "bad");
+  std::string b = EncodeEventStreamMessage({}, "b");
+  std::string broken = EncodeEventStreamMessage({}, "broken");
+  broken[9] ^= 0x01;
+  EventStreamDecoder d;
+  std::vector<std::string> seen;
+  auto fn = [&](const EventStreamMessageView& m) {
+    seen.emplace_back(m.payload);
+    return m.payload == "bad" ? absl::InvalidArgumentError("bad message") : absl::OkStatus();
+  };
+  // The callback's error wins over a framing error later in the same chunk; the framing error
+  // then makes the decoder spent.
+  EXPECT_EQ(d.Feed(a + bad + b + b.substr(0, 5), fn).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(seen, (std::vector<std::string>{"a", "bad"}));
+  EXPECT_TRUE(d.HasPartial());
+  EXPECT_TRUE(d.Feed(b.substr(5) + a, fn).ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"a", "bad", "b", "a"}));
+  EXPECT_EQ(d.Feed(bad + broken, fn).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(d.Feed(a, fn).code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(seen.size(), 5u);
 }
 
 }  // namespace

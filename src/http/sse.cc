@@ -1,33 +1,44 @@
 #include "http/sse.h"
 
 #include <cstring>
+#include <utility>
 
 namespace sluice::http {
 
-absl::Status SseParser::Feed(std::string_view chunk, std::vector<SseEvent>* out) {
+absl::Status SseParser::Feed(std::string_view chunk, EventFn on_event) {
   size_t i = 0;
   if (!bom_checked_ && !chunk.empty()) {
     // A UTF-8 BOM may open the stream; it can itself be split, so only check a whole one.
     if (line_.empty() && chunk.size() >= 3 && chunk.substr(0, 3) == "\xEF\xBB\xBF") i = 3;
     bom_checked_ = true;
   }
-  if (last_cr_ && i < chunk.size() && chunk[i] == '\n') ++i;  // "\r\n" split across chunks
-  last_cr_ = false;
+  if (last_cr_ && i < chunk.size()) {  // an empty chunk leaves a pending '\r' pending
+    if (chunk[i] == '\n') ++i;          // "\r\n" split across chunks
+    last_cr_ = false;
+  }
   size_t start = i;
   const char* const data = chunk.data();
+  // The next '\r' at or after i (chunk.size() when none), searched again only once passed: a
+  // stream of '\n' endings (what providers send) costs one '\r' scan per chunk, not per line.
+  size_t next_cr = 0;
+  bool cr_searched = false;
   while (i < chunk.size()) {
-    // The next line end: memchr for '\n' (what providers send), then '\r' only before it.
     const void* nl = std::memchr(data + i, '\n', chunk.size() - i);
     size_t end = nl ? static_cast<size_t>(static_cast<const char*>(nl) - data) : chunk.size();
-    if (const void* cr = std::memchr(data + i, '\r', end - i)) end = static_cast<size_t>(static_cast<const char*>(cr) - data);
+    if (!cr_searched || next_cr < i) {
+      const void* cr = std::memchr(data + i, '\r', chunk.size() - i);
+      next_cr = cr ? static_cast<size_t>(static_cast<const char*>(cr) - data) : chunk.size();
+      cr_searched = true;
+    }
+    if (next_cr < end) end = next_cr;
     if (end == chunk.size()) break;
     i = end;
     char c = chunk[i];
     if (line_.empty()) {
-      Line(chunk.substr(start, i - start), out);
+      Line(chunk.substr(start, i - start), /*stable=*/true, on_event);
     } else {
       line_.append(chunk.substr(start, i - start));
-      Line(line_, out);
+      Line(line_, /*stable=*/false, on_event);
       line_.clear();
     }
     if (c == '\r') {
@@ -40,16 +51,34 @@ absl::Status SseParser::Feed(std::string_view chunk, std::vector<SseEvent>* out)
     start = ++i;
   }
   line_.append(chunk.substr(start));
+  if (has_fields_) {
+    // The event goes on in the next chunk: keep what points into this one.
+    event_.Own();
+    data_.Own();
+    id_.Own();
+  }
+  if (!callback_error_.ok()) return std::exchange(callback_error_, absl::OkStatus());
   if (line_.size() + event_bytes_ > max_event_bytes_) {
     return absl::ResourceExhaustedError("server-sent event exceeds the size limit");
   }
   return absl::OkStatus();
 }
 
-void SseParser::Line(std::string_view line, std::vector<SseEvent>* out) {
+absl::Status SseParser::Feed(std::string_view chunk, std::vector<SseEvent>* out) {
+  return Feed(chunk, [out](const SseEventView& ev) {
+    out->push_back(SseEvent{std::string(ev.event), std::string(ev.data), std::string(ev.id)});
+    return absl::OkStatus();
+  });
+}
+
+void SseParser::Line(std::string_view line, bool stable, EventFn on_event) {
   if (line.empty()) {
-    if (has_fields_) out->push_back(std::move(current_));
-    current_ = SseEvent();
+    if (has_fields_ && callback_error_.ok()) {
+      callback_error_ = on_event(SseEventView{event_.view, data_.view, id_.view});
+    }
+    event_.Clear();
+    data_.Clear();
+    id_.Clear();
     has_fields_ = false;
     has_fields_data_ = false;
     event_bytes_ = 0;
@@ -65,13 +94,21 @@ void SseParser::Line(std::string_view line, std::vector<SseEvent>* out) {
   }
   event_bytes_ += line.size();
   if (field == "data") {
-    if (has_fields_data_) current_.data.push_back('\n');
-    current_.data.append(value);
-    has_fields_data_ = true;
+    if (!has_fields_data_) {
+      data_.Set(value, stable);
+      has_fields_data_ = true;
+    } else {
+      // Several data lines: join them in the buffer (`value` never points into it).
+      if (!data_.owned) data_.buf.assign(data_.view);
+      data_.buf.push_back('\n');
+      data_.buf.append(value);
+      data_.view = data_.buf;
+      data_.owned = true;
+    }
   } else if (field == "event") {
-    current_.event = std::string(value);
+    event_.Set(value, stable);
   } else if (field == "id") {
-    current_.id = std::string(value);
+    id_.Set(value, stable);
   } else {
     return;  // retry and unknown fields are ignored
   }

@@ -245,24 +245,22 @@ class AnthropicPassthroughTranslator final : public Translator {
   // Reads usage and the model from complete events. The bytes are forwarded regardless: a
   // passthrough does not judge what the client can parse itself.
   absl::Status Observe(std::string_view bytes) {
-    events_.clear();
-    absl::Status st = parser_.Feed(bytes, &events_);
-    for (const http::SseEvent& ev : events_) {
+    return parser_.Feed(bytes, [this](const http::SseEventView& ev) {
       if (ev.event == "message_stop" || ev.event == "error") {
         stopped_ = true;
-        continue;
+        return absl::OkStatus();
       }
-      if (ev.event != "message_start" && ev.event != "message_delta") continue;
+      if (ev.event != "message_start" && ev.event != "message_delta") return absl::OkStatus();
       auto doc = json::Parse(ev.data);
-      if (!doc.ok()) continue;
+      if (!doc.ok()) return absl::OkStatus();
       const Value* usage = doc->Find("usage");
       if (const Value* msg = doc->Find("message"); msg != nullptr && msg->is_object()) {
         usage = msg->Find("usage");
         if (std::string_view m = msg->GetString("model"); !m.empty()) response_model_ = std::string(m);
       }
       ReadUsage(usage);
-    }
-    return st;
+      return absl::OkStatus();
+    });
   }
 
   void ReadBufferedUsage() {
@@ -304,7 +302,6 @@ class AnthropicPassthroughTranslator final : public Translator {
   bool prev_cr_ = false;
   bool stopped_ = false;  // message_stop or error seen
   http::SseParser parser_;
-  std::vector<http::SseEvent> events_;
 };
 
 class AnthropicPassthroughFactory final : public TranslatorFactory {

@@ -376,12 +376,9 @@ class AnthropicToBedrockTranslator final : public Translator {
       if (!end_of_stream) return absl::OkStatus();
       return error_ = Buffered(out);
     }
-    messages_.clear();
-    absl::Status framing = decoder_.Feed(chunk, &messages_);
-    for (const http::EventStreamMessage& m : messages_) {
-      if (absl::Status st = OnMessage(m, out); !st.ok()) return error_ = st;
-    }
-    if (!framing.ok()) return error_ = framing;
+    absl::Status fed =
+        decoder_.Feed(chunk, [&](const http::EventStreamMessageView& m) { return OnMessage(m, out); });
+    if (!fed.ok()) return error_ = fed;
     if (!end_of_stream) return absl::OkStatus();
     if (decoder_.HasPartial()) return error_ = absl::DataLossError("ConverseStream ended in the middle of a message");
     if (finished_) return absl::OkStatus();
@@ -544,7 +541,7 @@ class AnthropicToBedrockTranslator final : public Translator {
     finished_ = true;
   }
 
-  absl::Status OnMessage(const http::EventStreamMessage& m, std::string* out) {
+  absl::Status OnMessage(const http::EventStreamMessageView& m, std::string* out) {
     if (auto exception = bedrock_internal::StreamException(m)) return *exception;
     if (finished_) return absl::OkStatus();
     std::string_view type = m.StringHeader(":event-type").value_or("");
@@ -629,7 +626,6 @@ class AnthropicToBedrockTranslator final : public Translator {
   std::string buffered_;
 
   http::EventStreamDecoder decoder_;
-  std::vector<http::EventStreamMessage> messages_;
   bool started_ = false;
   bool open_ = false;
   int64_t index_ = 0;          // the Anthropic index of the open (or next) block

@@ -264,12 +264,10 @@ class AnthropicToOpenAITranslator final : public Translator {
 
   absl::Status StreamBody(std::string_view chunk, bool end_of_stream, std::string* out) {
     if (done_) return absl::OkStatus();  // after [DONE] or an error: ignore the rest
-    events_.clear();
-    absl::Status fed = parser_.Feed(chunk, &events_);
-    for (const http::SseEvent& ev : events_) {
-      RETURN_IF_ERROR(OnEvent(ev, out));
-      if (done_) return absl::OkStatus();
-    }
+    // OnEvent never fails after setting done_, so a failure is always reported.
+    absl::Status fed = parser_.Feed(
+        chunk, [&](const http::SseEventView& ev) { return done_ ? absl::OkStatus() : OnEvent(ev, out); });
+    if (done_) return absl::OkStatus();
     RETURN_IF_ERROR(fed);
     if (!end_of_stream) return absl::OkStatus();
     if (parser_.HasPartial()) return Malformed("the stream ended in the middle of an event");
@@ -281,7 +279,7 @@ class AnthropicToOpenAITranslator final : public Translator {
     return Malformed("the stream ended before a finish_reason");
   }
 
-  absl::Status OnEvent(const http::SseEvent& ev, std::string* out) {
+  absl::Status OnEvent(const http::SseEventView& ev, std::string* out) {
     std::string_view data = StripWhitespace(ev.data);
     if (data.empty()) return absl::OkStatus();
     if (data == "[DONE]") {
@@ -411,16 +409,19 @@ class AnthropicToOpenAITranslator final : public Translator {
     open_ = Open::kNone;
   }
 
-  void EmitDelta(int64_t index, std::string_view type, std::string_view field, std::string_view text,
-                 std::string* out) {
-    Value delta = Value::Object();
-    delta.Set("type", Str(type));
-    delta.Set(field, Str(text));
-    Value ev = Value::Object();
-    ev.Set("type", Str("content_block_delta"));
-    ev.Set("index", Value::Int(index));
-    ev.Set("delta", std::move(delta));
-    Emit("content_block_delta", ev, out);
+  // One content_block_delta event, written in place: the bytes Emit would serialise from
+  // {"type":"content_block_delta","index":N,"delta":{"type":T,field:text}}, without building
+  // the object (this runs once per streamed delta).
+  static void EmitDelta(int64_t index, std::string_view type, std::string_view field, std::string_view text,
+                        std::string* out) {
+    StrAppend(out, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":", index,
+              ",\"delta\":{\"type\":");
+    json::AppendQuoted(out, type);
+    out->push_back(',');
+    json::AppendQuoted(out, field);
+    out->push_back(':');
+    json::AppendQuoted(out, text);
+    out->append("}}\n\n");
   }
 
   void Finish(std::string* out) {
@@ -453,7 +454,6 @@ class AnthropicToOpenAITranslator final : public Translator {
   std::string buffer_;  // buffered answer so far
 
   http::SseParser parser_;
-  std::vector<http::SseEvent> events_;
   bool started_ = false;
   bool done_ = false;
   bool refusal_ = false;

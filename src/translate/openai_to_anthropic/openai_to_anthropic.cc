@@ -328,12 +328,10 @@ class OpenAIToAnthropicTranslator final : public Translator {
 
   absl::Status StreamBody(std::string_view chunk, bool end_of_stream, std::string* out) {
     if (done_) return absl::OkStatus();  // after message_stop or an error event: ignore the rest
-    events_.clear();
-    absl::Status fed = sse_parser_.Feed(chunk, &events_);
-    for (const http::SseEvent& ev : events_) {
-      RETURN_IF_ERROR(OnEvent(ev, out));
-      if (done_) return absl::OkStatus();
-    }
+    // OnEvent never fails after setting done_, so a failure is always reported.
+    absl::Status fed = sse_parser_.Feed(
+        chunk, [&](const http::SseEventView& ev) { return done_ ? absl::OkStatus() : OnEvent(ev, out); });
+    if (done_) return absl::OkStatus();
     RETURN_IF_ERROR(fed);
     if (end_of_stream) {
       if (sse_parser_.HasPartial()) return Malformed("the stream ended in the middle of an event");
@@ -342,7 +340,7 @@ class OpenAIToAnthropicTranslator final : public Translator {
     return absl::OkStatus();
   }
 
-  absl::Status OnEvent(const http::SseEvent& ev, std::string* out) {
+  absl::Status OnEvent(const http::SseEventView& ev, std::string* out) {
     if (ev.data.empty()) return absl::OkStatus();
     auto parsed = reader_.Parse(ev.data);
     if (!parsed.ok() || !parsed->is_object()) {
@@ -410,13 +408,15 @@ class OpenAIToAnthropicTranslator final : public Translator {
     } else if (type == "tool_use") {
       block.kind = BlockKind::kTool;
       block.tool_index = next_tool_index_++;
-      // The first fragment of a call carries id, type and name, with empty arguments.
-      std::string delta = StrCat(R"({"tool_calls":[{"index":)", block.tool_index, R"(,"id":)");
-      json::AppendQuoted(&delta, cb.GetString("id"));
-      delta.append(R"(,"type":"function","function":{"name":)");
-      json::AppendQuoted(&delta, cb.GetString("name"));
-      delta.append(R"(,"arguments":""}}]})");
-      EmitChunk(delta, {}, out);
+      // The first fragment of a call carries id, type and name, with empty arguments;
+      // written straight into `out`, as EmitChunk would.
+      AppendOpenAIChunkStart(id_, created_, response_model_, out);
+      StrAppend(out, R"({"tool_calls":[{"index":)", block.tool_index, R"(,"id":)");
+      json::AppendQuoted(out, cb.GetString("id"));
+      out->append(R"(,"type":"function","function":{"name":)");
+      json::AppendQuoted(out, cb.GetString("name"));
+      out->append(R"(,"arguments":""}}]})");
+      AppendOpenAIChunkEnd({}, out);
     }
     // redacted_thinking, server_tool_use, web_search_tool_result, ...: nothing to say.
     blocks_[index] = std::move(block);
@@ -557,7 +557,6 @@ class OpenAIToAnthropicTranslator final : public Translator {
 
   json::Reader reader_;  // the answer / the current event
   http::SseParser sse_parser_;
-  std::vector<http::SseEvent> events_;
   bool started_ = false;
   bool finish_sent_ = false;
   bool done_ = false;

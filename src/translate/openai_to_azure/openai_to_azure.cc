@@ -120,17 +120,17 @@ class AzureTranslator final : public Translator {
 
   // Only events that can carry what we read are parsed: the output never depends on this.
   void ScanStream(std::string_view chunk) {
-    events_.clear();
-    if (!sse_.Feed(chunk, &events_).ok()) return;  // oversized event: usage is best effort
-    for (const auto& ev : events_) {
-      bool has_usage = ev.data.find("\"usage\"") != std::string::npos;
-      if (!has_usage && !response_model_.empty()) continue;
+    // An oversized event fails the feed; usage is best effort, so that is ignored.
+    sse_.Feed(chunk, [this](const http::SseEventView& ev) {
+      bool has_usage = ev.data.find("\"usage\"") != std::string_view::npos;
+      if (!has_usage && !response_model_.empty()) return absl::OkStatus();
       auto doc = json::Parse(ev.data);
-      if (!doc.ok() || !doc->is_object()) continue;
+      if (!doc.ok() || !doc->is_object()) return absl::OkStatus();
       // Azure's first chunk (prompt_filter_results) has an empty model; take the first real one.
       if (response_model_.empty()) response_model_ = std::string(doc->GetString("model"));
       if (const json::Value* u = doc->Find("usage"); u && u->is_object()) ReadUsage(*u, &usage_);
-    }
+      return absl::OkStatus();
+    }).IgnoreError();
   }
 
   const config::Backend& backend_;
@@ -139,7 +139,6 @@ class AzureTranslator final : public Translator {
   bool scan_ = true;
   std::string side_;
   http::SseParser sse_;
-  std::vector<http::SseEvent> events_;
   Usage usage_;
   std::string response_model_;
 };

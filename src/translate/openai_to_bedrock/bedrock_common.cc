@@ -1,5 +1,6 @@
 #include "translate/openai_to_bedrock/bedrock_common.h"
 
+#include "common/status_macros.h"
 #include "common/strings.h"
 #include "crypto/crypto.h"
 #include "json/json.h"
@@ -69,7 +70,7 @@ void ErrorToOpenAI(int status, const http::HeaderMap& headers, std::string_view 
   out->append(OpenAIErrorBody(message, OpenAIType(*client_status), name));
 }
 
-std::optional<absl::Status> StreamException(const http::EventStreamMessage& m) {
+std::optional<absl::Status> StreamException(const http::EventStreamMessageView& m) {
   std::string_view type = m.StringHeader(":message-type").value_or("event");
   if (type == "event") return std::nullopt;
   if (type == "exception") {
@@ -124,36 +125,36 @@ std::vector<std::string_view> BedrockAnthropicBetas(std::string_view header) {
 }
 
 absl::Status InvokeStreamUnwrapper::Feed(std::string_view bytes, bool end_of_stream, std::string* sse) {
-  messages_.clear();
-  absl::Status framing = decoder_.Feed(bytes, &messages_);
-  for (const http::EventStreamMessage& m : messages_) {
-    if (auto exception = StreamException(m)) return *exception;
-    if (m.StringHeader(":event-type").value_or("") != "chunk") continue;
-    auto doc = json::Parse(m.payload);
-    if (!doc.ok() || !doc->is_object()) return MalformedInvoke("chunk payload is not a JSON object");
-    const json::Value* b = doc->Find("bytes");
-    if (b == nullptr || !b->is_string()) return MalformedInvoke("chunk without bytes");
-    auto event = crypto::Base64Decode(b->as_string());
-    if (!event.ok()) return MalformedInvoke("chunk bytes are not base64");
-    if (event_lines_) {
-      auto ev = json::Parse(*event);
-      if (!ev.ok() || !ev->is_object()) return MalformedInvoke("chunk bytes are not a JSON object");
-      std::string_view type = ev->GetString("type");
-      if (type.empty()) return MalformedInvoke("chunk event without a type");
-      for (char c : type) {
-        if (c == '\n' || c == '\r') return MalformedInvoke("chunk event type holds a line break");
-      }
-      sse->append("event: ").append(type).append("\n");
-    }
-    // JSON has no raw line breaks inside strings, so any outside them are whitespace.
-    sse->append("data: ");
-    for (char c : *event) sse->push_back(c == '\n' || c == '\r' ? ' ' : c);
-    sse->append("\n\n");
-  }
-  if (!framing.ok()) return framing;
+  RETURN_IF_ERROR(decoder_.Feed(bytes, [&](const http::EventStreamMessageView& m) { return OnMessage(m, sse); }));
   if (end_of_stream && decoder_.HasPartial()) {
     return absl::DataLossError("AWSAnthropic stream ended in the middle of a message");
   }
+  return absl::OkStatus();
+}
+
+absl::Status InvokeStreamUnwrapper::OnMessage(const http::EventStreamMessageView& m, std::string* sse) {
+  if (auto exception = StreamException(m)) return *exception;
+  if (m.StringHeader(":event-type").value_or("") != "chunk") return absl::OkStatus();
+  auto doc = reader_.Parse(m.payload);
+  if (!doc.ok() || !doc->is_object()) return MalformedInvoke("chunk payload is not a JSON object");
+  json::View b = doc->Find("bytes");
+  if (!b.is_string()) return MalformedInvoke("chunk without bytes");
+  auto event = crypto::Base64Decode(b.as_string());
+  if (!event.ok()) return MalformedInvoke("chunk bytes are not base64");
+  if (event_lines_) {
+    auto ev = reader_.Parse(*event);
+    if (!ev.ok() || !ev->is_object()) return MalformedInvoke("chunk bytes are not a JSON object");
+    std::string_view type = ev->GetString("type");
+    if (type.empty()) return MalformedInvoke("chunk event without a type");
+    for (char c : type) {
+      if (c == '\n' || c == '\r') return MalformedInvoke("chunk event type holds a line break");
+    }
+    sse->append("event: ").append(type).append("\n");
+  }
+  // JSON has no raw line breaks inside strings, so any outside them are whitespace.
+  sse->append("data: ");
+  for (char c : *event) sse->push_back(c == '\n' || c == '\r' ? ' ' : c);
+  sse->append("\n\n");
   return absl::OkStatus();
 }
 

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "http/eventstream.h"
 #include "http/headers.h"
+#include "json/json.h"
 
 namespace sluice::translate::bedrock_internal {
 
@@ -24,7 +25,7 @@ void ErrorToOpenAI(int status, const http::HeaderMap& headers, std::string_view 
 
 // For a message whose :message-type is "exception" or "error": the Status that ends the
 // stream, with a message naming the exception. nullopt for ordinary events.
-std::optional<absl::Status> StreamException(const http::EventStreamMessage& m);
+std::optional<absl::Status> StreamException(const http::EventStreamMessageView& m);
 
 // Bedrock stopReason -> OpenAI finish_reason (provider-apis.md §7.6, sluice column).
 std::string_view FinishReason(std::string_view stop_reason);
@@ -47,8 +48,10 @@ class InvokeStreamUnwrapper {
 
  private:
   bool event_lines_;
+  absl::Status OnMessage(const http::EventStreamMessageView& m, std::string* sse);
+
   http::EventStreamDecoder decoder_;
-  std::vector<http::EventStreamMessage> messages_;
+  json::Reader reader_;  // the current chunk's payload, then its event
 };
 
 }  // namespace sluice::translate::bedrock_internal

@@ -189,10 +189,7 @@ class BedrockChatTranslator final : public Translator {
   // ---- streamed: ConverseStream event-stream -> chat.completion.chunk SSE ----
 
   absl::Status StreamBody(std::string_view chunk, bool end_of_stream, std::string* out) {
-    messages_.clear();
-    absl::Status framing = decoder_.Feed(chunk, &messages_);
-    for (const http::EventStreamMessage& m : messages_) RETURN_IF_ERROR(OnEvent(m, out));
-    RETURN_IF_ERROR(framing);
+    RETURN_IF_ERROR(decoder_.Feed(chunk, [&](const http::EventStreamMessageView& m) { return OnEvent(m, out); }));
     if (!end_of_stream) return absl::OkStatus();
     if (decoder_.HasPartial()) return absl::DataLossError("AWSBedrock stream ended in the middle of a message");
     if (!stopped_) return absl::DataLossError("AWSBedrock stream ended before messageStop");
@@ -200,7 +197,7 @@ class BedrockChatTranslator final : public Translator {
     return absl::OkStatus();
   }
 
-  absl::Status OnEvent(const http::EventStreamMessage& m, std::string* out) {
+  absl::Status OnEvent(const http::EventStreamMessageView& m, std::string* out) {
     if (auto exception = bedrock_internal::StreamException(m)) return *exception;
     std::string_view type = m.StringHeader(":event-type").value_or("");
     auto parsed = reader_.Parse(m.payload);
@@ -229,11 +226,7 @@ class BedrockChatTranslator final : public Translator {
       if (t.is_string()) {
         EmitField("content", t.as_string(), out);
       } else if (use.is_object()) {
-        std::string d = StrCat(R"({"tool_calls":[{"index":)", ToolIndex(index.as_int()),
-                               R"(,"function":{"arguments":)");
-        json::AppendQuoted(&d, use.GetString("input"));
-        d.append("}}]}");
-        EmitChunk(d, {}, out);
+        EmitArguments(ToolIndex(index.as_int()), use.GetString("input"), out);
       } else if (rc.is_object()) {
         // Text goes out as reasoning_content deltas; text, signature and redacted bytes are
         // also kept for the thinking_blocks delta sent when the block stops.
@@ -307,6 +300,21 @@ class BedrockChatTranslator final : public Translator {
     AppendOpenAIChunkEnd({}, out);
   }
 
+  // A tool call's arguments fragment, written straight into `out` (one per toolUse delta);
+  // the same bytes as EmitChunk with the delta built first.
+  void EmitArguments(int tool_index, std::string_view fragment, std::string* out) {
+    AppendOpenAIChunkStart(id_, created_, model_, out);
+    out->push_back('{');
+    if (!role_sent_) {
+      role_sent_ = true;
+      out->append(R"("role":"assistant",)");
+    }
+    StrAppend(out, R"("tool_calls":[{"index":)", tool_index, R"(,"function":{"arguments":)");
+    json::AppendQuoted(out, fragment);
+    out->append("}}]}");
+    AppendOpenAIChunkEnd({}, out);
+  }
+
   // One chat.completion.chunk event whose delta is `delta` (a compact JSON object).
   // `finish_reason` empty = null.
   void EmitChunk(std::string_view delta, std::string_view finish_reason, std::string* out) {
@@ -334,7 +342,6 @@ class BedrockChatTranslator final : public Translator {
   std::string buffer_;  // buffered answer
   json::Reader reader_;  // the answer / the current event
   http::EventStreamDecoder decoder_;
-  std::vector<http::EventStreamMessage> messages_;
   bool role_sent_ = false;
   bool stopped_ = false;
   std::map<int64_t, int> tool_index_;  // content block index -> OpenAI tool_calls index

@@ -90,19 +90,23 @@ class GeminiChatTranslator final : public Translator {
  private:
   absl::Status Stream(std::string_view chunk, bool end_of_stream, std::string* out) {
     SLUICE_ASSERT(stream_conv_.has_value(), "TranslateRequest not called");
-    events_.clear();
-    RETURN_IF_ERROR(sse_.Feed(chunk, &events_));
-    for (const auto& ev : events_) {
+    const size_t mark = out->size();
+    absl::Status fed = sse_.Feed(chunk, [&](const http::SseEventView& ev) {
       ++event_count_;
       std::string_view data = StripWhitespace(ev.data);
-      if (data.empty() || data == "[DONE]") continue;
+      if (data.empty() || data == "[DONE]") return absl::OkStatus();
       auto parsed = json::Parse(data);
       if (!parsed.ok()) {
         return absl::InternalError(StrCat("gemini stream event ", event_count_, " is not valid JSON: ",
                                           ToStd(parsed.status().message())));
       }
       stream_conv_->OnEvent(*parsed, out);
+      return absl::OkStatus();
+    });
+    if (fed.code() == absl::StatusCode::kResourceExhausted) {
+      out->resize(mark);  // as before: an oversized event fails the chunk, with nothing written
     }
+    RETURN_IF_ERROR(fed);
     if (!end_of_stream) return absl::OkStatus();
     if (sse_.HasPartial() && !stream_conv_->failed()) {
       return absl::InternalError("gemini stream ended inside an event");
@@ -141,7 +145,6 @@ class GeminiChatTranslator final : public Translator {
 
   // Streamed answers.
   http::SseParser sse_;
-  std::vector<http::SseEvent> events_;
   int64_t event_count_ = 0;
   std::optional<StreamConverter> stream_conv_;
 };
