@@ -754,6 +754,7 @@ inline bool HasEscape(std::string_view token) { return token.find('\\') != std::
 absl::StatusOr<View> Reader::Parse(std::string_view text) {
   decoded_.clear();
   top_.clear();
+  if (top_.capacity() == 0) top_.reserve(16);  // a handful of members: one allocation
   root_ = nullptr;
   base_ = text.data();
   Parser p(text);

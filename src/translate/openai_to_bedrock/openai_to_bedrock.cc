@@ -68,7 +68,7 @@ class BedrockChatTranslator final : public Translator {
 
   absl::StatusOr<UpstreamRequest> TranslateRequest(const ClientRequest& req) override {
     // The client's bytes, read with json::Reader (the factory asks for no document).
-    ASSIGN_OR_RETURN(internal::MappedChat mapped, internal::MapChatRequest(req.raw_body, req.model));
+    ASSIGN_OR_RETURN(internal::MappedChat mapped, internal::MapChatRequest(req.raw_body, req.model, req.top_members));
     model_ = std::string(req.model);
     stream_ = req.stream;
     include_usage_ = mapped.include_usage;

@@ -986,15 +986,24 @@ std::string ModelPath(std::string_view model, std::string_view suffix) {
   return out;
 }
 
-absl::StatusOr<MappedChat> MapChatRequest(std::string_view body, std::string_view model) {
+absl::StatusOr<MappedChat> MapChatRequest(std::string_view body, std::string_view model,
+                                          const std::vector<json::TopLevelMember>* top_members) {
   json::Reader reader;
-  auto doc = reader.Parse(body);
-  if (!doc.ok()) return absl::InvalidArgumentError(StrCat("request body is not valid JSON: ", doc.status().message()));
+  View doc;
+  if (top_members != nullptr) {
+    doc = reader.Adopt(body, *top_members);
+  } else {
+    auto parsed = reader.Parse(body);
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(StrCat("request body is not valid JSON: ", parsed.status().message()));
+    }
+    doc = *parsed;
+  }
   MappedChat out;
   out.body.reserve(body.size() + 128);  // about the client's size: the same text, other wrapping
   ConverseWriter writer(model, &out.body);
-  RETURN_IF_ERROR(writer.Write(*doc));
-  if (View so = doc->Find("stream_options"); so.is_object()) out.include_usage = so.GetBool("include_usage", false);
+  RETURN_IF_ERROR(writer.Write(doc));
+  if (View so = doc.Find("stream_options"); so.is_object()) out.include_usage = so.GetBool("include_usage", false);
   return out;
 }
 

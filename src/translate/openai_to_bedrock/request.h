@@ -47,7 +47,10 @@ struct MappedChat {
 // expressed (n > 1, image URLs that are not data: URLs, file_id references, file types
 // Converse has no document format for, audio parts, json_schema response formats, malformed
 // tool arguments, ill-typed extensions).
-absl::StatusOr<MappedChat> MapChatRequest(std::string_view body, std::string_view model);
+// `top_members`, when the caller has it, is json::ScanObject(body) (the pipeline's routing
+// scan): the body is then read without being validated again.
+absl::StatusOr<MappedChat> MapChatRequest(std::string_view body, std::string_view model,
+                                          const std::vector<json::TopLevelMember>* top_members = nullptr);
 
 struct MappedEmbeddings {
   json::Value body;     // {"inputText":..., "dimensions":...}
