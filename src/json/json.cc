@@ -785,7 +785,7 @@ View Reader::Adopt(std::string_view text, const std::vector<TopLevelMember>& mem
 }
 
 std::string_view Reader::Decode(std::string_view token) {
-  std::string& out = decoded_.emplace_back();
+  std::string& out = *decoded_.emplace_back(std::make_unique<std::string>());
   Parser p(token);
   (void)p.ParseString(&out);  // validated already
   return out;

@@ -5,7 +5,7 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
+#include <memory>
 #include <initializer_list>
 #include <new>
 #include <string>
@@ -237,7 +237,9 @@ class Reader {
   friend class View;
   // Decodes a string token with escapes into storage owned by this reader.
   std::string_view Decode(std::string_view token);
-  std::deque<std::string> decoded_;
+  // One string per decoded token, each allocated on its own so views into it stay valid
+  // (std::deque would allocate even when nothing is decoded, which is the common case).
+  std::vector<std::unique_ptr<std::string>> decoded_;
   // A root object's members, recorded while validating: Find on the root looks here
   // instead of walking the text (most lookups are on the root of a small event).
   const char* base_ = nullptr;  // the text
