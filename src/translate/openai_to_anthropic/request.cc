@@ -462,9 +462,9 @@ absl::StatusOr<ToolChoice> MapToolChoice(View doc) {
   if (!Present(tc)) return ToolChoice();
   if (tc.is_string()) {
     std::string_view s = tc.as_string();
-    if (s == "auto") return ToolChoice{"auto"};
-    if (s == "none") return ToolChoice{"none"};
-    if (s == "required") return ToolChoice{"any"};
+    if (s == "auto") return ToolChoice{"auto", {}, false};
+    if (s == "none") return ToolChoice{"none", {}, false};
+    if (s == "required") return ToolChoice{"any", {}, false};
     return Invalid("tool_choice", StrCat("unsupported value ", Quoted(s)));
   }
   std::string_view type = tc.GetString("type");
