@@ -61,6 +61,11 @@ std::string PercentDecode(std::string_view s) {
 // Appends a header value trimmed, with inner runs of spaces and tabs collapsed to one space.
 void AppendCanonicalHeaderValue(std::string* out, std::string_view v) {
   v = StripWhitespace(v);
+  // The usual value (a host, a date, a hash, a media type) has no blank to collapse.
+  if (std::memchr(v.data(), ' ', v.size()) == nullptr && std::memchr(v.data(), '\t', v.size()) == nullptr) {
+    out->append(v);
+    return;
+  }
   auto blank = [](char c) { return c == ' ' || c == '\t'; };
   size_t i = 0;
   while (i < v.size()) {
