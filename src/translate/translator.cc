@@ -54,6 +54,40 @@ void AppendOpenAIUsage(const Usage& u, std::string* out) {
   out->append("}}");
 }
 
+void AppendOpenAIToolCall(std::string_view id, std::string_view name, std::string_view arguments, std::string* out) {
+  out->append("{\"id\":");
+  json::AppendQuoted(out, id);
+  out->append(",\"type\":\"function\",\"function\":{\"name\":");
+  json::AppendQuoted(out, name);
+  out->append(",\"arguments\":");
+  json::AppendQuoted(out, arguments);
+  out->append("}}");
+}
+
+void AppendOpenAIChatCompletion(const OpenAIChatCompletion& c, std::string* out) {
+  out->reserve(out->size() + 256 + c.text.size() + c.reasoning.size() + c.thinking_blocks.size() +
+               c.tool_calls.size());
+  out->append("{\"id\":");
+  json::AppendQuoted(out, c.id);
+  StrAppend(out, ",\"object\":\"chat.completion\",\"created\":", c.created, ",\"model\":");
+  json::AppendQuoted(out, c.model);
+  out->append(",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
+  if (c.text.empty() && !c.tool_calls.empty()) out->append("null");
+  else json::AppendQuoted(out, c.text);
+  if (!c.reasoning.empty()) {
+    out->append(",\"reasoning_content\":");
+    json::AppendQuoted(out, c.reasoning);
+  }
+  if (!c.thinking_blocks.empty()) StrAppend(out, ",\"thinking_blocks\":[", c.thinking_blocks, "]");
+  if (!c.tool_calls.empty()) StrAppend(out, ",\"tool_calls\":[", c.tool_calls, "]");
+  out->append("},\"logprobs\":null,\"finish_reason\":");
+  json::AppendQuoted(out, c.finish_reason);
+  out->append("}],\"usage\":");
+  static const Usage kNone;
+  AppendOpenAIUsage(c.usage ? *c.usage : kNone, out);
+  out->push_back('}');
+}
+
 void AppendOpenAIUsageChunk(std::string_view id, int64_t created, std::string_view model, const Usage& u,
                             std::string* out) {
   out->append("data: {\"id\":");

@@ -133,6 +133,25 @@ std::string OpenAIStreamError(std::string_view message);
 // Envoy AI Gateway's extension]}}, appended as compact JSON.
 void AppendOpenAIUsage(const Usage& u, std::string* out);
 
+// One OpenAI tool_calls entry {"id","type":"function","function":{"name","arguments"}}
+// (`arguments`: the JSON text, written as a string).
+void AppendOpenAIToolCall(std::string_view id, std::string_view name, std::string_view arguments, std::string* out);
+
+// A whole OpenAI chat.completion with one choice, written directly by the translators that
+// answer in the OpenAI dialect. The list members are comma-separated JSON already.
+struct OpenAIChatCompletion {
+  std::string_view id;
+  int64_t created = 0;
+  std::string_view model;
+  std::string_view text;             // content; null when empty and there are tool calls
+  std::string_view reasoning;        // reasoning_content, left out when empty
+  std::string_view thinking_blocks;  // thinking_blocks entries, left out when empty
+  std::string_view tool_calls;       // AppendOpenAIToolCall entries, left out when empty
+  std::string_view finish_reason;
+  const Usage* usage = nullptr;
+};
+void AppendOpenAIChatCompletion(const OpenAIChatCompletion& c, std::string* out);
+
 // OpenAI chat.completion.chunk events, written directly by the translators that stream into
 // the OpenAI dialect. A chunk is AppendOpenAIChunkStart (`data: {"id","object","created",
 // "model","choices":[{"index":0,"delta":`), the delta object, then AppendOpenAIChunkEnd

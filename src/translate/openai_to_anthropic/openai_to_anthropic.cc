@@ -285,13 +285,7 @@ class OpenAIToAnthropicTranslator final : public Translator {
         }
         if (any_tool) tool_calls.push_back(',');
         any_tool = true;
-        tool_calls.append("{\"id\":");
-        json::AppendQuoted(&tool_calls, block.GetString("id"));
-        tool_calls.append(",\"type\":\"function\",\"function\":{\"name\":");
-        json::AppendQuoted(&tool_calls, name);
-        tool_calls.append(",\"arguments\":");
-        json::AppendQuoted(&tool_calls, args);
-        tool_calls.append("}}");
+        AppendOpenAIToolCall(block.GetString("id"), name, args, &tool_calls);
       }
     }
     AnthropicUsage au;
@@ -302,25 +296,9 @@ class OpenAIToAnthropicTranslator final : public Translator {
     std::string_view finish = FinishReason(stop_reason);
     if (json_tool_ && stop_reason == "tool_use") finish = "stop";
 
-    out->reserve(out->size() + 256 + text.size() + reasoning.size() + thinking_blocks.size() + tool_calls.size());
-    out->append("{\"id\":");
-    json::AppendQuoted(out, str(id));
-    StrAppend(out, ",\"object\":\"chat.completion\",\"created\":", Now(), ",\"model\":");
-    json::AppendQuoted(out, response_model_);
-    out->append(",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
-    if (text.empty() && any_tool) out->append("null");
-    else json::AppendQuoted(out, text);
-    if (!reasoning.empty()) {
-      out->append(",\"reasoning_content\":");
-      json::AppendQuoted(out, reasoning);
-    }
-    if (any_thinking) StrAppend(out, ",\"thinking_blocks\":[", thinking_blocks, "]");
-    if (any_tool) StrAppend(out, ",\"tool_calls\":[", tool_calls, "]");
-    out->append("},\"logprobs\":null,\"finish_reason\":");
-    json::AppendQuoted(out, finish);
-    out->append("}],\"usage\":");
-    AppendOpenAIUsage(usage_, out);
-    out->push_back('}');
+    std::string_view id_text = str(id);
+    AppendOpenAIChatCompletion({id_text, Now(), response_model_, text, reasoning, thinking_blocks, tool_calls, finish, &usage_},
+                               out);
     return absl::OkStatus();
   }
 

@@ -140,13 +140,8 @@ class BedrockChatTranslator final : public Translator {
         if (any_tool) tool_calls.push_back(',');
         any_tool = true;
         json::View input = use.Find("input");
-        tool_calls.append("{\"id\":");
-        json::AppendQuoted(&tool_calls, use.GetString("toolUseId"));
-        tool_calls.append(",\"type\":\"function\",\"function\":{\"name\":");
-        json::AppendQuoted(&tool_calls, use.GetString("name"));
-        tool_calls.append(",\"arguments\":");
-        json::AppendQuoted(&tool_calls, input.exists() ? input.Compact() : std::string("{}"));
-        tool_calls.append("}}");
+        AppendOpenAIToolCall(use.GetString("toolUseId"), use.GetString("name"),
+                             input.exists() ? input.Compact() : std::string("{}"), &tool_calls);
       } else if (rc.exists()) {
         json::View rt, redacted;
         rc.FindAll({{"reasoningText", &rt}, {"redactedContent", &redacted}});
@@ -164,25 +159,7 @@ class BedrockChatTranslator final : public Translator {
     std::string_view finish =
         bedrock_internal::FinishReason(stop_reason.is_string() ? stop_reason.as_string() : std::string_view());
 
-    out->reserve(out->size() + 256 + text.size() + reasoning.size() + tool_calls.size());
-    out->append("{\"id\":");
-    json::AppendQuoted(out, id_);
-    StrAppend(out, ",\"object\":\"chat.completion\",\"created\":", created_, ",\"model\":");
-    json::AppendQuoted(out, model_);
-    out->append(",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
-    if (text.empty() && any_tool) out->append("null");
-    else json::AppendQuoted(out, text);
-    if (!reasoning.empty()) {
-      out->append(",\"reasoning_content\":");
-      json::AppendQuoted(out, reasoning);
-    }
-    if (!thinking_blocks.empty()) StrAppend(out, ",\"thinking_blocks\":[", thinking_blocks, "]");
-    if (any_tool) StrAppend(out, ",\"tool_calls\":[", tool_calls, "]");
-    out->append("},\"logprobs\":null,\"finish_reason\":");
-    json::AppendQuoted(out, finish);
-    out->append("}],\"usage\":");
-    AppendOpenAIUsage(usage_, out);
-    out->push_back('}');
+    AppendOpenAIChatCompletion({id_, created_, model_, text, reasoning, thinking_blocks, tool_calls, finish, &usage_}, out);
     return absl::OkStatus();
   }
 
