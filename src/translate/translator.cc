@@ -103,4 +103,25 @@ std::string OpenAIStreamError(std::string_view message) {
   return StrCat("data: ", OpenAIErrorBody(message, "upstream_error", "upstream_stream_error"), "\n\n");
 }
 
+void AppendOpenAITextChunk(std::string_view id, int64_t created, std::string_view model, bool with_role,
+                           std::string_view field, std::string_view text, std::string* out) {
+  AppendOpenAIChunkStart(id, created, model, out);
+  out->append(with_role ? R"({"role":"assistant",)" : "{");
+  json::AppendQuoted(out, field);
+  out->push_back(':');
+  json::AppendQuoted(out, text);
+  out->push_back('}');
+  AppendOpenAIChunkEnd({}, out);
+}
+
+void AppendOpenAIArgumentsChunk(std::string_view id, int64_t created, std::string_view model, bool with_role,
+                                int64_t tool_index, std::string_view fragment, std::string* out) {
+  AppendOpenAIChunkStart(id, created, model, out);
+  out->append(with_role ? R"({"role":"assistant",)" : "{");
+  StrAppend(out, R"("tool_calls":[{"index":)", tool_index, R"(,"function":{"arguments":)");
+  json::AppendQuoted(out, fragment);
+  out->append("}}]}");
+  AppendOpenAIChunkEnd({}, out);
+}
+
 }  // namespace sluice::translate

@@ -179,5 +179,12 @@ inline void AppendOpenAIChunkEnd(std::string_view finish_reason, std::string* ou
 }
 void AppendOpenAIUsageChunk(std::string_view id, int64_t created, std::string_view model, const Usage& u,
                             std::string* out);
+// Whole chunks for the two deltas every provider stream produces: {field: text} (content,
+// reasoning_content) and one tool call's arguments fragment. `with_role` opens the delta
+// with "role":"assistant" (the first chunk of a stream).
+void AppendOpenAITextChunk(std::string_view id, int64_t created, std::string_view model, bool with_role,
+                           std::string_view field, std::string_view text, std::string* out);
+void AppendOpenAIArgumentsChunk(std::string_view id, int64_t created, std::string_view model, bool with_role,
+                                int64_t tool_index, std::string_view fragment, std::string* out);
 
 }  // namespace sluice::translate

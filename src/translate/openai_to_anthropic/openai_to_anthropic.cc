@@ -499,23 +499,12 @@ class OpenAIToAnthropicTranslator final : public Translator {
     AppendOpenAIChunkEnd(finish_reason, out);
   }
 
-  // A chunk whose delta is {field: text}: the common case, with no DOM at all.
+  // A chunk whose delta is {field: text}, or one tool call's arguments fragment.
   void EmitText(std::string_view field, std::string_view text, std::string* out) {
-    AppendOpenAIChunkStart(id_, created_, response_model_, out);
-    out->push_back('{');
-    json::AppendQuoted(out, field);
-    out->push_back(':');
-    json::AppendQuoted(out, text);
-    out->push_back('}');
-    AppendOpenAIChunkEnd({}, out);
+    AppendOpenAITextChunk(id_, created_, response_model_, false, field, text, out);
   }
-
   void EmitArguments(int tool_index, std::string_view fragment, std::string* out) {
-    AppendOpenAIChunkStart(id_, created_, response_model_, out);
-    StrAppend(out, R"({"tool_calls":[{"index":)", tool_index, R"(,"function":{"arguments":)");
-    json::AppendQuoted(out, fragment);
-    out->append("}}]}");
-    AppendOpenAIChunkEnd({}, out);
+    AppendOpenAIArgumentsChunk(id_, created_, response_model_, false, tool_index, fragment, out);
   }
 
   int64_t Now() const { return now_ ? now_() : SystemUnixSeconds(); }

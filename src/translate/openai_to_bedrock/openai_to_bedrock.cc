@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <utility>
 #include <vector>
 
 #include "common/status_macros.h"
@@ -262,34 +263,13 @@ class BedrockChatTranslator final : public Translator {
     out->push_back('}');
   }
 
-  // A chunk whose delta is {field: text}, written straight into `out` (one per text event).
+  // Text and tool-argument deltas, written straight into `out` (one chunk per event); the
+  // first chunk names the role (content can come before messageStart).
   void EmitField(std::string_view field, std::string_view text, std::string* out) {
-    AppendOpenAIChunkStart(id_, created_, model_, out);
-    out->push_back('{');
-    if (!role_sent_) {  // the first chunk names the role (content before messageStart)
-      role_sent_ = true;
-      out->append(R"("role":"assistant",)");
-    }
-    json::AppendQuoted(out, field);
-    out->push_back(':');
-    json::AppendQuoted(out, text);
-    out->push_back('}');
-    AppendOpenAIChunkEnd({}, out);
+    AppendOpenAITextChunk(id_, created_, model_, !std::exchange(role_sent_, true), field, text, out);
   }
-
-  // A tool call's arguments fragment, written straight into `out` (one per toolUse delta);
-  // the same bytes as EmitChunk with the delta built first.
   void EmitArguments(int tool_index, std::string_view fragment, std::string* out) {
-    AppendOpenAIChunkStart(id_, created_, model_, out);
-    out->push_back('{');
-    if (!role_sent_) {
-      role_sent_ = true;
-      out->append(R"("role":"assistant",)");
-    }
-    StrAppend(out, R"("tool_calls":[{"index":)", tool_index, R"(,"function":{"arguments":)");
-    json::AppendQuoted(out, fragment);
-    out->append("}}]}");
-    AppendOpenAIChunkEnd({}, out);
+    AppendOpenAIArgumentsChunk(id_, created_, model_, !std::exchange(role_sent_, true), tool_index, fragment, out);
   }
 
   // One chat.completion.chunk event whose delta is `delta` (a compact JSON object).
