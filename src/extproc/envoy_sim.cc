@@ -655,15 +655,20 @@ class EnvoySim::Stream {
       m.mutable_response_headers()->set_end_of_stream(!has_body && !has_trailers);
       if (!Send(m, "response_headers")) return;
     }
-    if (configured_full_duplex || (!header_sent && mode_.response_body_mode() == kFullDuplexStreamed)) {
-      result_.response_body_streamed = true;
+    // The response body in full-duplex mode, to the end; `headers_pending`: the headers'
+    // answer has not been read yet (it comes first in the stream of replies).
+    auto full_duplex_response = [&](bool headers_pending) {
       std::string out;
-      if (!FullDuplex(Direction::kResponse, resp.body, header_sent, h, out, trailers, &local)) return;
+      if (!FullDuplex(Direction::kResponse, resp.body, headers_pending, h, out, trailers, &local)) return;
       if (local) return;
       result_.answered = true;
       result_.client_response.headers = std::move(h);
       if (!out.empty()) result_.client_response.body = {out};
       result_.client_response.trailers = std::move(trailers);
+    };
+    if (configured_full_duplex || (!header_sent && mode_.response_body_mode() == kFullDuplexStreamed)) {
+      result_.response_body_streamed = true;
+      full_duplex_response(header_sent);
       return;
     }
     if (header_sent) {
@@ -681,14 +686,7 @@ class EnvoySim::Stream {
     result_.response_body_streamed = mode_.response_body_mode() == ProcessingMode::STREAMED ||
                                      mode_.response_body_mode() == kFullDuplexStreamed;
     if (!replaced && (has_body || has_trailers) && mode_.response_body_mode() == kFullDuplexStreamed) {
-      // Switched by mode_override: the headers were answered.
-      std::string out;
-      if (!FullDuplex(Direction::kResponse, resp.body, false, h, out, trailers, &local)) return;
-      if (local) return;
-      result_.answered = true;
-      result_.client_response.headers = std::move(h);
-      if (!out.empty()) result_.client_response.body = {out};
-      result_.client_response.trailers = std::move(trailers);
+      full_duplex_response(false);  // switched by mode_override: the headers were answered
       return;
     }
     if (!replaced && has_body && mode_.response_body_mode() != ProcessingMode::NONE) {
