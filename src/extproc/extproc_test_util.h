@@ -3,6 +3,10 @@
 // pipeline to compare the ext_proc driver's output with.
 #pragma once
 
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
@@ -13,6 +17,8 @@
 #include <vector>
 
 #include "compiler/resources/resources.h"
+#include "extproc/envoy_sim.h"
+#include "extproc/processor.h"
 #include "gateway/pipeline.h"
 #include "gateway/runtime.h"
 #include "gtest/gtest.h"
@@ -169,6 +175,31 @@ inline std::string ReferenceAnswer(const std::shared_ptr<const gateway::Runtime>
   std::string out;
   EXPECT_TRUE(p.OnResponseBody(answer, true, &out).ok());
   return out;
+}
+
+// A fresh unix socket path per call: /tmp/sluice-<tag>-<pid>-<n>.sock.
+inline std::string SocketPath(const std::string& tag) {
+  static std::atomic<int> n{0};
+  return "/tmp/sluice-" + tag + "-" + std::to_string(getpid()) + "-" + std::to_string(n++) + ".sock";
+}
+
+// A one-message OpenAI chat request for `model`.
+inline std::string Chat(const std::string& model, bool stream = false, const std::string& content = "Say hello") {
+  return R"({"model":")" + model + R"(","messages":[{"role":"user","content":")" + content + R"("}])" +
+         (stream ? R"(,"stream":true)" : "") + "}";
+}
+
+// One key of the dynamic metadata sluice wrote (its namespace), as text; "<no namespace>" or
+// "<missing>" when absent.
+inline std::string Metadata(const testing::Result& r, const std::string& key) {
+  const auto& ns = r.metadata.fields();
+  auto it = ns.find(kMetadataNamespace);
+  if (it == ns.end()) return "<no namespace>";
+  const auto& f = it->second.struct_value().fields();
+  auto k = f.find(key);
+  if (k == f.end()) return "<missing>";
+  if (k->second.has_string_value()) return k->second.string_value();
+  return std::to_string(static_cast<int64_t>(k->second.number_value()));
 }
 
 }  // namespace sluice::extproc::test

@@ -40,6 +40,7 @@
 
 #include "compiler/resources/resources.h"
 #include "extproc/envoy_sim.h"
+#include "extproc/extproc_test_util.h"
 #include "extproc/server.h"
 #include "gateway/runtime.h"
 #include "gtest/gtest.h"
@@ -157,10 +158,7 @@ std::shared_ptr<const gateway::Runtime> BuildRuntime(Schema schema, const std::s
   return rt.ok() ? *rt : nullptr;
 }
 
-std::string SocketPath() {
-  static std::atomic<int> n{0};
-  return "/tmp/sluice-fixtures-test-" + std::to_string(getpid()) + "-" + std::to_string(n++) + ".sock";
-}
+std::string SocketPath() { return test::SocketPath("fixtures-test"); }
 
 // A fresh runtime and ext_proc server per exchange, as the translator tests use a fresh
 // factory per fixture (Gemini's fallback ids count per factory).

@@ -37,10 +37,7 @@ constexpr const char* kRule0 = "default/openai/route/chat/rule/0/ref/0";
 constexpr const char* kRule1 = "default/openai/route/chat/rule/1/ref/0";
 const std::string kBody = R"({"model":"gpt-test","messages":[{"role":"user","content":"hi"}]})";
 
-std::string SocketPath() {
-  static std::atomic<int> n{0};
-  return "/tmp/sluice-router-backend-test-" + std::to_string(getpid()) + "-" + std::to_string(n++) + ".sock";
-}
+std::string SocketPath() { return test::SocketPath("router-backend-test"); }
 
 std::shared_ptr<const gateway::Runtime> FilterapiRuntime() {
   auto fc = config::ParseFilterConfig(kFilterConfig, "test.yaml");

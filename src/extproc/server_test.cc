@@ -27,22 +27,16 @@ namespace sluice::extproc {
 namespace {
 
 namespace t = testing;
+using test::Chat;
 using test::LoadRuntime;
+using test::Metadata;
 using test::NormalizeCreated;
 using test::ReadTestdata;
 using test::ReferenceAnswer;
 
 constexpr const char* kChatPath = "/v1/chat/completions";
 
-std::string SocketPath() {
-  static std::atomic<int> n{0};
-  return "/tmp/sluice-extproc-test-" + std::to_string(getpid()) + "-" + std::to_string(n++) + ".sock";
-}
-
-std::string Chat(const std::string& model, bool stream = false) {
-  return R"({"model":")" + model + R"(","messages":[{"role":"user","content":"Say hello"}])" +
-         (stream ? R"(,"stream":true)" : "") + "}";
-}
+std::string SocketPath() { return test::SocketPath("extproc-test"); }
 
 // Every message got exactly one reply, of its own kind or an immediate_response.
 void ExpectOneReplyPerMessage(const t::Result& r) {
@@ -58,17 +52,6 @@ void ExpectClean(const t::Result& r) {
   EXPECT_TRUE(r.violations.empty()) << t::Describe(r);
   EXPECT_EQ(r.rejected_mutations, 0) << t::Describe(r);
   ExpectOneReplyPerMessage(r);
-}
-
-std::string Metadata(const t::Result& r, const std::string& key) {
-  const auto& ns = r.metadata.fields();
-  auto it = ns.find(kMetadataNamespace);
-  if (it == ns.end()) return "<no namespace>";
-  const auto& f = it->second.struct_value().fields();
-  auto k = f.find(key);
-  if (k == f.end()) return "<missing>";
-  if (k->second.has_string_value()) return k->second.string_value();
-  return std::to_string(static_cast<int64_t>(k->second.number_value()));
 }
 
 // A raw gRPC call with byte payloads (for garbage and the health service).

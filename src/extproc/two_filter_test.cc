@@ -20,7 +20,9 @@ namespace sluice::extproc {
 namespace {
 
 namespace t = testing;
+using test::Chat;
 using test::LoadRuntime;
+using test::Metadata;
 using test::ReadTestdata;
 
 constexpr const char* kChatPath = "/v1/chat/completions";
@@ -40,15 +42,7 @@ spec:
 )";
 }
 
-std::string Chat(const std::string& model, bool stream = false) {
-  return R"({"model":")" + model + R"(","messages":[{"role":"user","content":"Say hello"}])" +
-         (stream ? R"(,"stream":true)" : "") + "}";
-}
-
-std::string SocketPath() {
-  static std::atomic<int> n{0};
-  return "/tmp/sluice-extproc-2f-" + std::to_string(getpid()) + "-" + std::to_string(n++) + ".sock";
-}
+std::string SocketPath() { return test::SocketPath("extproc-2f"); }
 
 void ExpectClean(const t::Result& r, const std::string& what) {
   EXPECT_TRUE(r.status.ok()) << what << "\n" << t::Describe(r);
@@ -59,17 +53,6 @@ void ExpectClean(const t::Result& r, const std::string& what) {
     EXPECT_TRUE(r.replies[i] == r.sent[i] || r.replies[i] == "immediate_response")
         << what << ": message " << i << " (" << r.sent[i] << ") answered with " << r.replies[i];
   }
-}
-
-std::string Metadata(const t::Result& r, const std::string& key) {
-  const auto& ns = r.metadata.fields();
-  auto it = ns.find(kMetadataNamespace);
-  if (it == ns.end()) return "<no namespace>";
-  const auto& f = it->second.struct_value().fields();
-  auto k = f.find(key);
-  if (k == f.end()) return "<missing>";
-  if (k->second.has_string_value()) return k->second.string_value();
-  return std::to_string(static_cast<int64_t>(k->second.number_value()));
 }
 
 // The router-level filter of the two-filter layout: requests only.
