@@ -202,4 +202,26 @@ inline std::string Metadata(const testing::Result& r, const std::string& key) {
   return std::to_string(static_cast<int64_t>(k->second.number_value()));
 }
 
+// ext_proc messages as Envoy sends them, for driving a StreamProcessor directly: request or
+// response headers (values in raw_value) and a body chunk.
+inline pb::ProcessingRequest Headers(bool request, const std::vector<std::pair<std::string, std::string>>& h,
+                                     bool eos = false) {
+  pb::ProcessingRequest m;
+  pb::HttpHeaders* hh = request ? m.mutable_request_headers() : m.mutable_response_headers();
+  for (const auto& [k, v] : h) {
+    auto* hv = hh->mutable_headers()->add_headers();
+    hv->set_key(k);
+    hv->set_raw_value(v);
+  }
+  hh->set_end_of_stream(eos);
+  return m;
+}
+inline pb::ProcessingRequest Body(bool request, std::string body, bool eos) {
+  pb::ProcessingRequest m;
+  pb::HttpBody* b = request ? m.mutable_request_body() : m.mutable_response_body();
+  b->set_body(std::move(body));
+  b->set_end_of_stream(eos);
+  return m;
+}
+
 }  // namespace sluice::extproc::test

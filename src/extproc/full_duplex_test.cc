@@ -285,25 +285,8 @@ TEST_F(FullDuplexTest, ModeOverrideToFullDuplexForStreamedAnswers) {
 
 // ------------------------------------------------------------------ StreamProcessor directly
 
-pb::ProcessingRequest Headers(bool request, std::vector<std::pair<std::string, std::string>> h, bool eos = false) {
-  pb::ProcessingRequest m;
-  pb::HttpHeaders* hh = request ? m.mutable_request_headers() : m.mutable_response_headers();
-  for (const auto& [k, v] : h) {
-    auto* hv = hh->mutable_headers()->add_headers();
-    hv->set_key(k);
-    hv->set_raw_value(v);
-  }
-  hh->set_end_of_stream(eos);
-  return m;
-}
-
-pb::ProcessingRequest Body(bool request, std::string body, bool eos) {
-  pb::ProcessingRequest m;
-  pb::HttpBody* b = request ? m.mutable_request_body() : m.mutable_response_body();
-  b->set_body(std::move(body));
-  b->set_end_of_stream(eos);
-  return m;
-}
+using test::Body;
+using test::Headers;
 
 std::optional<wire::StreamedBody> Streamed(const pb::ProcessingResponse& r) {
   const pb::BodyResponse& b = r.has_request_body() ? r.request_body() : r.response_body();

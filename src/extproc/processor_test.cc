@@ -14,34 +14,13 @@ namespace {
 using ::envoy::config::core::v3::HeaderValueOption;
 using test::LoadRuntime;
 
-pb::ProcessingRequest RequestHeaders(std::vector<std::pair<std::string, std::string>> h, bool eos = false) {
-  pb::ProcessingRequest m;
-  for (const auto& [k, v] : h) {
-    auto* hv = m.mutable_request_headers()->mutable_headers()->add_headers();
-    hv->set_key(k);
-    hv->set_raw_value(v);
-  }
-  m.mutable_request_headers()->set_end_of_stream(eos);
-  return m;
-}
+using test::Body;
 
-pb::ProcessingRequest ResponseHeaders(std::vector<std::pair<std::string, std::string>> h, bool eos = false) {
-  pb::ProcessingRequest m;
-  for (const auto& [k, v] : h) {
-    auto* hv = m.mutable_response_headers()->mutable_headers()->add_headers();
-    hv->set_key(k);
-    hv->set_raw_value(v);
-  }
-  m.mutable_response_headers()->set_end_of_stream(eos);
-  return m;
+pb::ProcessingRequest RequestHeaders(const std::vector<std::pair<std::string, std::string>>& h, bool eos = false) {
+  return test::Headers(true, h, eos);
 }
-
-pb::ProcessingRequest Body(bool request, std::string body, bool eos) {
-  pb::ProcessingRequest m;
-  pb::HttpBody* b = request ? m.mutable_request_body() : m.mutable_response_body();
-  b->set_body(std::move(body));
-  b->set_end_of_stream(eos);
-  return m;
+pb::ProcessingRequest ResponseHeaders(const std::vector<std::pair<std::string, std::string>>& h, bool eos = false) {
+  return test::Headers(false, h, eos);
 }
 
 const std::vector<std::pair<std::string, std::string>> kPost = {
