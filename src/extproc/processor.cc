@@ -181,17 +181,20 @@ bool ParseLayout(std::string_view text, Layout* out) {
 
 std::string_view LayoutName(Layout l) { return l == Layout::kRouter ? "router" : "two-filter"; }
 
-std::optional<std::string> BackendFromAttributes(const pb::ProcessingRequest& in) {
-  auto ns = in.attributes().find(kAttributesKey);
-  if (ns == in.attributes().end()) return std::nullopt;
-  const auto& f = ns->second.fields();
-  for (const char* key : {kHostBackendAttribute, kClusterBackendAttribute}) {
+namespace {
+
+// The backend name in the request attributes Envoy sent: the attribute expressions `keys` as
+// configured, then (in the order of `prefixes`) the same expressions spelt differently
+// (double quotes) or whole metadata objects.
+std::optional<std::string> BackendInAttributeFields(
+    const google::protobuf::Map<std::string, google::protobuf::Value>& f, std::initializer_list<const char*> keys,
+    std::initializer_list<const char*> prefixes) {
+  for (const char* key : keys) {
     auto it = f.find(key);
     if (it == f.end()) continue;
     if (auto name = BackendIn(it->second)) return name;
   }
-  // The same expressions spelt differently (double quotes), or whole metadata objects.
-  for (const char* prefix : {"xds.upstream_host_metadata", "xds.cluster_metadata"}) {
+  for (const char* prefix : prefixes) {
     for (const auto& [k, v] : f) {
       if (k.rfind(prefix, 0) != 0) continue;
       if (k != prefix && k.find("per_route_rule_backend_name") == std::string::npos) continue;
@@ -201,6 +204,15 @@ std::optional<std::string> BackendFromAttributes(const pb::ProcessingRequest& in
   return std::nullopt;
 }
 
+}  // namespace
+
+std::optional<std::string> BackendFromAttributes(const pb::ProcessingRequest& in) {
+  auto ns = in.attributes().find(kAttributesKey);
+  if (ns == in.attributes().end()) return std::nullopt;
+  return BackendInAttributeFields(ns->second.fields(), {kHostBackendAttribute, kClusterBackendAttribute},
+                                  {"xds.upstream_host_metadata", "xds.cluster_metadata"});
+}
+
 std::optional<std::string> RouterBackendFromRequest(const pb::ProcessingRequest& in) {
   auto ns = in.attributes().find(kAttributesKey);
   if (ns != in.attributes().end()) {
@@ -208,17 +220,9 @@ std::optional<std::string> RouterBackendFromRequest(const pb::ProcessingRequest&
     for (const auto& [k, v] : f) {
       if (k.rfind("xds.upstream_host_metadata", 0) == 0) return std::nullopt;  // an upstream filter
     }
-    for (const char* key : {kClusterBackendAttribute, kRouteBackendAttribute}) {
-      auto it = f.find(key);
-      if (it == f.end()) continue;
-      if (auto name = BackendIn(it->second)) return name;
-    }
-    for (const char* prefix : {"xds.cluster_metadata", "xds.route_metadata"}) {
-      for (const auto& [k, v] : f) {
-        if (k.rfind(prefix, 0) != 0) continue;
-        if (k != prefix && k.find("per_route_rule_backend_name") == std::string::npos) continue;
-        if (auto name = BackendIn(v)) return name;
-      }
+    if (auto name = BackendInAttributeFields(f, {kClusterBackendAttribute, kRouteBackendAttribute},
+                                             {"xds.cluster_metadata", "xds.route_metadata"})) {
+      return name;
     }
   }
   if (in.has_metadata_context()) {
