@@ -213,6 +213,7 @@ nginx_common() {
   cat <<EOF
 worker_processes $workers;
 worker_rlimit_nofile 8192;
+pcre_jit on;
 pid $dir/nginx.pid;
 error_log $dir/error.log warn;
 events { worker_connections 4096; }

@@ -1,8 +1,13 @@
 #include "crypto/crypto.h"
 
+// SHA256_Init/Update/Final are deprecated in OpenSSL 3 in favour of EVP, which costs an
+// allocation and a provider dispatch per digest (see crypto.h); they remain supported in 3.x.
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
 
 #include <cstring>
 #include <memory>
@@ -61,36 +66,21 @@ std::string Base64With(std::string_view in, const char* alphabet, bool pad) {
   return out;
 }
 
-// SHA-256, fetched once: EVP_sha256() and HMAC() look the algorithm up in OpenSSL 3's
-// provider tables on every call, which cost more than hashing a small request.
-const EVP_MD* Sha256Md() {
-  static const EVP_MD* const md = [] {
-    const EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);  // never freed
-    if (fetched == nullptr) {
-      ERR_clear_error();
-      fetched = EVP_sha256();
-    }
-    return fetched;
-  }();
-  return md;
-}
-
 constexpr size_t kSha256Size = 32;
 constexpr size_t kSha256Block = 64;
+static_assert(sizeof(SHA256_CTX) == HmacSha256Key::kStateSize, "HmacSha256Key::kStateSize");
 
-// SHA-256 of a || b into `md` (kSha256Size bytes), on a context reused by this thread.
-bool Digest(std::string_view a, std::string_view b, unsigned char* md) {
-  thread_local MdCtxPtr ctx(EVP_MD_CTX_new());
-  unsigned int len = 0;
-  // Only allocation failure inside OpenSSL makes these fail.
-  if (!ctx || EVP_DigestInit_ex2(ctx.get(), Sha256Md(), nullptr) != 1 ||
-      EVP_DigestUpdate(ctx.get(), a.data(), a.size()) != 1 ||
-      (!b.empty() && EVP_DigestUpdate(ctx.get(), b.data(), b.size()) != 1) ||
-      EVP_DigestFinal_ex(ctx.get(), md, &len) != 1 || len != kSha256Size) {
-    ERR_clear_error();
-    return false;
-  }
-  return true;
+// The low-level SHA256_* functions cannot fail on a valid context (they return 1); their
+// results are not checked.
+void Absorb(SHA256_CTX* ctx, std::string_view data) { SHA256_Update(ctx, data.data(), data.size()); }
+
+// SHA-256 of a || b into `md` (kSha256Size bytes).
+void Digest(std::string_view a, std::string_view b, unsigned char* md) {
+  SHA256_CTX ctx;
+  SHA256_Init(&ctx);
+  Absorb(&ctx, a);
+  if (!b.empty()) Absorb(&ctx, b);
+  SHA256_Final(md, &ctx);
 }
 
 int B64Value(char c) {
@@ -106,7 +96,7 @@ int B64Value(char c) {
 
 std::string Sha256(std::string_view data) {
   unsigned char md[kSha256Size];
-  if (!Digest(data, {}, md)) return std::string();
+  Digest(data, {}, md);
   return std::string(reinterpret_cast<char*>(md), kSha256Size);
 }
 
@@ -118,46 +108,73 @@ std::string Sha256Hex(std::string_view data) {
 
 void AppendSha256Hex(std::string* out, std::string_view data) {
   unsigned char md[kSha256Size];
-  if (!Digest(data, {}, md)) return;
+  Digest(data, {}, md);
   AppendHex(out, std::string_view(reinterpret_cast<char*>(md), kSha256Size));
 }
 
-namespace {
-bool HmacSha256Raw(std::string_view key, std::string_view data, unsigned char* md);
-}  // namespace
-
 std::string HmacSha256(std::string_view key, std::string_view data) {
-  unsigned char md[kSha256Size];
-  if (!HmacSha256Raw(key, data, md)) return std::string();
-  return std::string(reinterpret_cast<char*>(md), kSha256Size);
+  return HmacSha256Key(key).Mac(data);
 }
 
 void AppendHmacSha256Hex(std::string* out, std::string_view key, std::string_view data) {
-  unsigned char md[kSha256Size];
-  if (HmacSha256Raw(key, data, md)) AppendHex(out, std::string_view(reinterpret_cast<char*>(md), kSha256Size));
+  HmacSha256Key(key).AppendMacHex(out, data);
 }
 
-namespace {
-// RFC 2104 over the cached SHA-256 and the per-thread context: two digests, no MAC object.
-bool HmacSha256Raw(std::string_view key, std::string_view data, unsigned char* md) {
+// RFC 2104: the key (hashed first when longer than a block) zero-padded to one block, XORed
+// with 0x36 for the inner hash and 0x5c for the outer one; each state absorbs its block here.
+HmacSha256Key::HmacSha256Key(std::string_view key) {
   unsigned char block[kSha256Block] = {};
   if (key.size() > kSha256Block) {
-    if (!Digest(key, {}, block)) return false;
+    Digest(key, {}, block);
   } else if (!key.empty()) {
     std::memcpy(block, key.data(), key.size());
   }
   unsigned char pad[kSha256Block];
+  auto* inner = reinterpret_cast<SHA256_CTX*>(inner_);
+  auto* outer = reinterpret_cast<SHA256_CTX*>(outer_);
   for (size_t i = 0; i < kSha256Block; ++i) pad[i] = block[i] ^ 0x36;
-  unsigned char inner[kSha256Size];
-  bool ok = Digest(std::string_view(reinterpret_cast<char*>(pad), kSha256Block), data, inner);
+  SHA256_Init(inner);
+  SHA256_Update(inner, pad, kSha256Block);
   for (size_t i = 0; i < kSha256Block; ++i) pad[i] = block[i] ^ 0x5c;
-  ok = ok && Digest(std::string_view(reinterpret_cast<char*>(pad), kSha256Block),
-                    std::string_view(reinterpret_cast<char*>(inner), kSha256Size), md);
+  SHA256_Init(outer);
+  SHA256_Update(outer, pad, kSha256Block);
   OPENSSL_cleanse(block, sizeof(block));
   OPENSSL_cleanse(pad, sizeof(pad));
-  return ok;
+}
+
+HmacSha256Key::~HmacSha256Key() {
+  OPENSSL_cleanse(inner_, sizeof(inner_));
+  OPENSSL_cleanse(outer_, sizeof(outer_));
+}
+
+namespace {
+// HMAC with the key's saved states: the inner state absorbs the message, the outer one the
+// inner digest. The copies live on the stack and are wiped.
+void MacInto(const unsigned char* inner_state, const unsigned char* outer_state, std::string_view data,
+             unsigned char* md) {
+  SHA256_CTX ctx;
+  std::memcpy(&ctx, inner_state, sizeof(ctx));
+  Absorb(&ctx, data);
+  unsigned char inner[kSha256Size];
+  SHA256_Final(inner, &ctx);
+  std::memcpy(&ctx, outer_state, sizeof(ctx));
+  SHA256_Update(&ctx, inner, kSha256Size);
+  SHA256_Final(md, &ctx);
+  OPENSSL_cleanse(&ctx, sizeof(ctx));
 }
 }  // namespace
+
+std::string HmacSha256Key::Mac(std::string_view data) const {
+  unsigned char md[kSha256Size];
+  MacInto(inner_, outer_, data, md);
+  return std::string(reinterpret_cast<char*>(md), kSha256Size);
+}
+
+void HmacSha256Key::AppendMacHex(std::string* out, std::string_view data) const {
+  unsigned char md[kSha256Size];
+  MacInto(inner_, outer_, data, md);
+  AppendHex(out, std::string_view(reinterpret_cast<char*>(md), kSha256Size));
+}
 
 std::string HexEncode(std::string_view bytes) {
   std::string out;

@@ -27,6 +27,64 @@ TEST(CryptoTest, HmacSha256Rfc4231) {
             "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
 }
 
+TEST(CryptoTest, Sha256SpansManyBlocks) {  // FIPS 180-2: one million 'a'
+  EXPECT_EQ(Sha256Hex(std::string(1000000, 'a')),
+            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  std::string out = "x";
+  AppendSha256Hex(&out, "abc");
+  EXPECT_EQ(out, "xba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(CryptoTest, HmacSha256KeyMatchesRfc4231) {
+  HmacSha256Key jefe("Jefe");
+  EXPECT_EQ(HexEncode(jefe.Mac("what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  // RFC 4231 case 7: a key longer than the block, a message longer than the block.
+  HmacSha256Key long_key(std::string(131, '\xaa'));
+  std::string out = "mac=";
+  long_key.AppendMacHex(&out,
+                        "This is a test using a larger than block-size key and a larger than block-size data. "
+                        "The key needs to be hashed before being used by the HMAC algorithm.");
+  EXPECT_EQ(out, "mac=9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2");
+}
+
+// RFC 2104 spelled out over Sha256 alone: independent of the saved-state code under test.
+std::string ReferenceHmac(std::string key, std::string_view message) {
+  if (key.size() > 64) key = Sha256(key);
+  key.resize(64, '\0');
+  std::string inner_pad(64, '\0'), outer_pad(64, '\0');
+  for (size_t i = 0; i < 64; ++i) {
+    inner_pad[i] = static_cast<char>(key[i] ^ 0x36);
+    outer_pad[i] = static_cast<char>(key[i] ^ 0x5c);
+  }
+  return Sha256(outer_pad + Sha256(inner_pad + std::string(message)));
+}
+
+// The saved states give RFC 2104's MAC for every key length around the block size and message
+// lengths across block boundaries, used many times and after copying.
+TEST(CryptoTest, HmacSha256KeyEqualsReferenceForAllLengths) {
+  std::string message;
+  for (int i = 0; i < 200; ++i) message.push_back(static_cast<char>(i * 7 + 3));
+  for (size_t key_len : {0, 1, 32, 63, 64, 65, 100, 200}) {
+    std::string key(key_len, '\0');
+    for (size_t i = 0; i < key_len; ++i) key[i] = static_cast<char>(255 - i);
+    HmacSha256Key k(key);
+    HmacSha256Key copy = k;
+    for (size_t n : {0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 200}) {
+      std::string_view m(message.data(), n);
+      std::string expected = ReferenceHmac(key, m);
+      EXPECT_EQ(HmacSha256(key, m), expected) << key_len << "/" << n;
+      EXPECT_EQ(k.Mac(m), expected) << key_len << "/" << n;
+      EXPECT_EQ(copy.Mac(m), expected) << key_len << "/" << n;
+      std::string hex;
+      k.AppendMacHex(&hex, m);
+      EXPECT_EQ(hex, HexEncode(expected));
+    }
+  }
+  // Different keys give different MACs (the states are really keyed).
+  EXPECT_NE(HmacSha256Key("a").Mac("m"), HmacSha256Key("b").Mac("m"));
+}
+
 TEST(CryptoTest, HexEncode) {
   EXPECT_EQ(HexEncode(std::string("\x00\x01\xab\xff", 4)), "0001abff");
   EXPECT_EQ(HexEncode(""), "");

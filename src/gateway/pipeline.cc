@@ -296,8 +296,7 @@ Decision Pipeline::BuildAttempt() {
     return Error(503, StrCat("credentials for backend ", backend.name, " are not available: ",
                              sig.status().message()), "credentials_unavailable");
   }
-  for (const auto& r : sig->remove) m.Remove(r);
-  for (const auto& [n, v] : sig->set) m.Set(n, v);
+  m.Merge(std::move(*sig));
   return up;
 }
 

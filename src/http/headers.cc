@@ -82,6 +82,21 @@ void HeaderMutation::Remove(std::string_view name) {
   LowerInPlace(remove.emplace_back(name));
 }
 
+void HeaderMutation::Merge(HeaderMutation&& other) {
+  for (auto& r : other.remove) {
+    LowerInPlace(r);
+    remove.push_back(std::move(r));
+  }
+  for (auto& [n, v] : other.set) {
+    LowerInPlace(n);
+    auto same = std::find_if(set.begin(), set.end(), [&](const auto& e) { return e.first == n; });
+    if (same != set.end()) same->second = std::move(v);
+    else set.emplace_back(std::move(n), std::move(v));
+  }
+  other.set.clear();
+  other.remove.clear();
+}
+
 void HeaderMutation::ApplyTo(HeaderMap& headers) const {
   for (const auto& r : remove) headers.Remove(r);
   for (const auto& [n, v] : set) headers.Set(n, v);

@@ -45,6 +45,8 @@ struct HeaderMutation {
   bool empty() const { return set.empty() && remove.empty(); }
   void Set(std::string_view name, std::string_view value);
   void Remove(std::string_view name);
+  // other's removals, then its sets, as Remove and Set would apply them; its strings are moved.
+  void Merge(HeaderMutation&& other);
   // Applies removals first, then sets.
   void ApplyTo(HeaderMap& headers) const;
 };

@@ -33,6 +33,30 @@ TEST(HeaderMutationTest, RemovesThenSets) {
   EXPECT_EQ(*h.Get("x-keep"), "1");
 }
 
+// Merge gives what replaying the other mutation's Remove and Set calls would.
+TEST(HeaderMutationTest, MergeEqualsReplayingRemovesAndSets) {
+  HeaderMutation base;
+  base.Set("authorization", "Bearer client");
+  base.Set("x-keep", "1");
+  base.Remove("x-gone");
+  HeaderMutation other;
+  other.Remove("X-Old");
+  other.set.emplace_back("Authorization", "AWS4-HMAC-SHA256 sig");  // as a signer may spell it
+  other.set.emplace_back("x-amz-date", "20261130T000000Z");
+
+  HeaderMutation replayed = base;
+  for (const auto& r : other.remove) replayed.Remove(r);
+  for (const auto& [n, v] : other.set) replayed.Set(n, v);
+  base.Merge(std::move(other));
+
+  EXPECT_EQ(base.set, replayed.set);
+  EXPECT_EQ(base.remove, replayed.remove);
+  ASSERT_EQ(base.set.size(), 3u);
+  EXPECT_EQ(base.set[0], (std::pair<std::string, std::string>("authorization", "AWS4-HMAC-SHA256 sig")));
+  EXPECT_EQ(base.remove, (std::vector<std::string>{"x-gone", "x-old"}));
+  EXPECT_TRUE(other.empty());
+}
+
 TEST(HeadersTest, ClassifiesHopByHopAndSecrets) {
   EXPECT_TRUE(IsHopByHop("connection"));
   EXPECT_TRUE(IsHopByHop("transfer-encoding"));
