@@ -26,6 +26,8 @@
 #   BENCH_ROUNDS=1 (repeat all targets, interleaved; the report takes the medians)
 #   BENCH_TARGETS=direct,nginx,sluice,... (comma list: run a subset; default all above)
 #   BENCH_RESULTS=bench/results/latest.json   BENCH_KEEP=1 (keep the temp dir)
+#   BENCH_PROXY_WORKERS=2 (event loops of every proxy under test: sluice --threads, nginx
+#   worker_processes)
 #   SLUICE_BIN=build/sluice   SLUICE_ARGS="" (extra args for `sluice run`)
 #   SLUICE_READY_TIMEOUT=30 (seconds)   SLUICE_BIN_WAIT=120 (seconds to wait for a
 #   usable binary while someone rebuilds it; the run uses a private copy)
@@ -59,6 +61,7 @@ BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-64}
 BENCH_THREADS=${BENCH_THREADS:-1}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-5s}
 BENCH_ROUNDS=${BENCH_ROUNDS:-1}
+BENCH_PROXY_WORKERS=${BENCH_PROXY_WORKERS:-2}
 ALL_TARGETS=direct,nginx,sluice,nginx-stream,sluice-stream,sluice-anthropic,sluice-anthropic-stream,sluice-bedrock,sluice-bedrock-stream,extproc,extproc-anthropic
 BENCH_TARGETS=${BENCH_TARGETS:-$ALL_TARGETS}
 BENCH_RESULTS=${BENCH_RESULTS:-$BENCH_DIR/results/latest.json}
@@ -300,7 +303,7 @@ EOF
       ;;
     sigv4)
       cat <<EOF
-            if (\$http_authorization !~ "^AWS4-HMAC-SHA256 Credential=$AWS_KEY_ID/[0-9]{8}/$AWS_REGION/bedrock/aws4_request, *SignedHeaders=[^,]*host[^,]*, *Signature=[0-9a-f]{64}\$") {
+            if (\$http_authorization !~ "^AWS4-HMAC-SHA256 Credential=$AWS_KEY_ID/[0-9]{8}/$AWS_REGION/bedrock/aws4_request, *SignedHeaders=(?:[a-z0-9-]+;)*host(?:;[a-z0-9-]+)*, *Signature=[0-9a-f]{64}\$") {
                 return 403 '{"message":"bench upstream: missing or malformed SigV4 Authorization header"}';
             }
             if (\$http_x_amz_date !~ "^[0-9]{8}T[0-9]{6}Z\$") {
@@ -385,7 +388,7 @@ start_nginx_proxy() {
   local port=$1 stream_port=$2 upstream_port=$3 upstream_sse_port=$4 dir=$WORK/nginx
   mkdir -p "$dir"
   {
-    nginx_common "$dir" 2
+    nginx_common "$dir" "$BENCH_PROXY_WORKERS"
     cat <<EOF
 http {
 $(nginx_http_common "$dir")
@@ -423,7 +426,7 @@ $(nginx_http_common "$dir")
 }
 EOF
   } >"$dir/nginx.conf"
-  start_nginx nginx "$port" 2
+  start_nginx nginx "$port" "$BENCH_PROXY_WORKERS"
   port_open "$stream_port" || die "nginx: stream listener :$stream_port not accepting"
 }
 
@@ -591,7 +594,7 @@ try_start_sluice() {
   mkdir -p "$dir"
   write_sluice_resources "$upstream_port" "$sse_port" "$with_bedrock" >"$dir/resources.yaml"
   # shellcheck disable=SC2086  # SLUICE_ARGS is a word list on purpose
-  "$SLUICE_EXE" run "$dir/resources.yaml" --address 127.0.0.1 --port "$port" $SLUICE_ARGS \
+  "$SLUICE_EXE" run "$dir/resources.yaml" --address 127.0.0.1 --port "$port" --threads "$BENCH_PROXY_WORKERS" $SLUICE_ARGS \
     >"$dir/stdout.log" 2>"$dir/stderr.log" &
   PIDS[sluice]=$!
   deadline=$((SECONDS + SLUICE_READY_TIMEOUT))
@@ -1100,7 +1103,7 @@ main() {
   python3 "$BENCH_DIR/lib/report.py" \
     --results-dir "$WORK/results" --out "$BENCH_RESULTS" \
     --duration "$BENCH_DURATION" --warmup "$BENCH_WARMUP" --rounds "$BENCH_ROUNDS" \
-    --connections "$BENCH_CONNECTIONS" --threads "$BENCH_THREADS" \
+    --connections "$BENCH_CONNECTIONS" --threads "$BENCH_THREADS" --proxy-workers "$BENCH_PROXY_WORKERS" \
     --loadavg-before "$load_before" --loadavg-after "$load_after" \
     --sluice-bin "$SLUICE_BIN" --sluice-version "$SLUICE_VERSION" --sluice-stop "$sluice_stop" \
     --extproc-stop "$extproc_stop" \

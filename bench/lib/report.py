@@ -140,6 +140,7 @@ def main():
     ap.add_argument("--loadavg-after", type=float, default=None)
     ap.add_argument("--connections", type=int, required=True)
     ap.add_argument("--threads", type=int, required=True)
+    ap.add_argument("--proxy-workers", type=int, default=2)
     ap.add_argument("--sluice-bin", default="")
     ap.add_argument("--sluice-stop", default="")
     ap.add_argument("--sluice-version", default="")
@@ -199,7 +200,8 @@ def main():
                  "loadavg_before": a.loadavg_before, "loadavg_after": a.loadavg_after},
         "request": "POST /v1/chat/completions, OpenAI chat completion (per target: targets.NAME.request)",
         "settings": {"duration": a.duration, "warmup": a.warmup, "rounds": a.rounds,
-                     "connections": a.connections, "wrk_threads": a.threads},
+                     "connections": a.connections, "wrk_threads": a.threads,
+                     "proxy_workers": a.proxy_workers},
         "targets": targets,
         "skipped": skipped,
         "ratios": ratios,
@@ -244,7 +246,8 @@ def main():
       "same-dialect or translated")
     rounds = f"{a.rounds} rounds (medians) of " if a.rounds > 1 else ""
     p(f"  {rounds}{a.duration} per target after {a.warmup} warm-up, {a.connections} connections, "
-      f"{a.threads} wrk thread(s), {os.cpu_count()} cores shared by wrk, upstream and proxy")
+      f"{a.threads} wrk thread(s), {os.cpu_count()} cores shared by wrk, upstream and proxy\n"
+      f"  proxies under test: {a.proxy_workers} event loop(s) each (sluice --threads, nginx worker_processes)")
     if a.loadavg_before is not None:
         p(f"  load average before/after: {a.loadavg_before} / {a.loadavg_after}"
           + ("  (machine busy: expect noise)" if a.loadavg_before > (os.cpu_count() or 1) / 4 else ""))

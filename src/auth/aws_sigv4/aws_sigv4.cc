@@ -246,13 +246,20 @@ struct CanonicalHeader {
   std::string_view value;  // as given
 };
 
-// Sign() with the two inputs a signer can reuse: the body's hex SHA-256 (empty: computed
-// here and kept in Signature::payload_hash; given: used, and payload_hash left empty) and the
-// signing key for the date (null: derived here).
-Signature SignImpl(const Request& request, const Credentials& credentials, std::string_view region,
-                   std::string_view service, std::string_view amz_date, std::string_view payload_hash,
-                   const crypto::HmacSha256Key* signing_key) {
-  Signature s;
+// Sign() into `out`, whose strings are overwritten (their capacity is reused: a signer signs
+// into one Signature per thread), with the two inputs a signer can reuse: the body's hex
+// SHA-256 (empty: computed here and kept in payload_hash; given: used, and payload_hash left
+// empty) and the signing key for the date (null: derived here).
+void SignInto(const Request& request, const Credentials& credentials, std::string_view region,
+              std::string_view service, std::string_view amz_date, std::string_view payload_hash,
+              const crypto::HmacSha256Key* signing_key, Signature* out) {
+  Signature& s = *out;
+  s.canonical_request.clear();
+  s.string_to_sign.clear();
+  s.signed_headers.clear();
+  s.payload_hash.clear();
+  s.signature.clear();
+  s.authorization.clear();
   std::string_view path = request.path_and_query;
   std::string_view query;
   if (size_t q = path.find('?'); q != std::string_view::npos) {
@@ -342,14 +349,15 @@ Signature SignImpl(const Request& request, const Credentials& credentials, std::
                           s.signature.size());
   StrAppend(&s.authorization, kAlgorithm, kCredential, credentials.access_key_id, "/", scope, kSignedHeaders,
             s.signed_headers, kSignature, s.signature);
-  return s;
 }
 
 }  // namespace
 
 Signature Sign(const Request& request, const Credentials& credentials, std::string_view region,
                std::string_view service, std::string_view amz_date) {
-  return SignImpl(request, credentials, region, service, amz_date, {}, nullptr);
+  Signature s;
+  SignInto(request, credentials, region, service, amz_date, {}, nullptr, &s);
+  return s;
 }
 
 namespace {
@@ -372,24 +380,28 @@ class AwsSigV4Signer final : public BackendSigner {
     std::string amz_date = AmzDate(now);
     std::string payload_hash = crypto::Sha256Hex(r.body);
 
-    Request req;
+    // Views into these buffers are signed; they are reused by this thread's next signature.
+    thread_local Request req;
+    thread_local Signature sig;
     req.method = r.method;
     req.path_and_query = r.path_and_query;
     req.body = r.body;
-    req.headers.reserve(5);
-    req.headers.emplace_back("host", r.host);
-    req.headers.emplace_back("x-amz-date", amz_date);
-    if (options_.send_content_sha256) req.headers.emplace_back("x-amz-content-sha256", payload_hash);
-    if (!session_token_.empty()) req.headers.emplace_back("x-amz-security-token", session_token_);
+    // In canonical (sorted) order already, so SignInto's ordering moves nothing.
+    req.headers.clear();
     r.ForEachValue("content-type", [&](std::string_view value) { req.headers.emplace_back("content-type", value); });
+    req.headers.emplace_back("host", r.host);
+    if (options_.send_content_sha256) req.headers.emplace_back("x-amz-content-sha256", payload_hash);
+    req.headers.emplace_back("x-amz-date", amz_date);
+    if (!session_token_.empty()) req.headers.emplace_back("x-amz-security-token", session_token_);
 
     crypto::HmacSha256Key key = SigningKey(std::string_view(amz_date).substr(0, 8));
-    Signature sig = SignImpl(req, Credentials{access_key_id_, secret_access_key_}, region_, options_.service,
-                             amz_date, payload_hash, &key);
-    // Distinct lower-case names: appended directly, the strings moved rather than copied.
+    SignInto(req, Credentials{access_key_id_, secret_access_key_}, region_, options_.service, amz_date,
+             payload_hash, &key, &sig);
+    // Distinct lower-case names: appended directly; the date and hash are moved, the
+    // authorization copied out of the reused buffer.
     http::HeaderMutation m;
     m.set.reserve(4);
-    m.set.emplace_back("authorization", std::move(sig.authorization));
+    m.set.emplace_back("authorization", sig.authorization);
     m.set.emplace_back("x-amz-date", std::move(amz_date));
     if (options_.send_content_sha256) m.set.emplace_back("x-amz-content-sha256", std::move(payload_hash));
     if (!session_token_.empty()) m.set.emplace_back("x-amz-security-token", session_token_);
