@@ -88,6 +88,28 @@ void AppendOpenAIChatCompletion(const OpenAIChatCompletion& c, std::string* out)
   out->push_back('}');
 }
 
+void AppendOpenAIChunkStart(std::string_view id, int64_t created, std::string_view model, std::string* out) {
+  struct Prefix {
+    std::string id, model, text;
+    int64_t created = 0;
+    bool valid = false;
+  };
+  thread_local Prefix cached;
+  if (!cached.valid || cached.created != created || cached.id != id || cached.model != model) {
+    cached.id.assign(id);
+    cached.model.assign(model);
+    cached.created = created;
+    cached.valid = true;
+    std::string& t = cached.text;
+    t.assign("data: {\"id\":");
+    json::AppendQuoted(&t, id);
+    StrAppend(&t, ",\"object\":\"chat.completion.chunk\",\"created\":", created, ",\"model\":");
+    json::AppendQuoted(&t, model);
+    t.append(",\"choices\":[{\"index\":0,\"delta\":");
+  }
+  out->append(cached.text);
+}
+
 void AppendOpenAIUsageChunk(std::string_view id, int64_t created, std::string_view model, const Usage& u,
                             std::string* out) {
   out->append("data: {\"id\":");

@@ -157,17 +157,9 @@ void AppendOpenAIChatCompletion(const OpenAIChatCompletion& c, std::string* out)
 // "model","choices":[{"index":0,"delta":`), the delta object, then AppendOpenAIChunkEnd
 // (`,"logprobs":null,"finish_reason":...}]}` and the blank line; `finish_reason` empty =
 // null). AppendOpenAIUsageChunk is the include_usage chunk (empty choices, usage).
-// (Inline: a stream writes one chunk per provider event.)
-inline void AppendOpenAIChunkStart(std::string_view id, int64_t created, std::string_view model,
-                                   std::string* out) {
-  out->append("data: {\"id\":");
-  json::AppendQuoted(out, id);
-  out->append(",\"object\":\"chat.completion.chunk\",\"created\":");
-  out->append(std::to_string(created));
-  out->append(",\"model\":");
-  json::AppendQuoted(out, model);
-  out->append(",\"choices\":[{\"index\":0,\"delta\":");
-}
+// (The prefix depends only on id, created and model, which stay the same for a whole stream:
+// it is formatted once and kept per thread until a chunk of another stream asks.)
+void AppendOpenAIChunkStart(std::string_view id, int64_t created, std::string_view model, std::string* out);
 inline void AppendOpenAIChunkEnd(std::string_view finish_reason, std::string* out) {
   out->append(",\"logprobs\":null,\"finish_reason\":");
   if (finish_reason.empty()) {
