@@ -2,6 +2,9 @@
 
 #include <cmath>
 #include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <cstdio>
 #include <cstdlib>
 
@@ -222,13 +225,29 @@ constexpr SpecialTable kSpecial;
 
 inline bool IsSpecial(char c) { return kSpecial.special[static_cast<unsigned char>(c)]; }
 
-// Word-at-a-time scan: the index of the first byte in [p, end) that IsSpecial, or end - p.
-// Eight bytes per step with the classic "has a zero / less-than byte" bit tricks; their
-// lowest set bit is exact, and the table re-checks it anyway.
+// The index of the first byte in [p, end) that IsSpecial, or end - p. Sixteen bytes per step
+// with SSE2 (every x86-64 CPU has it): a byte is special when it equals '"' or '\\', or when
+// it is below 0x20 (min_epu8(b, 0x1f) == b); then eight per step with the classic "has a
+// zero / less-than byte" bit tricks, whose lowest set bit is exact (the table re-checks it).
 inline size_t PlainRun(const char* p, const char* end) {
+  const char* const start = p;
+#if defined(__SSE2__)
+  if (end - p >= 16) {
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i backslash = _mm_set1_epi8('\\');
+    const __m128i control = _mm_set1_epi8(0x1f);
+    do {
+      __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+      __m128i hits = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+                                  _mm_cmpeq_epi8(_mm_min_epu8(v, control), v));
+      unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(hits));
+      if (mask != 0) return static_cast<size_t>(p - start) + static_cast<size_t>(__builtin_ctz(mask));
+      p += 16;
+    } while (end - p >= 16);
+  }
+#endif
   constexpr uint64_t kOnes = 0x0101010101010101ULL;
   constexpr uint64_t kHigh = 0x8080808080808080ULL;
-  const char* const start = p;
   while (end - p >= 8) {
     uint64_t v;
     std::memcpy(&v, p, 8);
