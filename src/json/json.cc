@@ -268,6 +268,15 @@ inline size_t PlainRun(const char* p, const char* end) {
 
 inline bool IsDigit(char c) { return static_cast<unsigned char>(c - '0') < 10; }
 
+// A member recorded by the scanning parser without copying: its key token (quotes included)
+// and its value's offsets.
+struct MemberSpan {
+  std::string_view key_token;
+  bool escaped;  // the key holds an escape: decode it
+  size_t value_begin;
+  size_t value_end;
+};
+
 // One parser for both the DOM and the scanning mode: `kBuild` decides whether values are
 // materialised. Offsets in errors are byte offsets into the input. The cursor is a pointer
 // (p_), so the hot loops keep it in a register.
@@ -440,6 +449,7 @@ class Parser {
       }
       if (c < 0x20) return Fail("control character in string");
       // c == '\\'
+      escaped_ = true;
       ++p_;
       if (p_ >= end_) return Fail("unterminated escape");
       char e = *p_++;
@@ -523,7 +533,10 @@ class Parser {
   }
 
   template <bool kBuild>
-  bool ParseObject(Value* out, int depth, std::vector<TopLevelMember>* scan = nullptr) {
+  // `scan`: the members, keys decoded (ScanObject). `spans`: the members as key token spans
+  // (with the quotes) and value offsets, nothing copied (Reader::Parse).
+  bool ParseObject(Value* out, int depth, std::vector<TopLevelMember>* scan = nullptr,
+                   std::vector<MemberSpan>* spans = nullptr) {
     ++p_;
     if constexpr (kBuild) *out = Value::Object();
     SkipWs();
@@ -536,7 +549,11 @@ class Parser {
       SkipWs();
       if (p_ >= end_ || *p_ != '"') return Fail("expected string key");
       std::string key;
+      const char* key_token = p_;
+      escaped_ = false;
       bool st = ParseString((kBuild || scan) ? &key : nullptr);
+      const size_t key_token_size = static_cast<size_t>(p_ - key_token);
+      const bool key_escaped = escaped_;
       if (!st) return false;
       SkipWs();
       if (p_ >= end_ || *p_ != ':') return Fail("expected ':'");
@@ -552,6 +569,7 @@ class Parser {
         st = ParseValue<kBuild>(nullptr, depth + 1);
         if (!st) return false;
         if (scan) scan->push_back(TopLevelMember{std::move(key), begin, pos()});
+        if (spans) spans->push_back(MemberSpan{std::string_view(key_token, key_token_size), key_escaped, begin, pos()});
       }
       SkipWs();
       if (p_ >= end_) return Fail("unterminated object");
@@ -586,6 +604,7 @@ class Parser {
   std::string_view error_;  // the first failure's reason (static strings or msg_)
   size_t error_pos_ = 0;
   std::string msg_;         // backs error_ when the reason is built
+  bool escaped_ = false;    // the last string parsed held an escape (set, never cleared, by ParseString)
   // Values of the arrays and objects being parsed, innermost last (see ParseArray): per
   // thread, so their capacity is reused by the next document.
   struct Stacks {
@@ -779,11 +798,16 @@ absl::StatusOr<View> Reader::Parse(std::string_view text) {
   Parser p(text);
   p.SkipWs();
   bool object = !p.AtEnd() && p.Peek() == '{';
-  // An object root is validated by the scanning parser, which also records its members.
-  bool ok = object ? p.ParseObject<false>(nullptr, 0, &top_) : p.ParseValue<false>(nullptr, 0);
-  if (!ok || !p.ExpectEnd()) {
-    top_.clear();
-    return p.status();
+  // An object root is validated by the scanning parser, which also records where its
+  // members are; their keys are then views (decoded only when they hold an escape).
+  thread_local std::vector<MemberSpan> spans;
+  spans.clear();
+  bool ok = object ? p.ParseObject<false>(nullptr, 0, nullptr, &spans) : p.ParseValue<false>(nullptr, 0);
+  if (!ok || !p.ExpectEnd()) return p.status();
+  for (const MemberSpan& m : spans) {
+    std::string_view token = m.key_token;
+    std::string_view key = m.escaped ? Decode(token) : token.substr(1, token.size() - 2);
+    top_.push_back(Member{key, m.value_begin, m.value_end});
   }
   const char* b = SkipSpace(text.data(), text.data() + text.size());
   const char* e = text.data() + text.size();
@@ -794,7 +818,8 @@ absl::StatusOr<View> Reader::Parse(std::string_view text) {
 
 View Reader::Adopt(std::string_view text, const std::vector<TopLevelMember>& members) {
   decoded_.clear();
-  top_.assign(members.begin(), members.end());
+  top_.clear();
+  for (const TopLevelMember& m : members) top_.push_back(Member{m.key, m.value_begin, m.value_end});
   base_ = text.data();
   const char* b = SkipSpace(text.data(), text.data() + text.size());
   const char* e = text.data() + text.size();
@@ -907,7 +932,7 @@ bool View::Cursor::Next(std::string_view* key, View* value) {
 
 View View::Find(std::string_view key) const {
   if (r_ != nullptr && b_ == r_->root_) {  // the root object: its members were recorded
-    for (const TopLevelMember& m : r_->top_)
+    for (const Reader::Member& m : r_->top_)
       if (m.key == key) return View(r_->base_ + m.value_begin, e_, r_);
     return View();
   }

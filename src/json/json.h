@@ -231,6 +231,7 @@ class Reader {
   absl::StatusOr<View> Parse(std::string_view text);
   // The same without validating again: `members` must be what ScanObject(text) returned (the
   // pipeline scans every request body once to route it; translators reuse that scan).
+  // The View reads the keys of `members` in place: they must outlive it too.
   View Adopt(std::string_view text, const std::vector<TopLevelMember>& members);
 
  private:
@@ -241,10 +242,17 @@ class Reader {
   // (std::deque would allocate even when nothing is decoded, which is the common case).
   std::vector<std::unique_ptr<std::string>> decoded_;
   // A root object's members, recorded while validating: Find on the root looks here
-  // instead of walking the text (most lookups are on the root of a small event).
+  // instead of walking the text (most lookups are on the root of a small event). Keys are
+  // views: into the text when the key has no escape, else into decoded_ (Parse), or into
+  // the members given to Adopt.
+  struct Member {
+    std::string_view key;
+    size_t value_begin;  // offsets into the text
+    size_t value_end;
+  };
   const char* base_ = nullptr;  // the text
   const char* root_ = nullptr;  // the root value's first byte
-  std::vector<TopLevelMember> top_;
+  std::vector<Member> top_;
 };
 
 }  // namespace sluice::json
