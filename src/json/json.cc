@@ -864,18 +864,18 @@ std::string_view View::as_string() const {
 
 int64_t View::as_int() const {
   if (!is_number()) return 0;
+  // Small integers (token counts, indexes) in one pass over the digits, without finding the
+  // token's end first or strtoll's locale work: the token ends at the first byte that is not
+  // a digit, unless that byte continues it ('.', 'e', 'E': then as_double).
+  const char* p = b_;
+  const bool neg = *p == '-';
+  if (neg) ++p;
+  const char* const digits = p;
+  int64_t v = 0;
+  while (p < e_ && IsDigit(*p) && p - digits < 18) v = v * 10 + (*p++ - '0');
+  if (p == e_ || !(IsDigit(*p) || *p == '.' || *p == 'e' || *p == 'E')) return neg ? -v : v;
   std::string_view t = raw();
-  if (t.find_first_of(".eE") == std::string_view::npos) {
-    // Small integers (token counts, indexes) without strtoll's locale work.
-    bool neg = t[0] == '-';
-    size_t i = neg ? 1 : 0;
-    if (t.size() - i <= 18) {
-      int64_t v = 0;
-      for (; i < t.size(); ++i) v = v * 10 + (t[i] - '0');
-      return neg ? -v : v;
-    }
-    return std::strtoll(std::string(t).c_str(), nullptr, 10);
-  }
+  if (t.find_first_of(".eE") == std::string_view::npos) return std::strtoll(std::string(t).c_str(), nullptr, 10);
   return static_cast<int64_t>(as_double());
 }
 

@@ -197,6 +197,8 @@ TEST(JsonReaderTest, SeesWhatTheDomSees) {
       " \n{ \"spaced\" : [ 1 , { \"x\" : \"y\" } , [ ] , { } ] , \"t\" : true }\t\n",
       R"({"esc\"key":"caf\u00e9 \ud83d\ude00 \/ \\ \" end","dup":1,"dup":2,"big":123456789012345678901})",
       R"([[[["deep"]]],"s",-0,0.25,1E3,"\u0000x",{"k":{"k":{"k":[]}}}])",
+      R"([42,-7,999999999999999999,1234567890123456789,-1234567890123456789,3.9,2e1,-0.5,10E-1])",
+      "17",
       R"("just a string with \"escapes\" and \\ backslashes")",
       "12.5e-3",
       "null",
