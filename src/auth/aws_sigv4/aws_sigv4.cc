@@ -24,15 +24,17 @@ bool Unreserved(unsigned char c) {
 
 void AppendEncoded(std::string* out, std::string_view s, bool keep_slash) {
   static constexpr char kHex[] = "0123456789ABCDEF";
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    if (Unreserved(c) || (keep_slash && c == '/')) {
-      out->push_back(ch);
-    } else {
-      out->push_back('%');
-      out->push_back(kHex[c >> 4]);
-      out->push_back(kHex[c & 15]);
-    }
+  size_t i = 0;
+  while (i < s.size()) {
+    // Runs of bytes that stay as they are are appended whole.
+    size_t run = i;
+    while (run < s.size() && (Unreserved(static_cast<unsigned char>(s[run])) || (keep_slash && s[run] == '/'))) ++run;
+    out->append(s.data() + i, run - i);
+    if (run == s.size()) break;
+    auto c = static_cast<unsigned char>(s[run]);
+    const char escaped[3] = {'%', kHex[c >> 4], kHex[c & 15]};
+    out->append(escaped, 3);
+    i = run + 1;
   }
 }
 
@@ -280,9 +282,13 @@ void SignInto(const Request& request, const Credentials& credentials, std::strin
       lower = lowered.emplace_back(ToLowerAscii(name));
     }
     CanonicalHeader h{lower, value};
-    auto at = std::upper_bound(sorted.begin(), sorted.end(), h,
-                               [](const CanonicalHeader& a, const CanonicalHeader& b) { return a.name < b.name; });
-    sorted.insert(at, h);
+    if (sorted.empty() || !(lower < sorted.back().name)) {
+      sorted.push_back(h);  // in order already (the signer adds its headers sorted)
+    } else {
+      auto at = std::upper_bound(sorted.begin(), sorted.end(), h,
+                                 [](const CanonicalHeader& a, const CanonicalHeader& b) { return a.name < b.name; });
+      sorted.insert(at, h);
+    }
     header_bytes += name.size() + value.size() + 2;
     name_bytes += name.size() + 1;
   }
