@@ -819,6 +819,7 @@ absl::StatusOr<View> Reader::Parse(std::string_view text) {
 View Reader::Adopt(std::string_view text, const std::vector<TopLevelMember>& members) {
   decoded_.clear();
   top_.clear();
+  top_.reserve(members.size());
   for (const TopLevelMember& m : members) top_.push_back(Member{m.key, m.value_begin, m.value_end});
   base_ = text.data();
   const char* b = SkipSpace(text.data(), text.data() + text.size());

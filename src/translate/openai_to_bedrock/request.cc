@@ -988,7 +988,9 @@ std::string ModelPath(std::string_view model, std::string_view suffix) {
 
 absl::StatusOr<MappedChat> MapChatRequest(std::string_view body, std::string_view model,
                                           const std::vector<json::TopLevelMember>* top_members) {
-  json::Reader reader;
+  // One reader per thread, its buffers reused: the result owns its bytes, nothing outlives
+  // this call but the reader's memory.
+  thread_local json::Reader reader;
   View doc;
   if (top_members != nullptr) {
     doc = reader.Adopt(body, *top_members);
