@@ -264,7 +264,7 @@ start_nginx() {
 # an anthropic-version header) or sigv4 (an AWS4-HMAC-SHA256 Authorization header for
 # AWS_KEY_ID/AWS_REGION/bedrock and an x-amz-date: its shape only, see upstream_auth).
 # FILE: a text reply is embedded in the config (`return 200 '...'`); a *.bin file (binary,
-# e.g. AWS event-stream) is served from disk.
+# e.g. AWS event-stream) comes with FILE.return, the same directive for nginx to include.
 UPSTREAM_ROUTES=()
 canned_route() { UPSTREAM_ROUTES+=("$1|$2|$3|$4|$5"); }
 
@@ -317,37 +317,29 @@ EOF
 
 # upstream_server LISTENER PORT: one server block with that listener's canned routes.
 upstream_server() {
-  local listener=$1 port=$2 route where path ctype file auth n=0
+  local listener=$1 port=$2 route where path ctype file auth
   echo "    server {"
   echo "        listen 127.0.0.1:$port;"
   for route in "${UPSTREAM_ROUTES[@]}"; do
     IFS='|' read -r where path ctype file auth <<<"$route"
     [[ $where == "$listener" ]] || continue
-    # Refusals are JSON; a file reply gets its content type in its internal location.
+    # A text reply is a quoted literal here; a binary one (*.bin) is a `return` directive in
+    # a file written beside it (FILE.return, see lib/eventstream.py) that nginx includes: bash
+    # cannot carry its NUL bytes. Both are answered from memory. (nginx's content type is per
+    # location, so a binary route's refusals carry its type too; their bodies stay JSON.)
     cat <<EOF
         location = $path {
-            default_type $([[ $file == *.bin ]] && echo application/json || echo "$ctype");
+            default_type $ctype;
             if (\$request_method != POST) { return 404 '{"message":"bench upstream: POST only"}'; }
 $(upstream_auth "$auth")
 EOF
     if [[ $file == *.bin ]]; then
-      # nginx serves files to GET only: answer 405 and let error_page turn that into an
-      # internal GET of the file, with status 200.
-      n=$((n + 1))
-      cat <<EOF
-            error_page 405 =200 /_canned/$listener/$n;
-            return 405;
-        }
-        location = /_canned/$listener/$n {
-            internal;
-            default_type $ctype;
-            alias $file;
-        }
-EOF
+      [[ -f $file.return ]] || die "$file.return is missing (lib/eventstream.py writes it)"
+      echo "            include $file.return;"
     else
       echo "            return 200 $(nginx_quote "$file");"
-      echo "        }"
     fi
+    echo "        }"
   done
   cat <<EOF
         location / {
@@ -1020,7 +1012,7 @@ main() {
   # The provider simulator: every canned reply, whatever the selected targets.
   local bedrock_stream_bin=$WORK/upstream-files/bedrock_converse_stream.bin
   mkdir -p "$WORK/upstream-files"
-  python3 "$BENCH_DIR/lib/eventstream.py" "$BEDROCK_STREAM_EVENTS" "$bedrock_stream_bin"
+  python3 "$BENCH_DIR/lib/eventstream.py" "$BEDROCK_STREAM_EVENTS" "$bedrock_stream_bin" "$bedrock_stream_bin.return"
   canned_route json "$CHAT_PATH" application/json "$CHAT_RESPONSE" bearer
   canned_route sse "$CHAT_PATH" text/event-stream "$CHAT_STREAM_RESPONSE" bearer
   canned_route json /v1/messages application/json "$ANTHROPIC_RESPONSE" x-api-key
