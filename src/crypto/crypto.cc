@@ -130,14 +130,16 @@ HmacSha256Key::HmacSha256Key(std::string_view key) {
     std::memcpy(block, key.data(), key.size());
   }
   unsigned char pad[kSha256Block];
-  auto* inner = reinterpret_cast<SHA256_CTX*>(inner_);
-  auto* outer = reinterpret_cast<SHA256_CTX*>(outer_);
+  SHA256_CTX ctx;  // hashed here, then copied into the byte arrays (no aliasing of them)
   for (size_t i = 0; i < kSha256Block; ++i) pad[i] = block[i] ^ 0x36;
-  SHA256_Init(inner);
-  SHA256_Update(inner, pad, kSha256Block);
+  SHA256_Init(&ctx);
+  SHA256_Update(&ctx, pad, kSha256Block);
+  std::memcpy(inner_, &ctx, sizeof(ctx));
   for (size_t i = 0; i < kSha256Block; ++i) pad[i] = block[i] ^ 0x5c;
-  SHA256_Init(outer);
-  SHA256_Update(outer, pad, kSha256Block);
+  SHA256_Init(&ctx);
+  SHA256_Update(&ctx, pad, kSha256Block);
+  std::memcpy(outer_, &ctx, sizeof(ctx));
+  OPENSSL_cleanse(&ctx, sizeof(ctx));
   OPENSSL_cleanse(block, sizeof(block));
   OPENSSL_cleanse(pad, sizeof(pad));
 }
