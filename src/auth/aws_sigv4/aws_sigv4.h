@@ -22,20 +22,22 @@ using UnixClock = std::function<int64_t()>;
 // InvalidArgument when the key id, secret or region is missing (the message names the field,
 // never a value). `clock` defaults to the system clock.
 //
-// Sign() sets authorization, x-amz-date, x-amz-content-sha256 and, with a session token,
-// x-amz-security-token. It signs host (SigningRequest::host), content-type (when the request
-// has one), x-amz-date, x-amz-content-sha256 and x-amz-security-token: few enough that
-// proxies adding or rewriting other headers cannot break the signature. Thread-safe.
+// Sign() sets authorization, x-amz-date and, with a session token, x-amz-security-token, as
+// Envoy AI Gateway does: no x-amz-content-sha256 (an S3 header Bedrock does not need; the
+// body's hash is still the canonical request's payload hash). It signs host
+// (SigningRequest::host), content-type (when the request has one), x-amz-date and
+// x-amz-security-token: few enough that proxies adding or rewriting other headers cannot break
+// the signature. Thread-safe.
 absl::StatusOr<std::unique_ptr<BackendSigner>> NewAwsSigV4Signer(const config::BackendAuth& auth,
                                                                  UnixClock clock = nullptr);
 
 namespace aws_sigv4_internal {
 
-// The signer with its knobs exposed, for AWS's published test suite (service "service", no
-// x-amz-content-sha256).
+// The signer with its knobs exposed, for AWS's published test suite (service "service") and
+// for services that want x-amz-content-sha256 sent and signed (S3 does).
 struct SignerOptions {
   std::string service = "bedrock";
-  bool send_content_sha256 = true;
+  bool send_content_sha256 = false;
   UnixClock clock;  // nullptr: the system clock
 };
 absl::StatusOr<std::unique_ptr<BackendSigner>> NewAwsSigV4SignerWithOptions(

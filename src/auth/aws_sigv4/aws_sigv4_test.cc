@@ -338,8 +338,9 @@ TEST(AwsSigV4SignerTest, BedrockRequest) {
   std::string path = "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse";
   auto m = (*signer)->Sign({"POST", "bedrock-runtime.us-west-2.amazonaws.com", path, h, body});
   ASSERT_TRUE(m.ok()) << m.status();
-  EXPECT_EQ(m->set.size(), 4u);
-  EXPECT_EQ(Header(*m, "x-amz-content-sha256"), crypto::Sha256Hex(body));
+  // As Envoy AI Gateway signs for Bedrock: authorization, x-amz-date, x-amz-security-token.
+  EXPECT_EQ(m->set.size(), 3u);
+  EXPECT_EQ(Header(*m, "x-amz-content-sha256"), "<absent>");
   EXPECT_EQ(Header(*m, "x-amz-security-token"), "session-token");
   EXPECT_EQ(Header(*m, "x-amz-date"), kAmzDate);
 
@@ -350,19 +351,41 @@ TEST(AwsSigV4SignerTest, BedrockRequest) {
   req.body = body;
   req.headers = {{"content-type", "application/json"},
                  {"host", "bedrock-runtime.us-west-2.amazonaws.com"},
-                 {"x-amz-content-sha256", crypto::Sha256Hex(body)},
                  {"x-amz-date", kAmzDate},
                  {"x-amz-security-token", "session-token"}};
   auto sig = aws_sigv4_internal::Sign(req, Credentials{kAccessKeyId, kSecret}, "us-west-2", "bedrock", kAmzDate);
   EXPECT_EQ(sig.canonical_request,
             "POST\n/model/anthropic.claude-3-5-sonnet-20240620-v1%253A0/converse\n\n"
             "content-type:application/json\nhost:bedrock-runtime.us-west-2.amazonaws.com\n"
-            "x-amz-content-sha256:" + crypto::Sha256Hex(body) + "\nx-amz-date:20150830T123600Z\n"
-            "x-amz-security-token:session-token\n\n"
-            "content-type;host;x-amz-content-sha256;x-amz-date;x-amz-security-token\n" + crypto::Sha256Hex(body));
+            "x-amz-date:20150830T123600Z\nx-amz-security-token:session-token\n\n"
+            "content-type;host;x-amz-date;x-amz-security-token\n" + crypto::Sha256Hex(body));
   EXPECT_EQ(Header(*m, "authorization"), sig.authorization);
   EXPECT_NE(sig.authorization.find("Credential=AKIDEXAMPLE/20150830/us-west-2/bedrock/aws4_request"),
             std::string::npos);
+}
+
+// With send_content_sha256 (S3-style), the body's hash is sent and signed as well.
+TEST(AwsSigV4SignerTest, ContentSha256WhenAskedFor) {
+  aws_sigv4_internal::SignerOptions o;
+  o.send_content_sha256 = true;
+  o.clock = [] { return kSuiteTime; };
+  auto signer = aws_sigv4_internal::NewAwsSigV4SignerWithOptions(SuiteAuth(""), o);
+  ASSERT_TRUE(signer.ok());
+  http::HeaderMap none;
+  std::string body = "{}";
+  auto m = (*signer)->Sign({"POST", "bedrock-runtime.us-east-1.amazonaws.com", "/model/m/converse", none, body});
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(Header(*m, "x-amz-content-sha256"), crypto::Sha256Hex(body));
+  Request req;
+  req.method = "POST";
+  req.path_and_query = "/model/m/converse";
+  req.body = body;
+  req.headers = {{"host", "bedrock-runtime.us-east-1.amazonaws.com"},
+                 {"x-amz-content-sha256", crypto::Sha256Hex(body)},
+                 {"x-amz-date", kAmzDate}};
+  auto sig = aws_sigv4_internal::Sign(req, Credentials{kAccessKeyId, kSecret}, "us-east-1", "bedrock", kAmzDate);
+  EXPECT_EQ(Header(*m, "authorization"), sig.authorization);
+  EXPECT_NE(sig.authorization.find("SignedHeaders=host;x-amz-content-sha256;x-amz-date,"), std::string::npos);
 }
 
 TEST(AwsSigV4SignerTest, ClockDrivesTheDate) {
