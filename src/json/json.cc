@@ -268,15 +268,6 @@ inline size_t PlainRun(const char* p, const char* end) {
 
 inline bool IsDigit(char c) { return static_cast<unsigned char>(c - '0') < 10; }
 
-// A member recorded by the scanning parser without copying: its key token (quotes included)
-// and its value's offsets.
-struct MemberSpan {
-  std::string_view key_token;
-  bool escaped;  // the key holds an escape: decode it
-  size_t value_begin;
-  size_t value_end;
-};
-
 // One parser for both the DOM and the scanning mode: `kBuild` decides whether values are
 // materialised. Offsets in errors are byte offsets into the input. The cursor is a pointer
 // (p_), so the hot loops keep it in a register.
@@ -533,10 +524,10 @@ class Parser {
   }
 
   template <bool kBuild>
-  // `scan`: the members, keys decoded (ScanObject). `spans`: the members as key token spans
-  // (with the quotes) and value offsets, nothing copied (Reader::Parse).
+  // `scan`: the members, keys decoded (ScanObject). `root`: the members with their key tokens
+  // (quotes included), nothing copied (Reader::Parse).
   bool ParseObject(Value* out, int depth, std::vector<TopLevelMember>* scan = nullptr,
-                   std::vector<MemberSpan>* spans = nullptr) {
+                   std::vector<RootMember>* root = nullptr) {
     ++p_;
     if constexpr (kBuild) *out = Value::Object();
     SkipWs();
@@ -569,7 +560,7 @@ class Parser {
         st = ParseValue<kBuild>(nullptr, depth + 1);
         if (!st) return false;
         if (scan) scan->push_back(TopLevelMember{std::move(key), begin, pos()});
-        if (spans) spans->push_back(MemberSpan{std::string_view(key_token, key_token_size), key_escaped, begin, pos()});
+        if (root) root->push_back(RootMember{std::string_view(key_token, key_token_size), key_escaped, begin, pos()});
       }
       SkipWs();
       if (p_ >= end_) return Fail("unterminated object");
@@ -800,15 +791,12 @@ absl::StatusOr<View> Reader::Parse(std::string_view text) {
   bool object = !p.AtEnd() && p.Peek() == '{';
   // An object root is validated by the scanning parser, which also records where its
   // members are; their keys are then views (decoded only when they hold an escape).
-  thread_local std::vector<MemberSpan> spans;
-  spans.clear();
-  bool ok = object ? p.ParseObject<false>(nullptr, 0, nullptr, &spans) : p.ParseValue<false>(nullptr, 0);
-  if (!ok || !p.ExpectEnd()) return p.status();
-  for (const MemberSpan& m : spans) {
-    std::string_view token = m.key_token;
-    std::string_view key = m.escaped ? Decode(token) : token.substr(1, token.size() - 2);
-    top_.push_back(Member{key, m.value_begin, m.value_end});
+  bool ok = object ? p.ParseObject<false>(nullptr, 0, nullptr, &top_) : p.ParseValue<false>(nullptr, 0);
+  if (!ok || !p.ExpectEnd()) {
+    top_.clear();
+    return p.status();
   }
+  for (RootMember& m : top_) m.key = m.escaped ? Decode(m.key) : m.key.substr(1, m.key.size() - 2);
   const char* b = SkipSpace(text.data(), text.data() + text.size());
   const char* e = text.data() + text.size();
   while (e > b && (e[-1] == ' ' || e[-1] == '\n' || e[-1] == '\r' || e[-1] == '\t')) --e;
@@ -820,7 +808,7 @@ View Reader::Adopt(std::string_view text, const std::vector<TopLevelMember>& mem
   decoded_.clear();
   top_.clear();
   top_.reserve(members.size());
-  for (const TopLevelMember& m : members) top_.push_back(Member{m.key, m.value_begin, m.value_end});
+  for (const TopLevelMember& m : members) top_.push_back(RootMember{m.key, false, m.value_begin, m.value_end});
   base_ = text.data();
   const char* b = SkipSpace(text.data(), text.data() + text.size());
   const char* e = text.data() + text.size();
@@ -933,7 +921,7 @@ bool View::Cursor::Next(std::string_view* key, View* value) {
 
 View View::Find(std::string_view key) const {
   if (r_ != nullptr && b_ == r_->root_) {  // the root object: its members were recorded
-    for (const Reader::Member& m : r_->top_)
+    for (const RootMember& m : r_->top_)
       if (m.key == key) return View(r_->base_ + m.value_begin, e_, r_);
     return View();
   }

@@ -224,6 +224,14 @@ class View {
   Reader* r_ = nullptr;
 };
 
+// One member of a Reader's root object (internal to Reader and its parser).
+struct RootMember {
+  std::string_view key;  // the key token while parsing; its decoded text afterwards
+  bool escaped;          // the key token holds an escape (decoded into the Reader's storage)
+  size_t value_begin;    // offsets into the text
+  size_t value_end;
+};
+
 class Reader {
  public:
   // Validates `text` (which must outlive the returned View); InvalidArgument with the offset
@@ -245,14 +253,9 @@ class Reader {
   // instead of walking the text (most lookups are on the root of a small event). Keys are
   // views: into the text when the key has no escape, else into decoded_ (Parse), or into
   // the members given to Adopt.
-  struct Member {
-    std::string_view key;
-    size_t value_begin;  // offsets into the text
-    size_t value_end;
-  };
   const char* base_ = nullptr;  // the text
   const char* root_ = nullptr;  // the root value's first byte
-  std::vector<Member> top_;
+  std::vector<RootMember> top_;
 };
 
 }  // namespace sluice::json
