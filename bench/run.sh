@@ -23,7 +23,8 @@
 # Settings (environment):
 #   BENCH_DURATION=10s BENCH_WARMUP=2s BENCH_CONNECTIONS=64 BENCH_THREADS=1
 #   BENCH_TIMEOUT=5s   BENCH_QUICK=1 (2 s runs, 1 s warm-up: smoke test)
-#   BENCH_ROUNDS=1 (repeat all targets, interleaved; the report takes the medians)
+#   BENCH_ROUNDS=1 (repeat all targets, interleaved, order reversed every second round;
+#   the report takes the medians, ratios are medians of the per-round ratios)
 #   BENCH_TARGETS=direct,nginx,sluice,... (comma list: run a subset; default all above)
 #   BENCH_RESULTS=bench/results/latest.json   BENCH_KEEP=1 (keep the temp dir)
 #   BENCH_PROXY_WORKERS=2 (event loops of every proxy under test: sluice --threads, nginx
@@ -1064,10 +1065,14 @@ main() {
     --extproc /v1/messages default/anthropic
   ((${#TARGETS[@]} > 0)) || die "no target to measure (BENCH_TARGETS=$BENCH_TARGETS)"
 
-  # Rounds interleave the targets, so a burst of load from elsewhere hits all of them.
-  local round name
+  # Rounds interleave the targets, so a burst of load from elsewhere hits all of them, and
+  # every second round runs them in reverse order (A B C, C B A, ...): a machine that slows
+  # down or speeds up steadily over the run then favours no target (over an even number of
+  # rounds, linear drift cancels out of each pair's ratio).
+  local round name i
   for ((round = 1; round <= BENCH_ROUNDS; round++)); do
-    for name in "${TARGETS[@]}"; do
+    for ((i = 0; i < ${#TARGETS[@]}; i++)); do
+      if ((round % 2 == 1)); then name=${TARGETS[i]}; else name=${TARGETS[${#TARGETS[@]} - 1 - i]}; fi
       measure_target "$name" "$round"
     done
   done

@@ -5,7 +5,8 @@ Each round's result ($WORK/results/NAME/ROUND.json) holds wrk's summary (from
 lib/post.lua's done() callback), what was sent and what the upstream answered, and the
 server process accounting gathered by run.sh. With several rounds every metric is the
 median over the rounds (per metric, so p99 and req/s may come from different rounds); the
-per-round req/s are kept in the JSON.
+per-round req/s are kept in the JSON. The req/s and CPU ratios of several rounds are the
+medians of the per-round ratios (run.sh alternates the target order between rounds).
 
 Ratios (RATIOS below) compare targets measured in the same run: the gateway against a plain
 proxy and against no hop, translated targets against the same-dialect sluice path (the
@@ -88,6 +89,7 @@ def derive(rounds):
         med = statistics.median(vals)
         out[key] = round(med, 3) if isinstance(med, float) else med
     out["rps_per_round"] = [p["rps"] for p in per]
+    out["cpu_us_per_req_per_round"] = [p.get("server_cpu_us_per_req") for p in per]
     out["replies_verified_in_warmup"] = sum(r.get("replies_verified_in_warmup", 0) for r in rounds)
     srv = [r["server"] for r in rounds]
     out["server"] = {
@@ -102,6 +104,16 @@ def derive(rounds):
 
 def ratio(a, b):
     return round(a / b, 3) if a is not None and b else None
+
+
+def paired(t, b, key, per_round_key):
+    """target/base for one metric. With several rounds: the median of the per-round ratios
+    (each round measures both, close together in time, in alternating order), which drift
+    of the machine between rounds does not move the way it moves a ratio of medians."""
+    tv, bv = t.get(per_round_key) or [], b.get(per_round_key) or []
+    if len(tv) > 1 and len(tv) == len(bv) and all(x is not None and y for x, y in zip(tv, bv)):
+        return round(statistics.median(x / y for x, y in zip(tv, bv)), 3), [round(x / y, 3) for x, y in zip(tv, bv)]
+    return ratio(t.get(key), b.get(key)), None
 
 
 def git_info(repo):
@@ -180,12 +192,17 @@ def main():
             r["unavailable"] = "; ".join(f"{n}: {skipped[n]}" for n in missing)
         else:
             t, b = targets[name], targets[base]
+            rps, rps_rounds = paired(t, b, "rps", "rps_per_round")
+            cpu, cpu_rounds = paired(t, b, "server_cpu_us_per_req", "cpu_us_per_req_per_round")
             r.update({
-                "rps": ratio(t["rps"], b["rps"]),
-                "cpu_us_per_req": ratio(t.get("server_cpu_us_per_req"), b.get("server_cpu_us_per_req")),
+                "rps": rps,
+                "cpu_us_per_req": cpu,
                 "p50": ratio(t["p50_ms"], b["p50_ms"]),
                 "p99": ratio(t["p99_ms"], b["p99_ms"]),
             })
+            if rps_rounds:
+                r["rps_per_round"] = rps_rounds
+                r["cpu_us_per_req_per_round"] = cpu_rounds
             if kind == "translated/same-dialect":
                 r["rps_target"] = TRANSLATED_RPS_TARGET
                 r["meets_rps_target"] = r["rps"] is not None and r["rps"] >= TRANSLATED_RPS_TARGET
@@ -311,7 +328,12 @@ def main():
                     verdict = "   meets target" if r["meets_rps_target"] else "   BELOW TARGET"
                 p(f"  {key:<{rw - 2}} {fmt(r['rps']):>6} {fmt(r['cpu_us_per_req']):>10} "
                   f"{fmt(r['p50']):>6} {fmt(r['p99']):>6}{verdict}")
+                if kind == "translated/same-dialect" and r.get("rps_per_round"):
+                    p(f"  {'':<{rw - 2}} req/s per round: " + ", ".join(f"{v:.2f}x" for v in r["rps_per_round"]))
         p("(req/s: higher is better for the target; CPU us/req, p50, p99: lower is better)")
+        if a.rounds > 1:
+            p("(with several rounds, req/s and CPU us/req ratios are the medians of the per-round ratios;")
+            p(" rounds alternate the target order, so steady drift of the machine favours neither side)")
         if a.loadavg_before is not None and a.loadavg_before > (os.cpu_count() or 1) / 4:
             p(f"(load average {a.loadavg_before} before the run: req/s ratios and the target verdicts are")
             p(" unreliable on this busy machine; CPU us/req ratios hold up better)")
