@@ -200,6 +200,7 @@ class OpenAIToAnthropicTranslator final : public Translator {
     if (buffer_.size() + chunk.size() > kMaxBufferedBody) {
       return absl::ResourceExhaustedError("upstream response body exceeds the size limit");
     }
+    if (end_of_stream && buffer_.empty()) return TranslateMessage(chunk, out);  // arrived whole: no copy
     buffer_.append(chunk);
     if (!end_of_stream) return absl::OkStatus();
     absl::Status st = TranslateMessage(buffer_, out);

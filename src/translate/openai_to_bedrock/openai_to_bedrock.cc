@@ -113,11 +113,16 @@ class BedrockChatTranslator final : public Translator {
     if (buffer_.size() + chunk.size() > kMaxBufferedBytes) {
       return absl::ResourceExhaustedError("AWSBedrock answer exceeds the buffered size limit");
     }
-    buffer_.append(chunk);
-    if (!end_of_stream) return absl::OkStatus();
-    std::string body = std::move(buffer_);  // the views below point into it
-    buffer_.clear();
-    auto parsed = reader_.Parse(body);
+    std::string body;  // the answer when it came in pieces; the views below point into it
+    std::string_view whole = chunk;
+    if (!end_of_stream || !buffer_.empty()) {
+      buffer_.append(chunk);
+      if (!end_of_stream) return absl::OkStatus();
+      body = std::move(buffer_);
+      buffer_.clear();
+      whole = body;
+    }
+    auto parsed = reader_.Parse(whole);
     if (!parsed.ok()) return Malformed(StrCat("body is not JSON: ", parsed.status().message()));
     const json::View doc = *parsed;
     if (!doc.is_object()) return Malformed("body is not an object");
