@@ -213,11 +213,13 @@ std::string NormalizeCreated(const std::string& s) {
 
 // The golden's final error event as the drivers send it: message prefixed as in
 // processor.cc / standalone/server.cc.
-std::string AsDriversWrapStreamErrors(std::string golden) {
+// A provider's own error (Bedrock's exception events) is prefixed "upstream error: " instead.
+std::string AsDriversWrapStreamErrors(std::string golden,
+                                      std::string_view prefix = "upstream stream is malformed: ") {
   const std::string key = "\"message\":\"";
   size_t at = golden.rfind(key);
   EXPECT_NE(at, std::string::npos) << golden;
-  if (at != std::string::npos) golden.insert(at + key.size(), "upstream stream is malformed: ");
+  if (at != std::string::npos) golden.insert(at + key.size(), prefix);
   return golden;
 }
 
@@ -458,7 +460,7 @@ int O2BStreams(bool errors) {
                           R"("stream_options":{"include_usage":)" + (c.include_usage ? "true" : "false") + "}}";
     std::string events = EncodeEvents(tt::ReadFile(kO2B / (std::string(c.name) + ".events.json")));
     std::string want = tt::ReadFile(kO2B / (std::string(c.name) + ".client.sse"));
-    if (!c.ok) want = AsDriversWrapStreamErrors(want);
+    if (!c.ok) want = AsDriversWrapStreamErrors(want, "upstream error: ");  // exception events
     for (size_t chunks : kStreamChunks) {
       SCOPED_TRACE(std::string(c.name) + " in " + std::to_string(chunks) + " chunks");
       std::string got = Streamed(Schema::kBedrock, kChatPath, request, kClaude,

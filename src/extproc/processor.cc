@@ -906,7 +906,7 @@ absl::Status StreamProcessor::OnResponseBody(const pb::HttpBody& body, Replies* 
       // Mid-stream: the headers are gone. Events translated before the bad one still reach
       // the client (as in the standalone driver), then an error in its dialect ends the stream.
       response_broken_ = true;
-      translated += pipeline_->StreamError(StrCat("upstream stream is malformed: ", st.message()));
+      translated += pipeline_->StreamError(st);
       common->mutable_body_mutation()->set_body(translated);
     }
     return absl::OkStatus();
@@ -953,7 +953,7 @@ absl::Status StreamProcessor::OnFullDuplexResponseBody(std::string_view chunk, b
     // dialect ends the stream (as in the standalone driver).
     log::Warn("extproc: upstream answer could not be translated: ", st.message());
     response_broken_ = true;
-    translated += pipeline_->StreamError(StrCat("upstream stream is malformed: ", st.message()));
+    translated += pipeline_->StreamError(st);
     AddStreamed(/*request=*/false, translated, eos, replies);
     return absl::OkStatus();
   }

@@ -6,28 +6,6 @@
 namespace sluice::gateway {
 
 namespace {
-std::string_view OpenAIType(int status) {
-  switch (status) {
-    case 400: case 404: case 405: case 413: case 422: return "invalid_request_error";
-    case 401: return "authentication_error";
-    case 403: return "permission_error";
-    case 429: return "rate_limit_error";
-    case 502: case 503: case 504: return "upstream_error";
-    default: return "server_error";
-  }
-}
-std::string_view AnthropicType(int status) {
-  switch (status) {
-    case 400: case 405: case 422: return "invalid_request_error";
-    case 401: return "authentication_error";
-    case 403: return "permission_error";
-    case 404: return "not_found_error";
-    case 413: return "request_too_large";
-    case 429: return "rate_limit_error";
-    case 503: case 529: return "overloaded_error";
-    default: return "api_error";
-  }
-}
 }  // namespace
 
 HttpError MakeError(Dialect d, int status, std::string_view message, std::string_view code,
@@ -35,11 +13,11 @@ HttpError MakeError(Dialect d, int status, std::string_view message, std::string
   HttpError e;
   e.status = status;
   if (d == Dialect::kOpenAI) {
-    e.body = translate::OpenAIErrorBody(message, OpenAIType(status), code, param);
+    e.body = translate::OpenAIErrorBody(message, translate::OpenAIErrorType(status), code, param);
     return e;
   }
   json::Value err = json::Value::Object();
-  err.Set("type", json::Value::String(std::string(AnthropicType(status))));
+  err.Set("type", json::Value::String(std::string(translate::AnthropicErrorType(status))));
   err.Set("message", json::Value::String(std::string(message)));
   json::Value root = json::Value::Object();
   root.Set("type", json::Value::String("error"));

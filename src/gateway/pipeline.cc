@@ -335,6 +335,14 @@ std::string Pipeline::StreamError(std::string_view message) {
   return translate::OpenAIStreamError(message);
 }
 
+std::string Pipeline::StreamError(const absl::Status& translate_failure) {
+  bool provider = translate::ProviderStreamErrorOf(translate_failure).has_value();
+  std::string message = StrCat(provider ? "upstream error: " : "upstream stream is malformed: ",
+                               translate_failure.message());
+  if (translator_) return translate::StreamErrorFor(*translator_, translate_failure, message);
+  return translate::OpenAIStreamError(message);
+}
+
 std::string ModelsJson(const config::Config& config) {
   json::Value data = json::Value::Array();
   for (const auto& m : config.models) {

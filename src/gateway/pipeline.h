@@ -83,6 +83,9 @@ class Pipeline {
   ImmediateResponse OnResponseError(int status, const http::HeaderMap& headers, std::string_view body);
   // Bytes that end a broken stream in the client's dialect.
   std::string StreamError(std::string_view message);
+  // The same for a failed OnResponseBody: a provider's own mid-stream error keeps its kind
+  // (rate limit, overloaded, ...); anything else is reported as a malformed stream.
+  std::string StreamError(const absl::Status& translate_failure);
 
   // Errors the driver itself detects, shaped for this client.
   ImmediateResponse Error(int status, std::string_view message, std::string_view code = {},

@@ -809,15 +809,21 @@ class ServerImpl final : public Server {
     if (broken) {
       // The upstream broke or sent garbage mid-stream: end the client's stream with an error
       // event in its dialect, then close both connections (the upstream's state is unknown).
-      std::string why = ec ? StrCat("upstream stream failed: ", dog.fired() ? std::string("idle timeout") : ec.message())
-                      : !berr.empty() ? StrCat("upstream stream failed: ", berr)
-                                      : StrCat("upstream stream is malformed: ", translate_status.message());
-      log::Warn(why);
-      co_await write_chunk(pipe.StreamError(why));
+      if (ec || !berr.empty()) {
+        std::string why = ec ? StrCat("upstream stream failed: ", dog.fired() ? std::string("idle timeout") : ec.message())
+                             : StrCat("upstream stream failed: ", berr);
+        log::Warn(why);
+        co_await write_chunk(pipe.StreamError(why));
+      } else {
+        log::Warn("upstream stream ended with an error: ", translate_status.message());
+        co_await write_chunk(pipe.StreamError(translate_status));
+      }
     }
     static constexpr std::string_view kLast = "0\r\n\r\n";
     co_await net::async_write(client, net::buffer(kLast.data(), kLast.size()), Redirect(wec));
-    r.client_ok = !wec && !broken;
+    // The client's response is complete (error event, last chunk): its connection stays
+    // usable; only the upstream's, whose state is unknown, is dropped.
+    r.client_ok = !wec;
     r.upstream_reusable = !broken && rh.keep_alive && conn.buf.size() == 0;
     co_return r;
   }

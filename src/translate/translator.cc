@@ -1,5 +1,7 @@
 #include "translate/translator.h"
 
+#include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
 #include "common/strings.h"
 #include "json/json.h"
 
@@ -123,6 +125,60 @@ void AppendOpenAIUsageChunk(std::string_view id, int64_t created, std::string_vi
 
 std::string OpenAIStreamError(std::string_view message) {
   return StrCat("data: ", OpenAIErrorBody(message, "upstream_error", "upstream_stream_error"), "\n\n");
+}
+
+std::string_view OpenAIErrorType(int status) {
+  switch (status) {
+    case 400: case 404: case 405: case 413: case 422: return "invalid_request_error";
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 429: return "rate_limit_error";
+    case 502: case 503: case 504: return "upstream_error";
+    default: return "server_error";
+  }
+}
+
+std::string_view AnthropicErrorType(int status) {
+  switch (status) {
+    case 400: case 405: case 422: return "invalid_request_error";
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 413: return "request_too_large";
+    case 429: return "rate_limit_error";
+    case 503: case 529: return "overloaded_error";
+    default: return "api_error";
+  }
+}
+
+namespace {
+constexpr char kProviderErrorPayload[] = "type.sluice.dev/provider-error";  // "STATUS NAME"
+}  // namespace
+
+absl::Status ProviderStreamFailure(int status, std::string_view name, std::string_view message) {
+  absl::Status st = absl::UnavailableError(absl::string_view(message.data(), message.size()));
+  st.SetPayload(kProviderErrorPayload, absl::Cord(StrCat(status, " ", name)));
+  return st;
+}
+
+std::optional<ProviderError> ProviderStreamErrorOf(const absl::Status& st) {
+  absl::optional<absl::Cord> payload = st.GetPayload(kProviderErrorPayload);
+  if (!payload) return std::nullopt;
+  std::string text(*payload);
+  ProviderError e;
+  size_t space = text.find(' ');
+  if (space == std::string::npos || !absl::SimpleAtoi(text.substr(0, space), &e.status)) return std::nullopt;
+  e.name = text.substr(space + 1);
+  return e;
+}
+
+std::string StreamErrorFor(Translator& t, const absl::Status& st, std::string_view message) {
+  if (auto provider = ProviderStreamErrorOf(st)) return t.ProviderStreamError(message, *provider);
+  return t.StreamError(message);
+}
+
+std::string OpenAIProviderStreamError(std::string_view message, const ProviderError& e) {
+  return StrCat("data: ", OpenAIErrorBody(message, OpenAIErrorType(e.status), e.name), "\n\n");
 }
 
 void AppendOpenAITextChunk(std::string_view id, int64_t created, std::string_view model, bool with_role,

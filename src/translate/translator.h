@@ -57,6 +57,13 @@ struct Usage {
   int64_t reasoning_tokens = 0;
 };
 
+// A provider's own error inside a stream: the HTTP status it stands for (as the same error
+// answered before the stream began would have) and the provider's name for it.
+struct ProviderError {
+  int status = 502;
+  std::string name;
+};
+
 // One per request. Not thread-safe. Call order: TranslateRequest, then either
 // TranslateResponseHeaders + TranslateResponseBody* (2xx) or TranslateError (non-2xx).
 class Translator {
@@ -84,6 +91,12 @@ class Translator {
 
   // Bytes that end a stream that broke mid-way, in the client's dialect.
   virtual std::string StreamError(std::string_view message) = 0;
+  // The same for a provider that reported an error of its own mid-stream (e.g. Bedrock's
+  // throttlingException): `e` says which (ProviderStreamErrorOf), so the client's error event
+  // can carry its kind (rate limit, overloaded, invalid request). Default: StreamError.
+  virtual std::string ProviderStreamError(std::string_view message, const ProviderError& e) {
+    return StreamError(message);
+  }
 
   virtual const Usage& usage() const = 0;
   // The model the provider says answered, when it says.
@@ -127,6 +140,20 @@ std::string OpenAIErrorBody(std::string_view message, std::string_view type,
                             std::string_view code = {}, std::string_view param = {});
 // An OpenAI-style SSE event carrying an error, then nothing (the stream ends).
 std::string OpenAIStreamError(std::string_view message);
+
+// The error `type` each dialect gives an HTTP status.
+std::string_view OpenAIErrorType(int status);
+std::string_view AnthropicErrorType(int status);
+
+// A translation failure that is the provider's error, not malformed data; ProviderStreamErrorOf
+// finds the ProviderError again (nullopt for any other status).
+absl::Status ProviderStreamFailure(int status, std::string_view name, std::string_view message);
+std::optional<ProviderError> ProviderStreamErrorOf(const absl::Status& st);
+// OpenAI's error event for it: type from the status, code the provider's name.
+std::string OpenAIProviderStreamError(std::string_view message, const ProviderError& e);
+// The client's end-of-stream error for a TranslateResponseBody failure `st`, shown as
+// `message`: ProviderStreamError when `st` is the provider's own error, else StreamError.
+std::string StreamErrorFor(Translator& t, const absl::Status& st, std::string_view message);
 
 // OpenAI's usage object for `u`: {"prompt_tokens","completion_tokens","total_tokens",
 // "prompt_tokens_details":{"cached_tokens"[,"cache_creation_input_tokens" when non-zero,

@@ -51,7 +51,7 @@ describe('openai SDK -> sluice -> AWS Bedrock (schemas AWSBedrock and AWSAnthrop
     const isChat = (r) => (r.kind === 'converse' || r.kind === 'converse-stream') && r.modelId === CONVERSE_MODEL;
     defineOpenAIChatCases({
       stack: () => stack, client: () => client, simName: 'bedrock', model: CONVERSE_MODEL, isChat,
-      simToolIds: true, retryAfter: false, midStreamError: true,
+      simToolIds: true, retryAfter: false, midStreamError: true, midStreamErrorType: 'rate_limit_error',
     });
 
     test('paths, stream choice and SigV4: every request was signed correctly', withGatewayLogs(() => stack.gw, async () => {

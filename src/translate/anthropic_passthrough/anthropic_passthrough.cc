@@ -37,20 +37,6 @@ std::string PathSegment(std::string_view s) {
   return out;
 }
 
-// Anthropic's error `type` for a status, as gateway/errors.cc shapes its own errors.
-std::string_view AnthropicErrorType(int status) {
-  switch (status) {
-    case 400: case 405: case 422: return "invalid_request_error";
-    case 401: return "authentication_error";
-    case 403: return "permission_error";
-    case 404: return "not_found_error";
-    case 413: return "request_too_large";
-    case 429: return "rate_limit_error";
-    case 503: case 529: return "overloaded_error";
-    default: return "api_error";
-  }
-}
-
 absl::Status Malformed(std::string_view what) {
   return absl::DataLossError(StrCat("malformed Anthropic response: ", what));
 }
@@ -160,11 +146,14 @@ class AnthropicPassthroughTranslator final : public Translator {
     if (message.empty()) {
       message = body.empty() ? StrCat("upstream returned HTTP ", status) : std::string(body.substr(0, 1024));
     }
-    out->append(AnthropicErrorBody(AnthropicErrorType(status), message));
+    out->append(AnthropicErrorBody(translate::AnthropicErrorType(status), message));
   }
 
   std::string StreamError(std::string_view message) override {
     return http::FormatSse("error", AnthropicErrorBody("api_error", message));
+  }
+  std::string ProviderStreamError(std::string_view message, const ProviderError& e) override {
+    return http::FormatSse("error", AnthropicErrorBody(translate::AnthropicErrorType(e.status), message));
   }
 
   const Usage& usage() const override { return usage_; }

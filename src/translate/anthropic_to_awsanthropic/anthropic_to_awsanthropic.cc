@@ -105,6 +105,9 @@ class AnthropicToAwsAnthropicTranslator final : public Translator {
   }
 
   std::string StreamError(std::string_view message) override { return inner_->StreamError(message); }
+  std::string ProviderStreamError(std::string_view message, const ProviderError& e) override {
+    return inner_->ProviderStreamError(message, e);
+  }
   const Usage& usage() const override { return inner_->usage(); }
   std::string_view response_model() const override { return inner_->response_model(); }
 

@@ -101,7 +101,7 @@ std::string FeedPieces(std::string_view bytes, const std::vector<size_t>& cuts, 
     st = h.translator->TranslateResponseBody(bytes.substr(begin, end - begin), i == cuts.size(), &out);
     begin = end;
   }
-  if (!st.ok()) out += h.translator->StreamError(ToStd(st.message()));
+  if (!st.ok()) out += StreamErrorFor(*h.translator, st, ToStd(st.message()));
   if (status) *status = st;
   return out;
 }

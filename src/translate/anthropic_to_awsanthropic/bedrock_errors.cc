@@ -4,23 +4,11 @@
 #include "http/sse.h"
 #include "json/json.h"
 #include "translate/openai_to_bedrock/bedrock_common.h"
+#include "translate/translator.h"
 
 namespace sluice::translate::anthropic_bedrock_internal {
 
 using json::Value;
-
-std::string_view AnthropicErrorType(int status) {
-  switch (status) {
-    case 400: case 405: case 422: return "invalid_request_error";
-    case 401: return "authentication_error";
-    case 403: return "permission_error";
-    case 404: return "not_found_error";
-    case 413: return "request_too_large";
-    case 429: return "rate_limit_error";
-    case 503: case 529: return "overloaded_error";
-    default: return "api_error";
-  }
-}
 
 std::string AnthropicErrorBody(std::string_view type, std::string_view message) {
   Value err = Value::Object();
@@ -49,11 +37,11 @@ void ErrorToAnthropic(int status, const http::HeaderMap& headers, std::string_vi
     }
   }
   if (message.empty()) message = StrCat("the Bedrock backend answered HTTP ", status);
-  out->append(AnthropicErrorBody(AnthropicErrorType(*client_status), message));
+  out->append(AnthropicErrorBody(translate::AnthropicErrorType(*client_status), message));
 }
 
-std::string StreamError(std::string_view message) {
-  return http::FormatSse("error", AnthropicErrorBody("api_error", message));
+std::string StreamError(std::string_view message, std::string_view type) {
+  return http::FormatSse("error", AnthropicErrorBody(type, message));
 }
 
 }  // namespace sluice::translate::anthropic_bedrock_internal

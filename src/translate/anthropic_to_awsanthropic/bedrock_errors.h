@@ -9,8 +9,6 @@
 
 namespace sluice::translate::anthropic_bedrock_internal {
 
-// Anthropic's error `type` for a client status (as anthropic_passthrough and gateway/errors.cc).
-std::string_view AnthropicErrorType(int status);
 
 // {"type":"error","error":{"type":<type>,"message":<message>}}
 std::string AnthropicErrorBody(std::string_view type, std::string_view message);
@@ -22,7 +20,8 @@ std::string AnthropicErrorBody(std::string_view type, std::string_view message);
 void ErrorToAnthropic(int status, const http::HeaderMap& headers, std::string_view body, int* client_status,
                       std::string* out);
 
-// `event: error` carrying an api_error with `message`: the end of a broken stream.
-std::string StreamError(std::string_view message);
+// `event: error` carrying an error of `type` (api_error unless the provider said what went
+// wrong) with `message`: the end of a broken stream.
+std::string StreamError(std::string_view message, std::string_view type = "api_error");
 
 }  // namespace sluice::translate::anthropic_bedrock_internal

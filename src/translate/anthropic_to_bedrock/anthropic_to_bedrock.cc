@@ -235,6 +235,8 @@ absl::StatusOr<Value> MapRequest(const Value& doc) {
   if (messages == nullptr || !messages->is_array()) return Invalid("messages", "required array");
   Value msgs = Value::Array();
   std::vector<std::string> document_names;
+  std::string_view last_role;
+  bool tool_history = false;  // a toolUse or toolResult block: Converse then needs a toolConfig
   for (size_t i = 0; i < messages->items().size(); ++i) {
     const Value& m = messages->items()[i];
     std::string field = StrCat("messages[", i, "]");
@@ -252,11 +254,20 @@ absl::StatusOr<Value> MapRequest(const Value& doc) {
         std::string block_field = StrCat(field, ".content[", j, "]");
         auto mapped = MapBlock(b, block_field, &document_names);
         if (!mapped.ok()) return mapped.status();
+        if (mapped->Find("toolUse") != nullptr || mapped->Find("toolResult") != nullptr) tool_history = true;
         if (absl::Status st = AppendWithCachePoint(b, block_field, std::move(*mapped), &content); !st.ok()) return st;
       }
     } else {
       return Invalid(StrCat(field, ".content"), "must be a string or an array");
     }
+    if (role == last_role) {
+      // Anthropic merges consecutive turns of one role (e.g. a tool_result message followed by
+      // a user text message); Converse rejects them ("must alternate"): merge them here.
+      Value& prev = *msgs.items().back().Find("content");
+      for (Value& block : content.items()) prev.Append(std::move(block));
+      continue;
+    }
+    last_role = role;
     Value out = Value::Object();
     out.Set("role", Str(role));
     out.Set("content", std::move(content));
@@ -268,13 +279,21 @@ absl::StatusOr<Value> MapRequest(const Value& doc) {
   if (const Value* v = doc.Find("max_tokens"); v != nullptr && v->is_number()) inference.Set("maxTokens", Value(*v));
   if (const Value* v = doc.Find("temperature"); v != nullptr && v->is_number()) inference.Set("temperature", Value(*v));
   if (const Value* v = doc.Find("top_p"); v != nullptr && v->is_number()) inference.Set("topP", Value(*v));
-  if (const Value* v = doc.Find("stop_sequences"); v != nullptr && v->is_array() && v->size() > 0) {
-    inference.Set("stopSequences", Value(*v));
+  if (const Value* v = doc.Find("stop_sequences"); v != nullptr && v->is_array()) {
+    Value stops = Value::Array();  // Bedrock rejects an empty stop sequence
+    for (const Value& stop : v->items()) {
+      if (stop.is_string() && !stop.as_string().empty()) stops.Append(Value(stop));
+    }
+    if (stops.size() > 0) inference.Set("stopSequences", std::move(stops));
   }
   if (inference.size() > 0) body.Set("inferenceConfig", std::move(inference));
 
   const Value* tools = doc.Find("tools");
-  if (tools != nullptr && tools->is_array() && tools->size() > 0) {
+  const Value* choice = doc.Find("tool_choice");
+  // tool_choice none: Converse has no such choice (no toolChoice means auto), so the tools are
+  // left out, unless the conversation already holds tool blocks, which need a toolConfig.
+  bool choice_none = choice != nullptr && choice->is_object() && choice->GetString("type") == "none";
+  if (tools != nullptr && tools->is_array() && tools->size() > 0 && !(choice_none && !tool_history)) {
     Value specs = Value::Array();
     for (size_t i = 0; i < tools->items().size(); ++i) {
       const Value& t = tools->items()[i];
@@ -297,7 +316,7 @@ absl::StatusOr<Value> MapRequest(const Value& doc) {
     }
     Value config = Value::Object();
     config.Set("tools", std::move(specs));
-    if (const Value* choice = doc.Find("tool_choice"); choice != nullptr && choice->is_object()) {
+    if (choice != nullptr && choice->is_object()) {
       std::string_view type = choice->GetString("type");
       Value tc = Value::Object();
       if (type == "auto") {
@@ -394,6 +413,9 @@ class AnthropicToBedrockTranslator final : public Translator {
 
   std::string StreamError(std::string_view message) override {
     return anthropic_bedrock_internal::StreamError(message);
+  }
+  std::string ProviderStreamError(std::string_view message, const ProviderError& e) override {
+    return anthropic_bedrock_internal::StreamError(message, AnthropicErrorType(e.status));
   }
   const Usage& usage() const override { return usage_; }
   std::string_view response_model() const override { return {}; }

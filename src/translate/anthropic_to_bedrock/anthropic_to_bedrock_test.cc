@@ -60,6 +60,49 @@ TEST(AnthropicToBedrockTest, RequestStreamPathAndMinimalBody) {
             R"("inferenceConfig":{"maxTokens":5}})");
 }
 
+TEST(AnthropicToBedrockTest, ConsecutiveTurnsOfOneRoleAreMerged) {
+  // Anthropic accepts (and merges) consecutive user turns; Converse wants them alternating.
+  Harness h(R"({"max_tokens":5,"messages":[)"
+            R"({"role":"user","content":"a"},{"role":"user","content":[{"type":"text","text":"b"}]},)"
+            R"({"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"f","input":{}}]},)"
+            R"({"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"42"}]},)"
+            R"({"role":"user","content":"and then?"}],)"
+            R"("tools":[{"name":"f","input_schema":{"type":"object"}}]})");
+  ASSERT_TRUE(h.up.ok()) << h.up.status();
+  auto body = json::Parse(*h.up->body);
+  ASSERT_TRUE(body.ok());
+  const auto& msgs = body->Find("messages")->items();
+  ASSERT_EQ(msgs.size(), 3u) << *h.up->body;
+  EXPECT_EQ(json::Serialize(msgs[0]), R"({"role":"user","content":[{"text":"a"},{"text":"b"}]})");
+  EXPECT_EQ(msgs[1].GetString("role"), "assistant");
+  EXPECT_EQ(json::Serialize(msgs[2]),
+            R"({"role":"user","content":[{"toolResult":{"toolUseId":"t1","content":[{"text":"42"}]}},)"
+            R"({"text":"and then?"}]})");
+}
+
+TEST(AnthropicToBedrockTest, ToolChoiceNoneLeavesTheToolsOut) {
+  // Converse has no "none" choice (no toolChoice means auto): the tools stay home...
+  Harness none(R"({"max_tokens":5,"messages":[{"role":"user","content":"hi"}],)"
+               R"("tools":[{"name":"f","input_schema":{"type":"object"}}],"tool_choice":{"type":"none"}})");
+  ASSERT_TRUE(none.up.ok()) << none.up.status();
+  EXPECT_EQ(none.up->body->find("toolConfig"), std::string::npos) << *none.up->body;
+  // ...unless the conversation holds tool blocks, which Converse accepts only with a toolConfig.
+  Harness history(R"({"max_tokens":5,"messages":[{"role":"user","content":"hi"},)"
+                  R"({"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"f","input":{}}]},)"
+                  R"({"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"1"}]}],)"
+                  R"("tools":[{"name":"f","input_schema":{"type":"object"}}],"tool_choice":{"type":"none"}})");
+  ASSERT_TRUE(history.up.ok()) << history.up.status();
+  auto body = json::Parse(*history.up->body);
+  ASSERT_TRUE(body.ok());
+  const json::Value* config = body->Find("toolConfig");
+  ASSERT_NE(config, nullptr) << *history.up->body;
+  EXPECT_EQ(config->Find("toolChoice"), nullptr);
+  // Empty stop sequences are dropped (Bedrock rejects them), the others kept in order.
+  Harness stops(R"({"max_tokens":5,"messages":[{"role":"user","content":"hi"}],"stop_sequences":["","END","x"]})");
+  ASSERT_TRUE(stops.up.ok());
+  EXPECT_NE(stops.up->body->find(R"("stopSequences":["END","x"])"), std::string::npos) << *stops.up->body;
+}
+
 TEST(AnthropicToBedrockTest, RequestErrorsNameTheField) {
   const std::pair<const char*, const char*> cases[] = {
       {R"({"max_tokens":5,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"url","url":"https://x"}}]}]})",
@@ -131,7 +174,7 @@ std::string FeedPieces(std::string_view bytes, const std::vector<size_t>& cuts, 
     st = h.translator->TranslateResponseBody(bytes.substr(begin, end - begin), i == cuts.size(), &out);
     begin = end;
   }
-  if (!st.ok()) out += h.translator->StreamError(ToStd(st.message()));
+  if (!st.ok()) out += StreamErrorFor(*h.translator, st, ToStd(st.message()));
   if (status) *status = st;
   if (usage) *usage = h.translator->usage();
   return out;

@@ -47,20 +47,6 @@ std::string_view StopReason(std::string_view finish_reason) {
   return "end_turn";
 }
 
-// Anthropic's error `type` for a status, as gateway/errors.cc shapes its own errors.
-std::string_view AnthropicErrorType(int status) {
-  switch (status) {
-    case 400: case 405: case 422: return "invalid_request_error";
-    case 401: return "authentication_error";
-    case 403: return "permission_error";
-    case 404: return "not_found_error";
-    case 413: return "request_too_large";
-    case 429: return "rate_limit_error";
-    case 503: case 529: return "overloaded_error";
-    default: return "api_error";
-  }
-}
-
 // The Anthropic error type for an OpenAI error type seen inside a stream.
 std::string_view StreamErrorType(std::string_view openai_type) {
   for (std::string_view same : {"invalid_request_error", "authentication_error", "permission_error",
@@ -174,7 +160,7 @@ class AnthropicToOpenAITranslator final : public Translator {
     if (message.empty()) {
       message = body.empty() ? StrCat("upstream returned HTTP ", status) : std::string(body.substr(0, 1024));
     }
-    json::SerializeTo(AnthropicError(AnthropicErrorType(status), message), out);
+    json::SerializeTo(AnthropicError(translate::AnthropicErrorType(status), message), out);
   }
 
   std::string StreamError(std::string_view message) override {

@@ -231,6 +231,9 @@ class OpenAIToAnthropicTranslator final : public Translator {
   }
 
   std::string StreamError(std::string_view message) override { return OpenAIStreamError(message); }
+  std::string ProviderStreamError(std::string_view message, const ProviderError& e) override {
+    return OpenAIProviderStreamError(message, e);
+  }
   const Usage& usage() const override { return usage_; }
   std::string_view response_model() const override { return response_model_; }
 

@@ -29,17 +29,6 @@ constexpr Mapping kErrors[] = {
     {"InternalServerException", 500},
 };
 
-std::string_view OpenAIType(int status) {  // as gateway/errors.cc
-  switch (status) {
-    case 400: case 404: case 405: case 413: case 422: return "invalid_request_error";
-    case 401: return "authentication_error";
-    case 403: return "permission_error";
-    case 429: return "rate_limit_error";
-    case 502: case 503: case 504: return "upstream_error";
-    default: return "server_error";
-  }
-}
-
 // The message of a Bedrock error payload, or "".
 std::string PayloadMessage(std::string_view body) {
   auto doc = json::Parse(body);
@@ -67,25 +56,32 @@ void ErrorToOpenAI(int status, const http::HeaderMap& headers, std::string_view 
     message = raw.empty() ? StrCat("the AWSBedrock backend answered HTTP ", status)
                           : std::string(raw.substr(0, kMaxRaw));
   }
-  out->append(OpenAIErrorBody(message, OpenAIType(*client_status), name));
+  out->append(OpenAIErrorBody(message, translate::OpenAIErrorType(*client_status), name));
 }
 
 std::optional<absl::Status> StreamException(const http::EventStreamMessageView& m) {
   std::string_view type = m.StringHeader(":message-type").value_or("event");
   if (type == "event") return std::nullopt;
   if (type == "exception") {
+    // A documented exception event (throttlingException, validationException,
+    // serviceUnavailableException, modelStreamErrorException, internalServerException): the
+    // provider's own error, with the status the same exception has before a stream begins
+    // (the event names are the HTTP ones with a lower-case first letter).
     std::string_view name = m.StringHeader(":exception-type").value_or("exception");
     std::string message = PayloadMessage(m.payload);
-    std::string text = StrCat("bedrock ", name, message.empty() ? "" : ": ", message);
-    if (name == "throttlingException" || name == "serviceUnavailableException") {
-      return absl::UnavailableError(text);
+    int status = 502;
+    for (const Mapping& e : kErrors) {
+      if (!name.empty() && e.name.size() == name.size() && e.name.substr(1) == name.substr(1) &&
+          (e.name[0] | 0x20) == (name[0] | 0x20)) {
+        status = e.status;
+      }
     }
-    if (name == "validationException") return absl::InvalidArgumentError(text);
-    return absl::InternalError(text);
+    return ProviderStreamFailure(status, name, StrCat("bedrock ", name, message.empty() ? "" : ": ", message));
   }
   // :message-type "error": :error-code and :error-message headers, no payload.
-  return absl::InternalError(StrCat("bedrock ", m.StringHeader(":error-code").value_or("error"), ": ",
-                                    m.StringHeader(":error-message").value_or("stream error")));
+  std::string_view code = m.StringHeader(":error-code").value_or("error");
+  return ProviderStreamFailure(
+      502, code, StrCat("bedrock ", code, ": ", m.StringHeader(":error-message").value_or("stream error")));
 }
 
 std::string_view FinishReason(std::string_view r) {

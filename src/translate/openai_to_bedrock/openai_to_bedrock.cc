@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -103,6 +104,9 @@ class BedrockChatTranslator final : public Translator {
   }
 
   std::string StreamError(std::string_view message) override { return OpenAIStreamError(message); }
+  std::string ProviderStreamError(std::string_view message, const ProviderError& e) override {
+    return OpenAIProviderStreamError(message, e);
+  }
   const Usage& usage() const override { return usage_; }
   std::string_view response_model() const override { return model_; }
 
@@ -199,6 +203,7 @@ class BedrockChatTranslator final : public Translator {
         json::AppendQuoted(&delta, use.GetString("name"));
         delta.append(R"(,"arguments":""}}]})");
         EmitChunk(delta, {}, out);
+        tools_without_arguments_.insert(index.as_int());
       }
     } else if (type == "contentBlockDelta") {
       json::View index, delta;
@@ -209,7 +214,9 @@ class BedrockChatTranslator final : public Translator {
       if (t.is_string()) {
         EmitField("content", t.as_string(), out);
       } else if (use.is_object()) {
-        EmitArguments(ToolIndex(index.as_int()), use.GetString("input"), out);
+        std::string_view fragment = use.GetString("input");
+        if (!fragment.empty()) tools_without_arguments_.erase(index.as_int());
+        EmitArguments(ToolIndex(index.as_int()), fragment, out);
       } else if (rc.is_object()) {
         // Text goes out as reasoning_content deltas; text, signature and redacted bytes are
         // also kept for the thinking_blocks delta sent when the block stops.
@@ -224,7 +231,13 @@ class BedrockChatTranslator final : public Translator {
         if (redacted.is_string()) r.redacted.append(redacted.as_string());
       }
     } else if (type == "contentBlockStop") {
-      auto it = reasoning_.find(doc.Find("contentBlockIndex").as_int());
+      const int64_t block = doc.Find("contentBlockIndex").as_int();
+      if (tools_without_arguments_.erase(block) > 0) {
+        // A tool without parameters may stream no input at all (or only ""): OpenAI's
+        // arguments are always a JSON text, "{}" for none, as the buffered answer gives.
+        EmitArguments(ToolIndex(block), "{}", out);
+      }
+      auto it = reasoning_.find(block);
       if (it != reasoning_.end()) {
         std::string delta = R"({"thinking_blocks":[)";
         const Reasoning& r = it->second;
@@ -307,6 +320,7 @@ class BedrockChatTranslator final : public Translator {
   bool role_sent_ = false;
   bool stopped_ = false;
   std::map<int64_t, int> tool_index_;  // content block index -> OpenAI tool_calls index
+  std::set<int64_t> tools_without_arguments_;  // started tool blocks with no input text yet
   struct Reasoning {
     std::string text, signature, redacted;
   };
@@ -395,6 +409,9 @@ class BedrockEmbeddingsTranslator final : public Translator {
   }
 
   std::string StreamError(std::string_view message) override { return OpenAIStreamError(message); }
+  std::string ProviderStreamError(std::string_view message, const ProviderError& e) override {
+    return OpenAIProviderStreamError(message, e);
+  }
   const Usage& usage() const override { return usage_; }
   std::string_view response_model() const override { return model_; }
 

@@ -1,5 +1,7 @@
 #include "translate/openai_to_bedrock/openai_to_bedrock.h"
 
+#include <map>
+
 #include "common/strings.h"
 #include "crypto/crypto.h"
 #include "http/eventstream.h"
@@ -183,6 +185,34 @@ TEST(OpenAIToBedrockRequestTest, CopiedValuesKeepTheClientsText) {
       << *arguments.up->body;
 }
 
+TEST(OpenAIToBedrockRequestTest, ValuesBedrockWouldRejectAreHandledHere) {
+  // temperature: OpenAI goes to 2, Bedrock to 1 -> a 400 naming the field, not Bedrock's.
+  Harness hot(R"({"messages":[{"role":"user","content":"x"}],"temperature":1.7})");
+  EXPECT_EQ(hot.up.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(ToStd(hot.up.status().message()).find("temperature"), std::string::npos) << hot.up.status();
+  Harness ok(R"({"messages":[{"role":"user","content":"x"}],"temperature":1,"top_p":0.5})");
+  ASSERT_TRUE(ok.up.ok()) << ok.up.status();
+  EXPECT_NE(ok.up->body->find(R"("temperature":1,"topP":0.5)"), std::string::npos) << *ok.up->body;
+  // Empty stop strings are dropped; an all-empty stop sends none.
+  Harness stops(R"({"messages":[{"role":"user","content":"x"}],"stop":["","END"]})");
+  ASSERT_TRUE(stops.up.ok());
+  EXPECT_NE(stops.up->body->find(R"("stopSequences":["END"])"), std::string::npos) << *stops.up->body;
+  Harness empty(R"({"messages":[{"role":"user","content":"x"}],"stop":""})");
+  ASSERT_TRUE(empty.up.ok());
+  EXPECT_EQ(empty.up->body->find("stopSequences"), std::string::npos) << *empty.up->body;
+  // A reasoning budget must stay under Claude's max_tokens: it shrinks to half the cap, or
+  // thinking is left off when that is under Claude's 1024 minimum.
+  Harness fits(R"({"messages":[{"role":"user","content":"x"}],"reasoning_effort":"high","max_tokens":4000})");
+  ASSERT_TRUE(fits.up.ok());
+  EXPECT_NE(fits.up->body->find(R"("budget_tokens":2000)"), std::string::npos) << *fits.up->body;
+  Harness roomy(R"({"messages":[{"role":"user","content":"x"}],"reasoning_effort":"medium","max_tokens":8000})");
+  ASSERT_TRUE(roomy.up.ok());
+  EXPECT_NE(roomy.up->body->find(R"("budget_tokens":2048)"), std::string::npos) << *roomy.up->body;
+  Harness tight(R"({"messages":[{"role":"user","content":"x"}],"reasoning_effort":"low","max_tokens":1000})");
+  ASSERT_TRUE(tight.up.ok());
+  EXPECT_EQ(tight.up->body->find("thinking"), std::string::npos) << *tight.up->body;
+}
+
 TEST(OpenAIToBedrockRequestTest, ToolChoiceNoneWithoutHistoryDropsTools) {
   Harness run(R"({"messages":[{"role":"user","content":"x"}],"tool_choice":"none","tools":[{"type":"function","function":{"name":"f"}}]})");
   ASSERT_TRUE(run.up.ok());
@@ -338,7 +368,7 @@ std::string StreamRequest(bool include_usage) {
 }
 
 // Feeds `bytes` cut at the given offsets (the last piece carries end_of_stream) and returns what
-// the client receives: the translated bytes, then StreamError() if translation failed.
+// the client receives: the translated bytes, then StreamErrorFor() if translation failed.
 std::string FeedPieces(std::string_view bytes, const std::vector<size_t>& cuts, bool include_usage,
                        absl::Status* status = nullptr) {
   Harness run(StreamRequest(include_usage));
@@ -352,7 +382,7 @@ std::string FeedPieces(std::string_view bytes, const std::vector<size_t>& cuts, 
     st = run.translator->TranslateResponseBody(bytes.substr(begin, end - begin), i == cuts.size(), &out);
     begin = end;
   }
-  if (!st.ok()) out += run.translator->StreamError(ToStd(st.message()));
+  if (!st.ok()) out += StreamErrorFor(*run.translator, st, ToStd(st.message()));
   if (status) *status = st;
   return out;
 }
@@ -411,6 +441,41 @@ TEST(OpenAIToBedrockStreamTest, GoldensSplitAtEveryByte) {
     std::vector<size_t> every_byte;
     for (size_t i = 1; i < bytes.size(); ++i) every_byte.push_back(i);
     EXPECT_EQ(FeedPieces(bytes, every_byte, c.include_usage), whole) << c.name << " byte by byte";
+  }
+}
+
+TEST(OpenAIToBedrockStreamTest, ToolWithoutInputGetsEmptyObjectArguments) {
+  // A parameterless tool: Bedrock may stream no input delta, or only an empty one. The client
+  // must still end up with JSON arguments ("{}"), as the buffered answer and OpenAI give.
+  for (std::string_view middle : {"", R"({"event":"contentBlockDelta","payload":{"contentBlockIndex":0,"delta":{"toolUse":{"input":""}}}},)"}) {
+    std::string events = std::string(R"([{"event":"messageStart","payload":{"role":"assistant"}},)"
+                                      R"({"event":"contentBlockStart","payload":{"contentBlockIndex":0,"start":{"toolUse":{"toolUseId":"t0","name":"get_time"}}}},)") +
+                         std::string(middle) +
+                         R"({"event":"contentBlockStop","payload":{"contentBlockIndex":0}},)"
+                         R"({"event":"contentBlockStart","payload":{"contentBlockIndex":1,"start":{"toolUse":{"toolUseId":"t1","name":"f"}}}},)"
+                         R"({"event":"contentBlockDelta","payload":{"contentBlockIndex":1,"delta":{"toolUse":{"input":"{\"a\":1}"}}}},)"
+                         R"({"event":"contentBlockStop","payload":{"contentBlockIndex":1}},)"
+                         R"({"event":"messageStop","payload":{"stopReason":"tool_use"}}])";
+    std::string sse = FeedPieces(EncodeEvents(events), {}, false);
+    ExpectWellFormedSse(sse);
+    // Reassemble each call's arguments from the deltas, as the SDKs do.
+    std::map<int64_t, std::string> args;
+    size_t pos = 0;
+    while ((pos = sse.find("data: {", pos)) != std::string::npos) {
+      size_t end = sse.find("\n\n", pos);
+      auto chunk = json::Parse(std::string_view(sse).substr(pos + 6, end - pos - 6));
+      ASSERT_TRUE(chunk.ok());
+      for (const json::Value& c : chunk->Find("choices")->items()) {
+        const json::Value* calls = c.Find("delta") ? c.Find("delta")->Find("tool_calls") : nullptr;
+        if (calls == nullptr) continue;
+        for (const json::Value& call : calls->items()) {
+          args[call.Find("index")->as_int()] += std::string(call.Find("function")->GetString("arguments"));
+        }
+      }
+      pos = end;
+    }
+    EXPECT_EQ(args[0], "{}") << sse;
+    EXPECT_EQ(args[1], R"({"a":1})") << sse;
   }
 }
 

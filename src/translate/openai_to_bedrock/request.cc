@@ -23,6 +23,8 @@
 namespace sluice::translate::openai_to_bedrock_internal {
 namespace {
 
+constexpr int64_t kMinThinkingBudget = 1024;  // Claude's smallest budget_tokens
+
 using json::Value;
 using json::View;
 
@@ -679,33 +681,46 @@ class ConverseWriter {
     if (Present(max)) {
       if (!max.is_number()) return Invalid(max_field, "must be an integer");
       ic.Member("maxTokens")->append(max.raw());
+      max_tokens_ = max.as_int();
     }
+    // Bedrock takes temperature and topP from 0 to 1 (OpenAI's temperature goes to 2): a value
+    // out of that range is the client's to change, so it gets a 400 naming the field.
     if (Present(temperature)) {
       if (!temperature.is_number()) return Invalid("temperature", "must be a number");
+      if (double t = temperature.as_double(); !(t >= 0 && t <= 1)) {
+        return Invalid("temperature", "the AWSBedrock backend accepts 0 to 1");
+      }
       ic.Member("temperature")->append(temperature.raw());
     }
     if (Present(top_p)) {
       if (!top_p.is_number()) return Invalid("top_p", "must be a number");
+      if (double p = top_p.as_double(); !(p >= 0 && p <= 1)) return Invalid("top_p", "must be between 0 and 1");
       ic.Member("topP")->append(top_p.raw());
     }
+    // Empty stop strings stop nothing and Bedrock rejects them: they are left out.
     if (Present(stop)) {
       if (stop.is_string()) {
-        std::string* out = ic.Member("stopSequences");
-        out->push_back('[');
-        stop.AppendCompact(out);
-        out->push_back(']');
+        if (!stop.as_string().empty()) {
+          std::string* out = ic.Member("stopSequences");
+          out->push_back('[');
+          stop.AppendCompact(out);
+          out->push_back(']');
+        }
       } else if (stop.is_array()) {
         size_t count = 0;
         View s;
-        for (auto it = stop.items(); it.Next(&s); ++count) {
+        for (auto it = stop.items(); it.Next(&s);) {
           if (!s.is_string()) return Invalid(StrCat("stop[", count, "]"), "must be a string");
+          if (!s.as_string().empty()) ++count;
         }
         if (count > 0) {  // an empty list says nothing
           std::string* out = ic.Member("stopSequences");
           out->push_back('[');
           bool first = true;
-          for (auto it = stop.items(); it.Next(&s); first = false) {
+          for (auto it = stop.items(); it.Next(&s);) {
+            if (s.as_string().empty()) continue;
             if (!first) out->push_back(',');
+            first = false;
             s.AppendCompact(out);
           }
           out->push_back(']');
@@ -848,6 +863,13 @@ class ConverseWriter {
       return Invalid("reasoning_effort", StrCat("unsupported value ", Quoted(effort)));
     }
     if (ContainsIgnoreCase(model_, "anthropic") || ContainsIgnoreCase(model_, "claude")) {
+      // Claude wants budget_tokens < max_tokens (OpenAI's cap includes reasoning too): a
+      // budget that does not fit shrinks to half the cap, or thinking stays off when that
+      // is under Claude's minimum.
+      if (max_tokens_ > 0 && budget >= max_tokens_) {
+        budget = max_tokens_ / 2;
+        if (budget < kMinThinkingBudget) return absl::OkStatus();
+      }
       StrAppend(extra->Member("thinking"), R"({"type":"enabled","budget_tokens":)", budget, "}");
     } else {
       StrAppend(extra->Member("reasoningConfig"), R"({"type":"enabled","maxReasoningEffort":")", level, "\"}");
@@ -913,6 +935,7 @@ class ConverseWriter {
   BlockList system_blocks_{&system_};
   std::vector<TextPart> texts_;  // scratch: one message's text parts
   ToolHistory history_;
+  int64_t max_tokens_ = 0;  // the client's cap on output tokens; 0 when it set none
   std::vector<std::string> document_names_;
   std::optional<json::Reader> arguments_reader_;  // tool call arguments, made on first use
 };

@@ -2,6 +2,7 @@
 // simulators plus a sluice in front of them, reassemble streams, check that no credential
 // leaks, and the OpenAI-client chat cases every backend schema must pass.
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { test } from 'node:test';
 import { sseData } from '../../e2e/lib/http.mjs';
 import { writeResourceFile } from '../../e2e/lib/resources.mjs';
@@ -183,6 +184,7 @@ const WEATHER_Q = 'What is the weather in Paris?';
  * @param {boolean} o.simToolIds        the provider gives tool-call ids (else the gateway invents them)
  * @param {boolean} o.retryAfter        the provider's 429 carries retry-after: 7
  * @param {boolean} [o.midStreamError]  the sim can fail mid-stream ("[[stream-error]]")
+ * @param {string} [o.midStreamErrorType]  the OpenAI error type that failure must carry
  * @param {Record<string,string>} [o.todo]  case key (chat, stream, rawStream, tools, toolsStream,
  *                                      toolResults, errors, midStreamError) -> reason, for
  *                                      capabilities not implemented yet
@@ -409,8 +411,82 @@ export function defineOpenAIChatCases(o) {
         return null;
       })().catch((e) => e);
       assert.ok(err, `the stream ended normally after ${JSON.stringify(text)}: a client would take a truncated answer for a complete one`);
+      if (o.midStreamErrorType) {
+        // A provider's own error event keeps its kind (e.g. Bedrock's throttlingException).
+        assert.equal(err.type, o.midStreamErrorType, `error event: ${JSON.stringify(err.error ?? err.message)}`);
+      }
+    }));
+
+    test('after a stream that broke mid-way, the client keep-alive connection serves the next request', opts('midStreamError'), wrap(async () => {
+      // The client's response was complete (an error event, then the chunked body's end): only
+      // the upstream connection is in doubt. Two requests on one raw socket, as a pooling
+      // client sends them.
+      const replies = await twoRequestsOnOneConnection(gw().baseURL, [
+        { model: o.model, messages: [{ role: 'user', content: 'start then fail [[stream-error]] now' }], stream: true },
+        { model: o.model, messages: [{ role: 'user', content: 'after the stream error' }] },
+      ]);
+      assert.match(replies[0], /^HTTP\/1\.1 200/);
+      assert.match(replies[0], /"error"/, 'the first answer must end with an error event');
+      assert.ok(replies[1] !== null, 'the gateway closed the client connection after the broken stream');
+      assert.match(replies[1], /^HTTP\/1\.1 200/, replies[1]);
+      assert.match(replies[1], /after the stream error/);
     }));
   }
+}
+
+/**
+ * Sends OpenAI chat requests one after the other on a single keep-alive TCP connection and
+ * returns each raw HTTP answer (null for one the server closed the connection before).
+ * Answers are read to their end: content-length, or the last chunk of a chunked body.
+ */
+export async function twoRequestsOnOneConnection(baseURL, bodies) {
+  const u = new URL(baseURL);
+  const sock = net.connect(Number(u.port), u.hostname);
+  await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
+  let buf = Buffer.alloc(0);
+  let closed = false;
+  let wake = null;
+  sock.on('data', (d) => { buf = Buffer.concat([buf, d]); wake?.(); });
+  sock.on('close', () => { closed = true; wake?.(); });
+  sock.on('error', () => {});
+  const complete = () => {
+    const head = buf.indexOf('\r\n\r\n');
+    if (head < 0) return -1;
+    const headers = buf.subarray(0, head).toString('latin1');
+    const len = /\r\ncontent-length:\s*(\d+)/i.exec(headers);
+    if (len) return buf.length >= head + 4 + Number(len[1]) ? head + 4 + Number(len[1]) : -1;
+    const end = buf.indexOf('\r\n0\r\n\r\n', head);
+    return end >= 0 ? end + 7 : -1;
+  };
+  const replies = [];
+  try {
+    for (const body of bodies) {
+      const payload = JSON.stringify(body);
+      sock.write(`POST ${u.pathname.replace(/\/$/, '')}/chat/completions HTTP/1.1\r\nhost: ${u.host}\r\n` +
+        `authorization: Bearer ${CLIENT_SECRETS.openaiKey}\r\ncontent-type: application/json\r\n` +
+        `content-length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`);
+      const deadline = Date.now() + 15000;
+      let end;
+      while ((end = complete()) < 0 && !closed && Date.now() < deadline) {
+        await new Promise((resolve) => { wake = resolve; setTimeout(resolve, 200); });
+      }
+      if (end < 0) {
+        replies.push(null);
+        break;
+      }
+      replies.push(buf.subarray(0, end).toString('utf8'));
+      buf = buf.subarray(end);
+      // A server that closes after an answer does so right away; give it the chance.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      if (closed) {
+        if (replies.length < bodies.length) replies.push(null);
+        break;
+      }
+    }
+  } finally {
+    sock.destroy();
+  }
+  return replies;
 }
 
 // ---------------------------------------------------------------------------------------
