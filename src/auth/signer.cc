@@ -47,6 +47,17 @@ absl::StatusOr<std::unique_ptr<BackendSigner>> NewGcpServiceAccountSigner(const 
   return NewBearerTokenSigner(std::move(token));
 }
 
+// The token scope for Azure OpenAI in the cloud whose Entra authority is `authority`: the
+// sovereign clouds have their own Cognitive Services audience (a commercial-cloud token is
+// refused there).
+namespace {
+std::string_view AzureCognitiveServicesScope(std::string_view authority) {
+  if (authority.ends_with(".microsoftonline.us")) return "https://cognitiveservices.azure.us/.default";
+  if (authority.ends_with(".chinacloudapi.cn")) return "https://cognitiveservices.azure.cn/.default";
+  return "https://cognitiveservices.azure.com/.default";
+}
+}  // namespace
+
 // Azure Entra ID client credentials. AZURE_AUTHORITY_HOST (as in Azure's SDKs) overrides
 // https://login.microsoftonline.com, e.g. for sovereign clouds or a local test issuer.
 absl::StatusOr<std::unique_ptr<BackendSigner>> NewAzureClientCredentialSigner(const config::BackendAuth& auth) {
@@ -56,13 +67,20 @@ absl::StatusOr<std::unique_ptr<BackendSigner>> NewAzureClientCredentialSigner(co
   std::string url = StrCat(authority, "/", auth.azure_tenant_id, "/oauth2/v2.0/token");
   std::string body = StrCat("grant_type=client_credentials&client_id=", FormEncode(auth.azure_client_id),
                             "&client_secret=", FormEncode(auth.azure_client_secret),
-                            "&scope=", FormEncode("https://cognitiveservices.azure.com/.default"));
+                            "&scope=", FormEncode(AzureCognitiveServicesScope(authority)));
   auto minter = [url, body](HttpClient& http, int64_t now) -> absl::StatusOr<Token> {
     auto resp = http.PostForm(url, body);
     if (!resp.ok()) return resp.status();
     auto doc = json::Parse(resp->body);
     if (resp->status != 200 || !doc.ok()) {
+      // error plus the first line of error_description, whose AADSTS code says what is wrong
+      // (it names the app and tenant, never the secret).
       std::string why = doc.ok() ? std::string(doc->GetString("error")) : std::string("malformed answer");
+      if (doc.ok()) {
+        std::string_view desc = doc->GetString("error_description");
+        desc = desc.substr(0, std::min(desc.find_first_of("\r\n"), size_t{300}));
+        if (!desc.empty()) StrAppend(&why, why.empty() ? "" : " (", desc, why.empty() ? "" : ")");
+      }
       return absl::UnauthenticatedError(StrCat("Entra ID token request failed with status ", resp->status,
                                                why.empty() ? "" : ": ", why));
     }

@@ -1,5 +1,6 @@
 #include "auth/token_source.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "common/log.h"
@@ -23,7 +24,13 @@ absl::StatusOr<std::string> RefreshingToken::Current(int64_t now) const {
 bool RefreshingToken::Due(int64_t now) const {
   std::lock_guard<std::mutex> l(mu_);
   if (now < retry_at_) return false;
-  return token_.value.empty() || now >= token_.expires_at - kRefreshAhead;
+  if (token_.value.empty()) return true;
+  // kRefreshAhead before expiry, but never more than half the token's lifetime ahead (a
+  // 60-second token would otherwise be due again at once, every loop), and never sooner
+  // than kMinRefreshInterval after the last fetch.
+  int64_t lifetime = std::max<int64_t>(0, token_.expires_at - fetched_at_);
+  int64_t ahead = std::min(kRefreshAhead, lifetime / 2);
+  return now >= std::max(fetched_at_ + kMinRefreshInterval, token_.expires_at - ahead);
 }
 
 void RefreshingToken::Refresh(HttpClient& http, int64_t now) {
@@ -31,6 +38,7 @@ void RefreshingToken::Refresh(HttpClient& http, int64_t now) {
   std::lock_guard<std::mutex> l(mu_);
   if (t.ok()) {
     token_ = std::move(*t);
+    fetched_at_ = now;
     failures_ = 0;
     retry_at_ = 0;
     last_error_.clear();

@@ -47,18 +47,21 @@ class RefreshingToken {
   // The current token; Unavailable (with the last error) before the first success or after
   // expiry.
   absl::StatusOr<std::string> Current(int64_t now_unix) const;
-  // Due when never fetched, within `kRefreshAhead` of expiry, or after a failure's backoff.
+  // Due when never fetched, within `kRefreshAhead` (at most half the token's lifetime) of
+  // expiry, or after a failure's backoff.
   bool Due(int64_t now_unix) const;
   void Refresh(HttpClient& http, int64_t now_unix);
   const std::string& name() const { return name_; }
 
   static constexpr int64_t kRefreshAhead = 300;  // seconds, as Envoy AI Gateway's rotators
+  static constexpr int64_t kMinRefreshInterval = 10;  // seconds between successful fetches
 
  private:
   std::string name_;
   TokenMinter minter_;
   mutable std::mutex mu_;
   Token token_;
+  int64_t fetched_at_ = 0;  // when token_ was minted (Unix seconds)
   std::string last_error_ = "not fetched yet";
   int64_t retry_at_ = 0;
   int failures_ = 0;

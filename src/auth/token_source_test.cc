@@ -52,6 +52,27 @@ TEST(RefreshingTokenTest, RefreshesAheadOfExpiryAndBacksOff) {
   EXPECT_EQ(*t.Current(4403), "tok-2");
 }
 
+TEST(RefreshingTokenTest, ShortLivedTokensAreNotRefetchedInALoop) {
+  // A 60-second token (some issuers, test issuers): refreshed half-way through its life, not
+  // "300 s ahead", which would make it due again at every pass of the refresher.
+  FakeHttp http;
+  int minted = 0;
+  RefreshingToken t("short", [&](HttpClient&, int64_t now) -> absl::StatusOr<Token> {
+    ++minted;
+    return Token{"tok", now + 60};
+  });
+  t.Refresh(http, 1000);
+  EXPECT_FALSE(t.Due(1001));
+  EXPECT_FALSE(t.Due(1029));
+  EXPECT_TRUE(t.Due(1030));
+  // One that is already (nearly) expired when it arrives: at most one fetch per 10 s.
+  RefreshingToken stale("stale", [&](HttpClient&, int64_t now) -> absl::StatusOr<Token> { return Token{"tok", now + 1}; });
+  stale.Refresh(http, 1000);
+  EXPECT_FALSE(stale.Due(1001));
+  EXPECT_FALSE(stale.Due(1009));
+  EXPECT_TRUE(stale.Due(1010));
+}
+
 TEST(RefreshingTokenTest, ErrorsNeverCarryTheToken) {
   FakeHttp http;
   RefreshingToken t("gcp:sa@example", [](HttpClient&, int64_t) -> absl::StatusOr<Token> {

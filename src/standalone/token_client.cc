@@ -76,7 +76,10 @@ class TokenHttpClient final : public auth::HttpClient {
   template <class Stream>
   static net::awaitable<absl::Status> RoundTrip(Stream& s, const Url& u, const std::string& body,
                                                 auth::HttpResponse* out) {
-    std::string req = StrCat("POST ", u.target, " HTTP/1.1\r\nhost: ", u.host,
+    // Host carries the port when it is not the scheme's default (RFC 9110 7.2).
+    bool default_port = u.port == (u.tls ? "443" : "80");
+    std::string req = StrCat("POST ", u.target, " HTTP/1.1\r\nhost: ", u.host, default_port ? "" : ":",
+                             default_port ? "" : u.port,
                              "\r\ncontent-type: application/x-www-form-urlencoded\r\naccept: application/json\r\n"
                              "connection: close\r\ncontent-length: ", body.size(), "\r\n\r\n", body);
     ErrorCode ec;

@@ -88,3 +88,57 @@ describe('openai SDK -> sluice -> Azure OpenAI (schema AzureOpenAI, AzureAPIKey)
     assertNoCredentialLeaks(stack.sims, { azure: [AZURE_KEY] });
   });
 });
+
+describe('openai SDK -> sluice -> Azure OpenAI with AzureCredentials (Entra ID client secret -> bearer token)', { skip }, () => {
+  // The sim plays Entra ID too (AZURE_AUTHORITY_HOST points sluice at it): it checks the
+  // client-credentials form and issues the tokens that its deployment API then requires.
+  const ENTRA = { tenantId: 'tenant-0b1c', clientId: 'client-id-3d4e', clientSecret: 'entra-client-secret-5f6a7b' };
+  let stack;
+  let client;
+  before(async () => {
+    stack = await startProviderStack({
+      sims: { azure: () => startAzureSim({ apiVersion: API_VERSION, entra: ENTRA }) },
+      config: (s) => ({
+        routes: [{ model: MODEL, backend: 'azure' }],
+        backends: [{ name: 'azure', schema: 'AzureOpenAI', version: API_VERSION, port: s.azure.port, auth: { type: 'AzureCredentials', ...ENTRA } }],
+      }),
+      env: (s) => ({ AZURE_AUTHORITY_HOST: `http://127.0.0.1:${s.azure.port}` }),
+    });
+    client = new OpenAI({ baseURL: stack.gw.baseURL, apiKey: CLIENT_SECRETS.openaiKey, maxRetries: 0, timeout: 15000 });
+  });
+  after(async () => { await stack?.close(); });
+
+  const isChat = (r) => r.kind === 'chat' || r.kind === 'chat-stream';
+
+  test('a client-credentials token is fetched off the request path and sent as the bearer', withGatewayLogs(() => stack.gw, async () => {
+    const sim = stack.sims.azure;
+    const mark = sim.requests.length;
+    const r = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'entra hello' }] });
+    const rec = oneUpstream(sim, mark, isChat);
+    assertAccepted(rec);
+    assert.equal(r.choices[0].message.content, rec.answer.text);
+    assert.equal(rec.headers['api-key'], undefined);
+    const tokens = sim.requests.filter((x) => x.kind === 'entra-token');
+    assert.ok(tokens.length >= 1, 'no token request reached Entra');
+    const t = tokens[tokens.length - 1];
+    assertAccepted(t);
+    assert.equal(t.form.grant_type, 'client_credentials');
+    assert.equal(t.form.client_id, ENTRA.clientId);
+    assert.equal(t.form.scope, 'https://cognitiveservices.azure.com/.default');
+    assert.equal(rec.headers.authorization, `Bearer ${t.answer.token}`);
+    // Streams use the same token.
+    const got = await collectChatStream(await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'entra stream' }], stream: true }));
+    assert.equal(got.text, 'You said: entra stream');
+    // A 3599 s token is fetched once, not per request.
+    assert.equal(sim.requests.filter((x) => x.kind === 'entra-token').length, tokens.length);
+  }));
+
+  test('the client secret goes only to the token endpoint, never to the model API or the logs', () => {
+    for (const r of stack.sims.azure.requests.filter((x) => x.kind !== 'entra-token')) {
+      assert.ok(!`${r.rawHeaders.join('\n')}\n${r.path}\n${r.body}`.includes(ENTRA.clientSecret), `the client secret reached ${r.path}`);
+    }
+    assertNoCredentialLeaks(stack.sims, { azure: [ENTRA.clientSecret] });
+    const logs = `${stack.gw.stdout}${stack.gw.stderr}`;
+    assert.ok(!logs.includes(ENTRA.clientSecret), 'the client secret appeared in the gateway logs');
+  });
+});

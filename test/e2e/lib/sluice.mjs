@@ -12,10 +12,10 @@ const MAX_LOG_CHARS = 256 * 1024;
  * @param {string[]} [o.args]  extra arguments, e.g. ['--max-request-body-bytes', '1024']
  * @param {number} [o.startTimeoutMs=20000]
  */
-export async function startSluice({ resourceFile, args = [], startTimeoutMs = 20000 }) {
+export async function startSluice({ resourceFile, args = [], env = {}, startTimeoutMs = 20000 }) {
   const bin = sluiceBinary();
   const argv = ['run', resourceFile, '--address', '127.0.0.1', '--port', '0', ...args];
-  const proc = spawn(bin, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(bin, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let stdout = '';
   let stderr = '';
   const append = (buf, chunk) => (buf + chunk).slice(-MAX_LOG_CHARS);

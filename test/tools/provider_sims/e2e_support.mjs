@@ -59,8 +59,9 @@ export const ANTHROPIC_TOOLS = TOOLS.map((t) => ({
  * @param {object} o
  * @param {Record<string, () => Promise<object>>} o.sims   name -> starter
  * @param {(sims) => {routes, backends}} o.config
+ * @param {(sims) => Record<string, string>} [o.env]  extra environment for sluice
  */
-export async function startProviderStack({ sims: starters, config }) {
+export async function startProviderStack({ sims: starters, config, env }) {
   const stack = { sims: {}, gw: null, resources: null };
   stack.close = async () => {
     if (stack.gw) await stack.gw.stop();
@@ -72,7 +73,7 @@ export async function startProviderStack({ sims: starters, config }) {
     const yaml = providerResources(config(stack.sims));
     stack.yaml = yaml;
     stack.resources = writeResourceFile(yaml);
-    stack.gw = await startSluice({ resourceFile: stack.resources.file });
+    stack.gw = await startSluice({ resourceFile: stack.resources.file, env: env ? env(stack.sims) : {} });
   } catch (err) {
     await stack.close();
     throw err;

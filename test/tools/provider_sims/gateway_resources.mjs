@@ -9,6 +9,7 @@
 //   { type: 'APIKey' | 'AnthropicAPIKey' | 'AzureAPIKey', key }
 //   { type: 'AWSCredentials', region, ini }                 ini: the credentials file text
 //   { type: 'GCPCredentials', project, region, serviceAccountJson }
+//   { type: 'AzureCredentials', tenantId, clientId, clientSecret }   (Entra ID client credentials)
 const q = (s) => JSON.stringify(String(s)); // a JSON string is a valid YAML double-quoted scalar
 
 function routeYaml(r) {
@@ -55,6 +56,14 @@ ${secret({ credentials: a.ini })}`;
     region: ${q(a.region ?? 'us-central1')}
     credentialsFile: {secretRef: {name: ${b.name}-secret}}
 ${secret({ 'service_account.json': a.serviceAccountJson })}`;
+  }
+  if (a.type === 'AzureCredentials') {
+    return `${head}  type: AzureCredentials
+  azureCredentials:
+    clientID: ${q(a.clientId)}
+    tenantID: ${q(a.tenantId)}
+    clientSecretRef: {name: ${b.name}-secret}
+${secret({ 'client-secret': a.clientSecret })}`;
   }
   throw new Error(`unknown auth type ${a.type}`);
 }

@@ -234,13 +234,43 @@ function embeddings(rec, res, { model }) {
  * @param {string} [o.apiVersion]     azure: the api-version query value it requires
  * @param {string} [o.reportedModel]  azure: the model name answers report (Azure reports the
  *                                    underlying model, not the deployment)
+ * @param {{tenantId, clientId, clientSecret}} [o.entra]  azure: also play Microsoft Entra ID.
+ *   POST /{tenantId}/oauth2/v2.0/token (client credentials grant) issues access tokens, and
+ *   model calls then need `Authorization: Bearer <a token it issued>` and no api-key. The
+ *   token request must carry grant_type=client_credentials, the client id and secret, and
+ *   scope=https://cognitiveservices.azure.com/.default (else 400/401 as Entra answers).
  */
 export async function startOpenAICompatSim({
   flavor = 'openai', apiKey = 'sk-openai-sim', apiVersion = '2024-10-21', reportedModel = 'gpt-4o-2024-11-20',
-  chunkDelayMs = 2, port = 0,
+  chunkDelayMs = 2, port = 0, entra = null,
 } = {}) {
+  const issued = new Set();
   return startRecordingServer(`${flavor}-sim`, async (rec, req, res) => {
     const p = rec.url.pathname;
+    if (entra && p === `/${entra.tenantId}/oauth2/v2.0/token`) {
+      rec.kind = 'entra-token';
+      const form = new URLSearchParams(rec.body);
+      rec.form = Object.fromEntries(form);
+      const refuse = (status, error, description) => {
+        rec.problems.push(`${error}: ${description}`);
+        sendJson(res, status, { error, error_description: description });
+      };
+      if (rec.method !== 'POST' || !/^application\/x-www-form-urlencoded/.test(rec.headers['content-type'] ?? '')) {
+        return refuse(400, 'invalid_request', 'AADSTS900144: the token request must be a form POST');
+      }
+      if (form.get('grant_type') !== 'client_credentials') return refuse(400, 'unsupported_grant_type', 'AADSTS70003: grant_type');
+      if (form.get('scope') !== 'https://cognitiveservices.azure.com/.default') {
+        return refuse(400, 'invalid_scope', `AADSTS70011: the scope ${form.get('scope')} is not valid`);
+      }
+      if (form.get('client_id') !== entra.clientId || form.get('client_secret') !== entra.clientSecret) {
+        return refuse(401, 'invalid_client', 'AADSTS7000215: Invalid client secret provided.');
+      }
+      const token = `entra-access-token-${issued.size + 1}-${Math.random().toString(36).slice(2)}`;
+      issued.add(token);
+      rec.answer = { token };
+      sendJson(res, 200, { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: token });
+      return;
+    }
     let op = null;
     let model = null;
     if (flavor === 'azure') {
@@ -252,8 +282,16 @@ export async function startOpenAICompatSim({
       }
       const v = rec.url.searchParams.get('api-version');
       if (v !== apiVersion) rec.problems.push(v ? `api-version ${v}, expected ${apiVersion}` : 'no api-version query parameter');
-      if (rec.headers['api-key'] !== apiKey) rec.problems.push(rec.headers['api-key'] ? 'wrong api-key' : 'no api-key header');
-      if (rec.headers.authorization !== undefined) rec.problems.push('an Authorization header reached Azure next to api-key');
+      if (entra) {
+        const bearer = /^Bearer (.+)$/.exec(rec.headers.authorization ?? '');
+        if (!bearer || !issued.has(bearer[1])) {
+          rec.problems.push(bearer ? 'a bearer token Entra did not issue' : 'no Entra bearer token');
+        }
+        if (rec.headers['api-key'] !== undefined) rec.problems.push('an api-key header reached Azure next to the Entra token');
+      } else {
+        if (rec.headers['api-key'] !== apiKey) rec.problems.push(rec.headers['api-key'] ? 'wrong api-key' : 'no api-key header');
+        if (rec.headers.authorization !== undefined) rec.problems.push('an Authorization header reached Azure next to api-key');
+      }
       if (rec.problems.length > 0) {
         rec.kind = op ?? 'unknown';
         rec.answer = { error: 401 };
