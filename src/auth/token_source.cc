@@ -26,11 +26,11 @@ bool RefreshingToken::Due(int64_t now) const {
   if (now < retry_at_) return false;
   if (token_.value.empty()) return true;
   // kRefreshAhead before expiry, but never more than half the token's lifetime ahead (a
-  // 60-second token would otherwise be due again at once, every loop), and never sooner
-  // than kMinRefreshInterval after the last fetch.
-  int64_t lifetime = std::max<int64_t>(0, token_.expires_at - fetched_at_);
-  int64_t ahead = std::min(kRefreshAhead, lifetime / 2);
-  return now >= std::max(fetched_at_ + kMinRefreshInterval, token_.expires_at - ahead);
+  // 60-second token would otherwise be due again at once, on every pass). A token that was
+  // expired on arrival is fetched again only kMinRefreshInterval later.
+  int64_t lifetime = token_.expires_at - fetched_at_;
+  if (lifetime <= 0) return now >= fetched_at_ + kMinRefreshInterval;
+  return now >= token_.expires_at - std::min(kRefreshAhead, lifetime / 2);
 }
 
 void RefreshingToken::Refresh(HttpClient& http, int64_t now) {

@@ -54,7 +54,7 @@ class RefreshingToken {
   const std::string& name() const { return name_; }
 
   static constexpr int64_t kRefreshAhead = 300;  // seconds, as Envoy AI Gateway's rotators
-  static constexpr int64_t kMinRefreshInterval = 10;  // seconds between successful fetches
+  static constexpr int64_t kMinRefreshInterval = 10;  // seconds, after a token expired on arrival
 
  private:
   std::string name_;

@@ -65,8 +65,13 @@ TEST(RefreshingTokenTest, ShortLivedTokensAreNotRefetchedInALoop) {
   EXPECT_FALSE(t.Due(1001));
   EXPECT_FALSE(t.Due(1029));
   EXPECT_TRUE(t.Due(1030));
-  // One that is already (nearly) expired when it arrives: at most one fetch per 10 s.
-  RefreshingToken stale("stale", [&](HttpClient&, int64_t now) -> absl::StatusOr<Token> { return Token{"tok", now + 1}; });
+  // A 2-second token is refreshed after a second; one already expired when it arrives is not
+  // fetched again for 10 s.
+  RefreshingToken brief("brief", [&](HttpClient&, int64_t now) -> absl::StatusOr<Token> { return Token{"tok", now + 2}; });
+  brief.Refresh(http, 1000);
+  EXPECT_FALSE(brief.Due(1000));
+  EXPECT_TRUE(brief.Due(1001));
+  RefreshingToken stale("stale", [&](HttpClient&, int64_t now) -> absl::StatusOr<Token> { return Token{"tok", now}; });
   stale.Refresh(http, 1000);
   EXPECT_FALSE(stale.Due(1001));
   EXPECT_FALSE(stale.Due(1009));

@@ -105,6 +105,12 @@ TEST_F(OpenAIToAnthropicTest, RequestGoldens) {
     headers.Set("authorization", "Bearer sk-client");
     for (bool vertex : {false, true}) {
       auto up = Translate(body, headers, vertex);
+      if (vertex && body.find("\"https://") != std::string::npos) {
+        // URL image sources: Claude on Vertex refuses them (VertexTakesBase64ImagesOnly).
+        EXPECT_EQ(up.status().code(), absl::StatusCode::kInvalidArgument) << up.status();
+        EXPECT_FALSE(fs::exists(kTestdata / (stem + ".vertex.json"))) << "stale golden";
+        continue;
+      }
       ASSERT_TRUE(up.ok()) << up.status();
       ExpectGolden(kTestdata / (stem + (vertex ? ".vertex.json" : ".anthropic.json")), DescribeUpstream(*up));
     }
@@ -301,6 +307,32 @@ TEST_F(OpenAIToAnthropicTest, VertexNeedsVersionProjectRegion) {
   vertex_backend_.auth.gcp_region = "";
   up = Translate(body, {}, true);
   EXPECT_EQ(up.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(OpenAIToAnthropicTest, VertexTakesBase64ImagesOnly) {
+  // Anthropic's own API fetches image URLs; Claude on Vertex AI (and on Bedrock) refuses URL
+  // sources, so the client learns which field to change before anything is sent.
+  std::string url_image = R"({"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"what is this"},)"
+                          R"({"type":"image_url","image_url":{"url":"https://example.com/a.png"}}]}]})";
+  auto direct = Translate(url_image, {}, false);
+  ASSERT_TRUE(direct.ok()) << direct.status();
+  EXPECT_NE(direct->body->find(R"("source":{"type":"url","url":"https://example.com/a.png"})"), std::string::npos);
+  auto vertex = Translate(url_image, {}, true);
+  ASSERT_FALSE(vertex.ok());
+  EXPECT_EQ(vertex.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(ToStd(vertex.status().message()).find("messages[0].content[1].image_url.url"), std::string_view::npos)
+      << vertex.status();
+  // In a tool result too; base64 data URLs pass.
+  auto tool = Translate(R"({"model":"m","messages":[{"role":"user","content":"go"},)"
+                        R"({"role":"assistant","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]},)"
+                        R"({"role":"tool","tool_call_id":"c1","content":[{"type":"image_url","image_url":{"url":"http://x/y.png"}}]}]})",
+                        {}, true);
+  EXPECT_EQ(tool.status().code(), absl::StatusCode::kInvalidArgument);
+  auto b64 = Translate(R"({"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo="}}]}]})",
+                       {}, true);
+  ASSERT_TRUE(b64.ok()) << b64.status();
+  EXPECT_NE(b64->body->find(R"("source":{"type":"base64","media_type":"image/png","data":"iVBORw0KGgo="})"), std::string::npos)
+      << *b64->body;
 }
 
 TEST_F(OpenAIToAnthropicTest, RejectsWhatAnthropicCannotExpress) {

@@ -101,6 +101,9 @@ class BlockWriter {
   // `collapse`: whether a lone plain text block becomes a string.
   BlockWriter(std::string* out, bool collapse) : out_(out), collapse_(collapse) {}
 
+  // Claude on Vertex AI and on Bedrock take base64 image sources only (no URL sources).
+  bool base64_images_only = false;
+
   // Messages only: blocks added from now on belong to a `role` turn ("user" or "assistant").
   void SetRole(std::string_view role) { role_ = role; }
 
@@ -213,6 +216,8 @@ absl::Status ImageBlock(View image, View cache_control, size_t msg, size_t part,
     }
   } else if (!StartsWith(url, "https://") && !StartsWith(url, "http://")) {
     return Invalid(url_field(), "must be an http(s) URL or a base64 data URL");
+  } else if (blocks->base64_images_only) {
+    return Invalid(url_field(), "Claude on Vertex AI and on Bedrock takes base64 images only; send a data: URL");
   }
   AppendImageBlock(url, cache_control, blocks->Next());
   return absl::OkStatus();
@@ -367,6 +372,7 @@ absl::Status MapToolResult(View msg, size_t i, View content, BlockWriter* turns)
     // Parts stay a list (never collapsed), even an empty one.
     Key(out, "content");
     BlockWriter parts(out, /*collapse=*/false);
+    parts.base64_images_only = turns->base64_images_only;
     parts.Open();
     RETURN_IF_ERROR(AppendContent(content, i, PartSet::kTool, &parts));
     parts.Finish();
@@ -377,10 +383,11 @@ absl::Status MapToolResult(View msg, size_t i, View content, BlockWriter* turns)
 
 // messages -> Anthropic turns (written to `messages`, without the brackets); system and
 // developer messages go to `system`.
-absl::Status MapMessages(View doc, BlockWriter* system, std::string* messages) {
+absl::Status MapMessages(View doc, bool base64_images_only, BlockWriter* system, std::string* messages) {
   View msgs = doc.Find("messages");
   if (!msgs.is_array()) return Invalid("messages", "must be an array");
   BlockWriter turns(messages, /*collapse=*/true);
+  turns.base64_images_only = base64_images_only;
   View msg;
   size_t i = 0;
   for (auto it = msgs.items(); it.Next(&msg); ++i) {
@@ -683,7 +690,7 @@ absl::StatusOr<MappedRequest> MapRequest(std::string_view body, const RequestOpt
   std::string system, messages;
   messages.reserve(body.size());
   BlockWriter system_blocks(&system, /*collapse=*/true);
-  RETURN_IF_ERROR(MapMessages(doc, &system_blocks, &messages));
+  RETURN_IF_ERROR(MapMessages(doc, /*base64_images_only=*/opt.vertex, &system_blocks, &messages));
   std::string tools;
   size_t tool_count = 0;
   RETURN_IF_ERROR(MapTools(doc, &tools, &tool_count));

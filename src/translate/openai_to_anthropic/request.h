@@ -16,7 +16,9 @@ inline constexpr std::string_view kJsonToolName = "json_response";
 
 struct RequestOptions {
   std::string_view model;              // the model to ask for (after override)
-  bool vertex = false;                 // GCPAnthropic: no `model`, `anthropic_version` in body
+  // GCPAnthropic (and AWSAnthropic, which wraps it): no `model`, `anthropic_version` in the
+  // body, base64 images only.
+  bool vertex = false;
   std::string_view anthropic_version;  // body value when `vertex`
   // ScanObject of the body, when the caller has it: the body is then not validated again.
   const std::vector<json::TopLevelMember>* top_members = nullptr;
