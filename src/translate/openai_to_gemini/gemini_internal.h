@@ -39,8 +39,12 @@ namespace sluice::translate::gemini_internal {
 //              not, if/then/else, dependentRequired, readOnly, writeOnly, deprecated,
 //              non-string enum values, other formats (uri, email, ...), and unknown keywords.
 // InvalidArgument naming `field` for a schema that is not an object/bool, a $ref that is not
-// local or does not resolve, a recursive $ref, or nesting deeper than 64.
-absl::StatusOr<json::Value> ConvertSchema(const json::Value& schema, std::string_view field);
+// local or does not resolve, or nesting deeper than 64.
+// `*lossy` (when given) says the subset cannot express the schema: a tuple (prefixItems, array
+// `items`), a map (additionalProperties on an object without properties), a recursive $ref,
+// an array without items or a nested object without properties (Vertex rejects both). The
+// caller then sends the client's JSON Schema as is (parametersJsonSchema, responseJsonSchema).
+absl::StatusOr<json::Value> ConvertSchema(const json::Value& schema, std::string_view field, bool* lossy = nullptr);
 
 // ---- Requests (request.cc) -----------------------------------------------------------------
 

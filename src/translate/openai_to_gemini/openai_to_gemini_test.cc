@@ -190,8 +190,10 @@ TEST(GeminiRequest, RefusesWhatGeminiCannotExpress) {
        "functions: deprecated function calling is not supported; use tools and tool_choice"},
       {R"({"model":"m","messages":[{"role":"user","content":"a"}],"tools":[{"type":"custom","custom":{"name":"x"}}]})",
        R"(tools[0].type: unsupported tool type "custom")"},
-      {R"({"model":"m","messages":[{"role":"user","content":"a"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"n":{"$ref":"#/$defs/N"}},"$defs":{"N":{"type":"object","properties":{"next":{"$ref":"#/$defs/N"}}}}}}}]})",
-       R"(tools[0].function.parameters.properties.n.properties.next.$ref: recursive reference "#/$defs/N" is not supported)"},
+      {R"({"model":"m","messages":[{"role":"system","content":"Greet the user."}]})",
+       "messages: Gemini backends need at least one user or assistant message with content"},
+      {R"({"model":"m","messages":[{"role":"user","content":""}]})",
+       "messages: Gemini backends need at least one user or assistant message with content"},
       {R"({"model":"m","messages":[{"role":"user","content":"a"}],"tool_choice":"sometimes"})",
        R"(tool_choice: unsupported value "sometimes")"},
       {R"({"model":"m","messages":[{"role":"user","content":"a"}],"response_format":{"type":"yaml"}})",
@@ -211,6 +213,44 @@ TEST(GeminiRequest, RefusesWhatGeminiCannotExpress) {
     EXPECT_EQ(up.status().code(), absl::StatusCode::kInvalidArgument) << c.body;
     EXPECT_EQ(ToStd(up.status().message()), c.message) << c.body;
   }
+}
+
+TEST(GeminiRequest, SchemasTheSubsetCannotSayGoAsJsonSchema) {
+  // A map (Dict[str, str]), a list without item type, a tuple and a recursive type have no
+  // form in Gemini's OpenAPI subset (Vertex answers 400 for an ARRAY without items or a
+  // nested OBJECT without properties): the client's JSON Schema goes as parametersJsonSchema.
+  const char* lossy[] = {
+      R"({"type":"object","properties":{"labels":{"type":"object","additionalProperties":{"type":"string"}}}})",
+      R"({"type":"object","properties":{"tags":{"type":"array"}}})",
+      R"({"type":"object","properties":{"point":{"type":"array","prefixItems":[{"type":"number"},{"type":"number"}]}}})",
+      R"({"type":"object","properties":{"n":{"$ref":"#/$defs/N"}},"$defs":{"N":{"type":"object","properties":{"next":{"$ref":"#/$defs/N"}}}}})",
+      R"({"type":"object","properties":{"free":{"type":"object"}}})",
+  };
+  for (const char* schema : lossy) {
+    Harness h;
+    auto up = h.Request(StrCat(R"({"model":"m","messages":[{"role":"user","content":"a"}],)"
+                               R"("tools":[{"type":"function","function":{"name":"f","parameters":)", schema, "}}],",
+                               R"("response_format":{"type":"json_schema","json_schema":{"name":"r","schema":)", schema, "}}}"));
+    ASSERT_TRUE(up.ok()) << up.status() << schema;
+    auto body = json::Parse(*up->body);
+    ASSERT_TRUE(body.ok());
+    const json::Value& decl = body->Find("tools")->items()[0].Find("functionDeclarations")->items()[0];
+    EXPECT_EQ(decl.Find("parameters"), nullptr) << *up->body;
+    ASSERT_NE(decl.Find("parametersJsonSchema"), nullptr) << *up->body;
+    EXPECT_EQ(json::Serialize(*decl.Find("parametersJsonSchema")), json::Serialize(*json::Parse(schema)));
+    const json::Value* gen = body->Find("generationConfig");
+    EXPECT_EQ(gen->Find("responseSchema"), nullptr) << *up->body;
+    ASSERT_NE(gen->Find("responseJsonSchema"), nullptr) << *up->body;
+  }
+  // What the subset can say keeps the converted schema (every Gemini model reads it).
+  Harness h;
+  auto up = h.Request(R"({"model":"m","messages":[{"role":"user","content":"a"}],"tools":[{"type":"function","function":)"
+                      R"({"name":"f","parameters":{"type":"object","additionalProperties":false,"properties":)"
+                      R"({"tags":{"type":"array","items":{"type":"string"}}}}}}]})");
+  ASSERT_TRUE(up.ok()) << up.status();
+  EXPECT_NE(up->body->find(R"("parameters":{"type":"OBJECT","properties":{"tags":{"type":"ARRAY","items":{"type":"STRING"}}}})"),
+            std::string::npos) << *up->body;
+  EXPECT_EQ(up->body->find("parametersJsonSchema"), std::string::npos);
 }
 
 TEST(GeminiRequest, RefusesBadEmbeddingsInput) {

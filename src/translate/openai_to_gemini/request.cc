@@ -331,12 +331,15 @@ absl::Status ConvertTools(const Value& doc, Value* out) {
       if (std::string_view d = fn->GetString("description"); !d.empty())
         decl.Set("description", Value::String(std::string(d)));
       if (const Value* params = fn->Find("parameters"); !Absent(params)) {
-        ASSIGN_OR_RETURN(Value schema, ConvertSchema(*params, tf + ".function.parameters"));
+        bool lossy = false;
+        ASSIGN_OR_RETURN(Value schema, ConvertSchema(*params, tf + ".function.parameters", &lossy));
         // Vertex rejects an OBJECT with empty properties; a function without parameters
-        // simply has no `parameters`.
+        // simply has no `parameters`. A schema the OpenAPI subset cannot express goes as
+        // JSON Schema (Gemini 2.5 and later read parametersJsonSchema).
         const Value* props = schema.Find("properties");
         bool empty_object = schema.GetString("type") == "OBJECT" && (props == nullptr || props->size() == 0);
-        if (!empty_object) decl.Set("parameters", std::move(schema));
+        if (lossy) decl.Set("parametersJsonSchema", *params);
+        else if (!empty_object) decl.Set("parameters", std::move(schema));
       }
       decls.Append(std::move(decl));
     }
@@ -531,8 +534,14 @@ absl::StatusOr<Value> GenerationConfig(const Value& doc, bool stream) {
       const Value* js = rf->Find("json_schema");
       if (js == nullptr || !js->is_object()) return Invalid("response_format.json_schema", "must be an object");
       if (const Value* schema = js->Find("schema"); !Absent(schema)) {
-        ASSIGN_OR_RETURN(Value converted, ConvertSchema(*schema, "response_format.json_schema.schema"));
-        gen.Set("responseSchema", std::move(converted));
+        bool lossy = false;
+        ASSIGN_OR_RETURN(Value converted, ConvertSchema(*schema, "response_format.json_schema.schema", &lossy));
+        // As for tools above; a free-form object (no properties) too, which Vertex refuses
+        // as a responseSchema.
+        const Value* props = converted.Find("properties");
+        if (converted.GetString("type") == "OBJECT" && (props == nullptr || props->size() == 0)) lossy = true;
+        if (lossy) gen.Set("responseJsonSchema", *schema);
+        else gen.Set("responseSchema", std::move(converted));
       }
     } else if (type != "text") {
       return Invalid("response_format.type", StrCat("unsupported value \"", type, "\""));
@@ -601,6 +610,10 @@ absl::StatusOr<Value> BuildGenerateContentRequest(const Value& doc, bool stream)
   Value contents = Value::Array();
   Value system_parts = Value::Array();
   RETURN_IF_ERROR(ConvertMessages(*messages, &contents, &system_parts));
+  if (contents.size() == 0) {
+    // Gemini answers 400 "contents is not specified" for a system-only (or empty) request.
+    return Invalid("messages", "Gemini backends need at least one user or assistant message with content");
+  }
   out.Set("contents", std::move(contents));
   if (system_parts.size() > 0) {
     Value si = Value::Object();

@@ -75,8 +75,9 @@ class Converter {
       const std::string& target = ref->as_string();
       for (const auto& seen : ref_stack_) {
         if (seen == target) {
-          return absl::InvalidArgumentError(
-              StrCat(field, ".$ref: recursive reference \"", target, "\" is not supported"));
+          // A recursive type has no OpenAPI-subset form: the caller sends JSON Schema.
+          lossy_ = true;
+          return json::Value::Object();
         }
       }
       const json::Value* resolved = Resolve(target);
@@ -227,6 +228,13 @@ class Converter {
 
     const json::Value* props = s.Find("properties");
     const json::Value* items = s.Find("items");
+    // What the subset cannot say: tuples, and a map's value schema (additionalProperties on an
+    // object without properties; next to properties it only allows extras, dropped harmlessly).
+    if (s.Find("prefixItems") != nullptr || (items != nullptr && items->is_array())) lossy_ = true;
+    if (const json::Value* ap = s.Find("additionalProperties");
+        ap != nullptr && !(ap->is_bool() && !ap->as_bool()) && (props == nullptr || props->size() == 0)) {
+      lossy_ = true;
+    }
     if (type.empty() && any_of.is_null()) {
       if (props != nullptr) type = "OBJECT";
       else if (items != nullptr) type = "ARRAY";
@@ -274,8 +282,16 @@ class Converter {
     }
     if (!any_of.is_null()) result.Set("anyOf", std::move(any_of));
     if (nullable) result.Set("nullable", json::Value::Bool(true));
+    // Vertex rejects an ARRAY without items and a nested OBJECT without properties.
+    if (type == "ARRAY" && result.Find("items") == nullptr) lossy_ = true;
+    if (type == "OBJECT" && depth > 0) {
+      const json::Value* p = result.Find("properties");
+      if (p == nullptr || p->size() == 0) lossy_ = true;
+    }
     return result;
   }
+
+  bool lossy() const { return lossy_; }
 
  private:
   // Local JSON pointer ("#/$defs/Name", "#/definitions/Name", "#/properties/x", "#").
@@ -335,13 +351,16 @@ class Converter {
 
   const json::Value& root_;
   std::vector<std::string> ref_stack_;
+  bool lossy_ = false;
 };
 
 }  // namespace
 
-absl::StatusOr<json::Value> ConvertSchema(const json::Value& schema, std::string_view field) {
+absl::StatusOr<json::Value> ConvertSchema(const json::Value& schema, std::string_view field, bool* lossy) {
   Converter c(schema);
-  return c.Convert(schema, std::string(field), 0);
+  auto out = c.Convert(schema, std::string(field), 0);
+  if (lossy != nullptr) *lossy = c.lossy();
+  return out;
 }
 
 }  // namespace sluice::translate::gemini_internal

@@ -100,6 +100,12 @@ function checkSchema(s, where, problems) {
   for (const k of Object.keys(s)) {
     if (!SCHEMA_KEYS.has(k)) problems.push(`Invalid JSON payload received. Unknown name "${k}" at '${where}': Cannot find field.`);
   }
+  // Vertex's own rules for its OpenAPI subset (JSON Schema goes in *JsonSchema fields instead).
+  const type = String(s.type ?? '').toUpperCase();
+  if (type === 'ARRAY' && s.items === undefined) problems.push(`${where}.items: missing field.`);
+  if (type === 'OBJECT' && !(isObject(s.properties) && Object.keys(s.properties).length > 0)) {
+    problems.push(`${where}.properties: should be non-empty for OBJECT type`);
+  }
   if (isObject(s.properties)) for (const [k, v] of Object.entries(s.properties)) checkSchema(v, `${where}.properties[${k}]`, problems);
   if (s.items !== undefined) checkSchema(s.items, `${where}.items`, problems);
   if (Array.isArray(s.anyOf)) s.anyOf.forEach((v, i) => checkSchema(v, `${where}.anyOf[${i}]`, problems));
@@ -123,6 +129,9 @@ export function checkGeminiBody(body, problems) {
   if (body.generationConfig !== undefined) {
     if (!isObject(body.generationConfig)) problems.push('generationConfig: must be an object');
     else for (const k of Object.keys(body.generationConfig)) if (!GEN_CONFIG_KEYS.has(k)) problems.push(`Unknown name "${k}" at 'generation_config': Cannot find field.`);
+    const gc = body.generationConfig;
+    if (isObject(gc) && gc.responseSchema !== undefined) checkSchema(gc.responseSchema, 'generation_config.response_schema', problems);
+    if (isObject(gc) && gc.responseSchema !== undefined && gc.responseJsonSchema !== undefined) problems.push('generation_config: responseSchema and responseJsonSchema are exclusive');
   }
   if (body.tools !== undefined) {
     if (!Array.isArray(body.tools)) problems.push('tools: must be a list');
