@@ -75,6 +75,23 @@ describe('openai SDK -> sluice -> AWS Bedrock (schemas AWSBedrock and AWSAnthrop
       assert.deepEqual(bad.map((r) => `${r.path}: ${r.signatureProblem}`), []);
     }));
 
+    test('response_format json_schema becomes Converse structured output (outputConfig.textFormat)', withGatewayLogs(() => stack.gw, async () => {
+      const sim = stack.sims.bedrock;
+      const mark = sim.requests.length;
+      const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false };
+      await client.chat.completions.create({
+        model: CONVERSE_MODEL, messages: [{ role: 'user', content: 'structured please' }],
+        response_format: { type: 'json_schema', json_schema: { name: 'place', strict: true, schema } },
+      });
+      const rec = oneUpstream(sim, mark, isChat);
+      assertAccepted(rec);
+      const tf = rec.json.outputConfig?.textFormat;
+      assert.equal(tf?.type, 'json_schema', JSON.stringify(rec.json));
+      assert.equal(tf.structure.jsonSchema.name, 'place');
+      assert.deepEqual(JSON.parse(tf.structure.jsonSchema.schema), schema);
+      assert.equal(rec.signatureValid, true, rec.signatureProblem);
+    }));
+
     test('Converse body: system, inferenceConfig.maxTokens, toolConfig, no OpenAI fields', withGatewayLogs(() => stack.gw, async () => {
       const sim = stack.sims.bedrock;
       const mark = sim.requests.length;

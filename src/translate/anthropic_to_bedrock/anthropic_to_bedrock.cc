@@ -335,6 +335,25 @@ absl::StatusOr<Value> MapRequest(const Value& doc) {
     body.Set("toolConfig", std::move(config));
   }
 
+  // Anthropic's structured outputs (output_format json_schema) -> Converse outputConfig, the
+  // schema as a JSON string.
+  if (const Value* of = doc.Find("output_format"); of != nullptr && !of->is_null()) {
+    const Value* schema = of->Find("schema");
+    if (!of->is_object() || of->GetString("type") != "json_schema" || schema == nullptr || !schema->is_object()) {
+      return Invalid("output_format", "must be {\"type\":\"json_schema\",\"schema\":{...}}");
+    }
+    Value json_schema = Value::Object();
+    json_schema.Set("schema", Str(json::Serialize(*schema)));
+    Value structure = Value::Object();
+    structure.Set("jsonSchema", std::move(json_schema));
+    Value format = Value::Object();
+    format.Set("type", Str("json_schema"));
+    format.Set("structure", std::move(structure));
+    Value output = Value::Object();
+    output.Set("textFormat", std::move(format));
+    body.Set("outputConfig", std::move(output));
+  }
+
   Value extra = Value::Object();
   if (const Value* v = doc.Find("top_k"); v != nullptr && v->is_number()) extra.Set("top_k", Value(*v));
   if (const Value* v = doc.Find("thinking"); v != nullptr && v->is_object()) extra.Set("thinking", Value(*v));

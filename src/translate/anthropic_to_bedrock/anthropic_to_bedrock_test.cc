@@ -103,6 +103,18 @@ TEST(AnthropicToBedrockTest, ToolChoiceNoneLeavesTheToolsOut) {
   EXPECT_NE(stops.up->body->find(R"("stopSequences":["END","x"])"), std::string::npos) << *stops.up->body;
 }
 
+TEST(AnthropicToBedrockTest, OutputFormatBecomesStructuredOutput) {
+  Harness h(R"({"max_tokens":5,"messages":[{"role":"user","content":"hi"}],)"
+            R"("output_format":{"type":"json_schema","schema":{"type":"object","properties":{"a":{"type":"integer"}}}}})");
+  ASSERT_TRUE(h.up.ok()) << h.up.status();
+  EXPECT_NE(h.up->body->find(R"("outputConfig":{"textFormat":{"type":"json_schema","structure":{"jsonSchema":)"
+                             R"({"schema":"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}}}"}}}})"),
+            std::string::npos)
+      << *h.up->body;
+  Harness bad(R"({"max_tokens":5,"messages":[{"role":"user","content":"hi"}],"output_format":{"type":"yaml"}})");
+  EXPECT_EQ(bad.up.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(AnthropicToBedrockTest, RequestErrorsNameTheField) {
   const std::pair<const char*, const char*> cases[] = {
       {R"({"max_tokens":5,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"url","url":"https://x"}}]}]})",

@@ -105,7 +105,7 @@ TEST(OpenAIToBedrockRequestTest, RejectsWhatConverseCannotExpress) {
        "messages[0].content[0]: unsupported part type \"input_audio\""},
       {R"({"messages":[{"role":"user","content":"x"}],"n":2})", "n: "},
       {R"({"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{}}})",
-       "response_format.type: json_schema"},
+       "response_format.json_schema.schema: must be an object"},
       {R"({"messages":[{"role":"assistant","tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"{bad"}}]}]})",
        "messages[0].tool_calls[0].function.arguments: is not valid JSON"},
       {R"({"messages":[{"role":"tool","content":"x"}]})", "messages[0].tool_call_id: is required"},
@@ -211,6 +211,32 @@ TEST(OpenAIToBedrockRequestTest, ValuesBedrockWouldRejectAreHandledHere) {
   Harness tight(R"({"messages":[{"role":"user","content":"x"}],"reasoning_effort":"low","max_tokens":1000})");
   ASSERT_TRUE(tight.up.ok());
   EXPECT_EQ(tight.up->body->find("thinking"), std::string::npos) << *tight.up->body;
+}
+
+TEST(OpenAIToBedrockRequestTest, JsonSchemaBecomesStructuredOutput) {
+  // response_format json_schema -> outputConfig.textFormat (the schema travels as a JSON
+  // string, as Converse's JsonSchemaDefinition wants); strict tools -> toolSpec.strict.
+  Harness run(R"({"messages":[{"role":"user","content":"x"}],"stream":true,)"
+              R"("response_format":{"type":"json_schema","json_schema":{"name":"person","description":"A \"person\"",)"
+              R"("strict":true,"schema":{"type":"object","properties":{"name":{"type":"string"}},"required":["name"],"additionalProperties":false}}},)"
+              R"("tools":[{"type":"function","function":{"name":"f","strict":true,"parameters":{"type":"object","properties":{}}}}]})");
+  ASSERT_TRUE(run.up.ok()) << run.up.status();
+  auto body = json::Parse(*run.up->body);
+  ASSERT_TRUE(body.ok()) << *run.up->body;
+  const json::Value* js = body->Find("outputConfig");
+  ASSERT_NE(js, nullptr) << *run.up->body;
+  EXPECT_EQ(js->Find("textFormat")->GetString("type"), "json_schema");
+  js = js->Find("textFormat")->Find("structure")->Find("jsonSchema");
+  EXPECT_EQ(js->GetString("name"), "person");
+  EXPECT_EQ(js->GetString("description"), "A \"person\"");
+  EXPECT_EQ(js->GetString("schema"),
+            R"({"type":"object","properties":{"name":{"type":"string"}},"required":["name"],"additionalProperties":false})");
+  EXPECT_TRUE(body->Find("toolConfig")->Find("tools")->items()[0].Find("toolSpec")->GetBool("strict", false));
+  // No response_format, no outputConfig; a non-strict tool says nothing of strictness.
+  Harness plain(R"({"messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}]})");
+  ASSERT_TRUE(plain.up.ok());
+  EXPECT_EQ(plain.up->body->find("outputConfig"), std::string::npos);
+  EXPECT_EQ(plain.up->body->find("strict"), std::string::npos);
 }
 
 TEST(OpenAIToBedrockRequestTest, ToolChoiceNoneWithoutHistoryDropsTools) {

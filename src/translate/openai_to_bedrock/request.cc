@@ -425,10 +425,15 @@ class ConverseWriter {
     if (Present(n) && !(n.is_number() && n.as_int() == 1)) {
       return Invalid("n", "the AWSBedrock backend returns one choice; only n=1 is supported");
     }
+    // json_schema -> Converse structured output (outputConfig.textFormat, written last).
+    // json_object is let through: the prompt asks for JSON.
+    View json_schema;
     if (Present(response_format) && response_format.GetString("type") == "json_schema") {
-      // Converse has no schema-constrained output; silently ignoring it would hand the client
-      // text it believes was validated. json_object is let through: the prompt asks for JSON.
-      return Invalid("response_format.type", "json_schema is not supported by the AWSBedrock backend");
+      json_schema = response_format.Find("json_schema");
+      if (!json_schema.is_object()) return Invalid("response_format.json_schema", "must be an object");
+      if (!json_schema.Find("schema").is_object()) {
+        return Invalid("response_format.json_schema.schema", "must be an object (a JSON Schema)");
+      }
     }
 
     out_->append(R"({"messages":[)");
@@ -446,6 +451,7 @@ class ConverseWriter {
     if (View g = doc.Find("guardrailConfig"); Present(g)) {
       RETURN_IF_ERROR(GuardrailConfig(g, doc.GetBool("stream", false)));
     }
+    if (json_schema.exists()) OutputConfig(json_schema);
     out_->push_back('}');
     return absl::OkStatus();
   }
@@ -663,6 +669,26 @@ class ConverseWriter {
     return absl::OkStatus();
   }
 
+  // {"outputConfig":{"textFormat":{"type":"json_schema","structure":{"jsonSchema":
+  //   {"schema":"<the schema as a JSON string>","name","description"}}}}} (Converse API).
+  void OutputConfig(View json_schema) {
+    View schema, name, description;
+    json_schema.FindAll({{"schema", &schema}, {"name", &name}, {"description", &description}});
+    out_->append(R"(,"outputConfig":{"textFormat":{"type":"json_schema","structure":{"jsonSchema":{"schema":)");
+    std::string text;
+    schema.AppendCompact(&text);
+    json::AppendQuoted(out_, text);
+    if (std::string_view n = StringOf(name); !n.empty()) {
+      out_->append(R"(,"name":)");
+      json::AppendQuoted(out_, n);
+    }
+    if (std::string_view d = StringOf(description); !d.empty()) {
+      out_->append(R"(,"description":)");
+      json::AppendQuoted(out_, d);
+    }
+    out_->append("}}}}");
+  }
+
   absl::Status InferenceConfig(View doc) {
     View max_completion_tokens, max_tokens, temperature, top_p, stop;
     doc.FindAll({{"max_completion_tokens", &max_completion_tokens},
@@ -747,8 +773,9 @@ class ConverseWriter {
         return Invalid(Field(field, "type"), StrCat("unsupported tool type ", Quoted(type)));
       }
       if (!fn.is_object()) return Invalid(Field(field, "function"), "is required");
-      View name_v, description, params, fn_cc;
-      fn.FindAll({{"name", &name_v}, {"description", &description}, {"parameters", &params}, {"cache_control", &fn_cc}});
+      View name_v, description, params, fn_cc, strict;
+      fn.FindAll({{"name", &name_v}, {"description", &description}, {"parameters", &params}, {"cache_control", &fn_cc},
+                  {"strict", &strict}});
       std::string_view name = StringOf(name_v);
       if (name.empty()) return Invalid(Field(field, "function.name"), "is required");
       if (Present(params) && !params.is_object()) {
@@ -764,7 +791,9 @@ class ConverseWriter {
       out->append(R"(,"inputSchema":{"json":)");
       if (Present(params)) params.AppendCompact(out);
       else out->append(R"({"type":"object","properties":{}})");
-      out->append("}}}");
+      out->push_back('}');
+      if (strict.is_bool() && strict.as_bool()) out->append(R"(,"strict":true)");  // structured tool input
+      out->append("}}");
       // cache_control on the tool (as Anthropic puts it) or, leniently, on its function.
       ASSIGN_OR_RETURN(CachePoint point, CachePointFrom(cc, field));
       if (!point.set) {

@@ -279,7 +279,7 @@ export async function verifySigV4(rec, { credentials, region, service = 'bedrock
 const CONVERSE_FIELDS = new Set([
   'messages', 'system', 'inferenceConfig', 'toolConfig', 'additionalModelRequestFields',
   'additionalModelResponseFieldPaths', 'guardrailConfig', 'promptVariables', 'requestMetadata',
-  'performanceConfig', 'serviceTier',
+  'performanceConfig', 'serviceTier', 'outputConfig',
 ]);
 const BLOCK_MEMBERS = new Set(['text', 'image', 'document', 'video', 'toolUse', 'toolResult', 'reasoningContent', 'cachePoint', 'guardContent', 'citationsContent']);
 
@@ -291,6 +291,16 @@ export function checkConverseBody(body, problems) {
     return conv;
   }
   for (const k of Object.keys(body)) if (!CONVERSE_FIELDS.has(k)) problems.push(`extraneous key [${k}] is not permitted`);
+  if (body.outputConfig !== undefined) {
+    // OutputConfig.textFormat: {type: "json_schema", structure: {jsonSchema: {schema: <JSON text>, name?, description?}}}
+    const tf = body.outputConfig?.textFormat;
+    const js = tf?.structure?.jsonSchema;
+    if (!isObject(tf) || tf.type !== 'json_schema') problems.push('outputConfig.textFormat.type: must be json_schema');
+    if (!isObject(js) || typeof js.schema !== 'string') problems.push('outputConfig.textFormat.structure.jsonSchema.schema: a string is required');
+    else {
+      try { if (!isObject(JSON.parse(js.schema))) problems.push('outputConfig...jsonSchema.schema: not a JSON object'); } catch { problems.push('outputConfig...jsonSchema.schema: not JSON'); }
+    }
+  }
   let words = 0;
   if (body.system !== undefined) {
     if (!Array.isArray(body.system)) problems.push('system: must be a list');
