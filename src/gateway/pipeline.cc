@@ -99,6 +99,8 @@ std::optional<ImmediateResponse> Pipeline::OnRequestHeaders(std::string_view met
   std::string_view allowed = "POST";
   switch (endpoint_) {
     case Endpoint::kUnknown:
+      // Anthropic's other paths (count_tokens, batches, ...) get Anthropic's error shape.
+      if (bare.starts_with("/anthropic/") || bare.starts_with("/v1/messages/")) dialect_ = Dialect::kAnthropic;
       return Error(404, StrCat("unsupported path: ", bare), "unsupported_path");
     case Endpoint::kHealth:
     case Endpoint::kModels: {

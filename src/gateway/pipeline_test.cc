@@ -234,6 +234,18 @@ TEST_F(PipelineTest, LocalAnswers) {
     auto r = p.OnRequestHeaders("POST", "/v2/whatever", h);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 404);
+    EXPECT_NE(r->body.find(R"("error":{"message":"unsupported path: /v2/whatever")"), std::string::npos) << r->body;
+  }
+  for (const char* anthropic_path : {"/v1/messages/count_tokens", "/anthropic/v1/messages/batches"}) {
+    // Anthropic's SDK reads {"type":"error","error":{"type":"not_found_error",...}}.
+    Pipeline p = Make();
+    auto r = p.OnRequestHeaders("POST", anthropic_path, h);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 404);
+    auto j = json::Parse(r->body);
+    ASSERT_TRUE(j.ok()) << r->body;
+    EXPECT_EQ(j->GetString("type"), "error") << r->body;
+    EXPECT_EQ(j->Find("error")->GetString("type"), "not_found_error") << r->body;
   }
 }
 

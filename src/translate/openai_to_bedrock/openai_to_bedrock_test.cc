@@ -112,6 +112,8 @@ TEST(OpenAIToBedrockRequestTest, RejectsWhatConverseCannotExpress) {
       {R"({"messages":[{"role":"function","content":"x"}]})", "messages[0].role: unsupported role \"function\""},
       {R"({"messages":[]})", "messages: must be a non-empty array"},
       {R"({"messages":[{"role":"system","content":"x"}]})", "messages: must contain a user message"},
+      {R"({"messages":[{"role":"system","content":"s"},{"role":"assistant","content":"Hi!"},{"role":"user","content":"x"}]})",
+       "messages: the AWSBedrock backend needs a user message before the first assistant message"},
       {R"({"messages":[{"role":"user","content":"x"}],"tool_choice":"required"})", "tool_choice: requires tools"},
       {R"({"messages":[{"role":"user","content":"x"}],"tool_choice":"sometimes","tools":[{"type":"function","function":{"name":"f"}}]})",
        "tool_choice: unsupported value \"sometimes\""},

@@ -437,8 +437,13 @@ class ConverseWriter {
     }
 
     out_->append(R"({"messages":[)");
+    const size_t turns = out_->size();
     RETURN_IF_ERROR(Messages(messages));
     if (open_role_.empty()) return Invalid("messages", "must contain a user message");
+    if (std::string_view(*out_).substr(turns).starts_with(R"({"role":"assistant")")) {
+      // Converse: "A conversation must start with a user message" (system messages aside).
+      return Invalid("messages", "the AWSBedrock backend needs a user message before the first assistant message");
+    }
     out_->append("]}]");
     if (system_blocks_.count() > 0) {
       out_->append(R"(,"system":[)");
