@@ -76,6 +76,7 @@ void AppendOpenAIChatCompletion(const OpenAIChatCompletion& c, std::string* out)
   out->append(",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
   if (c.text.empty() && !c.tool_calls.empty()) out->append("null");
   else json::AppendQuoted(out, c.text);
+  out->append(",\"refusal\":null,\"annotations\":[]");  // as OpenAI's own answers carry them
   if (!c.reasoning.empty()) {
     out->append(",\"reasoning_content\":");
     json::AppendQuoted(out, c.reasoning);

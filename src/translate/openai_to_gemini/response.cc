@@ -287,6 +287,7 @@ Value ConvertResponse(const Value& resp, const ResponseContext& ctx, Usage* usag
       Value message = Value::Object();
       message.Set("role", Value::String("assistant"));
       message.Set("content", parts.text.empty() ? Value() : Value::String(parts.text));
+      message.Set("refusal", Value());  // as OpenAI's own answers carry it (and annotations, below)
       // Thought summaries (only when thinking asked for them), under the common extension name.
       if (!parts.reasoning.empty()) message.Set("reasoning_content", Value::String(parts.reasoning));
       if (!parts.calls.empty()) {
@@ -294,9 +295,7 @@ Value ConvertResponse(const Value& resp, const ResponseContext& ctx, Usage* usag
         for (const Value* p : parts.calls) calls.Append(ToolCallJson(*p, call_index++, token, false));
         message.Set("tool_calls", std::move(calls));
       }
-      if (Value annotations = CandidateAnnotations(cand, parts.text, parts.part_offsets); annotations.size() > 0) {
-        message.Set("annotations", std::move(annotations));
-      }
+      message.Set("annotations", CandidateAnnotations(cand, parts.text, parts.part_offsets));
       std::string_view finish = MapFinishReason(cand.GetString("finishReason"), !parts.calls.empty());
       if (finish.empty()) finish = parts.calls.empty() ? "stop" : "tool_calls";
       Value choice = Value::Object();
@@ -313,6 +312,8 @@ Value ConvertResponse(const Value& resp, const ResponseContext& ctx, Usage* usag
     Value message = Value::Object();
     message.Set("role", Value::String("assistant"));
     message.Set("content", Value());
+    message.Set("refusal", Value());
+    message.Set("annotations", Value::Array());
     Value choice = Value::Object();
     choice.Set("index", Value::Int(0));
     choice.Set("message", std::move(message));
