@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "common/assert.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 #include "http/sse.h"
 #include "json/json.h"
@@ -82,10 +83,14 @@ class AzureTranslator final : public Translator {
   http::HeaderMutation TranslateResponseHeaders(int, const http::HeaderMap&) override { return {}; }
 
   absl::Status TranslateResponseBody(std::string_view chunk, bool end_of_stream, std::string* out) override {
-    out->append(chunk);
     if (stream_) {
-      ScanStream(chunk);
-    } else if (scan_) {
+      RETURN_IF_ERROR(Stream(chunk, out));
+      // A last event without its blank line still counts (the upstream closed after it).
+      if (end_of_stream && sse_.HasPartial()) RETURN_IF_ERROR(Stream("\n\n", out));
+      return absl::OkStatus();
+    }
+    out->append(chunk);
+    if (scan_) {
       if (side_.size() + chunk.size() > kMaxUsageScan) {
         scan_ = false;
         side_.clear();
@@ -118,19 +123,42 @@ class AzureTranslator final : public Translator {
     response_model_ = std::string(doc->GetString("model"));
   }
 
-  // Only events that can carry what we read are parsed: the output never depends on this.
-  void ScanStream(std::string_view chunk) {
-    // An oversized event fails the feed; usage is best effort, so that is ignored.
-    sse_.Feed(chunk, [this](const http::SseEventView& ev) {
-      bool has_usage = ev.data.find("\"usage\"") != std::string_view::npos;
-      if (!has_usage && !response_model_.empty()) return absl::OkStatus();
-      auto doc = json::Parse(ev.data);
-      if (!doc.ok() || !doc->is_object()) return absl::OkStatus();
-      // Azure's first chunk (prompt_filter_results) has an empty model; take the first real one.
-      if (response_model_.empty()) response_model_ = std::string(doc->GetString("model"));
-      if (const json::Value* u = doc->Find("usage"); u && u->is_object()) ReadUsage(*u, &usage_);
+  // Events are re-framed one by one (so the output does not depend on how bytes arrive) and
+  // passed on unchanged, but for Azure's leading prompt-filter chunk
+  //   {"choices":[],"created":0,"id":"","model":"","object":"","prompt_filter_results":[...]}
+  // which is no chat.completion.chunk: its prompt_filter_results ride on the first real chunk
+  // instead, so an OpenAI client sees only chat.completion.chunk objects. Only events that can
+  // carry what is read (usage, model, the filter) are parsed.
+  absl::Status Stream(std::string_view chunk, std::string* out) {
+    return sse_.Feed(chunk, [&](const http::SseEventView& ev) {
+      std::string_view data = ev.data;
+      const bool leading = !seen_chunk_ && data != "[DONE]";
+      if (leading && data.find("\"prompt_filter_results\"") != std::string_view::npos) {
+        auto doc = json::Parse(data);
+        if (doc.ok() && doc->is_object() && doc->GetString("object").empty()) {
+          if (const json::Value* f = doc->Find("prompt_filter_results")) held_filter_ = *f;
+          return absl::OkStatus();  // carried by the next chunk
+        }
+      }
+      bool has_usage = data.find("\"usage\"") != std::string_view::npos;
+      if (leading || has_usage) {
+        auto doc = json::Parse(data);
+        if (doc.ok() && doc->is_object()) {
+          if (response_model_.empty()) response_model_ = std::string(doc->GetString("model"));
+          if (const json::Value* u = doc->Find("usage"); u && u->is_object()) ReadUsage(*u, &usage_);
+          if (leading && !held_filter_.is_null() && doc->Find("prompt_filter_results") == nullptr) {
+            doc->Set("prompt_filter_results", std::move(held_filter_));
+            held_filter_ = json::Value();
+            seen_chunk_ = true;
+            out->append(http::FormatSse(ev.event, json::Serialize(*doc)));
+            return absl::OkStatus();
+          }
+        }
+        seen_chunk_ = seen_chunk_ || leading;
+      }
+      out->append(http::FormatSse(ev.event, data));
       return absl::OkStatus();
-    }).IgnoreError();
+    });
   }
 
   const config::Backend& backend_;
@@ -139,6 +167,8 @@ class AzureTranslator final : public Translator {
   bool scan_ = true;
   std::string side_;
   http::SseParser sse_;
+  bool seen_chunk_ = false;  // a chat.completion.chunk went out (no filter chunk can lead now)
+  json::Value held_filter_;  // the leading chunk's prompt_filter_results, until the next chunk
   Usage usage_;
   std::string response_model_;
 };
