@@ -213,6 +213,23 @@ TEST(OpenAIToBedrockRequestTest, ValuesBedrockWouldRejectAreHandledHere) {
   Harness tight(R"({"messages":[{"role":"user","content":"x"}],"reasoning_effort":"low","max_tokens":1000})");
   ASSERT_TRUE(tight.up.ok());
   EXPECT_EQ(tight.up->body->find("thinking"), std::string::npos) << *tight.up->body;
+  // A tool that returned nothing: no empty text block (refused), an empty content list.
+  Harness empty_result(R"({"messages":[{"role":"user","content":"x"},)"
+                       R"({"role":"assistant","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]},)"
+                       R"({"role":"tool","tool_call_id":"c1","content":""},)"
+                       R"({"role":"tool","tool_call_id":"c2","content":[{"type":"text","text":""},{"type":"text","text":"ok"}]}],)"
+                       R"("tools":[{"type":"function","function":{"name":"f"}}]})");
+  ASSERT_TRUE(empty_result.up.ok()) << empty_result.up.status();
+  EXPECT_NE(empty_result.up->body->find(R"({"toolResult":{"toolUseId":"c1","content":[]}})"), std::string::npos)
+      << *empty_result.up->body;
+  EXPECT_NE(empty_result.up->body->find(R"({"toolResult":{"toolUseId":"c2","content":[{"text":"ok"}]}})"), std::string::npos)
+      << *empty_result.up->body;
+  // Whitespace-only assistant text is left out (Claude refuses it); the tool call stays.
+  Harness blank(R"({"messages":[{"role":"user","content":"x"},)"
+                R"({"role":"assistant","content":" \n\t","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]},)"
+                R"({"role":"tool","tool_call_id":"c1","content":"1"}],"tools":[{"type":"function","function":{"name":"f"}}]})");
+  ASSERT_TRUE(blank.up.ok()) << blank.up.status();
+  EXPECT_NE(blank.up->body->find(R"({"role":"assistant","content":[{"toolUse":)"), std::string::npos) << *blank.up->body;
 }
 
 TEST(OpenAIToBedrockRequestTest, JsonSchemaBecomesStructuredOutput) {

@@ -246,10 +246,28 @@ absl::Status AppendTextParts(View content, const Field& field, bool allow_refusa
 
 // Text parts -> text blocks (blank ones dropped: Converse rejects them), cache points after
 // the blocks they follow, as one section of `blocks`.
-void AppendTextBlocks(const std::vector<TextPart>& parts, BlockList* blocks) {
+// Whether `t` holds nothing but spaces, tabs and line breaks (escaped ones in a raw token).
+bool IsBlank(const Text& t) {
+  std::string_view s = t.text;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') continue;
+    if (t.verbatim && c == '\\' && i + 1 < s.size() && (s[i + 1] == 'n' || s[i + 1] == 'r' || s[i + 1] == 't')) {
+      ++i;
+      continue;
+    }
+    return false;
+  }
+  return true;
+}
+
+// Empty parts are left out (Converse: "The text field in the ContentBlock object ... is
+// blank"); with `drop_blank`, whitespace-only ones too (Claude: "text content blocks must
+// contain non-whitespace text"), which an assistant turn can lose without changing meaning.
+void AppendTextBlocks(const std::vector<TextPart>& parts, BlockList* blocks, bool drop_blank = false) {
   blocks->StartSection();
   for (const TextPart& p : parts) {
-    if (!p.text.text.empty()) AppendTextBlock(blocks->Next(), p.text);
+    if (!p.text.text.empty() && !(drop_blank && IsBlank(p.text))) AppendTextBlock(blocks->Next(), p.text);
     blocks->AppendCachePoint(p.point);
   }
 }
@@ -561,7 +579,7 @@ class ConverseWriter {
     texts_.clear();
     RETURN_IF_ERROR(AppendTextParts(m.content, Field(field, "content"), true, &texts_));
     RETURN_IF_ERROR(ReasoningBlocks(m.thinking_blocks, field));
-    AppendTextBlocks(texts_, &turn_);
+    AppendTextBlocks(texts_, &turn_, /*drop_blank=*/true);
     if (!Present(m.tool_calls)) return absl::OkStatus();
     const Field calls_field(field, "tool_calls");
     if (!m.tool_calls.is_array()) return Invalid(calls_field, "must be an array");
@@ -663,12 +681,16 @@ class ConverseWriter {
     json::AppendQuoted(out, id);
     out->append(R"(,"content":[)");
     CachePoint point;  // the last part's that asks for one
+    bool first = true;
     for (size_t k = 0; k < texts_.size(); ++k) {
-      if (k > 0) out->push_back(',');
-      AppendTextBlock(out, texts_[k].text);  // blank parts stay: a tool result may be empty
       if (texts_[k].point.set) point = texts_[k].point;
+      // Empty text blocks are refused ("text content blocks must be non-empty"); a tool that
+      // returned nothing gets an empty content list, as an Anthropic tool_result without content.
+      if (texts_[k].text.text.empty()) continue;
+      if (!first) out->push_back(',');
+      first = false;
+      AppendTextBlock(out, texts_[k].text);
     }
-    if (texts_.empty()) AppendTextBlock(out, Text());
     out->append("]}}");
     turn_.AppendCachePoint(point);
     return absl::OkStatus();

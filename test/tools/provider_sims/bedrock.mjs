@@ -395,7 +395,9 @@ export function checkConverseBody(body, problems) {
         const r = b.toolResult;
         if (m.role !== 'user') problems.push(`${bw}: toolResult belongs to user turns`);
         if (!isObject(r) || typeof r.toolUseId !== 'string') problems.push(`${bw}.toolResult.toolUseId: required`);
-        if (!Array.isArray(r?.content) || r.content.length === 0) problems.push(`${bw}.toolResult.content: a non-empty list is required`);
+        // An empty list and blank text are accepted here (measured against live Bedrock:
+        // NousResearch/hermes-agent#55092); message-level text blocks must not be blank.
+        if (!Array.isArray(r?.content)) problems.push(`${bw}.toolResult.content: a list is required`);
         if (r?.status !== undefined && !['success', 'error'].includes(r.status)) problems.push(`${bw}.toolResult.status: invalid`);
         for (const k of Object.keys(r ?? {})) if (!['toolUseId', 'content', 'status'].includes(k)) problems.push(`${bw}.toolResult: extraneous key [${k}]`);
         const text = (Array.isArray(r?.content) ? r.content : []).map((c) => {
