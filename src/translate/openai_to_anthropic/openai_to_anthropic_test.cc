@@ -457,6 +457,9 @@ TEST_F(OpenAIToAnthropicTest, ReasoningBudgetFitsUnderMaxTokens) {
   // No room for the 1024 minimum: no thinking at all.
   b = body_of(R"({"model":"m","reasoning_effort":"low","max_tokens":1000,"messages":[{"role":"user","content":"a"}]})");
   EXPECT_EQ(b.Find("thinking"), nullptr);
+  // More effort never means less thinking: half of 2000 is under the minimum, so the minimum.
+  b = body_of(R"({"model":"m","reasoning_effort":"medium","max_tokens":2000,"messages":[{"role":"user","content":"a"}]})");
+  EXPECT_EQ(b.Find("thinking")->Find("budget_tokens")->as_int(), 1024);
   // none: no thinking, the plain default cap.
   b = body_of(R"({"model":"m","reasoning_effort":"none","messages":[{"role":"user","content":"a"}]})");
   EXPECT_EQ(b.Find("thinking"), nullptr);

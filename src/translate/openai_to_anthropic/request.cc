@@ -1,5 +1,7 @@
 #include "translate/openai_to_anthropic/request.h"
 
+#include <algorithm>
+
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "json/json.h"
@@ -567,8 +569,8 @@ absl::StatusOr<int64_t> MapMaxTokens(View doc, Thinking* thinking) {
   // OpenAI's cap includes reasoning, like Anthropic's max_tokens; a derived budget must fit
   // under it, so it shrinks (or thinking is left off when there is no room).
   if (thinking->derived && thinking->budget >= max_tokens) {
-    thinking->budget = max_tokens / 2;
-    thinking->derived = thinking->budget >= kMinThinkingBudget;
+    thinking->budget = std::max(kMinThinkingBudget, max_tokens / 2);
+    thinking->derived = thinking->budget < max_tokens;  // else thinking stays off
   }
   return max_tokens;
 }

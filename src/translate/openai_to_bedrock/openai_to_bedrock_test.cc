@@ -213,6 +213,10 @@ TEST(OpenAIToBedrockRequestTest, ValuesBedrockWouldRejectAreHandledHere) {
   Harness tight(R"({"messages":[{"role":"user","content":"x"}],"reasoning_effort":"low","max_tokens":1000})");
   ASSERT_TRUE(tight.up.ok());
   EXPECT_EQ(tight.up->body->find("thinking"), std::string::npos) << *tight.up->body;
+  // More effort never means less thinking: under a 2000 cap, medium gets the minimum budget.
+  Harness medium(R"({"messages":[{"role":"user","content":"x"}],"reasoning_effort":"medium","max_tokens":2000})");
+  ASSERT_TRUE(medium.up.ok());
+  EXPECT_NE(medium.up->body->find(R"("budget_tokens":1024)"), std::string::npos) << *medium.up->body;
   // A tool that returned nothing: no empty text block (refused), an empty content list.
   Harness empty_result(R"({"messages":[{"role":"user","content":"x"},)"
                        R"({"role":"assistant","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]},)"

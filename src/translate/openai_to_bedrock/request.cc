@@ -920,11 +920,11 @@ class ConverseWriter {
     }
     if (ContainsIgnoreCase(model_, "anthropic") || ContainsIgnoreCase(model_, "claude")) {
       // Claude wants budget_tokens < max_tokens (OpenAI's cap includes reasoning too): a
-      // budget that does not fit shrinks to half the cap, or thinking stays off when that
-      // is under Claude's minimum.
+      // budget that does not fit shrinks to half the cap (at least Claude's minimum), and
+      // thinking stays off only when even the minimum does not fit.
       if (max_tokens_ > 0 && budget >= max_tokens_) {
-        budget = max_tokens_ / 2;
-        if (budget < kMinThinkingBudget) return absl::OkStatus();
+        budget = std::max(kMinThinkingBudget, max_tokens_ / 2);
+        if (budget >= max_tokens_) return absl::OkStatus();
       }
       StrAppend(extra->Member("thinking"), R"({"type":"enabled","budget_tokens":)", budget, "}");
     } else {
