@@ -23,7 +23,7 @@ absl::StatusOr<std::string> RefreshingToken::Current(int64_t now) const {
 
 bool RefreshingToken::Due(int64_t now) const {
   std::lock_guard<std::mutex> l(mu_);
-  if (now < retry_at_) return false;
+  if (refreshing_ || now < retry_at_) return false;
   if (token_.value.empty()) return true;
   // kRefreshAhead before expiry, but never more than half the token's lifetime ahead (a
   // 60-second token would otherwise be due again at once, on every pass). A token that was
@@ -34,8 +34,16 @@ bool RefreshingToken::Due(int64_t now) const {
 }
 
 void RefreshingToken::Refresh(HttpClient& http, int64_t now) {
+  {
+    // One fetch at a time: Register's first fetch and the refresher's loop can both find a
+    // new token due.
+    std::lock_guard<std::mutex> l(mu_);
+    if (refreshing_) return;
+    refreshing_ = true;
+  }
   auto t = minter_(http, now);
   std::lock_guard<std::mutex> l(mu_);
+  refreshing_ = false;
   if (t.ok()) {
     token_ = std::move(*t);
     fetched_at_ = now;

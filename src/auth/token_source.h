@@ -62,6 +62,7 @@ class RefreshingToken {
   mutable std::mutex mu_;
   Token token_;
   int64_t fetched_at_ = 0;  // when token_ was minted (Unix seconds)
+  bool refreshing_ = false;  // a fetch is in flight
   std::string last_error_ = "not fetched yet";
   int64_t retry_at_ = 0;
   int failures_ = 0;

@@ -78,6 +78,24 @@ TEST(RefreshingTokenTest, ShortLivedTokensAreNotRefetchedInALoop) {
   EXPECT_TRUE(stale.Due(1010));
 }
 
+TEST(RefreshingTokenTest, OneFetchAtATime) {
+  // While a fetch is in flight the token is not due and a second Refresh does nothing (the
+  // first fetch at registration and the refresher's loop could otherwise both mint one).
+  FakeHttp http;
+  int minted = 0;
+  RefreshingToken* self = nullptr;
+  RefreshingToken t("once", [&](HttpClient& h, int64_t now) -> absl::StatusOr<Token> {
+    ++minted;
+    EXPECT_FALSE(self->Due(now));
+    self->Refresh(h, now);  // re-entrant: must be a no-op, not a second mint
+    return Token{"tok", now + 3600};
+  });
+  self = &t;
+  t.Refresh(http, 1000);
+  EXPECT_EQ(minted, 1);
+  EXPECT_EQ(*t.Current(1000), "tok");
+}
+
 TEST(RefreshingTokenTest, ErrorsNeverCarryTheToken) {
   FakeHttp http;
   RefreshingToken t("gcp:sa@example", [](HttpClient&, int64_t) -> absl::StatusOr<Token> {
