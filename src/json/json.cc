@@ -1,5 +1,6 @@
 #include "json/json.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #if defined(__SSE2__)
@@ -137,9 +138,17 @@ Value Value::String(std::string s) {
 Value Value::Array() { return Value(Type::kArray); }
 Value Value::Object() { return Value(Type::kObject); }
 
-double Value::as_double() const {
-  return type_ == Type::kNumber ? std::strtod(text_.c_str(), nullptr) : 0.0;
+namespace {
+// A JSON number's text as a double: from_chars is locale-independent and needs no copy.
+double ParseDouble(std::string_view text) {
+  double d = 0;
+  auto r = std::from_chars(text.data(), text.data() + text.size(), d);
+  if (r.ec == std::errc::result_out_of_range) return std::strtod(std::string(text).c_str(), nullptr);  // ±HUGE_VAL, 0
+  return r.ec == std::errc() ? d : 0.0;
 }
+}  // namespace
+
+double Value::as_double() const { return type_ == Type::kNumber ? ParseDouble(text_) : 0.0; }
 int64_t Value::as_int() const {
   if (type_ != Type::kNumber) return 0;
   if (text_.find_first_of(".eE") == std::string::npos) return std::strtoll(text_.c_str(), nullptr, 10);
@@ -869,7 +878,7 @@ int64_t View::as_int() const {
 }
 
 double View::as_double() const {
-  return is_number() ? std::strtod(std::string(raw()).c_str(), nullptr) : 0.0;
+  return is_number() ? ParseDouble(raw()) : 0.0;
 }
 
 View::Cursor View::Open(char bracket) const {

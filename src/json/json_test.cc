@@ -1,3 +1,4 @@
+#include <cstdlib>
 #include "json/json.h"
 
 #include <cstdio>
@@ -23,6 +24,21 @@ TEST(JsonTest, KeepsMemberOrderAndNumberText) {
   EXPECT_EQ(v->Find("z")->as_string(), "1.50");
   EXPECT_DOUBLE_EQ(v->Find("z")->as_double(), 1.5);
   EXPECT_EQ(v->Find("a")->as_int(), 2);
+}
+
+TEST(JsonTest, NumbersAsDoubleMatchStrtodInTheCLocale) {
+  // as_double reads the number's text without copying it (from_chars): the same values as
+  // strtod, whatever the process locale, for every JSON number form and out-of-range ones.
+  for (const char* text : {"0", "-0", "0.2", "1.5", "-12.25e3", "1E-2", "6.02214076e23", "1e400", "-1e400", "1e-400",
+                           "123456789012345678901234567890", "0.1000000000000000055511151231257827"}) {
+    auto v = Parse(text);
+    ASSERT_TRUE(v.ok()) << text;
+    EXPECT_EQ(v->as_double(), std::strtod(text, nullptr)) << text;
+    json::Reader r;
+    auto view = r.Parse(text);
+    ASSERT_TRUE(view.ok()) << text;
+    EXPECT_EQ(view->as_double(), std::strtod(text, nullptr)) << text;
+  }
 }
 
 TEST(JsonTest, DecodesEscapesAndSurrogates) {
