@@ -44,10 +44,6 @@ std::string PartField(size_t i, size_t j) { return StrCat("messages[", i, "].con
 
 bool Present(View v) { return v.exists() && !v.is_null(); }
 
-bool StartsWith(std::string_view s, std::string_view prefix) {
-  return s.substr(0, prefix.size()) == prefix;
-}
-
 // Appends `,"key":` (keys are literals that need no escaping).
 void Key(std::string* out, std::string_view key) {
   out->append(",\"").append(key).append("\":");
@@ -70,7 +66,7 @@ bool PositiveInt(View v, int64_t* out) {
 
 // "data:<media type>[;params];base64,<data>" -> media type and data. Only base64 payloads.
 bool ParseDataUrl(std::string_view url, std::string_view* media_type, std::string_view* data) {
-  if (!StartsWith(url, "data:")) return false;
+  if (!url.starts_with("data:")) return false;
   size_t comma = url.find(',');
   if (comma == std::string_view::npos) return false;
   std::string_view meta = url.substr(5, comma - 5);
@@ -211,12 +207,12 @@ absl::Status ImageBlock(View image, View cache_control, size_t msg, size_t part,
   if (image.is_string()) url = image.as_string();
   auto url_field = [&] { return StrCat(PartField(msg, part), ".image_url.url"); };
   if (url.empty()) return Invalid(url_field(), "is required");
-  if (StartsWith(url, "data:")) {
+  if (url.starts_with("data:")) {
     std::string_view media_type, data;
     if (!ParseDataUrl(url, &media_type, &data)) {
       return Invalid(url_field(), "a data URL must be base64 with a media type");
     }
-  } else if (!StartsWith(url, "https://") && !StartsWith(url, "http://")) {
+  } else if (!url.starts_with("https://") && !url.starts_with("http://")) {
     return Invalid(url_field(), "must be an http(s) URL or a base64 data URL");
   } else if (blocks->base64_images_only) {
     return Invalid(url_field(), "Claude on Vertex AI and on Bedrock takes base64 images only; send a data: URL");

@@ -23,10 +23,6 @@ bool IsInteger(const Value& v) {
   return v.is_number() && v.as_string().find_first_of(".eE") == std::string::npos;
 }
 
-bool StartsWith(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && s.substr(0, prefix.size()) == prefix;
-}
-
 std::string Lower(std::string_view s) {
   std::string out(s);
   for (char& c : out)
@@ -85,8 +81,8 @@ absl::StatusOr<Value> DataUrlPart(std::string_view url, std::string_view fallbac
 // A URL from image_url or file: data URL -> inlineData; gs:// or http(s) -> fileData.
 absl::StatusOr<Value> MediaPart(std::string_view url, std::string_view fallback_mime,
                                 const std::string& field) {
-  if (StartsWith(url, "data:")) return DataUrlPart(url, fallback_mime, field);
-  if (StartsWith(url, "gs://") || StartsWith(url, "https://") || StartsWith(url, "http://")) {
+  if (url.starts_with("data:")) return DataUrlPart(url, fallback_mime, field);
+  if (url.starts_with("gs://") || url.starts_with("https://") || url.starts_with("http://")) {
     Value file_data = Value::Object();
     file_data.Set("mimeType", Value::String(std::string(MimeFromName(url, fallback_mime))));
     file_data.Set("fileUri", Value::String(std::string(url)));
@@ -177,7 +173,7 @@ absl::Status AppendUserParts(const Value& content, const std::string& field, Val
         return Invalid(pf + ".file.file_data", "must be a non-empty string");
       }
       std::string_view mime = MimeFromName(file->GetString("filename"), "application/pdf");
-      if (StartsWith(data, "data:")) {
+      if (data.starts_with("data:")) {
         ASSIGN_OR_RETURN(Value part, DataUrlPart(data, mime, pf + ".file.file_data"));
         parts->Append(std::move(part));
       } else {
