@@ -349,6 +349,16 @@ absl::Status StreamProcessor::Process(pb::ProcessingRequest&& in, Replies* out) 
     return absl::FailedPreconditionError(
         StrCat(KindName(kind), " after the stream's processing ended"));
   }
+  const bool response_kind = kind == pb::ProcessingRequest::kResponseHeaders ||
+                             kind == pb::ProcessingRequest::kResponseBody ||
+                             kind == pb::ProcessingRequest::kResponseTrailers;
+  if (state_ == State::kRequestHeaders && response_kind) {
+    // No request phase: another filter sent a local reply before this one saw the request
+    // (Envoy then opens the stream at response_headers). Not ours to change; failing the
+    // stream would turn that 401/403 into Envoy's 500. As Envoy AI Gateway does, pass it on.
+    state_ = State::kEarlyResponse;
+  }
+  if (state_ == State::kEarlyResponse) return PassThrough(std::move(in), out);
   switch (kind) {
     case pb::ProcessingRequest::kRequestHeaders: return OnRequestHeaders(in, out);
     case pb::ProcessingRequest::kRequestBody: return OnRequestBody(in.mutable_request_body(), out);
@@ -358,6 +368,25 @@ absl::Status StreamProcessor::Process(pb::ProcessingRequest&& in, Replies* out) 
     case pb::ProcessingRequest::kResponseTrailers: return OnResponseTrailers(out);
     default: return absl::OkStatus();
   }
+}
+
+absl::Status StreamProcessor::PassThrough(pb::ProcessingRequest&& in, Replies* replies) {
+  switch (in.request_case()) {
+    case pb::ProcessingRequest::kResponseHeaders: replies->Add()->mutable_response_headers(); break;
+    case pb::ProcessingRequest::kResponseTrailers: replies->Add()->mutable_response_trailers(); break;
+    case pb::ProcessingRequest::kResponseBody:
+      if (response_full_duplex_config_) {
+        // FULL_DUPLEX_STREAMED: Envoy keeps none of the body; it goes on only as sent back.
+        AddStreamed(/*request=*/false, in.response_body().body(), in.response_body().end_of_stream(), replies);
+      } else {
+        replies->Add()->mutable_response_body();
+      }
+      break;
+    default:
+      return absl::FailedPreconditionError(
+          StrCat(KindName(in.request_case()), " after the stream began with the response (a local reply)"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status StreamProcessor::OnRequestTrailers(Replies* replies) {

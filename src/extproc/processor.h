@@ -194,6 +194,8 @@ class StreamProcessor {
     kResponseBody,       // response headers answered; body chunks may follow
     kLocalReply,         // an immediate_response was sent; nothing more is expected
     kPassThroughClosed,  // not ours to process (upstream filter); close with OK
+    kEarlyResponse,      // began with response messages: an earlier filter (jwt_authn,
+                         // ext_authz, CORS, ...) answered locally; every message passes
   };
 
   // Where a request decision goes: the request_headers reply (no body follows), the BUFFERED
@@ -203,6 +205,9 @@ class StreamProcessor {
 
   absl::Status OnRequestHeaders(const pb::ProcessingRequest& in, Replies* out);
   absl::Status OnRequestBody(pb::HttpBody* body, Replies* out);
+  // A stream that began with response messages (State::kEarlyResponse): each one answered
+  // unchanged.
+  absl::Status PassThrough(pb::ProcessingRequest&& in, Replies* replies);
   absl::Status OnRequestTrailers(Replies* out);
   absl::Status OnResponseHeaders(const pb::HttpHeaders& headers, Replies* out);
   absl::Status OnResponseBody(const pb::HttpBody& body, Replies* out);
