@@ -7,6 +7,8 @@
 #include <utility>
 
 #include "common/log.h"
+#include "envoy/config/core/v3/base.pb.h"
+#include "google/protobuf/text_format.h"
 #include "common/strings.h"
 #include "config/filterapi.h"
 #include "extproc/newer_api.h"
@@ -156,9 +158,26 @@ std::string_view KindName(pb::ProcessingRequest::RequestCase c) {
 
 // A string attribute value; or, when the attribute is a whole metadata object (e.g. the
 // attribute `xds.upstream_host_metadata`), its filter_metadata['aigateway.envoy.io'] entry.
+// A whole metadata object as Envoy sends a non-scalar attribute: printed in protobuf text
+// format (`filter_metadata { key: "aigateway.envoy.io" value { fields { key:
+// "per_route_rule_backend_name" value { string_value: "..." } } } }`), as Envoy AI Gateway
+// reads it (prototext). Nullopt when the text is no Metadata or lacks the key.
+std::optional<std::string> BackendInPrintedMetadata(const std::string& text) {
+  envoy::config::core::v3::Metadata md;
+  google::protobuf::TextFormat::Parser parser;
+  parser.AllowUnknownField(true);
+  if (!parser.ParseFromString(text, &md)) return std::nullopt;
+  auto ns = md.filter_metadata().find("aigateway.envoy.io");
+  if (ns == md.filter_metadata().end()) return std::nullopt;
+  auto f = ns->second.fields().find("per_route_rule_backend_name");
+  if (f == ns->second.fields().end() || f->second.string_value().empty()) return std::nullopt;
+  return f->second.string_value();
+}
+
 std::optional<std::string> BackendIn(const google::protobuf::Value& v) {
   if (v.has_string_value()) {
     if (v.string_value().empty()) return std::nullopt;
+    if (v.string_value().find("filter_metadata") != std::string::npos) return BackendInPrintedMetadata(v.string_value());
     return v.string_value();
   }
   if (!v.has_struct_value()) return std::nullopt;

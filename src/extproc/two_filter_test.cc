@@ -9,10 +9,12 @@
 
 #include <atomic>
 
+#include "envoy/config/core/v3/base.pb.h"
 #include "extproc/envoy_sim.h"
 #include "extproc/extproc_test_util.h"
 #include "extproc/processor.h"
 #include "extproc/server.h"
+#include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "json/json.h"
 
@@ -285,6 +287,24 @@ TEST(TwoFilterLayout, BackendFromAttributesPrefersTheEndpointAndReadsMetadataObj
         .mutable_struct_value()->mutable_fields())["per_route_rule_backend_name"]
       .set_string_value("ns/b");
   EXPECT_EQ(BackendFromAttributes(whole), "ns/b");
+  // What Envoy really sends for a whole metadata object: it prints the Metadata message in
+  // protobuf text format into a string (ext_proc's evaluateAttributes), as Envoy AI Gateway
+  // parses it (prototext). Generated from Envoy's own Metadata message here.
+  envoy::config::core::v3::Metadata md;
+  (*(*md.mutable_filter_metadata())["aigateway.envoy.io"].mutable_fields())["per_route_rule_backend_name"]
+      .set_string_value("default/openai/route/chat/rule/0/ref/0");
+  (*(*md.mutable_filter_metadata())["other"].mutable_fields())["x"].set_number_value(1);
+  std::string printed;
+  ASSERT_TRUE(google::protobuf::TextFormat::PrintToString(md, &printed));
+  for (const char* key : {"xds.upstream_host_metadata", "xds.cluster_metadata"}) {
+    pb::ProcessingRequest text;
+    (*(*text.mutable_attributes())[kAttributesKey].mutable_fields())[key].set_string_value(printed);
+    EXPECT_EQ(BackendFromAttributes(text), "default/openai/route/chat/rule/0/ref/0") << key << "\n" << printed;
+  }
+  pb::ProcessingRequest no_key;
+  (*(*no_key.mutable_attributes())[kAttributesKey].mutable_fields())["xds.upstream_host_metadata"].set_string_value(
+      R"(filter_metadata { key: "other" value { } })");
+  EXPECT_FALSE(BackendFromAttributes(no_key));
   EXPECT_FALSE(BackendFromAttributes(pb::ProcessingRequest()));
   Layout l;
   EXPECT_TRUE(ParseLayout("two-filter", &l));
