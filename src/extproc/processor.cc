@@ -1,17 +1,20 @@
 #include "extproc/processor.h"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <charconv>
 #include <cstring>
+#include <mutex>
+#include <unordered_map>
 #include <utility>
 
 #include "common/log.h"
-#include "envoy/config/core/v3/base.pb.h"
-#include "google/protobuf/text_format.h"
 #include "common/strings.h"
 #include "config/filterapi.h"
+#include "envoy/config/core/v3/base.pb.h"
 #include "extproc/newer_api.h"
+#include "google/protobuf/text_format.h"
 #include "json/json.h"
 
 namespace sluice::extproc {
@@ -304,6 +307,51 @@ absl::StatusOr<std::shared_ptr<const gateway::Runtime>> BuildPinnedRuntime(
   return gateway::Runtime::Build(std::move(pinned));
 }
 
+// A router-level stream's request, for the upstream filter's streams of its attempts.
+struct SavedRequest {
+  std::string id;  // x-ai-eg-internal-req-id
+  std::mutex mu;
+  std::string body;     // the client's body (set once, before the id is published)
+  std::string backend;  // the latest attempt's backend (written by the upstream filter's stream)
+};
+
+namespace {
+
+constexpr const char* kInternalRequestIdHeader = "x-ai-eg-internal-req-id";
+
+// Envoy AI Gateway's filter modes for the two-filter layout give the upstream filter no request
+// body (request_body_mode NONE): its stream translates the body the router-level stream kept,
+// found by the id the router set in x-ai-eg-internal-req-id (both streams reach this process,
+// as with Envoy AI Gateway's own ext_proc). Entries live as long as the router's stream.
+class SavedRequests {
+ public:
+  static SavedRequests& Get() {
+    static SavedRequests* r = new SavedRequests();  // lives until exit
+    return *r;
+  }
+  void Put(const std::string& id, const std::shared_ptr<SavedRequest>& s) {
+    std::lock_guard<std::mutex> l(mu_);
+    map_[id] = s;
+  }
+  std::shared_ptr<SavedRequest> Find(std::string_view id) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = map_.find(std::string(id));
+    return it == map_.end() ? nullptr : it->second.lock();
+  }
+  void Erase(const std::string& id) {
+    std::lock_guard<std::mutex> l(mu_);
+    map_.erase(id);
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<std::string, std::weak_ptr<SavedRequest>> map_;
+};
+
+std::atomic<uint64_t> g_internal_request_ids{0};
+
+}  // namespace
+
 StreamProcessor::StreamProcessor(std::shared_ptr<const gateway::Runtime> runtime,
                                  gateway::RandomFn random, const ProcessorLimits& limits,
                                  std::shared_ptr<const config::LlmRequestCosts> costs,
@@ -315,7 +363,9 @@ StreamProcessor::StreamProcessor(std::shared_ptr<const gateway::Runtime> runtime
       pinned_(std::move(pinned)),
       limits_(limits) {}
 
-StreamProcessor::~StreamProcessor() = default;
+StreamProcessor::~StreamProcessor() {
+  if (saved_) SavedRequests::Get().Erase(saved_->id);
+}
 
 pb::ProcessingResponse* Replies::Add() {
   if (n_ == items_.size()) items_.push_back(std::make_unique<pb::ProcessingResponse>());
@@ -349,6 +399,7 @@ absl::Status StreamProcessor::Process(pb::ProcessingRequest&& in, Replies* out) 
     first_message_ = false;
     if (std::optional<wire::ProtocolConfig> pc = wire::ReadProtocolConfig(in)) {
       request_full_duplex_ = pc->request_body_mode == wire::kFullDuplexStreamed;
+      request_body_none_ = static_cast<int>(pc->request_body_mode) == 0;  // ProcessingMode.NONE
       response_full_duplex_config_ = pc->response_body_mode == wire::kFullDuplexStreamed;
     }
   }
@@ -639,6 +690,7 @@ absl::Status StreamProcessor::ReadRequestHeaders(const pb::HttpHeaders& h, std::
   }
   if (authority && !request_headers_.Has("host")) request_headers_.Add("host", *authority);
   request_path_ = *path;
+  request_method_ = *method;
   return absl::OkStatus();
 }
 
@@ -673,6 +725,24 @@ absl::Status StreamProcessor::OnUpstreamRequestHeaders(const pb::ProcessingReque
     return absl::OkStatus();
   }
   if (h.end_of_stream()) {
+    Decide(pipeline_->OnRequestBody(request_body_), Where::kHeadersReply, out);
+    return absl::OkStatus();
+  }
+  if (request_body_none_) {
+    // Envoy AI Gateway's modes: no body comes to this filter. Translate the one the router-level
+    // stream kept (CONTINUE_AND_REPLACE carries it) and tell that stream which backend this
+    // attempt took, so it can translate the answer (its filter gets the response).
+    std::shared_ptr<SavedRequest> saved;
+    if (auto id = request_headers_.Get(kInternalRequestIdHeader)) saved = SavedRequests::Get().Find(*id);
+    if (!saved) {
+      return absl::InternalError(StrCat("upstream filter without a request body (request_body_mode NONE) and no ",
+                                        kInternalRequestIdHeader, " of a router-level stream of this process"));
+    }
+    {
+      std::lock_guard<std::mutex> l(saved->mu);
+      request_body_ = saved->body;
+      saved->backend = backend;
+    }
     Decide(pipeline_->OnRequestBody(request_body_), Where::kHeadersReply, out);
     return absl::OkStatus();
   }
@@ -719,10 +789,45 @@ void StreamProcessor::RouteByModel(std::string_view body, Where where, pb::Proce
   if (where == Where::kFullDuplex && request_headers_.Has(kSelectedBackendHeader)) m.Remove(kSelectedBackendHeader);
   m.Set("x-ai-eg-model", model);  // overwrites a client-sent value
   m.Set("x-ai-eg-original-path", request_path_);
+  // For an upstream filter that gets no body (Envoy AI Gateway's modes): the body, kept here.
+  saved_ = std::make_shared<SavedRequest>();
+  saved_->id = StrCat(request_headers_.Get("x-request-id").value_or("req"), "-", ++g_internal_request_ids);
+  saved_->body = std::string(body);
+  SavedRequests::Get().Put(saved_->id, saved_);
+  m.Set(kInternalRequestIdHeader, saved_->id);  // overwrites a client-sent value
   m.Build(common->mutable_header_mutation());
   // Re-pick the route on x-ai-eg-model (Envoy honours it with a header mutation in the reply).
   common->set_clear_route_cache(true);
   request_model_ = model;
+}
+
+void StreamProcessor::TranslateForLastAttempt() {
+  std::string backend;
+  {
+    std::lock_guard<std::mutex> l(saved_->mu);
+    backend = saved_->backend;
+  }
+  if (backend.empty()) return;  // no upstream filter took the body from here: pass through
+  if (!pinned_) {
+    auto built = BuildPinnedRuntime(runtime_->config);
+    if (!built.ok()) {
+      log::Warn("extproc: router stream cannot translate the answer: ", built.status().message());
+      return;
+    }
+    pinned_ = std::move(*built);
+  }
+  // The same translation the attempt's upstream filter made (its output is not sent again):
+  // it sets up the translator the answer needs.
+  request_headers_.Remove(kPinnedBackendHeader);
+  request_headers_.Add(kPinnedBackendHeader, backend);
+  pipeline_ = std::make_unique<gateway::Pipeline>(pinned_, random_);
+  if (pipeline_->OnRequestHeaders(request_method_, request_path_, request_headers_)) return;
+  gateway::Decision d = pipeline_->OnRequestBody(request_body_);
+  if (auto* up = std::get_if<gateway::UpstreamRequest>(&d)) {
+    routed_ = true;
+    request_model_ = up->model;
+    log::Debug("extproc: router stream translates the answer of backend ", backend);
+  }
 }
 
 void StreamProcessor::Immediate(const gateway::ImmediateResponse& r, pb::ProcessingResponse* out) {
@@ -751,6 +856,8 @@ void StreamProcessor::Decide(gateway::Decision&& decision, Where where, pb::Proc
                                                          : out->mutable_request_headers()->mutable_response();
   MutationBuilder m;
   if (where == Where::kFullDuplex && request_headers_.Has(kSelectedBackendHeader)) m.Remove(kSelectedBackendHeader);
+  // The router-level stream's correlation id is for this process only, not for providers.
+  if (upstream_filter_ && request_headers_.Has(kInternalRequestIdHeader)) m.Remove(kInternalRequestIdHeader);
   m.Add(up.headers, &request_headers_);
   m.Set(":path", up.path);
   // Needs the filter's mutation_rules.allow_all_routing; without it Envoy ignores this set
@@ -825,6 +932,7 @@ absl::Status StreamProcessor::OnResponseHeaders(const pb::HttpHeaders& h, Replie
   state_ = State::kResponseBody;
   response_full_duplex_ = response_full_duplex_config_;
   pb::CommonResponse* common = out->mutable_response_headers()->mutable_response();
+  if (!routed_ && saved_ && layout_ == Layout::kTwoFilter && !upstream_filter_) TranslateForLastAttempt();
   if (!routed_) return absl::OkStatus();
 
   bool ok = response_status_ >= 200 && response_status_ < 300;

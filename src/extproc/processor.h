@@ -35,6 +35,8 @@
 
 namespace sluice::extproc {
 
+struct SavedRequest;  // processor.cc
+
 namespace pb = ::envoy::service::ext_proc::v3;
 
 // Request header set on the upstream request to the chosen backend's name (the
@@ -232,6 +234,10 @@ class StreamProcessor {
   // Reads :method/:path/:authority and the other headers into request_headers_.
   absl::Status ReadRequestHeaders(const pb::HttpHeaders& h, std::string* method, std::string* path);
   void Immediate(const gateway::ImmediateResponse& r, pb::ProcessingResponse* out);
+  // kTwoFilter router-level stream under Envoy AI Gateway's modes (the answer comes here, not to
+  // the upstream filter): routes the kept request to the backend the last attempt took, so the
+  // answer is translated by the same translator. Leaves routed_ false when no attempt ran.
+  void TranslateForLastAttempt();
   // At the end of a 2xx answer: backend, models and token usage as dynamic metadata.
   void EmitUsage(pb::ProcessingResponse* out);
 
@@ -242,6 +248,10 @@ class StreamProcessor {
   std::shared_ptr<const gateway::Runtime> pinned_;
   bool upstream_filter_ = false;  // kTwoFilter: this stream is an upstream filter's (one attempt)
   std::string request_path_;      // the client's :path
+  std::string request_method_;    // the client's :method
+  bool request_body_none_ = false;  // protocol_config: request_body_mode NONE (no body comes)
+  // kTwoFilter router-level stream: the request kept for the upstream filter's streams.
+  std::shared_ptr<SavedRequest> saved_;
   std::string request_model_;  // the model asked of the backend (after the override)
   bool usage_emitted_ = false;
   std::unique_ptr<OpenAIUsageObserver> usage_observer_;  // 2xx answers to OpenAI-dialect clients

@@ -172,6 +172,94 @@ TEST_F(TwoFilterTest, RetryFailsOverFromOpenAIToAnthropicTranslatingPerAttempt) 
   EXPECT_NE(got.find("\"object\":\"chat.completion\""), std::string::npos) << got;
 }
 
+// Envoy AI Gateway's own filter modes (its extension server's): the upstream filter gets request
+// headers only (request body NONE, response SKIP) and translates the body the router-level
+// stream kept, found by x-ai-eg-internal-req-id; the router-level filter gets the answer
+// (response SEND / BUFFERED, STREAMED by mode_override) and translates it.
+t::FilterConfig EaigwRouterFilter() {
+  t::FilterConfig c;  // request headers SEND, body BUFFERED, response headers SEND, body BUFFERED
+  return c;
+}
+t::TwoFilterOptions EaigwOptions() {
+  t::TwoFilterOptions o;
+  o.upstream.processing_mode.set_request_body_mode(t::ProcessingMode::NONE);
+  o.upstream.processing_mode.set_response_header_mode(t::ProcessingMode::SKIP);
+  o.upstream.processing_mode.set_response_body_mode(t::ProcessingMode::NONE);
+  return o;
+}
+
+TEST_F(TwoFilterTest, EnvoyAIGatewayModesFailOverTranslatingInBothStreams) {
+  std::string body = Chat("failover-test");
+  std::string answer = ReadTestdata("src/translate/openai_to_anthropic/testdata/resp_text.anthropic.json");
+  std::vector<std::string> called;
+  t::EnvoySim envoy(channel_, EaigwRouterFilter());
+  t::TwoFilterResult r = envoy.RunTwoFilter(
+      t::Request("POST", kChatPath, body, {{"authorization", "Bearer client-secret"}}), Routes,
+      [&](const std::string& backend, const t::HttpMessage&) -> std::optional<t::HttpMessage> {
+        called.push_back(backend);
+        if (backend == "default/openai") {
+          return t::Response(503, "application/json", R"({"error":{"message":"overloaded","type":"server_error"}})");
+        }
+        return t::Response(200, "application/json", answer);
+      },
+      EaigwOptions());
+  ExpectClean(r.router, "router");
+  ASSERT_EQ(called, (std::vector<std::string>{"default/openai", "default/claude"}));
+  ASSERT_EQ(r.attempts.size(), 2u);
+  const std::optional<std::string> id = t::Get(r.router.upstream_request.headers, "x-ai-eg-internal-req-id");
+  ASSERT_TRUE(id) << t::Describe(r.router);
+  // Attempt 2 (Anthropic), from request headers alone: translated body, Anthropic's key.
+  const t::Result& a2 = r.attempts[1].upstream_filter;
+  ExpectClean(a2, "attempt 2");
+  const t::Headers& up2 = a2.upstream_request.headers;
+  EXPECT_EQ(t::Get(up2, ":path"), "/v1/messages");
+  EXPECT_EQ(t::Get(up2, "x-api-key"), "sk-ant-test");
+  EXPECT_FALSE(t::Get(up2, "authorization"));
+  EXPECT_FALSE(t::Get(up2, "x-ai-eg-internal-req-id")) << "internal header sent to the provider";
+  auto doc = json::Parse(a2.upstream_request.Body());
+  ASSERT_TRUE(doc.ok()) << a2.upstream_request.Body();
+  EXPECT_EQ(doc->GetString("model"), "claude-3-5-haiku");
+  EXPECT_EQ(Metadata(a2, "content_length"), std::to_string(a2.upstream_request.Body().size()));
+  // The client: Anthropic's answer translated by the router-level stream, for the last attempt.
+  ASSERT_TRUE(r.router.answered) << t::Describe(r.router);
+  std::string got = r.router.client_response.Body();
+  EXPECT_EQ(t::Get(r.router.client_response.headers, ":status"), "200");
+  EXPECT_EQ(t::Get(r.router.client_response.headers, "content-length"), std::to_string(got.size()));
+  EXPECT_NE(got.find("\"object\":\"chat.completion\""), std::string::npos) << got;
+  EXPECT_NE(Metadata(r.router, "llm_total_token"), "<missing>");
+}
+
+TEST_F(TwoFilterTest, EnvoyAIGatewayModesStreamTheAnswerThroughTheRouter) {
+  std::string body = Chat("claude-test", true);
+  std::string sse = ReadTestdata("src/translate/openai_to_anthropic/testdata/stream_text.anthropic.sse");
+  t::EnvoySim envoy(channel_, EaigwRouterFilter());
+  t::TwoFilterResult r = envoy.RunTwoFilter(
+      t::Request("POST", kChatPath, body), Routes,
+      [&](const std::string&, const t::HttpMessage&) -> std::optional<t::HttpMessage> {
+        return t::Response(200, "text/event-stream", sse, 5);
+      },
+      EaigwOptions());
+  ExpectClean(r.router, "router");
+  ASSERT_EQ(r.attempts.size(), 1u);
+  ExpectClean(r.attempts[0].upstream_filter, "attempt");
+  EXPECT_TRUE(r.router.response_body_streamed) << "mode_override STREAMED for the SSE answer";
+  std::string got = r.router.client_response.Body();
+  EXPECT_NE(got.find("chat.completion.chunk"), std::string::npos) << got;
+  EXPECT_NE(got.find("data: [DONE]"), std::string::npos) << got;
+}
+
+TEST_F(TwoFilterTest, AnUpstreamFilterWithoutBodyOrKeptRequestFails) {
+  // request_body_mode NONE and no router-level stream of this process kept the request:
+  // nothing to translate (Envoy AI Gateway answers Internal too).
+  t::FilterConfig upstream = EaigwOptions().upstream;
+  (*upstream.request_attributes.mutable_fields())[EaigwOptions().backend_attribute].set_string_value("default/claude");
+  t::EnvoySim envoy(channel_, upstream);
+  t::Result r = envoy.Run(t::Request("POST", kChatPath, Chat("claude-test"), {{"x-ai-eg-internal-req-id", "nope"}}),
+                          [](const t::HttpMessage&) { return t::Response(200, "application/json", "{}"); });
+  EXPECT_FALSE(r.status.ok()) << t::Describe(r);
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INTERNAL) << r.status.error_message();
+}
+
 TEST_F(TwoFilterTest, LastAttemptErrorIsTranslatedForTheClient) {
   std::string body = Chat("claude-test");
   t::TwoFilterResult r = Run(t::Request("POST", kChatPath, body),
