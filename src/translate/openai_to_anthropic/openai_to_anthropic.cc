@@ -73,18 +73,6 @@ std::string_view FinishReason(std::string_view stop_reason) {
   return "stop";  // end_turn, stop_sequence, pause_turn, and values added later
 }
 
-// OpenAI's error `type` for a status, as gateway/errors.cc shapes its own errors.
-std::string_view OpenAIErrorType(int status) {
-  switch (status) {
-    case 400: case 404: case 405: case 413: case 422: return "invalid_request_error";
-    case 401: return "authentication_error";
-    case 403: return "permission_error";
-    case 429: return "rate_limit_error";
-    case 502: case 503: case 504: return "upstream_error";
-    default: return "server_error";
-  }
-}
-
 // The HTTP status an Anthropic error type stands for (used for errors inside a 200 stream).
 int AnthropicErrorStatus(std::string_view type) {
   if (type == "invalid_request_error") return 400;
