@@ -159,8 +159,6 @@ std::string_view KindName(pb::ProcessingRequest::RequestCase c) {
   }
 }
 
-// A string attribute value; or, when the attribute is a whole metadata object (e.g. the
-// attribute `xds.upstream_host_metadata`), its filter_metadata['aigateway.envoy.io'] entry.
 // A whole metadata object as Envoy sends a non-scalar attribute: printed in protobuf text
 // format (`filter_metadata { key: "aigateway.envoy.io" value { fields { key:
 // "per_route_rule_backend_name" value { string_value: "..." } } } }`), as Envoy AI Gateway
@@ -177,6 +175,9 @@ std::optional<std::string> BackendInPrintedMetadata(const std::string& text) {
   return f->second.string_value();
 }
 
+// A string attribute value; or, when the attribute is a whole metadata object (e.g. the
+// attribute `xds.upstream_host_metadata`, printed or as a Struct), its
+// filter_metadata['aigateway.envoy.io'] entry.
 std::optional<std::string> BackendIn(const google::protobuf::Value& v) {
   if (v.has_string_value()) {
     if (v.string_value().empty()) return std::nullopt;
