@@ -121,10 +121,30 @@ struct Rule {
   int64_t models_created_at = 0;  // unix seconds
 };
 
+// A token cost emitted as dynamic metadata at the end of an answer (ext_proc): Envoy AI
+// Gateway's LLMRequestCost, from an AIGatewayRoute's spec.llmRequestCosts or filterapi.
+struct LlmRequestCost {
+  enum class Type { kInputToken, kCachedInputToken, kCacheCreationInputToken, kOutputToken,
+                    kTotalToken, kReasoningToken, kCEL };
+  std::string metadata_key;
+  Type type = Type::kTotalToken;
+  std::string cel;         // kCEL only; not evaluated by sluice
+  std::string route_name;  // "ns/name"; empty for global costs
+  std::string backend;     // optional filter: short "ns/name" of the AIServiceBackend
+  std::string model;       // optional filter: the final model
+};
+
+struct LlmRequestCosts {
+  std::vector<LlmRequestCost> global;  // globalLLMRequestCosts
+  std::vector<LlmRequestCost> route;   // llmRequestCosts (routeName required)
+  bool empty() const { return global.empty() && route.empty(); }
+};
+
 struct Route {
   std::string name;  // "namespace/name"
   std::vector<std::string> hostnames;
   std::vector<Rule> rules;
+  std::vector<LlmRequestCost> costs;  // spec.llmRequestCosts (route_name = name)
 };
 
 struct Model {

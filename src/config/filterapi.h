@@ -32,24 +32,6 @@ namespace sluice::config {
 inline constexpr const char* kBackendHeader = "x-ai-eg-backend";
 inline constexpr const char* kPlaceholderHost = "envoy-routed.invalid";
 
-// filterapi.LLMRequestCost.
-struct LlmRequestCost {
-  enum class Type { kInputToken, kCachedInputToken, kCacheCreationInputToken, kOutputToken,
-                    kTotalToken, kReasoningToken, kCEL };
-  std::string metadata_key;
-  Type type = Type::kTotalToken;
-  std::string cel;         // kCEL only; not evaluated by sluice
-  std::string route_name;  // "ns/name"; empty for global costs
-  std::string backend;     // optional filter: short "ns/name" of the AIServiceBackend
-  std::string model;       // optional filter: the final model
-};
-
-struct LlmRequestCosts {
-  std::vector<LlmRequestCost> global;  // globalLLMRequestCosts
-  std::vector<LlmRequestCost> route;   // llmRequestCosts (routeName required)
-  bool empty() const { return global.empty() && route.empty(); }
-};
-
 struct FilterConfig {
   std::string version;
   std::string uuid;

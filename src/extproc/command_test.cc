@@ -441,6 +441,42 @@ TEST(ExtprocCommandTest, ServesEnvoyAIGatewayFilterConfig) {
   unlink(file.c_str());
 }
 
+TEST(ExtprocCommandTest, ResourceFilesEmitTheirRoutesLlmRequestCosts) {
+  // An AIGatewayRoute's spec.llmRequestCosts become dynamic metadata per answer, as with Envoy
+  // AI Gateway (what Envoy Gateway's token rate limits and QuotaPolicy read); route_name too.
+  std::string resources = TempPath(".yaml");
+  std::string socket = TempPath(".sock");
+  std::string yaml = test::kResources;
+  const std::string head = "metadata: {name: route}\nspec:\n";
+  yaml.replace(yaml.find(head), head.size(),
+               head + "  llmRequestCosts:\n"
+               "    - {metadataKey: in_tokens, type: InputToken}\n"
+               "    - {metadataKey: my_total, type: TotalToken}\n"
+               "    - {metadataKey: quota_cost, type: CEL, cel: 'input_tokens + output_tokens'}\n");
+  WriteFile(resources, yaml);
+  Child c({"-f", resources, "--listen", "unix:" + socket});
+  ASSERT_TRUE(c.WaitForOutput("sluice extproc listening on unix:" + socket)) << (c.Wait(), c.err());
+  auto channel = grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials());
+  t::EnvoySim envoy(channel, t::FilterConfig());
+  std::string answer =
+      R"({"id":"c","object":"chat.completion","created":1,"model":"gpt-test","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":6,"total_tokens":11}})";
+  t::Result r = envoy.Run(t::Request("POST", "/v1/chat/completions", R"({"model":"gpt-test","messages":[{"role":"user","content":"hi"}]})"),
+                          [&](const t::HttpMessage&) -> std::optional<t::HttpMessage> {
+                            return t::Response(200, "application/json", answer);
+                          });
+  ASSERT_TRUE(r.forwarded) << t::Describe(r);
+  const auto& md = r.metadata.fields().at("io.envoy.ai_gateway").struct_value().fields();
+  EXPECT_EQ(md.at("route_name").string_value(), "default/route");
+  EXPECT_EQ(md.at("in_tokens").number_value(), 5);
+  EXPECT_EQ(md.at("my_total").number_value(), 11);
+  EXPECT_EQ(md.count("quota_cost"), 0u) << "CEL is not evaluated";
+  EXPECT_EQ(md.count("llm_total_token"), 0u) << "configured costs replace the standard keys";
+  c.Signal(SIGTERM);
+  EXPECT_EQ(c.Wait(), 0) << c.err();
+  EXPECT_NE(c.err().find("CEL costs are not evaluated"), std::string::npos) << c.err();
+  unlink(resources.c_str());
+}
+
 TEST(ExtprocCommandTest, ServesAndReloadsAFilterConfigBundle) {
   std::string dir = TempPath(".bundle");
   ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);

@@ -82,7 +82,7 @@ class SignalPipe {
 // together.
 struct Loaded {
   std::shared_ptr<const gateway::Runtime> runtime;
-  std::shared_ptr<const config::LlmRequestCosts> costs;  // --config only
+  std::shared_ptr<const config::LlmRequestCosts> costs;  // nullptr: none configured
   bool retryable = false;  // a failed bundle read (partial update): worth retrying soon
 };
 
@@ -122,7 +122,11 @@ Loaded LoadResources(const ExtprocOptions& opts) {
     return {};
   }
   log::Info(config::DescribeForLog(*cfg));
-  return {*rt, nullptr};
+  // The AIGatewayRoutes' spec.llmRequestCosts, emitted as dynamic metadata per answer.
+  auto costs = std::make_shared<config::LlmRequestCosts>();
+  for (const auto& r : cfg->routes) costs->route.insert(costs->route.end(), r.costs.begin(), r.costs.end());
+  if (costs->empty()) return {*rt, nullptr};
+  return {*rt, std::move(costs)};
 }
 
 // Envoy AI Gateway's filterapi config (file or bundle directory) -> runtime + costs.

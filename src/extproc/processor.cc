@@ -265,6 +265,7 @@ std::optional<std::string> RouterBackendFromRequest(const pb::ProcessingRequest&
 absl::StatusOr<std::shared_ptr<const gateway::Runtime>> BuildPinnedRuntime(
     std::shared_ptr<const config::Config> config) {
   auto pinned = std::make_shared<config::Config>(*config);
+  pinned->routes.clear();  // one pinned route per route, names (and costs) kept, then the catch-all
   config::Route route;
   route.name = "sluice/pinned";
   auto pin = [&](size_t backend) {
@@ -275,6 +276,9 @@ absl::StatusOr<std::shared_ptr<const gateway::Runtime>> BuildPinnedRuntime(
     return hm;
   };
   for (const auto& r : config->routes) {
+    config::Route kept;
+    kept.name = r.name;
+    kept.costs = r.costs;
     for (const auto& rule : r.rules) {
       for (const auto& ref : rule.backend_refs) {
         config::Rule one = rule;
@@ -291,9 +295,10 @@ absl::StatusOr<std::shared_ptr<const gateway::Runtime>> BuildPinnedRuntime(
           one.matches.push_back(std::move(m));
         }
         if (one.matches.empty()) one.matches.push_back({pin(ref.backend)});
-        route.rules.push_back(std::move(one));
+        kept.rules.push_back(std::move(one));
       }
     }
+    pinned->routes.push_back(std::move(kept));
   }
   for (size_t b = 0; b < config->backends.size(); ++b) {
     config::Rule any;
@@ -304,7 +309,7 @@ absl::StatusOr<std::shared_ptr<const gateway::Runtime>> BuildPinnedRuntime(
     any.backend_refs.push_back(ref);
     route.rules.push_back(std::move(any));
   }
-  pinned->routes = {std::move(route)};
+  pinned->routes.push_back(std::move(route));
   return gateway::Runtime::Build(std::move(pinned));
 }
 
@@ -1137,9 +1142,9 @@ void StreamProcessor::FinishFullDuplexError(bool eos, Replies* replies) {
 
 // Envoy AI Gateway's keys (§4.6 of the reference): backend_name, ai_service_backend_name,
 // route_name, model_name_override, response_model, then one number per configured cost
-// metadataKey (route-scoped over global). Without configured costs (resource files carry
-// none), the standard keys of its examples: llm_input_token, llm_output_token,
-// llm_total_token. CEL costs are not evaluated (not emitted).
+// metadataKey (route-scoped over global; resource files: their AIGatewayRoutes'
+// spec.llmRequestCosts). Without configured costs, the standard keys of its examples:
+// llm_input_token, llm_output_token, llm_total_token. CEL costs are not evaluated (not emitted).
 void StreamProcessor::EmitUsage(pb::ProcessingResponse* out) {
   if (usage_emitted_ || !pipeline_) return;
   usage_emitted_ = true;
@@ -1150,6 +1155,10 @@ void StreamProcessor::EmitUsage(pb::ProcessingResponse* out) {
     parts = config::SplitBackendName(backend->name);
     md.Str("backend_name", backend->name);
     md.Str("ai_service_backend_name", parts.short_name);
+    // filterapi names carry their route; resource configs' come from the rule that matched.
+    if (parts.route_name.empty() && pipeline_->route() != nullptr && pipeline_->route()->name != "sluice/pinned") {
+      parts.route_name = pipeline_->route()->name;
+    }
     if (!parts.route_name.empty()) md.Str("route_name", parts.route_name);
   }
   if (!request_model_.empty()) md.Str("model_name_override", request_model_);

@@ -120,7 +120,7 @@ std::optional<ImmediateResponse> Pipeline::OnRequestHeaders(std::string_view met
   return r;
 }
 
-const config::Rule* Pipeline::Route() const {
+const config::Rule* Pipeline::Route(const config::Route** route_out) const {
   for (const auto& route : runtime_->config->routes) {
     if (!route.hostnames.empty()) {
       bool ok = false;
@@ -128,7 +128,10 @@ const config::Rule* Pipeline::Route() const {
       if (!ok) continue;
     }
     for (const auto& rule : route.rules) {
-      if (rule.matches.empty()) return &rule;
+      if (rule.matches.empty()) {
+        *route_out = &route;
+        return &rule;
+      }
       for (const auto& match : rule.matches) {
         bool all = true;
         for (const auto& hm : match) {
@@ -140,7 +143,10 @@ const config::Rule* Pipeline::Route() const {
             break;
           }
         }
-        if (all) return &rule;
+        if (all) {
+          *route_out = &route;
+          return &rule;
+        }
       }
     }
   }
@@ -173,7 +179,7 @@ Decision Pipeline::OnRequestBody(std::string_view body) {
   if (!have_model) {
     return Error(400, "you must provide a model parameter", "missing_required_parameter", "model");
   }
-  rule_ = Route();
+  rule_ = Route(&route_);
   if (rule_ == nullptr) {
     return Error(404, StrCat("The model `", model_, "` does not exist or is not served by this gateway."),
                  "model_not_found", "model");

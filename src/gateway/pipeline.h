@@ -100,6 +100,8 @@ class Pipeline {
   }
   // The backend of the current attempt (nullptr before OnRequestBody routed).
   const config::Backend* backend() const { return backend_; }
+  // The route whose rule matched (nullptr before OnRequestBody routed).
+  const config::Route* route() const { return route_; }
 
   Endpoint endpoint() const { return endpoint_; }
   Dialect dialect() const { return dialect_; }
@@ -108,7 +110,8 @@ class Pipeline {
 
  private:
   Decision BuildAttempt();
-  const config::Rule* Route() const;
+  // The first matching rule, and its route in `*route`.
+  const config::Rule* Route(const config::Route** route) const;
 
   std::shared_ptr<const Runtime> runtime_;
   RandomFn random_;
@@ -123,6 +126,7 @@ class Pipeline {
   std::unique_ptr<json::Value> doc_;
   std::vector<json::TopLevelMember> top_members_;  // the routing scan of body_
   const config::Rule* rule_ = nullptr;
+  const config::Route* route_ = nullptr;
   uint32_t tried_priority_ = 0;
   bool tried_any_ = false;
   std::unique_ptr<translate::Translator> translator_;

@@ -432,6 +432,50 @@ class Builder {
     return false;
   }
 
+  // spec.llmRequestCosts: [{metadataKey, type: InputToken | CachedInputToken |
+  // CacheCreationInputToken | OutputToken | TotalToken | ReasoningToken | CEL, cel}] -> the
+  // route's costs (emitted by `sluice extproc` as dynamic metadata; CEL is kept, not evaluated).
+  void DecodeCosts(const Ctx& c, const Node* spec, config::Route* route) {
+    const Node* list = GetSeq(c, spec, "llmRequestCosts", "spec");
+    if (list == nullptr) return;
+    static constexpr std::pair<std::string_view, config::LlmRequestCost::Type> kTypes[] = {
+        {"InputToken", config::LlmRequestCost::Type::kInputToken},
+        {"CachedInputToken", config::LlmRequestCost::Type::kCachedInputToken},
+        {"CacheCreationInputToken", config::LlmRequestCost::Type::kCacheCreationInputToken},
+        {"OutputToken", config::LlmRequestCost::Type::kOutputToken},
+        {"TotalToken", config::LlmRequestCost::Type::kTotalToken},
+        {"ReasoningToken", config::LlmRequestCost::Type::kReasoningToken},
+        {"CEL", config::LlmRequestCost::Type::kCEL},
+    };
+    for (size_t i = 0; i < list->items.size(); ++i) {
+      const Node* e = &list->items[i];
+      std::string path = Index("spec.llmRequestCosts", i);
+      if (!e->is_map()) {
+        c.Error(e, path, "must be a map");
+        continue;
+      }
+      CheckFields(c, e, path, {"metadataKey", "type", "cel"});
+      config::LlmRequestCost cost;
+      std::string type;
+      if (!GetString(c, e, "metadataKey", path, &cost.metadata_key, true)) continue;
+      if (!GetString(c, e, "type", path, &type, true)) continue;
+      bool known = false;
+      for (const auto& [name, t] : kTypes) {
+        if (name == type) cost.type = t, known = true;
+      }
+      if (!known) {
+        c.Error(e->Find("type"), Path(path, "type"), StrCat("unknown cost type \"", type, "\""));
+        continue;
+      }
+      if (cost.type == config::LlmRequestCost::Type::kCEL) {
+        if (!GetString(c, e, "cel", path, &cost.cel, true)) continue;
+        c.Add(Sev::kWarning, e, path, StrCat(cost.metadata_key, ": CEL costs are not evaluated by sluice; not emitted"));
+      }
+      cost.route_name = route->name;
+      route->costs.push_back(std::move(cost));
+    }
+  }
+
   void DecodeRoute(const Ctx& c, config::Route* route, config::Config* cfg) {
     route->name = StrCat(c.r->ns, "/", c.r->name);
     const Node* spec = GetMap(c, c.r->doc.get(), "spec", "");
@@ -439,12 +483,9 @@ class Builder {
       c.Error(c.r->doc.get(), "spec", "required field is missing");
       return;
     }
-    CheckFields(c, spec, "spec", {"parentRefs", "targetRefs", "rules", "hostnames", "schema"},
-                {"llmRequestCosts", "filterConfig"});
-    if (spec->Find("llmRequestCosts")) {
-      c.Add(Sev::kWarning, spec->Find("llmRequestCosts"), "spec.llmRequestCosts",
-            "accepted; token costs are not computed by sluice yet");
-    }
+    CheckFields(c, spec, "spec", {"parentRefs", "targetRefs", "rules", "hostnames", "schema", "llmRequestCosts"},
+                {"filterConfig"});
+    DecodeCosts(c, spec, route);
     if (const Node* schema = GetMap(c, spec, "schema", "spec")) {
       std::string name;
       if (GetString(c, schema, "name", "spec.schema", &name) && name != "OpenAI") {

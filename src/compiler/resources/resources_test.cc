@@ -205,6 +205,10 @@ TEST(ResourcesTest, ReportsProblemsWithFileLineKindNameAndField) {
        "spec.schema.name", "unknown schema"},
       {"type: RegularExpression", "type: Prefix", Diagnostic::Severity::kError,
        "spec.rules[1].matches[0].headers[0].type", "Exact or RegularExpression"},
+      {"  parentRefs: [{name: gw,", "  llmRequestCosts: [{metadataKey: k, type: Tokens}]\n  parentRefs: [{name: gw,",
+       Diagnostic::Severity::kError, "spec.llmRequestCosts[0].type", "unknown cost type \"Tokens\""},
+      {"  parentRefs: [{name: gw,", "  llmRequestCosts: [{type: TotalToken}]\n  parentRefs: [{name: gw,",
+       Diagnostic::Severity::kError, "spec.llmRequestCosts[0].metadataKey", "required field is missing"},
   };
   for (const auto& tc : cases) {
     std::string yaml = kBasic;
@@ -226,6 +230,23 @@ TEST(ResourcesTest, ReportsProblemsWithFileLineKindNameAndField) {
     }
     EXPECT_TRUE(found) << "no diagnostic for " << tc.replace << "\n" << All(diags);
   }
+}
+
+TEST(ResourcesTest, LlmRequestCostsBelongToTheirRoute) {
+  std::string yaml = kBasic;
+  const std::string at = "  parentRefs: [{name: gw,";
+  yaml.replace(yaml.find(at), at.size(),
+               "  llmRequestCosts:\n    - {metadataKey: in, type: InputToken}\n"
+               "    - {metadataKey: total, type: TotalToken}\n  parentRefs: [{name: gw,");
+  Diagnostics diags;
+  config::Config cfg = Build(yaml, &diags);
+  EXPECT_FALSE(diags.HasErrors()) << All(diags);
+  ASSERT_EQ(cfg.routes.size(), 1u);
+  ASSERT_EQ(cfg.routes[0].costs.size(), 2u);
+  EXPECT_EQ(cfg.routes[0].costs[0].metadata_key, "in");
+  EXPECT_EQ(cfg.routes[0].costs[0].type, config::LlmRequestCost::Type::kInputToken);
+  EXPECT_EQ(cfg.routes[0].costs[1].type, config::LlmRequestCost::Type::kTotalToken);
+  EXPECT_EQ(cfg.routes[0].costs[1].route_name, "default/route");
 }
 
 TEST(ResourcesTest, LineNumbersPointAtTheField) {
