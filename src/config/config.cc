@@ -48,4 +48,23 @@ std::string DescribeForLog(const Config& c) {
   return out;
 }
 
+bool ParseLlmRequestCostType(std::string_view name, LlmRequestCost::Type* out) {
+  static constexpr std::pair<std::string_view, LlmRequestCost::Type> kTypes[] = {
+      {"InputToken", LlmRequestCost::Type::kInputToken},
+      {"CachedInputToken", LlmRequestCost::Type::kCachedInputToken},
+      {"CacheCreationInputToken", LlmRequestCost::Type::kCacheCreationInputToken},
+      {"OutputToken", LlmRequestCost::Type::kOutputToken},
+      {"TotalToken", LlmRequestCost::Type::kTotalToken},
+      {"ReasoningToken", LlmRequestCost::Type::kReasoningToken},
+      {"CEL", LlmRequestCost::Type::kCEL},
+  };
+  for (const auto& [n, t] : kTypes) {
+    if (n == name) {
+      *out = t;
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace sluice::config

@@ -140,6 +140,10 @@ struct LlmRequestCosts {
   bool empty() const { return global.empty() && route.empty(); }
 };
 
+// "InputToken", "CachedInputToken", "CacheCreationInputToken", "OutputToken", "TotalToken",
+// "ReasoningToken", "CEL" (Envoy AI Gateway's LLMRequestCostType). False for anything else.
+bool ParseLlmRequestCostType(std::string_view name, LlmRequestCost::Type* out);
+
 struct Route {
   std::string name;  // "namespace/name"
   std::vector<std::string> hostnames;

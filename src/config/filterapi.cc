@@ -218,15 +218,6 @@ absl::Status ParseCosts(std::string_view source, const Node* list, std::string_v
                         std::vector<LlmRequestCost>* out, std::vector<std::string>* warnings) {
   if (list == nullptr || list->is_null()) return absl::OkStatus();
   if (!list->is_seq()) return Bad(source, *list, field, "must be a list");
-  static constexpr std::pair<std::string_view, LlmRequestCost::Type> kTypes[] = {
-      {"InputToken", LlmRequestCost::Type::kInputToken},
-      {"CachedInputToken", LlmRequestCost::Type::kCachedInputToken},
-      {"CacheCreationInputToken", LlmRequestCost::Type::kCacheCreationInputToken},
-      {"OutputToken", LlmRequestCost::Type::kOutputToken},
-      {"TotalToken", LlmRequestCost::Type::kTotalToken},
-      {"ReasoningToken", LlmRequestCost::Type::kReasoningToken},
-      {"CEL", LlmRequestCost::Type::kCEL},
-  };
   for (const Node& e : list->items) {
     std::string path = StrCat(field, "[]");
     LlmRequestCost c;
@@ -238,11 +229,9 @@ absl::Status ParseCosts(std::string_view source, const Node* list, std::string_v
       if (!st.ok()) return st;
     }
     if (c.metadata_key.empty()) return Bad(source, e, path + ".metadataKey", "is required");
-    bool known = false;
-    for (const auto& [n, t] : kTypes) {
-      if (n == type) c.type = t, known = true;
+    if (!ParseLlmRequestCostType(type, &c.type)) {
+      return Bad(source, e, path + ".type", StrCat("unknown cost type \"", type, "\""));
     }
-    if (!known) return Bad(source, e, path + ".type", StrCat("unknown cost type \"", type, "\""));
     if (c.type == LlmRequestCost::Type::kCEL) {
       if (c.cel.empty()) return Bad(source, e, path + ".cel", "is required for type CEL");
       warnings->push_back(StrCat(path, " ", c.metadata_key, ": CEL costs are not evaluated; not emitted"));

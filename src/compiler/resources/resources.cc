@@ -438,15 +438,6 @@ class Builder {
   void DecodeCosts(const Ctx& c, const Node* spec, config::Route* route) {
     const Node* list = GetSeq(c, spec, "llmRequestCosts", "spec");
     if (list == nullptr) return;
-    static constexpr std::pair<std::string_view, config::LlmRequestCost::Type> kTypes[] = {
-        {"InputToken", config::LlmRequestCost::Type::kInputToken},
-        {"CachedInputToken", config::LlmRequestCost::Type::kCachedInputToken},
-        {"CacheCreationInputToken", config::LlmRequestCost::Type::kCacheCreationInputToken},
-        {"OutputToken", config::LlmRequestCost::Type::kOutputToken},
-        {"TotalToken", config::LlmRequestCost::Type::kTotalToken},
-        {"ReasoningToken", config::LlmRequestCost::Type::kReasoningToken},
-        {"CEL", config::LlmRequestCost::Type::kCEL},
-    };
     for (size_t i = 0; i < list->items.size(); ++i) {
       const Node* e = &list->items[i];
       std::string path = Index("spec.llmRequestCosts", i);
@@ -459,11 +450,7 @@ class Builder {
       std::string type;
       if (!GetString(c, e, "metadataKey", path, &cost.metadata_key, true)) continue;
       if (!GetString(c, e, "type", path, &type, true)) continue;
-      bool known = false;
-      for (const auto& [name, t] : kTypes) {
-        if (name == type) cost.type = t, known = true;
-      }
-      if (!known) {
+      if (!config::ParseLlmRequestCostType(type, &cost.type)) {
         c.Error(e->Find("type"), Path(path, "type"), StrCat("unknown cost type \"", type, "\""));
         continue;
       }
