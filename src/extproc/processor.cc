@@ -706,11 +706,7 @@ absl::Status StreamProcessor::OnUpstreamRequestHeaders(const pb::ProcessingReque
   const pb::HttpHeaders& h = in.request_headers();
   std::string method, path;
   if (absl::Status st = ReadRequestHeaders(h, &method, &path); !st.ok()) return st;
-  if (!pinned_) {
-    auto built = BuildPinnedRuntime(runtime_->config);
-    if (!built.ok()) return absl::InternalError(StrCat("upstream filter: ", built.status().message()));
-    pinned_ = std::move(*built);
-  }
+  if (absl::Status st = EnsurePinnedRuntime(); !st.ok()) return st;
   bool known = false;
   for (const auto& b : pinned_->config->backends) known = known || b.name == backend;
   if (!known) {
@@ -719,13 +715,8 @@ absl::Status StreamProcessor::OnUpstreamRequestHeaders(const pb::ProcessingReque
     return absl::InternalError(StrCat("upstream filter: Envoy chose backend `", backend,
                                       "`, which the configuration does not have"));
   }
-  // Local only: routes the pinned runtime's pipeline to this backend; never sent to Envoy (the
-  // mutation below is the pipeline's, which does not know it) and not signed (no signer signs
-  // unknown headers).
-  request_headers_.Remove(kPinnedBackendHeader);
-  request_headers_.Add(kPinnedBackendHeader, backend);
   log::Debug("extproc: upstream filter attempt for backend ", backend);
-  pipeline_ = std::make_unique<gateway::Pipeline>(pinned_, random_);
+  PinPipeline(backend);
   if (auto local = pipeline_->OnRequestHeaders(method, path, request_headers_)) {
     Immediate(*local, out);
     return absl::OkStatus();
@@ -807,6 +798,23 @@ void StreamProcessor::RouteByModel(std::string_view body, Where where, pb::Proce
   request_model_ = model;
 }
 
+absl::Status StreamProcessor::EnsurePinnedRuntime() {
+  if (pinned_) return absl::OkStatus();
+  auto built = BuildPinnedRuntime(runtime_->config);
+  if (!built.ok()) return absl::InternalError(StrCat("upstream filter: ", built.status().message()));
+  pinned_ = std::move(*built);
+  return absl::OkStatus();
+}
+
+void StreamProcessor::PinPipeline(const std::string& backend) {
+  // Local only: routes the pinned runtime's pipeline to this backend; never sent to Envoy (the
+  // mutations are the pipeline's, which does not know it) and not signed (no signer signs
+  // unknown headers).
+  request_headers_.Remove(kPinnedBackendHeader);
+  request_headers_.Add(kPinnedBackendHeader, backend);
+  pipeline_ = std::make_unique<gateway::Pipeline>(pinned_, random_);
+}
+
 void StreamProcessor::TranslateForLastAttempt() {
   std::string backend;
   {
@@ -814,19 +822,13 @@ void StreamProcessor::TranslateForLastAttempt() {
     backend = saved_->backend;
   }
   if (backend.empty()) return;  // no upstream filter took the body from here: pass through
-  if (!pinned_) {
-    auto built = BuildPinnedRuntime(runtime_->config);
-    if (!built.ok()) {
-      log::Warn("extproc: router stream cannot translate the answer: ", built.status().message());
-      return;
-    }
-    pinned_ = std::move(*built);
+  if (absl::Status st = EnsurePinnedRuntime(); !st.ok()) {
+    log::Warn("extproc: router stream cannot translate the answer: ", st.message());
+    return;
   }
   // The same translation the attempt's upstream filter made (its output is not sent again):
   // it sets up the translator the answer needs.
-  request_headers_.Remove(kPinnedBackendHeader);
-  request_headers_.Add(kPinnedBackendHeader, backend);
-  pipeline_ = std::make_unique<gateway::Pipeline>(pinned_, random_);
+  PinPipeline(backend);
   if (pipeline_->OnRequestHeaders(request_method_, request_path_, request_headers_)) return;
   gateway::Decision d = pipeline_->OnRequestBody(request_body_);
   if (auto* up = std::get_if<gateway::UpstreamRequest>(&d)) {

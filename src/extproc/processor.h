@@ -238,6 +238,10 @@ class StreamProcessor {
   // the upstream filter): routes the kept request to the backend the last attempt took, so the
   // answer is translated by the same translator. Leaves routed_ false when no attempt ran.
   void TranslateForLastAttempt();
+  // kTwoFilter: builds pinned_ (every backend reachable by name) on first use.
+  absl::Status EnsurePinnedRuntime();
+  // A new pipeline_ on pinned_, routed to `backend` (a local-only request header).
+  void PinPipeline(const std::string& backend);
   // At the end of a 2xx answer: backend, models and token usage as dynamic metadata.
   void EmitUsage(pb::ProcessingResponse* out);
 
