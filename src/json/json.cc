@@ -591,6 +591,8 @@ class Parser {
     }
   }
 
+  bool escaped() const { return escaped_; }
+
   bool ExpectEnd() {
     SkipWs();
     if (p_ != end_) return Fail("trailing characters after JSON value");
@@ -688,6 +690,54 @@ absl::StatusOr<std::string> DecodeStringToken(std::string_view token) {
   return out;
 }
 
+size_t StringTokenLength(std::string_view text, bool* escaped) {
+  if (text.empty() || text[0] != '"') return 0;
+  Parser p(text);
+  if (!p.ParseString(nullptr)) return 0;
+  *escaped = p.escaped();
+  return p.pos();
+}
+
+bool CompactMatcher::Literal(std::string_view bytes) {
+  if (rest_.substr(0, bytes.size()) != bytes) return false;
+  rest_.remove_prefix(bytes.size());
+  return true;
+}
+
+bool CompactMatcher::Index(int64_t* value) {
+  size_t n = 0;
+  int64_t v = 0;
+  while (n < rest_.size() && n < 9 && IsDigit(rest_[n])) v = v * 10 + (rest_[n++] - '0');
+  if (n == 0 || (n > 1 && rest_[0] == '0') || (n < rest_.size() && IsDigit(rest_[n]))) return false;
+  rest_.remove_prefix(n);
+  *value = v;
+  return true;
+}
+
+bool CompactMatcher::SkipString() {
+  bool escaped = false;
+  size_t n = StringTokenLength(rest_, &escaped);
+  rest_.remove_prefix(n);
+  return n > 0;
+}
+
+bool CompactMatcher::String(std::string_view* value) {
+  bool escaped = false;
+  size_t n = StringTokenLength(rest_, &escaped);
+  if (n == 0) return false;
+  std::string_view token = rest_.substr(0, n);
+  if (!escaped) {
+    *value = token.substr(1, n - 2);
+  } else {
+    decoded_.clear();
+    Parser p(token);
+    if (!p.ParseString(&decoded_)) return false;
+    *value = decoded_;
+  }
+  rest_.remove_prefix(n);
+  return true;
+}
+
 std::string Serialize(const Value& v) {
   std::string out;
   out.reserve(256);
@@ -738,19 +788,34 @@ inline const char* SkipSpace(const char* p, const char* e) {
   return p;
 }
 
-// p at '"': just past the closing quote. Validated text needs no check for control
-// characters, so this looks only for quotes (memchr, many bytes per step: long prompts and
-// base64 payloads are skipped several times as a document is walked); a quote ends the string
-// unless an odd run of backslashes escapes it.
-inline const char* SkipStringToken(const char* p, const char* e) {
+// The first '"' or '\\' at or after p (e when there is none), 16 bytes per step.
+inline const char* NextQuoteOrBackslash(const char* p, const char* e) {
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  while (e - p >= 16) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    unsigned mask = static_cast<unsigned>(
+        _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash))));
+    if (mask != 0) return p + __builtin_ctz(mask);
+    p += 16;
+  }
+#endif
+  while (p < e && *p != '"' && *p != '\\') ++p;
+  return p;
+}
+
+// p at '"': just past the closing quote; `*escaped` is set when the string holds an escape.
+// Validated text needs no check for control characters, so this looks only for quotes and
+// backslashes, inline (most strings are short keys: no call per string).
+inline const char* SkipStringToken(const char* p, const char* e, bool* escaped = nullptr) {
   ++p;
   while (true) {
-    const char* q = static_cast<const char*>(std::memchr(p, '"', static_cast<size_t>(e - p)));
-    if (q == nullptr) return e;  // not reached on validated text
-    const char* run = q;
-    while (run > p && run[-1] == '\\') --run;
-    if (((q - run) & 1) == 0) return q + 1;
-    p = q + 1;
+    p = NextQuoteOrBackslash(p, e);
+    if (p >= e) return e;  // not reached on validated text
+    if (*p == '"') return p + 1;
+    if (escaped != nullptr) *escaped = true;
+    p += 2;  // the backslash and the byte it escapes (validated: one is there)
   }
 }
 
@@ -763,6 +828,28 @@ struct StructuralTable {
 };
 constexpr StructuralTable kStructural;
 
+// The first quote or bracket at or after p (validated text inside a container: there is one).
+inline const char* NextStructural(const char* p, const char* e) {
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i open_square = _mm_set1_epi8('[');
+  const __m128i close_square = _mm_set1_epi8(']');
+  const __m128i open_curly = _mm_set1_epi8('{');
+  const __m128i close_curly = _mm_set1_epi8('}');
+  while (e - p >= 16) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    __m128i hits = _mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_or_si128(_mm_cmpeq_epi8(v, open_square), _mm_cmpeq_epi8(v, close_square))),
+        _mm_or_si128(_mm_cmpeq_epi8(v, open_curly), _mm_cmpeq_epi8(v, close_curly)));
+    unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(hits));
+    if (mask != 0) return p + __builtin_ctz(mask);
+    p += 16;
+  }
+#endif
+  while (!kStructural.structural[static_cast<unsigned char>(*p)]) ++p;
+  return p;
+}
+
 // p at a value's first byte: just past the value.
 const char* SkipValueToken(const char* p, const char* e) {
   char c = *p;
@@ -770,7 +857,7 @@ const char* SkipValueToken(const char* p, const char* e) {
   if (c == '{' || c == '[') {
     int depth = 0;
     while (true) {
-      while (!kStructural.structural[static_cast<unsigned char>(*p)]) ++p;  // validated: ends in a bracket
+      p = NextStructural(p, e);  // validated: a closing bracket comes
       c = *p;
       if (c == '"') {
         p = SkipStringToken(p, e);
@@ -855,8 +942,10 @@ std::string_view View::raw() const {
 std::string_view View::as_string() const {
   if (is_number()) return raw();
   if (!is_string()) return {};
-  std::string_view token = raw();
-  if (!HasEscape(token)) return token.substr(1, token.size() - 2);
+  bool escaped = false;
+  const char* end = SkipStringToken(b_, e_, &escaped);
+  std::string_view token(b_, static_cast<size_t>(end - b_));
+  if (!escaped) return token.substr(1, token.size() - 2);
   return r_->Decode(token);
 }
 
@@ -918,9 +1007,10 @@ bool View::Cursor::Next(std::string_view* key, View* value) {
     p_ = nullptr;
     return false;
   }
-  const char* key_end = SkipStringToken(p, e_);
+  bool escaped = false;
+  const char* key_end = SkipStringToken(p, e_, &escaped);
   std::string_view token(p, static_cast<size_t>(key_end - p));
-  *key = HasEscape(token) ? r_->Decode(token) : token.substr(1, token.size() - 2);
+  *key = escaped ? r_->Decode(token) : token.substr(1, token.size() - 2);
   p = SkipSpace(SkipSpace(key_end, e_) + 1, e_);  // past ':'
   *value = View(p, e_, r_);
   p_ = p;

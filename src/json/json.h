@@ -141,6 +141,38 @@ absl::StatusOr<std::vector<TopLevelMember>> ScanObject(std::string_view text);
 // Decodes a raw JSON string token (with quotes), e.g. a span reported by ScanObject.
 absl::StatusOr<std::string> DecodeStringToken(std::string_view token);
 
+// Validates the JSON string token that `text` begins with (as strictly as Parse): its length
+// in bytes, quotes included, or 0 when `text` does not begin with a valid string token.
+// `*escaped` is set when the token holds an escape (then DecodeStringToken gives its text;
+// otherwise the text is the bytes between the quotes). For fast paths that match a known
+// document shape byte for byte and must still validate the one string they take from it.
+size_t StringTokenLength(std::string_view text, bool* escaped);
+
+// Matches a document against one compact spelling, left to right, for fast paths over the
+// events a provider sends most (a text delta): literal bytes, small indexes and strings
+// (validated as Parse would). Anything unexpected makes a step return false; the caller then
+// takes its general path, so a fast path never accepts what Parse would reject.
+//   json::CompactMatcher m(data);
+//   if (m.Literal(R"({"index":)") && m.Index(&i) && m.Literal(R"(,"text":)") && m.String(&t) &&
+//       m.Literal("}") && m.AtEnd()) ...
+class CompactMatcher {
+ public:
+  explicit CompactMatcher(std::string_view text) : rest_(text) {}
+  bool Literal(std::string_view bytes);
+  // A non-negative integer of at most 9 digits without leading zeros.
+  bool Index(int64_t* value);
+  // A string token; `*value` is its text (a view into the document, or into this matcher
+  // when the token holds escapes: valid until the next String).
+  bool String(std::string_view* value);
+  // A string token, validated and passed over (the last String's value stays valid).
+  bool SkipString();
+  bool AtEnd() const { return rest_.empty(); }
+
+ private:
+  std::string_view rest_;
+  std::string decoded_;
+};
+
 // ---------------------------------------------------------------------------------------
 // Reading without a DOM. Reader::Parse validates a document (as strictly as Parse) without
 // building anything; the Views it hands out walk the text on demand. For translators that

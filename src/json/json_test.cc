@@ -269,5 +269,44 @@ TEST(JsonReaderTest, RejectsWhatParseRejectsWithTheSameMessage) {
   EXPECT_EQ(absent.as_int(), 0);
 }
 
+TEST(JsonTest, StringTokenLengthValidatesAsParseDoes) {
+  bool escaped = true;
+  EXPECT_EQ(StringTokenLength(R"("abc"}})", &escaped), 5u);
+  EXPECT_FALSE(escaped);
+  EXPECT_EQ(StringTokenLength(R"("a\"b\u00e9" tail)", &escaped), 12u);
+  EXPECT_TRUE(escaped);
+  // Long enough for the vector scans, with the quote at every position.
+  for (size_t n = 0; n < 40; ++n) {
+    std::string token = "\"" + std::string(n, 'x') + "\"";
+    EXPECT_EQ(StringTokenLength(token + "}", &escaped), token.size()) << n;
+  }
+  for (const char* bad : {"", "abc", "\"open", "\"bad \\x\"", "\"ctl \x01\"", "\"\\u12\"", "'a'"}) {
+    EXPECT_EQ(StringTokenLength(bad, &escaped), 0u) << bad;
+    EXPECT_FALSE(Parse(bad).ok()) << bad;
+  }
+}
+
+// Views skip strings and containers with vector scans: quotes, escaped quotes and brackets
+// inside strings at every offset of a 16-byte block must not confuse them.
+TEST(JsonReaderTest, SkipsStringsAndContainersAtEveryAlignment) {
+  Reader reader;
+  for (size_t pad = 0; pad < 34; ++pad) {
+    std::string filler(pad, 'p');
+    std::string doc = R"({"a":{"s":")" + filler + R"(\"}]{[\\","n":[1,{"x":"}"}]},"b":")" + filler + R"(","c":3})";
+    auto view = reader.Parse(doc);
+    ASSERT_TRUE(view.ok()) << doc;
+    EXPECT_EQ(view->Find("c").as_int(), 3) << doc;
+    EXPECT_EQ(view->Find("a").Find("s").as_string(), filler + "\"}]{[\\") << doc;
+    EXPECT_EQ(view->Find("a").Find("n").size(), 2u) << doc;
+    View a = view->Find("a");
+    std::string_view key;
+    View v;
+    std::vector<std::string> keys;
+    for (auto it = a.members(); it.Next(&key, &v);) keys.emplace_back(key);
+    EXPECT_EQ(keys, (std::vector<std::string>{"s", "n"})) << doc;
+    EXPECT_EQ(view->Find("b").as_string(), filler);
+  }
+}
+
 }  // namespace
 }  // namespace sluice::json

@@ -312,6 +312,7 @@ class OpenAIToAnthropicTranslator final : public Translator {
 
   absl::Status OnEvent(const http::SseEventView& ev, std::string* out) {
     if (ev.data.empty()) return absl::OkStatus();
+    if (absl::Status st; FastDelta(ev.data, out, &st)) return st;
     auto parsed = reader_.Parse(ev.data);
     if (!parsed.ok() || !parsed->is_object()) {
       return Malformed(StrCat("event ", Quoted(ev.event), " does not carry a JSON object"));
@@ -395,32 +396,66 @@ class OpenAIToAnthropicTranslator final : public Translator {
 
   absl::Status OnBlockDelta(json::View doc, std::string* out) {
     ASSIGN_OR_RETURN(int64_t index, BlockIndex(doc));
-    auto it = blocks_.find(index);
-    if (it == blocks_.end()) return Malformed(StrCat("content_block_delta for unknown block ", index));
-    Block& block = it->second;
     json::View delta = doc.Find("delta");
     if (!delta.is_object()) return Malformed("content_block_delta without a delta");
     std::string_view type = delta.GetString("type");
+    std::string_view field = type == "text_delta"         ? "text"
+                             : type == "thinking_delta"   ? "thinking"
+                             : type == "signature_delta"  ? "signature"
+                             : type == "input_json_delta" ? "partial_json"
+                                                          : std::string_view();
+    // citations_delta and later kinds have no OpenAI counterpart.
+    return ApplyDelta(index, type, field.empty() ? std::string_view() : delta.GetString(field), out);
+  }
+
+  // One content_block_delta: `type` is the delta's type, `value` its text (text, thinking,
+  // signature or partial_json, by type).
+  absl::Status ApplyDelta(int64_t index, std::string_view type, std::string_view value, std::string* out) {
+    auto it = blocks_.find(index);
+    if (it == blocks_.end()) return Malformed(StrCat("content_block_delta for unknown block ", index));
+    Block& block = it->second;
     if (type == "text_delta") {
-      if (std::string_view t = delta.GetString("text"); !t.empty()) EmitText("content", t, out);
+      if (!value.empty()) EmitText("content", value, out);
     } else if (type == "thinking_delta") {
-      std::string_view t = delta.GetString("thinking");
-      if (block.kind == BlockKind::kThinking) block.thinking.append(t);
-      if (!t.empty()) EmitText("reasoning_content", t, out);
+      if (block.kind == BlockKind::kThinking) block.thinking.append(value);
+      if (!value.empty()) EmitText("reasoning_content", value, out);
     } else if (type == "signature_delta") {
-      if (block.kind == BlockKind::kThinking) block.signature.append(delta.GetString("signature"));
+      if (block.kind == BlockKind::kThinking) block.signature.append(value);
     } else if (type == "input_json_delta") {
-      std::string_view part = delta.GetString("partial_json");
-      if (part.empty()) return absl::OkStatus();
+      if (value.empty()) return absl::OkStatus();
       if (block.kind == BlockKind::kJsonText) {
-        EmitText("content", part, out);
+        EmitText("content", value, out);
       } else if (block.kind == BlockKind::kTool) {
         block.has_args = true;
-        EmitArguments(block.tool_index, part, out);
+        EmitArguments(block.tool_index, value, out);
       }
     }
-    // citations_delta has no OpenAI counterpart.
     return absl::OkStatus();
+  }
+
+  // Most events of a long answer are deltas, and Anthropic writes them in one shape:
+  //   {"type":"content_block_delta","index":N,"delta":{"type":"text_delta","text":"..."}}
+  // (thinking_delta / "thinking", input_json_delta / "partial_json" alike). Such an event is
+  // matched byte for byte and its one string validated as the parser would, without parsing
+  // and searching the document; any other spelling (spaces, member order, more members) takes
+  // the general path. True when the event was handled (`*status` says how).
+  bool FastDelta(std::string_view data, std::string* out, absl::Status* status) {
+    if (!started_) return false;
+    json::CompactMatcher m(data);
+    int64_t index = 0;
+    if (!m.Literal(R"({"type":"content_block_delta","index":)") || !m.Index(&index) ||
+        !m.Literal(R"(,"delta":{"type":")")) {
+      return false;
+    }
+    std::string_view type;
+    if (m.Literal(R"(text_delta","text":)")) type = "text_delta";
+    else if (m.Literal(R"(thinking_delta","thinking":)")) type = "thinking_delta";
+    else if (m.Literal(R"(input_json_delta","partial_json":)")) type = "input_json_delta";
+    else return false;
+    std::string_view value;
+    if (!m.String(&value) || !m.Literal("}}") || !m.AtEnd()) return false;
+    *status = ApplyDelta(index, type, value, out);
+    return true;
   }
 
   absl::Status OnBlockStop(json::View doc, std::string* out) {

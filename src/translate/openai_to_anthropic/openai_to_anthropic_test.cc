@@ -221,6 +221,62 @@ TEST_F(OpenAIToAnthropicTest, MalformedBufferedAnswer) {
   EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss);
 }
 
+// Deltas in Anthropic's own compact spelling take a fast path; the same events spelled any
+// other way (spaces, member order) take the general parser. Both must say the same thing,
+// escapes included, and a delta whose string is not valid JSON is refused either way.
+TEST_F(OpenAIToAnthropicTest, CompactDeltasMatchTheGeneralPath) {
+  const std::string request = R"({"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]})";
+  auto stream = [](bool compact, std::string_view text_token, std::string_view json_token) {
+    auto delta = [&](int index, std::string_view type, std::string_view field, std::string_view token) {
+      return compact ? StrCat(R"({"type":"content_block_delta","index":)", index, R"(,"delta":{"type":")", type,
+                              R"(",")", field, R"(":)", token, "}}")
+                     : StrCat(R"({ "index": )", index, R"(, "type": "content_block_delta", "delta": {")", field,
+                              R"(": )", token, R"(, "type": ")", type, R"("} })");
+    };
+    std::string s =
+        "event: message_start\n"
+        R"(data: {"type":"message_start","message":{"id":"msg_1","model":"claude","usage":{"input_tokens":3,"output_tokens":1}}})"
+        "\n\n"
+        R"(data: {"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"","signature":""}})"
+        "\n\n";
+    s += StrCat("data: ", delta(0, "thinking_delta", "thinking", R"("plan \"A\"\n")"), "\n\n");
+    s += R"(data: {"type":"content_block_stop","index":0})" "\n\n";
+    s += R"(data: {"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}})" "\n\n";
+    s += StrCat("data: ", delta(1, "text_delta", "text", text_token), "\n\n");
+    s += StrCat("data: ", delta(1, "text_delta", "text", R"("plain")"), "\n\n");
+    s += R"(data: {"type":"content_block_stop","index":1})" "\n\n";
+    s += R"(data: {"type":"content_block_start","index":12,"content_block":{"type":"tool_use","id":"t1","name":"f","input":{}}})"
+         "\n\n";
+    s += StrCat("data: ", delta(12, "input_json_delta", "partial_json", json_token), "\n\n");
+    s += R"(data: {"type":"content_block_stop","index":12})" "\n\n";
+    s += R"(data: {"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":9}})" "\n\n";
+    s += R"(data: {"type":"message_stop"})" "\n\n";
+    return s;
+  };
+  const std::string_view text = R"("caf\u00e9 \ud83d\ude00 \\ \/ tab\t")";
+  const std::string_view args = R"("{\"city\": \"Z\u00fcrich\"}")";
+  std::string fast, general;
+  auto t = Responder(request, "text/event-stream");
+  ASSERT_TRUE(t->TranslateResponseBody(stream(true, text, args), true, &fast).ok());
+  t = Responder(request, "text/event-stream");
+  ASSERT_TRUE(t->TranslateResponseBody(stream(false, text, args), true, &general).ok());
+  EXPECT_EQ(fast, general);
+  EXPECT_TRUE(WellFormedSse(fast));
+  EXPECT_NE(fast.find(R"("content":"café 😀 \\ / tab\t")"), std::string::npos) << fast;
+  EXPECT_NE(fast.find(R"("reasoning_content":"plan \"A\"\n")"), std::string::npos) << fast;
+  EXPECT_NE(fast.find(R"("arguments":"{\"city\": \"Zürich\"}")"), std::string::npos) << fast;
+
+  // Invalid strings: a bad escape, a raw control character, an unterminated token.
+  for (std::string_view bad : {R"("bad \x")", "\"tab\there\"", R"("open)"}) {
+    for (bool compact : {true, false}) {
+      std::string out;
+      t = Responder(request, "text/event-stream");
+      absl::Status st = t->TranslateResponseBody(stream(compact, bad, R"("{}")"), true, &out);
+      EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << bad << (compact ? " compact" : " spaced");
+    }
+  }
+}
+
 TEST_F(OpenAIToAnthropicTest, StopReasons) {
   const std::pair<std::string_view, std::string_view> cases[] = {
       {"end_turn", "stop"},           {"stop_sequence", "stop"},     {"pause_turn", "stop"},

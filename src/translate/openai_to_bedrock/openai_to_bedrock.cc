@@ -187,6 +187,7 @@ class BedrockChatTranslator final : public Translator {
   absl::Status OnEvent(const http::EventStreamMessageView& m, std::string* out) {
     if (auto exception = bedrock_internal::StreamException(m)) return *exception;
     std::string_view type = m.StringHeader(":event-type").value_or("");
+    if (type == "contentBlockDelta" && FastDelta(m.payload, out)) return absl::OkStatus();
     auto parsed = reader_.Parse(m.payload);
     if (!parsed.ok() || !parsed->is_object()) return Malformed(StrCat(type, " event payload is not a JSON object"));
     const json::View doc = *parsed;
@@ -214,19 +215,14 @@ class BedrockChatTranslator final : public Translator {
       if (t.is_string()) {
         EmitField("content", t.as_string(), out);
       } else if (use.is_object()) {
-        std::string_view fragment = use.GetString("input");
-        if (!fragment.empty()) tools_without_arguments_.erase(index.as_int());
-        EmitArguments(ToolIndex(index.as_int()), fragment, out);
+        ToolInput(index.as_int(), use.GetString("input"), out);
       } else if (rc.is_object()) {
         // Text goes out as reasoning_content deltas; text, signature and redacted bytes are
         // also kept for the thinking_blocks delta sent when the block stops.
         Reasoning& r = reasoning_[index.as_int()];
         json::View rt, sig, redacted;
         rc.FindAll({{"text", &rt}, {"signature", &sig}, {"redactedContent", &redacted}});
-        if (rt.is_string()) {
-          r.text.append(rt.as_string());
-          EmitField("reasoning_content", rt.as_string(), out);
-        }
+        if (rt.is_string()) ReasoningText(index.as_int(), rt.as_string(), out);
         if (sig.is_string()) r.signature.append(sig.as_string());
         if (redacted.is_string()) r.redacted.append(redacted.as_string());
       }
@@ -256,6 +252,40 @@ class BedrockChatTranslator final : public Translator {
     }
     // Unknown events carry nothing for the client.
     return absl::OkStatus();
+  }
+
+  void ToolInput(int64_t block, std::string_view fragment, std::string* out) {
+    if (!fragment.empty()) tools_without_arguments_.erase(block);
+    EmitArguments(ToolIndex(block), fragment, out);
+  }
+  void ReasoningText(int64_t block, std::string_view text, std::string* out) {
+    reasoning_[block].text.append(text);
+    EmitField("reasoning_content", text, out);
+  }
+
+  // Most events of a long answer are contentBlockDelta, which Bedrock writes in one shape:
+  //   {"contentBlockIndex":N,"delta":{"text":"..."},"p":"..."}
+  // (or {"toolUse":{"input":"..."}} / {"reasoningContent":{"text":"..."}} as the delta; "p"
+  // is padding against traffic analysis and may be missing). Such a payload is matched byte
+  // for byte, its strings validated as the parser would; any other spelling takes the
+  // general path. True when handled.
+  bool FastDelta(std::string_view payload, std::string* out) {
+    json::CompactMatcher m(payload);
+    int64_t block = 0;
+    if (!m.Literal(R"({"contentBlockIndex":)") || !m.Index(&block) || !m.Literal(R"(,"delta":{")")) return false;
+    enum { kText, kTool, kReasoning } kind;
+    if (m.Literal(R"(text":)")) kind = kText;
+    else if (m.Literal(R"(toolUse":{"input":)")) kind = kTool;
+    else if (m.Literal(R"(reasoningContent":{"text":)")) kind = kReasoning;
+    else return false;
+    std::string_view value;
+    if (!m.String(&value) || !m.Literal(kind == kText ? "}" : "}}")) return false;
+    if (m.Literal(R"(,"p":)") && !m.SkipString()) return false;
+    if (!m.Literal("}") || !m.AtEnd()) return false;
+    if (kind == kText) EmitField("content", value, out);
+    else if (kind == kTool) ToolInput(block, value, out);
+    else ReasoningText(block, value, out);
+    return true;
   }
 
   // OpenAI numbers tool calls 0, 1, 2... within the message; Bedrock numbers content blocks.

@@ -593,6 +593,65 @@ TEST(OpenAIToBedrockStreamTest, BadJsonPayload) {
   ExpectStreamFailure(bytes, "contentBlockDelta event payload is not a JSON object");
 }
 
+// contentBlockDelta payloads in Bedrock's own compact spelling take a fast path; the same
+// payloads spelled otherwise (spaces, member order) take the general parser. Both must give the
+// client the same bytes, escapes included, and a payload whose string is invalid is refused.
+std::string RawEvents(const std::vector<std::pair<std::string, std::string>>& events) {
+  std::string out;
+  for (const auto& [type, payload] : events) {
+    out += http::EncodeEventStreamMessage({http::EventStreamHeader::String(":event-type", type),
+                                           http::EventStreamHeader::String(":content-type", "application/json"),
+                                           http::EventStreamHeader::String(":message-type", "event")},
+                                          payload);
+  }
+  return out;
+}
+
+std::string DeltaStream(bool compact, std::string_view text_token, std::string_view padding) {
+  auto delta = [&](int block, std::string_view inner) {
+    return compact ? StrCat(R"({"contentBlockIndex":)", block, R"(,"delta":)", inner, padding, "}")
+                   : StrCat(R"({ "delta": )", inner, R"(, "contentBlockIndex": )", block, "}");
+  };
+  return RawEvents({
+      {"messageStart", R"({"role":"assistant"})"},
+      {"contentBlockDelta", delta(0, StrCat(R"({"reasoningContent":{"text":)", R"("think \"hard\"\n")", "}}"))},
+      {"contentBlockDelta", delta(0, R"({"reasoningContent":{"signature":"sig"}})")},
+      {"contentBlockStop", R"({"contentBlockIndex":0})"},
+      {"contentBlockDelta", delta(1, StrCat(R"({"text":)", text_token, "}"))},
+      {"contentBlockDelta", delta(1, R"({"text":"plain"})")},
+      {"contentBlockStop", R"({"contentBlockIndex":1})"},
+      {"contentBlockStart", R"({"contentBlockIndex":2,"start":{"toolUse":{"toolUseId":"t1","name":"f"}}})"},
+      {"contentBlockDelta", delta(2, R"({"toolUse":{"input":"{\"city\": \"Z\u00fcrich\"}"}})")},
+      {"contentBlockStop", R"({"contentBlockIndex":2})"},
+      {"messageStop", R"({"stopReason":"tool_use"})"},
+  });
+}
+
+TEST(OpenAIToBedrockStreamTest, CompactDeltasMatchTheGeneralPath) {
+  const std::string_view text = R"("caf\u00e9 \ud83d\ude00 \\ \/ tab\t")";
+  for (std::string_view padding : {"", R"(,"p":"abcdefghijklmnop")", R"(,"p":"a\"b")"}) {
+    std::string fast = FeedPieces(DeltaStream(true, text, padding), {}, false);
+    std::string general = FeedPieces(DeltaStream(false, text, padding), {}, false);
+    EXPECT_EQ(fast, general) << padding;
+    ExpectWellFormedSse(fast);
+    EXPECT_NE(fast.find(R"("content":"café 😀 \\ / tab\t")"), std::string::npos) << fast;
+    EXPECT_NE(fast.find(R"("reasoning_content":"think \"hard\"\n")"), std::string::npos) << fast;
+    EXPECT_NE(fast.find(R"("arguments":"{\"city\": \"Zürich\"}")"), std::string::npos) << fast;
+    EXPECT_NE(fast.find(R"("signature":"sig")"), std::string::npos) << fast;
+  }
+  for (std::string_view bad : {R"("bad \x")", "\"tab\there\"", R"("open)"}) {
+    for (bool compact : {true, false}) {
+      absl::Status st;
+      FeedPieces(DeltaStream(compact, bad, ""), {}, false, &st);
+      EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << bad << (compact ? " compact" : " spaced");
+    }
+  }
+  // Invalid padding is refused too, though nothing reads it.
+  absl::Status st;
+  FeedPieces(DeltaStream(true, R"("ok")", R"(,"p":"bad \q")"), {}, false, &st);
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss);
+}
+
 TEST(OpenAIToBedrockStreamTest, ErrorMessageType) {
   std::string bytes = TextStream().substr(0, OffsetOfMessage(TextStream(), 2));
   bytes += http::EncodeEventStreamMessage({http::EventStreamHeader::String(":message-type", "error"),
