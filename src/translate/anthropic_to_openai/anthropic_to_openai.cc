@@ -22,9 +22,13 @@
 //   latter a non-standard extension); cache_read_input_tokens = cached_tokens. OpenAI reports
 //   usage last, so a stream's message_start says 0 input tokens and the real counts come in
 //   message_delta.usage (which Anthropic's newer API also fills).
-// - The stream is re-framed block by block: a block closes when another kind starts. If an
-//   upstream interleaves argument fragments of parallel calls, a late fragment is still sent
-//   as input_json_delta on its call's (already stopped) block index rather than dropped.
+// - The stream is re-framed block by block: a block closes when another starts. A tool call
+//   that starts while the open call's arguments are not yet one whole JSON value (an upstream
+//   interleaving the fragments of parallel calls) is held, with its fragments, until the open
+//   call's arguments are whole (or another kind of block, or the end, comes); so each
+//   tool_use block gets all of its input_json_deltas between its start and its stop. Only a
+//   fragment for a call whose arguments were already whole, or that follows text after it,
+//   arrives late; it is still sent on its call's (stopped) block index rather than dropped.
 namespace sluice::translate {
 namespace {
 
@@ -296,6 +300,7 @@ class AnthropicToOpenAITranslator final : public Translator {
       }
       if (std::string_view fr = choice.GetString("finish_reason"); !fr.empty()) {
         stop_reason_ = std::string(refusal_ ? std::string_view("refusal") : StopReason(fr));
+        ReleaseHeld(true, out);
         CloseBlock(out);
       }
     }
@@ -327,6 +332,7 @@ class AnthropicToOpenAITranslator final : public Translator {
     std::string_view reasoning = delta.GetString("reasoning_content");
     if (reasoning.empty()) reasoning = delta.GetString("reasoning");
     if (!reasoning.empty()) {
+      ReleaseHeld(true, out);
       if (open_ != Open::kThinking) {
         Value block = Value::Object();
         block.Set("type", Str("thinking"));
@@ -342,6 +348,7 @@ class AnthropicToOpenAITranslator final : public Translator {
       text = refusal;
     }
     if (!text.empty()) {
+      ReleaseHeld(true, out);
       if (open_ != Open::kText) {
         Value block = Value::Object();
         block.Set("type", Str("text"));
@@ -357,22 +364,56 @@ class AnthropicToOpenAITranslator final : public Translator {
       const Value* idx = call.Find("index");
       int64_t tool = idx != nullptr && idx->is_number() ? idx->as_int() : static_cast<int64_t>(pos);
       const Value* fn = call.Find("function");
-      auto it = tool_blocks_.find(tool);
-      if (it == tool_blocks_.end()) {
-        std::string_view id = call.GetString("id");
-        Value block = Value::Object();
-        block.Set("type", Str("tool_use"));
-        // Some OpenAI-compatible servers leave the id out; a stable one is made up.
-        block.Set("id", id.empty() ? Value::String(StrCat("toolu_sluice_", tool)) : Str(id));
-        block.Set("name", Str(fn != nullptr ? fn->GetString("name") : std::string_view()));
-        block.Set("input", Value::Object());
-        OpenBlock(Open::kTool, std::move(block), out);
-        it = tool_blocks_.emplace(tool, open_index_).first;
-      }
       std::string_view args = fn != nullptr ? fn->GetString("arguments") : std::string_view();
-      if (!args.empty()) EmitDelta(it->second, "input_json_delta", "partial_json", args, out);
+      auto [it, fresh] = tools_.try_emplace(tool);
+      ToolCall& c = it->second;
+      if (fresh) {
+        std::string_view id = call.GetString("id");
+        // Some OpenAI-compatible servers leave the id out; a stable one is made up.
+        c.id = id.empty() ? StrCat("toolu_sluice_", tool) : std::string(id);
+        c.name = fn != nullptr ? fn->GetString("name") : std::string_view();
+        // A call that starts while the open one's arguments are not yet whole means the
+        // upstream interleaves parallel calls: hold it until the open one is whole.
+        if (!held_.empty() || (open_ == Open::kTool && !ArgumentsWhole(tools_[live_tool_].args))) {
+          held_.push_back(tool);
+        } else {
+          StartTool(tool, out);
+        }
+      }
+      c.args.append(args);
+      if (c.block < 0) continue;  // held: its fragments go out with its start
+      if (!args.empty()) EmitDelta(c.block, "input_json_delta", "partial_json", args, out);
+      if (tool == live_tool_) ReleaseHeld(false, out);
     }
     return absl::OkStatus();
+  }
+
+  // A tool call's arguments form one JSON value (so no fragment of it can follow).
+  static bool ArgumentsWhole(const std::string& args) { return json::Parse(args).ok(); }
+
+  // Opens the tool_use block of call `tool` (closing the open block).
+  void StartTool(int64_t tool, std::string* out) {
+    ToolCall& c = tools_[tool];
+    Value block = Value::Object();
+    block.Set("type", Str("tool_use"));
+    block.Set("id", Str(c.id));
+    block.Set("name", Str(c.name));
+    block.Set("input", Value::Object());
+    OpenBlock(Open::kTool, std::move(block), out);
+    c.block = open_index_;
+    live_tool_ = tool;
+  }
+
+  // Sends held calls, oldest first, each with the arguments gathered so far: while the open
+  // call's arguments are whole, or all of them (`all`: before another kind of block, or the end).
+  void ReleaseHeld(bool all, std::string* out) {
+    while (!held_.empty() && (all || open_ != Open::kTool || ArgumentsWhole(tools_[live_tool_].args))) {
+      int64_t tool = held_.front();
+      held_.erase(held_.begin());
+      StartTool(tool, out);
+      const ToolCall& c = tools_[tool];
+      if (!c.args.empty()) EmitDelta(c.block, "input_json_delta", "partial_json", c.args, out);
+    }
   }
 
   void OpenBlock(Open kind, Value&& block, std::string* out) {
@@ -411,6 +452,7 @@ class AnthropicToOpenAITranslator final : public Translator {
   }
 
   void Finish(std::string* out) {
+    ReleaseHeld(true, out);
     CloseBlock(out);
     Value delta = Value::Object();
     delta.Set("stop_reason", Str(stop_reason_.empty() ? std::string_view("end_turn") : stop_reason_));
@@ -447,7 +489,14 @@ class AnthropicToOpenAITranslator final : public Translator {
   Open open_ = Open::kNone;
   int64_t open_index_ = 0;
   int64_t next_index_ = 0;
-  std::map<int64_t, int64_t> tool_blocks_;  // OpenAI tool index -> Anthropic block index
+  struct ToolCall {
+    std::string id, name;
+    std::string args;    // the arguments so far
+    int64_t block = -1;  // its Anthropic block index, once its content_block_start went out
+  };
+  std::map<int64_t, ToolCall> tools_;  // by OpenAI tool index
+  std::vector<int64_t> held_;          // calls not started yet, oldest first
+  int64_t live_tool_ = -1;             // the call whose block is open when open_ == kTool
 };
 
 class AnthropicToOpenAIFactory final : public TranslatorFactory {

@@ -1,6 +1,8 @@
 #include "translate/anthropic_to_openai/anthropic_to_openai.h"
 
 #include <filesystem>
+#include <map>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "json/json.h"
@@ -116,6 +118,64 @@ TEST_F(AnthropicToOpenAITest, StreamGoldens) {
     ExpectGolden(kTestdata / (stem + ".anthropic.sse"), client);
   }
   EXPECT_GE(n, 9);
+}
+
+// Reads an Anthropic SSE stream the way a strict client does: a block's deltas must come
+// between its content_block_start and content_block_stop, one block open at a time. Gives
+// each tool_use block's name and the input its partial_json fragments add up to.
+std::vector<std::pair<std::string, std::string>> StrictToolInputs(const std::string& sse) {
+  std::vector<std::pair<std::string, std::string>> tools;
+  std::map<int64_t, size_t> tool_of_block;
+  int64_t open = -1;
+  size_t pos = 0;
+  while ((pos = sse.find("data: ", pos)) != std::string::npos) {
+    size_t end = sse.find("\n\n", pos);
+    auto ev = json::Parse(sse.substr(pos + 6, end - pos - 6));
+    pos = end;
+    EXPECT_TRUE(ev.ok());
+    if (!ev.ok()) break;
+    std::string_view type = ev->GetString("type");
+    int64_t index = ev->Find("index") != nullptr ? ev->Find("index")->as_int() : -1;
+    if (type == "content_block_start") {
+      EXPECT_EQ(open, -1) << "block " << index << " starts while " << open << " is open";
+      open = index;
+      const json::Value* block = ev->Find("content_block");
+      if (block->GetString("type") == "tool_use") {
+        tool_of_block[index] = tools.size();
+        tools.emplace_back(block->GetString("name"), "");
+      }
+    } else if (type == "content_block_delta") {
+      EXPECT_EQ(index, open) << "delta for block " << index << " while " << open << " is open";
+      if (auto it = tool_of_block.find(index); it != tool_of_block.end()) {
+        tools[it->second].second += ev->Find("delta")->GetString("partial_json");
+      }
+    } else if (type == "content_block_stop") {
+      EXPECT_EQ(index, open);
+      open = -1;
+    }
+  }
+  return tools;
+}
+
+// An upstream that interleaves the argument fragments of parallel calls (call 1 starts before
+// call 0's arguments are whole; call 2 arrives whole while call 1 is held): every tool_use
+// block still gets all of its input between its start and stop, at every split of the stream.
+TEST_F(AnthropicToOpenAITest, InterleavedToolCallsStayInTheirBlocks) {
+  auto make = [&] { return Responder(true, "text/event-stream"); };
+  auto result = FeedEverySplit(make, ReadFile(kTestdata / "stream_interleaved_tools.openai.sse"));
+  ASSERT_TRUE(result.status.ok()) << result.status;
+  auto tools = StrictToolInputs(result.out);
+  ASSERT_EQ(tools.size(), 3u) << result.out;
+  EXPECT_EQ(tools[0].first, "get_weather");
+  EXPECT_EQ(tools[1].first, "get_time");
+  EXPECT_EQ(tools[2].first, "search");
+  EXPECT_EQ(*json::Parse(tools[0].second), *json::Parse(R"({"city":"Paris"})"));
+  EXPECT_EQ(*json::Parse(tools[1].second), *json::Parse(R"({"tz":"Europe/Paris"})"));
+  EXPECT_EQ(*json::Parse(tools[2].second), *json::Parse(R"({"q":"news"})"));
+  // Calls that do not interleave still stream as they come: nothing is held.
+  auto plain = FeedEverySplit(make, ReadFile(kTestdata / "stream_tools.openai.sse"));
+  ASSERT_TRUE(plain.status.ok());
+  EXPECT_EQ(StrictToolInputs(plain.out).size(), 2u);
 }
 
 TEST_F(AnthropicToOpenAITest, StreamUsage) {
