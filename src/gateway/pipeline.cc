@@ -20,6 +20,8 @@ constexpr EndpointInfo kEndpoints[] = {
     {"/v1/embeddings", Endpoint::kEmbeddings, Dialect::kOpenAI},
     {"/v1/messages", Endpoint::kMessages, Dialect::kAnthropic},
     {"/anthropic/v1/messages", Endpoint::kMessages, Dialect::kAnthropic},
+    {"/v1/messages/count_tokens", Endpoint::kCountTokens, Dialect::kAnthropic},
+    {"/anthropic/v1/messages/count_tokens", Endpoint::kCountTokens, Dialect::kAnthropic},
     {"/v1/models", Endpoint::kModels, Dialect::kOpenAI},
     {"/health", Endpoint::kHealth, Dialect::kOpenAI},
 };
@@ -29,6 +31,7 @@ translate::Endpoint ToTranslate(Endpoint e) {
     case Endpoint::kCompletions: return translate::Endpoint::kCompletions;
     case Endpoint::kEmbeddings: return translate::Endpoint::kEmbeddings;
     case Endpoint::kMessages: return translate::Endpoint::kMessages;
+    case Endpoint::kCountTokens: return translate::Endpoint::kCountTokens;
     default: return translate::Endpoint::kChatCompletions;
   }
 }
@@ -173,7 +176,7 @@ Decision Pipeline::OnRequestBody(std::string_view body) {
       model_ = std::move(*s);
       have_model = true;
     } else if (m.key == "stream") {
-      stream_ = raw == "true";
+      stream_ = raw == "true" && endpoint_ != Endpoint::kCountTokens;  // a count is never streamed
     }
   }
   if (!have_model) {
@@ -225,7 +228,9 @@ Decision Pipeline::BuildAttempt() {
   const translate::TranslatorFactory* factory =
       runtime_->translators->Find(ToTranslate(endpoint_), dialect_, backend.schema);
   if (factory == nullptr) {
-    return Error(400, StrCat("model `", model_, "` is served by a ", config::SchemaName(backend.schema),
+    // Token counting is optional for clients (Claude Code estimates when it is absent): a 404
+    // says "absent"; for any other endpoint the request cannot be served as asked.
+    return Error(endpoint_ == Endpoint::kCountTokens ? 404 : 400, StrCat("model `", model_, "` is served by a ", config::SchemaName(backend.schema),
                              " backend, which does not support this endpoint"),
                  "unsupported_endpoint");
   }

@@ -27,8 +27,8 @@ class Value;
 
 namespace sluice::gateway {
 
-enum class Endpoint { kUnknown, kChatCompletions, kCompletions, kEmbeddings, kMessages, kModels,
-                      kHealth };
+enum class Endpoint { kUnknown, kChatCompletions, kCompletions, kEmbeddings, kMessages, kCountTokens,
+                      kModels, kHealth };
 
 // An answer the gateway gives itself, without going upstream.
 struct ImmediateResponse {

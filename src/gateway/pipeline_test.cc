@@ -237,9 +237,17 @@ TEST_F(PipelineTest, LocalAnswers) {
     EXPECT_NE(r->body.find(R"("error":{"message":"unsupported path: /v2/whatever")"), std::string::npos) << r->body;
   }
   for (const char* anthropic_path : {"/v1/messages/count_tokens", "/anthropic/v1/messages/batches"}) {
-    // Anthropic's SDK reads {"type":"error","error":{"type":"not_found_error",...}}.
+    // Anthropic's SDK reads {"type":"error","error":{"type":"not_found_error",...}}. Token
+    // counting is served, but not by an OpenAI backend: "absent" (clients then estimate).
     Pipeline p = Make();
-    auto r = p.OnRequestHeaders("POST", anthropic_path, h);
+    std::optional<ImmediateResponse> r = p.OnRequestHeaders("POST", anthropic_path, h);
+    if (std::string_view(anthropic_path) == "/v1/messages/count_tokens") {
+      ASSERT_FALSE(r);
+      Decision d = p.OnRequestBody(R"({"model":"gpt-a","messages":[{"role":"user","content":"hi"}]})");
+      auto* imm = std::get_if<ImmediateResponse>(&d);
+      ASSERT_NE(imm, nullptr);
+      r = *imm;
+    }
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 404);
     auto j = json::Parse(r->body);

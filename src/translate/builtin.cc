@@ -1,6 +1,7 @@
 // Every translator sluice ships, registered explicitly (static-library linkers drop
 // self-registering objects). A new direction: one folder, one line here, one in CMakeLists.
 #include "common/assert.h"
+#include "translate/anthropic_count_tokens/anthropic_count_tokens.h"
 #include "translate/anthropic_passthrough/anthropic_passthrough.h"
 #include "translate/anthropic_to_awsanthropic/anthropic_to_awsanthropic.h"
 #include "translate/anthropic_to_bedrock/anthropic_to_bedrock.h"
@@ -35,6 +36,9 @@ void RegisterBuiltinTranslators(Registry& r) {
   add(NewOpenAIToAwsAnthropicFactory());
   add(NewAnthropicToAwsAnthropicFactory());
   add(NewAnthropicToBedrockFactory());
+  for (auto to : {config::ApiSchema::kAnthropic, config::ApiSchema::kGCPAnthropic, config::ApiSchema::kAWSAnthropic,
+                  config::ApiSchema::kAWSBedrock})
+    add(NewAnthropicCountTokensFactory(to));
 }
 
 const Registry& BuiltinRegistry() {

@@ -13,6 +13,7 @@ std::string_view EndpointName(Endpoint e) {
     case Endpoint::kCompletions: return "completions";
     case Endpoint::kEmbeddings: return "embeddings";
     case Endpoint::kMessages: return "messages";
+    case Endpoint::kCountTokens: return "messages/count_tokens";
   }
   return "?";
 }

@@ -21,7 +21,7 @@
 
 namespace sluice::translate {
 
-enum class Endpoint { kChatCompletions, kCompletions, kEmbeddings, kMessages };
+enum class Endpoint { kChatCompletions, kCompletions, kEmbeddings, kMessages, kCountTokens };
 // The API dialect a client speaks.
 enum class Dialect { kOpenAI, kAnthropic };
 

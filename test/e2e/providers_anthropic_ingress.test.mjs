@@ -12,7 +12,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { sluiceSkipReason } from './lib/env.mjs';
 import { withGatewayLogs } from './lib/sluice.mjs';
 import { chatReplyText, startProviderSim } from '../tools/provider_sim.mjs';
-import { startAnthropicSim } from '../tools/provider_sims/anthropic.mjs';
+import { anthropicTokenCount, startAnthropicSim } from '../tools/provider_sims/anthropic.mjs';
 import { DEFAULT_AWS_CREDENTIALS, awsCredentialsIni, startBedrockSim } from '../tools/provider_sims/bedrock.mjs';
 import { THINKING_TEXT } from '../tools/provider_sims/common.mjs';
 import {
@@ -201,6 +201,51 @@ describe('@anthropic-ai/sdk -> sluice (Anthropic endpoints) -> every backend', {
     defineAnthropicClientCases({
       ...common(), simName: 'bedrock', model: M.invoke, isChat, retryAfter: false,
     });
+  });
+
+  describe('count_tokens (messages.countTokens)', () => {
+    const params = (model) => ({
+      model,
+      system: [{ type: 'text', text: 'You count words for a living.' }],
+      messages: [
+        { role: 'user', content: 'how many tokens is this question' },
+        { role: 'assistant', content: [{ type: 'text', text: 'several I think' }] },
+        { role: 'user', content: [{ type: 'text', text: 'count them exactly please' }] },
+      ],
+    });
+    const cases = [
+      { name: 'Anthropic', sim: 'anthropic', model: M.anthropic, kind: 'count_tokens' },
+      { name: 'GCPAnthropic (count-tokens:rawPredict)', sim: 'vertex', model: M.vertex, kind: 'anthropic:count-tokens' },
+      { name: 'AWSBedrock (CountTokens, converse input)', sim: 'bedrock', model: M.converse, kind: 'count-tokens-converse' },
+      { name: 'AWSAnthropic (CountTokens, invokeModel input)', sim: 'bedrock', model: M.invoke, kind: 'count-tokens-invoke' },
+    ];
+    for (const c of cases) {
+      test(`-> ${c.name}: the provider's count comes back as input_tokens, over both client auth styles`, withGatewayLogs(() => stack.gw, async () => {
+        const sim = stack.sims[c.sim];
+        for (const client of [apiKeyClient, bearerClient]) {
+          const mark = sim.requests.length;
+          const p = params(c.model);
+          const result = await client.messages.countTokens(p);
+          const rec = oneUpstream(sim, mark, (r) => r.kind === c.kind);
+          assertAccepted(rec);
+          assert.equal(result.input_tokens, anthropicTokenCount(p));
+          assert.equal(result.input_tokens, rec.answer.usage.input);
+          if (c.sim === 'vertex') {
+            assert.equal(rec.json.model, M.vertex);
+            assert.equal(rec.tokenValid, true);
+          }
+          if (c.sim === 'bedrock') assert.equal(rec.signatureValid, true);
+        }
+      }));
+    }
+
+    test('-> OpenAI: not served (404 not_found_error), so clients fall back to estimating', withGatewayLogs(() => stack.gw, async () => {
+      const err = await apiKeyClient.messages.countTokens(params(M.openaiText)).then(() => null, (e) => e);
+      assert.equal(err?.status, 404, String(err));
+      assert.equal(err.error?.type, 'error');
+      assert.equal(err.error?.error?.type, 'not_found_error');
+      assert.match(err.error.error.message, /does not support this endpoint/);
+    }));
   });
 
   test('no client credential (x-api-key or bearer) and no other backend\'s credential reached any simulator', () => {

@@ -17,6 +17,9 @@
 // input_json_delta, message_delta with cumulative usage, message_stop). The user text
 // "[[stream-error]]" streams a little text and then an `error` event (overloaded_error).
 //
+// POST /v1/messages/count_tokens: the same checks on a count body (no max_tokens needed);
+// answers {"input_tokens": anthropicTokenCount(body)}.
+//
 // CLI: node test/tools/provider_sims/anthropic.mjs [--port N] [--api-key K]
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -278,6 +281,55 @@ const ERROR_TYPES = {
 };
 
 /** {status, body, headers} of an Anthropic error answer. */
+/**
+ * The sim's token count for an Anthropic-shaped body: the words of the system prompt and of
+ * every text and tool_result block (what each count-tokens endpoint of the sims answers).
+ */
+export function anthropicTokenCount(body) {
+  const text = (content) => {
+    if (typeof content === 'string') return content;
+    if (!Array.isArray(content)) return '';
+    return content.map((b) => (b?.type === 'tool_result' ? text(b.content) : b?.type === 'text' ? b.text : '')).join(' ');
+  };
+  let n = wordCount(text(body?.system));
+  for (const m of body?.messages ?? []) n += wordCount(text(m?.content));
+  return n;
+}
+
+/**
+ * Checks a count_tokens body (Anthropic's, Vertex's count-tokens:rawPredict, or the decoded
+ * body of Bedrock's CountTokens invokeModel) and returns the count, or null after pushing
+ * what is wrong onto `problems`.
+ * @param {'anthropic'|'vertex'|'bedrock'} flavor
+ */
+export function checkCountTokensBody(body, problems, { flavor = 'anthropic', anthropicVersion } = {}) {
+  if (!isObject(body)) {
+    problems.push('body is not a JSON object');
+    return null;
+  }
+  const allowed = new Set([...TOP_LEVEL_FIELDS].filter((k) => !['stream', 'stop_sequences', 'temperature', 'top_k', 'top_p'].includes(k)));
+  if (flavor !== 'anthropic') allowed.add('anthropic_version');
+  if (flavor === 'bedrock') {
+    allowed.add('anthropic_beta');
+    allowed.delete('model');
+  } else {
+    allowed.delete('max_tokens');  // count_tokens takes none
+  }
+  for (const k of Object.keys(body)) if (!allowed.has(k)) problems.push(`${k}: Extra inputs are not permitted`);
+  if (flavor !== 'bedrock' && (typeof body.model !== 'string' || body.model === '')) problems.push('model: field required');
+  if (flavor !== 'anthropic' && body.anthropic_version !== anthropicVersion) {
+    problems.push(`anthropic_version: expected ${JSON.stringify(anthropicVersion)}, got ${JSON.stringify(body.anthropic_version)}`);
+  }
+  if (flavor === 'bedrock' && (!Number.isInteger(body.max_tokens) || body.max_tokens < 1)) {
+    problems.push('max_tokens: InvokeModel needs a positive integer');
+  }
+  if (!Array.isArray(body.messages) || body.messages.length === 0) problems.push('messages: at least one message is required');
+  for (const [i, m] of (body.messages ?? []).entries()) {
+    if (!['user', 'assistant'].includes(m?.role)) problems.push(`messages.${i}.role: must be user or assistant`);
+  }
+  return problems.length > 0 ? null : anthropicTokenCount(body);
+}
+
 export function anthropicError(status, message, requestId = 'req_sim_error') {
   const type = ERROR_TYPES[status] ?? (status >= 500 ? 'api_error' : 'invalid_request_error');
   const headers = { 'request-id': requestId };
@@ -339,6 +391,23 @@ export async function answerAnthropic(rec, res, {
 export async function startAnthropicSim({ apiKey = 'sk-ant-sim', chunkDelayMs = 2, port = 0 } = {}) {
   return startRecordingServer('anthropic-sim', async (rec, req, res) => {
     const p = rec.url.pathname;
+    if (p === '/v1/messages/count_tokens' && rec.method === 'POST') {
+      rec.kind = 'count_tokens';
+      if (rec.headers['x-api-key'] !== apiKey) {
+        rec.problems.push('wrong or no x-api-key');
+        sendAnthropicError(res, 401, 'invalid x-api-key');
+        return;
+      }
+      if (!isKnownVersion(rec.headers['anthropic-version'])) rec.problems.push('no or unknown anthropic-version header');
+      const n = checkCountTokensBody(rec.json, rec.problems, { flavor: 'anthropic' });
+      if (n === null || rec.problems.length > 0) {
+        sendAnthropicError(res, 400, rec.problems.join('; '));
+        return;
+      }
+      rec.answer = { usage: { input: n } };
+      sendJson(res, 200, { input_tokens: n });
+      return;
+    }
     if (p !== '/v1/messages' || rec.method !== 'POST') {
       rec.kind = 'unknown';
       sendAnthropicError(res, 404, `anthropic-sim: unknown URL ${rec.method} ${p}`);

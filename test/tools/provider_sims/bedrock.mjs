@@ -14,6 +14,9 @@
 //
 // Endpoints ({id} is URL-encoded in the path, e.g. anthropic.claude-3-5-haiku-20241022-v1%3A0):
 //   POST /model/{id}/converse                 Converse JSON (strict body checks, see below)
+//   POST /model/{id}/count-tokens             CountTokens: {"input":{"invokeModel":{"body":
+//                                             "<base64>"}}} (anthropic.* models) or
+//                                             {"input":{"converse":{messages,system}}}
 //   POST /model/{id}/converse-stream          ConverseStream, AWS event-stream binary frames
 //   POST /model/{id}/invoke                   amazon.titan-embed-* : Titan embeddings;
 //                                             anthropic.*          : Anthropic Messages body
@@ -33,10 +36,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { answerAnthropic } from './anthropic.mjs';
+import { answerAnthropic, checkCountTokensBody } from './anthropic.mjs';
 import {
   embeddingFor, errorTrigger, gone, isObject, makeAnswer, sendJson, shortHash, sleep, splitN, splitWords,
-  startRecordingServer, wordCount,
+  startRecordingServer, tryParseJson, wordCount,
 } from './common.mjs';
 
 export const DEFAULT_AWS_CREDENTIALS = {
@@ -482,7 +485,7 @@ function converseStreamFrames(answer, streamError) {
  */
 export async function startBedrockSim({ credentials = DEFAULT_AWS_CREDENTIALS, region = 'us-east-1', chunkDelayMs = 2, port = 0 } = {}) {
   return startRecordingServer('bedrock-sim', async (rec, req, res) => {
-    const m = /^\/model\/([^/]+)\/(converse|converse-stream|invoke|invoke-with-response-stream)$/.exec(rec.url.pathname);
+    const m = /^\/model\/([^/]+)\/(converse|converse-stream|invoke|invoke-with-response-stream|count-tokens)$/.exec(rec.url.pathname);
     rec.kind = m ? m[2] : 'unknown';
     rec.modelId = m ? decodeURIComponent(m[1]) : null;
     const sig = await verifySigV4(rec, { credentials, region });
@@ -504,6 +507,51 @@ export async function startBedrockSim({ credentials = DEFAULT_AWS_CREDENTIALS, r
     }
     const op = m[2];
     const modelId = rec.modelId;
+    if (op === 'count-tokens') {
+      // CountTokens: {"input": {"invokeModel": {"body": "<base64 InvokeModel body>"}}} or
+      // {"input": {"converse": {"messages", "system"}}}; answers {"inputTokens": N}.
+      const input = rec.json?.input;
+      const keys = isObject(input) ? Object.keys(input) : [];
+      if (!isObject(rec.json) || Object.keys(rec.json).join() !== 'input' || keys.length !== 1 || !['invokeModel', 'converse'].includes(keys[0])) {
+        rec.problems.push('count-tokens: body must be {"input": {"invokeModel"|"converse": ...}}');
+      }
+      let n = null;
+      if (keys[0] === 'invokeModel') {
+        rec.kind = 'count-tokens-invoke';
+        const b64 = input.invokeModel?.body;
+        let inner;
+        if (typeof b64 !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) rec.problems.push('input.invokeModel.body: base64 blob required');
+        else {
+          const parsed = tryParseJson(Buffer.from(b64, 'base64').toString('utf8'));
+          if (parsed.ok) inner = parsed.value;
+          else rec.problems.push('input.invokeModel.body: the decoded body is not JSON');
+        }
+        rec.countBody = inner;
+        if (!modelId.includes('anthropic.')) rec.problems.push(`count-tokens: the invokeModel body of ${modelId} is not simulated`);
+        else n = checkCountTokensBody(inner, rec.problems, { flavor: 'bedrock', anthropicVersion: AWS_ANTHROPIC_VERSION });
+      } else if (keys[0] === 'converse') {
+        rec.kind = 'count-tokens-converse';
+        const c = input.converse;
+        for (const k of Object.keys(c ?? {})) if (!['messages', 'system'].includes(k)) rec.problems.push(`input.converse.${k}: not a member of ConverseTokensRequest`);
+        const conv = checkConverseBody({ messages: c?.messages, system: c?.system }, rec.problems);
+        rec.conv = conv;
+        n = 0;
+        for (const s of c?.system ?? []) n += wordCount(s?.text ?? '');
+        for (const msg of c?.messages ?? []) {
+          for (const block of msg?.content ?? []) {
+            if (typeof block?.text === 'string') n += wordCount(block.text);
+            for (const r of block?.toolResult?.content ?? []) if (typeof r?.text === 'string') n += wordCount(r.text);
+          }
+        }
+      }
+      if (rec.problems.length > 0 || n === null) {
+        sendBedrockError(res, 'ValidationException', rec.problems.join('; '));
+        return;
+      }
+      rec.answer = { usage: { input: n } };
+      sendJson(res, 200, { inputTokens: n }, { 'x-amzn-requestid': crypto.randomUUID() });
+      return;
+    }
     if (op === 'converse' || op === 'converse-stream') {
       const conv = checkConverseBody(rec.json, rec.problems);
       rec.conv = conv;

@@ -20,6 +20,8 @@
 //   /v1/projects/{p}/locations/{r}/publishers/anthropic/models/{m}:rawPredict / :streamRawPredict
 //     (Anthropic Messages body with anthropic_version vertex-2023-10-16 and no model;
 //     streamRawPredict needs "stream": true)
+//   .../publishers/anthropic/models/count-tokens:rawPredict  (a count body with the model in
+//     it and anthropic_version; answers {"input_tokens": N})
 // Gemini body checks: no unknown top-level fields, contents roles user/model with non-empty
 // parts of exactly one data member, functionResponse parts answer (by name, one for one) the
 // functionCall parts of the previous model turn, tool parameter schemas use only the OpenAPI
@@ -29,7 +31,7 @@
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { answerAnthropic } from './anthropic.mjs';
+import { answerAnthropic, checkCountTokensBody } from './anthropic.mjs';
 import {
   embeddingFor, errorTrigger, isObject, makeAnswer, sendJson, shortHash, splitWords, startRecordingServer,
   wordCount, writeSse,
@@ -317,6 +319,21 @@ export async function startVertexSim({
     if (rec.json === undefined) {
       rec.problems.push('body is not JSON');
       googleError(res, 400, 'INVALID_ARGUMENT', 'Invalid JSON payload received.');
+      return;
+    }
+    if (publisher === 'anthropic' && rec.model === 'count-tokens') {
+      rec.kind = 'anthropic:count-tokens';
+      if (method !== 'rawPredict') {
+        googleError(res, 400, 'INVALID_ARGUMENT', `count-tokens does not support ${method}`);
+        return;
+      }
+      const n = checkCountTokensBody(rec.json, rec.problems, { flavor: 'vertex', anthropicVersion: GCP_ANTHROPIC_VERSION });
+      if (n === null) {
+        googleError(res, 400, 'INVALID_ARGUMENT', rec.problems.join('; '));
+        return;
+      }
+      rec.answer = { usage: { input: n } };
+      sendJson(res, 200, { input_tokens: n });
       return;
     }
     if (publisher === 'anthropic') {
