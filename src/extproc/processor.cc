@@ -577,6 +577,7 @@ absl::Status StreamProcessor::OnRequestHeaders(const pb::ProcessingRequest& in, 
   }
 
   pipeline_ = std::make_unique<gateway::Pipeline>(runtime_, random_);
+  pipeline_->set_want_usage(true);  // usage metadata for every request
   if (auto local = pipeline_->OnRequestHeaders(method, path, request_headers_)) {
     Immediate(*local, out);
     return absl::OkStatus();
@@ -813,6 +814,7 @@ void StreamProcessor::PinPipeline(const std::string& backend) {
   request_headers_.Remove(kPinnedBackendHeader);
   request_headers_.Add(kPinnedBackendHeader, backend);
   pipeline_ = std::make_unique<gateway::Pipeline>(pinned_, random_);
+  pipeline_->set_want_usage(true);  // usage metadata for every request
 }
 
 void StreamProcessor::TranslateForLastAttempt() {

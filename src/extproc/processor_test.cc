@@ -288,6 +288,55 @@ TEST_F(ProcessorTest, UsageMetadataOnceAtTheEndOfTheAnswer) {
   EXPECT_EQ(md.at("backend_name").string_value(), "default/openai");
 }
 
+// Rate limits need every request's tokens: a same-dialect OpenAI stream whose client did not
+// ask for usage gets stream_options.include_usage upstream, and the usage-only chunk is read
+// for the metadata but kept from the client, who did not ask for it.
+TEST_F(ProcessorTest, StreamsWithoutIncludeUsageStillReportTokens) {
+  ASSERT_TRUE(Send(RequestHeaders(kPost)).ok());
+  auto r = Send(Body(true, R"({"model":"gpt-test","stream":true,"messages":[{"role":"user","content":"hi"}]})", true));
+  ASSERT_TRUE(r.ok());
+  const pb::CommonResponse& c = r->request_body().response();
+  ASSERT_EQ(c.body_mutation().mutation_case(), pb::BodyMutation::kBody) << r->DebugString();
+  auto sent = json::Parse(c.body_mutation().body());
+  ASSERT_TRUE(sent.ok());
+  EXPECT_TRUE(sent->Find("stream_options")->GetBool("include_usage", false)) << c.body_mutation().body();
+  auto h = Send(ResponseHeaders({{":status", "200"}, {"content-type", "text/event-stream"}}));
+  ASSERT_TRUE(h.ok());
+  auto b1 = Send(Body(false, "data: {\"id\":\"c\",\"model\":\"m-1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n", false));
+  ASSERT_TRUE(b1.ok());
+  auto b2 = Send(Body(false,
+                      "data: {\"id\":\"c\",\"model\":\"m-1\",\"choices\":[],\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":4,"
+                      "\"total_tokens\":15}}\n\ndata: [DONE]\n\n",
+                      true));
+  ASSERT_TRUE(b2.ok());
+  const auto& m2 = b2->response_body().response().body_mutation();
+  ASSERT_EQ(m2.mutation_case(), pb::BodyMutation::kBody) << b2->DebugString();
+  EXPECT_EQ(m2.body(), "data: [DONE]\n\n");
+  ASSERT_TRUE(b2->has_dynamic_metadata());
+  const auto& md = b2->dynamic_metadata().fields().at(kMetadataNamespace).struct_value().fields();
+  EXPECT_EQ(md.at("llm_input_token").number_value(), 11);
+  EXPECT_EQ(md.at("llm_output_token").number_value(), 4);
+  EXPECT_EQ(md.at("llm_total_token").number_value(), 15);
+  EXPECT_EQ(md.at("response_model").string_value(), "m-1");
+}
+
+TEST_F(ProcessorTest, StreamsThatAskForUsageAreLeftAlone) {
+  ASSERT_TRUE(Send(RequestHeaders(kPost)).ok());
+  auto r = Send(Body(true,
+                     R"({"model":"gpt-test","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]})",
+                     true));
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->request_body().response().has_body_mutation()) << r->DebugString();
+  ASSERT_TRUE(Send(ResponseHeaders({{":status", "200"}, {"content-type", "text/event-stream"}})).ok());
+  const std::string usage_chunk =
+      "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1,\"total_tokens\":2}}\n\n";
+  auto b = Send(Body(false, usage_chunk + "data: [DONE]\n\n", true));
+  ASSERT_TRUE(b.ok());
+  EXPECT_FALSE(b->response_body().response().has_body_mutation()) << "the client's usage chunk passes unchanged";
+  const auto& md = b->dynamic_metadata().fields().at(kMetadataNamespace).struct_value().fields();
+  EXPECT_EQ(md.at("llm_total_token").number_value(), 2);
+}
+
 TEST_F(ProcessorTest, UsageMetadataInTheHeadersReplyWhenThereIsNoBody) {
   Forward();
   auto h = Send(ResponseHeaders({{":status", "200"}, {"content-type", "application/json"}}, true));

@@ -26,17 +26,7 @@ void OpenAIUsageObserver::OnJson(std::string_view text) {
   if (usage_text.empty() || usage_text[0] != '{') return;
   auto u = json::Parse(usage_text);
   if (!u.ok() || !u->is_object()) return;
-  auto num = [](const json::Value* parent, std::string_view key) -> int64_t {
-    const json::Value* v = parent ? parent->Find(key) : nullptr;
-    return v != nullptr && v->is_number() ? v->as_int() : 0;
-  };
-  has_usage_ = true;
-  usage_.input_tokens = num(&*u, "prompt_tokens");
-  usage_.output_tokens = num(&*u, "completion_tokens");
-  usage_.total_tokens = num(&*u, "total_tokens");
-  usage_.cached_input_tokens = num(u->Find("prompt_tokens_details"), "cached_tokens");
-  usage_.cache_creation_input_tokens = num(u->Find("prompt_tokens_details"), "cache_creation_tokens");
-  usage_.reasoning_tokens = num(u->Find("completion_tokens_details"), "reasoning_tokens");
+  has_usage_ = translate::ReadOpenAIUsage(&*u, &usage_);
 }
 
 void OpenAIUsageObserver::Feed(std::string_view bytes, bool end_of_stream) {

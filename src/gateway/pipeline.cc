@@ -249,7 +249,7 @@ Decision Pipeline::BuildAttempt() {
   up.model = chosen->model_name_override.empty() ? model_ : chosen->model_name_override;
   up.host = UpstreamHost(backend);
   translate::ClientRequest creq{ToTranslate(endpoint_), body_, doc_ ? *doc_ : kEmptyObject,
-                                *headers_, up.model, stream_, model_, &top_members_};
+                                *headers_, up.model, stream_, model_, &top_members_, want_usage_};
   auto treq = translator_->TranslateRequest(creq);
   if (!treq.ok()) {
     HttpError e = ToHttpError(treq.status(), dialect_);

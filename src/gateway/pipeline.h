@@ -60,6 +60,11 @@ class Pipeline {
   Pipeline(std::shared_ptr<const Runtime> runtime, RandomFn random);
   ~Pipeline();
 
+  // The driver reports token usage for every request (ext_proc's metadata), so same-dialect
+  // chat streams ask the upstream for their usage chunk even when the client did not (and
+  // the client does not see it). See translate::ClientRequest::want_usage. Before step 2.
+  void set_want_usage(bool v) { want_usage_ = v; }
+
   // Step 1. Returns an ImmediateResponse when the request is answered locally (/v1/models,
   // /health, unknown path, wrong method); otherwise nullopt and the driver reads the body.
   // `headers` must stay valid until the pipeline is destroyed.
@@ -122,6 +127,7 @@ class Pipeline {
   std::string host_;   // client's Host, lower-case, without port
   std::string model_;
   bool stream_ = false;
+  bool want_usage_ = false;
   std::string_view body_;
   std::unique_ptr<json::Value> doc_;
   std::vector<json::TopLevelMember> top_members_;  // the routing scan of body_

@@ -204,4 +204,70 @@ void AppendOpenAIArgumentsChunk(std::string_view id, int64_t created, std::strin
   AppendOpenAIChunkEnd({}, out);
 }
 
+bool ReadOpenAIUsage(const json::Value* u, Usage* out) {
+  if (u == nullptr || !u->is_object()) return false;
+  auto num = [](const json::Value* obj, std::string_view k) -> int64_t {
+    const json::Value* v = obj != nullptr ? obj->Find(k) : nullptr;
+    return v != nullptr && v->is_number() ? v->as_int() : 0;
+  };
+  const json::Value* details = u->Find("prompt_tokens_details");
+  out->input_tokens = num(u, "prompt_tokens");
+  out->output_tokens = num(u, "completion_tokens");
+  out->total_tokens = num(u, "total_tokens");
+  if (out->total_tokens == 0) out->total_tokens = out->input_tokens + out->output_tokens;
+  out->cached_input_tokens = num(details, "cached_tokens");
+  out->cache_creation_input_tokens = num(details, "cache_creation_input_tokens");
+  out->reasoning_tokens = num(u->Find("completion_tokens_details"), "reasoning_tokens");
+  return true;
+}
+
+absl::StatusOr<std::optional<std::string>> WithStreamUsage(std::string_view body) {
+  auto members = json::ScanObject(body);
+  if (!members.ok()) return members.status();
+  for (const auto& m : *members) {
+    if (m.key != "stream_options") continue;
+    std::string_view raw = body.substr(m.value_begin, m.value_end - m.value_begin);
+    auto opts = json::Parse(raw);
+    if (!opts.ok()) return opts.status();
+    if (opts->is_object()) {
+      if (const json::Value* v = opts->Find("include_usage"); v != nullptr && v->is_bool() && v->as_bool()) {
+        return std::optional<std::string>();
+      }
+    } else {
+      *opts = json::Value::Object();  // null: as if absent
+    }
+    opts->Set("include_usage", json::Value::Bool(true));
+    return std::optional<std::string>(
+        StrCat(body.substr(0, m.value_begin), json::Serialize(*opts), body.substr(m.value_end)));
+  }
+  // Absent: appended as the last member (ScanObject accepted an object, so it ends in '}').
+  size_t close = body.rfind('}');
+  std::string_view head = body.substr(0, close);
+  return std::optional<std::string>(
+      StrCat(head, members->empty() ? "" : ",", R"("stream_options":{"include_usage":true}})"));
+}
+
+absl::Status UsageChunkHider::Feed(std::string_view chunk, bool end_of_stream, std::string* out) {
+  auto on_event = [&](const http::SseEventView& ev) {
+    std::string_view data = ev.data;
+    if (data.find("\"usage\"") != std::string_view::npos) {
+      auto doc = json::Parse(data);
+      if (doc.ok() && doc->is_object()) {
+        const json::Value* choices = doc->Find("choices");
+        if (model_.empty()) model_ = std::string(doc->GetString("model"));
+        if (ReadOpenAIUsage(doc->Find("usage"), &usage_) && choices != nullptr && choices->is_array() &&
+            choices->size() == 0) {
+          return absl::OkStatus();  // the chunk the client did not ask for
+        }
+      }
+    }
+    out->append(http::FormatSse(ev.event, data));
+    return absl::OkStatus();
+  };
+  absl::Status st = sse_.Feed(chunk, on_event);
+  // A last event without its blank line still counts (the upstream closed after it).
+  if (st.ok() && end_of_stream && sse_.HasPartial()) st = sse_.Feed("\n\n", on_event);
+  return st;
+}
+
 }  // namespace sluice::translate

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "config/config.h"
 #include "http/headers.h"
+#include "http/sse.h"
 #include "json/json.h"
 
 
@@ -39,6 +40,11 @@ struct ClientRequest {
   // valid JSON object): json::Reader::Adopt reads with it without validating again. Null
   // when the caller did not scan.
   const std::vector<json::TopLevelMember>* top_members = nullptr;
+  // The driver needs token usage even from a stream whose client did not ask for it (ext_proc
+  // emits usage as metadata for rate limits): same-dialect OpenAI chat streams then ask the
+  // upstream for stream_options.include_usage, and the usage-only chunk the client did not
+  // ask for is read and kept from the client.
+  bool want_usage = false;
 };
 
 struct UpstreamRequest {
@@ -140,6 +146,29 @@ std::string OpenAIErrorBody(std::string_view message, std::string_view type,
                             std::string_view code = {}, std::string_view param = {});
 // An OpenAI-style SSE event carrying an error, then nothing (the stream ends).
 std::string OpenAIStreamError(std::string_view message);
+
+// OpenAI's usage object -> neutral counts (prompt_tokens_details.cached_tokens and the
+// envoyproxy/ai-gateway extension cache_creation_input_tokens; total = input + output when
+// the total is missing). False, and nothing changed, when `u` is not an object.
+bool ReadOpenAIUsage(const json::Value* u, Usage* out);
+
+// An OpenAI chat request body (a JSON object) with stream_options.include_usage set to true,
+// other stream_options kept; nullopt when it is true already.
+absl::StatusOr<std::optional<std::string>> WithStreamUsage(std::string_view body);
+
+// Passes an OpenAI chat stream through event by event, but for the usage-only chunk
+// (`"choices":[]` with a `usage` object), whose usage it keeps instead (see want_usage).
+class UsageChunkHider {
+ public:
+  absl::Status Feed(std::string_view chunk, bool end_of_stream, std::string* out);
+  const Usage& usage() const { return usage_; }
+  const std::string& model() const { return model_; }
+
+ private:
+  http::SseParser sse_;
+  Usage usage_;
+  std::string model_;
+};
 
 // The error `type` each dialect gives an HTTP status.
 std::string_view OpenAIErrorType(int status);

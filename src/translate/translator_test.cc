@@ -38,5 +38,57 @@ TEST(OpenAIChunkTest, PrefixFollowsEveryChangeOfIdCreatedAndModel) {
   }
 }
 
+TEST(StreamUsageTest, WithStreamUsageSetsIncludeUsageAndKeepsTheRest) {
+  struct Case {
+    std::string_view in, out;  // out empty: unchanged
+  } cases[] = {
+      {R"({"model":"m","stream":true})", R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})"},
+      {R"({"model":"m","stream":true} )", R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})"},
+      {R"({"stream_options":{"include_usage":false,"include_obfuscation":false},"model":"m"})",
+       R"({"stream_options":{"include_usage":true,"include_obfuscation":false},"model":"m"})"},
+      {R"({"model":"m","stream_options":null})", R"({"model":"m","stream_options":{"include_usage":true}})"},
+      {R"({})", R"({"stream_options":{"include_usage":true}})"},
+      {R"({"model":"m","stream_options":{"include_usage":true}})", ""},
+  };
+  for (const auto& c : cases) {
+    auto got = WithStreamUsage(c.in);
+    ASSERT_TRUE(got.ok()) << c.in;
+    if (c.out.empty()) {
+      EXPECT_FALSE(got->has_value()) << c.in;
+    } else {
+      ASSERT_TRUE(got->has_value()) << c.in;
+      EXPECT_EQ(**got, c.out);
+      EXPECT_TRUE(json::Parse(**got).ok());
+    }
+  }
+  EXPECT_FALSE(WithStreamUsage("[1]").ok());
+  EXPECT_FALSE(WithStreamUsage(R"({"a":)").ok());
+}
+
+TEST(StreamUsageTest, HiderDropsOnlyTheUsageChunkAtEverySplit) {
+  const std::string stream =
+      "data: {\"id\":\"c\",\"model\":\"gpt-x\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n"
+      "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n"
+      "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":2,\"total_tokens\":9,"
+      "\"prompt_tokens_details\":{\"cached_tokens\":4}}}\n\n"
+      "data: [DONE]\n\n";
+  const std::string want =
+      "data: {\"id\":\"c\",\"model\":\"gpt-x\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n"
+      "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n"
+      "data: [DONE]\n\n";
+  for (size_t cut = 0; cut <= stream.size(); ++cut) {
+    UsageChunkHider h;
+    std::string out;
+    ASSERT_TRUE(h.Feed(std::string_view(stream).substr(0, cut), false, &out).ok());
+    ASSERT_TRUE(h.Feed(std::string_view(stream).substr(cut), true, &out).ok());
+    EXPECT_EQ(out, want) << cut;
+    EXPECT_EQ(h.usage().input_tokens, 7);
+    EXPECT_EQ(h.usage().output_tokens, 2);
+    EXPECT_EQ(h.usage().total_tokens, 9);
+    EXPECT_EQ(h.usage().cached_input_tokens, 4);
+    EXPECT_EQ(h.model(), "gpt-x");
+  }
+}
+
 }  // namespace
 }  // namespace sluice::translate

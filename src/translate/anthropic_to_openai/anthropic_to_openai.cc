@@ -70,24 +70,6 @@ Value AnthropicError(std::string_view type, std::string_view message) {
   return root;
 }
 
-// OpenAI usage -> neutral counts. Returns false when `u` is not a usage object.
-bool ReadUsage(const Value* u, Usage* out) {
-  if (u == nullptr || !u->is_object()) return false;
-  auto num = [](const Value* obj, std::string_view k) -> int64_t {
-    const Value* v = obj != nullptr ? obj->Find(k) : nullptr;
-    return v != nullptr && v->is_number() ? v->as_int() : 0;
-  };
-  const Value* details = u->Find("prompt_tokens_details");
-  out->input_tokens = num(u, "prompt_tokens");
-  out->output_tokens = num(u, "completion_tokens");
-  out->total_tokens = num(u, "total_tokens");
-  if (out->total_tokens == 0) out->total_tokens = out->input_tokens + out->output_tokens;
-  out->cached_input_tokens = num(details, "cached_tokens");
-  out->cache_creation_input_tokens = num(details, "cache_creation_input_tokens");
-  out->reasoning_tokens = num(u->Find("completion_tokens_details"), "reasoning_tokens");
-  return true;
-}
-
 Value AnthropicUsage(const Usage& u) {
   int64_t uncached = u.input_tokens - u.cached_input_tokens - u.cache_creation_input_tokens;
   Value v = Value::Object();
@@ -233,7 +215,7 @@ class AnthropicToOpenAITranslator final : public Translator {
         content.Append(std::move(b));
       }
     }
-    ReadUsage(doc->Find("usage"), &usage_);
+    ReadOpenAIUsage(doc->Find("usage"), &usage_);
     if (std::string_view m = doc->GetString("model"); !m.empty()) response_model_ = std::string(m);
     std::string_view stop = refusal.empty() ? StopReason(choice.GetString("finish_reason")) : "refusal";
 
@@ -290,7 +272,7 @@ class AnthropicToOpenAITranslator final : public Translator {
       return absl::OkStatus();
     }
     if (!started_) Start(doc, out);
-    ReadUsage(doc.Find("usage"), &usage_);  // the include_usage chunk, or null elsewhere
+    ReadOpenAIUsage(doc.Find("usage"), &usage_);  // the include_usage chunk, or null elsewhere
     const Value* choices = doc.Find("choices");
     if (choices == nullptr || !choices->is_array()) return absl::OkStatus();
     for (const Value& choice : choices->items()) {

@@ -11,6 +11,18 @@ class PassthroughTranslator final : public Translator {
   PassthroughTranslator(const config::Backend& b, Endpoint e) : backend_(b), endpoint_(e) {}
 
   absl::StatusOr<UpstreamRequest> TranslateRequest(const ClientRequest& req) override {
+    auto up = SpliceModel(req);
+    if (!up.ok() || !req.want_usage || !req.stream || endpoint_ != Endpoint::kChatCompletions) return up;
+    auto with_usage = WithStreamUsage(up->body ? std::string_view(*up->body) : req.raw_body);
+    if (!with_usage.ok()) return with_usage.status();
+    if (*with_usage) {
+      up->body = std::move(**with_usage);
+      hide_usage_chunk_ = true;
+    }
+    return up;
+  }
+
+  absl::StatusOr<UpstreamRequest> SpliceModel(const ClientRequest& req) {
     UpstreamRequest up;
     const std::string& prefix = backend_.schema_prefix;
     up.path = prefix.empty() ? StrCat("/", EndpointName(endpoint_))
@@ -37,7 +49,8 @@ class PassthroughTranslator final : public Translator {
 
   http::HeaderMutation TranslateResponseHeaders(int, const http::HeaderMap&) override { return {}; }
 
-  absl::Status TranslateResponseBody(std::string_view chunk, bool, std::string* out) override {
+  absl::Status TranslateResponseBody(std::string_view chunk, bool end_of_stream, std::string* out) override {
+    if (hide_usage_chunk_) return hider_.Feed(chunk, end_of_stream, out);
     out->append(chunk);
     return absl::OkStatus();
   }
@@ -50,12 +63,15 @@ class PassthroughTranslator final : public Translator {
   }
 
   std::string StreamError(std::string_view message) override { return OpenAIStreamError(message); }
-  const Usage& usage() const override { return usage_; }
+  // Without want_usage, usage is not read here (the driver reads what the client gets).
+  const Usage& usage() const override { return hider_.usage(); }
+  std::string_view response_model() const override { return hider_.model(); }
 
  private:
   const config::Backend& backend_;
   Endpoint endpoint_;
-  Usage usage_;
+  bool hide_usage_chunk_ = false;  // include_usage was added for the driver (want_usage)
+  UsageChunkHider hider_;
 };
 
 class PassthroughFactory final : public TranslatorFactory {

@@ -32,27 +32,24 @@ std::string EscapeComponent(std::string_view s) {
   return out;
 }
 
-int64_t IntAt(const json::Value& v, std::string_view key) {
-  const json::Value* m = v.Find(key);
-  return m && m->is_number() ? m->as_int() : 0;
-}
-
 // OpenAI usage object -> neutral Usage.
-void ReadUsage(const json::Value& u, Usage* usage) {
-  usage->input_tokens = IntAt(u, "prompt_tokens");
-  usage->output_tokens = IntAt(u, "completion_tokens");
-  usage->total_tokens = IntAt(u, "total_tokens");
-  if (const json::Value* d = u.Find("prompt_tokens_details"); d && d->is_object())
-    usage->cached_input_tokens = IntAt(*d, "cached_tokens");
-  if (const json::Value* d = u.Find("completion_tokens_details"); d && d->is_object())
-    usage->reasoning_tokens = IntAt(*d, "reasoning_tokens");
-}
-
 class AzureTranslator final : public Translator {
  public:
   AzureTranslator(const config::Backend& b, Endpoint e) : backend_(b), endpoint_(e) {}
 
   absl::StatusOr<UpstreamRequest> TranslateRequest(const ClientRequest& req) override {
+    auto up = SpliceModel(req);
+    if (!up.ok() || !req.want_usage || !stream_ || endpoint_ != Endpoint::kChatCompletions) return up;
+    auto with_usage = WithStreamUsage(up->body ? std::string_view(*up->body) : req.raw_body);
+    if (!with_usage.ok()) return with_usage.status();
+    if (*with_usage) {
+      up->body = std::move(**with_usage);
+      hide_usage_chunk_ = true;
+    }
+    return up;
+  }
+
+  absl::StatusOr<UpstreamRequest> SpliceModel(const ClientRequest& req) {
     stream_ = req.stream;
     std::string_view version =
         backend_.schema_version.empty() ? kAzureDefaultApiVersion : std::string_view(backend_.schema_version);
@@ -119,7 +116,7 @@ class AzureTranslator final : public Translator {
     side_.clear();
     scan_ = false;
     if (!doc.ok() || !doc->is_object()) return;
-    if (const json::Value* u = doc->Find("usage"); u && u->is_object()) ReadUsage(*u, &usage_);
+    ReadOpenAIUsage(doc->Find("usage"), &usage_);
     response_model_ = std::string(doc->GetString("model"));
   }
 
@@ -145,7 +142,11 @@ class AzureTranslator final : public Translator {
         auto doc = json::Parse(data);
         if (doc.ok() && doc->is_object()) {
           if (response_model_.empty()) response_model_ = std::string(doc->GetString("model"));
-          if (const json::Value* u = doc->Find("usage"); u && u->is_object()) ReadUsage(*u, &usage_);
+          const json::Value* choices = doc->Find("choices");
+          if (ReadOpenAIUsage(doc->Find("usage"), &usage_) && hide_usage_chunk_ && choices != nullptr &&
+              choices->is_array() && choices->size() == 0) {
+            return absl::OkStatus();  // asked for the driver only (want_usage)
+          }
           if (leading && !held_filter_.is_null() && doc->Find("prompt_filter_results") == nullptr) {
             doc->Set("prompt_filter_results", std::move(held_filter_));
             held_filter_ = json::Value();
@@ -164,6 +165,7 @@ class AzureTranslator final : public Translator {
   const config::Backend& backend_;
   Endpoint endpoint_;
   bool stream_ = false;
+  bool hide_usage_chunk_ = false;  // include_usage was added for the driver (want_usage)
   bool scan_ = true;
   std::string side_;
   http::SseParser sse_;
