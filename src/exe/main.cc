@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
   bool allow_unsupported = false;
   size_t max_body = so.max_request_body_bytes;
   int threads = 0;
-  double connect_timeout_s = 5, idle_timeout_s = 300, grace_s = 30;
+  double connect_timeout_s = 5, idle_timeout_s = 300, grace_s = 30, keepalive_s = 15;
   run->add_option("files", files, "resource files or directories (Envoy AI Gateway YAML); none: "
                                   "configure from OPENAI_API_KEY / OPENAI_BASE_URL");
   run->add_option("--address", so.address, "listen address")->capture_default_str();
@@ -116,6 +116,10 @@ int main(int argc, char** argv) {
   run->add_option("--ca-file", so.extra_ca_file, "extra PEM trust anchors for upstream TLS");
   run->add_option("--connect-timeout", connect_timeout_s, "upstream connect timeout, seconds")->capture_default_str();
   run->add_option("--upstream-idle-timeout", idle_timeout_s, "max seconds between upstream body reads")->capture_default_str();
+  run->add_option("--stream-keepalive", keepalive_s,
+                  "seconds of upstream silence before a translated stream gets a keep-alive event "
+                  "(Anthropic ping / SSE comment); 0 = never")
+      ->capture_default_str();
   run->add_option("--shutdown-grace", grace_s, "seconds to finish in-flight requests on SIGTERM")->capture_default_str();
 
   auto* validate = app.add_subcommand("validate", "check resource files and print diagnostics");
@@ -184,6 +188,7 @@ int main(int argc, char** argv) {
   so.max_request_body_bytes = max_body;
   so.connect_timeout = std::chrono::milliseconds(static_cast<int64_t>(connect_timeout_s * 1000));
   so.upstream_idle_timeout = std::chrono::milliseconds(static_cast<int64_t>(idle_timeout_s * 1000));
+  so.stream_keepalive = std::chrono::milliseconds(static_cast<int64_t>(keepalive_s * 1000));
   so.shutdown_grace = std::chrono::milliseconds(static_cast<int64_t>(grace_s * 1000));
   auto server = standalone::Server::Create(so, loaded.config);
   if (!server.ok()) {

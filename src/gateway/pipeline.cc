@@ -330,6 +330,12 @@ absl::Status Pipeline::OnResponseBody(std::string_view chunk, bool end_of_stream
   return translator_->TranslateResponseBody(chunk, end_of_stream, out);
 }
 
+std::string_view Pipeline::StreamKeepAlive() const {
+  if (!translator_ || !translator_->WholeEvents()) return {};
+  return dialect_ == Dialect::kAnthropic ? std::string_view("event: ping\ndata: {\"type\": \"ping\"}\n\n")
+                                         : std::string_view(": keep-alive\n\n");
+}
+
 ImmediateResponse Pipeline::OnResponseError(int status, const http::HeaderMap& headers,
                                             std::string_view body) {
   ImmediateResponse r;

@@ -87,6 +87,12 @@ class Pipeline {
   // A complete non-2xx answer, in the client's dialect.
   ImmediateResponse OnResponseError(int status, const http::HeaderMap& headers, std::string_view body);
   // Bytes that end a broken stream in the client's dialect.
+  // Bytes a driver may send to a streaming client while the upstream is silent, between two
+  // OnResponseBody outputs: Anthropic's `ping` event for Anthropic clients, an SSE comment for
+  // OpenAI clients. Clients abort streams that stay silent too long (Claude Code after 300 s)
+  // and Bedrock's event stream, unlike Anthropic's SSE, has no pings of its own during long
+  // thinking. Empty when the translator relays the upstream's bytes as they come.
+  std::string_view StreamKeepAlive() const;
   std::string StreamError(std::string_view message);
   // The same for a failed OnResponseBody: a provider's own mid-stream error keeps its kind
   // (rate limit, overloaded, ...); anything else is reported as a malformed stream.

@@ -257,6 +257,33 @@ TEST_F(PipelineTest, LocalAnswers) {
   }
 }
 
+// Keep-alive events only where the output is whole events: translated streams, never the
+// OpenAI pass-through that relays the upstream's bytes as they come.
+TEST_F(PipelineTest, StreamKeepAliveOnlyForWholeEventOutput) {
+  auto h = Headers();
+  {
+    Pipeline p = Make();
+    ASSERT_FALSE(p.OnRequestHeaders("POST", "/v1/chat/completions", h));
+    ASSERT_EQ(StatusOf(p.OnRequestBody(R"({"model":"gpt-a","stream":true,"messages":[{"role":"user","content":"hi"}]})")), 0);
+    EXPECT_EQ(p.StreamKeepAlive(), "");
+  }
+  {
+    Pipeline p = Make();
+    ASSERT_FALSE(p.OnRequestHeaders("POST", "/v1/messages", h));
+    ASSERT_EQ(StatusOf(p.OnRequestBody(
+                  R"({"model":"gpt-a","max_tokens":5,"stream":true,"messages":[{"role":"user","content":"hi"}]})")),
+              0);
+    EXPECT_EQ(p.StreamKeepAlive(), "event: ping\ndata: {\"type\": \"ping\"}\n\n");
+  }
+  {
+    Pipeline p = Make();
+    p.set_want_usage(true);  // the pass-through re-frames events to keep the usage chunk back
+    ASSERT_FALSE(p.OnRequestHeaders("POST", "/v1/chat/completions", h));
+    ASSERT_EQ(StatusOf(p.OnRequestBody(R"({"model":"gpt-a","stream":true,"messages":[{"role":"user","content":"hi"}]})")), 0);
+    EXPECT_EQ(p.StreamKeepAlive(), ": keep-alive\n\n");
+  }
+}
+
 TEST_F(PipelineTest, ResponseHeadersDropHopByHop) {
   Pipeline p = Make();
   http::HeaderMap h;

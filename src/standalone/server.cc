@@ -51,6 +51,48 @@ constexpr size_t kMaxIdlePerKey = 512;
 
 inline auto Redirect(ErrorCode& ec) { return net::redirect_error(use_task, ec); }
 
+// Keep-alive events for one streamed answer while its upstream is silent (see
+// gateway::Pipeline::StreamKeepAlive). A coroutine beside the relay loop, on the same thread;
+// the two never write at once: the relay marks its writes (`relaying`) and waits on `gate`
+// while a keep-alive write is in flight; the keep-alive skips a turn while the relay writes.
+struct KeepAlive {
+  explicit KeepAlive(Executor ex) : timer(ex), gate(ex) {}
+  Timer timer;
+  Timer gate;            // cancelled when a keep-alive write completes
+  std::string framed;    // the event as one HTTP chunk
+  Clock::duration every{};
+  Clock::time_point last;  // the last write to the client
+  bool writing = false;
+  bool relaying = false;
+  bool stopped = false;
+};
+
+Task<void> KeepAliveLoop(std::shared_ptr<KeepAlive> k, Socket& client) {
+  ErrorCode ec;
+  while (!k->stopped) {
+    k->timer.expires_at(k->last + k->every);
+    co_await k->timer.async_wait(Redirect(ec));
+    if (k->stopped) break;
+    if (k->relaying) k->last = Clock::now();  // bytes are on their way: that is activity
+    if (Clock::now() < k->last + k->every) continue;
+    k->writing = true;
+    co_await net::async_write(client, net::buffer(k->framed), Redirect(ec));
+    k->writing = false;
+    k->last = Clock::now();
+    k->gate.cancel();
+    if (ec) break;
+  }
+}
+
+// Waits until no keep-alive write is in flight (then the caller may write).
+Task<void> KeepAliveIdle(KeepAlive& k) {
+  ErrorCode ignored;
+  while (k.writing) {
+    k.gate.expires_at(Clock::time_point::max());
+    co_await k.gate.async_wait(Redirect(ignored));
+  }
+}
+
 // A growable byte buffer with a consumed prefix; no zero-filling on growth.
 class ByteBuffer {
  public:
@@ -784,12 +826,36 @@ class ServerImpl final : public Server {
     absl::Status translate_status;
     std::string prefix;
     static constexpr std::string_view kCrlf = "\r\n";
+    std::shared_ptr<KeepAlive> ka;
+    if (std::string_view ping = pipe.StreamKeepAlive(); !ping.empty() && opts_.stream_keepalive.count() > 0) {
+      ka = std::make_shared<KeepAlive>(w.io.get_executor());
+      http::AppendChunkPrefix(ping.size(), &ka->framed);
+      StrAppend(&ka->framed, ping, kCrlf);
+      ka->every = opts_.stream_keepalive;
+      ka->last = Clock::now();
+      net::co_spawn(w.io.get_executor(), KeepAliveLoop(ka, client), net::detached);
+    }
+    // Stops the keep-alives; returns once none is being written (the socket is ours again).
+    auto stop_keepalive = [&]() -> Task<void> {
+      if (!ka) co_return;
+      ka->stopped = true;
+      ka->timer.cancel();
+      co_await KeepAliveIdle(*ka);
+    };
     auto write_chunk = [&](std::string_view data) -> Task<bool> {
+      if (ka) {
+        ka->relaying = true;
+        co_await KeepAliveIdle(*ka);
+      }
       prefix.clear();
       http::AppendChunkPrefix(data.size(), &prefix);
       std::array<net::const_buffer, 3> bufs{net::buffer(prefix), net::buffer(data.data(), data.size()),
                                             net::buffer(kCrlf.data(), kCrlf.size())};
       co_await net::async_write(client, bufs, Redirect(wec));
+      if (ka) {
+        ka->relaying = false;
+        ka->last = Clock::now();
+      }
       co_return !wec;
     };
     while (!reader.done()) {
@@ -799,6 +865,7 @@ class ServerImpl final : public Server {
       translate_status = pipe.OnResponseBody(chunk, reader.done(), &out);
       // Events translated before a malformed one still reach the client, then the error.
       if (!out.empty() && !co_await write_chunk(out)) {
+        co_await stop_keepalive();
         r.client_ok = false;  // the client went away: drop the upstream connection too
         co_return r;
       }
@@ -819,6 +886,7 @@ class ServerImpl final : public Server {
         co_await write_chunk(pipe.StreamError(translate_status));
       }
     }
+    co_await stop_keepalive();
     static constexpr std::string_view kLast = "0\r\n\r\n";
     co_await net::async_write(client, net::buffer(kLast.data(), kLast.size()), Redirect(wec));
     // The client's response is complete (error event, last chunk): its connection stays

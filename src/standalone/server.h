@@ -23,6 +23,10 @@ struct ServerOptions {
   size_t max_response_body_bytes = 256u << 20;  // buffered (non-streamed) answers only
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds upstream_idle_timeout{300000};  // between body reads
+  // A streamed answer whose upstream stays silent this long gets a keep-alive event (Anthropic
+  // `ping`, or an SSE comment), then again after each such silence; 0 = never. See
+  // gateway::Pipeline::StreamKeepAlive.
+  std::chrono::milliseconds stream_keepalive{15000};
   std::chrono::milliseconds client_idle_timeout{60000};     // keep-alive idle
   std::chrono::milliseconds shutdown_grace{30000};
   std::string extra_ca_file;  // PEM trusted in addition to each backend's CAs (tests, private CAs)

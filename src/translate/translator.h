@@ -107,6 +107,10 @@ class Translator {
   virtual const Usage& usage() const = 0;
   // The model the provider says answered, when it says.
   virtual std::string_view response_model() const { return {}; }
+  // Each piece of streamed output ends at an event boundary, so a driver may send a keep-alive
+  // event between two pieces. False for translators that relay the upstream's bytes as they
+  // come (their pieces may end mid-event).
+  virtual bool WholeEvents() const { return true; }
 };
 
 // One per (endpoint, from, to); immutable and thread-safe.

@@ -66,6 +66,7 @@ class PassthroughTranslator final : public Translator {
   // Without want_usage, usage is not read here (the driver reads what the client gets).
   const Usage& usage() const override { return hider_.usage(); }
   std::string_view response_model() const override { return hider_.model(); }
+  bool WholeEvents() const override { return hide_usage_chunk_; }  // else the upstream's bytes as they come
 
  private:
   const config::Backend& backend_;

@@ -18,6 +18,8 @@
 //                                             "<base64>"}}} (anthropic.* models) or
 //                                             {"input":{"converse":{messages,system}}}
 //   POST /model/{id}/converse-stream          ConverseStream, AWS event-stream binary frames
+//                                             ("[[pause:N]]" in the user text: N ms of
+//                                             silence after the second frame)
 //   POST /model/{id}/invoke                   amazon.titan-embed-* : Titan embeddings;
 //                                             anthropic.*          : Anthropic Messages body
 //                                             (anthropic_version bedrock-2023-05-31, no model)
@@ -145,12 +147,13 @@ function exceptionFrame(exceptionType, message) {
   );
 }
 
-async function writeEventStream(res, frames, delayMs) {
+async function writeEventStream(res, frames, delayMs, { pauseAfter = -1, pauseMs = 0 } = {}) {
   res.writeHead(200, {
     'content-type': 'application/vnd.amazon.eventstream',
     'x-amzn-requestid': crypto.randomUUID(),
   });
-  for (const f of frames) {
+  for (const [i, f] of frames.entries()) {
+    if (i === pauseAfter + 1 && pauseMs > 0) await sleep(pauseMs);  // silence, as in long thinking
     if (gone(res)) return;
     // Split some frames across writes: decoders must buffer partial frames.
     if (f.length > 40) {
@@ -579,7 +582,10 @@ export async function startBedrockSim({ credentials = DEFAULT_AWS_CREDENTIALS, r
       }
       const streamError = /\[\[stream-error\]\]/.test(conv.lastUserText);
       if (streamError) answer.streamError = true;
-      await writeEventStream(res, converseStreamFrames(answer, streamError), chunkDelayMs);
+      // "[[pause:N]]" in the user text: N ms of silence after the second frame.
+      const pause = /\[\[pause:(\d+)\]\]/.exec(conv.lastUserText);
+      await writeEventStream(res, converseStreamFrames(answer, streamError), chunkDelayMs,
+        pause ? { pauseAfter: 1, pauseMs: Number(pause[1]) } : {});
       return;
     }
     if (modelId.startsWith('amazon.titan-embed')) {

@@ -60,8 +60,9 @@ export const ANTHROPIC_TOOLS = TOOLS.map((t) => ({
  * @param {Record<string, () => Promise<object>>} o.sims   name -> starter
  * @param {(sims) => {routes, backends}} o.config
  * @param {(sims) => Record<string, string>} [o.env]  extra environment for sluice
+ * @param {string[]} [o.args]  extra `sluice run` arguments
  */
-export async function startProviderStack({ sims: starters, config, env }) {
+export async function startProviderStack({ sims: starters, config, env, args = [] }) {
   const stack = { sims: {}, gw: null, resources: null };
   stack.close = async () => {
     if (stack.gw) await stack.gw.stop();
@@ -73,7 +74,7 @@ export async function startProviderStack({ sims: starters, config, env }) {
     const yaml = providerResources(config(stack.sims));
     stack.yaml = yaml;
     stack.resources = writeResourceFile(yaml);
-    stack.gw = await startSluice({ resourceFile: stack.resources.file, env: env ? env(stack.sims) : {} });
+    stack.gw = await startSluice({ resourceFile: stack.resources.file, env: env ? env(stack.sims) : {}, args });
   } catch (err) {
     await stack.close();
     throw err;
