@@ -543,6 +543,7 @@ void StreamProcessor::FinishFullDuplexRequest(bool trailers, Replies* replies) {
 }
 
 absl::Status StreamProcessor::OnRequestHeaders(const pb::ProcessingRequest& in, Replies* replies) {
+  request_start_ = std::chrono::steady_clock::now();
   pb::ProcessingResponse* out = replies->Add();
   if (state_ != State::kRequestHeaders) {
     return absl::FailedPreconditionError("request_headers received twice");
@@ -1057,6 +1058,7 @@ absl::Status StreamProcessor::OnResponseBody(const pb::HttpBody& body, Replies* 
   }
   std::string translated;
   absl::Status st = pipeline_->OnResponseBody(body.body(), eos, &translated);
+  NoteOutput(translated);
   if (eos) response_ended_ = true;
   if (!st.ok()) {
     log::Warn("extproc: upstream answer could not be translated: ", st.message());
@@ -1113,6 +1115,7 @@ absl::Status StreamProcessor::OnFullDuplexResponseBody(std::string_view chunk, b
   }
   std::string translated;
   absl::Status st = pipeline_->OnResponseBody(chunk, eos, &translated);
+  NoteOutput(translated);
   if (eos) response_ended_ = true;
   if (!st.ok()) {
     // Events translated before the bad one still reach the client, then an error in its
@@ -1190,6 +1193,15 @@ void StreamProcessor::EmitUsage(pb::ProcessingResponse* out) {
     }
     return -1;
   };
+  if (first_output_) {
+    // Envoy AI Gateway's streaming latencies, in milliseconds: time to the first bytes of the
+    // answer, and the time per output token after it.
+    using Ms = std::chrono::duration<double, std::milli>;
+    double ttft = Ms(*first_output_ - request_start_).count();
+    double rest = Ms(std::chrono::steady_clock::now() - *first_output_).count();
+    md.Num("token_latency_ttft", ttft);
+    md.Num("token_latency_itl", u->output_tokens > 1 ? rest / static_cast<double>(u->output_tokens - 1) : 0.0);
+  }
   if (costs_ == nullptr || costs_->empty()) {
     md.Num("llm_input_token", static_cast<double>(u->input_tokens));
     md.Num("llm_output_token", static_cast<double>(u->output_tokens));

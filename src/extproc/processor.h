@@ -17,6 +17,7 @@
 // the protocol_config Envoy sends with the first message (extproc/newer_api.h).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -281,6 +282,13 @@ class StreamProcessor {
   bool response_first_chunk_ = true;
   bool response_ended_ = false;      // the translator has seen end_of_stream
   bool response_broken_ = false;     // a streamed answer failed; later chunks are dropped
+  // token_latency_ttft / _itl: from request_headers to the first streamed bytes for the client,
+  // and on to the end.
+  std::chrono::steady_clock::time_point request_start_;
+  std::optional<std::chrono::steady_clock::time_point> first_output_;
+  void NoteOutput(std::string_view translated) {
+    if (response_streamed_ && !first_output_ && !translated.empty()) first_output_ = std::chrono::steady_clock::now();
+  }
   std::string error_body_;           // a non-2xx answer, until its end
 };
 

@@ -1,8 +1,10 @@
 // StreamProcessor without gRPC: the protocol state machine and the exact shape of replies.
 #include "extproc/processor.h"
 
+#include <chrono>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "extproc/extproc_test_util.h"
@@ -318,6 +320,38 @@ TEST_F(ProcessorTest, StreamsWithoutIncludeUsageStillReportTokens) {
   EXPECT_EQ(md.at("llm_output_token").number_value(), 4);
   EXPECT_EQ(md.at("llm_total_token").number_value(), 15);
   EXPECT_EQ(md.at("response_model").string_value(), "m-1");
+}
+
+// Envoy AI Gateway's token_latency_ttft / token_latency_itl (milliseconds), streams only.
+// Lower bounds only: the test sleeps at least this long.
+TEST_F(ProcessorTest, StreamedAnswersReportTokenLatencies) {
+  ASSERT_TRUE(Send(RequestHeaders(kPost)).ok());
+  ASSERT_TRUE(Send(Body(true, R"({"model":"gpt-test","stream":true,"stream_options":{"include_usage":true},"messages":[]})", true)).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  ASSERT_TRUE(Send(ResponseHeaders({{":status", "200"}, {"content-type", "text/event-stream"}})).ok());
+  ASSERT_TRUE(Send(Body(false, "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n", false)).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(40));
+  auto last = Send(Body(false,
+                        "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":5,\"total_tokens\":6}}\n\n"
+                        "data: [DONE]\n\n",
+                        true));
+  ASSERT_TRUE(last.ok());
+  const auto& md = last->dynamic_metadata().fields().at(kMetadataNamespace).struct_value().fields();
+  ASSERT_TRUE(md.count("token_latency_ttft")) << last->DebugString();
+  EXPECT_GE(md.at("token_latency_ttft").number_value(), 30.0);
+  EXPECT_LT(md.at("token_latency_ttft").number_value(), 60000.0);
+  EXPECT_GE(md.at("token_latency_itl").number_value(), 40.0 / 4);  // 40 ms over 5 - 1 tokens
+}
+
+TEST_F(ProcessorTest, BufferedAnswersReportNoTokenLatencies) {
+  Forward();
+  ASSERT_TRUE(Send(ResponseHeaders({{":status", "200"}, {"content-type", "application/json"}})).ok());
+  auto b = Send(Body(false, R"({"id":"c","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}})", true));
+  ASSERT_TRUE(b.ok());
+  const auto& md = b->dynamic_metadata().fields().at(kMetadataNamespace).struct_value().fields();
+  EXPECT_EQ(md.at("llm_total_token").number_value(), 3);
+  EXPECT_EQ(md.count("token_latency_ttft"), 0u);
+  EXPECT_EQ(md.count("token_latency_itl"), 0u);
 }
 
 TEST_F(ProcessorTest, StreamsThatAskForUsageAreLeftAlone) {
