@@ -1,4 +1,5 @@
 // The one `sluice` binary: main() and its subcommands only.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -188,7 +189,8 @@ int main(int argc, char** argv) {
   so.max_request_body_bytes = max_body;
   so.connect_timeout = std::chrono::milliseconds(static_cast<int64_t>(connect_timeout_s * 1000));
   so.upstream_idle_timeout = std::chrono::milliseconds(static_cast<int64_t>(idle_timeout_s * 1000));
-  so.stream_keepalive = std::chrono::milliseconds(static_cast<int64_t>(keepalive_s * 1000));
+  // A day is "never" in practice; larger values would overflow the clock's nanoseconds.
+  so.stream_keepalive = std::chrono::milliseconds(static_cast<int64_t>(std::clamp(keepalive_s, 0.0, 86400.0) * 1000));
   so.shutdown_grace = std::chrono::milliseconds(static_cast<int64_t>(grace_s * 1000));
   auto server = standalone::Server::Create(so, loaded.config);
   if (!server.ok()) {

@@ -578,7 +578,9 @@ absl::Status StreamProcessor::OnRequestHeaders(const pb::ProcessingRequest& in, 
   }
 
   pipeline_ = std::make_unique<gateway::Pipeline>(runtime_, random_);
-  pipeline_->set_want_usage(true);  // usage metadata for every request
+  // Costs need every stream's usage (as Envoy AI Gateway forces include_usage for costed
+  // routes); without costs a backend that rejects stream_options is never sent it.
+  pipeline_->set_want_usage(costs_ != nullptr && !costs_->empty());
   if (auto local = pipeline_->OnRequestHeaders(method, path, request_headers_)) {
     Immediate(*local, out);
     return absl::OkStatus();
@@ -815,7 +817,9 @@ void StreamProcessor::PinPipeline(const std::string& backend) {
   request_headers_.Remove(kPinnedBackendHeader);
   request_headers_.Add(kPinnedBackendHeader, backend);
   pipeline_ = std::make_unique<gateway::Pipeline>(pinned_, random_);
-  pipeline_->set_want_usage(true);  // usage metadata for every request
+  // Costs need every stream's usage (as Envoy AI Gateway forces include_usage for costed
+  // routes); without costs a backend that rejects stream_options is never sent it.
+  pipeline_->set_want_usage(costs_ != nullptr && !costs_->empty());
 }
 
 void StreamProcessor::TranslateForLastAttempt() {

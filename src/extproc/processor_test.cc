@@ -294,6 +294,22 @@ TEST_F(ProcessorTest, UsageMetadataOnceAtTheEndOfTheAnswer) {
 // ask for usage gets stream_options.include_usage upstream, and the usage-only chunk is read
 // for the metadata but kept from the client, who did not ask for it.
 TEST_F(ProcessorTest, StreamsWithoutIncludeUsageStillReportTokens) {
+  auto costs = std::make_shared<config::LlmRequestCosts>();
+  using T = config::LlmRequestCost::Type;
+  for (auto [key, type] : {std::pair{"llm_input_token", T::kInputToken}, std::pair{"llm_output_token", T::kOutputToken},
+                           std::pair{"llm_total_token", T::kTotalToken}}) {
+    config::LlmRequestCost c;
+    c.metadata_key = key;
+    c.type = type;
+    costs->global.push_back(c);
+  }
+  StreamProcessor p{LoadRuntime(), [] { return uint64_t{0}; }, ProcessorLimits{}, costs};
+  auto Send = [&p](const pb::ProcessingRequest& in) -> absl::StatusOr<pb::ProcessingResponse> {
+    pb::ProcessingResponse out;
+    absl::StatusOr<bool> r = p.Process(in, &out);
+    if (!r.ok()) return r.status();
+    return out;
+  };
   ASSERT_TRUE(Send(RequestHeaders(kPost)).ok());
   auto r = Send(Body(true, R"({"model":"gpt-test","stream":true,"messages":[{"role":"user","content":"hi"}]})", true));
   ASSERT_TRUE(r.ok());
@@ -352,6 +368,15 @@ TEST_F(ProcessorTest, BufferedAnswersReportNoTokenLatencies) {
   EXPECT_EQ(md.at("llm_total_token").number_value(), 3);
   EXPECT_EQ(md.count("token_latency_ttft"), 0u);
   EXPECT_EQ(md.count("token_latency_itl"), 0u);
+}
+
+TEST_F(ProcessorTest, WithoutCostsStreamOptionsAreNotAdded) {
+  // A backend that rejects stream_options (old Azure api-versions, strict servers) is never
+  // sent it unless costs need the usage.
+  ASSERT_TRUE(Send(RequestHeaders(kPost)).ok());
+  auto r = Send(Body(true, R"({"model":"gpt-test","stream":true,"messages":[{"role":"user","content":"hi"}]})", true));
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->request_body().response().has_body_mutation()) << r->DebugString();
 }
 
 TEST_F(ProcessorTest, StreamsThatAskForUsageAreLeftAlone) {

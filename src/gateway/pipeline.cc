@@ -331,7 +331,9 @@ absl::Status Pipeline::OnResponseBody(std::string_view chunk, bool end_of_stream
 }
 
 std::string_view Pipeline::StreamKeepAlive() const {
-  if (!translator_ || !translator_->WholeEvents()) return {};
+  // Only into event streams the client asked for: never into a JSON body, and never between
+  // raw pieces of an upstream's own bytes.
+  if (!stream_ || !translator_ || !translator_->WholeEvents()) return {};
   return dialect_ == Dialect::kAnthropic ? std::string_view("event: ping\ndata: {\"type\": \"ping\"}\n\n")
                                          : std::string_view(": keep-alive\n\n");
 }

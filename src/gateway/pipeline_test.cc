@@ -276,6 +276,12 @@ TEST_F(PipelineTest, StreamKeepAliveOnlyForWholeEventOutput) {
     EXPECT_EQ(p.StreamKeepAlive(), "event: ping\ndata: {\"type\": \"ping\"}\n\n");
   }
   {
+    Pipeline p = Make();  // a JSON answer the client asked for: never a ping inside it
+    ASSERT_FALSE(p.OnRequestHeaders("POST", "/v1/messages", h));
+    ASSERT_EQ(StatusOf(p.OnRequestBody(R"({"model":"gpt-a","max_tokens":5,"messages":[{"role":"user","content":"hi"}]})")), 0);
+    EXPECT_EQ(p.StreamKeepAlive(), "");
+  }
+  {
     Pipeline p = Make();
     p.set_want_usage(true);  // the pass-through re-frames events to keep the usage chunk back
     ASSERT_FALSE(p.OnRequestHeaders("POST", "/v1/chat/completions", h));

@@ -827,7 +827,7 @@ class ServerImpl final : public Server {
     std::string prefix;
     static constexpr std::string_view kCrlf = "\r\n";
     std::shared_ptr<KeepAlive> ka;
-    if (std::string_view ping = pipe.StreamKeepAlive(); !ping.empty() && opts_.stream_keepalive.count() > 0) {
+    if (std::string_view ping = pipe.StreamKeepAlive(); event_stream && !ping.empty() && opts_.stream_keepalive.count() > 0) {
       ka = std::make_shared<KeepAlive>(w.io.get_executor());
       http::AppendChunkPrefix(ping.size(), &ka->framed);
       StrAppend(&ka->framed, ping, kCrlf);

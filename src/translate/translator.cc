@@ -224,7 +224,9 @@ bool ReadOpenAIUsage(const json::Value* u, Usage* out) {
 absl::StatusOr<std::optional<std::string>> WithStreamUsage(std::string_view body) {
   auto members = json::ScanObject(body);
   if (!members.ok()) return members.status();
-  for (const auto& m : *members) {
+  // The last stream_options counts, as for most JSON readers (upstreams included).
+  for (auto it = members->rbegin(); it != members->rend(); ++it) {
+    const json::TopLevelMember& m = *it;
     if (m.key != "stream_options") continue;
     std::string_view raw = body.substr(m.value_begin, m.value_end - m.value_begin);
     auto opts = json::Parse(raw);
@@ -248,26 +250,76 @@ absl::StatusOr<std::optional<std::string>> WithStreamUsage(std::string_view body
 }
 
 absl::Status UsageChunkHider::Feed(std::string_view chunk, bool end_of_stream, std::string* out) {
-  auto on_event = [&](const http::SseEventView& ev) {
-    std::string_view data = ev.data;
-    if (data.find("\"usage\"") != std::string_view::npos) {
-      auto doc = json::Parse(data);
-      if (doc.ok() && doc->is_object()) {
-        const json::Value* choices = doc->Find("choices");
-        if (model_.empty()) model_ = std::string(doc->GetString("model"));
-        if (ReadOpenAIUsage(doc->Find("usage"), &usage_) && choices != nullptr && choices->is_array() &&
-            choices->size() == 0) {
-          return absl::OkStatus();  // the chunk the client did not ask for
-        }
+  pending_.append(chunk);
+  // (at_line_start_, prev_cr_) describe the position scanned_ of pending_; dropping a prefix
+  // that ends at or before it leaves them true.
+  size_t begin = 0;  // where the event being scanned starts
+  size_t i = scanned_;
+  for (; i < pending_.size(); ++i) {
+    const char c = pending_[i];
+    if (c == '\n' && prev_cr_) {  // the LF of a CRLF, counted at its CR
+      prev_cr_ = false;
+      continue;
+    }
+    // A blank line's CR as the last byte: its LF may follow; decide with the next bytes.
+    if (c == '\r' && at_line_start_ && i + 1 == pending_.size() && !end_of_stream) break;
+    prev_cr_ = c == '\r';
+    if (c != '\r' && c != '\n') {
+      at_line_start_ = false;
+      continue;
+    }
+    if (at_line_start_) {  // a blank line ends the event, with its LF if it is a CRLF
+      size_t end = i + 1;
+      if (c == '\r' && end < pending_.size() && pending_[end] == '\n') {
+        ++end;
+        ++i;
+        prev_cr_ = false;
+      }
+      OnEvent(std::string_view(pending_).substr(begin, end - begin), out);
+      begin = end;
+    }
+    at_line_start_ = true;
+  }
+  pending_.erase(0, begin);
+  scanned_ = i - begin;
+  if (pending_.size() > kMaxEventBytes) return absl::ResourceExhaustedError("server-sent event exceeds the size limit");
+  if (end_of_stream && !pending_.empty()) {
+    // A last event without its blank line still counts (the upstream closed after it).
+    OnEvent(pending_, out);
+    pending_.clear();
+    scanned_ = 0;
+  }
+  return absl::OkStatus();
+}
+
+void UsageChunkHider::OnEvent(std::string_view raw, std::string* out) {
+  if (raw.find("\"usage\"") != std::string_view::npos) {
+    // The event's data: its "data:" lines joined with '\n' (one line from OpenAI).
+    std::string data;
+    size_t pos = 0;
+    while (pos < raw.size()) {
+      size_t eol = raw.find_first_of("\r\n", pos);
+      std::string_view line = raw.substr(pos, eol == std::string_view::npos ? std::string_view::npos : eol - pos);
+      if (line.substr(0, 5) == "data:") {
+        std::string_view v = line.substr(5);
+        if (!v.empty() && v[0] == ' ') v.remove_prefix(1);
+        if (!data.empty()) data.push_back('\n');
+        data.append(v);
+      }
+      if (eol == std::string_view::npos) break;
+      pos = eol + 1;
+    }
+    auto doc = json::Parse(data);
+    if (doc.ok() && doc->is_object()) {
+      const json::Value* choices = doc->Find("choices");
+      if (model_.empty()) model_ = std::string(doc->GetString("model"));
+      if (ReadOpenAIUsage(doc->Find("usage"), &usage_) && choices != nullptr && choices->is_array() &&
+          choices->size() == 0) {
+        return;  // the chunk the client did not ask for
       }
     }
-    out->append(http::FormatSse(ev.event, data));
-    return absl::OkStatus();
-  };
-  absl::Status st = sse_.Feed(chunk, on_event);
-  // A last event without its blank line still counts (the upstream closed after it).
-  if (st.ok() && end_of_stream && sse_.HasPartial()) st = sse_.Feed("\n\n", on_event);
-  return st;
+  }
+  out->append(raw);
 }
 
 }  // namespace sluice::translate

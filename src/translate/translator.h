@@ -160,16 +160,23 @@ bool ReadOpenAIUsage(const json::Value* u, Usage* out);
 // other stream_options kept; nullopt when it is true already.
 absl::StatusOr<std::optional<std::string>> WithStreamUsage(std::string_view body);
 
-// Passes an OpenAI chat stream through event by event, but for the usage-only chunk
-// (`"choices":[]` with a `usage` object), whose usage it keeps instead (see want_usage).
+// Passes an OpenAI chat stream through byte for byte (comments, id: and retry: lines
+// included), but for the usage-only chunk (`"choices":[]` with a `usage` object), whose usage
+// it keeps instead (see want_usage). Events are handed on whole, as soon as they end.
 class UsageChunkHider {
  public:
   absl::Status Feed(std::string_view chunk, bool end_of_stream, std::string* out);
   const Usage& usage() const { return usage_; }
   const std::string& model() const { return model_; }
 
+  static constexpr size_t kMaxEventBytes = 16u << 20;
+
  private:
-  http::SseParser sse_;
+  void OnEvent(std::string_view raw, std::string* out);
+  std::string pending_;       // bytes after the last complete event
+  size_t scanned_ = 0;        // of pending_
+  bool at_line_start_ = true;
+  bool prev_cr_ = false;
   Usage usage_;
   std::string model_;
 };

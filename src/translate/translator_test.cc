@@ -49,6 +49,10 @@ TEST(StreamUsageTest, WithStreamUsageSetsIncludeUsageAndKeepsTheRest) {
       {R"({"model":"m","stream_options":null})", R"({"model":"m","stream_options":{"include_usage":true}})"},
       {R"({})", R"({"stream_options":{"include_usage":true}})"},
       {R"({"model":"m","stream_options":{"include_usage":true}})", ""},
+      // The last of duplicate members counts (as upstream JSON readers take it).
+      {R"({"stream_options":{"include_usage":false},"stream_options":{"include_usage":true}})", ""},
+      {R"({"stream_options":{"include_usage":true},"stream_options":null})",
+       R"({"stream_options":{"include_usage":true},"stream_options":{"include_usage":true}})"},
   };
   for (const auto& c : cases) {
     auto got = WithStreamUsage(c.in);
@@ -66,28 +70,35 @@ TEST(StreamUsageTest, WithStreamUsageSetsIncludeUsageAndKeepsTheRest) {
 }
 
 TEST(StreamUsageTest, HiderDropsOnlyTheUsageChunkAtEverySplit) {
-  const std::string stream =
-      "data: {\"id\":\"c\",\"model\":\"gpt-x\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n"
-      "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n"
+  // Comments, id: lines and CRLF framing pass byte for byte; only the usage-only chunk goes.
+  const std::string before =
+      ": upstream keep-alive\r\n\r\n"
+      "id: 1\r\ndata: {\"id\":\"c\",\"model\":\"gpt-x\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\r\n\r\n"
+      "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n";
+  const std::string usage =
       "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":2,\"total_tokens\":9,"
-      "\"prompt_tokens_details\":{\"cached_tokens\":4}}}\n\n"
-      "data: [DONE]\n\n";
-  const std::string want =
-      "data: {\"id\":\"c\",\"model\":\"gpt-x\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n"
-      "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n"
-      "data: [DONE]\n\n";
+      "\"prompt_tokens_details\":{\"cached_tokens\":4}}}\r\r";
+  const std::string after = "data: [DONE]\n\n";
+  const std::string stream = before + usage + after;
   for (size_t cut = 0; cut <= stream.size(); ++cut) {
     UsageChunkHider h;
     std::string out;
     ASSERT_TRUE(h.Feed(std::string_view(stream).substr(0, cut), false, &out).ok());
     ASSERT_TRUE(h.Feed(std::string_view(stream).substr(cut), true, &out).ok());
-    EXPECT_EQ(out, want) << cut;
+    EXPECT_EQ(out, before + after) << cut;
     EXPECT_EQ(h.usage().input_tokens, 7);
     EXPECT_EQ(h.usage().output_tokens, 2);
     EXPECT_EQ(h.usage().total_tokens, 9);
     EXPECT_EQ(h.usage().cached_input_tokens, 4);
     EXPECT_EQ(h.model(), "gpt-x");
   }
+  // Byte by byte, and a last event without its blank line.
+  UsageChunkHider h;
+  std::string out;
+  const std::string tail = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"}}]}";
+  for (char c : before + tail) ASSERT_TRUE(h.Feed(std::string_view(&c, 1), false, &out).ok());
+  ASSERT_TRUE(h.Feed("", true, &out).ok());
+  EXPECT_EQ(out, before + tail);
 }
 
 }  // namespace

@@ -29,6 +29,9 @@
 //   tool_use block gets all of its input_json_deltas between its start and its stop. Only a
 //   fragment for a call whose arguments were already whole, or that follows text after it,
 //   arrives late; it is still sent on its call's (stopped) block index rather than dropped.
+//   "Whole" is an object or array with balanced brackets (tracked per fragment): a call whose
+//   arguments never become one (a tool without parameters streamed as "", malformed output)
+//   holds the calls after it until the finish, when they go out whole; nothing is lost.
 namespace sluice::translate {
 namespace {
 
@@ -356,13 +359,14 @@ class AnthropicToOpenAITranslator final : public Translator {
         c.name = fn != nullptr ? fn->GetString("name") : std::string_view();
         // A call that starts while the open one's arguments are not yet whole means the
         // upstream interleaves parallel calls: hold it until the open one is whole.
-        if (!held_.empty() || (open_ == Open::kTool && !ArgumentsWhole(tools_[live_tool_].args))) {
+        if (!held_.empty() || (open_ == Open::kTool && !tools_[live_tool_].shape.Whole())) {
           held_.push_back(tool);
         } else {
           StartTool(tool, out);
         }
       }
       c.args.append(args);
+      c.shape.Add(args);
       if (c.block < 0) continue;  // held: its fragments go out with its start
       if (!args.empty()) EmitDelta(c.block, "input_json_delta", "partial_json", args, out);
       if (tool == live_tool_) ReleaseHeld(false, out);
@@ -370,8 +374,6 @@ class AnthropicToOpenAITranslator final : public Translator {
     return absl::OkStatus();
   }
 
-  // A tool call's arguments form one JSON value (so no fragment of it can follow).
-  static bool ArgumentsWhole(const std::string& args) { return json::Parse(args).ok(); }
 
   // Opens the tool_use block of call `tool` (closing the open block).
   void StartTool(int64_t tool, std::string* out) {
@@ -389,7 +391,7 @@ class AnthropicToOpenAITranslator final : public Translator {
   // Sends held calls, oldest first, each with the arguments gathered so far: while the open
   // call's arguments are whole, or all of them (`all`: before another kind of block, or the end).
   void ReleaseHeld(bool all, std::string* out) {
-    while (!held_.empty() && (all || open_ != Open::kTool || ArgumentsWhole(tools_[live_tool_].args))) {
+    while (!held_.empty() && (all || open_ != Open::kTool || tools_[live_tool_].shape.Whole())) {
       int64_t tool = held_.front();
       held_.erase(held_.begin());
       StartTool(tool, out);
@@ -471,9 +473,34 @@ class AnthropicToOpenAITranslator final : public Translator {
   Open open_ = Open::kNone;
   int64_t open_index_ = 0;
   int64_t next_index_ = 0;
+  // Whether arguments streamed so far form a whole JSON object or array (brackets balanced
+  // outside strings), followed fragment by fragment: O(1) per byte, however long the call.
+  struct JsonShape {
+    int depth = 0;
+    bool in_string = false;
+    bool escape = false;
+    bool closed = false;  // a top-level object or array ended
+    void Add(std::string_view fragment) {
+      for (char c : fragment) {
+        if (in_string) {
+          if (escape) escape = false;
+          else if (c == '\\') escape = true;
+          else if (c == '"') in_string = false;
+        } else if (c == '"') {
+          in_string = true;
+        } else if (c == '{' || c == '[') {
+          ++depth;
+        } else if ((c == '}' || c == ']') && depth > 0) {
+          if (--depth == 0) closed = true;
+        }
+      }
+    }
+    bool Whole() const { return closed && depth == 0 && !in_string; }
+  };
   struct ToolCall {
     std::string id, name;
     std::string args;    // the arguments so far
+    JsonShape shape;     // of args
     int64_t block = -1;  // its Anthropic block index, once its content_block_start went out
   };
   std::map<int64_t, ToolCall> tools_;  // by OpenAI tool index

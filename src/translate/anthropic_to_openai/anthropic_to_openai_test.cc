@@ -178,6 +178,27 @@ TEST_F(AnthropicToOpenAITest, InterleavedToolCallsStayInTheirBlocks) {
   EXPECT_EQ(StrictToolInputs(plain.out).size(), 2u);
 }
 
+// Brackets and escaped quotes inside argument strings do not make arguments look whole.
+TEST_F(AnthropicToOpenAITest, HeldCallsWaitForBracketsOutsideStrings) {
+  auto chunk = [](std::string_view tool_calls, std::string_view finish = "null") {
+    return StrCat(R"(data: {"id":"c","model":"m","choices":[{"index":0,"delta":{"tool_calls":)", tool_calls,
+                  R"(},"finish_reason":)", finish, "}]}\n\n");
+  };
+  std::string stream =
+      chunk(R"([{"index":0,"id":"a","type":"function","function":{"name":"f","arguments":"{\"q\":\"x}"}}])") +
+      chunk(R"([{"index":1,"id":"b","type":"function","function":{"name":"g","arguments":"{}"}}])") +
+      chunk(R"([{"index":0,"function":{"arguments":"\\\"]y{\"}"}}])") +
+      R"(data: {"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]})" "\n\ndata: [DONE]\n\n";
+  auto make = [&] { return Responder(true, "text/event-stream"); };
+  auto result = FeedEverySplit(make, stream);
+  ASSERT_TRUE(result.status.ok()) << result.status;
+  auto tools = StrictToolInputs(result.out);
+  ASSERT_EQ(tools.size(), 2u) << result.out;
+  EXPECT_EQ(tools[0].second, R"({"q":"x}\"]y{"})");
+  EXPECT_EQ(*json::Parse(tools[0].second)->Find("q"), json::Value::String("x}\"]y{"));
+  EXPECT_EQ(tools[1].second, "{}");
+}
+
 TEST_F(AnthropicToOpenAITest, StreamUsage) {
   auto t = Responder(true, "text/event-stream");
   std::string out;

@@ -47,7 +47,12 @@ class PassthroughTranslator final : public Translator {
     return up;
   }
 
-  http::HeaderMutation TranslateResponseHeaders(int, const http::HeaderMap&) override { return {}; }
+  http::HeaderMutation TranslateResponseHeaders(int, const http::HeaderMap& headers) override {
+    // A server that ignored stream:true answers JSON: its bytes pass unchanged.
+    auto ct = headers.Get("content-type");
+    if (hide_usage_chunk_ && (!ct || ct->find("text/event-stream") == std::string_view::npos)) hide_usage_chunk_ = false;
+    return {};
+  }
 
   absl::Status TranslateResponseBody(std::string_view chunk, bool end_of_stream, std::string* out) override {
     if (hide_usage_chunk_) return hider_.Feed(chunk, end_of_stream, out);

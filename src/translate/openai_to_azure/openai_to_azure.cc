@@ -40,6 +40,8 @@ class AzureTranslator final : public Translator {
   absl::StatusOr<UpstreamRequest> TranslateRequest(const ClientRequest& req) override {
     auto up = SpliceModel(req);
     if (!up.ok() || !req.want_usage || !stream_ || endpoint_ != Endpoint::kChatCompletions) return up;
+    // Azure takes stream_options from api-version 2024-09-01 on; older ones answer 400.
+    if (ApiVersion() < "2024-09-01") return up;
     auto with_usage = WithStreamUsage(up->body ? std::string_view(*up->body) : req.raw_body);
     if (!with_usage.ok()) return with_usage.status();
     if (*with_usage) {
@@ -51,8 +53,7 @@ class AzureTranslator final : public Translator {
 
   absl::StatusOr<UpstreamRequest> SpliceModel(const ClientRequest& req) {
     stream_ = req.stream;
-    std::string_view version =
-        backend_.schema_version.empty() ? kAzureDefaultApiVersion : std::string_view(backend_.schema_version);
+    std::string_view version = ApiVersion();
     UpstreamRequest up;
     up.path = StrCat("/openai/deployments/", EscapeComponent(req.model), "/", EndpointName(endpoint_),
                      "?api-version=", EscapeComponent(version));
@@ -75,6 +76,10 @@ class AzureTranslator final : public Translator {
       up.body = std::move(out);
     }
     return up;
+  }
+
+  std::string_view ApiVersion() const {
+    return backend_.schema_version.empty() ? kAzureDefaultApiVersion : std::string_view(backend_.schema_version);
   }
 
   http::HeaderMutation TranslateResponseHeaders(int, const http::HeaderMap&) override { return {}; }
