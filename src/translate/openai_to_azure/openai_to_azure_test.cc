@@ -42,13 +42,13 @@ struct Run {
 
 // The pipeline skips the DOM for this translator (NeedsDocument() is false): doc is {}.
 Run Request(Endpoint e, const config::Backend& b, std::string_view body, std::string_view model,
-            std::string_view client_model, bool stream = false) {
+            std::string_view client_model, bool stream = false, bool want_usage = false) {
   static const json::Value kEmpty = json::Value::Object();
   static const http::HeaderMap kHeaders;
   Run r{NewOpenAIToAzureFactory(e), nullptr, absl::UnknownError("")};
   r.t = r.factory->Create(b);
   ClientRequest req{.endpoint = e, .raw_body = body, .doc = kEmpty, .headers = kHeaders, .model = model,
-                    .stream = stream, .client_model = client_model};
+                    .stream = stream, .client_model = client_model, .want_usage = want_usage};
   r.up = r.t->TranslateRequest(req);
   return r;
 }
@@ -87,6 +87,31 @@ TEST(AzureRequest, ModelOverrideIsSplicedIntoTheRawBody) {
   EXPECT_EQ(r.up->path, "/openai/deployments/prod-%224o%22/chat/completions?api-version=2024-12-01-preview");
   auto bad = Request(Endpoint::kChatCompletions, AzureBackend(), "[1]", "x", "y");
   EXPECT_EQ(bad.up.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Usage for the driver (ext_proc with costs): asked of Azure only where its api-version takes
+// stream_options (2024-09-01 on); the usage-only chunk is then kept from the client.
+TEST(AzureRequest, StreamUsageOnlyWhereTheApiVersionTakesIt) {
+  constexpr std::string_view kStream = R"({"model":"gpt-4o","stream":true,"messages":[]})";
+  for (const char* version : {"2024-02-01", "2023-05-15", "2024-08-01-preview"}) {
+    auto old = Request(Endpoint::kChatCompletions, AzureBackend(version), kStream, "gpt-4o", "gpt-4o", true, true);
+    ASSERT_TRUE(old.up.ok());
+    EXPECT_FALSE(old.up->body.has_value()) << version;
+  }
+  auto r = Request(Endpoint::kChatCompletions, AzureBackend(""), kStream, "gpt-4o", "gpt-4o", true, true);
+  ASSERT_TRUE(r.up.ok());
+  ASSERT_TRUE(r.up->body.has_value());
+  EXPECT_EQ(*r.up->body, R"({"model":"gpt-4o","stream":true,"messages":[],"stream_options":{"include_usage":true}})");
+  std::string out;
+  ASSERT_TRUE(r.t->TranslateResponseBody(
+                     "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"}}]}\n\n"
+                     "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1,\"total_tokens\":4}}\n\n"
+                     "data: [DONE]\n\n",
+                     true, &out)
+                  .ok());
+  EXPECT_EQ(out.find("\"usage\""), std::string::npos) << out;
+  EXPECT_NE(out.find("data: [DONE]"), std::string::npos);
+  EXPECT_EQ(r.t->usage().total_tokens, 4);
 }
 
 TEST(AzureResponse, BufferedPassesThroughAndReportsUsage) {
