@@ -221,6 +221,15 @@ bool ReadOpenAIUsage(const json::Value* u, Usage* out) {
   return true;
 }
 
+absl::StatusOr<bool> AskForStreamUsage(const ClientRequest& req, UpstreamRequest* up) {
+  if (!req.want_usage || !req.stream || req.endpoint != Endpoint::kChatCompletions) return false;
+  auto with_usage = WithStreamUsage(up->body ? std::string_view(*up->body) : req.raw_body);
+  if (!with_usage.ok()) return with_usage.status();
+  if (!*with_usage) return false;
+  up->body = std::move(**with_usage);
+  return true;
+}
+
 absl::StatusOr<std::optional<std::string>> WithStreamUsage(std::string_view body) {
   auto members = json::ScanObject(body);
   if (!members.ok()) return members.status();

@@ -156,6 +156,12 @@ std::string OpenAIStreamError(std::string_view message);
 // the total is missing). False, and nothing changed, when `u` is not an object.
 bool ReadOpenAIUsage(const json::Value* u, Usage* out);
 
+// For same-dialect OpenAI chat translators: when the driver wants usage (want_usage) and the
+// client streams a chat completion without asking for it, `up`'s body (else the client's)
+// gets stream_options.include_usage. True when it did: the translator then keeps the
+// usage-only chunk from the client (UsageChunkHider).
+absl::StatusOr<bool> AskForStreamUsage(const ClientRequest& req, UpstreamRequest* up);
+
 // An OpenAI chat request body (a JSON object) with stream_options.include_usage set to true,
 // other stream_options kept; nullopt when it is true already.
 absl::StatusOr<std::optional<std::string>> WithStreamUsage(std::string_view body);

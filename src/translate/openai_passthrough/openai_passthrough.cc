@@ -12,13 +12,10 @@ class PassthroughTranslator final : public Translator {
 
   absl::StatusOr<UpstreamRequest> TranslateRequest(const ClientRequest& req) override {
     auto up = SpliceModel(req);
-    if (!up.ok() || !req.want_usage || !req.stream || endpoint_ != Endpoint::kChatCompletions) return up;
-    auto with_usage = WithStreamUsage(up->body ? std::string_view(*up->body) : req.raw_body);
-    if (!with_usage.ok()) return with_usage.status();
-    if (*with_usage) {
-      up->body = std::move(**with_usage);
-      hide_usage_chunk_ = true;
-    }
+    if (!up.ok()) return up;
+    auto asked = AskForStreamUsage(req, &*up);
+    if (!asked.ok()) return asked.status();
+    hide_usage_chunk_ = *asked;
     return up;
   }
 

@@ -39,15 +39,11 @@ class AzureTranslator final : public Translator {
 
   absl::StatusOr<UpstreamRequest> TranslateRequest(const ClientRequest& req) override {
     auto up = SpliceModel(req);
-    if (!up.ok() || !req.want_usage || !stream_ || endpoint_ != Endpoint::kChatCompletions) return up;
     // Azure takes stream_options from api-version 2024-09-01 on; older ones answer 400.
-    if (ApiVersion() < "2024-09-01") return up;
-    auto with_usage = WithStreamUsage(up->body ? std::string_view(*up->body) : req.raw_body);
-    if (!with_usage.ok()) return with_usage.status();
-    if (*with_usage) {
-      up->body = std::move(**with_usage);
-      hide_usage_chunk_ = true;
-    }
+    if (!up.ok() || ApiVersion() < "2024-09-01") return up;
+    auto asked = AskForStreamUsage(req, &*up);
+    if (!asked.ok()) return asked.status();
+    hide_usage_chunk_ = *asked;
     return up;
   }
 
