@@ -46,8 +46,10 @@ class PassthroughTranslator final : public Translator {
 
   http::HeaderMutation TranslateResponseHeaders(int, const http::HeaderMap& headers) override {
     // A server that ignored stream:true answers JSON: its bytes pass unchanged.
-    auto ct = headers.Get("content-type");
-    if (hide_usage_chunk_ && (!ct || ct->find("text/event-stream") == std::string_view::npos)) hide_usage_chunk_ = false;
+    if (hide_usage_chunk_) {
+      auto ct = headers.Get("content-type");
+      if (!ct || ct->find("text/event-stream") == std::string_view::npos) hide_usage_chunk_ = false;
+    }
     return {};
   }
 
