@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/strings.h"
 #include "extproc/extproc_test_util.h"
 #include "gtest/gtest.h"
 
@@ -394,6 +395,46 @@ TEST_F(ProcessorTest, StreamsThatAskForUsageAreLeftAlone) {
   EXPECT_FALSE(b->response_body().response().has_body_mutation()) << "the client's usage chunk passes unchanged";
   const auto& md = b->dynamic_metadata().fields().at(kMetadataNamespace).struct_value().fields();
   EXPECT_EQ(md.at("llm_total_token").number_value(), 2);
+}
+
+// Anthropic token counting through ext_proc: routed and signed like Messages, to the backend's
+// count endpoint; the count comes back as the input tokens of the usage metadata.
+TEST_F(ProcessorTest, CountTokensGoesToEachBackendsCountEndpoint) {
+  struct Case {
+    const char* model;
+    const char* path;
+    const char* answer;
+  } cases[] = {
+      {"claude-test", "/v1/messages/count_tokens", R"({"input_tokens":12})"},
+      {"bedrock-test", "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/count-tokens", R"({"inputTokens":12})"},
+  };
+  for (const Case& c : cases) {
+    StreamProcessor p{LoadRuntime(), [] { return uint64_t{0}; }, ProcessorLimits{}};
+    auto send = [&p](const pb::ProcessingRequest& in) -> absl::StatusOr<pb::ProcessingResponse> {
+      pb::ProcessingResponse out;
+      absl::StatusOr<bool> r = p.Process(in, &out);
+      if (!r.ok()) return r.status();
+      return out;
+    };
+    auto headers = kPost;
+    headers[1].second = "/anthropic/v1/messages/count_tokens";
+    ASSERT_TRUE(send(RequestHeaders(headers)).ok());
+    auto r = send(Body(true, StrCat(R"({"model":")", c.model, R"(","messages":[{"role":"user","content":"count me"}]})"), true));
+    ASSERT_TRUE(r.ok()) << c.model;
+    ASSERT_TRUE(r->has_request_body()) << r->DebugString();
+    std::map<std::string, std::string> set;
+    for (const auto& o : r->request_body().response().header_mutation().set_headers()) set[o.header().key()] = o.header().raw_value();
+    EXPECT_EQ(set[":path"], c.path) << c.model;
+    EXPECT_TRUE(set.count("x-api-key") || set.count("authorization")) << "signed: " << c.model;
+    ASSERT_TRUE(send(ResponseHeaders({{":status", "200"}, {"content-type", "application/json"}})).ok());
+    auto b = send(Body(false, c.answer, true));
+    ASSERT_TRUE(b.ok());
+    std::string client = b->response_body().response().body_mutation().body();
+    if (client.empty()) client = c.answer;  // unchanged
+    EXPECT_EQ(client, R"({"input_tokens":12})") << c.model;
+    const auto& md = b->dynamic_metadata().fields().at(kMetadataNamespace).struct_value().fields();
+    EXPECT_EQ(md.at("llm_input_token").number_value(), 12) << c.model;
+  }
 }
 
 TEST_F(ProcessorTest, UsageMetadataInTheHeadersReplyWhenThereIsNoBody) {
