@@ -557,12 +557,62 @@ class AnthropicToBedrockTranslator final : public Translator {
     Emit("content_block_start", ev, out);
   }
 
-  void Delta(Value&& delta, std::string* out) {
-    Value ev = Value::Object();
-    ev.Set("type", Str("content_block_delta"));
-    ev.Set("index", Value::Int(index_));
-    ev.Set("delta", std::move(delta));
-    Emit("content_block_delta", ev, out);
+  // One content_block_delta of the open block, written in place: the bytes Emit would give
+  // for {"type":"content_block_delta","index":N,"delta":{"type":T,field:value}}.
+  void WriteDelta(std::string_view type, std::string_view field, std::string_view value, std::string* out) {
+    StrAppend(out, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":", index_,
+              ",\"delta\":{\"type\":");
+    json::AppendQuoted(out, type);
+    out->push_back(',');
+    json::AppendQuoted(out, field);
+    out->push_back(':');
+    json::AppendQuoted(out, value);
+    out->append("}}\n\n");
+  }
+
+  void TextDelta(int64_t idx, std::string_view text, std::string* out) {
+    if (!open_ || bedrock_index_ != idx) {
+      Value cb = Value::Object();
+      cb.Set("type", Str("text"));
+      cb.Set("text", Str(""));
+      OpenBlock(idx, std::move(cb), out);
+    }
+    WriteDelta("text_delta", "text", text, out);
+  }
+
+  absl::Status ToolInputDelta(int64_t idx, std::string_view input, std::string* out) {
+    if (!open_ || bedrock_index_ != idx) return Malformed("toolUse delta outside a toolUse block");
+    WriteDelta("input_json_delta", "partial_json", input, out);
+    return absl::OkStatus();
+  }
+
+  void OpenThinking(int64_t idx, std::string* out) {
+    if (open_ && bedrock_index_ == idx) return;
+    Value cb = Value::Object();
+    cb.Set("type", Str("thinking"));
+    cb.Set("thinking", Str(""));
+    cb.Set("signature", Str(""));
+    OpenBlock(idx, std::move(cb), out);
+  }
+
+  // The common contentBlockDelta spelling without the general parser (see
+  // bedrock_internal::MatchCompactDelta). True when handled (a failure included).
+  bool FastDelta(std::string_view payload, std::string* out) {
+    if (finished_) return false;
+    json::CompactMatcher m(payload);
+    bedrock_internal::CompactDelta d;
+    if (!bedrock_internal::MatchCompactDelta(m, &d)) return false;
+    using Kind = bedrock_internal::CompactDelta::Kind;
+    if (d.kind == Kind::kText) {
+      TextDelta(d.block, d.value, out);
+    } else if (d.kind == Kind::kToolInput) {
+      if (!open_ || bedrock_index_ != d.block) return false;  // the general path reports it
+      WriteDelta("input_json_delta", "partial_json", d.value, out);
+    } else {
+      OpenThinking(d.block, out);
+      WriteDelta("thinking_delta", "thinking", d.value, out);
+    }
+    return true;
   }
 
   void Finish(std::string* out) {
@@ -586,6 +636,7 @@ class AnthropicToBedrockTranslator final : public Translator {
     if (auto exception = bedrock_internal::StreamException(m)) return *exception;
     if (finished_) return absl::OkStatus();
     std::string_view type = m.StringHeader(":event-type").value_or("");
+    if (type == "contentBlockDelta" && FastDelta(m.payload, out)) return absl::OkStatus();
     auto doc = json::Parse(m.payload);
     if (!doc.ok() || !doc->is_object()) return Malformed(StrCat(type, " payload is not a JSON object"));
     int64_t idx = IntField(&*doc, "contentBlockIndex");
@@ -605,20 +656,9 @@ class AnthropicToBedrockTranslator final : public Translator {
       const Value* delta = doc->Find("delta");
       if (delta == nullptr || !delta->is_object()) return Malformed("contentBlockDelta without delta");
       if (const Value* text = delta->Find("text"); text != nullptr && text->is_string()) {
-        Value cb = Value::Object();
-        cb.Set("type", Str("text"));
-        cb.Set("text", Str(""));
-        OpenBlock(idx, std::move(cb), out);
-        Value d = Value::Object();
-        d.Set("type", Str("text_delta"));
-        d.Set("text", Value(*text));
-        Delta(std::move(d), out);
+        TextDelta(idx, text->as_string(), out);
       } else if (const Value* tu = delta->Find("toolUse"); tu != nullptr) {
-        if (!open_ || bedrock_index_ != idx) return Malformed("toolUse delta outside a toolUse block");
-        Value d = Value::Object();
-        d.Set("type", Str("input_json_delta"));
-        d.Set("partial_json", Str(tu->GetString("input")));
-        Delta(std::move(d), out);
+        return ToolInputDelta(idx, tu->GetString("input"), out);
       } else if (const Value* rc = delta->Find("reasoningContent"); rc != nullptr) {
         if (const Value* redacted = rc->Find("redactedContent"); redacted != nullptr) {
           Value cb = Value::Object();
@@ -628,22 +668,12 @@ class AnthropicToBedrockTranslator final : public Translator {
           OpenBlock(idx, std::move(cb), out);
           return absl::OkStatus();
         }
-        Value cb = Value::Object();
-        cb.Set("type", Str("thinking"));
-        cb.Set("thinking", Str(""));
-        cb.Set("signature", Str(""));
-        OpenBlock(idx, std::move(cb), out);
-        Value d = Value::Object();
+        OpenThinking(idx, out);
         if (const Value* t = rc->Find("text"); t != nullptr && t->is_string()) {
-          d.Set("type", Str("thinking_delta"));
-          d.Set("thinking", Value(*t));
-        } else if (const Value* s = rc->Find("signature"); s != nullptr && s->is_string()) {
-          d.Set("type", Str("signature_delta"));
-          d.Set("signature", Value(*s));
-        } else {
-          return absl::OkStatus();
+          WriteDelta("thinking_delta", "thinking", t->as_string(), out);
+        } else if (const Value* sig = rc->Find("signature"); sig != nullptr && sig->is_string()) {
+          WriteDelta("signature_delta", "signature", sig->as_string(), out);
         }
-        Delta(std::move(d), out);
       }
     } else if (type == "contentBlockStop") {
       if (open_ && bedrock_index_ == idx) CloseBlock(out);

@@ -254,6 +254,50 @@ TEST(AnthropicToBedrockTest, StreamGoldensSplitAtEveryByte) {
   }
 }
 
+// contentBlockDelta payloads in Bedrock's compact spelling take a fast path; spelled otherwise
+// (spaces, member order) they take the general parser. The client bytes must not differ.
+TEST(AnthropicToBedrockTest, CompactDeltasMatchTheGeneralPath) {
+  auto frames = [](bool compact, std::string_view padding) {
+    auto delta = [&](int block, std::string_view inner) {
+      return compact ? StrCat(R"({"contentBlockIndex":)", block, R"(,"delta":)", inner, padding, "}")
+                     : StrCat(R"({ "delta": )", inner, R"(, "contentBlockIndex": )", block, "}");
+    };
+    std::vector<std::pair<std::string, std::string>> events = {
+        {"messageStart", R"({"role":"assistant"})"},
+        {"contentBlockDelta", delta(0, R"({"reasoningContent":{"text":"think \"hard\"\n"}})")},
+        {"contentBlockDelta", delta(0, R"({"reasoningContent":{"signature":"sig"}})")},
+        {"contentBlockStop", R"({"contentBlockIndex":0})"},
+        {"contentBlockDelta", delta(1, R"({"text":"caf\u00e9 \ud83d\ude00 \\ \/ tab\t"})")},
+        {"contentBlockDelta", delta(1, R"({"text":"plain"})")},
+        {"contentBlockStop", R"({"contentBlockIndex":1})"},
+        {"contentBlockStart", R"({"contentBlockIndex":2,"start":{"toolUse":{"toolUseId":"t1","name":"f"}}})"},
+        {"contentBlockDelta", delta(2, R"({"toolUse":{"input":"{\"city\": \"Z\u00fcrich\"}"}})")},
+        {"contentBlockStop", R"({"contentBlockIndex":2})"},
+        {"messageStop", R"({"stopReason":"tool_use"})"},
+        {"metadata", R"({"usage":{"inputTokens":3,"outputTokens":4,"totalTokens":7}})"},
+    };
+    std::string out;
+    for (const auto& [type, payload] : events) {
+      out += http::EncodeEventStreamMessage({http::EventStreamHeader::String(":event-type", type),
+                                             http::EventStreamHeader::String(":content-type", "application/json"),
+                                             http::EventStreamHeader::String(":message-type", "event")},
+                                            payload);
+    }
+    return out;
+  };
+  for (std::string_view padding : {"", R"(,"p":"abcdefgh")"}) {
+    absl::Status st1, st2;
+    std::string fast = FeedPieces(frames(true, padding), {}, &st1);
+    std::string general = FeedPieces(frames(false, padding), {}, &st2);
+    ASSERT_TRUE(st1.ok()) << st1;
+    ASSERT_TRUE(st2.ok()) << st2;
+    EXPECT_EQ(fast, general) << padding;
+    EXPECT_NE(fast.find(R"("text_delta","text":"café 😀 \\ / tab\t")"), std::string::npos) << fast;
+    EXPECT_NE(fast.find(R"("partial_json":"{\"city\": \"Zürich\"}")"), std::string::npos) << fast;
+    EXPECT_NE(fast.find(R"("thinking_delta","thinking":"think \"hard\"\n")"), std::string::npos) << fast;
+  }
+}
+
 TEST(AnthropicToBedrockTest, StreamUsage) {
   Usage u;
   absl::Status st;

@@ -154,4 +154,15 @@ absl::Status InvokeStreamUnwrapper::OnMessage(const http::EventStreamMessageView
   return absl::OkStatus();
 }
 
+bool MatchCompactDelta(json::CompactMatcher& m, CompactDelta* d) {
+  if (!m.Literal(R"({"contentBlockIndex":)") || !m.Index(&d->block) || !m.Literal(R"(,"delta":{")")) return false;
+  if (m.Literal(R"(text":)")) d->kind = CompactDelta::Kind::kText;
+  else if (m.Literal(R"(toolUse":{"input":)")) d->kind = CompactDelta::Kind::kToolInput;
+  else if (m.Literal(R"(reasoningContent":{"text":)")) d->kind = CompactDelta::Kind::kReasoningText;
+  else return false;
+  if (!m.String(&d->value) || !m.Literal(d->kind == CompactDelta::Kind::kText ? "}" : "}}")) return false;
+  if (m.Literal(R"(,"p":)") && !m.SkipString()) return false;
+  return m.Literal("}") && m.AtEnd();
+}
+
 }  // namespace sluice::translate::bedrock_internal

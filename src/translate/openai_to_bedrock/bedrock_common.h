@@ -54,4 +54,20 @@ class InvokeStreamUnwrapper {
   json::Reader reader_;  // the current chunk's payload, then its event
 };
 
+// Most ConverseStream events of a long answer are contentBlockDelta, which Bedrock writes in
+// one shape:
+//   {"contentBlockIndex":N,"delta":{"text":"..."},"p":"..."}
+// (or {"toolUse":{"input":"..."}} / {"reasoningContent":{"text":"..."}} as the delta; "p" is
+// padding against traffic analysis and may be missing). MatchCompactDelta matches such a
+// payload byte for byte, its strings validated as the JSON parser would; any other spelling
+// answers false and takes the translator's general path. `value` views into the payload or
+// into `m`, which must outlive it.
+struct CompactDelta {
+  enum class Kind { kText, kToolInput, kReasoningText };
+  Kind kind = Kind::kText;
+  int64_t block = 0;  // contentBlockIndex
+  std::string_view value;
+};
+bool MatchCompactDelta(json::CompactMatcher& m, CompactDelta* d);
+
 }  // namespace sluice::translate::bedrock_internal

@@ -263,28 +263,16 @@ class BedrockChatTranslator final : public Translator {
     EmitField("reasoning_content", text, out);
   }
 
-  // Most events of a long answer are contentBlockDelta, which Bedrock writes in one shape:
-  //   {"contentBlockIndex":N,"delta":{"text":"..."},"p":"..."}
-  // (or {"toolUse":{"input":"..."}} / {"reasoningContent":{"text":"..."}} as the delta; "p"
-  // is padding against traffic analysis and may be missing). Such a payload is matched byte
-  // for byte, its strings validated as the parser would; any other spelling takes the
-  // general path. True when handled.
+  // The common contentBlockDelta spelling without the general parser (see
+  // bedrock_internal::MatchCompactDelta). True when handled.
   bool FastDelta(std::string_view payload, std::string* out) {
     json::CompactMatcher m(payload);
-    int64_t block = 0;
-    if (!m.Literal(R"({"contentBlockIndex":)") || !m.Index(&block) || !m.Literal(R"(,"delta":{")")) return false;
-    enum { kText, kTool, kReasoning } kind;
-    if (m.Literal(R"(text":)")) kind = kText;
-    else if (m.Literal(R"(toolUse":{"input":)")) kind = kTool;
-    else if (m.Literal(R"(reasoningContent":{"text":)")) kind = kReasoning;
-    else return false;
-    std::string_view value;
-    if (!m.String(&value) || !m.Literal(kind == kText ? "}" : "}}")) return false;
-    if (m.Literal(R"(,"p":)") && !m.SkipString()) return false;
-    if (!m.Literal("}") || !m.AtEnd()) return false;
-    if (kind == kText) EmitField("content", value, out);
-    else if (kind == kTool) ToolInput(block, value, out);
-    else ReasoningText(block, value, out);
+    bedrock_internal::CompactDelta d;
+    if (!bedrock_internal::MatchCompactDelta(m, &d)) return false;
+    using Kind = bedrock_internal::CompactDelta::Kind;
+    if (d.kind == Kind::kText) EmitField("content", d.value, out);
+    else if (d.kind == Kind::kToolInput) ToolInput(d.block, d.value, out);
+    else ReasoningText(d.block, d.value, out);
     return true;
   }
 
