@@ -331,4 +331,16 @@ void UsageChunkHider::OnEvent(std::string_view raw, std::string* out) {
   out->append(raw);
 }
 
+void AppendAnthropicDeltaEvent(int64_t index, std::string_view type, std::string_view field, std::string_view value,
+                               std::string* out) {
+  StrAppend(out, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":", index,
+            ",\"delta\":{\"type\":");
+  json::AppendQuoted(out, type);
+  out->push_back(',');
+  json::AppendQuoted(out, field);
+  out->push_back(':');
+  json::AppendQuoted(out, value);
+  out->append("}}\n\n");
+}
+
 }  // namespace sluice::translate

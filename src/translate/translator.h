@@ -204,6 +204,13 @@ std::string StreamErrorFor(Translator& t, const absl::Status& st, std::string_vi
 // OpenAI's usage object for `u`: {"prompt_tokens","completion_tokens","total_tokens",
 // "prompt_tokens_details":{"cached_tokens"[,"cache_creation_input_tokens" when non-zero,
 // Envoy AI Gateway's extension]}}, appended as compact JSON.
+// One Anthropic content_block_delta SSE event, written in place: the bytes of
+//   event: content_block_delta
+//   data: {"type":"content_block_delta","index":N,"delta":{"type":T,<field>:<value>}}
+// (compact, as the JSON serializer writes it; this runs once per streamed delta).
+void AppendAnthropicDeltaEvent(int64_t index, std::string_view type, std::string_view field, std::string_view value,
+                               std::string* out);
+
 void AppendOpenAIUsage(const Usage& u, std::string* out);
 
 // One OpenAI tool_calls entry {"id","type":"function","function":{"name","arguments"}}

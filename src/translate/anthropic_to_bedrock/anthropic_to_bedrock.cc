@@ -557,17 +557,9 @@ class AnthropicToBedrockTranslator final : public Translator {
     Emit("content_block_start", ev, out);
   }
 
-  // One content_block_delta of the open block, written in place: the bytes Emit would give
-  // for {"type":"content_block_delta","index":N,"delta":{"type":T,field:value}}.
+  // One content_block_delta of the open block.
   void WriteDelta(std::string_view type, std::string_view field, std::string_view value, std::string* out) {
-    StrAppend(out, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":", index_,
-              ",\"delta\":{\"type\":");
-    json::AppendQuoted(out, type);
-    out->push_back(',');
-    json::AppendQuoted(out, field);
-    out->push_back(':');
-    json::AppendQuoted(out, value);
-    out->append("}}\n\n");
+    AppendAnthropicDeltaEvent(index_, type, field, value, out);
   }
 
   void TextDelta(int64_t idx, std::string_view text, std::string* out) {

@@ -4,6 +4,7 @@
 #include "http/eventstream.h"
 #include "json/json.h"
 #include "translate/openai_to_bedrock/golden_test_util.h"
+#include "translate/openai_to_bedrock/invoke_stream_test_util.h"
 
 namespace sluice::translate {
 namespace {
@@ -276,14 +277,7 @@ TEST(AnthropicToBedrockTest, CompactDeltasMatchTheGeneralPath) {
         {"messageStop", R"({"stopReason":"tool_use"})"},
         {"metadata", R"({"usage":{"inputTokens":3,"outputTokens":4,"totalTokens":7}})"},
     };
-    std::string out;
-    for (const auto& [type, payload] : events) {
-      out += http::EncodeEventStreamMessage({http::EventStreamHeader::String(":event-type", type),
-                                             http::EventStreamHeader::String(":content-type", "application/json"),
-                                             http::EventStreamHeader::String(":message-type", "event")},
-                                            payload);
-    }
-    return out;
+    return bedrock_internal::testing::EncodeEventMessages(events);
   };
   for (std::string_view padding : {"", R"(,"p":"abcdefgh")"}) {
     absl::Status st1, st2;

@@ -325,7 +325,7 @@ class AnthropicToOpenAITranslator final : public Translator {
         block.Set("signature", Str(""));
         OpenBlock(Open::kThinking, std::move(block), out);
       }
-      EmitDelta(open_index_, "thinking_delta", "thinking", reasoning, out);
+      AppendAnthropicDeltaEvent(open_index_, "thinking_delta", "thinking", reasoning, out);
     }
     std::string_view text = delta.GetString("content");
     if (std::string_view refusal = delta.GetString("refusal"); !refusal.empty()) {
@@ -340,7 +340,7 @@ class AnthropicToOpenAITranslator final : public Translator {
         block.Set("text", Str(""));
         OpenBlock(Open::kText, std::move(block), out);
       }
-      EmitDelta(open_index_, "text_delta", "text", text, out);
+      AppendAnthropicDeltaEvent(open_index_, "text_delta", "text", text, out);
     }
     const Value* calls = delta.Find("tool_calls");
     if (calls == nullptr || !calls->is_array()) return absl::OkStatus();
@@ -368,7 +368,7 @@ class AnthropicToOpenAITranslator final : public Translator {
       c.args.append(args);
       c.shape.Add(args);
       if (c.block < 0) continue;  // held: its fragments go out with its start
-      if (!args.empty()) EmitDelta(c.block, "input_json_delta", "partial_json", args, out);
+      if (!args.empty()) AppendAnthropicDeltaEvent(c.block, "input_json_delta", "partial_json", args, out);
       if (tool == live_tool_) ReleaseHeld(false, out);
     }
     return absl::OkStatus();
@@ -396,7 +396,7 @@ class AnthropicToOpenAITranslator final : public Translator {
       held_.erase(held_.begin());
       StartTool(tool, out);
       const ToolCall& c = tools_[tool];
-      if (!c.args.empty()) EmitDelta(c.block, "input_json_delta", "partial_json", c.args, out);
+      if (!c.args.empty()) AppendAnthropicDeltaEvent(c.block, "input_json_delta", "partial_json", c.args, out);
     }
   }
 
@@ -418,21 +418,6 @@ class AnthropicToOpenAITranslator final : public Translator {
     ev.Set("index", Value::Int(open_index_));
     Emit("content_block_stop", ev, out);
     open_ = Open::kNone;
-  }
-
-  // One content_block_delta event, written in place: the bytes Emit would serialise from
-  // {"type":"content_block_delta","index":N,"delta":{"type":T,field:text}}, without building
-  // the object (this runs once per streamed delta).
-  static void EmitDelta(int64_t index, std::string_view type, std::string_view field, std::string_view text,
-                        std::string* out) {
-    StrAppend(out, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":", index,
-              ",\"delta\":{\"type\":");
-    json::AppendQuoted(out, type);
-    out->push_back(',');
-    json::AppendQuoted(out, field);
-    out->push_back(':');
-    json::AppendQuoted(out, text);
-    out->append("}}\n\n");
   }
 
   void Finish(std::string* out) {

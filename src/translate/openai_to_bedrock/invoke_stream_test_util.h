@@ -1,9 +1,12 @@
-// Test helper: encodes Anthropic events the way Bedrock's InvokeModel response stream carries
-// them, for the tests of both AWSAnthropic directions (see InvokeStreamUnwrapper).
+// Test helpers: encode Bedrock response streams for the tests of the Bedrock directions:
+// ConverseStream events as given, and Anthropic events the way InvokeModel's response stream
+// carries them (see InvokeStreamUnwrapper).
 #pragma once
 
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "crypto/crypto.h"
 #include "gtest/gtest.h"
@@ -11,6 +14,18 @@
 #include "json/json.h"
 
 namespace sluice::translate::bedrock_internal::testing {
+
+// One `event` message per (":event-type", payload bytes as given).
+inline std::string EncodeEventMessages(const std::vector<std::pair<std::string, std::string>>& events) {
+  std::string out;
+  for (const auto& [type, payload] : events) {
+    out += http::EncodeEventStreamMessage({http::EventStreamHeader::String(":event-type", type),
+                                           http::EventStreamHeader::String(":content-type", "application/json"),
+                                           http::EventStreamHeader::String(":message-type", "event")},
+                                          payload);
+  }
+  return out;
+}
 
 // Wraps each event of a JSON array as a `chunk` message whose payload carries the event JSON
 // in base64 (plus the length-hiding "p" padding); {"exception": name, "payload": ...} entries

@@ -7,6 +7,7 @@
 #include "http/eventstream.h"
 #include "json/json.h"
 #include "translate/openai_to_bedrock/golden_test_util.h"
+#include "translate/openai_to_bedrock/invoke_stream_test_util.h"
 #include "translate/openai_to_bedrock/request.h"
 
 namespace sluice::translate {
@@ -596,23 +597,12 @@ TEST(OpenAIToBedrockStreamTest, BadJsonPayload) {
 // contentBlockDelta payloads in Bedrock's own compact spelling take a fast path; the same
 // payloads spelled otherwise (spaces, member order) take the general parser. Both must give the
 // client the same bytes, escapes included, and a payload whose string is invalid is refused.
-std::string RawEvents(const std::vector<std::pair<std::string, std::string>>& events) {
-  std::string out;
-  for (const auto& [type, payload] : events) {
-    out += http::EncodeEventStreamMessage({http::EventStreamHeader::String(":event-type", type),
-                                           http::EventStreamHeader::String(":content-type", "application/json"),
-                                           http::EventStreamHeader::String(":message-type", "event")},
-                                          payload);
-  }
-  return out;
-}
-
 std::string DeltaStream(bool compact, std::string_view text_token, std::string_view padding) {
   auto delta = [&](int block, std::string_view inner) {
     return compact ? StrCat(R"({"contentBlockIndex":)", block, R"(,"delta":)", inner, padding, "}")
                    : StrCat(R"({ "delta": )", inner, R"(, "contentBlockIndex": )", block, "}");
   };
-  return RawEvents({
+  return bedrock_internal::testing::EncodeEventMessages({
       {"messageStart", R"({"role":"assistant"})"},
       {"contentBlockDelta", delta(0, StrCat(R"({"reasoningContent":{"text":)", R"("think \"hard\"\n")", "}}"))},
       {"contentBlockDelta", delta(0, R"({"reasoningContent":{"signature":"sig"}})")},
