@@ -54,6 +54,19 @@ std::string Answer(Translator& t, std::string_view upstream, absl::Status* st = 
   return out;
 }
 
+// The InvokeModel body inside a CountTokens {"input":{"invokeModel":{"body":<base64>}}}.
+json::Value InvokeModelBody(const json::Value& wrapped) {
+  const json::Value* input = wrapped.Find("input");
+  const json::Value* invoke = input != nullptr ? input->Find("invokeModel") : nullptr;
+  EXPECT_NE(invoke, nullptr) << json::Serialize(wrapped);
+  if (invoke == nullptr) return json::Value();
+  auto raw = crypto::Base64Decode(invoke->GetString("body"));
+  EXPECT_TRUE(raw.ok());
+  auto inner = raw.ok() ? json::Parse(*raw) : absl::StatusOr<json::Value>(raw.status());
+  EXPECT_TRUE(inner.ok()) << (raw.ok() ? *raw : std::string());
+  return inner.ok() ? std::move(*inner) : json::Value();
+}
+
 TEST(AnthropicCountTokensTest, AnthropicKeepsTheBodyAndCountsAtCountTokens) {
   http::HeaderMap h;
   h.Add("anthropic-beta", "token-counting-2024-11-01");
@@ -88,17 +101,13 @@ TEST(AnthropicCountTokensTest, AwsAnthropicWrapsTheInvokeModelBody) {
   auto c = Translate(config::ApiSchema::kAWSAnthropic, "anthropic.claude-3-7-sonnet-20250219-v1:0", kClientBody, h);
   ASSERT_TRUE(c.up.ok()) << c.up.status();
   EXPECT_EQ(c.up->path, "/model/anthropic.claude-3-7-sonnet-20250219-v1%3A0/count-tokens");
-  const json::Value* invoke = c.body.Find("input") ? c.body.Find("input")->Find("invokeModel") : nullptr;
-  ASSERT_NE(invoke, nullptr) << json::Serialize(c.body);
-  auto raw = crypto::Base64Decode(invoke->GetString("body"));
-  ASSERT_TRUE(raw.ok());
-  auto inner = json::Parse(*raw);
-  ASSERT_TRUE(inner.ok()) << *raw;
-  EXPECT_EQ(inner->GetString("anthropic_version"), "bedrock-2023-05-31");
-  EXPECT_EQ(inner->Find("model"), nullptr);
-  EXPECT_EQ(inner->Find("max_tokens")->as_int(), 2049);  // above the thinking budget
-  EXPECT_EQ(json::Serialize(*inner->Find("anthropic_beta")), R"(["interleaved-thinking-2025-05-14"])");
-  EXPECT_EQ(json::Serialize(*inner->Find("messages")), R"([{"role":"user","content":"count these words"}])");
+  const json::Value inner = InvokeModelBody(c.body);
+  ASSERT_TRUE(inner.is_object());
+  EXPECT_EQ(inner.GetString("anthropic_version"), "bedrock-2023-05-31");
+  EXPECT_EQ(inner.Find("model"), nullptr);
+  EXPECT_EQ(inner.Find("max_tokens")->as_int(), 2049);  // above the thinking budget
+  EXPECT_EQ(json::Serialize(*inner.Find("anthropic_beta")), R"(["interleaved-thinking-2025-05-14"])");
+  EXPECT_EQ(json::Serialize(*inner.Find("messages")), R"([{"role":"user","content":"count these words"}])");
   EXPECT_EQ(Answer(*c.translator, R"({"inputTokens":31})"), R"({"input_tokens":31})");
   EXPECT_EQ(c.translator->usage().input_tokens, 31);
 
@@ -106,9 +115,9 @@ TEST(AnthropicCountTokensTest, AwsAnthropicWrapsTheInvokeModelBody) {
   auto kept = Translate(config::ApiSchema::kAWSAnthropic, "anthropic.claude-3-haiku-20240307-v1:0",
                         R"({"model":"m","max_tokens":77,"messages":[{"role":"user","content":"hi"}]})");
   ASSERT_TRUE(kept.up.ok());
-  auto raw2 = crypto::Base64Decode(kept.body.Find("input")->Find("invokeModel")->GetString("body"));
-  ASSERT_TRUE(raw2.ok());
-  EXPECT_EQ(json::Parse(*raw2)->Find("max_tokens")->as_int(), 77);
+  const json::Value kept_inner = InvokeModelBody(kept.body);
+  ASSERT_NE(kept_inner.Find("max_tokens"), nullptr);
+  EXPECT_EQ(kept_inner.Find("max_tokens")->as_int(), 77);
 }
 
 TEST(AnthropicCountTokensTest, BedrockConverseSendsMessagesAndSystem) {
