@@ -212,6 +212,12 @@ describe('@anthropic-ai/sdk -> sluice (Anthropic endpoints) -> every backend', {
         { role: 'assistant', content: [{ type: 'text', text: 'several I think' }] },
         { role: 'user', content: [{ type: 'text', text: 'count them exactly please' }] },
       ],
+      // Tool definitions are part of the prompt: every backend must count them (the
+      // simulators count their names and descriptions).
+      tools: [{
+        name: 'lookup_word', description: 'Looks a word up in the dictionary',
+        input_schema: { type: 'object', properties: { word: { type: 'string' } }, required: ['word'] },
+      }],
     });
     const cases = [
       { name: 'Anthropic', sim: 'anthropic', model: M.anthropic, kind: 'count_tokens' },

@@ -82,8 +82,10 @@ class CountTokensTranslator final : public Translator {
       case config::ApiSchema::kAWSBedrock: {
         auto doc = ParseObject(body, "the Converse body");
         if (!doc.ok()) return doc.status();
+        // ConverseTokensRequest: the Converse members that count (tools and model fields too,
+        // so a request with tools is not under-counted); inferenceConfig etc. are not members.
         Value converse = Value::Object();
-        for (std::string_view key : {"messages", "system"}) {
+        for (std::string_view key : {"messages", "system", "toolConfig", "additionalModelRequestFields"}) {
           if (const Value* v = doc->Find(key)) converse.Set(key, *v);
         }
         Value input = Value::Object();

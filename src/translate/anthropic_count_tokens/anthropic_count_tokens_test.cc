@@ -120,15 +120,44 @@ TEST(AnthropicCountTokensTest, AwsAnthropicWrapsTheInvokeModelBody) {
   EXPECT_EQ(kept_inner.Find("max_tokens")->as_int(), 77);
 }
 
-TEST(AnthropicCountTokensTest, BedrockConverseSendsMessagesAndSystem) {
+TEST(AnthropicCountTokensTest, BedrockConverseSendsMessagesSystemAndTools) {
   auto c = Translate(config::ApiSchema::kAWSBedrock, "us.anthropic.claude-3-7-sonnet-20250219-v1:0");
   ASSERT_TRUE(c.up.ok()) << c.up.status();
   EXPECT_EQ(c.up->path, "/model/us.anthropic.claude-3-7-sonnet-20250219-v1%3A0/count-tokens");
   const json::Value* converse = c.body.Find("input") ? c.body.Find("input")->Find("converse") : nullptr;
   ASSERT_NE(converse, nullptr) << json::Serialize(c.body);
   EXPECT_EQ(json::Serialize(*converse),
-            R"({"messages":[{"role":"user","content":[{"text":"count these words"}]}],"system":[{"text":"Be brief."}]})");
+            R"({"messages":[{"role":"user","content":[{"text":"count these words"}]}],"system":[{"text":"Be brief."}],)"
+            R"("toolConfig":{"tools":[{"toolSpec":{"name":"f","description":"d","inputSchema":{"json":{"type":"object"}}}}]},)"
+            R"("additionalModelRequestFields":{"thinking":{"type":"enabled","budget_tokens":2048}}})");
   EXPECT_EQ(Answer(*c.translator, R"({"inputTokens":12})"), R"({"input_tokens":12})");
+}
+
+// Tools and model fields count too (ConverseTokensRequest has toolConfig and
+// additionalModelRequestFields); Converse-only members such as inferenceConfig are left out.
+TEST(AnthropicCountTokensTest, BedrockConverseCountsToolsAndModelFields) {
+  auto c = Translate(config::ApiSchema::kAWSBedrock, "us.anthropic.claude-3-7-sonnet-20250219-v1:0",
+                     R"({"model":"m","max_tokens":2048,"temperature":0.5,"top_k":5,)"
+                     R"("thinking":{"type":"enabled","budget_tokens":1024},)"
+                     R"("tools":[{"name":"get_weather","description":"Weather for a city",)"
+                     R"("input_schema":{"type":"object","properties":{"city":{"type":"string"}}}}],)"
+                     R"("tool_choice":{"type":"auto"},"messages":[{"role":"user","content":"weather?"}]})");
+  ASSERT_TRUE(c.up.ok()) << c.up.status();
+  const json::Value* converse = c.body.Find("input") ? c.body.Find("input")->Find("converse") : nullptr;
+  ASSERT_NE(converse, nullptr) << json::Serialize(c.body);
+  const json::Value* tools = converse->Find("toolConfig");
+  ASSERT_NE(tools, nullptr) << json::Serialize(*converse);
+  EXPECT_EQ(json::Serialize(*tools->Find("tools")),
+            R"([{"toolSpec":{"name":"get_weather","description":"Weather for a city",)"
+            R"("inputSchema":{"json":{"type":"object","properties":{"city":{"type":"string"}}}}}}])");
+  const json::Value* extra = converse->Find("additionalModelRequestFields");
+  ASSERT_NE(extra, nullptr) << json::Serialize(*converse);
+  EXPECT_NE(extra->Find("thinking"), nullptr);
+  EXPECT_EQ(converse->Find("inferenceConfig"), nullptr);
+  for (const auto& [key, value] : converse->members()) {
+    EXPECT_TRUE(key == "messages" || key == "system" || key == "toolConfig" || key == "additionalModelRequestFields")
+        << key << " is not a member of ConverseTokensRequest";
+  }
 }
 
 TEST(AnthropicCountTokensTest, BadAnswersAndErrors) {

@@ -293,6 +293,8 @@ export function anthropicTokenCount(body) {
   };
   let n = wordCount(text(body?.system));
   for (const m of body?.messages ?? []) n += wordCount(text(m?.content));
+  // Tool definitions count too (a counter that drops them under-counts every agent's prompt).
+  for (const t of body?.tools ?? []) n += wordCount(`${t?.name ?? ''} ${t?.description ?? ''}`);
   return n;
 }
 

@@ -512,7 +512,8 @@ export async function startBedrockSim({ credentials = DEFAULT_AWS_CREDENTIALS, r
     const modelId = rec.modelId;
     if (op === 'count-tokens') {
       // CountTokens: {"input": {"invokeModel": {"body": "<base64 InvokeModel body>"}}} or
-      // {"input": {"converse": {"messages", "system"}}}; answers {"inputTokens": N}.
+      // {"input": {"converse": {"messages", "system", "toolConfig", "additionalModelRequestFields"}}}
+      // (ConverseTokensRequest); answers {"inputTokens": N}.
       const input = rec.json?.input;
       const keys = isObject(input) ? Object.keys(input) : [];
       if (!isObject(rec.json) || Object.keys(rec.json).join() !== 'input' || keys.length !== 1 || !['invokeModel', 'converse'].includes(keys[0])) {
@@ -535,8 +536,9 @@ export async function startBedrockSim({ credentials = DEFAULT_AWS_CREDENTIALS, r
       } else if (keys[0] === 'converse') {
         rec.kind = 'count-tokens-converse';
         const c = input.converse;
-        for (const k of Object.keys(c ?? {})) if (!['messages', 'system'].includes(k)) rec.problems.push(`input.converse.${k}: not a member of ConverseTokensRequest`);
-        const conv = checkConverseBody({ messages: c?.messages, system: c?.system }, rec.problems);
+        const members = ['messages', 'system', 'toolConfig', 'additionalModelRequestFields'];
+        for (const k of Object.keys(c ?? {})) if (!members.includes(k)) rec.problems.push(`input.converse.${k}: not a member of ConverseTokensRequest`);
+        const conv = checkConverseBody(Object.fromEntries(members.filter((k) => c?.[k] !== undefined).map((k) => [k, c[k]])), rec.problems);
         rec.conv = conv;
         n = 0;
         for (const s of c?.system ?? []) n += wordCount(s?.text ?? '');
@@ -546,6 +548,7 @@ export async function startBedrockSim({ credentials = DEFAULT_AWS_CREDENTIALS, r
             for (const r of block?.toolResult?.content ?? []) if (typeof r?.text === 'string') n += wordCount(r.text);
           }
         }
+        for (const t of c?.toolConfig?.tools ?? []) n += wordCount(`${t?.toolSpec?.name ?? ''} ${t?.toolSpec?.description ?? ''}`);
       }
       if (rec.problems.length > 0 || n === null) {
         sendBedrockError(res, 'ValidationException', rec.problems.join('; '));
