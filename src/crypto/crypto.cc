@@ -9,6 +9,7 @@
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 
+#include <array>
 #include <cstring>
 #include <memory>
 
@@ -184,14 +185,26 @@ std::string HexEncode(std::string_view bytes) {
   return out;
 }
 
+namespace {
+// "000102...feff": the two hex digits of every byte value, copied two at a time.
+constexpr auto kHexPairs = [] {
+  std::array<char, 512> t{};
+  constexpr char kHex[] = "0123456789abcdef";
+  for (int b = 0; b < 256; ++b) {
+    t[2 * b] = kHex[b >> 4];
+    t[2 * b + 1] = kHex[b & 15];
+  }
+  return t;
+}();
+}  // namespace
+
 void AppendHex(std::string* out, std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
   size_t at = out->size();
   out->resize(at + bytes.size() * 2);
   char* p = out->data() + at;
   for (unsigned char b : bytes) {
-    *p++ = kHex[b >> 4];
-    *p++ = kHex[b & 15];
+    std::memcpy(p, &kHexPairs[2 * size_t{b}], 2);
+    p += 2;
   }
 }
 

@@ -384,11 +384,14 @@ class AwsSigV4Signer final : public BackendSigner {
                             std::chrono::system_clock::now().time_since_epoch())
                             .count();
     std::string amz_date = AmzDate(now);
-    std::string payload_hash = crypto::Sha256Hex(r.body);
 
     // Views into these buffers are signed; they are reused by this thread's next signature.
     thread_local Request req;
     thread_local Signature sig;
+    thread_local std::string payload_hash_buf;
+    payload_hash_buf.clear();
+    crypto::AppendSha256Hex(&payload_hash_buf, r.body);
+    const std::string_view payload_hash = payload_hash_buf;
     req.method = r.method;
     req.path_and_query = r.path_and_query;
     req.body = r.body;
@@ -403,13 +406,13 @@ class AwsSigV4Signer final : public BackendSigner {
     crypto::HmacSha256Key key = SigningKey(std::string_view(amz_date).substr(0, 8));
     SignInto(req, Credentials{access_key_id_, secret_access_key_}, region_, options_.service, amz_date,
              payload_hash, &key, &sig);
-    // Distinct lower-case names: appended directly; the date and hash are moved, the
-    // authorization copied out of the reused buffer.
+    // Distinct lower-case names: appended directly; the date is moved, the authorization and
+    // hash copied out of the reused buffers.
     http::HeaderMutation m;
     m.set.reserve(4);
     m.set.emplace_back("authorization", sig.authorization);
     m.set.emplace_back("x-amz-date", std::move(amz_date));
-    if (options_.send_content_sha256) m.set.emplace_back("x-amz-content-sha256", std::move(payload_hash));
+    if (options_.send_content_sha256) m.set.emplace_back("x-amz-content-sha256", payload_hash);
     if (!session_token_.empty()) m.set.emplace_back("x-amz-security-token", session_token_);
     return m;
   }
