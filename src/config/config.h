@@ -17,6 +17,10 @@
 
 #include "http/headers.h"
 
+namespace sluice::cel {
+class CostProgram;  // cel/cel.h
+}  // namespace sluice::cel
+
 namespace sluice::config {
 
 // AIServiceBackend schema.name values (Envoy AI Gateway's filterapi.APISchemaName).
@@ -128,7 +132,8 @@ struct LlmRequestCost {
                     kTotalToken, kReasoningToken, kCEL };
   std::string metadata_key;
   Type type = Type::kTotalToken;
-  std::string cel;         // kCEL only; not evaluated by sluice
+  std::string cel;         // kCEL only: the expression, as written
+  std::shared_ptr<const cel::CostProgram> program;  // kCEL only: compiled when the config loads
   std::string route_name;  // "ns/name"; empty for global costs
   std::string backend;     // optional filter: short "ns/name" of the AIServiceBackend
   std::string model;       // optional filter: the final model

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "cel/cel.h"
 #include "common/strings.h"
 #include "crypto/crypto.h"
 #include "yaml/yaml.h"
@@ -234,7 +235,12 @@ absl::Status ParseCosts(std::string_view source, const Node* list, std::string_v
     }
     if (c.type == LlmRequestCost::Type::kCEL) {
       if (c.cel.empty()) return Bad(source, e, path + ".cel", "is required for type CEL");
-      warnings->push_back(StrCat(path, " ", c.metadata_key, ": CEL costs are not evaluated; not emitted"));
+      auto program = cel::CostProgram::Compile(c.cel);
+      if (!program.ok()) {
+        const Node* at = e.Find("cel");
+        return Bad(source, at != nullptr ? *at : e, path + ".cel", std::string(program.status().message()));
+      }
+      c.program = *std::move(program);
     }
     if (route_scoped && c.route_name.empty()) return Bad(source, e, path + ".routeName", "is required");
     if (!route_scoped) c.route_name.clear();

@@ -14,7 +14,6 @@
 //   - `auth.credentialOverride` (ignored);
 //   - `aws` without `credentialFileLiteral` (SDK default chain): rejected;
 //   - `gcp` with an empty accessToken (Application Default Credentials): rejected;
-//   - cost type CEL: kept in the cost list but never evaluated (warning).
 // Endpoints: filterapi has none (Envoy owns the clusters); each backend gets a placeholder
 // endpoint (kPlaceholderHost) since the ext_proc never connects upstream itself.
 #pragma once

@@ -5,6 +5,7 @@
 
 #include <fstream>
 
+#include "cel/cel.h"
 #include "crypto/crypto.h"
 #include "gateway/runtime.h"
 #include "gtest/gtest.h"
@@ -125,7 +126,14 @@ TEST(FilterApiTest, ParsesEveryPart) {
 
   EXPECT_EQ(fc->costs.route.size(), 3u);
   EXPECT_EQ(fc->costs.global.size(), 2u);
-  EXPECT_FALSE(fc->warnings.empty()) << "CEL is reported as not evaluated";
+  // The CEL cost is compiled when the file loads.
+  const LlmRequestCost& cel_cost = fc->costs.route[2];
+  ASSERT_EQ(cel_cost.type, LlmRequestCost::Type::kCEL);
+  ASSERT_NE(cel_cost.program, nullptr);
+  cel::CostInputs usage;
+  usage.input_tokens = 30;
+  usage.output_tokens = 12;
+  EXPECT_EQ(*cel_cost.program->Evaluate(usage), 42u);
 
   // The runtime accepts it (signers for every auth kind).
   auto rt = gateway::Runtime::Build(std::make_shared<Config>(c));
@@ -168,6 +176,14 @@ TEST(FilterApiTest, Errors) {
       {"llmRequestCosts: [{metadataKey: k, type: InputToken}]", "routeName"},
       {"llmRequestCosts: [{metadataKey: k, routeName: a/b, type: Bogus}]", "unknown cost type"},
       {"models: [{Name: m, CreatedAt: yesterday}]", "RFC 3339"},
+      // A CEL cost that cannot compile or cannot work fails the load, naming the field, line and column.
+      {"llmRequestCosts:\n  - metadataKey: k\n    routeName: a/b\n    type: CEL\n    cel: \"input_tokens * 2\"",
+       "f.yaml:5"},
+      {"llmRequestCosts: [{metadataKey: k, routeName: a/b, type: CEL, cel: \"input_tokens * 2\"}]",
+       "no matching overload for `*` applied to (uint, int)"},
+      {"globalLLMRequestCosts: [{metadataKey: k, type: CEL, cel: \"total_tokens / output_tokens\"}]",
+       "division by zero"},
+      {"globalLLMRequestCosts: [{metadataKey: k, type: CEL, cel: \"input_tokens +\"}]", "column 15"},
       {"backends: [unclosed", ""},
   };
   for (const auto& c : cases) {

@@ -452,7 +452,9 @@ TEST(ExtprocCommandTest, ResourceFilesEmitTheirRoutesLlmRequestCosts) {
                head + "  llmRequestCosts:\n"
                "    - {metadataKey: in_tokens, type: InputToken}\n"
                "    - {metadataKey: my_total, type: TotalToken}\n"
-               "    - {metadataKey: quota_cost, type: CEL, cel: 'input_tokens + output_tokens'}\n");
+               "    - {metadataKey: quota_cost, type: CEL, cel: 'input_tokens + output_tokens'}\n"
+               "    - {metadataKey: priced, type: CEL, cel: \"model == 'gpt-test' ? input_tokens * 3u + output_tokens : uint(0)\"}\n"
+               "    - {metadataKey: underflow, type: CEL, cel: 'input_tokens - output_tokens'}\n");
   WriteFile(resources, yaml);
   Child c({"-f", resources, "--listen", "unix:" + socket});
   ASSERT_TRUE(c.WaitForOutput("sluice extproc listening on unix:" + socket)) << (c.Wait(), c.err());
@@ -469,11 +471,17 @@ TEST(ExtprocCommandTest, ResourceFilesEmitTheirRoutesLlmRequestCosts) {
   EXPECT_EQ(md.at("route_name").string_value(), "default/route");
   EXPECT_EQ(md.at("in_tokens").number_value(), 5);
   EXPECT_EQ(md.at("my_total").number_value(), 11);
-  EXPECT_EQ(md.count("quota_cost"), 0u) << "CEL is not evaluated";
+  // CEL costs are evaluated on the answer's usage (`model` is the request's model); one that
+  // fails on it (5 - 6 in uint) is left out and said in the log.
+  EXPECT_EQ(md.at("quota_cost").number_value(), 11);
+  EXPECT_EQ(md.at("priced").number_value(), 21);
+  EXPECT_EQ(md.count("underflow"), 0u);
   EXPECT_EQ(md.count("llm_total_token"), 0u) << "configured costs replace the standard keys";
   c.Signal(SIGTERM);
   EXPECT_EQ(c.Wait(), 0) << c.err();
-  EXPECT_NE(c.err().find("CEL costs are not evaluated"), std::string::npos) << c.err();
+  EXPECT_NE(c.err().find("cost underflow not emitted: failed to evaluate CEL expression: unsigned integer overflow"),
+            std::string::npos)
+      << c.err();
   unlink(resources.c_str());
 }
 

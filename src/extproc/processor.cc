@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "cel/cel.h"
 #include "common/log.h"
 #include "common/strings.h"
 #include "config/filterapi.h"
@@ -1155,7 +1156,7 @@ void StreamProcessor::FinishFullDuplexError(bool eos, Replies* replies) {
 // route_name, model_name_override, response_model, then one number per configured cost
 // metadataKey (route-scoped over global; resource files: their AIGatewayRoutes'
 // spec.llmRequestCosts). Without configured costs, the standard keys of its examples:
-// llm_input_token, llm_output_token, llm_total_token. CEL costs are not evaluated (not emitted).
+// llm_input_token, llm_output_token, llm_total_token. CEL costs are evaluated on the usage.
 void StreamProcessor::EmitUsage(pb::ProcessingResponse* out) {
   if (usage_emitted_ || !pipeline_) return;
   usage_emitted_ = true;
@@ -1193,9 +1194,30 @@ void StreamProcessor::EmitUsage(pb::ProcessingResponse* out) {
       case T::kOutputToken: return u->output_tokens;
       case T::kTotalToken: return u->total_tokens;
       case T::kReasoningToken: return u->reasoning_tokens;
-      case T::kCEL: return -1;
+      case T::kCEL: return -1;  // evaluated below
     }
     return -1;
+  };
+  // A CEL cost: its program on this request's usage (Envoy AI Gateway's variables; `model` is
+  // the final model). One that fails (an overflow, a negative result) is left out, and said.
+  auto cel_value = [&](const config::LlmRequestCost& c) -> int64_t {
+    if (!c.program) return -1;
+    cel::CostInputs in;
+    in.model = request_model_;
+    in.backend = backend != nullptr ? std::string_view(backend->name) : std::string_view();
+    in.route_name = parts.route_name;
+    in.input_tokens = static_cast<uint64_t>(std::max<int64_t>(0, u->input_tokens));
+    in.cached_input_tokens = static_cast<uint64_t>(std::max<int64_t>(0, u->cached_input_tokens));
+    in.cache_creation_input_tokens = static_cast<uint64_t>(std::max<int64_t>(0, u->cache_creation_input_tokens));
+    in.output_tokens = static_cast<uint64_t>(std::max<int64_t>(0, u->output_tokens));
+    in.total_tokens = static_cast<uint64_t>(std::max<int64_t>(0, u->total_tokens));
+    in.reasoning_tokens = static_cast<uint64_t>(std::max<int64_t>(0, u->reasoning_tokens));
+    absl::StatusOr<uint64_t> v = c.program->Evaluate(in);
+    if (!v.ok()) {
+      log::Warn("extproc: cost ", c.metadata_key, " not emitted: ", std::string(v.status().message()));
+      return -1;
+    }
+    return static_cast<int64_t>(std::min<uint64_t>(*v, uint64_t{1} << 53));
   };
   if (first_output_) {
     // Envoy AI Gateway's streaming latencies, in milliseconds: time to the first bytes of the
@@ -1213,7 +1235,7 @@ void StreamProcessor::EmitUsage(pb::ProcessingResponse* out) {
   } else {
     for (const config::LlmRequestCost* c : config::CostsFor(*costs_, parts.route_name, parts.short_name,
                                                             request_model_)) {
-      int64_t v = value(c->type);
+      int64_t v = c->type == config::LlmRequestCost::Type::kCEL ? cel_value(*c) : value(c->type);
       if (v >= 0) md.Num(c->metadata_key, static_cast<double>(v));
     }
   }

@@ -10,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
+#include "cel/cel.h"
 #include "common/strings.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
@@ -434,7 +435,7 @@ class Builder {
 
   // spec.llmRequestCosts: [{metadataKey, type: InputToken | CachedInputToken |
   // CacheCreationInputToken | OutputToken | TotalToken | ReasoningToken | CEL, cel}] -> the
-  // route's costs (emitted by `sluice extproc` as dynamic metadata; CEL is kept, not evaluated).
+  // route's costs (emitted by `sluice extproc` as dynamic metadata; CEL expressions compiled here, so a bad one fails the load).
   void DecodeCosts(const Ctx& c, const Node* spec, config::Route* route) {
     const Node* list = GetSeq(c, spec, "llmRequestCosts", "spec");
     if (list == nullptr) return;
@@ -456,7 +457,12 @@ class Builder {
       }
       if (cost.type == config::LlmRequestCost::Type::kCEL) {
         if (!GetString(c, e, "cel", path, &cost.cel, true)) continue;
-        c.Add(Sev::kWarning, e, path, StrCat(cost.metadata_key, ": CEL costs are not evaluated by sluice; not emitted"));
+        auto program = cel::CostProgram::Compile(cost.cel);
+        if (!program.ok()) {
+          c.Error(e->Find("cel"), Path(path, "cel"), std::string(program.status().message()));
+          continue;
+        }
+        cost.program = *std::move(program);
       }
       cost.route_name = route->name;
       route->costs.push_back(std::move(cost));

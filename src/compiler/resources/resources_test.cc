@@ -4,6 +4,7 @@
 #include <fstream>
 #include <map>
 
+#include "cel/cel.h"
 #include "compiler/resources/autoconfig.h"
 #include "gtest/gtest.h"
 
@@ -209,6 +210,10 @@ TEST(ResourcesTest, ReportsProblemsWithFileLineKindNameAndField) {
        Diagnostic::Severity::kError, "spec.llmRequestCosts[0].type", "unknown cost type \"Tokens\""},
       {"  parentRefs: [{name: gw,", "  llmRequestCosts: [{type: TotalToken}]\n  parentRefs: [{name: gw,",
        Diagnostic::Severity::kError, "spec.llmRequestCosts[0].metadataKey", "required field is missing"},
+      {"  parentRefs: [{name: gw,", "  llmRequestCosts: [{metadataKey: k, type: CEL, cel: 'output_tokens * 2'}]\n  parentRefs: [{name: gw,",
+       Diagnostic::Severity::kError, "spec.llmRequestCosts[0].cel", "no matching overload for `*` applied to (uint, int)"},
+      {"  parentRefs: [{name: gw,", "  llmRequestCosts: [{metadataKey: k, type: CEL, cel: 'uint(1) - uint(2)'}]\n  parentRefs: [{name: gw,",
+       Diagnostic::Severity::kError, "spec.llmRequestCosts[0].cel", "unsigned integer overflow"},
   };
   for (const auto& tc : cases) {
     std::string yaml = kBasic;
@@ -237,12 +242,18 @@ TEST(ResourcesTest, LlmRequestCostsBelongToTheirRoute) {
   const std::string at = "  parentRefs: [{name: gw,";
   yaml.replace(yaml.find(at), at.size(),
                "  llmRequestCosts:\n    - {metadataKey: in, type: InputToken}\n"
-               "    - {metadataKey: total, type: TotalToken}\n  parentRefs: [{name: gw,");
+               "    - {metadataKey: total, type: TotalToken}\n"
+               "    - {metadataKey: priced, type: CEL, cel: \"input_tokens * 2u + output_tokens\"}\n  parentRefs: [{name: gw,");
   Diagnostics diags;
   config::Config cfg = Build(yaml, &diags);
   EXPECT_FALSE(diags.HasErrors()) << All(diags);
   ASSERT_EQ(cfg.routes.size(), 1u);
-  ASSERT_EQ(cfg.routes[0].costs.size(), 2u);
+  ASSERT_EQ(cfg.routes[0].costs.size(), 3u);
+  ASSERT_NE(cfg.routes[0].costs[2].program, nullptr) << "CEL compiled at load";
+  cel::CostInputs usage;
+  usage.input_tokens = 10;
+  usage.output_tokens = 4;
+  EXPECT_EQ(*cfg.routes[0].costs[2].program->Evaluate(usage), 24u);
   EXPECT_EQ(cfg.routes[0].costs[0].metadata_key, "in");
   EXPECT_EQ(cfg.routes[0].costs[0].type, config::LlmRequestCost::Type::kInputToken);
   EXPECT_EQ(cfg.routes[0].costs[1].type, config::LlmRequestCost::Type::kTotalToken);
