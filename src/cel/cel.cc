@@ -1,5 +1,6 @@
 #include "cel/cel.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -120,6 +121,7 @@ enum class Var { kModel, kBackend, kRouteName, kInput, kCachedInput, kCacheCreat
 
 struct Node {
   Op op = Op::kLiteral;
+  int depth = 1;  // of the subtree: evaluation recurses this deep
   Type type;
   Value literal;  // kLiteral
   Var var = Var::kModel;
@@ -321,8 +323,16 @@ class Parser {
     auto n = std::make_unique<Node>();
     n->op = op;
     n->type = type;
+    for (const auto& a : args) n->depth = std::max(n->depth, a->depth + 1);
     n->args = std::move(args);
     return n;
+  }
+  // A long chain (`1 + 1 + ... + 1`) nests without parentheses: its tree depth is bounded too,
+  // checked as it grows, so evaluating (or freeing) it cannot exhaust the stack.
+  static constexpr int kMaxTreeDepth = 1000;
+  absl::Status CheckTree(const NodePtr& n, size_t col) const {
+    if (n->depth > kMaxTreeDepth) return Error(col, "expression nested too deeply");
+    return absl::OkStatus();
   }
   static std::vector<NodePtr> Args(NodePtr a, NodePtr b = nullptr) {
     std::vector<NodePtr> v;
@@ -340,8 +350,18 @@ class Parser {
                                  : ""));
   }
 
+  // Nesting is bounded (as cel-go's parser bounds it), so no expression can exhaust the stack.
+  static constexpr int kMaxDepth = 250;
+  struct DepthGuard {
+    explicit DepthGuard(int* d) : depth(d) { ++*depth; }
+    ~DepthGuard() { --*depth; }
+    int* depth;
+  };
+
   absl::StatusOr<NodePtr> Expr() {
     size_t col = tok_.col;
+    DepthGuard guard(&depth_);
+    if (depth_ > kMaxDepth) return Error(col, "expression nested too deeply");
     ASSIGN_OR_RETURN(NodePtr cond, Or());
     if (!Is("?")) return cond;
     RETURN_IF_ERROR(Next());
@@ -371,6 +391,7 @@ class Parser {
         return NoOverload(col, is_or ? "||" : "&&", {left->type, right->type});
       }
       left = Make(is_or ? Op::kOr : Op::kAnd, Type{Kind::kBool}, Args(std::move(left), std::move(right)));
+      RETURN_IF_ERROR(CheckTree(left, col));
     }
     return left;
   }
@@ -406,6 +427,7 @@ class Parser {
       }
       if (!ok) return NoOverload(col, sym, {a, b});
       left = Make(op, Type{Kind::kBool}, Args(std::move(left), std::move(right)));
+      RETURN_IF_ERROR(CheckTree(left, col));
     }
   }
 
@@ -420,6 +442,7 @@ class Parser {
       bool ok = a == b && (IsNumber(a.kind) || (add && a.kind == Kind::kString));
       if (!ok) return NoOverload(col, add ? "+" : "-", {a, b});
       left = Make(add ? Op::kAdd : Op::kSub, a, Args(std::move(left), std::move(right)));
+      RETURN_IF_ERROR(CheckTree(left, col));
     }
     return left;
   }
@@ -436,11 +459,14 @@ class Parser {
       if (!ok) return NoOverload(col, sym, {a, b});
       Op op = sym == "*" ? Op::kMul : sym == "/" ? Op::kDiv : Op::kMod;
       left = Make(op, a, Args(std::move(left), std::move(right)));
+      RETURN_IF_ERROR(CheckTree(left, col));
     }
     return left;
   }
 
   absl::StatusOr<NodePtr> Unary() {
+    DepthGuard guard(&depth_);
+    if (depth_ > kMaxDepth) return Error(tok_.col, "expression nested too deeply");
     if (Is("!")) {
       size_t col = tok_.col;
       RETURN_IF_ERROR(Next());
@@ -475,6 +501,7 @@ class Parser {
       ASSIGN_OR_RETURN(std::vector<NodePtr> args, CallArgs());
       args.insert(args.begin(), std::move(x));
       ASSIGN_OR_RETURN(x, Function(col, name, /*method=*/true, std::move(args)));
+      RETURN_IF_ERROR(CheckTree(x, col));
     }
     return x;
   }
@@ -633,6 +660,7 @@ class Parser {
   std::string_view src_;
   size_t pos_ = 0;
   Token tok_;
+  int depth_ = 0;
 };
 
 // ---- evaluation ----

@@ -131,6 +131,21 @@ TEST(CelCostTest, SyntaxAndUnknownNamesSayWhere) {
   EXPECT_NE(CompileError("-1u").find("`-` applied to (uint)"), std::string::npos);
   EXPECT_NE(CompileError(R"('\q')").find("bad escape"), std::string::npos);
   EXPECT_NE(CompileError("1 # 2").find("unexpected character `#`"), std::string::npos);
+  // Deep nesting is refused, not a stack overflow.
+  EXPECT_NE(CompileError(std::string(100000, '(') + "1" + std::string(100000, ')')).find("nested too deeply"),
+            std::string::npos);
+  EXPECT_NE(CompileError(std::string(100000, '!') + "true ? 1 : 0").find("nested too deeply"), std::string::npos);
+  EXPECT_NE(CompileError(std::string(100000, '-') + "1").find("nested too deeply"), std::string::npos);
+  EXPECT_EQ(Eval(std::string(100, '(') + "7" + std::string(100, ')'), CostInputs{}), 7u);
+  std::string chain = "1";
+  for (int i = 0; i < 200000; ++i) chain += " + 1";
+  EXPECT_NE(CompileError(chain).find("nested too deeply"), std::string::npos);
+  std::string methods = "model";
+  for (int i = 0; i < 5000; ++i) methods += ".startsWith('a') == true ? model : model";
+  EXPECT_FALSE(CostProgram::Compile(methods + " == '' ? 1 : 0").ok());
+  std::string ok_chain = "1";
+  for (int i = 0; i < 500; ++i) ok_chain += " + 1";
+  EXPECT_EQ(Eval(ok_chain, CostInputs{}), 501u);
 }
 
 TEST(CelCostTest, WhatCannotWorkFailsAtLoadOnZeroUsage) {
