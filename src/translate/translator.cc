@@ -1,5 +1,7 @@
 #include "translate/translator.h"
 
+#include <limits>
+
 #include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "common/strings.h"
@@ -174,6 +176,27 @@ std::optional<ProviderError> ProviderStreamErrorOf(const absl::Status& st) {
   return e;
 }
 
+int64_t AddTokens(int64_t a, int64_t b) {
+  int64_t r;
+  if (!__builtin_add_overflow(a, b, &r)) return r;
+  return b > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+}
+
+int64_t SubTokens(int64_t a, int64_t b) {
+  int64_t r;
+  if (!__builtin_sub_overflow(a, b, &r)) return r;
+  return b < 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+}
+
+std::string_view Utf8Prefix(std::string_view s, size_t max_bytes) {
+  if (s.size() <= max_bytes) return s;
+  size_t n = max_bytes;
+  // s[n] is the first byte left out: while it continues a sequence (10xxxxxx), the cut is
+  // inside that sequence; a sequence has at most 3 continuation bytes.
+  for (int i = 0; i < 3 && n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80; ++i) --n;
+  return s.substr(0, n);
+}
+
 std::string StreamErrorFor(Translator& t, const absl::Status& st, std::string_view message) {
   if (auto provider = ProviderStreamErrorOf(st)) return t.ProviderStreamError(message, *provider);
   return t.StreamError(message);
@@ -214,7 +237,7 @@ bool ReadOpenAIUsage(const json::Value* u, Usage* out) {
   out->input_tokens = num(u, "prompt_tokens");
   out->output_tokens = num(u, "completion_tokens");
   out->total_tokens = num(u, "total_tokens");
-  if (out->total_tokens == 0) out->total_tokens = out->input_tokens + out->output_tokens;
+  if (out->total_tokens == 0) out->total_tokens = AddTokens(out->input_tokens, out->output_tokens);
   out->cached_input_tokens = num(details, "cached_tokens");
   out->cache_creation_input_tokens = num(details, "cache_creation_input_tokens");
   out->reasoning_tokens = num(u->Find("completion_tokens_details"), "reasoning_tokens");

@@ -187,6 +187,16 @@ class UsageChunkHider {
   std::string model_;
 };
 
+// Token counts are the provider's numbers, anything an int64 holds (json's as_int gives
+// INT64_MAX for a huge one): sums and differences of them saturate instead of overflowing.
+int64_t AddTokens(int64_t a, int64_t b);
+int64_t SubTokens(int64_t a, int64_t b);
+
+// The first bytes of `s`, at most `max_bytes`, not cutting a UTF-8 sequence in two: for
+// echoing an upstream's non-JSON error body in a bounded message (a cut sequence would make
+// the client's JSON invalid UTF-8).
+std::string_view Utf8Prefix(std::string_view s, size_t max_bytes);
+
 // The error `type` each dialect gives an HTTP status.
 std::string_view OpenAIErrorType(int status);
 std::string_view AnthropicErrorType(int status);

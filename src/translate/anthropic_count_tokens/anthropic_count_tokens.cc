@@ -25,7 +25,14 @@ absl::Status Malformed(std::string_view what) {
 
 absl::StatusOr<Value> ParseObject(std::string_view text, std::string_view what) {
   auto doc = json::Parse(text);
-  if (!doc.ok() || !doc->is_object()) return absl::InternalError(StrCat(what, " is not a JSON object"));
+  // The body is the wrapped translator's, built from a client document the parser accepted;
+  // it fails to read back only when the client nested it so deep that the provider's shape
+  // (a few levels more) passes json::kMaxDepth: the client's request to fix, not a 500.
+  if (!doc.ok()) {
+    return absl::InvalidArgumentError(StrCat("request body nests too deeply (", what, ": ",
+                                             ToStd(doc.status().message()), ")"));
+  }
+  if (!doc->is_object()) return absl::InternalError(StrCat(what, " is not a JSON object"));
   return doc;
 }
 
@@ -70,7 +77,7 @@ class CountTokensTranslator final : public Translator {
           if (const Value* t = doc->Find("thinking"); t != nullptr && t->is_object()) {
             if (const Value* b = t->Find("budget_tokens"); b != nullptr && b->is_number()) budget = b->as_int();
           }
-          doc->Set("max_tokens", Value::Int(budget + 1));
+          doc->Set("max_tokens", Value::Int(AddTokens(budget, 1)));
         }
         std::string wrapped = R"({"input":{"invokeModel":{"body":)";
         json::AppendQuoted(&wrapped, crypto::Base64Encode(json::Serialize(*doc)));

@@ -144,7 +144,7 @@ class AnthropicPassthroughTranslator final : public Translator {
       }
     }
     if (message.empty()) {
-      message = body.empty() ? StrCat("upstream returned HTTP ", status) : std::string(body.substr(0, 1024));
+      message = body.empty() ? StrCat("upstream returned HTTP ", status) : std::string(Utf8Prefix(body, 1024));
     }
     out->append(AnthropicErrorBody(translate::AnthropicErrorType(status), message));
   }
@@ -222,6 +222,12 @@ class AnthropicPassthroughTranslator final : public Translator {
       absl::Status st = Observe(pending_);
       if (!st.ok()) return st;
       if (parser_.HasPartial()) {
+        // After message_stop or an error event the client's stream is whole: a cut-off tail is
+        // dropped rather than followed by a second terminal (error) event.
+        if (stopped_) {
+          pending_.clear();
+          return absl::OkStatus();
+        }
         return Malformed("the stream ended in the middle of an event");
       }
       out->append(pending_);
@@ -271,8 +277,9 @@ class AnthropicPassthroughTranslator final : public Translator {
     read("output_tokens", &usage_.output_tokens);
     read("cache_read_input_tokens", &usage_.cached_input_tokens);
     read("cache_creation_input_tokens", &usage_.cache_creation_input_tokens);
-    usage_.input_tokens = input_ + usage_.cached_input_tokens + usage_.cache_creation_input_tokens;
-    usage_.total_tokens = usage_.input_tokens + usage_.output_tokens;
+    usage_.input_tokens =
+        AddTokens(AddTokens(input_, usage_.cached_input_tokens), usage_.cache_creation_input_tokens);
+    usage_.total_tokens = AddTokens(usage_.input_tokens, usage_.output_tokens);
   }
 
   const config::Backend& backend_;  // outlives the translator (the request's config snapshot)

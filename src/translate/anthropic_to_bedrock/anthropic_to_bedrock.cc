@@ -416,10 +416,12 @@ class AnthropicToBedrockTranslator final : public Translator {
     }
     absl::Status fed =
         decoder_.Feed(chunk, [&](const http::EventStreamMessageView& m) { return OnMessage(m, out); });
+    // After message_stop the client's answer is whole: an exception or a broken frame that
+    // Bedrock sends after it must not follow it with an error event.
+    if (finished_) return absl::OkStatus();
     if (!fed.ok()) return error_ = fed;
     if (!end_of_stream) return absl::OkStatus();
     if (decoder_.HasPartial()) return error_ = absl::DataLossError("ConverseStream ended in the middle of a message");
-    if (finished_) return absl::OkStatus();
     if (!stop_reason_) return error_ = Malformed("the stream ended before messageStop");
     Finish(out);  // messageStop without metadata: usage as known
     return absl::OkStatus();
@@ -446,8 +448,9 @@ class AnthropicToBedrockTranslator final : public Translator {
     usage_.output_tokens = IntField(u, "outputTokens");
     usage_.cached_input_tokens = IntField(u, "cacheReadInputTokens");
     usage_.cache_creation_input_tokens = IntField(u, "cacheWriteInputTokens");
-    usage_.input_tokens = input_ + usage_.cached_input_tokens + usage_.cache_creation_input_tokens;
-    usage_.total_tokens = usage_.input_tokens + usage_.output_tokens;
+    usage_.input_tokens =
+        AddTokens(AddTokens(input_, usage_.cached_input_tokens), usage_.cache_creation_input_tokens);
+    usage_.total_tokens = AddTokens(usage_.input_tokens, usage_.output_tokens);
   }
 
   Value UsageJson() const {

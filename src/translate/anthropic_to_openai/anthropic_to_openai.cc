@@ -74,7 +74,7 @@ Value AnthropicError(std::string_view type, std::string_view message) {
 }
 
 Value AnthropicUsage(const Usage& u) {
-  int64_t uncached = u.input_tokens - u.cached_input_tokens - u.cache_creation_input_tokens;
+  int64_t uncached = SubTokens(SubTokens(u.input_tokens, u.cached_input_tokens), u.cache_creation_input_tokens);
   Value v = Value::Object();
   v.Set("input_tokens", Value::Int(uncached < 0 ? 0 : uncached));
   v.Set("cache_creation_input_tokens", Value::Int(u.cache_creation_input_tokens));
@@ -147,7 +147,7 @@ class AnthropicToOpenAITranslator final : public Translator {
       }
     }
     if (message.empty()) {
-      message = body.empty() ? StrCat("upstream returned HTTP ", status) : std::string(body.substr(0, 1024));
+      message = body.empty() ? StrCat("upstream returned HTTP ", status) : std::string(Utf8Prefix(body, 1024));
     }
     json::SerializeTo(AnthropicError(translate::AnthropicErrorType(status), message), out);
   }
@@ -368,6 +368,12 @@ class AnthropicToOpenAITranslator final : public Translator {
       c.args.append(args);
       c.shape.Add(args);
       if (c.block < 0) continue;  // held: its fragments go out with its start
+      if (open_ != Open::kTool || c.block != open_index_) {
+        // Its block was closed (text, thinking or another call came between): Anthropic has
+        // no way to add to it, and a delta outside its block breaks strict clients.
+        if (StripWhitespace(args).empty()) continue;
+        return Malformed(StrCat("tool call ", tool, " continues after its content block was closed"));
+      }
       if (!args.empty()) AppendAnthropicDeltaEvent(c.block, "input_json_delta", "partial_json", args, out);
       if (tool == live_tool_) ReleaseHeld(false, out);
     }

@@ -109,9 +109,9 @@ void ReadUsage(json::View u, AnthropicUsage* a) {
 
 Usage ToUsage(const AnthropicUsage& a) {
   Usage u;
-  u.input_tokens = a.input + a.cache_read + a.cache_creation;
+  u.input_tokens = AddTokens(AddTokens(a.input, a.cache_read), a.cache_creation);
   u.output_tokens = a.output;
-  u.total_tokens = u.input_tokens + u.output_tokens;
+  u.total_tokens = AddTokens(u.input_tokens, u.output_tokens);
   u.cached_input_tokens = a.cache_read;
   u.cache_creation_input_tokens = a.cache_creation;
   return u;
@@ -213,7 +213,7 @@ class OpenAIToAnthropicTranslator final : public Translator {
     }
     if (message.empty()) {
       message = body.empty() ? StrCat("upstream returned HTTP ", status)
-                             : std::string(body.substr(0, 1024));
+                             : std::string(Utf8Prefix(body, 1024));
     }
     out->append(OpenAIErrorBody(message, OpenAIErrorType(*client_status), code));
   }

@@ -5,6 +5,7 @@
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "json/json.h"
+#include "translate/translator.h"
 
 // Field facts: shared/reference/provider-apis.md §1.1 (OpenAI), §2.1 (Anthropic), §5.6
 // (Vertex), §7 (mapping tables).
@@ -559,7 +560,7 @@ absl::StatusOr<int64_t> MapMaxTokens(View doc, Thinking* thinking) {
     mt = doc.Find("max_tokens");
     field = "max_tokens";
   }
-  if (!Present(mt)) return kDefaultMaxTokens + thinking->budget;  // room for the answer on top
+  if (!Present(mt)) return AddTokens(kDefaultMaxTokens, thinking->budget);  // room for the answer on top
   int64_t max_tokens = 0;
   if (!PositiveInt(mt, &max_tokens)) return Invalid(field, "must be a positive integer");
   // OpenAI's cap includes reasoning, like Anthropic's max_tokens; a derived budget must fit

@@ -53,9 +53,9 @@ void ReadUsage(json::View u, Usage* usage) {
     else if (key == "cacheWriteInputTokens") cache_write = v.as_int();
     else if (key == "totalTokens") total = v.as_int();
   }
-  usage->input_tokens = input + cache_read + cache_write;
+  usage->input_tokens = AddTokens(AddTokens(input, cache_read), cache_write);
   usage->output_tokens = output;
-  usage->total_tokens = total > 0 ? total : usage->input_tokens + output;
+  usage->total_tokens = total > 0 ? total : AddTokens(usage->input_tokens, output);
   usage->cached_input_tokens = cache_read;
   usage->cache_creation_input_tokens = cache_write;
 }
@@ -383,13 +383,15 @@ class BedrockEmbeddingsTranslator final : public Translator {
       embedding = by_type ? by_type->Find("float") : nullptr;
     }
     if (embedding == nullptr || !embedding->is_array()) return Malformed("embedding is missing");
+    for (const Value& x : embedding->items()) {
+      if (!x.is_number()) return Malformed("embedding holds a non-number");
+    }
     Value vector;
     if (base64_) {
       // OpenAI's base64 format: little-endian float32s.
       std::string bytes;
       bytes.reserve(embedding->items().size() * 4);
       for (const Value& x : embedding->items()) {
-        if (!x.is_number()) return Malformed("embedding holds a non-number");
         float f = static_cast<float>(x.as_double());
         uint32_t bits;
         std::memcpy(&bits, &f, sizeof(bits));

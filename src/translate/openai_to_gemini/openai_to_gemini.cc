@@ -103,6 +103,9 @@ class GeminiChatTranslator final : public Translator {
       stream_conv_->OnEvent(*parsed, out);
       return absl::OkStatus();
     });
+    // After an error event was relayed the client's stream is over: whatever follows, even a
+    // malformed or oversized event, must not add a second error event.
+    if (stream_conv_->failed()) return absl::OkStatus();
     if (fed.code() == absl::StatusCode::kResourceExhausted) {
       out->resize(mark);  // as before: an oversized event fails the chunk, with nothing written
     }

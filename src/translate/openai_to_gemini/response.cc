@@ -182,10 +182,10 @@ bool ParseRfc3339(std::string_view s, int64_t* unix_seconds) {
 Value ConvertUsage(const Value& um, Usage* usage) {
   // Tool-use prompt tokens (e.g. grounding results) are input the model read, so they count
   // as prompt tokens; that keeps prompt + completion == total as OpenAI clients expect.
-  int64_t prompt = IntMember(um, "promptTokenCount") + IntMember(um, "toolUsePromptTokenCount");
+  int64_t prompt = AddTokens(IntMember(um, "promptTokenCount"), IntMember(um, "toolUsePromptTokenCount"));
   int64_t thoughts = IntMember(um, "thoughtsTokenCount");
-  int64_t completion = IntMember(um, "candidatesTokenCount") + thoughts;
-  int64_t total = um.Find("totalTokenCount") ? IntMember(um, "totalTokenCount") : prompt + completion;
+  int64_t completion = AddTokens(IntMember(um, "candidatesTokenCount"), thoughts);
+  int64_t total = um.Find("totalTokenCount") ? IntMember(um, "totalTokenCount") : AddTokens(prompt, completion);
   int64_t cached = IntMember(um, "cachedContentTokenCount");
   usage->input_tokens = prompt;
   usage->output_tokens = completion;
@@ -492,7 +492,7 @@ std::string ConvertGoogleError(int status, std::string_view body) {
     constexpr size_t kMaxEcho = 2048;  // enough to diagnose, bounded for HTML error pages
     std::string_view text = StripWhitespace(body);
     message = text.empty() ? StrCat("upstream returned HTTP ", status)
-                           : std::string(text.substr(0, kMaxEcho));
+                           : std::string(Utf8Prefix(text, kMaxEcho));
   }
   return OpenAIErrorBody(message, OpenAIErrorType(status), code);
 }
@@ -534,6 +534,11 @@ absl::StatusOr<Value> ConvertPredictResponse(const Value& resp, std::string_view
     if (values == nullptr || !values->is_array()) {
       return absl::InternalError(StrCat("gemini embeddings response: predictions[", i, "] has no values"));
     }
+    for (const auto& v : values->items()) {
+      if (!v.is_number()) {
+        return absl::InternalError(StrCat("gemini embeddings response: predictions[", i, "] holds a non-number"));
+      }
+    }
     Value item = Value::Object();
     item.Set("object", Value::String("embedding"));
     item.Set("index", Value::Int(static_cast<int64_t>(i)));
@@ -553,7 +558,7 @@ absl::StatusOr<Value> ConvertPredictResponse(const Value& resp, std::string_view
     }
     data.Append(std::move(item));
     if (const Value* stats = emb->Find("statistics"); stats && stats->is_object())
-      tokens += IntMember(*stats, "token_count");
+      tokens = AddTokens(tokens, IntMember(*stats, "token_count"));
   }
   usage->input_tokens = tokens;
   usage->total_tokens = tokens;
