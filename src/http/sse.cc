@@ -7,10 +7,28 @@ namespace sluice::http {
 
 absl::Status SseParser::Feed(std::string_view chunk, EventFn on_event) {
   size_t i = 0;
-  if (!bom_checked_ && !chunk.empty()) {
-    // A UTF-8 BOM may open the stream; it can itself be split, so only check a whole one.
-    if (line_.empty() && chunk.size() >= 3 && chunk.substr(0, 3) == "\xEF\xBB\xBF") i = 3;
-    bom_checked_ = true;
+  if (!bom_checked_) {
+    // A UTF-8 BOM may open the stream, and arrive split: the first bytes are held while they
+    // can still be one, so the events do not depend on where the chunks were cut.
+    static constexpr std::string_view kBom = "\xEF\xBB\xBF";
+    const size_t need = kBom.size() - bom_held_.size();
+    const std::string_view head = chunk.substr(0, need);
+    if (kBom.substr(bom_held_.size(), head.size()) == head) {
+      if (head.size() < need) {
+        bom_held_.append(head);
+        return absl::OkStatus();
+      }
+      bom_checked_ = true;
+      bom_held_.clear();
+      i = need;  // the BOM is not data
+    } else {
+      bom_checked_ = true;
+      if (!bom_held_.empty()) {  // not a BOM after all: the held bytes are data
+        std::string held = std::exchange(bom_held_, std::string());
+        absl::Status st = Feed(held, on_event);
+        if (!st.ok()) return st;
+      }
+    }
   }
   if (last_cr_ && i < chunk.size()) {  // an empty chunk leaves a pending '\r' pending
     if (chunk[i] == '\n') ++i;          // "\r\n" split across chunks

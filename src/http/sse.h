@@ -49,7 +49,7 @@ class SseParser {
   absl::Status Feed(std::string_view chunk, std::vector<SseEvent>* out);
 
   // At end of stream: true when a partial event (bytes after the last blank line) remains.
-  bool HasPartial() const { return !line_.empty() || has_fields_; }
+  bool HasPartial() const { return !line_.empty() || has_fields_ || !bom_held_.empty(); }
 
  private:
   // A field of the event being built: `view` points into the chunk being fed or into `buf`.
@@ -88,6 +88,7 @@ class SseParser {
   std::string line_;      // current incomplete line
   bool last_cr_ = false;  // previous chunk ended in '\r'
   bool bom_checked_ = false;
+  std::string bom_held_;  // the stream's first bytes while they may still be a split BOM
   Field event_, data_, id_;
   bool has_fields_ = false;
   bool has_fields_data_ = false;  // a data line was seen (data may be empty)

@@ -36,6 +36,30 @@ TEST(SseTest, ParsesEventsSplitAtEveryByte) {
   }
 }
 
+TEST(SseTest, ABomSplitAcrossChunksIsStillDropped) {
+  // The BOM opens the first field's line: were it kept, "event" would be an unknown field.
+  const std::string text = "\xEF\xBB\xBF" "event: message_start\ndata: {}\n\n";
+  for (size_t split = 0; split <= text.size(); ++split) {
+    auto events = ParseSplit(text, split);
+    ASSERT_EQ(events.size(), 1u) << "split at " << split;
+    EXPECT_EQ(events[0].event, "message_start") << "split at " << split;
+  }
+  SseParser bytewise;
+  std::vector<SseEvent> out;
+  for (char c : text) ASSERT_TRUE(bytewise.Feed(std::string_view(&c, 1), &out).ok());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].event, "message_start");
+  // Bytes that only begin like a BOM are data (here: part of an unknown field's name).
+  SseParser p;
+  out.clear();
+  EXPECT_TRUE(p.Feed("\xEF\xBB", &out).ok());
+  EXPECT_TRUE(p.HasPartial());
+  EXPECT_TRUE(p.Feed("X: 1\ndata: kept\n\n", &out).ok());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].data, "kept");
+  EXPECT_EQ(out[0].event, "");
+}
+
 TEST(SseTest, ReportsPartialEventAndLimit) {
   SseParser p;
   std::vector<SseEvent> out;

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -149,10 +150,21 @@ double ParseDouble(std::string_view text) {
 }  // namespace
 
 double Value::as_double() const { return type_ == Type::kNumber ? ParseDouble(text_) : 0.0; }
+namespace {
+// A double as an int64, truncated; out of range (1e999, -1e30) or NaN: saturated (NaN: 0),
+// where a plain cast is undefined behaviour.
+int64_t SaturatingInt(double d) {
+  if (std::isnan(d)) return 0;
+  if (d >= 9223372036854775808.0) return std::numeric_limits<int64_t>::max();
+  if (d <= -9223372036854775808.0) return std::numeric_limits<int64_t>::min();
+  return static_cast<int64_t>(d);
+}
+}  // namespace
+
 int64_t Value::as_int() const {
   if (type_ != Type::kNumber) return 0;
   if (text_.find_first_of(".eE") == std::string::npos) return std::strtoll(text_.c_str(), nullptr, 10);
-  return static_cast<int64_t>(as_double());
+  return SaturatingInt(as_double());
 }
 
 const Value* Value::Find(std::string_view key) const {
@@ -344,7 +356,15 @@ class Parser {
       case 'n': return Literal<kBuild>("null", Value(), out);
       default:
         if (c == '-' || IsDigit(c)) return ParseNumber<kBuild>(out);
-        msg_ = StrCat("unexpected character '", std::string(1, c), "'");
+        // Quoted only when printable ASCII: the message may end up in a JSON error event, and
+        // a raw byte of the input (0xD5, a control character) would make that invalid.
+        if (c >= 0x20 && c < 0x7F) {
+          msg_ = StrCat("unexpected character '", std::string(1, c), "'");
+        } else {
+          static constexpr char kHex[] = "0123456789ABCDEF";
+          const auto b = static_cast<unsigned char>(c);
+          msg_ = StrCat("unexpected byte 0x", std::string{kHex[b >> 4], kHex[b & 15]});
+        }
         return Fail(msg_);
     }
   }
@@ -963,7 +983,7 @@ int64_t View::as_int() const {
   if (p == e_ || !(IsDigit(*p) || *p == '.' || *p == 'e' || *p == 'E')) return neg ? -v : v;
   std::string_view t = raw();
   if (t.find_first_of(".eE") == std::string_view::npos) return std::strtoll(std::string(t).c_str(), nullptr, 10);
-  return static_cast<int64_t>(as_double());
+  return SaturatingInt(as_double());
 }
 
 double View::as_double() const {

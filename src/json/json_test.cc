@@ -1,7 +1,8 @@
-#include <cstdlib>
 #include "json/json.h"
 
 #include <cstdio>
+#include <cstdlib>
+#include <limits>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -306,6 +307,38 @@ TEST(JsonReaderTest, SkipsStringsAndContainersAtEveryAlignment) {
     EXPECT_EQ(keys, (std::vector<std::string>{"s", "n"})) << doc;
     EXPECT_EQ(view->Find("b").as_string(), filler);
   }
+}
+
+TEST(JsonTest, HugeNumbersSaturateAsInt) {
+  // A cast of an out-of-range double is undefined behaviour; these saturate instead.
+  for (std::string_view text : {R"({"n":1e999})", R"({"n":1.5e300})"}) {
+    auto v = Parse(text);
+    ASSERT_TRUE(v.ok());
+    EXPECT_EQ(v->Find("n")->as_int(), std::numeric_limits<int64_t>::max()) << text;
+    Reader r;
+    auto view = r.Parse(text);
+    ASSERT_TRUE(view.ok());
+    EXPECT_EQ(view->Find("n").as_int(), std::numeric_limits<int64_t>::max()) << text;
+  }
+  auto neg = Parse(R"({"n":-1e999})");
+  ASSERT_TRUE(neg.ok());
+  EXPECT_EQ(neg->Find("n")->as_int(), std::numeric_limits<int64_t>::min());
+  auto small = Parse(R"({"n":-12.9})");
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ(small->Find("n")->as_int(), -12);
+}
+
+TEST(JsonTest, ErrorMessagesQuoteOnlyPrintableBytes) {
+  // The message can be echoed inside a JSON error event: a raw input byte would break it.
+  auto bad = Parse("{\"a\":\xD5}");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(std::string(bad.status().message()).find("unexpected byte 0xD5"), std::string::npos) << bad.status();
+  auto ctl = Parse("[\x01]");
+  ASSERT_FALSE(ctl.ok());
+  EXPECT_NE(std::string(ctl.status().message()).find("unexpected byte 0x01"), std::string::npos) << ctl.status();
+  auto plain = Parse("[x]");
+  ASSERT_FALSE(plain.ok());
+  EXPECT_NE(std::string(plain.status().message()).find("unexpected character 'x'"), std::string::npos);
 }
 
 }  // namespace

@@ -197,9 +197,42 @@ std::string_view Utf8Prefix(std::string_view s, size_t max_bytes) {
   return s.substr(0, n);
 }
 
+std::string ValidUtf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned char c = p[i];
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    bool ok = len > 0 && i + len <= n;
+    for (size_t k = 1; ok && k < len; ++k) ok = (p[i + k] & 0xC0) == 0x80;
+    if (ok && len > 1) {  // no overlong forms, surrogates or code points past U+10FFFF
+      uint32_t cp = c & (0xFF >> (len + 1));
+      for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (p[i + k] & 0x3F);
+      static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+      ok = cp >= kMin[len] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
+    }
+    if (ok) {
+      out.append(s.substr(i, len));
+      i += len;
+    } else {
+      out.append("\xEF\xBF\xBD");  // U+FFFD for the one byte that cannot start a character
+      ++i;
+    }
+  }
+  return out;
+}
+
 std::string StreamErrorFor(Translator& t, const absl::Status& st, std::string_view message) {
-  if (auto provider = ProviderStreamErrorOf(st)) return t.ProviderStreamError(message, *provider);
-  return t.StreamError(message);
+  // The message can quote a provider's words (an exception's name and text): the client's
+  // error event must be valid UTF-8 whatever those bytes were.
+  const std::string text = ValidUtf8(message);
+  if (auto provider = ProviderStreamErrorOf(st)) {
+    provider->name = ValidUtf8(provider->name);
+    return t.ProviderStreamError(text, *provider);
+  }
+  return t.StreamError(text);
 }
 
 std::string OpenAIProviderStreamError(std::string_view message, const ProviderError& e) {

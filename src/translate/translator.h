@@ -192,6 +192,9 @@ class UsageChunkHider {
 int64_t AddTokens(int64_t a, int64_t b);
 int64_t SubTokens(int64_t a, int64_t b);
 
+// `s` with every byte that does not begin a valid UTF-8 character replaced by U+FFFD.
+std::string ValidUtf8(std::string_view s);
+
 // The first bytes of `s`, at most `max_bytes`, not cutting a UTF-8 sequence in two: for
 // echoing an upstream's non-JSON error body in a bounded message (a cut sequence would make
 // the client's JSON invalid UTF-8).

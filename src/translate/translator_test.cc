@@ -101,5 +101,15 @@ TEST(StreamUsageTest, HiderDropsOnlyTheUsageChunkAtEverySplit) {
   EXPECT_EQ(out, before + tail);
 }
 
+TEST(ValidUtf8Test, ReplacesWhatIsNotUtf8) {
+  const std::string r = "\xEF\xBF\xBD";  // U+FFFD
+  EXPECT_EQ(ValidUtf8("plain é \xF0\x9F\x98\x80"), "plain é \xF0\x9F\x98\x80");
+  EXPECT_EQ(ValidUtf8("a\xD5" "b"), "a" + r + "b");
+  EXPECT_EQ(ValidUtf8("\xC0\xAF"), r + r);                // overlong '/'
+  EXPECT_EQ(ValidUtf8("\xED\xA0\x80"), r + r + r);        // a surrogate
+  EXPECT_EQ(ValidUtf8("x\xE2\x82"), "x" + r + r);         // cut at the end
+  EXPECT_EQ(ValidUtf8("\xF4\x90\x80\x80"), r + r + r + r);  // past U+10FFFF
+}
+
 }  // namespace
 }  // namespace sluice::translate
