@@ -144,7 +144,7 @@ class AnthropicPassthroughTranslator final : public Translator {
       }
     }
     if (message.empty()) {
-      message = body.empty() ? StrCat("upstream returned HTTP ", status) : std::string(Utf8Prefix(body, 1024));
+      message = body.empty() ? StrCat("upstream returned HTTP ", status) : ValidUtf8(Utf8Prefix(body, 1024));
     }
     out->append(AnthropicErrorBody(translate::AnthropicErrorType(status), message));
   }

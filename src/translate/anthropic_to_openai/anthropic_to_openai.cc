@@ -147,7 +147,7 @@ class AnthropicToOpenAITranslator final : public Translator {
       }
     }
     if (message.empty()) {
-      message = body.empty() ? StrCat("upstream returned HTTP ", status) : std::string(Utf8Prefix(body, 1024));
+      message = body.empty() ? StrCat("upstream returned HTTP ", status) : ValidUtf8(Utf8Prefix(body, 1024));
     }
     json::SerializeTo(AnthropicError(translate::AnthropicErrorType(status), message), out);
   }

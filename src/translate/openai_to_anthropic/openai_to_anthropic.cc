@@ -213,7 +213,7 @@ class OpenAIToAnthropicTranslator final : public Translator {
     }
     if (message.empty()) {
       message = body.empty() ? StrCat("upstream returned HTTP ", status)
-                             : std::string(Utf8Prefix(body, 1024));
+                             : ValidUtf8(Utf8Prefix(body, 1024));
     }
     out->append(OpenAIErrorBody(message, OpenAIErrorType(*client_status), code));
   }

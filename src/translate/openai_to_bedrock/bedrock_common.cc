@@ -54,7 +54,7 @@ void ErrorToOpenAI(int status, const http::HeaderMap& headers, std::string_view 
     std::string_view raw = StripWhitespace(body);
     constexpr size_t kMaxRaw = 1024;
     message = raw.empty() ? StrCat("the AWSBedrock backend answered HTTP ", status)
-                          : std::string(Utf8Prefix(raw, kMaxRaw));
+                          : ValidUtf8(Utf8Prefix(raw, kMaxRaw));
   }
   out->append(OpenAIErrorBody(message, translate::OpenAIErrorType(*client_status), name));
 }

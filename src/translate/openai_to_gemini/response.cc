@@ -492,7 +492,7 @@ std::string ConvertGoogleError(int status, std::string_view body) {
     constexpr size_t kMaxEcho = 2048;  // enough to diagnose, bounded for HTML error pages
     std::string_view text = StripWhitespace(body);
     message = text.empty() ? StrCat("upstream returned HTTP ", status)
-                           : std::string(Utf8Prefix(text, kMaxEcho));
+                           : ValidUtf8(Utf8Prefix(text, kMaxEcho));
   }
   return OpenAIErrorBody(message, OpenAIErrorType(status), code);
 }
