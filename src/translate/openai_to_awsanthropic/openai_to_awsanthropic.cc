@@ -80,25 +80,7 @@ class AwsAnthropicTranslator final : public Translator {
   absl::Status TranslateResponseBody(std::string_view chunk, bool end_of_stream, std::string* out) override {
     if (!error_.ok()) return error_;
     if (!stream_) return error_ = inner_->TranslateResponseBody(chunk, end_of_stream, out);
-    if (ended_) return absl::OkStatus();
-    sse_.clear();
-    absl::Status unwrapped = unwrap_.Feed(chunk, end_of_stream, &sse_);
-    if (!sse_.empty()) {
-      if (absl::Status st = inner_->TranslateResponseBody(sse_, false, out); !st.ok()) return error_ = st;
-    }
-    if (!unwrapped.ok()) {
-      // When the wrapped translator has already ended the client's stream (message_stop or an
-      // error event: it then accepts the end), an exception or a broken frame that Bedrock
-      // sends after it must not add a second terminal event.
-      std::string none;
-      if (inner_->TranslateResponseBody("", true, &none).ok()) {
-        ended_ = true;
-        return absl::OkStatus();
-      }
-      return error_ = unwrapped;
-    }
-    if (!end_of_stream) return absl::OkStatus();
-    return error_ = inner_->TranslateResponseBody("", true, out);
+    return error_ = relay_.Feed(*inner_, chunk, end_of_stream, out);
   }
 
   void TranslateError(int status, const http::HeaderMap& headers, std::string_view body, int* client_status,
@@ -119,9 +101,7 @@ class AwsAnthropicTranslator final : public Translator {
   std::unique_ptr<Translator> inner_;
   bool stream_ = false;
   absl::Status error_;
-  bedrock_internal::InvokeStreamUnwrapper unwrap_{false};
-  bool ended_ = false;  // the wrapped translator ended the client's stream; the rest is ignored
-  std::string sse_;
+  bedrock_internal::InvokeStreamRelay relay_{false};
 };
 
 class AwsAnthropicFactory final : public TranslatorFactory {

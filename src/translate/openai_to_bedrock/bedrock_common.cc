@@ -165,4 +165,24 @@ bool MatchCompactDelta(json::CompactMatcher& m, CompactDelta* d) {
   return m.Literal("}") && m.AtEnd();
 }
 
+absl::Status InvokeStreamRelay::Feed(Translator& inner, std::string_view chunk, bool end_of_stream, std::string* out) {
+  if (ended_) return absl::OkStatus();
+  sse_.clear();
+  absl::Status unwrapped = unwrap_.Feed(chunk, end_of_stream, &sse_);
+  if (!sse_.empty()) {
+    if (absl::Status st = inner.TranslateResponseBody(sse_, false, out); !st.ok()) return st;
+  }
+  if (!unwrapped.ok()) {
+    // `inner` accepts the end only when the client's stream is already whole.
+    std::string none;
+    if (inner.TranslateResponseBody("", true, &none).ok()) {
+      ended_ = true;
+      return absl::OkStatus();
+    }
+    return unwrapped;
+  }
+  if (!end_of_stream) return absl::OkStatus();
+  return inner.TranslateResponseBody("", true, out);
+}
+
 }  // namespace sluice::translate::bedrock_internal

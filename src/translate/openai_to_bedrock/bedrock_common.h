@@ -12,6 +12,7 @@
 #include "http/eventstream.h"
 #include "http/headers.h"
 #include "json/json.h"
+#include "translate/translator.h"
 
 namespace sluice::translate::bedrock_internal {
 
@@ -52,6 +53,21 @@ class InvokeStreamUnwrapper {
 
   http::EventStreamDecoder decoder_;
   json::Reader reader_;  // the current chunk's payload, then its event
+};
+
+// An InvokeModel response stream relayed through the Anthropic translator that the AWSAnthropic
+// wrappers hold: each chunk is unwrapped into Anthropic SSE and fed to `inner`. Once `inner`
+// has ended the client's stream (message_stop, or an error event), an exception or broken
+// frame that Bedrock sends after it is ignored rather than turned into a second terminal event.
+class InvokeStreamRelay {
+ public:
+  explicit InvokeStreamRelay(bool event_lines) : unwrap_(event_lines) {}
+  absl::Status Feed(Translator& inner, std::string_view chunk, bool end_of_stream, std::string* out);
+
+ private:
+  InvokeStreamUnwrapper unwrap_;
+  std::string sse_;     // the current chunk's SSE, reused
+  bool ended_ = false;  // `inner` ended the client's stream; the rest is ignored
 };
 
 // Most ConverseStream events of a long answer are contentBlockDelta, which Bedrock writes in
