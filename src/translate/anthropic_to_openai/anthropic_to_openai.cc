@@ -286,6 +286,7 @@ class AnthropicToOpenAITranslator final : public Translator {
       if (std::string_view fr = choice.GetString("finish_reason"); !fr.empty()) {
         stop_reason_ = std::string(refusal_ ? std::string_view("refusal") : StopReason(fr));
         ReleaseHeld(true, out);
+        ReleaseProse(true, out);
         CloseBlock(out);
       }
     }
@@ -316,32 +317,13 @@ class AnthropicToOpenAITranslator final : public Translator {
   absl::Status OnDelta(const Value& delta, std::string* out) {
     std::string_view reasoning = delta.GetString("reasoning_content");
     if (reasoning.empty()) reasoning = delta.GetString("reasoning");
-    if (!reasoning.empty()) {
-      ReleaseHeld(true, out);
-      if (open_ != Open::kThinking) {
-        Value block = Value::Object();
-        block.Set("type", Str("thinking"));
-        block.Set("thinking", Str(""));
-        block.Set("signature", Str(""));
-        OpenBlock(Open::kThinking, std::move(block), out);
-      }
-      AppendAnthropicDeltaEvent(open_index_, "thinking_delta", "thinking", reasoning, out);
-    }
+    if (!reasoning.empty()) Prose(Open::kThinking, reasoning, out);
     std::string_view text = delta.GetString("content");
     if (std::string_view refusal = delta.GetString("refusal"); !refusal.empty()) {
       refusal_ = true;
       text = refusal;
     }
-    if (!text.empty()) {
-      ReleaseHeld(true, out);
-      if (open_ != Open::kText) {
-        Value block = Value::Object();
-        block.Set("type", Str("text"));
-        block.Set("text", Str(""));
-        OpenBlock(Open::kText, std::move(block), out);
-      }
-      AppendAnthropicDeltaEvent(open_index_, "text_delta", "text", text, out);
-    }
+    if (!text.empty()) Prose(Open::kText, text, out);
     const Value* calls = delta.Find("tool_calls");
     if (calls == nullptr || !calls->is_array()) return absl::OkStatus();
     for (size_t pos = 0; pos < calls->items().size(); ++pos) {
@@ -375,9 +357,59 @@ class AnthropicToOpenAITranslator final : public Translator {
         return Malformed(StrCat("tool call ", tool, " continues after its content block was closed"));
       }
       if (!args.empty()) AppendAnthropicDeltaEvent(c.block, "input_json_delta", "partial_json", args, out);
-      if (tool == live_tool_) ReleaseHeld(false, out);
+      if (tool == live_tool_) {
+        ReleaseHeld(false, out);
+        ReleaseProse(false, out);
+      }
     }
     return absl::OkStatus();
+  }
+
+  // Text or thinking. While the open tool call's arguments are not yet one JSON value (or calls
+  // are held), it is held, in order: opening its block would close the call's, and the rest of
+  // the arguments would then have no block to go to.
+  void Prose(Open kind, std::string_view text, std::string* out) {
+    if (!prose_.empty() || !held_.empty() || ToolIncomplete()) {
+      if (prose_.empty() || prose_.back().kind != kind) prose_.push_back(HeldProse{kind, {}});
+      prose_.back().text.append(text);
+      return;
+    }
+    EmitProse(kind, text, out);
+  }
+
+  void EmitProse(Open kind, std::string_view text, std::string* out) {
+    ReleaseHeld(true, out);
+    if (open_ != kind) {
+      Value block = Value::Object();
+      if (kind == Open::kThinking) {
+        block.Set("type", Str("thinking"));
+        block.Set("thinking", Str(""));
+        block.Set("signature", Str(""));
+      } else {
+        block.Set("type", Str("text"));
+        block.Set("text", Str(""));
+      }
+      OpenBlock(kind, std::move(block), out);
+    }
+    if (kind == Open::kThinking) {
+      AppendAnthropicDeltaEvent(open_index_, "thinking_delta", "thinking", text, out);
+    } else {
+      AppendAnthropicDeltaEvent(open_index_, "text_delta", "text", text, out);
+    }
+  }
+
+  // Sends held text and thinking once no call is held and the open one is whole, or now (`all`:
+  // the answer is finishing).
+  void ReleaseProse(bool all, std::string* out) {
+    if (prose_.empty() || (!all && (!held_.empty() || ToolIncomplete()))) return;
+    std::vector<HeldProse> prose = std::exchange(prose_, {});
+    for (const HeldProse& p : prose) EmitProse(p.kind, p.text, out);
+  }
+
+  bool ToolIncomplete() const {
+    if (open_ != Open::kTool) return false;
+    auto it = tools_.find(live_tool_);
+    return it != tools_.end() && !it->second.shape.Whole();
   }
 
 
@@ -428,6 +460,7 @@ class AnthropicToOpenAITranslator final : public Translator {
 
   void Finish(std::string* out) {
     ReleaseHeld(true, out);
+    ReleaseProse(true, out);
     CloseBlock(out);
     Value delta = Value::Object();
     delta.Set("stop_reason", Str(stop_reason_.empty() ? std::string_view("end_turn") : stop_reason_));
@@ -496,6 +529,11 @@ class AnthropicToOpenAITranslator final : public Translator {
   };
   std::map<int64_t, ToolCall> tools_;  // by OpenAI tool index
   std::vector<int64_t> held_;          // calls not started yet, oldest first
+  struct HeldProse {
+    Open kind;  // kText or kThinking
+    std::string text;
+  };
+  std::vector<HeldProse> prose_;       // text/thinking held behind an incomplete call, in order
   int64_t live_tool_ = -1;             // the call whose block is open when open_ == kTool
 };
 
