@@ -216,7 +216,7 @@ absl::Status ParseBodyMutation(std::string_view source, const Node& n, const std
 }
 
 absl::Status ParseCosts(std::string_view source, const Node* list, std::string_view field, bool route_scoped,
-                        std::vector<LlmRequestCost>* out, std::vector<std::string>* warnings) {
+                        std::vector<LlmRequestCost>* out) {
   if (list == nullptr || list->is_null()) return absl::OkStatus();
   if (!list->is_seq()) return Bad(source, *list, field, "must be a list");
   for (const Node& e : list->items) {
@@ -320,9 +320,9 @@ absl::StatusOr<FilterConfig> ParseFilterConfig(std::string_view text, std::strin
     if (n != nullptr && !n->is_null()) fc.warnings.push_back(StrCat(ignored, ": not supported; ignored"));
   }
   st = ParseCosts(source, root.Find("globalLLMRequestCosts"), "globalLLMRequestCosts", false,
-                  &fc.costs.global, &fc.warnings);
+                  &fc.costs.global);
   if (st.ok()) st = ParseCosts(source, root.Find("llmRequestCosts"), "llmRequestCosts", true,
-                               &fc.costs.route, &fc.warnings);
+                               &fc.costs.route);
   if (st.ok()) st = ParseModels(source, root.Find("models"), &fc.config.models);
   if (!st.ok()) return st;
 

@@ -1185,33 +1185,32 @@ void StreamProcessor::EmitUsage(pb::ProcessingResponse* out) {
       usage_observer_->has_usage()) {
     u = &usage_observer_->usage();
   }
-  auto value = [u](config::LlmRequestCost::Type t) -> int64_t {
+  // One cost's value on this request's usage; -1 leaves it out. A CEL cost runs its program
+  // (Envoy AI Gateway's variables; `model` is the final model); one that fails on this usage
+  // (an overflow, a negative result) is left out, and said.
+  auto value = [&](const config::LlmRequestCost& c) -> int64_t {
     using T = config::LlmRequestCost::Type;
-    switch (t) {
+    switch (c.type) {
       case T::kInputToken: return u->input_tokens;
       case T::kCachedInputToken: return u->cached_input_tokens;
       case T::kCacheCreationInputToken: return u->cache_creation_input_tokens;
       case T::kOutputToken: return u->output_tokens;
       case T::kTotalToken: return u->total_tokens;
       case T::kReasoningToken: return u->reasoning_tokens;
-      case T::kCEL: return -1;  // evaluated below
+      case T::kCEL: break;
     }
-    return -1;
-  };
-  // A CEL cost: its program on this request's usage (Envoy AI Gateway's variables; `model` is
-  // the final model). One that fails (an overflow, a negative result) is left out, and said.
-  auto cel_value = [&](const config::LlmRequestCost& c) -> int64_t {
     if (!c.program) return -1;
+    auto count = [](int64_t n) { return static_cast<uint64_t>(std::max<int64_t>(0, n)); };
     cel::CostInputs in;
     in.model = request_model_;
     in.backend = backend != nullptr ? std::string_view(backend->name) : std::string_view();
     in.route_name = parts.route_name;
-    in.input_tokens = static_cast<uint64_t>(std::max<int64_t>(0, u->input_tokens));
-    in.cached_input_tokens = static_cast<uint64_t>(std::max<int64_t>(0, u->cached_input_tokens));
-    in.cache_creation_input_tokens = static_cast<uint64_t>(std::max<int64_t>(0, u->cache_creation_input_tokens));
-    in.output_tokens = static_cast<uint64_t>(std::max<int64_t>(0, u->output_tokens));
-    in.total_tokens = static_cast<uint64_t>(std::max<int64_t>(0, u->total_tokens));
-    in.reasoning_tokens = static_cast<uint64_t>(std::max<int64_t>(0, u->reasoning_tokens));
+    in.input_tokens = count(u->input_tokens);
+    in.cached_input_tokens = count(u->cached_input_tokens);
+    in.cache_creation_input_tokens = count(u->cache_creation_input_tokens);
+    in.output_tokens = count(u->output_tokens);
+    in.total_tokens = count(u->total_tokens);
+    in.reasoning_tokens = count(u->reasoning_tokens);
     absl::StatusOr<uint64_t> v = c.program->Evaluate(in);
     if (!v.ok()) {
       log::Warn("extproc: cost ", c.metadata_key, " not emitted: ", std::string(v.status().message()));
@@ -1235,7 +1234,7 @@ void StreamProcessor::EmitUsage(pb::ProcessingResponse* out) {
   } else {
     for (const config::LlmRequestCost* c : config::CostsFor(*costs_, parts.route_name, parts.short_name,
                                                             request_model_)) {
-      int64_t v = c->type == config::LlmRequestCost::Type::kCEL ? cel_value(*c) : value(c->type);
+      int64_t v = value(*c);
       if (v >= 0) md.Num(c->metadata_key, static_cast<double>(v));
     }
   }

@@ -435,7 +435,8 @@ class Builder {
 
   // spec.llmRequestCosts: [{metadataKey, type: InputToken | CachedInputToken |
   // CacheCreationInputToken | OutputToken | TotalToken | ReasoningToken | CEL, cel}] -> the
-  // route's costs (emitted by `sluice extproc` as dynamic metadata; CEL expressions compiled here, so a bad one fails the load).
+  // route's costs (emitted by `sluice extproc` as dynamic metadata; CEL expressions are
+  // compiled here, so a bad one fails the load).
   void DecodeCosts(const Ctx& c, const Node* spec, config::Route* route) {
     const Node* list = GetSeq(c, spec, "llmRequestCosts", "spec");
     if (list == nullptr) return;
