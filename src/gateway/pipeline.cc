@@ -274,7 +274,14 @@ Decision Pipeline::BuildAttempt() {
   // Top-level body mutations (backend's, then the route's) on the final body.
   if (!backend.body_mutation.empty() || !chosen->body_mutation.empty()) {
     auto final_doc = json::Parse(up.body ? std::string_view(*up.body) : body_);
-    if (final_doc.ok() && final_doc->is_object()) {
+    // The mutation is configuration the operator relies on (it may remove a field the backend
+    // must not see): a body it cannot be applied to is refused, never sent unmutated. The
+    // client's body parsed, so only nesting that translation deepened past the limit gets here.
+    if (!final_doc.ok())
+      return Error(400, StrCat("request body cannot take the configured body mutation: ",
+                               final_doc.status().message()),
+                   "invalid_request_body");
+    if (final_doc->is_object()) {
       for (const auto* bm : {&backend.body_mutation, &chosen->body_mutation}) {
         for (const auto& r : bm->remove) final_doc->Erase(r);
         for (const auto& [k, raw] : bm->set) {

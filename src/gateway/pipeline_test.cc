@@ -20,6 +20,34 @@ spec:
       timeouts: {request: 30s, backendRequest: 10s}
     - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: gpt-tenant}, {type: Exact, name: x-tenant, value: blue}]}]
       backendRefs: [{name: primary, bodyMutation: {set: [{path: temperature, value: "0.5"}], remove: [user]}}]
+    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: claude-on-bedrock}]}]
+      backendRefs: [{name: bedrock, bodyMutation: {remove: [additionalModelRequestFields]}}]
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: bedrock}
+spec:
+  schema: {name: AWSBedrock}
+  backendRef: {name: p, kind: Backend, group: gateway.envoyproxy.io}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: aws}
+spec:
+  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: bedrock}]
+  type: AWSCredentials
+  awsCredentials:
+    region: us-east-1
+    credentialsFile: {secretRef: {name: aws-creds}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: aws-creds}
+stringData:
+  credentials: |
+    [default]
+    aws_access_key_id = AKIDPIPELINE
+    aws_secret_access_key = pipeline-secret
 ---
 apiVersion: aigateway.envoyproxy.io/v1beta1
 kind: AIServiceBackend
@@ -174,6 +202,43 @@ TEST_F(PipelineTest, HeaderMatchesAndBodyMutation) {
   EXPECT_EQ(*up.body, R"({"model":"gpt-tenant","temperature":0.5})");
 }
 
+// A body mutation is the operator's configuration: when translation nests the body deeper
+// than it can be parsed again to apply the mutation, the request is refused rather than sent
+// without it. OpenAI's tool parameters sit two levels shallower than Bedrock's inputSchema.json.
+TEST_F(PipelineTest, BodyMutationNeverSkipped) {
+  auto h = Headers();
+  auto body_with_depth = [](int levels) {
+    std::string schema;
+    for (int i = 0; i < levels; ++i) schema += R"({"a":)";
+    schema += "1";
+    schema.append(levels, '}');
+    return std::string(R"({"model":"claude-on-bedrock","messages":[{"role":"user","content":"hi"}],)") +
+           R"("reasoning_effort":"low","tools":[{"type":"function","function":{"name":"f","parameters":)" + schema +
+           "}}]}";
+  };
+  // Within the limit after translation: the mutation removed the field.
+  {
+    Pipeline p = Make();
+    ASSERT_FALSE(p.OnRequestHeaders("POST", "/v1/chat/completions", h));
+    auto d = p.OnRequestBody(body_with_depth(4));
+    auto* up = std::get_if<UpstreamRequest>(&d);
+    ASSERT_NE(up, nullptr) << StatusOf(d);
+    ASSERT_TRUE(up->body.has_value());
+    EXPECT_NE(up->body->find("inputSchema"), std::string::npos);
+    EXPECT_EQ(up->body->find("additionalModelRequestFields"), std::string::npos) << *up->body;
+  }
+  // The client's body is at the parser's limit (it parses), the translated one is past it.
+  Pipeline p = Make();
+  ASSERT_FALSE(p.OnRequestHeaders("POST", "/v1/chat/completions", h));
+  auto d = p.OnRequestBody(body_with_depth(json::kMaxDepth - 5));
+  auto* imm = std::get_if<ImmediateResponse>(&d);
+  ASSERT_NE(imm, nullptr) << "the request went upstream without its body mutation";
+  EXPECT_EQ(imm->status, 400);
+  auto j = json::Parse(imm->body);
+  ASSERT_TRUE(j.ok());
+  EXPECT_NE(j->Find("error")->GetString("message").find("body mutation"), std::string::npos) << imm->body;
+}
+
 TEST_F(PipelineTest, ErrorsInOpenAIShape) {
   auto h = Headers();
   struct Case {
@@ -213,9 +278,10 @@ TEST_F(PipelineTest, LocalAnswers) {
     auto j = json::Parse(r->body);
     ASSERT_TRUE(j.ok());
     EXPECT_EQ(j->GetString("object"), "list");
-    ASSERT_EQ(j->Find("data")->size(), 2u);
+    ASSERT_EQ(j->Find("data")->size(), 3u);
     EXPECT_EQ(j->Find("data")->items()[0].GetString("id"), "gpt-a");
     EXPECT_EQ(j->Find("data")->items()[1].GetString("id"), "gpt-tenant");
+    EXPECT_EQ(j->Find("data")->items()[2].GetString("id"), "claude-on-bedrock");
   }
   {
     Pipeline p = Make();
