@@ -518,8 +518,11 @@ TEST_P(FixturesOpenAIToGemini, Responses) {
     SCOPED_TRACE(name);
     ++n;
     bool emb = Embeddings(name);
-    std::string request = emb ? R"({"model":"text-embedding-005","input":["a","b"]})"
-                              : R"({"model":"gemini-2.5-flash","messages":[{"role":"user","content":"hi"}]})";
+    // *embed_content*: an answer of :embedContent, which a newer Gemini embedding model gets.
+    std::string request = !emb ? R"({"model":"gemini-2.5-flash","messages":[{"role":"user","content":"hi"}]})"
+                          : name.find("embed_content") != std::string::npos
+                              ? R"({"model":"gemini-embedding-2-preview","input":"a"})"
+                              : R"({"model":"text-embedding-005","input":["a","b"]})";
     std::string got = Buffered(Schema::kVertex, emb ? "/v1/embeddings" : kChatPath, request, "",
                                {200, "application/json", tt::ReadFile(in), {}});
     EXPECT_EQ(NormalizeFallbackIds(NormalizeCreated(tt::PrettyText(got))),

@@ -5,9 +5,6 @@
 
 namespace sluice::gateway {
 
-namespace {
-}  // namespace
-
 HttpError MakeError(Dialect d, int status, std::string_view message, std::string_view code,
                     std::string_view param) {
   HttpError e;
@@ -38,7 +35,7 @@ HttpError ToHttpError(const absl::Status& status, Dialect d) {
     case absl::StatusCode::kDeadlineExceeded: code = 504; break;
     default: code = 500;
   }
-  return MakeError(d, code, ToStd(status.message()));
+  return MakeError(d, code, ToStd(status.message()), {}, translate::InvalidFieldOf(status));
 }
 
 }  // namespace sluice::gateway

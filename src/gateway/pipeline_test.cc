@@ -239,6 +239,35 @@ TEST_F(PipelineTest, BodyMutationNeverSkipped) {
   EXPECT_NE(j->Find("error")->GetString("message").find("body mutation"), std::string::npos) << imm->body;
 }
 
+// A request the backend cannot express is the client's 400, naming the field in `param` as
+// OpenAI's own errors do.
+TEST_F(PipelineTest, UntranslatableRequestNamesTheField) {
+  auto h = Headers();
+  struct Case {
+    const char* body;
+    const char* param;
+  } cases[] = {
+      {R"({"model":"claude-on-bedrock","messages":[]})", "messages"},
+      {R"({"model":"claude-on-bedrock","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{}}]}]})",
+       "messages[0].content[0]"},
+  };
+  for (const auto& c : cases) {
+    Pipeline p = Make();
+    ASSERT_FALSE(p.OnRequestHeaders("POST", "/v1/chat/completions", h));
+    auto d = p.OnRequestBody(c.body);
+    auto* imm = std::get_if<ImmediateResponse>(&d);
+    ASSERT_NE(imm, nullptr) << c.body;
+    EXPECT_EQ(imm->status, 400);
+    auto j = json::Parse(imm->body);
+    ASSERT_TRUE(j.ok());
+    const json::Value* err = j->Find("error");
+    ASSERT_NE(err, nullptr);
+    EXPECT_EQ(err->GetString("param"), c.param) << imm->body;
+    EXPECT_EQ(err->GetString("type"), "invalid_request_error");
+    EXPECT_EQ(err->GetString("message").rfind(std::string(c.param) + ": ", 0), 0u) << imm->body;
+  }
+}
+
 TEST_F(PipelineTest, ErrorsInOpenAIShape) {
   auto h = Headers();
   struct Case {

@@ -420,7 +420,7 @@ std::vector<std::string> ModelsFor(const Combo& c) {
     case config::ApiSchema::kAWSAnthropic:
       return {"anthropic.claude-3-5-sonnet-20240620-v1:0", "us.anthropic.claude-sonnet-4-20250514-v1:0"};
     case config::ApiSchema::kGCPVertexAI:
-      if (c.endpoint == Endpoint::kEmbeddings) return {"text-embedding-005", "gemini-embedding-001"};
+      if (c.endpoint == Endpoint::kEmbeddings) return {"text-embedding-005", "gemini-embedding-001", "gemini-embedding-2-preview"};
       return {"gemini-2.5-flash", "gemini-3-pro-preview"};
     case config::ApiSchema::kGCPAnthropic: return {"claude-sonnet-4-5@20250929", ""};
     default: return {"", "gpt-4o-mini"};
@@ -675,7 +675,7 @@ const Corpus& GetCorpus() {
     add_files(answers(Family::kConverse), "openai_to_bedrock/testdata", "resp_", ".upstream.json");
     add_files(answers(Family::kConverse), "anthropic_to_bedrock/testdata", "resp_", ".upstream.json");
     for (const auto& p : Files("openai_to_gemini/testdata/responses", "", ".upstream.json")) {
-      bool embeddings = p.filename().string().rfind("embeddings", 0) == 0;
+      bool embeddings = p.filename().string().rfind("embeddings", 0) == 0;  // :predict and :embedContent answers
       answers(embeddings ? Family::kGeminiEmbeddings : Family::kGemini)->push_back(ReadFile(p));
     }
     for (const auto& [kind, body] : kHandAnswers) {

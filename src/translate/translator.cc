@@ -37,6 +37,22 @@ const TranslatorFactory* Registry::Find(Endpoint e, Dialect from, config::ApiSch
   return it == factories_.end() ? nullptr : it->second.get();
 }
 
+namespace {
+constexpr absl::string_view kFieldPayload = "sluice.dev/invalid-field";
+}  // namespace
+
+absl::Status InvalidField(std::string_view field, std::string_view what) {
+  absl::Status s = absl::InvalidArgumentError(StrCat(field, ": ", what));
+  s.SetPayload(kFieldPayload, absl::Cord(std::string(field)));
+  return s;
+}
+
+std::string InvalidFieldOf(const absl::Status& status) {
+  if (status.code() != absl::StatusCode::kInvalidArgument) return {};
+  auto field = status.GetPayload(kFieldPayload);
+  return field ? std::string(*field) : std::string();
+}
+
 std::string OpenAIErrorBody(std::string_view message, std::string_view type, std::string_view code,
                             std::string_view param) {
   json::Value err = json::Value::Object();

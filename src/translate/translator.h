@@ -145,6 +145,11 @@ void RegisterBuiltinTranslators(Registry& r);
 const Registry& BuiltinRegistry();
 
 // Helpers shared by translators.
+// A request the target cannot express: InvalidArgument "field: what", carrying `field` so the
+// client's OpenAI error names it in `param`, as OpenAI's own errors do ("messages[0].content").
+absl::Status InvalidField(std::string_view field, std::string_view what);
+// The field an InvalidField status names; empty for any other status.
+std::string InvalidFieldOf(const absl::Status& status);
 // The OpenAI error body {"error":{"message","type","param","code"}}.
 std::string OpenAIErrorBody(std::string_view message, std::string_view type,
                             std::string_view code = {}, std::string_view param = {});

@@ -20,6 +20,8 @@ import { embeddingFor } from '../tools/provider_sims/common.mjs';
 const skip = sluiceSkipReason();
 const GEMINI_MODEL = 'gemini-2.5-flash';
 const EMBED_MODEL = 'text-embedding-005';
+const GEMINI_EMBED_MODEL = 'gemini-embedding-2-preview';  // served by :embedContent
+const GEMINI_EMBED_001 = 'gemini-embedding-001';          // :predict, one text per request
 const CLAUDE_MODEL = 'claude-sonnet-4@20250514';
 const CLIENT_EMAIL = 'sluice-e2e@p.iam.gserviceaccount.com';
 const KEY_ID = 'e2e-key-0001';
@@ -42,6 +44,8 @@ describe('openai SDK -> sluice -> GCP Vertex AI (schemas GCPVertexAI and GCPAnth
           routes: [
             { model: GEMINI_MODEL, backend: 'vertex' },
             { model: EMBED_MODEL, backend: 'vertex' },
+            { model: GEMINI_EMBED_MODEL, backend: 'vertex' },
+            { model: GEMINI_EMBED_001, backend: 'vertex' },
             { model: CLAUDE_MODEL, backend: 'gcpanthropic' },
           ],
           backends: [
@@ -123,6 +127,68 @@ describe('openai SDK -> sluice -> GCP Vertex AI (schemas GCPVertexAI and GCPAnth
       const want16 = embeddingFor('base64 on vertex', 16);
       assert.equal(b.data[0].embedding.length, 16);
       b.data[0].embedding.forEach((v, i) => assert.equal(v, Math.fround(want16[i]), `component ${i}`));
+    }));
+
+    test('embeddings: Envoy AI Gateway\'s task_type / title / auto_truncate reach :predict', withGatewayLogs(() => stack.gw, async () => {
+      const sim = stack.sims.vertex;
+      const mark = sim.requests.length;
+      const r = await client.embeddings.create({
+        model: EMBED_MODEL, encoding_format: 'float', auto_truncate: false,
+        input: [{ content: 'a document', task_type: 'RETRIEVAL_DOCUMENT', title: 'Doc' }, { content: ['q one', 'q two'], task_type: 'RETRIEVAL_QUERY' }],
+      });
+      const rec = oneUpstream(sim, mark, (x) => x.kind === 'google:predict');
+      assertAccepted(rec);
+      assert.deepEqual(rec.json.instances, [
+        { content: 'a document', task_type: 'RETRIEVAL_DOCUMENT', title: 'Doc' },
+        { content: 'q one', task_type: 'RETRIEVAL_QUERY' },
+        { content: 'q two', task_type: 'RETRIEVAL_QUERY' },
+      ]);
+      assert.deepEqual(rec.json.parameters, { autoTruncate: false });
+      assert.deepEqual(r.data.map((d) => d.index), [0, 1, 2]);
+      r.data.forEach((d, n) => assert.deepEqual(d.embedding, rec.answer.embeddings[n]));
+      assert.equal(r.usage.prompt_tokens, rec.answer.usage.input);
+    }));
+
+    test('embeddings: newer Gemini models via :embedContent (float and base64)', withGatewayLogs(() => stack.gw, async () => {
+      const sim = stack.sims.vertex;
+      const mark = sim.requests.length;
+      const r = await client.embeddings.create({
+        model: GEMINI_EMBED_MODEL, input: 'embed me with gemini', dimensions: 32, task_type: 'SEMANTIC_SIMILARITY', encoding_format: 'float',
+      });
+      const rec = oneUpstream(sim, mark, (x) => x.kind === 'google:embedContent');
+      assertAccepted(rec);
+      assert.deepEqual(rec.json, {
+        content: { parts: [{ text: 'embed me with gemini' }] },
+        embedContentConfig: { taskType: 'SEMANTIC_SIMILARITY', outputDimensionality: 32 },
+      });
+      assert.equal(r.model, GEMINI_EMBED_MODEL);
+      assert.equal(r.data.length, 1);
+      assert.deepEqual(r.data[0].embedding, embeddingFor('embed me with gemini', 32));
+      assert.equal(r.usage.prompt_tokens, rec.answer.usage.input);
+      assert.equal(r.usage.total_tokens, rec.answer.usage.input);
+      // The SDK's default: base64, decoded by the SDK to float32.
+      const b = await client.embeddings.create({ model: GEMINI_EMBED_MODEL, input: 'gemini base64', dimensions: 8 });
+      const want = embeddingFor('gemini base64', 8);
+      b.data[0].embedding.forEach((v, i) => assert.equal(v, Math.fround(want[i]), `component ${i}`));
+    }));
+
+    test('embeddings: more texts than the model takes per request is the client\'s 400, before any upstream call', withGatewayLogs(() => stack.gw, async () => {
+      const sim = stack.sims.vertex;
+      for (const model of [GEMINI_EMBED_MODEL, GEMINI_EMBED_001]) {
+        const mark = sim.requests.length;
+        const err = await client.embeddings.create({ model, input: ['one', 'two'] }).then(() => null, (e) => e);
+        assert.ok(err instanceof OpenAI.BadRequestError, `${model}: ${err}`);
+        assert.equal(err.status, 400);
+        assert.equal(err.param ?? err.error?.param, 'input');
+        assert.match(err.message, /one text per request; got 2/);
+        assert.equal(sim.requests.length, mark, 'nothing went upstream');
+      }
+      // One text is fine for gemini-embedding-001 (:predict).
+      const mark = sim.requests.length;
+      const r = await client.embeddings.create({ model: GEMINI_EMBED_001, input: ['only one'], encoding_format: 'float' });
+      const rec = oneUpstream(sim, mark, (x) => x.kind === 'google:predict');
+      assertAccepted(rec);
+      assert.deepEqual(r.data[0].embedding, rec.answer.embeddings[0]);
     }));
   });
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "common/strings.h"
+#include "translate/translator.h"
 #include "crypto/crypto.h"
 #include "http/eventstream.h"
 #include "http/sse.h"
@@ -20,9 +21,7 @@ namespace {
 
 using json::Value;
 
-absl::Status Invalid(std::string_view field, std::string_view why) {
-  return absl::InvalidArgumentError(StrCat(field, ": ", why));
-}
+absl::Status Invalid(std::string_view field, std::string_view what) { return InvalidField(field, what); }
 
 absl::Status Malformed(std::string_view what) {
   return absl::DataLossError(StrCat("malformed Bedrock Converse answer: ", what));

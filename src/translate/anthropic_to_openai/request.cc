@@ -4,6 +4,7 @@
 
 #include "common/status_macros.h"
 #include "common/strings.h"
+#include "translate/translator.h"
 
 // Field facts: shared/reference/provider-apis.md §1.1 (OpenAI), §2.1 (Anthropic), §7.
 //
@@ -23,9 +24,7 @@ namespace {
 
 using json::Value;
 
-absl::Status Invalid(std::string_view field, std::string_view what) {
-  return absl::InvalidArgumentError(StrCat(field, ": ", what));
-}
+absl::Status Invalid(std::string_view field, std::string_view what) { return InvalidField(field, what); }
 
 std::string Quoted(std::string_view s) {
   std::string out;

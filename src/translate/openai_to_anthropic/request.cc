@@ -28,9 +28,7 @@ constexpr int64_t kMinThinkingBudget = 1024;
 // How every text block starts (see BlockWriter::CloseList, which relies on it).
 constexpr std::string_view kTextBlockStart = R"({"type":"text","text":)";
 
-absl::Status Invalid(std::string_view field, std::string_view what) {
-  return absl::InvalidArgumentError(StrCat(field, ": ", what));
-}
+absl::Status Invalid(std::string_view field, std::string_view what) { return InvalidField(field, what); }
 
 std::string Quoted(std::string_view s) {
   std::string out;

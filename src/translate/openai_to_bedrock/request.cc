@@ -8,6 +8,7 @@
 
 #include "common/status_macros.h"
 #include "common/strings.h"
+#include "translate/translator.h"
 
 // Field facts: shared/reference/provider-apis.md §1.1/§1.5 (OpenAI), §3.1/§3.4 (Converse,
 // Titan), §7 (mapping tables).
@@ -52,9 +53,7 @@ class Field {
   size_t index_ = kNoIndex;
 };
 
-absl::Status Invalid(std::string_view field, std::string_view what) {
-  return absl::InvalidArgumentError(StrCat(field, ": ", what));
-}
+absl::Status Invalid(std::string_view field, std::string_view what) { return InvalidField(field, what); }
 absl::Status Invalid(const Field& field, std::string_view what) { return Invalid(field.str(), what); }
 
 std::string Quoted(std::string_view s) {

@@ -53,8 +53,17 @@ absl::StatusOr<json::Value> ConvertSchema(const json::Value& schema, std::string
 // request cannot express.
 absl::StatusOr<json::Value> BuildGenerateContentRequest(const json::Value& doc, bool stream);
 
-// OpenAI embeddings body -> Vertex `:predict` body for text-embedding models.
-absl::StatusOr<json::Value> BuildPredictRequest(const json::Value& doc);
+// Embeddings. Vertex has two methods: `:predict` (text-embedding-*, gemini-embedding-001:
+// {"instances":[{content, task_type?, title?}], "parameters"}) and `:embedContent` (the
+// newer Gemini embedding models: one content, options in embedContentConfig). Which one a
+// model takes follows Envoy AI Gateway (and Google's genai SDK): "gemini" in the name, except
+// gemini-embedding-001.
+bool UsesEmbedContent(std::string_view model);
+// OpenAI embeddings body (with Envoy AI Gateway's task_type / title / auto_truncate and input
+// items {content, task_type, title}) -> `:predict` body. gemini-embedding-001 takes one text.
+absl::StatusOr<json::Value> BuildPredictRequest(const json::Value& doc, std::string_view model);
+// The same -> `:embedContent` body; one text per request.
+absl::StatusOr<json::Value> BuildEmbedContentRequest(const json::Value& doc, std::string_view model);
 
 // "/v1/projects/{p}/locations/{r}/publishers/google/models/{m}:{method}", each segment
 // percent-escaped. FailedPrecondition when the backend has no project or region.
@@ -164,6 +173,10 @@ std::string_view OpenAIErrorType(int status);
 // `base64` re-encodes each vector as little-endian float32, as OpenAI's encoding_format.
 absl::StatusOr<json::Value> ConvertPredictResponse(const json::Value& resp, std::string_view model,
                                                    bool base64, Usage* usage);
+// The same from an `:embedContent` response ({"embedding":{"values"}, "usageMetadata":
+// {"promptTokenCount"}}): one embedding.
+absl::StatusOr<json::Value> ConvertEmbedContentResponse(const json::Value& resp, std::string_view model,
+                                                        bool base64, Usage* usage);
 
 // Standard base64 with padding.
 std::string Base64Encode(std::string_view bytes);

@@ -158,8 +158,11 @@ class GeminiEmbeddingsTranslator final : public Translator {
 
   absl::StatusOr<UpstreamRequest> TranslateRequest(const ClientRequest& req) override {
     model_ = std::string(req.model);
-    ASSIGN_OR_RETURN(std::string path, gemini_internal::VertexModelPath(backend_, req.model, "predict"));
-    ASSIGN_OR_RETURN(json::Value body, gemini_internal::BuildPredictRequest(req.doc));
+    embed_content_ = gemini_internal::UsesEmbedContent(req.model);
+    ASSIGN_OR_RETURN(std::string path, gemini_internal::VertexModelPath(backend_, req.model,
+                                                                        embed_content_ ? "embedContent" : "predict"));
+    ASSIGN_OR_RETURN(json::Value body, embed_content_ ? gemini_internal::BuildEmbedContentRequest(req.doc, req.model)
+                                                      : gemini_internal::BuildPredictRequest(req.doc, req.model));
     base64_ = req.doc.GetString("encoding_format") == "base64";
     UpstreamRequest up;
     up.path = std::move(path);
@@ -182,7 +185,8 @@ class GeminiEmbeddingsTranslator final : public Translator {
                                         parsed.ok() ? "" : ToStd(parsed.status().message())));
     }
     ASSIGN_OR_RETURN(json::Value resp,
-                     gemini_internal::ConvertPredictResponse(*parsed, model_, base64_, &usage_));
+                     embed_content_ ? gemini_internal::ConvertEmbedContentResponse(*parsed, model_, base64_, &usage_)
+                                    : gemini_internal::ConvertPredictResponse(*parsed, model_, base64_, &usage_));
     json::SerializeTo(resp, out);
     buffer_.clear();
     return absl::OkStatus();
@@ -200,6 +204,7 @@ class GeminiEmbeddingsTranslator final : public Translator {
  private:
   const config::Backend& backend_;
   std::string model_;
+  bool embed_content_ = false;  // :embedContent, else :predict
   bool base64_ = false;
   std::string buffer_;
   Usage usage_;

@@ -125,10 +125,16 @@ TEST(GeminiRequest, PathsPerEndpointAndRegion) {
   EXPECT_EQ(gu->path,
             "/v1/projects/my-project/locations/global/publishers/google/models/gemini-2.5-flash@001%20x%2Fy:generateContent");
 
-  Harness emb(Endpoint::kEmbeddings);
-  auto eu = emb.Request(R"({"model":"text-embedding-005","input":"a"})");
-  ASSERT_TRUE(eu.ok());
-  EXPECT_EQ(eu->path, "/v1/projects/my-project/locations/us-central1/publishers/google/models/text-embedding-005:predict");
+  // Embeddings: :predict, but :embedContent for the newer Gemini embedding models (as Envoy
+  // AI Gateway and Google's genai SDK choose).
+  for (auto [model, method] : {std::pair{"text-embedding-005", "predict"}, {"gemini-embedding-001", "predict"},
+                               {"text-multilingual-embedding-002", "predict"},
+                               {"gemini-embedding-2-preview", "embedContent"}, {"gemini-embedding-exp-03-07", "embedContent"}}) {
+    Harness emb(Endpoint::kEmbeddings);
+    auto eu = emb.Request(StrCat(R"({"model":")", model, R"(","input":"a"})"));
+    ASSERT_TRUE(eu.ok()) << model;
+    EXPECT_EQ(eu->path, StrCat("/v1/projects/my-project/locations/us-central1/publishers/google/models/", model, ":", method));
+  }
 }
 
 TEST(GeminiRequest, MissingProjectIsAConfigError) {
@@ -264,6 +270,23 @@ TEST(GeminiRequest, RefusesBadEmbeddingsInput) {
       {R"({"model":"m"})", "input: is required"},
       {R"({"model":"m","input":"a","encoding_format":"int8"})", R"(encoding_format: must be "float" or "base64")"},
       {R"({"model":"m","input":"a","dimensions":0})", "dimensions: must be a positive integer"},
+      // Envoy AI Gateway's Vertex fields.
+      {R"({"model":"m","input":"a","task_type":7})", "task_type: must be a non-empty string"},
+      {R"({"model":"m","input":"a","auto_truncate":"yes"})", "auto_truncate: must be a boolean"},
+      {R"({"model":"m","input":"a","title":"T"})", R"(title: is only valid with task_type "RETRIEVAL_DOCUMENT")"},
+      {R"({"model":"m","input":[{"content":"a","task_type":"CLUSTERING","title":"T"}]})",
+       R"(input[0].title: is only valid with task_type "RETRIEVAL_DOCUMENT")"},
+      {R"({"model":"m","input":[{"content":[]}]})", "input[0].content: must be a string or a non-empty array of strings"},
+      {R"({"model":"m","input":[{"content":["a",3]}]})", "input[0].content[1]: must be a string"},
+      {R"({"model":"m","input":[{"content":"a","taskType":"CLUSTERING"}]})",
+       "input[0].taskType: unknown field (an input item has content, task_type and title)"},
+      // One text per request: gemini-embedding-001 (:predict) and the :embedContent models.
+      {R"({"model":"gemini-embedding-001","input":["a","b"]})",
+       "input: gemini-embedding-001 on Vertex AI embeds one text per request; got 2 (send one request per text)"},
+      {R"({"model":"gemini-embedding-001","input":[{"content":["a","b"]}]})",
+       "input: gemini-embedding-001 on Vertex AI embeds one text per request; got 2 (send one request per text)"},
+      {R"({"model":"gemini-embedding-2-preview","input":["a","b","c"]})",
+       "input: gemini-embedding-2-preview (Vertex AI embedContent) embeds one text per request; got 3 (send one request per text)"},
   };
   for (const auto& c : cases) {
     Harness h(Endpoint::kEmbeddings);
@@ -295,8 +318,13 @@ TEST(GeminiResponseGolden, AllFixtures) {
   for (const auto& name : names) {
     SCOPED_TRACE(name);
     bool embeddings = name.rfind("embeddings", 0) == 0;
+    // *embed_content*: an answer of :embedContent, which a newer Gemini embedding model gets.
+    std::string_view request = !embeddings ? kBufferedRequest
+                               : name.find("embed_content") != std::string::npos
+                                   ? R"({"model":"gemini-embedding-2-preview","input":"a"})"
+                                   : R"({"model":"text-embedding-005","input":["a","b"]})";
     Harness h(embeddings ? Endpoint::kEmbeddings : Endpoint::kChatCompletions);
-    ASSERT_TRUE(h.Request(embeddings ? R"({"model":"text-embedding-005","input":["a","b"]})" : kBufferedRequest).ok());
+    ASSERT_TRUE(h.Request(request).ok());
     std::string upstream = ReadFileOrEmpty(Testdata(StrCat("responses/", name, ".upstream.json")));
     std::string out;
     ASSERT_TRUE(h.Feed(upstream, {}, &out).ok());
@@ -305,7 +333,7 @@ TEST(GeminiResponseGolden, AllFixtures) {
     ExpectGolden(Testdata(StrCat("responses/", name, ".client.json")), Pretty(*client));
     // A buffered body split into pieces (a driver may deliver it so) gives the same answer.
     Harness h2(embeddings ? Endpoint::kEmbeddings : Endpoint::kChatCompletions);
-    ASSERT_TRUE(h2.Request(embeddings ? R"({"model":"text-embedding-005","input":["a","b"]})" : kBufferedRequest).ok());
+    ASSERT_TRUE(h2.Request(request).ok());
     std::string out2;
     ASSERT_TRUE(h2.Feed(upstream, {1, upstream.size() / 2}, &out2).ok());
     EXPECT_EQ(out, out2);

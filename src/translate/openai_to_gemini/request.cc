@@ -6,6 +6,7 @@
 
 #include "common/status_macros.h"
 #include "common/strings.h"
+#include "translate/translator.h"
 #include "translate/openai_to_gemini/gemini_internal.h"
 
 namespace sluice::translate::gemini_internal {
@@ -13,9 +14,7 @@ namespace {
 
 using json::Value;
 
-absl::Status Invalid(std::string_view field, std::string_view message) {
-  return absl::InvalidArgumentError(StrCat(field, ": ", message));
-}
+absl::Status Invalid(std::string_view field, std::string_view what) { return InvalidField(field, what); }
 
 bool Absent(const Value* v) { return v == nullptr || v->is_null(); }
 
@@ -627,43 +626,162 @@ absl::StatusOr<Value> BuildGenerateContentRequest(const Value& doc, bool stream)
   return out;
 }
 
-absl::StatusOr<Value> BuildPredictRequest(const Value& doc) {
+namespace {
+
+// One text to embed, with the Vertex options that can differ per text.
+struct EmbeddingText {
+  const Value* text;
+  std::string field;       // where it came from, for errors: "input", "input[2]", "input[1].content[0]"
+  std::string task_type;   // empty: the model's default
+  std::string title;       // only with task_type RETRIEVAL_DOCUMENT
+  std::string title_field;
+};
+
+absl::StatusOr<std::string> OptionalString(const Value& holder, std::string_view key, std::string_view field) {
+  const Value* v = holder.Find(key);
+  if (Absent(v)) return std::string();
+  if (!v->is_string() || v->as_string().empty()) return Invalid(field, "must be a non-empty string");
+  return std::string(v->as_string());
+}
+
+// OpenAI's `input` (a string or an array of strings) plus Envoy AI Gateway's Vertex vendor
+// extension: an input element may be {"content": string | [strings], "task_type", "title"}, and
+// top-level `task_type` / `title` apply to every text (overriding the element's).
+absl::StatusOr<std::vector<EmbeddingText>> EmbeddingTexts(const Value& doc) {
   const Value* input = doc.Find("input");
   if (Absent(input)) return Invalid("input", "is required");
-  Value instances = Value::Array();
-  auto add = [&instances](const Value& text) {
-    Value inst = Value::Object();
-    inst.Set("content", text);
-    instances.Append(std::move(inst));
-  };
-  if (input->is_string()) {
-    add(*input);
-  } else if (input->is_array()) {
-    if (input->size() == 0) return Invalid("input", "must not be empty");
-    for (size_t i = 0; i < input->size(); ++i) {
-      const Value& e = input->items()[i];
-      if (!e.is_string()) {
-        return Invalid(StrCat("input[", i, "]"),
-                       e.is_number() || e.is_array() ? "token ids are not supported by Gemini embedding models; send text"
-                                                     : "must be a string");
-      }
-      add(e);
+  ASSIGN_OR_RETURN(std::string task_type, OptionalString(doc, "task_type", "task_type"));
+  ASSIGN_OR_RETURN(std::string title, OptionalString(doc, "title", "title"));
+  std::vector<EmbeddingText> out;
+  auto add_item = [&](const Value& e, const std::string& field) -> absl::Status {
+    if (e.is_string()) {
+      out.push_back({&e, field, {}, {}, {}});
+      return absl::OkStatus();
     }
+    if (!e.is_object()) {
+      return Invalid(field, e.is_number() || e.is_array() ? "token ids are not supported by Gemini embedding models; send text"
+                                                          : "must be a string");
+    }
+    const Value* content = e.Find("content");
+    ASSIGN_OR_RETURN(std::string item_task, OptionalString(e, "task_type", field + ".task_type"));
+    ASSIGN_OR_RETURN(std::string item_title, OptionalString(e, "title", field + ".title"));
+    for (const auto& [k, v] : e.members()) {
+      if (k != "content" && k != "task_type" && k != "title")
+        return Invalid(StrCat(field, ".", k), "unknown field (an input item has content, task_type and title)");
+    }
+    auto one = [&](const Value& t, std::string f) -> absl::Status {
+      if (!t.is_string()) return Invalid(f, "must be a string");
+      out.push_back({&t, std::move(f), item_task, item_title, field + ".title"});
+      return absl::OkStatus();
+    };
+    if (content != nullptr && content->is_string()) return one(*content, field + ".content");
+    if (content == nullptr || !content->is_array() || content->size() == 0)
+      return Invalid(field + ".content", "must be a string or a non-empty array of strings");
+    for (size_t j = 0; j < content->size(); ++j)
+      RETURN_IF_ERROR(one(content->items()[j], StrCat(field, ".content[", j, "]")));
+    return absl::OkStatus();
+  };
+  if (input->is_array()) {
+    if (input->size() == 0) return Invalid("input", "must not be empty");
+    for (size_t i = 0; i < input->size(); ++i) RETURN_IF_ERROR(add_item(input->items()[i], StrCat("input[", i, "]")));
+  } else if (input->is_string() || input->is_object()) {
+    RETURN_IF_ERROR(add_item(*input, "input"));
   } else {
     return Invalid("input", "must be a string or an array of strings");
   }
+  for (EmbeddingText& t : out) {
+    if (!task_type.empty()) t.task_type = task_type;
+    if (!title.empty()) {
+      t.title = title;
+      t.title_field = "title";
+    }
+    // Vertex refuses a title for any other task (it names the document being indexed).
+    if (!t.title.empty() && t.task_type != "RETRIEVAL_DOCUMENT")
+      return Invalid(t.title_field, "is only valid with task_type \"RETRIEVAL_DOCUMENT\"");
+  }
+  return out;
+}
+
+absl::Status CheckEncodingFormat(const Value& doc) {
   if (const Value* f = doc.Find("encoding_format"); !Absent(f)) {
     if (!f->is_string() || (f->as_string() != "float" && f->as_string() != "base64"))
       return Invalid("encoding_format", "must be \"float\" or \"base64\"");
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<const Value*> Dimensions(const Value& doc) {
+  const Value* dims = doc.Find("dimensions");
+  if (Absent(dims)) return nullptr;
+  if (!IsInteger(*dims) || dims->as_int() < 1) return Invalid("dimensions", "must be a positive integer");
+  return dims;
+}
+
+absl::StatusOr<const Value*> AutoTruncate(const Value& doc) {
+  const Value* v = doc.Find("auto_truncate");
+  if (Absent(v)) return nullptr;
+  if (!v->is_bool()) return Invalid("auto_truncate", "must be a boolean");
+  return v;
+}
+
+}  // namespace
+
+bool UsesEmbedContent(std::string_view model) {
+  return model.find("gemini") != std::string_view::npos && model != "gemini-embedding-001";
+}
+
+absl::StatusOr<Value> BuildPredictRequest(const Value& doc, std::string_view model) {
+  ASSIGN_OR_RETURN(std::vector<EmbeddingText> texts, EmbeddingTexts(doc));
+  if (model == "gemini-embedding-001" && texts.size() > 1) {
+    // Vertex: "gemini-embedding-001 supports one instance per request".
+    return Invalid("input", StrCat("gemini-embedding-001 on Vertex AI embeds one text per request; got ", texts.size(),
+                                   " (send one request per text)"));
+  }
+  RETURN_IF_ERROR(CheckEncodingFormat(doc));
+  ASSIGN_OR_RETURN(const Value* dims, Dimensions(doc));
+  ASSIGN_OR_RETURN(const Value* truncate, AutoTruncate(doc));
+  Value instances = Value::Array();
+  for (const EmbeddingText& t : texts) {
+    Value inst = Value::Object();
+    inst.Set("content", *t.text);
+    if (!t.task_type.empty()) inst.Set("task_type", Value::String(t.task_type));
+    if (!t.title.empty()) inst.Set("title", Value::String(t.title));
+    instances.Append(std::move(inst));
+  }
   Value out = Value::Object();
   out.Set("instances", std::move(instances));
-  if (const Value* dims = doc.Find("dimensions"); !Absent(dims)) {
-    if (!IsInteger(*dims) || dims->as_int() < 1) return Invalid("dimensions", "must be a positive integer");
-    Value params = Value::Object();
-    params.Set("outputDimensionality", *dims);
-    out.Set("parameters", std::move(params));
+  Value params = Value::Object();
+  if (dims != nullptr) params.Set("outputDimensionality", *dims);
+  if (truncate != nullptr) params.Set("autoTruncate", *truncate);
+  if (params.size() > 0) out.Set("parameters", std::move(params));
+  return out;
+}
+
+absl::StatusOr<Value> BuildEmbedContentRequest(const Value& doc, std::string_view model) {
+  ASSIGN_OR_RETURN(std::vector<EmbeddingText> texts, EmbeddingTexts(doc));
+  if (texts.size() > 1) {
+    // embedContent embeds one content (its parts together) per call.
+    return Invalid("input", StrCat(model, " (Vertex AI embedContent) embeds one text per request; got ", texts.size(),
+                                   " (send one request per text)"));
   }
+  RETURN_IF_ERROR(CheckEncodingFormat(doc));
+  ASSIGN_OR_RETURN(const Value* dims, Dimensions(doc));
+  ASSIGN_OR_RETURN(const Value* truncate, AutoTruncate(doc));
+  const EmbeddingText& t = texts.front();
+  Value part = Value::Object();
+  part.Set("text", *t.text);
+  Value parts = Value::Array();
+  parts.Append(std::move(part));
+  Value content = Value::Object();
+  content.Set("parts", std::move(parts));
+  Value out = Value::Object();
+  out.Set("content", std::move(content));
+  Value config = Value::Object();
+  if (!t.task_type.empty()) config.Set("taskType", Value::String(t.task_type));
+  if (!t.title.empty()) config.Set("title", Value::String(t.title));
+  if (dims != nullptr) config.Set("outputDimensionality", *dims);
+  if (truncate != nullptr) config.Set("autoTruncate", *truncate);
+  if (config.size() > 0) out.Set("embedContentConfig", std::move(config));
   return out;
 }
 

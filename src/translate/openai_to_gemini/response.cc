@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "common/status_macros.h"
 #include "common/strings.h"
 #include "translate/openai_to_gemini/gemini_internal.h"
 
@@ -520,46 +521,37 @@ std::string Base64Encode(std::string_view in) {
   return out;
 }
 
-absl::StatusOr<Value> ConvertPredictResponse(const Value& resp, std::string_view model, bool base64,
-                                             Usage* usage) {
-  const Value* preds = resp.Find("predictions");
-  if (preds == nullptr || !preds->is_array()) {
-    return absl::InternalError("gemini embeddings response has no predictions array");
+namespace {
+
+// One OpenAI embedding object from a Vertex vector (`values`), numbers checked.
+absl::StatusOr<Value> EmbeddingItem(const Value* values, size_t index, bool base64, std::string_view where) {
+  if (values == nullptr || !values->is_array()) {
+    return absl::InternalError(StrCat("gemini embeddings response: ", where, " has no values"));
   }
-  Value data = Value::Array();
-  int64_t tokens = 0;
-  for (size_t i = 0; i < preds->size(); ++i) {
-    const Value* emb = preds->items()[i].Find("embeddings");
-    const Value* values = emb ? emb->Find("values") : nullptr;
-    if (values == nullptr || !values->is_array()) {
-      return absl::InternalError(StrCat("gemini embeddings response: predictions[", i, "] has no values"));
-    }
+  for (const auto& v : values->items()) {
+    if (!v.is_number()) return absl::InternalError(StrCat("gemini embeddings response: ", where, " holds a non-number"));
+  }
+  Value item = Value::Object();
+  item.Set("object", Value::String("embedding"));
+  item.Set("index", Value::Int(static_cast<int64_t>(index)));
+  if (base64) {
+    // OpenAI's base64 format: the vector as little-endian float32.
+    std::string bytes;
+    bytes.reserve(values->size() * 4);
     for (const auto& v : values->items()) {
-      if (!v.is_number()) {
-        return absl::InternalError(StrCat("gemini embeddings response: predictions[", i, "] holds a non-number"));
-      }
+      float f = static_cast<float>(v.as_double());
+      uint32_t bits;
+      std::memcpy(&bits, &f, 4);
+      for (int b = 0; b < 4; ++b) bytes.push_back(static_cast<char>((bits >> (8 * b)) & 0xff));
     }
-    Value item = Value::Object();
-    item.Set("object", Value::String("embedding"));
-    item.Set("index", Value::Int(static_cast<int64_t>(i)));
-    if (base64) {
-      // OpenAI's base64 format: the vector as little-endian float32.
-      std::string bytes;
-      bytes.reserve(values->size() * 4);
-      for (const auto& v : values->items()) {
-        float f = static_cast<float>(v.as_double());
-        uint32_t bits;
-        std::memcpy(&bits, &f, 4);
-        for (int b = 0; b < 4; ++b) bytes.push_back(static_cast<char>((bits >> (8 * b)) & 0xff));
-      }
-      item.Set("embedding", Value::String(Base64Encode(bytes)));
-    } else {
-      item.Set("embedding", *values);  // number text kept verbatim
-    }
-    data.Append(std::move(item));
-    if (const Value* stats = emb->Find("statistics"); stats && stats->is_object())
-      tokens = AddTokens(tokens, IntMember(*stats, "token_count"));
+    item.Set("embedding", Value::String(Base64Encode(bytes)));
+  } else {
+    item.Set("embedding", *values);  // number text kept verbatim
   }
+  return item;
+}
+
+Value EmbeddingList(Value data, std::string_view model, int64_t tokens, Usage* usage) {
   usage->input_tokens = tokens;
   usage->total_tokens = tokens;
   Value u = Value::Object();
@@ -571,6 +563,42 @@ absl::StatusOr<Value> ConvertPredictResponse(const Value& resp, std::string_view
   out.Set("model", Value::String(std::string(model)));
   out.Set("usage", std::move(u));
   return out;
+}
+
+}  // namespace
+
+absl::StatusOr<Value> ConvertPredictResponse(const Value& resp, std::string_view model, bool base64,
+                                             Usage* usage) {
+  const Value* preds = resp.Find("predictions");
+  if (preds == nullptr || !preds->is_array()) {
+    return absl::InternalError("gemini embeddings response has no predictions array");
+  }
+  Value data = Value::Array();
+  int64_t tokens = 0;
+  for (size_t i = 0; i < preds->size(); ++i) {
+    const Value* emb = preds->items()[i].Find("embeddings");
+    ASSIGN_OR_RETURN(Value item, EmbeddingItem(emb ? emb->Find("values") : nullptr, i, base64,
+                                               StrCat("predictions[", i, "]")));
+    data.Append(std::move(item));
+    if (const Value* stats = emb->Find("statistics"); stats && stats->is_object())
+      tokens = AddTokens(tokens, IntMember(*stats, "token_count"));
+  }
+  return EmbeddingList(std::move(data), model, tokens, usage);
+}
+
+absl::StatusOr<Value> ConvertEmbedContentResponse(const Value& resp, std::string_view model, bool base64,
+                                                  Usage* usage) {
+  const Value* emb = resp.Find("embedding");
+  if (emb == nullptr || !emb->is_object()) {
+    return absl::InternalError("gemini embedContent response has no embedding object");
+  }
+  ASSIGN_OR_RETURN(Value item, EmbeddingItem(emb->Find("values"), 0, base64, "embedding"));
+  Value data = Value::Array();
+  data.Append(std::move(item));
+  int64_t tokens = 0;
+  if (const Value* meta = resp.Find("usageMetadata"); meta && meta->is_object())
+    tokens = IntMember(*meta, "promptTokenCount");
+  return EmbeddingList(std::move(data), model, tokens, usage);
 }
 
 }  // namespace sluice::translate::gemini_internal

@@ -16,7 +16,10 @@
 // the configured project and region in the path (403/404 otherwise):
 //   /v1/projects/{p}/locations/{r}/publishers/google/models/{m}:generateContent
 //   ...:streamGenerateContent?alt=sse   (SSE data: lines, CRLF separators, no [DONE])
-//   ...:predict                          (text-embedding models: instances[].content)
+//   ...:predict                          (text-embedding models and gemini-embedding-001, which
+//                                         takes one instance: instances[].content/task_type/title)
+//   ...:embedContent                     (newer Gemini embedding models: one content, options in
+//                                         embedContentConfig)
 //   /v1/projects/{p}/locations/{r}/publishers/anthropic/models/{m}:rawPredict / :streamRawPredict
 //     (Anthropic Messages body with anthropic_version vertex-2023-10-16 and no model;
 //     streamRawPredict needs "stream": true)
@@ -36,6 +39,18 @@ import {
   embeddingFor, errorTrigger, isObject, makeAnswer, sendJson, shortHash, splitWords, startRecordingServer,
   wordCount, writeSse,
 } from './common.mjs';
+
+// Vertex's embedding task types; a title names the document and goes only with RETRIEVAL_DOCUMENT.
+const TASK_TYPES = new Set(['RETRIEVAL_QUERY', 'RETRIEVAL_DOCUMENT', 'SEMANTIC_SIMILARITY', 'CLASSIFICATION', 'CLUSTERING',
+  'QUESTION_ANSWERING', 'FACT_VERIFICATION', 'CODE_RETRIEVAL_QUERY']);
+function checkTaskAndTitle(taskType, title, where, problems) {
+  if (taskType !== undefined && !TASK_TYPES.has(taskType)) problems.push(`${where}: invalid task type ${JSON.stringify(taskType)}`);
+  if (title !== undefined && taskType !== 'RETRIEVAL_DOCUMENT') problems.push(`${where}: title is only valid with RETRIEVAL_DOCUMENT`);
+}
+// The newer Gemini embedding models are served by :embedContent, the others by :predict.
+function usesEmbedContent(model) {
+  return /gemini/.test(model ?? '') && model !== 'gemini-embedding-001';
+}
 
 export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
 export const GCP_ANTHROPIC_VERSION = 'vertex-2023-10-16';
@@ -349,11 +364,19 @@ export async function startVertexSim({
     }
     if (method === 'predict') {
       const b = rec.json;
+      if (usesEmbedContent(rec.model)) rec.problems.push(`${rec.model} is served by :embedContent, not :predict`);
       if (!Array.isArray(b.instances) || b.instances.length === 0) rec.problems.push('instances: at least one is required');
+      if (rec.model === 'gemini-embedding-001' && (b.instances ?? []).length > 1) {
+        rec.problems.push('gemini-embedding-001 supports one instance per request');
+      }
       for (const k of Object.keys(b)) if (!['instances', 'parameters'].includes(k)) rec.problems.push(`Unknown name "${k}"`);
+      for (const k of Object.keys(b.parameters ?? {})) {
+        if (!['outputDimensionality', 'autoTruncate'].includes(k)) rec.problems.push(`parameters: unknown field ${k}`);
+      }
       (b.instances ?? []).forEach((inst, i) => {
         if (!isObject(inst) || typeof inst.content !== 'string') rec.problems.push(`instances[${i}].content: a string is required`);
         for (const k of Object.keys(inst ?? {})) if (!['content', 'task_type', 'title'].includes(k)) rec.problems.push(`instances[${i}]: unknown field ${k}`);
+        checkTaskAndTitle(inst?.task_type, inst?.title, `instances[${i}]`, rec.problems);
       });
       if (rec.problems.length > 0) {
         googleError(res, 400, 'INVALID_ARGUMENT', rec.problems.join('; '));
@@ -365,6 +388,34 @@ export async function startVertexSim({
       }));
       rec.answer = { embeddings: predictions.map((x) => x.embeddings.values), usage: { input: predictions.reduce((n, x) => n + x.embeddings.statistics.token_count, 0) } };
       sendJson(res, 200, { predictions, metadata: { billableCharacterCount: b.instances.reduce((n, x) => n + x.content.length, 0) } });
+      return;
+    }
+    if (method === 'embedContent') {
+      // One content per call; its options in embedContentConfig.
+      const b = rec.json;
+      if (!usesEmbedContent(rec.model)) rec.problems.push(`${rec.model} is served by :predict, not :embedContent`);
+      for (const k of Object.keys(b)) if (!['content', 'embedContentConfig'].includes(k)) rec.problems.push(`Unknown name "${k}"`);
+      const parts = b.content?.parts;
+      if (!Array.isArray(parts) || parts.length === 0) rec.problems.push('content.parts: at least one is required');
+      (parts ?? []).forEach((part, i) => {
+        if (!isObject(part) || typeof part.text !== 'string' || Object.keys(part).length !== 1) {
+          rec.problems.push(`content.parts[${i}]: a text part is required`);
+        }
+      });
+      const cfg = b.embedContentConfig ?? {};
+      for (const k of Object.keys(cfg)) {
+        if (!['taskType', 'title', 'outputDimensionality', 'autoTruncate'].includes(k)) rec.problems.push(`embedContentConfig: unknown field ${k}`);
+      }
+      checkTaskAndTitle(cfg.taskType, cfg.title, 'embedContentConfig', rec.problems);
+      if (rec.problems.length > 0) {
+        googleError(res, 400, 'INVALID_ARGUMENT', rec.problems.join('; '));
+        return;
+      }
+      const text = parts.map((x) => x.text).join('\n');
+      const values = embeddingFor(text, cfg.outputDimensionality ?? 3072);
+      const tokens = Math.max(1, wordCount(text));
+      rec.answer = { embeddings: [values], usage: { input: tokens }, config: cfg };
+      sendJson(res, 200, { embedding: { values }, usageMetadata: { promptTokenCount: tokens, totalTokenCount: tokens }, truncated: false });
       return;
     }
     if (method !== 'generateContent' && method !== 'streamGenerateContent') {
