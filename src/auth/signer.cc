@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "auth/aws_credentials.h"
 #include "auth/aws_sigv4/aws_sigv4.h"
 #include "auth/gcp/gcp.h"
 #include "auth/token_source.h"
@@ -109,7 +110,7 @@ absl::StatusOr<std::unique_ptr<BackendSigner>> NewSigner(const config::BackendAu
     case T::kAzureToken:
       if (auth.azure_access_token.empty()) return NewAzureClientCredentialSigner(auth);
       return std::make_unique<HeaderSigner>("authorization", StrCat("Bearer ", auth.azure_access_token));
-    case T::kAWS: return NewAwsSigV4Signer(auth);
+    case T::kAWS: return auth.aws_credential_chain ? NewAwsCredentialChainSigner(auth) : NewAwsSigV4Signer(auth);
     case T::kGCP:
       if (auth.gcp_access_token.empty() && !auth.gcp_service_account_json.empty())
         return NewGcpServiceAccountSigner(auth);

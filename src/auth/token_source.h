@@ -24,12 +24,29 @@ struct HttpResponse {
   std::string body;
 };
 
-// A blocking HTTP(S) client for token endpoints, provided by the driver (it owns the network
-// code). Called only from the refresher thread. Must verify TLS certificates.
+struct HttpRequest {
+  std::string_view method = "GET";
+  std::string_view url;  // http:// or https://
+  std::vector<std::pair<std::string, std::string>> headers;  // lower-case names; may hold secrets
+  std::string_view body;
+  int timeout_ms = 10000;  // the whole exchange, connect included
+};
+
+// A blocking HTTP(S) client for credential endpoints, provided by the driver (it owns the
+// network code). Called only from the refresher thread. Must verify TLS certificates.
 class HttpClient {
  public:
   virtual ~HttpClient() = default;
-  virtual absl::StatusOr<HttpResponse> PostForm(std::string_view url, std::string_view body) = 0;
+  virtual absl::StatusOr<HttpResponse> Send(const HttpRequest& request) = 0;
+  // POST application/x-www-form-urlencoded, accepting JSON (OAuth2 token endpoints).
+  absl::StatusOr<HttpResponse> PostForm(std::string_view url, std::string_view body) {
+    HttpRequest r;
+    r.method = "POST";
+    r.url = url;
+    r.headers = {{"content-type", "application/x-www-form-urlencoded"}, {"accept", "application/json"}};
+    r.body = body;
+    return Send(r);
+  }
 };
 
 struct Token {

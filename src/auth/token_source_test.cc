@@ -9,10 +9,10 @@ namespace {
 
 class FakeHttp : public HttpClient {
  public:
-  absl::StatusOr<HttpResponse> PostForm(std::string_view url, std::string_view body) override {
+  absl::StatusOr<HttpResponse> Send(const HttpRequest& r) override {
     ++calls;
-    last_url = std::string(url);
-    last_body = std::string(body);
+    last_url = std::string(r.url);
+    last_body = std::string(r.body);
     if (fail) return absl::UnavailableError("connection refused");
     return HttpResponse{200, "ok"};
   }

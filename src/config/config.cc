@@ -67,4 +67,38 @@ bool ParseLlmRequestCostType(std::string_view name, LlmRequestCost::Type* out) {
   return false;
 }
 
+bool ParseAwsCredentialsFile(std::string_view text, std::string_view profile, BackendAuth* auth) {
+  std::string chosen(profile);
+  if (chosen.empty() && text.find("[default]") != std::string_view::npos) chosen = "default";
+  std::string section;
+  bool in_section = false;
+  std::string id, secret, session;
+  while (!text.empty()) {
+    size_t nl = text.find('\n');
+    std::string_view l = StripWhitespace(text.substr(0, nl));
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    if (l.empty() || l[0] == '#' || l[0] == ';') continue;
+    if (l.front() == '[' && l.back() == ']') {
+      section = std::string(StripWhitespace(l.substr(1, l.size() - 2)));
+      if (section.rfind("profile ", 0) == 0) section = std::string(StripWhitespace(section.substr(8)));
+      if (chosen.empty()) chosen = section;
+      in_section = section == chosen;
+      continue;
+    }
+    if (!in_section) continue;
+    size_t eq = l.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string_view key = StripWhitespace(l.substr(0, eq));
+    std::string value(StripWhitespace(l.substr(eq + 1)));
+    if (key == "aws_access_key_id") id = std::move(value);
+    else if (key == "aws_secret_access_key") secret = std::move(value);
+    else if (key == "aws_session_token") session = std::move(value);
+  }
+  if (id.empty() || secret.empty()) return false;
+  auth->aws_access_key_id = std::move(id);
+  auth->aws_secret_access_key = std::move(secret);
+  auth->aws_session_token = std::move(session);
+  return true;
+}
+
 }  // namespace sluice::config

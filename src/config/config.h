@@ -59,6 +59,9 @@ struct BackendAuth {
   std::string aws_secret_access_key;
   std::string aws_session_token;  // optional
   std::string aws_region;         // signing region, e.g. us-east-1
+  // No keys given: the AWS SDKs' default credential chain finds them at run time (web identity,
+  // shared credentials file, container credentials, instance metadata; auth/aws_credentials.h).
+  bool aws_credential_chain = false;
 
   // kGCP: the Vertex AI project and region (paths are built from them), and either a static
   // access token or a service-account key (JSON) to mint tokens from. Secrets: never log.
@@ -177,5 +180,11 @@ struct Config {
 
 // One line per backend/route without secrets, for startup logs.
 std::string DescribeForLog(const Config& c);
+
+// Reads aws_access_key_id / aws_secret_access_key / aws_session_token from an AWS shared
+// credentials file's `profile` section ("[name]" or "[profile name]"). An empty `profile` takes
+// [default], else the first section (as Envoy AI Gateway's credentialFileLiteral). False
+// unless both the key id and the secret were found.
+bool ParseAwsCredentialsFile(std::string_view text, std::string_view profile, BackendAuth* auth);
 
 }  // namespace sluice::config

@@ -70,32 +70,6 @@ bool ParseTime(std::string_view s, int64_t* out) {
 
 // The `[default]` profile of an AWS shared credentials file (the first profile when there is
 // no default).
-bool ParseAwsCredentials(std::string_view text, BackendAuth* auth) {
-  std::string section;
-  std::string chosen;
-  bool have_default = text.find("[default]") != std::string_view::npos;
-  std::istringstream in{std::string(text)};
-  std::string line;
-  while (std::getline(in, line)) {
-    std::string_view l = StripWhitespace(line);
-    if (l.empty() || l[0] == '#' || l[0] == ';') continue;
-    if (l.front() == '[' && l.back() == ']') {
-      section = std::string(StripWhitespace(l.substr(1, l.size() - 2)));
-      if (chosen.empty() && (!have_default || section == "default")) chosen = section;
-      continue;
-    }
-    if (section != chosen || chosen.empty()) continue;
-    size_t eq = l.find('=');
-    if (eq == std::string_view::npos) continue;
-    std::string key(StripWhitespace(l.substr(0, eq)));
-    std::string value(StripWhitespace(l.substr(eq + 1)));
-    if (key == "aws_access_key_id") auth->aws_access_key_id = value;
-    else if (key == "aws_secret_access_key") auth->aws_secret_access_key = value;
-    else if (key == "aws_session_token") auth->aws_session_token = value;
-  }
-  return !auth->aws_access_key_id.empty() && !auth->aws_secret_access_key.empty();
-}
-
 absl::Status ParseAuth(std::string_view source, const Node& n, const std::string& path, BackendAuth* auth,
                        std::vector<std::string>* warnings) {
   if (!n.is_map()) return Bad(source, n, path, "must be a map");
@@ -150,10 +124,9 @@ absl::Status ParseAuth(std::string_view source, const Node& n, const std::string
       if (!st.ok()) return st;
       if (auth->aws_region.empty()) return Bad(source, v, p + ".region", "is required");
       if (creds.empty()) {
-        return Bad(source, v, p + ".credentialFileLiteral",
-                   "is required (the AWS SDK default credential chain is not supported)");
-      }
-      if (!ParseAwsCredentials(creds, auth)) {
+        // As Envoy AI Gateway's ext_proc: the AWS SDK default credential chain.
+        auth->aws_credential_chain = true;
+      } else if (!ParseAwsCredentialsFile(creds, "", auth)) {
         return Bad(source, v, p + ".credentialFileLiteral",
                    "needs aws_access_key_id and aws_secret_access_key");
       }

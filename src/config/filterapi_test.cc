@@ -158,6 +158,25 @@ TEST(FilterApiTest, CostsRouteScopedWinOverGlobal) {
   EXPECT_EQ(other[0]->type, LlmRequestCost::Type::kOutputToken);
 }
 
+// As Envoy AI Gateway's ext_proc: an aws block without credentials uses the SDK default chain
+// (IRSA, EKS Pod Identity, instance metadata), resolved at run time.
+TEST(FilterApiTest, AwsWithoutCredentialsUsesTheDefaultChain) {
+  auto fc = ParseFilterConfig("backends: [{name: a, schema: {name: AWSBedrock}, auth: {aws: {region: eu-west-1}}}]", "f.yaml");
+  ASSERT_TRUE(fc.ok()) << fc.status();
+  const BackendAuth& a = fc->config.backends.at(0).auth;
+  EXPECT_EQ(a.type, BackendAuth::Type::kAWS);
+  EXPECT_TRUE(a.aws_credential_chain);
+  EXPECT_EQ(a.aws_region, "eu-west-1");
+  EXPECT_TRUE(a.aws_access_key_id.empty());
+  auto literal = ParseFilterConfig(
+      "backends: [{name: a, schema: {name: AWSBedrock}, auth: {aws: {region: eu-west-1, credentialFileLiteral: "
+      "\"[prod]\\naws_access_key_id = AKID\\naws_secret_access_key = s\"}}}]",
+      "f.yaml");
+  ASSERT_TRUE(literal.ok()) << literal.status();
+  EXPECT_FALSE(literal->config.backends.at(0).auth.aws_credential_chain);
+  EXPECT_EQ(literal->config.backends.at(0).auth.aws_access_key_id, "AKID");
+}
+
 TEST(FilterApiTest, Errors) {
   struct Case {
     const char* yaml;
@@ -169,7 +188,7 @@ TEST(FilterApiTest, Errors) {
       {"backends: [{name: a, schema: {name: OpenAI}}, {name: a, schema: {name: OpenAI}}]", "duplicate"},
       {"backends: [{name: a, schema: {name: OpenAI}, auth: {apiKey: {key: k}, azureAPIKey: {key: k}}}]",
        "exactly one"},
-      {"backends: [{name: a, schema: {name: AWSBedrock}, auth: {aws: {region: us-east-1}}}]",
+      {"backends: [{name: a, schema: {name: AWSBedrock}, auth: {aws: {region: us-east-1, credentialFileLiteral: \"[x]\"}}}]",
        "credentialFileLiteral"},
       {"backends: [{name: a, schema: {name: GCPVertexAI}, auth: {gcp: {region: r, projectName: p}}}]",
        "accessToken"},

@@ -35,7 +35,7 @@ absl::StatusOr<Url> ParseUrl(std::string_view text) {
     rest.remove_prefix(7);
     u.tls = false;
   } else {
-    return absl::InvalidArgumentError(StrCat("token endpoint must be http(s): ", text));
+    return absl::InvalidArgumentError(StrCat("credential endpoint must be http(s): ", text));
   }
   size_t slash = rest.find('/');
   std::string_view hostport = rest.substr(0, slash);
@@ -48,7 +48,7 @@ absl::StatusOr<Url> ParseUrl(std::string_view text) {
     u.host = std::string(hostport);
     u.port = u.tls ? "443" : "80";
   }
-  if (u.host.empty()) return absl::InvalidArgumentError("token endpoint has no host");
+  if (u.host.empty()) return absl::InvalidArgumentError("credential endpoint has no host");
   return u;
 }
 
@@ -61,30 +61,35 @@ class TokenHttpClient final : public auth::HttpClient {
     if (!extra_ca.empty()) ctx_.add_certificate_authority(net::buffer(extra_ca), ec);
   }
 
-  absl::StatusOr<auth::HttpResponse> PostForm(std::string_view url, std::string_view body) override {
-    auto u = ParseUrl(url);
+  absl::StatusOr<auth::HttpResponse> Send(const auth::HttpRequest& r) override {
+    auto u = ParseUrl(r.url);
     if (!u.ok()) return u.status();
     net::io_context io;
     absl::StatusOr<auth::HttpResponse> result = absl::DeadlineExceededError(
-        StrCat("token endpoint ", u->host, " did not answer within 10 s"));
-    net::co_spawn(io, Exchange(io, *u, std::string(body), &result), net::detached);
-    io.run_for(std::chrono::seconds(10));
+        StrCat("credential endpoint ", u->host, " did not answer within ", r.timeout_ms, " ms"));
+    net::co_spawn(io, Exchange(io, *u, Serialize(r, *u), &result), net::detached);
+    io.run_for(std::chrono::milliseconds(r.timeout_ms));
     return result;
   }
 
  private:
-  template <class Stream>
-  static net::awaitable<absl::Status> RoundTrip(Stream& s, const Url& u, const std::string& body,
-                                                auth::HttpResponse* out) {
+  static std::string Serialize(const auth::HttpRequest& r, const Url& u) {
     // Host carries the port when it is not the scheme's default (RFC 9110 7.2).
     bool default_port = u.port == (u.tls ? "443" : "80");
-    std::string req = StrCat("POST ", u.target, " HTTP/1.1\r\nhost: ", u.host, default_port ? "" : ":",
-                             default_port ? "" : u.port,
-                             "\r\ncontent-type: application/x-www-form-urlencoded\r\naccept: application/json\r\n"
-                             "connection: close\r\ncontent-length: ", body.size(), "\r\n\r\n", body);
+    std::string req = StrCat(r.method, " ", u.target, " HTTP/1.1\r\nhost: ", u.host, default_port ? "" : ":",
+                             default_port ? "" : u.port, "\r\nconnection: close\r\n");
+    for (const auto& [name, value] : r.headers) StrAppend(&req, name, ": ", value, "\r\n");
+    if (!r.body.empty() || r.method == "POST" || r.method == "PUT") StrAppend(&req, "content-length: ", r.body.size(), "\r\n");
+    StrAppend(&req, "\r\n", r.body);
+    return req;
+  }
+
+  template <class Stream>
+  static net::awaitable<absl::Status> RoundTrip(Stream& s, const Url& u, const std::string& req,
+                                                auth::HttpResponse* out) {
     ErrorCode ec;
     co_await net::async_write(s, net::buffer(req), net::redirect_error(net::use_awaitable, ec));
-    if (ec) co_return absl::UnavailableError(StrCat("token request to ", u.host, " failed: ", ec.message()));
+    if (ec) co_return absl::UnavailableError(StrCat("request to ", u.host, " failed: ", ec.message()));
     std::string data;
     char buf[8192];
     while (data.size() < (4u << 20)) {
@@ -96,7 +101,7 @@ class TokenHttpClient final : public auth::HttpClient {
     size_t consumed = 0;
     std::string err;
     if (http::ParseResponseHead(data, 64 * 1024, &head, &consumed, &err) != http::ParseStatus::kDone) {
-      co_return absl::UnavailableError(StrCat("token endpoint ", u.host, " sent a malformed answer"));
+      co_return absl::UnavailableError(StrCat("credential endpoint ", u.host, " sent a malformed answer"));
     }
     std::string_view rest = std::string_view(data).substr(consumed);
     out->status = head.status;
@@ -111,19 +116,19 @@ class TokenHttpClient final : public auth::HttpClient {
     co_return absl::OkStatus();
   }
 
-  net::awaitable<void> Exchange(net::io_context& io, Url u, std::string body,
+  net::awaitable<void> Exchange(net::io_context& io, Url u, std::string req,
                                 absl::StatusOr<auth::HttpResponse>* result) {
     ErrorCode ec;
     tcp::resolver resolver(io);
     auto eps = co_await resolver.async_resolve(u.host, u.port, net::redirect_error(net::use_awaitable, ec));
     if (ec) {
-      *result = absl::UnavailableError(StrCat("cannot resolve token endpoint ", u.host, ": ", ec.message()));
+      *result = absl::UnavailableError(StrCat("cannot resolve credential endpoint ", u.host, ": ", ec.message()));
       co_return;
     }
     tcp::socket sock(io);
     co_await net::async_connect(sock, eps, net::redirect_error(net::use_awaitable, ec));
     if (ec) {
-      *result = absl::UnavailableError(StrCat("cannot connect to token endpoint ", u.host, ": ", ec.message()));
+      *result = absl::UnavailableError(StrCat("cannot connect to credential endpoint ", u.host, ": ", ec.message()));
       co_return;
     }
     auth::HttpResponse resp;
@@ -134,12 +139,12 @@ class TokenHttpClient final : public auth::HttpClient {
       X509_VERIFY_PARAM_set1_host(SSL_get0_param(s.native_handle()), u.host.c_str(), 0);
       co_await s.async_handshake(ssl::stream_base::client, net::redirect_error(net::use_awaitable, ec));
       if (ec) {
-        *result = absl::UnavailableError(StrCat("TLS handshake with token endpoint ", u.host, " failed: ", ec.message()));
+        *result = absl::UnavailableError(StrCat("TLS handshake with credential endpoint ", u.host, " failed: ", ec.message()));
         co_return;
       }
-      st = co_await RoundTrip(s, u, body, &resp);
+      st = co_await RoundTrip(s, u, req, &resp);
     } else {
-      st = co_await RoundTrip(sock, u, body, &resp);
+      st = co_await RoundTrip(sock, u, req, &resp);
     }
     if (!st.ok()) *result = st;
     else *result = std::move(resp);

@@ -384,6 +384,16 @@ class AwsSigV4Signer final : public BackendSigner {
                             std::chrono::system_clock::now().time_since_epoch())
                             .count();
     std::string amz_date = AmzDate(now);
+    std::string_view access_key_id = access_key_id_, secret = secret_access_key_, session_token = session_token_;
+    AwsCredentials current;
+    if (options_.source) {
+      auto c = options_.source(now);
+      if (!c.ok()) return c.status();
+      current = std::move(*c);
+      access_key_id = current.access_key_id;
+      secret = current.secret_access_key;
+      session_token = current.session_token;
+    }
 
     // Views into these buffers are signed; they are reused by this thread's next signature.
     thread_local Request req;
@@ -401,11 +411,10 @@ class AwsSigV4Signer final : public BackendSigner {
     req.headers.emplace_back("host", r.host);
     if (options_.send_content_sha256) req.headers.emplace_back("x-amz-content-sha256", payload_hash);
     req.headers.emplace_back("x-amz-date", amz_date);
-    if (!session_token_.empty()) req.headers.emplace_back("x-amz-security-token", session_token_);
+    if (!session_token.empty()) req.headers.emplace_back("x-amz-security-token", session_token);
 
-    crypto::HmacSha256Key key = SigningKey(std::string_view(amz_date).substr(0, 8));
-    SignInto(req, Credentials{access_key_id_, secret_access_key_}, region_, options_.service, amz_date,
-             payload_hash, &key, &sig);
+    crypto::HmacSha256Key key = SigningKey(std::string_view(amz_date).substr(0, 8), secret);
+    SignInto(req, Credentials{access_key_id, secret}, region_, options_.service, amz_date, payload_hash, &key, &sig);
     // Distinct lower-case names: appended directly; the date is moved, the authorization and
     // hash copied out of the reused buffers.
     http::HeaderMutation m;
@@ -413,22 +422,24 @@ class AwsSigV4Signer final : public BackendSigner {
     m.set.emplace_back("authorization", sig.authorization);
     m.set.emplace_back("x-amz-date", std::move(amz_date));
     if (options_.send_content_sha256) m.set.emplace_back("x-amz-content-sha256", payload_hash);
-    if (!session_token_.empty()) m.set.emplace_back("x-amz-security-token", session_token_);
+    if (!session_token.empty()) m.set.emplace_back("x-amz-security-token", session_token);
     return m;
   }
 
  private:
-  // The signing key depends only on the date (region and service are fixed): derived once a
-  // day instead of four HMACs per request, and kept as HMAC states (two fewer SHA-256 blocks
-  // per signature). Returned as a copy on the stack: no allocation, no lock while hashing.
-  crypto::HmacSha256Key SigningKey(std::string_view date) const {
+  // The signing key depends only on the date and the secret (region and service are fixed):
+  // derived once a day (or when temporary credentials rotate) instead of four HMACs per
+  // request, and kept as HMAC states (two fewer SHA-256 blocks per signature). Returned as a
+  // copy on the stack: no allocation, no lock while hashing.
+  crypto::HmacSha256Key SigningKey(std::string_view date, std::string_view secret) const {
     {
       std::lock_guard<std::mutex> lock(key_mu_);
-      if (key_ && key_date_ == date) return *key_;
+      if (key_ && key_date_ == date && key_secret_ == secret) return *key_;
     }
-    crypto::HmacSha256Key key(DeriveSigningKey(secret_access_key_, date, region_, options_.service));
+    crypto::HmacSha256Key key(DeriveSigningKey(secret, date, region_, options_.service));
     std::lock_guard<std::mutex> lock(key_mu_);
     key_date_ = std::string(date);
+    key_secret_ = std::string(secret);
     key_.emplace(key);
     return key;
   }
@@ -440,6 +451,7 @@ class AwsSigV4Signer final : public BackendSigner {
   SignerOptions options_;
   mutable std::mutex key_mu_;
   mutable std::string key_date_;                         // guarded by key_mu_: "YYYYMMDD" of key_
+  mutable std::string key_secret_;                       // guarded by key_mu_: the secret of key_
   mutable std::optional<crypto::HmacSha256Key> key_;  // guarded by key_mu_; secret: never logged
 };
 
@@ -447,9 +459,10 @@ class AwsSigV4Signer final : public BackendSigner {
 
 absl::StatusOr<std::unique_ptr<BackendSigner>> NewAwsSigV4SignerWithOptions(
     const config::BackendAuth& auth, SignerOptions options) {
-  if (auth.aws_access_key_id.empty()) return absl::InvalidArgumentError("aws: access key id is missing");
-  if (auth.aws_secret_access_key.empty())
-    return absl::InvalidArgumentError("aws: secret access key is missing");
+  if (!options.source) {
+    if (auth.aws_access_key_id.empty()) return absl::InvalidArgumentError("aws: access key id is missing");
+    if (auth.aws_secret_access_key.empty()) return absl::InvalidArgumentError("aws: secret access key is missing");
+  }
   if (auth.aws_region.empty()) return absl::InvalidArgumentError("aws: region is missing");
   return std::make_unique<AwsSigV4Signer>(auth, std::move(options));
 }
@@ -460,6 +473,16 @@ absl::StatusOr<std::unique_ptr<BackendSigner>> NewAwsSigV4Signer(const config::B
                                                                  UnixClock clock) {
   aws_sigv4_internal::SignerOptions options;
   options.clock = std::move(clock);
+  return aws_sigv4_internal::NewAwsSigV4SignerWithOptions(auth, std::move(options));
+}
+
+absl::StatusOr<std::unique_ptr<BackendSigner>> NewAwsSigV4SignerWithSource(const config::BackendAuth& auth,
+                                                                           AwsCredentialSource source,
+                                                                           UnixClock clock) {
+  if (!source) return absl::InvalidArgumentError("aws: no credential source");
+  aws_sigv4_internal::SignerOptions options;
+  options.clock = std::move(clock);
+  options.source = std::move(source);
   return aws_sigv4_internal::NewAwsSigV4SignerWithOptions(auth, std::move(options));
 }
 

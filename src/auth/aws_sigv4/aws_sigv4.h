@@ -31,6 +31,22 @@ using UnixClock = std::function<int64_t()>;
 absl::StatusOr<std::unique_ptr<BackendSigner>> NewAwsSigV4Signer(const config::BackendAuth& auth,
                                                                  UnixClock clock = nullptr);
 
+// Credentials that change over time (temporary ones from STS, a container endpoint or the
+// instance metadata service). Every field is secret but the key id.
+struct AwsCredentials {
+  std::string access_key_id;
+  std::string secret_access_key;
+  std::string session_token;  // empty for long-term keys
+};
+// The current credentials; must not block (a refresher fetches them elsewhere). An error
+// fails the request being signed (its message must not hold a secret).
+using AwsCredentialSource = std::function<absl::StatusOr<AwsCredentials>(int64_t now_unix)>;
+// A signer for auth.aws_region whose credentials come from `source` at every signature (the
+// signing key is derived again when the secret changes).
+absl::StatusOr<std::unique_ptr<BackendSigner>> NewAwsSigV4SignerWithSource(const config::BackendAuth& auth,
+                                                                           AwsCredentialSource source,
+                                                                           UnixClock clock = nullptr);
+
 namespace aws_sigv4_internal {
 
 // The signer with its knobs exposed, for AWS's published test suite (service "service") and
@@ -39,6 +55,7 @@ struct SignerOptions {
   std::string service = "bedrock";
   bool send_content_sha256 = false;
   UnixClock clock;  // nullptr: the system clock
+  AwsCredentialSource source;  // nullptr: the auth config's static keys
 };
 absl::StatusOr<std::unique_ptr<BackendSigner>> NewAwsSigV4SignerWithOptions(
     const config::BackendAuth& auth, SignerOptions options);

@@ -188,7 +188,14 @@ absl::StatusOr<AutoConfig> GenerateAutoConfig(EnvLookup env, int port) {
                "  apiKey: \"${ANTHROPIC_API_KEY}\"\n", "", StrCat("Anthropic at ", base)};
     providers.push_back(std::move(p));
   }
-  if (!Get(env, "AWS_ACCESS_KEY_ID").empty() && !Get(env, "AWS_SECRET_ACCESS_KEY").empty()) {
+  // Keys in the environment, or a source of the AWS default chain the environment points to
+  // (IRSA's web identity, EKS Pod Identity / ECS container credentials, a named profile).
+  // Instance metadata alone does not count: it would turn Bedrock on on every machine.
+  bool aws_keys = !Get(env, "AWS_ACCESS_KEY_ID").empty() && !Get(env, "AWS_SECRET_ACCESS_KEY").empty();
+  bool aws_chain = !Get(env, "AWS_WEB_IDENTITY_TOKEN_FILE").empty() ||
+                   !Get(env, "AWS_CONTAINER_CREDENTIALS_FULL_URI").empty() ||
+                   !Get(env, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").empty() || !Get(env, "AWS_PROFILE").empty();
+  if (aws_keys || aws_chain) {
     std::string region = Get(env, "AWS_REGION", Get(env, "AWS_DEFAULT_REGION", "us-east-1"));
     // AWS_ENDPOINT_URL_BEDROCK_RUNTIME is the AWS SDKs' own service-endpoint override.
     std::string base = Get(env, "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",

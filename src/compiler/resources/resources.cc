@@ -876,45 +876,27 @@ class Builder {
       if (!GetRef(c, file->Find("secretRef"), Path(fp, "secretRef"), &ref)) return;
       std::string ini;
       if (!SecretValue(c, idx_, ref, "credentials", Path(fp, "secretRef"), opts_.env, diags_, &ini)) return;
-      if (!ParseAwsIni(ini, profile, auth)) {
+      if (!config::ParseAwsCredentialsFile(ini, profile, auth)) {
         c.Error(file, fp, StrCat("the credentials file has no profile [", profile,
                                  "] with aws_access_key_id and aws_secret_access_key"));
         return;
       }
     } else {
+      // No file: the AWS SDKs' default chain, as Envoy AI Gateway's ext_proc. Keys in this
+      // process's environment are taken now; otherwise the gateway finds them at run time
+      // (web identity / IRSA, shared credentials file, container credentials / EKS Pod
+      // Identity, EC2 instance metadata) and refreshes temporary ones before they expire.
       opts_.env("AWS_ACCESS_KEY_ID", &auth->aws_access_key_id);
       opts_.env("AWS_SECRET_ACCESS_KEY", &auth->aws_secret_access_key);
       opts_.env("AWS_SESSION_TOKEN", &auth->aws_session_token);
       if (auth->aws_access_key_id.empty() || auth->aws_secret_access_key.empty()) {
-        c.Error(aws, p, "no credentialsFile and AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY are not set");
-        return;
+        auth->aws_access_key_id.clear();
+        auth->aws_secret_access_key.clear();
+        auth->aws_session_token.clear();
+        auth->aws_credential_chain = true;
       }
     }
     auth->type = config::BackendAuth::Type::kAWS;
-  }
-
-  static bool ParseAwsIni(const std::string& ini, const std::string& profile, config::BackendAuth* auth) {
-    std::istringstream in(ini);
-    std::string line, section;
-    bool found = false;
-    while (std::getline(in, line)) {
-      std::string_view l = StripWhitespace(line);
-      if (l.empty() || l[0] == '#' || l[0] == ';') continue;
-      if (l.front() == '[' && l.back() == ']') {
-        section = std::string(StripWhitespace(l.substr(1, l.size() - 2)));
-        if (section.rfind("profile ", 0) == 0) section = section.substr(8);
-        continue;
-      }
-      if (section != profile) continue;
-      size_t eq = l.find('=');
-      if (eq == std::string_view::npos) continue;
-      std::string key(StripWhitespace(l.substr(0, eq)));
-      std::string value(StripWhitespace(l.substr(eq + 1)));
-      if (key == "aws_access_key_id") auth->aws_access_key_id = value, found = true;
-      else if (key == "aws_secret_access_key") auth->aws_secret_access_key = value;
-      else if (key == "aws_session_token") auth->aws_session_token = value;
-    }
-    return found && !auth->aws_secret_access_key.empty();
   }
 
   // AzureCredentials: Entra ID client credentials (client secret in a Secret).

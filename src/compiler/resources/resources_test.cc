@@ -510,6 +510,36 @@ TEST(AutoConfigTest, EveryProviderFromTheEnvironmentRoutedByModelName) {
   std::filesystem::remove(sa_path);
 }
 
+// On EKS with IRSA the pod has no keys, only a web identity: Bedrock is still served, with
+// the credentials the default chain finds at run time.
+TEST(AutoConfigTest, AwsWebIdentityEnablesBedrockThroughTheDefaultChain) {
+  static std::map<std::string, std::string> env;
+  env = {{"AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/secrets/eks.amazonaws.com/serviceaccount/token"},
+         {"AWS_ROLE_ARN", "arn:aws:iam::1:role/r"}, {"AWS_REGION", "us-west-2"}};
+  EnvLookup lookup = [](const std::string& n, std::string* v) {
+    auto it = env.find(n);
+    if (it == env.end()) return false;
+    *v = it->second;
+    return true;
+  };
+  auto ac = GenerateAutoConfig(lookup, 1975);
+  ASSERT_TRUE(ac.ok()) << ac.status();
+  ASSERT_TRUE(ac->configured);
+  ResourceSet set;
+  Diagnostics diags;
+  ParseResources(ac->yaml, "<env>", &set, &diags);
+  BuildOptions opts;
+  opts.env = lookup;
+  config::Config c = BuildConfig(set, opts, &diags);
+  ASSERT_FALSE(diags.HasErrors()) << All(diags) << ac->yaml;
+  ASSERT_EQ(c.backends.size(), 1u);
+  EXPECT_EQ(c.backends[0].name, "default/aws-bedrock");
+  EXPECT_EQ(c.backends[0].auth.type, config::BackendAuth::Type::kAWS);
+  EXPECT_TRUE(c.backends[0].auth.aws_credential_chain);
+  EXPECT_TRUE(c.backends[0].auth.aws_access_key_id.empty());
+  EXPECT_EQ(c.backends[0].auth.aws_region, "us-west-2");
+}
+
 TEST(AutoConfigTest, NothingConfiguredStillYieldsAGateway) {
   auto ac = GenerateAutoConfig(&EmptyEnv, 1975);
   ASSERT_TRUE(ac.ok());
@@ -521,6 +551,36 @@ TEST(AutoConfigTest, NothingConfiguredStillYieldsAGateway) {
   EXPECT_FALSE(diags.HasErrors());
   EXPECT_TRUE(c.routes.empty());
   EXPECT_EQ(c.listener.port, 1975);
+}
+
+// Envoy AI Gateway's EKS examples name no AWS credentials at all: the pod's IRSA role or Pod
+// Identity association provides them through the SDK default chain. They load as they are, in
+// an environment without AWS keys, and their Bedrock backend uses the chain.
+TEST(CorpusTest, EksExamplesUseTheAwsDefaultChain) {
+  const char* src = std::getenv("SLUICE_SOURCE_DIR");
+  std::filesystem::path dir =
+      std::filesystem::path(src ? src : ".") / ".." / "shared" / "corpus" / "aigw-resources";
+  if (!std::filesystem::exists(dir)) {
+    GTEST_SKIP() << "corpus not found at " << dir << "; skipping the EKS examples";
+  }
+  for (const char* name : {"aws-irsa.yaml", "aws-pod-identity.yaml"}) {
+    SCOPED_TRACE(name);
+    ResourceSet set;
+    Diagnostics diags;
+    LoadResourceFile((dir / name).string(), &set, &diags);
+    BuildOptions opts;
+    opts.env = &EmptyEnv;
+    config::Config c = BuildConfig(set, opts, &diags);
+    ASSERT_FALSE(diags.HasErrors()) << All(diags);
+    int aws = 0;
+    for (const auto& b : c.backends) {
+      if (b.auth.type != config::BackendAuth::Type::kAWS) continue;
+      ++aws;
+      EXPECT_TRUE(b.auth.aws_credential_chain) << b.name;
+      EXPECT_EQ(b.auth.aws_region, "us-east-1");
+    }
+    EXPECT_EQ(aws, 1);
+  }
 }
 
 // Every file of Envoy AI Gateway's examples must load or get diagnostics naming

@@ -8,6 +8,7 @@
 // auth is one of
 //   { type: 'APIKey' | 'AnthropicAPIKey' | 'AzureAPIKey', key }
 //   { type: 'AWSCredentials', region, ini }                 ini: the credentials file text
+//   { type: 'AWSCredentials', region }                      the AWS default credential chain
 //   { type: 'GCPCredentials', project, region, serviceAccountJson }
 //   { type: 'AzureCredentials', tenantId, clientId, clientSecret }   (Entra ID client credentials)
 const q = (s) => JSON.stringify(String(s)); // a JSON string is a valid YAML double-quoted scalar
@@ -41,6 +42,14 @@ stringData: {${Object.entries(data).map(([k, v]) => `${k}: ${q(v)}`).join(', ')}
     return `${head}  type: ${a.type}
   ${field}: {secretRef: {name: ${b.name}-secret}}
 ${secret({ apiKey: a.key })}`;
+  }
+  if (a.type === 'AWSCredentials' && a.ini === undefined) {
+    // No credentials file: the gateway uses the AWS default chain (environment, web identity,
+    // shared file, container credentials, instance metadata).
+    return `${head}  type: AWSCredentials
+  awsCredentials:
+    region: ${a.region ?? 'us-east-1'}
+`;
   }
   if (a.type === 'AWSCredentials') {
     return `${head}  type: AWSCredentials

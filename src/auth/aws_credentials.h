@@ -1,0 +1,49 @@
+// The AWS SDKs' default credential chain, for an AWSCredentials policy that names no
+// credentials file (Envoy AI Gateway: "the SDK default chain is used"), which is how EKS
+// deployments (IRSA, Pod Identity), ECS tasks and EC2 instances get their keys. Tried in order,
+// every time the credentials are refreshed:
+//   1. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN);
+//   2. web identity (IRSA): AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN -> STS
+//      AssumeRoleWithWebIdentity (AWS_ROLE_SESSION_NAME; endpoint AWS_ENDPOINT_URL_STS, else
+//      AWS_ENDPOINT_URL, else https://sts.{AWS_REGION or the backend's region}.amazonaws.com);
+//   3. the shared credentials file: AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials, profile
+//      AWS_PROFILE (default "default"); read again at every refresh, so a rotated file is seen;
+//   4. container credentials (EKS Pod Identity, ECS): AWS_CONTAINER_CREDENTIALS_FULL_URI or
+//      http://169.254.170.2 + AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, with the authorization
+//      token from AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE or AWS_CONTAINER_AUTHORIZATION_TOKEN;
+//      plain http only to loopback or the link-local container endpoints;
+//   5. EC2 instance metadata (IMDSv2), unless AWS_EC2_METADATA_DISABLED=true; endpoint
+//      AWS_EC2_METADATA_SERVICE_ENDPOINT.
+// A source that is configured (2, 4) and fails is the answer (its error); later ones are not
+// tried. Temporary credentials are refreshed before their Expiration, off the request path.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "auth/aws_sigv4/aws_sigv4.h"
+#include "auth/token_source.h"
+
+namespace sluice::auth {
+
+// Reads one environment variable ("" when unset). Tests pass a map.
+using EnvLookup = std::function<std::string(const char* name)>;
+EnvLookup ProcessEnv();
+
+// Mints the chain's current credentials (as a Token whose value EncodeAwsCredentials wrote).
+// `region` is the backend's signing region (STS's default region).
+TokenMinter NewAwsCredentialChainMinter(EnvLookup env, std::string region);
+
+std::string EncodeAwsCredentials(const AwsCredentials& c);
+absl::StatusOr<AwsCredentials> DecodeAwsCredentials(std::string_view encoded);
+
+// "2026-11-30T21:15:00Z" (fractional seconds and a +00:00 offset allowed) -> Unix seconds.
+absl::StatusOr<int64_t> ParseIso8601Utc(std::string_view s);
+
+// A SigV4 signer for `auth` (region) over the default chain, registered with the refresher.
+absl::StatusOr<std::unique_ptr<BackendSigner>> NewAwsCredentialChainSigner(const config::BackendAuth& auth);
+
+}  // namespace sluice::auth

@@ -1,0 +1,343 @@
+#include "auth/aws_credentials.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "gtest/gtest.h"
+#include "json/json.h"
+
+namespace sluice::auth {
+namespace {
+
+struct Seen {
+  std::string method, url, body;
+  std::map<std::string, std::string> headers;
+};
+
+// Answers by URL; records what was asked.
+class FakeHttp : public HttpClient {
+ public:
+  absl::StatusOr<HttpResponse> Send(const HttpRequest& r) override {
+    Seen s{std::string(r.method), std::string(r.url), std::string(r.body), {}};
+    for (const auto& [k, v] : r.headers) s.headers[k] = v;
+    seen.push_back(s);
+    auto it = answers.find(StrKey(r.method, r.url));
+    if (it == answers.end()) return absl::UnavailableError(std::string("connection refused: ") + std::string(r.url));
+    return it->second;
+  }
+  static std::string StrKey(std::string_view m, std::string_view u) { return std::string(m) + " " + std::string(u); }
+  std::map<std::string, HttpResponse> answers;
+  std::vector<Seen> seen;
+};
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/sluice-aws-XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string Write(const std::string& name, const std::string& text) const {
+    std::string p = path_ + "/" + name;
+    std::ofstream(p) << text;
+    return p;
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+EnvLookup Env(std::map<std::string, std::string> m) {
+  // HOME points nowhere unless a case sets it: the developer's own ~/.aws must not leak in.
+  if (!m.count("HOME")) m["HOME"] = "/nonexistent-home";
+  return [m](const char* name) -> std::string {
+    auto it = m.find(name);
+    return it == m.end() ? std::string() : it->second;
+  };
+}
+
+AwsCredentials Decoded(const absl::StatusOr<Token>& t) {
+  EXPECT_TRUE(t.ok()) << t.status();
+  if (!t.ok()) return {};
+  auto c = DecodeAwsCredentials(t->value);
+  EXPECT_TRUE(c.ok());
+  return c.ok() ? *c : AwsCredentials{};
+}
+
+constexpr int64_t kNow = 1794990000;  // 2026-11-18T08:20:00Z
+
+TEST(AwsCredentialChainTest, EnvironmentComesFirst) {
+  FakeHttp http;
+  auto mint = NewAwsCredentialChainMinter(
+      Env({{"AWS_ACCESS_KEY_ID", "AKIDENV"}, {"AWS_SECRET_ACCESS_KEY", "env-secret"}, {"AWS_SESSION_TOKEN", "env-session"},
+           {"AWS_WEB_IDENTITY_TOKEN_FILE", "/also/set"}, {"AWS_ROLE_ARN", "arn:aws:iam::1:role/r"}}),
+      "us-east-1");
+  auto t = mint(http, kNow);
+  AwsCredentials c = Decoded(t);
+  EXPECT_EQ(c.access_key_id, "AKIDENV");
+  EXPECT_EQ(c.secret_access_key, "env-secret");
+  EXPECT_EQ(c.session_token, "env-session");
+  EXPECT_GT(t->expires_at, kNow);  // looked at again later
+  EXPECT_TRUE(http.seen.empty());
+}
+
+constexpr const char* kStsAnswer = R"(<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleWithWebIdentityResult>
+    <SubjectFromWebIdentityToken>system:serviceaccount:default:gw</SubjectFromWebIdentityToken>
+    <AssumedRoleUser><Arn>arn:aws:sts::123:assumed-role/bedrock/s</Arn><AssumedRoleId>AROA:s</AssumedRoleId></AssumedRoleUser>
+    <Credentials>
+      <SessionToken>IQoJb3JpZ2luX2VjE+/session&amp;token=</SessionToken>
+      <SecretAccessKey>wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY</SecretAccessKey>
+      <Expiration>2026-11-18T09:46:40Z</Expiration>
+      <AccessKeyId>ASIAWEBIDENTITY</AccessKeyId>
+    </Credentials>
+    <Audience>sts.amazonaws.com</Audience>
+  </AssumeRoleWithWebIdentityResult>
+  <ResponseMetadata><RequestId>r</RequestId></ResponseMetadata>
+</AssumeRoleWithWebIdentityResponse>)";
+
+TEST(AwsCredentialChainTest, WebIdentityAssumesTheRoleAtSts) {
+  TempDir dir;
+  std::string jwt_file = dir.Write("token", "eyJhbGciOiJSUzI1NiJ9.payload.sig\n");
+  FakeHttp http;
+  http.answers["POST https://sts.eu-west-1.amazonaws.com/"] = {200, kStsAnswer};
+  auto mint = NewAwsCredentialChainMinter(Env({{"AWS_WEB_IDENTITY_TOKEN_FILE", jwt_file},
+                                               {"AWS_ROLE_ARN", "arn:aws:iam::123:role/bedrock"},
+                                               {"AWS_ROLE_SESSION_NAME", "gw session"}}),
+                                          "eu-west-1");
+  auto t = mint(http, kNow);
+  AwsCredentials c = Decoded(t);
+  EXPECT_EQ(c.access_key_id, "ASIAWEBIDENTITY");
+  EXPECT_EQ(c.secret_access_key, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY");
+  EXPECT_EQ(c.session_token, "IQoJb3JpZ2luX2VjE+/session&token=");  // entities decoded
+  EXPECT_EQ(t->expires_at, 1794995200);                                // 2026-11-18T09:46:40Z
+  ASSERT_EQ(http.seen.size(), 1u);
+  Seen s = http.seen[0];
+  EXPECT_EQ(s.method, "POST");
+  EXPECT_EQ(s.headers["content-type"], "application/x-www-form-urlencoded; charset=utf-8");
+  // The token from the file (trimmed), form-encoded; the role and session name.
+  EXPECT_EQ(s.body,
+            "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A123%3Arole%2Fbedrock"
+            "&RoleSessionName=gw%20session&WebIdentityToken=eyJhbGciOiJSUzI1NiJ9.payload.sig");
+}
+
+TEST(AwsCredentialChainTest, WebIdentityEndpointAndRegionOverrides) {
+  TempDir dir;
+  std::string jwt_file = dir.Write("token", "jwt");
+  FakeHttp http;
+  http.answers["POST http://127.0.0.1:4566/"] = {200, kStsAnswer};
+  http.answers["POST https://sts.ap-south-1.amazonaws.com/"] = {200, kStsAnswer};
+  std::map<std::string, std::string> env = {{"AWS_WEB_IDENTITY_TOKEN_FILE", jwt_file}, {"AWS_ROLE_ARN", "arn:r"},
+                                            {"AWS_ENDPOINT_URL_STS", "http://127.0.0.1:4566/"}};
+  EXPECT_TRUE(NewAwsCredentialChainMinter(Env(env), "us-east-1")(http, kNow).ok());
+  env.erase("AWS_ENDPOINT_URL_STS");
+  env["AWS_REGION"] = "ap-south-1";
+  EXPECT_TRUE(NewAwsCredentialChainMinter(Env(env), "us-east-1")(http, kNow).ok());
+  ASSERT_EQ(http.seen.size(), 2u);
+  EXPECT_EQ(http.seen[0].url, "http://127.0.0.1:4566/");
+  EXPECT_EQ(http.seen[1].url, "https://sts.ap-south-1.amazonaws.com/");
+  EXPECT_NE(http.seen[1].body.find("RoleSessionName=sluice-"), std::string::npos);
+}
+
+TEST(AwsCredentialChainTest, WebIdentityFailuresSayWhyWithoutTheToken) {
+  TempDir dir;
+  std::string jwt_file = dir.Write("token", "the-secret-jwt");
+  FakeHttp http;
+  http.answers["POST https://sts.us-east-1.amazonaws.com/"] = {
+      400, "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidIdentityToken</Code>"
+           "<Message>Couldn't retrieve verification key from your identity provider</Message></Error></ErrorResponse>"};
+  auto t = NewAwsCredentialChainMinter(Env({{"AWS_WEB_IDENTITY_TOKEN_FILE", jwt_file}, {"AWS_ROLE_ARN", "arn:r"}}),
+                                       "us-east-1")(http, kNow);
+  ASSERT_FALSE(t.ok());
+  std::string msg(t.status().message());
+  EXPECT_NE(msg.find("InvalidIdentityToken"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("verification key"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("status 400"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("the-secret-jwt"), std::string::npos) << msg;
+
+  // Configured but unusable: an answer, not a fall-through to later sources.
+  auto no_role = NewAwsCredentialChainMinter(Env({{"AWS_WEB_IDENTITY_TOKEN_FILE", jwt_file}}), "us-east-1")(http, kNow);
+  ASSERT_FALSE(no_role.ok());
+  EXPECT_NE(std::string(no_role.status().message()).find("AWS_ROLE_ARN"), std::string::npos);
+  auto no_file = NewAwsCredentialChainMinter(
+      Env({{"AWS_WEB_IDENTITY_TOKEN_FILE", dir.path() + "/missing"}, {"AWS_ROLE_ARN", "arn:r"}}), "us-east-1")(http, kNow);
+  ASSERT_FALSE(no_file.ok());
+  EXPECT_NE(std::string(no_file.status().message()).find("cannot be read"), std::string::npos);
+  auto incomplete = [&] {
+    FakeHttp h;
+    h.answers["POST https://sts.us-east-1.amazonaws.com/"] = {
+        200, "<X><Credentials><AccessKeyId>A</AccessKeyId><Expiration>2026-11-18T09:46:40Z</Expiration></Credentials></X>"};
+    return NewAwsCredentialChainMinter(Env({{"AWS_WEB_IDENTITY_TOKEN_FILE", jwt_file}, {"AWS_ROLE_ARN", "arn:r"}}),
+                                       "us-east-1")(h, kNow);
+  }();
+  EXPECT_FALSE(incomplete.ok());
+}
+
+TEST(AwsCredentialChainTest, SharedCredentialsFileAndProfile) {
+  TempDir dir;
+  std::string file = dir.Write("credentials",
+                               "[default]\naws_access_key_id = AKIDDEFAULT\naws_secret_access_key = d-secret\n\n"
+                               "[profile prod]\naws_access_key_id=AKIDPROD\naws_secret_access_key=p-secret\n"
+                               "aws_session_token = p-session\n");
+  FakeHttp http;
+  auto d = Decoded(NewAwsCredentialChainMinter(Env({{"AWS_SHARED_CREDENTIALS_FILE", file}}), "r")(http, kNow));
+  EXPECT_EQ(d.access_key_id, "AKIDDEFAULT");
+  EXPECT_EQ(d.session_token, "");
+  auto p = Decoded(
+      NewAwsCredentialChainMinter(Env({{"AWS_SHARED_CREDENTIALS_FILE", file}, {"AWS_PROFILE", "prod"}}), "r")(http, kNow));
+  EXPECT_EQ(p.access_key_id, "AKIDPROD");
+  EXPECT_EQ(p.secret_access_key, "p-secret");
+  EXPECT_EQ(p.session_token, "p-session");
+  // ~/.aws/credentials by default.
+  std::filesystem::create_directories(dir.path() + "/home/.aws");
+  dir.Write("home/.aws/credentials", "[default]\naws_access_key_id=AKIDHOME\naws_secret_access_key=h\n");
+  auto h = Decoded(NewAwsCredentialChainMinter(Env({{"HOME", dir.path() + "/home"}}), "r")(http, kNow));
+  EXPECT_EQ(h.access_key_id, "AKIDHOME");
+  // A named profile that is not there is an error, not someone else's keys.
+  auto missing =
+      NewAwsCredentialChainMinter(Env({{"AWS_SHARED_CREDENTIALS_FILE", file}, {"AWS_PROFILE", "stage"}}), "r")(http, kNow);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(std::string(missing.status().message()).find("AWS_PROFILE stage"), std::string::npos);
+  EXPECT_TRUE(http.seen.empty());
+}
+
+TEST(AwsCredentialChainTest, ContainerCredentialsWithTheAgentsToken) {
+  TempDir dir;
+  std::string token_file = dir.Write("eks-pod-identity-token", "pod-identity-jwt\n");
+  FakeHttp http;
+  http.answers["GET http://169.254.170.23/v1/credentials"] = {
+      200, R"({"AccessKeyId":"ASIAPOD","SecretAccessKey":"pod-secret","Token":"pod-session","AccountId":"1",)"
+           R"("Expiration":"2026-11-18T10:00:00.000Z"})"};
+  auto t = NewAwsCredentialChainMinter(Env({{"AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://169.254.170.23/v1/credentials"},
+                                            {"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", token_file}}),
+                                       "r")(http, kNow);
+  AwsCredentials c = Decoded(t);
+  EXPECT_EQ(c.access_key_id, "ASIAPOD");
+  EXPECT_EQ(c.session_token, "pod-session");
+  EXPECT_EQ(t->expires_at, 1794996000);
+  ASSERT_EQ(http.seen.size(), 1u);
+  EXPECT_EQ(http.seen[0].headers["authorization"], "pod-identity-jwt");
+
+  // ECS: a relative URI on the task metadata endpoint.
+  FakeHttp ecs;
+  ecs.answers["GET http://169.254.170.2/v2/credentials/abc"] = {
+      200, R"({"AccessKeyId":"ASIAECS","SecretAccessKey":"s","Token":"t","Expiration":"2026-11-18T10:00:00Z"})"};
+  EXPECT_EQ(Decoded(NewAwsCredentialChainMinter(Env({{"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/credentials/abc"}}),
+                                                "r")(ecs, kNow))
+                .access_key_id,
+            "ASIAECS");
+
+  // The token never goes in clear text to anything but the local agent.
+  FakeHttp far;
+  auto refused = NewAwsCredentialChainMinter(Env({{"AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://creds.example.com/x"},
+                                                  {"AWS_CONTAINER_AUTHORIZATION_TOKEN", "tok"}}),
+                                             "r")(far, kNow);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(far.seen.empty());
+  // An error answer is reported.
+  FakeHttp denied;
+  denied.answers["GET http://127.0.0.1:9000/c"] = {403, R"({"Message":"denied"})"};
+  auto d = NewAwsCredentialChainMinter(Env({{"AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:9000/c"}}), "r")(denied, kNow);
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(std::string(d.status().message()).find("status 403"), std::string::npos);
+}
+
+TEST(AwsCredentialChainTest, InstanceMetadataV2) {
+  FakeHttp http;
+  http.answers["PUT http://169.254.169.254/latest/api/token"] = {200, "imds-session-token"};
+  http.answers["GET http://169.254.169.254/latest/meta-data/iam/security-credentials/"] = {200, "bedrock-role\n"};
+  http.answers["GET http://169.254.169.254/latest/meta-data/iam/security-credentials/bedrock-role"] = {
+      200, R"({"Code":"Success","LastUpdated":"2026-11-18T08:00:00Z","Type":"AWS-HMAC","AccessKeyId":"ASIAEC2",)"
+           R"("SecretAccessKey":"ec2-secret","Token":"ec2-session","Expiration":"2026-11-18T14:00:00Z"})"};
+  auto t = NewAwsCredentialChainMinter(Env({}), "r")(http, kNow);
+  AwsCredentials c = Decoded(t);
+  EXPECT_EQ(c.access_key_id, "ASIAEC2");
+  EXPECT_EQ(c.session_token, "ec2-session");
+  ASSERT_EQ(http.seen.size(), 3u);
+  EXPECT_EQ(http.seen[0].headers["x-aws-ec2-metadata-token-ttl-seconds"], "21600");
+  EXPECT_EQ(http.seen[1].headers["x-aws-ec2-metadata-token"], "imds-session-token");
+  EXPECT_EQ(http.seen[2].headers["x-aws-ec2-metadata-token"], "imds-session-token");
+
+  // Nothing anywhere: one error that lists what was tried.
+  FakeHttp none;
+  auto n = NewAwsCredentialChainMinter(Env({}), "r")(none, kNow);
+  ASSERT_FALSE(n.ok());
+  std::string msg(n.status().message());
+  for (const char* want : {"AWS_ACCESS_KEY_ID", "AWS_WEB_IDENTITY_TOKEN_FILE", "shared credentials file",
+                           "container credentials", "instance metadata", "connection refused"})
+    EXPECT_NE(msg.find(want), std::string::npos) << want << " in " << msg;
+  FakeHttp off;
+  EXPECT_FALSE(NewAwsCredentialChainMinter(Env({{"AWS_EC2_METADATA_DISABLED", "true"}}), "r")(off, kNow).ok());
+  EXPECT_TRUE(off.seen.empty());
+}
+
+TEST(AwsCredentialChainTest, Iso8601) {
+  EXPECT_EQ(*ParseIso8601Utc("1970-01-01T00:00:00Z"), 0);
+  EXPECT_EQ(*ParseIso8601Utc("2026-11-18T09:46:40Z"), 1794995200);
+  EXPECT_EQ(*ParseIso8601Utc("2026-11-18T09:46:40.123Z"), 1794995200);
+  EXPECT_EQ(*ParseIso8601Utc("2026-11-18T09:46:40+00:00"), 1794995200);
+  for (const char* bad : {"", "2026-11-18", "2026-11-18T09:46:40", "2026-13-18T09:46:40Z", "2026-11-18T09:46:40+02:00",
+                          "2026-11-18T09:4x:40Z", "2026-11-18T09:46:40.Z"})
+    EXPECT_FALSE(ParseIso8601Utc(bad).ok()) << bad;
+}
+
+TEST(AwsCredentialChainTest, EncodingRoundTrips) {
+  AwsCredentials c{"AKID", "se/cr+et=", ""};
+  auto d = DecodeAwsCredentials(EncodeAwsCredentials(c));
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->access_key_id, "AKID");
+  EXPECT_EQ(d->secret_access_key, "se/cr+et=");
+  EXPECT_EQ(d->session_token, "");
+  EXPECT_FALSE(DecodeAwsCredentials("no-separators").ok());
+}
+
+// The signer reads the source at every signature: rotated credentials sign the next request,
+// with the signature a static signer over the same keys computes.
+TEST(AwsCredentialChainTest, SignerFollowsRotatingCredentials) {
+  config::BackendAuth auth;
+  auth.type = config::BackendAuth::Type::kAWS;
+  auth.aws_region = "us-east-1";
+  AwsCredentials current{"ASIAONE", "secret-one", "session-one"};
+  bool fail = false;
+  auto clock = [] { return int64_t{1795000000}; };
+  auto signer = NewAwsSigV4SignerWithSource(
+      auth,
+      [&](int64_t) -> absl::StatusOr<AwsCredentials> {
+        if (fail) return absl::UnavailableError("aws:default-chain: token not available: STS down");
+        return current;
+      },
+      clock);
+  ASSERT_TRUE(signer.ok());
+  http::HeaderMap headers;
+  headers.Add("content-type", "application/json");
+  SigningRequest req{"POST", "bedrock-runtime.us-east-1.amazonaws.com", "/model/m/converse", headers, R"({"a":1})"};
+  auto expect_like_static = [&](const AwsCredentials& c) {
+    config::BackendAuth fixed = auth;
+    fixed.aws_access_key_id = c.access_key_id;
+    fixed.aws_secret_access_key = c.secret_access_key;
+    fixed.aws_session_token = c.session_token;
+    auto reference = NewAwsSigV4Signer(fixed, clock);
+    ASSERT_TRUE(reference.ok());
+    auto want = (*reference)->Sign(req);
+    auto got = (*signer)->Sign(req);
+    ASSERT_TRUE(want.ok() && got.ok());
+    EXPECT_EQ(got->set, want->set);
+    bool has_token = false;
+    for (const auto& [k, v] : got->set) has_token |= k == "x-amz-security-token" && v == c.session_token;
+    EXPECT_TRUE(has_token);
+  };
+  expect_like_static(current);
+  current = {"ASIATWO", "secret-two", "session-two"};  // rotated: the signing key is derived again
+  expect_like_static(current);
+  fail = true;
+  auto down = (*signer)->Sign(req);
+  ASSERT_FALSE(down.ok());
+  EXPECT_NE(std::string(down.status().message()).find("STS down"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sluice::auth

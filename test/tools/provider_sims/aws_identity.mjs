@@ -1,0 +1,113 @@
+// AWS identity simulator (test tool): where the AWS SDKs' default credential chain gets
+// temporary credentials on Kubernetes and ECS, so the gateway can be tested without AWS.
+//
+//   POST /   STS AssumeRoleWithWebIdentity (IRSA): form body with Action, Version 2011-06-15,
+//            RoleArn, RoleSessionName and WebIdentityToken, each checked; answers STS's XML
+//            (or its XML error: InvalidIdentityToken, AccessDenied, ValidationError).
+//   GET /v1/credentials   the container credentials endpoint (EKS Pod Identity agent, ECS):
+//            the Authorization header must carry the agent token; answers the JSON document.
+//
+// Every issue mints fresh credentials (new key id, secret and session token) with the
+// configured lifetime and makes them the only ones valid: `current` is the object the Bedrock
+// simulator verifies signatures with, so a gateway still signing with expired credentials is
+// refused there.
+//
+//   import { startAwsIdentitySim } from '../tools/provider_sims/aws_identity.mjs';
+//   const creds = { ...DEFAULT_AWS_CREDENTIALS };            // shared with startBedrockSim
+//   const ids = await startAwsIdentitySim({ current: creds, roleArn, webIdentityToken, agentToken });
+import crypto from 'node:crypto';
+import { startRecordingServer } from './common.mjs';
+
+function stsError(res, status, code, message) {
+  const body = `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>` +
+    `<Code>${code}</Code><Message>${message}</Message></Error><RequestId>${crypto.randomUUID()}</RequestId></ErrorResponse>`;
+  res.writeHead(status, { 'content-type': 'text/xml', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+const xmlEscape = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/**
+ * @param {object} o
+ * @param {{accessKeyId, secretAccessKey, sessionToken}} o.current  rewritten in place at every issue
+ * @param {string} o.roleArn            the role web identities may assume
+ * @param {string} o.webIdentityToken   the token the pod's projected file holds
+ * @param {string} [o.agentToken]       the Pod Identity agent's authorization token
+ * @param {number} [o.lifetimeSeconds=3600]
+ */
+export async function startAwsIdentitySim({ current, roleArn, webIdentityToken, agentToken = 'agent-token', lifetimeSeconds = 3600 }) {
+  const issued = [];
+  const issue = (source) => {
+    const n = issued.length + 1;
+    current.accessKeyId = `ASIA${source.toUpperCase()}${String(n).padStart(4, '0')}`;
+    current.secretAccessKey = crypto.randomBytes(30).toString('base64');
+    current.sessionToken = `IQoJb3Jp/${crypto.randomBytes(48).toString('base64')}==`;  // '+', '/', '=' as real ones
+    const expiration = new Date(Date.now() + lifetimeSeconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    issued.push({ ...current, expiration, source });
+    return expiration;
+  };
+  const sim = await startRecordingServer('aws-identity-sim', async (rec, req, res) => {
+    if (rec.method === 'POST' && rec.url.pathname === '/') {
+      rec.kind = 'sts';
+      const form = new URLSearchParams(rec.body);
+      if (!String(rec.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) {
+        rec.problems.push(`content-type ${rec.headers['content-type']}`);
+      }
+      if (rec.headers.authorization) rec.problems.push('AssumeRoleWithWebIdentity is not a signed call: no authorization header');
+      if (form.get('Action') !== 'AssumeRoleWithWebIdentity') rec.problems.push(`Action ${form.get('Action')}`);
+      if (form.get('Version') !== '2011-06-15') rec.problems.push(`Version ${form.get('Version')}`);
+      if (!/^[\w+=,.@-]{2,64}$/.test(form.get('RoleSessionName') ?? '')) rec.problems.push(`RoleSessionName ${form.get('RoleSessionName')}`);
+      if (rec.problems.length > 0) return stsError(res, 400, 'ValidationError', rec.problems.join('; '));
+      if (form.get('WebIdentityToken') !== webIdentityToken) {
+        rec.problems.push('WebIdentityToken is not the projected token');
+        return stsError(res, 400, 'InvalidIdentityToken', 'The web identity token that was passed could not be validated by AWS.');
+      }
+      if (form.get('RoleArn') !== roleArn) {
+        rec.problems.push(`RoleArn ${form.get('RoleArn')}`);
+        return stsError(res, 403, 'AccessDenied', 'Not authorized to perform sts:AssumeRoleWithWebIdentity');
+      }
+      const expiration = issue('sts');
+      rec.answer = { accessKeyId: current.accessKeyId };
+      const body = `<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleWithWebIdentityResult>
+    <SubjectFromWebIdentityToken>system:serviceaccount:default:sluice</SubjectFromWebIdentityToken>
+    <AssumedRoleUser><Arn>${xmlEscape(roleArn)}/${xmlEscape(form.get('RoleSessionName'))}</Arn><AssumedRoleId>AROASIM:${xmlEscape(form.get('RoleSessionName'))}</AssumedRoleId></AssumedRoleUser>
+    <Credentials>
+      <AccessKeyId>${current.accessKeyId}</AccessKeyId>
+      <SecretAccessKey>${xmlEscape(current.secretAccessKey)}</SecretAccessKey>
+      <SessionToken>${xmlEscape(current.sessionToken)}</SessionToken>
+      <Expiration>${expiration}</Expiration>
+    </Credentials>
+    <Audience>sts.amazonaws.com</Audience>
+  </AssumeRoleWithWebIdentityResult>
+  <ResponseMetadata><RequestId>${crypto.randomUUID()}</RequestId></ResponseMetadata>
+</AssumeRoleWithWebIdentityResponse>`;
+      res.writeHead(200, { 'content-type': 'text/xml', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+      return;
+    }
+    if (rec.method === 'GET' && rec.url.pathname === '/v1/credentials') {
+      rec.kind = 'container';
+      if (rec.headers.authorization !== agentToken) {
+        rec.problems.push('authorization is not the agent token');
+        res.writeHead(401, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ Message: 'invalid authorization token' }));
+        return;
+      }
+      const expiration = issue('pod');
+      rec.answer = { accessKeyId: current.accessKeyId };
+      const body = JSON.stringify({
+        AccessKeyId: current.accessKeyId, SecretAccessKey: current.secretAccessKey, Token: current.sessionToken,
+        AccountId: '123456789012', Expiration: expiration,
+      });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+      return;
+    }
+    rec.problems.push(`unknown ${rec.method} ${rec.path}`);
+    res.writeHead(404);
+    res.end();
+  });
+  sim.issued = issued;
+  return sim;
+}
