@@ -754,13 +754,29 @@ class ServerImpl final : public Server {
     BodyReader reader(rh.framing, rh.content_length);
     std::string chunk;
     std::string berr;
+    // Streams only: the response head while it is held to go out with the first piece, and the
+    // keep-alives (which must follow the head).
+    std::string held_head;
+    std::shared_ptr<KeepAlive> ka;
+    ErrorCode wec;
     // Reads the next decoded piece of the body into `chunk` (cleared first). ec set on I/O
-    // errors; berr on framing errors.
+    // errors; berr on framing errors. A held head is sent before waiting for the upstream: the
+    // client gets its headers (and then keep-alives) however long the first piece takes.
     auto next = [&]() -> Task<void> {
       chunk.clear();
       while (chunk.empty() && !reader.done()) {
         if (!reader.Drain(conn.buf, &chunk, &berr)) co_return;
         if (!chunk.empty() || reader.done()) co_return;
+        if (!held_head.empty()) {
+          if (ka) ka->relaying = true;  // no keep-alive write is in flight: none can precede the head
+          co_await net::async_write(client, net::buffer(held_head), Redirect(wec));
+          held_head.clear();
+          if (ka) {
+            ka->relaying = false;
+            ka->last = Clock::now();
+          }
+          if (wec) co_return;
+        }
         dog.Arm(opts_.upstream_idle_timeout);
         size_t n = co_await conn.ReadSome(conn.buf.Prepare(kReadChunk), ec);
         if (ec) {
@@ -814,19 +830,17 @@ class ServerImpl final : public Server {
       co_return r;
     }
 
-    // Streamed: relay each decoded piece as it arrives, chunked to the client.
+    // Streamed: relay each decoded piece as it arrives, chunked to the client. Writes are
+    // coalesced where that delays nothing: the head goes with the first piece when the upstream
+    // sent body bytes with its head, and the last chunk marker with the last piece. A stream
+    // answered in one read is then one write, as for a buffered answer, instead of three.
+    http::FormatResponseHead(r.status, out_headers, -1, keep_alive, &held_head);
     std::string out;
-    http::FormatResponseHead(r.status, out_headers, -1, keep_alive, &out);
-    ErrorCode wec;
-    co_await net::async_write(client, net::buffer(out), Redirect(wec));
-    if (wec) {
-      r.client_ok = false;
-      co_return r;
-    }
+    bool last_sent = false;  // the last-chunk marker went with the final piece
     absl::Status translate_status;
     std::string prefix;
     static constexpr std::string_view kCrlf = "\r\n";
-    std::shared_ptr<KeepAlive> ka;
+    static constexpr std::string_view kLast = "0\r\n\r\n";
     if (std::string_view ping = pipe.StreamKeepAlive(); event_stream && !ping.empty() && opts_.stream_keepalive.count() > 0) {
       ka = std::make_shared<KeepAlive>(w.io.get_executor());
       http::AppendChunkPrefix(ping.size(), &ka->framed);
@@ -842,16 +856,23 @@ class ServerImpl final : public Server {
       ka->timer.cancel();
       co_await KeepAliveIdle(*ka);
     };
-    auto write_chunk = [&](std::string_view data) -> Task<bool> {
+    // Writes `data` as one chunk (after the head if it is still held; with the last-chunk
+    // marker when `last`: nothing may follow it, so the keep-alives stop first).
+    auto write_chunk = [&](std::string_view data, bool last = false) -> Task<bool> {
       if (ka) {
         ka->relaying = true;
+        if (last) ka->stopped = true;
         co_await KeepAliveIdle(*ka);
       }
       prefix.clear();
       http::AppendChunkPrefix(data.size(), &prefix);
-      std::array<net::const_buffer, 3> bufs{net::buffer(prefix), net::buffer(data.data(), data.size()),
-                                            net::buffer(kCrlf.data(), kCrlf.size())};
+      std::array<net::const_buffer, 5> bufs{net::buffer(held_head), net::buffer(prefix),
+                                            net::buffer(data.data(), data.size()),
+                                            net::buffer(kCrlf.data(), kCrlf.size()),
+                                            last ? net::buffer(kLast.data(), kLast.size()) : net::const_buffer()};
       co_await net::async_write(client, bufs, Redirect(wec));
+      held_head.clear();
+      last_sent = last;
       if (ka) {
         ka->relaying = false;
         ka->last = Clock::now();
@@ -860,11 +881,17 @@ class ServerImpl final : public Server {
     };
     while (!reader.done()) {
       co_await next();
+      if (wec) {  // writing the held head failed: the client went away
+        co_await stop_keepalive();
+        r.client_ok = false;
+        co_return r;
+      }
       if (ec || !berr.empty()) break;
       out.clear();
       translate_status = pipe.OnResponseBody(chunk, reader.done(), &out);
       // Events translated before a malformed one still reach the client, then the error.
-      if (!out.empty() && !co_await write_chunk(out)) {
+      bool final_piece = reader.done() && translate_status.ok();
+      if (!out.empty() && !co_await write_chunk(out, final_piece)) {
         co_await stop_keepalive();
         r.client_ok = false;  // the client went away: drop the upstream connection too
         co_return r;
@@ -887,8 +914,12 @@ class ServerImpl final : public Server {
       }
     }
     co_await stop_keepalive();
-    static constexpr std::string_view kLast = "0\r\n\r\n";
-    co_await net::async_write(client, net::buffer(kLast.data(), kLast.size()), Redirect(wec));
+    if (!last_sent) {
+      // The head is still held when the stream ended before any piece (or with an error
+      // event only): it goes first.
+      std::array<net::const_buffer, 2> bufs{net::buffer(held_head), net::buffer(kLast.data(), kLast.size())};
+      co_await net::async_write(client, bufs, Redirect(wec));
+    }
     // The client's response is complete (error event, last chunk): its connection stays
     // usable; only the upstream's, whose state is unknown, is dropped.
     r.client_ok = !wec;

@@ -426,6 +426,18 @@ bool OpenAIEnv(const std::string& name, std::string* value) {
 }
 bool EmptyEnv(const std::string&, std::string*) { return false; }
 
+// The environment a test sets (EnvLookup is a plain function pointer, so it reads a static).
+std::map<std::string, std::string>& TestEnv() {
+  static std::map<std::string, std::string> env;
+  return env;
+}
+bool FromTestEnv(const std::string& name, std::string* value) {
+  auto it = TestEnv().find(name);
+  if (it == TestEnv().end()) return false;
+  *value = it->second;
+  return true;
+}
+
 TEST(AutoConfigTest, BuildsFromEnvironment) {
   auto ac = GenerateAutoConfig(&OpenAIEnv, 1975);
   ASSERT_TRUE(ac.ok()) << ac.status();
@@ -454,17 +466,11 @@ TEST(AutoConfigTest, EveryProviderFromTheEnvironmentRoutedByModelName) {
   {
     std::ofstream(sa_path) << R"({"type":"service_account","project_id":"proj-from-key","client_email":"x@y"})";
   }
-  static std::map<std::string, std::string> env;
-  env = {{"OPENAI_API_KEY", "sk-openai"},       {"ANTHROPIC_API_KEY", "sk-ant"},
+  TestEnv() = {{"OPENAI_API_KEY", "sk-openai"},       {"ANTHROPIC_API_KEY", "sk-ant"},
          {"AWS_ACCESS_KEY_ID", "AKIDTEST"},     {"AWS_SECRET_ACCESS_KEY", "secret"},
          {"AWS_REGION", "eu-central-1"},        {"GOOGLE_APPLICATION_CREDENTIALS", sa_path},
          {"GOOGLE_CLOUD_LOCATION", "europe-west4"}};
-  EnvLookup lookup = [](const std::string& n, std::string* v) {
-    auto it = env.find(n);
-    if (it == env.end()) return false;
-    *v = it->second;
-    return true;
-  };
+  EnvLookup lookup = &FromTestEnv;
   auto ac = GenerateAutoConfig(lookup, 1975);
   ASSERT_TRUE(ac.ok()) << ac.status();
   ASSERT_TRUE(ac->configured);
@@ -513,15 +519,9 @@ TEST(AutoConfigTest, EveryProviderFromTheEnvironmentRoutedByModelName) {
 // On EKS with IRSA the pod has no keys, only a web identity: Bedrock is still served, with
 // the credentials the default chain finds at run time.
 TEST(AutoConfigTest, AwsWebIdentityEnablesBedrockThroughTheDefaultChain) {
-  static std::map<std::string, std::string> env;
-  env = {{"AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/secrets/eks.amazonaws.com/serviceaccount/token"},
+  TestEnv() = {{"AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/secrets/eks.amazonaws.com/serviceaccount/token"},
          {"AWS_ROLE_ARN", "arn:aws:iam::1:role/r"}, {"AWS_REGION", "us-west-2"}};
-  EnvLookup lookup = [](const std::string& n, std::string* v) {
-    auto it = env.find(n);
-    if (it == env.end()) return false;
-    *v = it->second;
-    return true;
-  };
+  EnvLookup lookup = &FromTestEnv;
   auto ac = GenerateAutoConfig(lookup, 1975);
   ASSERT_TRUE(ac.ok()) << ac.status();
   ASSERT_TRUE(ac->configured);
