@@ -4,6 +4,8 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <sstream>
 
 #include "common/log.h"
@@ -68,6 +70,15 @@ std::string XmlText(std::string_view xml, std::string_view tag, size_t from = 0)
 
 std::string Cut(std::string_view s, size_t n) { return std::string(s.substr(0, std::min(s.size(), n))); }
 
+// The DNS suffix of the AWS partition a region belongs to (China and the isolated regions
+// have their own).
+std::string_view PartitionDomain(std::string_view region) {
+  if (region.starts_with("cn-")) return "amazonaws.com.cn";
+  if (region.starts_with("us-isob-")) return "sc2s.sgov.gov";
+  if (region.starts_with("us-iso-")) return "c2s.ic.gov";
+  return "amazonaws.com";
+}
+
 Token MakeToken(const AwsCredentials& c, int64_t expires_at) { return Token{EncodeAwsCredentials(c), expires_at}; }
 
 // {"AccessKeyId","SecretAccessKey","Token","Expiration"}: the container and IMDS answer.
@@ -95,9 +106,18 @@ absl::StatusOr<Token> FromMetadataJson(const HttpResponse& resp, std::string_vie
   return MakeToken(c, expires);
 }
 
-bool LinkLocalContainerHost(std::string_view host) {
-  return host == "127.0.0.1" || host == "localhost" || host == "[::1]" || host == "169.254.170.2" ||
-         host == "169.254.170.23" || host == "[fd00:ec2::23]";
+// Hosts the container credentials token may be sent to in clear text (as the AWS SDKs allow):
+// loopback, and the ECS and EKS Pod Identity agents (IPv4 and IPv6).
+bool LocalContainerAgent(std::string_view host) {
+  return host == "localhost" || host.starts_with("127.") || host == "::1" || host == "169.254.170.2" ||
+         host == "169.254.170.23" || host == "fd00:ec2::23";
+}
+
+// A token that goes into a request header: no line breaks or other control characters.
+bool HeaderSafe(std::string_view v) {
+  for (char c : v)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
+  return true;
 }
 
 class Chain {
@@ -114,27 +134,10 @@ class Chain {
     if (std::string file = env_("AWS_WEB_IDENTITY_TOKEN_FILE"); !file.empty()) {
       return Note("web identity (STS AssumeRoleWithWebIdentity)", WebIdentity(http, file, now));
     }
-    // 3. Shared credentials file.
-    std::string shared = env_("AWS_SHARED_CREDENTIALS_FILE");
-    if (shared.empty()) {
-      if (std::string home = env_("HOME"); !home.empty()) shared = StrCat(home, "/.aws/credentials");
-    }
-    std::string profile = env_("AWS_PROFILE");
-    if (!shared.empty()) {
-      if (auto text = ReadFile(shared, "the shared credentials file"); text.ok()) {
-        config::BackendAuth keys;
-        if (config::ParseAwsCredentialsFile(*text, profile.empty() ? "default" : profile, &keys)) {
-          return Note("the shared credentials file",
-                      MakeToken({keys.aws_access_key_id, keys.aws_secret_access_key, keys.aws_session_token},
-                                now + kStaticRecheckSeconds));
-        }
-        if (!profile.empty()) {
-          return absl::UnauthenticatedError(StrCat("AWS_PROFILE ", profile, " has no aws_access_key_id and ",
-                                                   "aws_secret_access_key in ", shared));
-        }
-      } else if (!profile.empty() || !env_("AWS_SHARED_CREDENTIALS_FILE").empty()) {
-        return absl::UnauthenticatedError(text.status().message());
-      }
+    // 3. Shared credentials and config files.
+    if (auto shared = SharedFiles(now); !shared.ok() || shared->has_value()) {
+      if (!shared.ok()) return shared.status();
+      return Note("the shared credentials file", std::move(**shared));
     }
     // 4. Container credentials.
     std::string full = env_("AWS_CONTAINER_CREDENTIALS_FULL_URI");
@@ -167,6 +170,55 @@ class Chain {
     return t;
   }
 
+  // The profile (AWS_PROFILE, else "default") with static keys in the credentials file
+  // (AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials), else in the config file
+  // (AWS_CONFIG_FILE or ~/.aws/config). nullopt: no such profile, try the next source. A
+  // profile named in AWS_PROFILE that sluice cannot use is an error that says why.
+  absl::StatusOr<std::optional<Token>> SharedFiles(int64_t now) const {
+    std::string home = env_("HOME");
+    auto path = [&](const char* var, const char* under_home) {
+      std::string p = env_(var);
+      if (p.empty() && !home.empty()) p = StrCat(home, "/.aws/", under_home);
+      return p;
+    };
+    const std::string profile = env_("AWS_PROFILE");
+    const std::string name = profile.empty() ? "default" : profile;
+    std::string where;  // the file whose profile has no static keys
+    std::map<std::string, std::string> keys;
+    for (const auto& [var, file] : {std::pair{"AWS_SHARED_CREDENTIALS_FILE", "credentials"}, {"AWS_CONFIG_FILE", "config"}}) {
+      std::string p = path(var, file);
+      if (p.empty()) continue;
+      auto text = ReadFile(p, "the AWS file");
+      if (!text.ok()) {
+        if (!env_(var).empty()) return absl::UnauthenticatedError(StrCat(var, ": ", text.status().message()));
+        continue;
+      }
+      config::BackendAuth found;
+      if (config::ParseAwsCredentialsFile(*text, name, &found)) {
+        return std::optional<Token>(MakeToken({found.aws_access_key_id, found.aws_secret_access_key,
+                                               found.aws_session_token},
+                                              now + kStaticRecheckSeconds));
+      }
+      if (auto section = config::AwsIniProfile(*text, name)) {
+        where = p;
+        keys.insert(section->begin(), section->end());
+      }
+    }
+    if (profile.empty()) return std::optional<Token>();
+    if (where.empty()) {
+      return absl::UnauthenticatedError(StrCat("AWS_PROFILE ", profile, ": no such profile in the AWS credentials or config file"));
+    }
+    // Profiles that get their keys elsewhere: say which kind, and what works instead.
+    for (const char* k : {"credential_process", "sso_session", "sso_start_url", "role_arn", "web_identity_token_file"}) {
+      if (keys.count(k)) {
+        return absl::UnauthenticatedError(StrCat("AWS_PROFILE ", profile, " uses ", k,
+                                                 ", which sluice does not support; give the profile static keys, or "
+                                                 "use AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN or container credentials"));
+      }
+    }
+    return absl::UnauthenticatedError(StrCat("AWS_PROFILE ", profile, " has no aws_access_key_id and aws_secret_access_key in ", where));
+  }
+
   absl::StatusOr<Token> WebIdentity(HttpClient& http, const std::string& file, int64_t now) const {
     std::string role = env_("AWS_ROLE_ARN");
     if (role.empty()) {
@@ -184,7 +236,7 @@ class Chain {
       std::string region = env_("AWS_REGION");
       if (region.empty()) region = env_("AWS_DEFAULT_REGION");
       if (region.empty()) region = region_;
-      endpoint = StrCat("https://sts.", region, ".amazonaws.com");
+      endpoint = StrCat("https://sts.", region, ".", PartitionDomain(region));
     }
     while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
     std::string url = StrCat(endpoint, "/");
@@ -224,10 +276,11 @@ class Chain {
       return absl::UnauthenticatedError("AWS_CONTAINER_CREDENTIALS_FULL_URI must be an http(s) URL");
     }
     rest.remove_prefix(tls ? 8 : 7);
-    std::string_view host = rest.substr(0, rest.find('/'));
-    if (size_t colon = host.rfind(':'); colon != std::string_view::npos && host.find(']') == std::string_view::npos)
-      host = host.substr(0, colon);
-    if (!tls && !LinkLocalContainerHost(host)) {
+    std::string_view host, port;
+    if (!SplitHostPort(rest.substr(0, rest.find('/')), &host, &port)) {
+      return absl::UnauthenticatedError("AWS_CONTAINER_CREDENTIALS_FULL_URI has a malformed host");
+    }
+    if (!tls && !LocalContainerAgent(host)) {
       return absl::UnauthenticatedError(StrCat("container credentials over plain http only from loopback or the "
                                                "ECS / EKS Pod Identity agent, not ", host));
     }
@@ -240,6 +293,7 @@ class Chain {
       if (!t.ok()) return absl::UnauthenticatedError(t.status().message());
       auth = Trim(std::move(*t));
     }
+    if (!HeaderSafe(auth)) return absl::UnauthenticatedError("the container authorization token holds control characters");
     if (!auth.empty()) r.headers.emplace_back("authorization", auth);
     r.headers.emplace_back("accept", "application/json");
     auto resp = http.Send(r);
@@ -251,6 +305,9 @@ class Chain {
     std::string endpoint = env_("AWS_EC2_METADATA_SERVICE_ENDPOINT");
     if (endpoint.empty()) endpoint = "http://169.254.169.254";
     while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
+    // IMDSv2: a session token first. When that fails (IMDSv1-only instances; a container whose
+    // answers the hop limit drops), the AWS SDKs go on without one unless
+    // AWS_EC2_METADATA_V1_DISABLED is set; so does this.
     HttpRequest put;
     put.method = "PUT";
     std::string token_url = StrCat(endpoint, "/latest/api/token");
@@ -258,15 +315,21 @@ class Chain {
     put.headers = {{"x-aws-ec2-metadata-token-ttl-seconds", "21600"}};
     put.timeout_ms = kMetadataTimeoutMs;
     auto tok = http.Send(put);
-    if (!tok.ok()) return tok.status();
-    if (tok->status != 200 || tok->body.empty()) {
-      return absl::UnauthenticatedError(StrCat("IMDSv2 token request answered status ", tok->status));
+    std::string imds_token;  // secret
+    if (tok.ok() && tok->status == 200 && !tok->body.empty()) {
+      imds_token = Trim(tok->body);
+    } else {
+      std::string why = tok.ok() ? StrCat("status ", tok->status) : std::string(tok.status().message());
+      std::string v1_off = env_("AWS_EC2_METADATA_V1_DISABLED");
+      if (v1_off == "true" || v1_off == "TRUE" || v1_off == "1") {
+        return absl::UnauthenticatedError(StrCat("IMDSv2 token request failed (", why, ") and IMDSv1 is disabled"));
+      }
+      if (!tok.ok() && tok.status().code() != absl::StatusCode::kDeadlineExceeded) return tok.status();
     }
-    std::string imds_token = Trim(tok->body);  // secret
     std::string base = StrCat(endpoint, "/latest/meta-data/iam/security-credentials/");
     HttpRequest get;
     get.url = base;
-    get.headers = {{"x-aws-ec2-metadata-token", imds_token}};
+    if (!imds_token.empty()) get.headers = {{"x-aws-ec2-metadata-token", imds_token}};
     get.timeout_ms = kMetadataTimeoutMs;
     auto roles = http.Send(get);
     if (!roles.ok()) return roles.status();

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "gtest/gtest.h"
 #include "json/json.h"
@@ -24,12 +25,14 @@ class FakeHttp : public HttpClient {
     Seen s{std::string(r.method), std::string(r.url), std::string(r.body), {}};
     for (const auto& [k, v] : r.headers) s.headers[k] = v;
     seen.push_back(s);
+    if (silent.count(StrKey(r.method, r.url))) return absl::DeadlineExceededError("no answer within the timeout");
     auto it = answers.find(StrKey(r.method, r.url));
     if (it == answers.end()) return absl::UnavailableError(std::string("connection refused: ") + std::string(r.url));
     return it->second;
   }
   static std::string StrKey(std::string_view m, std::string_view u) { return std::string(m) + " " + std::string(u); }
   std::map<std::string, HttpResponse> answers;
+  std::set<std::string> silent;  // requests that time out (an answer the network drops)
   std::vector<Seen> seen;
 };
 
@@ -273,6 +276,92 @@ TEST(AwsCredentialChainTest, InstanceMetadataV2) {
   FakeHttp off;
   EXPECT_FALSE(NewAwsCredentialChainMinter(Env({{"AWS_EC2_METADATA_DISABLED", "true"}}), "r")(off, kNow).ok());
   EXPECT_TRUE(off.seen.empty());
+}
+
+TEST(AwsCredentialChainTest, ConfigFileProfilesAndWhatIsNotSupported) {
+  TempDir dir;
+  std::string config = dir.Write("config",
+                                 "[default]\nregion = us-east-1\n\n[profile static]\naws_access_key_id = AKIDCONFIG\n"
+                                 "aws_secret_access_key = c\n\n[profile sso]\nsso_session = corp\nsso_account_id = 1\n\n"
+                                 "[profile process]\ncredential_process = /usr/bin/get-creds\n");
+  FakeHttp http;
+  auto from_config = NewAwsCredentialChainMinter(
+      Env({{"AWS_CONFIG_FILE", config}, {"AWS_PROFILE", "static"}, {"HOME", dir.path()}}), "r")(http, kNow);
+  EXPECT_EQ(Decoded(from_config).access_key_id, "AKIDCONFIG");
+  for (const char* kind : {"sso", "process"}) {
+    auto t = NewAwsCredentialChainMinter(Env({{"AWS_CONFIG_FILE", config}, {"AWS_PROFILE", kind}}), "r")(http, kNow);
+    ASSERT_FALSE(t.ok()) << kind;
+    std::string msg(t.status().message());
+    EXPECT_NE(msg.find(std::string(kind) == "sso" ? "sso_session" : "credential_process"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("does not support"), std::string::npos) << msg;
+  }
+  auto absent = NewAwsCredentialChainMinter(Env({{"AWS_CONFIG_FILE", config}, {"AWS_PROFILE", "nope"}}), "r")(http, kNow);
+  ASSERT_FALSE(absent.ok());
+  EXPECT_NE(std::string(absent.status().message()).find("no such profile"), std::string::npos);
+  // The default profile without keys (region only) is no source: the chain goes on.
+  FakeHttp imds_off;
+  auto next = NewAwsCredentialChainMinter(Env({{"AWS_CONFIG_FILE", config}, {"AWS_EC2_METADATA_DISABLED", "true"}}), "r")(
+      imds_off, kNow);
+  ASSERT_FALSE(next.ok());
+  EXPECT_NE(std::string(next.status().message()).find("instance metadata is disabled"), std::string::npos);
+  EXPECT_TRUE(http.seen.empty());
+}
+
+TEST(AwsCredentialChainTest, StsInChinaAndIpv6ContainerAgents) {
+  TempDir dir;
+  std::string jwt_file = dir.Write("token", "jwt");
+  FakeHttp sts;
+  sts.answers["POST https://sts.cn-north-1.amazonaws.com.cn/"] = {200, kStsAnswer};
+  EXPECT_TRUE(NewAwsCredentialChainMinter(Env({{"AWS_WEB_IDENTITY_TOKEN_FILE", jwt_file}, {"AWS_ROLE_ARN", "arn:aws-cn:r"}}),
+                                          "cn-north-1")(sts, kNow)
+                  .ok());
+  // EKS Pod Identity on an IPv6 cluster: the agent's link-local IPv6 address, with or without a port.
+  for (const char* uri : {"http://[fd00:ec2::23]/v1/credentials", "http://[fd00:ec2::23]:80/v1/credentials",
+                          "http://[::1]:8080/v1/credentials"}) {
+    FakeHttp http;
+    http.answers[std::string("GET ") + uri] = {
+        200, R"({"AccessKeyId":"ASIAV6","SecretAccessKey":"s","Token":"t","Expiration":"2026-11-18T10:00:00Z"})"};
+    auto t = NewAwsCredentialChainMinter(Env({{"AWS_CONTAINER_CREDENTIALS_FULL_URI", uri},
+                                              {"AWS_CONTAINER_AUTHORIZATION_TOKEN", "tok"}}),
+                                         "r")(http, kNow);
+    EXPECT_EQ(Decoded(t).access_key_id, "ASIAV6") << uri;
+  }
+  // A token that would add header lines is refused, not sent.
+  FakeHttp http;
+  auto bad = NewAwsCredentialChainMinter(Env({{"AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:1/c"},
+                                              {"AWS_CONTAINER_AUTHORIZATION_TOKEN", "tok\r\nx-evil: 1"}}),
+                                         "r")(http, kNow);
+  EXPECT_FALSE(bad.ok());
+  EXPECT_TRUE(http.seen.empty());
+}
+
+TEST(AwsCredentialChainTest, InstanceMetadataFallsBackToV1) {
+  const std::string roles = "GET http://169.254.169.254/latest/meta-data/iam/security-credentials/";
+  auto answers = [&](FakeHttp* h) {
+    h->answers[roles] = {200, "r1"};
+    h->answers[roles + "r1"] = {200, R"({"Code":"Success","AccessKeyId":"ASIAV1","SecretAccessKey":"s","Token":"t",)"
+                                     R"("Expiration":"2026-11-18T14:00:00Z"})"};
+  };
+  // IMDSv1-only instance: the token PUT is refused; the GETs go without a token.
+  FakeHttp v1;
+  answers(&v1);
+  v1.answers["PUT http://169.254.169.254/latest/api/token"] = {403, ""};
+  EXPECT_EQ(Decoded(NewAwsCredentialChainMinter(Env({}), "r")(v1, kNow)).access_key_id, "ASIAV1");
+  ASSERT_EQ(v1.seen.size(), 3u);
+  EXPECT_EQ(v1.seen[1].headers.count("x-aws-ec2-metadata-token"), 0u);
+  // A container behind the hop limit never sees the PUT's answer: the same fallback.
+  FakeHttp hop;
+  answers(&hop);
+  hop.silent.insert("PUT http://169.254.169.254/latest/api/token");
+  EXPECT_EQ(Decoded(NewAwsCredentialChainMinter(Env({}), "r")(hop, kNow)).access_key_id, "ASIAV1");
+  // ... unless IMDSv1 is disabled.
+  FakeHttp off;
+  answers(&off);
+  off.answers["PUT http://169.254.169.254/latest/api/token"] = {403, ""};
+  auto refused = NewAwsCredentialChainMinter(Env({{"AWS_EC2_METADATA_V1_DISABLED", "true"}}), "r")(off, kNow);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(std::string(refused.status().message()).find("IMDSv1 is disabled"), std::string::npos);
+  EXPECT_EQ(off.seen.size(), 1u);
 }
 
 TEST(AwsCredentialChainTest, Iso8601) {

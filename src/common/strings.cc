@@ -21,4 +21,26 @@ bool ParseInt(std::string_view text, int64_t* out) {
   return r.ec == std::errc() && r.ptr == e;
 }
 
+bool SplitHostPort(std::string_view hostport, std::string_view* host, std::string_view* port) {
+  *port = {};
+  if (!hostport.empty() && hostport.front() == '[') {
+    size_t close = hostport.find(']');
+    if (close == std::string_view::npos) return false;
+    *host = hostport.substr(1, close - 1);
+    std::string_view rest = hostport.substr(close + 1);
+    if (rest.empty()) return true;
+    if (rest.front() != ':') return false;
+    *port = rest.substr(1);
+    return true;
+  }
+  size_t colon = hostport.rfind(':');
+  if (colon != std::string_view::npos && hostport.find(':') == colon) {
+    *host = hostport.substr(0, colon);
+    *port = hostport.substr(colon + 1);
+  } else {
+    *host = hostport;  // no port, or a bare IPv6 address
+  }
+  return true;
+}
+
 }  // namespace sluice

@@ -65,6 +65,11 @@ inline std::string_view StripWhitespace(std::string_view s) {
   return s;
 }
 
+// "host", "host:port", "[v6]" or "[v6]:port" -> the host (brackets removed) and the port text
+// ("" when absent). False when malformed: an unclosed bracket, or text after "]" that is not
+// ":port".
+bool SplitHostPort(std::string_view hostport, std::string_view* host, std::string_view* port);
+
 inline std::string_view ToStd(absl::string_view s) { return std::string_view(s.data(), s.size()); }
 
 }  // namespace sluice

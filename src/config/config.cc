@@ -1,5 +1,8 @@
 #include "config/config.h"
 
+#include <map>
+#include <optional>
+
 #include "common/strings.h"
 
 namespace sluice::config {
@@ -67,37 +70,44 @@ bool ParseLlmRequestCostType(std::string_view name, LlmRequestCost::Type* out) {
   return false;
 }
 
-bool ParseAwsCredentialsFile(std::string_view text, std::string_view profile, BackendAuth* auth) {
+std::optional<std::map<std::string, std::string>> AwsIniProfile(std::string_view text, std::string_view profile) {
   std::string chosen(profile);
   if (chosen.empty() && text.find("[default]") != std::string_view::npos) chosen = "default";
-  std::string section;
+  std::optional<std::map<std::string, std::string>> out;
   bool in_section = false;
-  std::string id, secret, session;
   while (!text.empty()) {
     size_t nl = text.find('\n');
     std::string_view l = StripWhitespace(text.substr(0, nl));
     text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
     if (l.empty() || l[0] == '#' || l[0] == ';') continue;
     if (l.front() == '[' && l.back() == ']') {
-      section = std::string(StripWhitespace(l.substr(1, l.size() - 2)));
-      if (section.rfind("profile ", 0) == 0) section = std::string(StripWhitespace(section.substr(8)));
-      if (chosen.empty()) chosen = section;
+      std::string_view section = StripWhitespace(l.substr(1, l.size() - 2));
+      if (section.starts_with("profile ")) section = StripWhitespace(section.substr(8));
+      if (chosen.empty()) chosen = std::string(section);
       in_section = section == chosen;
+      if (in_section && !out) out.emplace();
       continue;
     }
     if (!in_section) continue;
     size_t eq = l.find('=');
     if (eq == std::string_view::npos) continue;
-    std::string_view key = StripWhitespace(l.substr(0, eq));
-    std::string value(StripWhitespace(l.substr(eq + 1)));
-    if (key == "aws_access_key_id") id = std::move(value);
-    else if (key == "aws_secret_access_key") secret = std::move(value);
-    else if (key == "aws_session_token") session = std::move(value);
+    (*out)[std::string(StripWhitespace(l.substr(0, eq)))] = std::string(StripWhitespace(l.substr(eq + 1)));
   }
+  return out;
+}
+
+bool ParseAwsCredentialsFile(std::string_view text, std::string_view profile, BackendAuth* auth) {
+  auto keys = AwsIniProfile(text, profile);
+  if (!keys) return false;
+  auto get = [&](const char* k) {
+    auto it = keys->find(k);
+    return it == keys->end() ? std::string() : it->second;
+  };
+  std::string id = get("aws_access_key_id"), secret = get("aws_secret_access_key");
   if (id.empty() || secret.empty()) return false;
   auth->aws_access_key_id = std::move(id);
   auth->aws_secret_access_key = std::move(secret);
-  auth->aws_session_token = std::move(session);
+  auth->aws_session_token = get("aws_session_token");
   return true;
 }
 

@@ -8,7 +8,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <optional>
 #include <regex>
 #include <string>
 #include <string_view>
@@ -186,5 +188,8 @@ std::string DescribeForLog(const Config& c);
 // [default], else the first section (as Envoy AI Gateway's credentialFileLiteral). False
 // unless both the key id and the secret were found.
 bool ParseAwsCredentialsFile(std::string_view text, std::string_view profile, BackendAuth* auth);
+// The keys of that section of an AWS shared credentials or config file; nullopt when there is
+// no such section.
+std::optional<std::map<std::string, std::string>> AwsIniProfile(std::string_view text, std::string_view profile);
 
 }  // namespace sluice::config

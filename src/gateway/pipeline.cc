@@ -313,8 +313,10 @@ Decision Pipeline::BuildAttempt() {
   auth::SigningRequest sreq{up.method, up.host, up.path, *headers_, final_body, &m};
   auto sig = signer.Sign(sreq);
   if (!sig.ok()) {
-    return Error(503, StrCat("credentials for backend ", backend.name, " are not available: ",
-                             sig.status().message()), "credentials_unavailable");
+    // Why stays in the gateway's log (the credential refresher logs every failed fetch): it can
+    // name roles, accounts and file paths that API clients have no business seeing.
+    return Error(503, StrCat("credentials for backend ", backend.name, " are not available (the gateway's log says why)"),
+                 "credentials_unavailable");
   }
   m.Merge(std::move(*sig));
   return up;

@@ -40,14 +40,10 @@ absl::StatusOr<Url> ParseUrl(std::string_view text) {
   size_t slash = rest.find('/');
   std::string_view hostport = rest.substr(0, slash);
   u.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
-  size_t colon = hostport.rfind(':');
-  if (colon != std::string_view::npos && hostport.find(']') == std::string_view::npos) {
-    u.host = std::string(hostport.substr(0, colon));
-    u.port = std::string(hostport.substr(colon + 1));
-  } else {
-    u.host = std::string(hostport);
-    u.port = u.tls ? "443" : "80";
-  }
+  std::string_view host, port;
+  if (!SplitHostPort(hostport, &host, &port)) return absl::InvalidArgumentError("credential endpoint has a malformed host");
+  u.host = std::string(host);  // without IPv6 brackets: resolved, and the TLS name
+  u.port = port.empty() ? (u.tls ? "443" : "80") : std::string(port);
   if (u.host.empty()) return absl::InvalidArgumentError("credential endpoint has no host");
   return u;
 }
@@ -76,8 +72,9 @@ class TokenHttpClient final : public auth::HttpClient {
   static std::string Serialize(const auth::HttpRequest& r, const Url& u) {
     // Host carries the port when it is not the scheme's default (RFC 9110 7.2).
     bool default_port = u.port == (u.tls ? "443" : "80");
-    std::string req = StrCat(r.method, " ", u.target, " HTTP/1.1\r\nhost: ", u.host, default_port ? "" : ":",
-                             default_port ? "" : u.port, "\r\nconnection: close\r\n");
+    bool v6 = u.host.find(':') != std::string::npos;
+    std::string req = StrCat(r.method, " ", u.target, " HTTP/1.1\r\nhost: ", v6 ? "[" : "", u.host, v6 ? "]" : "",
+                             default_port ? "" : ":", default_port ? "" : u.port, "\r\nconnection: close\r\n");
     for (const auto& [name, value] : r.headers) StrAppend(&req, name, ": ", value, "\r\n");
     if (!r.body.empty() || r.method == "POST" || r.method == "PUT") StrAppend(&req, "content-length: ", r.body.size(), "\r\n");
     StrAppend(&req, "\r\n", r.body);

@@ -38,20 +38,21 @@ absl::StatusOr<Url> ParseUrl(std::string_view text) {
   std::string_view hostport = rest.substr(0, slash);
   u.path = slash == std::string_view::npos ? "" : std::string(rest.substr(slash + 1));
   while (!u.path.empty() && u.path.back() == '/') u.path.pop_back();
-  size_t colon = hostport.rfind(':');
-  if (colon != std::string_view::npos && hostport.find(']') == std::string_view::npos) {
+  std::string_view host, port_text;
+  if (!SplitHostPort(hostport, &host, &port_text)) return absl::InvalidArgumentError(StrCat("URL has a malformed host: ", text));
+  if (!port_text.empty()) {
     int64_t port = 0;
-    if (!ParseInt(hostport.substr(colon + 1), &port) || port <= 0 || port > 65535)
+    if (!ParseInt(port_text, &port) || port <= 0 || port > 65535)
       return absl::InvalidArgumentError(StrCat("URL has a bad port: ", text));
     u.port = static_cast<int>(port);
-    hostport = hostport.substr(0, colon);
   }
-  u.host = std::string(hostport);
+  u.host = std::string(host);
   if (u.host.empty()) return absl::InvalidArgumentError("URL has no host");
   return u;
 }
 
 bool IsIp(std::string_view host) {
+  if (host.find(':') != std::string_view::npos) return true;  // IPv6 (a name has no colon)
   for (char c : host)
     if (!(isdigit(static_cast<unsigned char>(c)) || c == '.' || c == ':')) return false;
   return true;

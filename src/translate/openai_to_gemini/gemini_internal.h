@@ -57,7 +57,7 @@ absl::StatusOr<json::Value> BuildGenerateContentRequest(const json::Value& doc, 
 // {"instances":[{content, task_type?, title?}], "parameters"}) and `:embedContent` (the
 // newer Gemini embedding models: one content, options in embedContentConfig). Which one a
 // model takes follows Envoy AI Gateway (and Google's genai SDK): "gemini" in the name, except
-// gemini-embedding-001.
+// gemini-embedding-001, and "maas" (Model-as-a-Service) models.
 bool UsesEmbedContent(std::string_view model);
 // OpenAI embeddings body (with Envoy AI Gateway's task_type / title / auto_truncate and input
 // items {content, task_type, title}) -> `:predict` body. gemini-embedding-001 takes one text.

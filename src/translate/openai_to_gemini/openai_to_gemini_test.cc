@@ -129,7 +129,8 @@ TEST(GeminiRequest, PathsPerEndpointAndRegion) {
   // AI Gateway and Google's genai SDK choose).
   for (auto [model, method] : {std::pair{"text-embedding-005", "predict"}, {"gemini-embedding-001", "predict"},
                                {"text-multilingual-embedding-002", "predict"},
-                               {"gemini-embedding-2-preview", "embedContent"}, {"gemini-embedding-exp-03-07", "embedContent"}}) {
+                               {"gemini-embedding-2-preview", "embedContent"}, {"gemini-embedding-exp-03-07", "embedContent"},
+                               {"multilingual-e5-small-maas", "embedContent"}}) {
     Harness emb(Endpoint::kEmbeddings);
     auto eu = emb.Request(StrCat(R"({"model":")", model, R"(","input":"a"})"));
     ASSERT_TRUE(eu.ok()) << model;
@@ -259,6 +260,28 @@ TEST(GeminiRequest, SchemasTheSubsetCannotSayGoAsJsonSchema) {
   EXPECT_EQ(up->body->find("parametersJsonSchema"), std::string::npos);
 }
 
+// A title goes with RETRIEVAL_DOCUMENT only (Vertex refuses it otherwise): for any other task
+// it is dropped, as Envoy AI Gateway does, including when a top-level task_type overrides an
+// item's RETRIEVAL_DOCUMENT.
+TEST(GeminiRequest, EmbeddingTitlesOnlyWithRetrievalDocument) {
+  Harness h(Endpoint::kEmbeddings);
+  auto up = h.Request(R"({"model":"text-embedding-005","input":[{"content":"a","task_type":"CLUSTERING","title":"T"},)"
+                      R"({"content":"b","task_type":"RETRIEVAL_DOCUMENT","title":"U"},"c"],"title":""})");
+  ASSERT_FALSE(up.ok());  // an empty title is a mistake, not "no title"
+  auto ok = h.Request(R"({"model":"text-embedding-005","input":[{"content":"a","task_type":"CLUSTERING","title":"T"},)"
+                      R"({"content":"b","task_type":"RETRIEVAL_DOCUMENT","title":"U"},"c"]})");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(json::Serialize(*json::Parse(*ok->body)->Find("instances")),
+            R"([{"content":"a","task_type":"CLUSTERING"},{"content":"b","task_type":"RETRIEVAL_DOCUMENT","title":"U"},)"
+            R"({"content":"c"}])");
+  Harness g(Endpoint::kEmbeddings);
+  auto over = g.Request(R"({"model":"text-embedding-005","task_type":"SEMANTIC_SIMILARITY","title":"T",)"
+                        R"("input":[{"content":"b","task_type":"RETRIEVAL_DOCUMENT","title":"U"}]})");
+  ASSERT_TRUE(over.ok()) << over.status();
+  EXPECT_EQ(json::Serialize(*json::Parse(*over->body)->Find("instances")),
+            R"([{"content":"b","task_type":"SEMANTIC_SIMILARITY"}])");
+}
+
 TEST(GeminiRequest, RefusesBadEmbeddingsInput) {
   struct Case {
     std::string body;
@@ -273,9 +296,6 @@ TEST(GeminiRequest, RefusesBadEmbeddingsInput) {
       // Envoy AI Gateway's Vertex fields.
       {R"({"model":"m","input":"a","task_type":7})", "task_type: must be a non-empty string"},
       {R"({"model":"m","input":"a","auto_truncate":"yes"})", "auto_truncate: must be a boolean"},
-      {R"({"model":"m","input":"a","title":"T"})", R"(title: is only valid with task_type "RETRIEVAL_DOCUMENT")"},
-      {R"({"model":"m","input":[{"content":"a","task_type":"CLUSTERING","title":"T"}]})",
-       R"(input[0].title: is only valid with task_type "RETRIEVAL_DOCUMENT")"},
       {R"({"model":"m","input":[{"content":[]}]})", "input[0].content: must be a string or a non-empty array of strings"},
       {R"({"model":"m","input":[{"content":["a",3]}]})", "input[0].content[1]: must be a string"},
       {R"({"model":"m","input":[{"content":"a","taskType":"CLUSTERING"}]})",

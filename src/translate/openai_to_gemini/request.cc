@@ -634,7 +634,6 @@ struct EmbeddingText {
   std::string field;       // where it came from, for errors: "input", "input[2]", "input[1].content[0]"
   std::string task_type;   // empty: the model's default
   std::string title;       // only with task_type RETRIEVAL_DOCUMENT
-  std::string title_field;
 };
 
 absl::StatusOr<std::string> OptionalString(const Value& holder, std::string_view key, std::string_view field) {
@@ -655,7 +654,7 @@ absl::StatusOr<std::vector<EmbeddingText>> EmbeddingTexts(const Value& doc) {
   std::vector<EmbeddingText> out;
   auto add_item = [&](const Value& e, const std::string& field) -> absl::Status {
     if (e.is_string()) {
-      out.push_back({&e, field, {}, {}, {}});
+      out.push_back({&e, field, {}, {}});
       return absl::OkStatus();
     }
     if (!e.is_object()) {
@@ -671,7 +670,7 @@ absl::StatusOr<std::vector<EmbeddingText>> EmbeddingTexts(const Value& doc) {
     }
     auto one = [&](const Value& t, std::string f) -> absl::Status {
       if (!t.is_string()) return Invalid(f, "must be a string");
-      out.push_back({&t, std::move(f), item_task, item_title, field + ".title"});
+      out.push_back({&t, std::move(f), item_task, item_title});
       return absl::OkStatus();
     };
     if (content != nullptr && content->is_string()) return one(*content, field + ".content");
@@ -691,13 +690,10 @@ absl::StatusOr<std::vector<EmbeddingText>> EmbeddingTexts(const Value& doc) {
   }
   for (EmbeddingText& t : out) {
     if (!task_type.empty()) t.task_type = task_type;
-    if (!title.empty()) {
-      t.title = title;
-      t.title_field = "title";
-    }
-    // Vertex refuses a title for any other task (it names the document being indexed).
-    if (!t.title.empty() && t.task_type != "RETRIEVAL_DOCUMENT")
-      return Invalid(t.title_field, "is only valid with task_type \"RETRIEVAL_DOCUMENT\"");
+    if (!title.empty()) t.title = title;
+    // A title names the document being indexed: Vertex takes it with RETRIEVAL_DOCUMENT only.
+    // Dropped for any other task, as Envoy AI Gateway does, so clients written for it work.
+    if (t.task_type != "RETRIEVAL_DOCUMENT") t.title.clear();
   }
   return out;
 }
@@ -727,6 +723,7 @@ absl::StatusOr<const Value*> AutoTruncate(const Value& doc) {
 }  // namespace
 
 bool UsesEmbedContent(std::string_view model) {
+  if (model.find("maas") != std::string_view::npos) return true;  // Model-as-a-Service embedding models
   return model.find("gemini") != std::string_view::npos && model != "gemini-embedding-001";
 }
 
