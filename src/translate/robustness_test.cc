@@ -603,6 +603,9 @@ const char* const kHandAnswers[][2] = {
     {"embeddings", R"({"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1,-0.2]}],"model":"m","usage":{"prompt_tokens":2,"total_tokens":2}})"},
     {"titan", R"({"embedding":[0.1,0.2,-0.3],"inputTextTokenCount":3})"},
     {"titan", R"({"embeddingsByType":{"float":[0.5,1e-3]},"inputTextTokenCount":1})"},
+    // Cohere Embed on Bedrock (the same family: which of the two a model takes is the translator's choice).
+    {"titan", R"({"id":"e","response_type":"embeddings_floats","texts":["a","b"],"embeddings":[[0.5,-1],[2e-3,0.25]]})"},
+    {"titan", R"({"id":"e","response_type":"embeddings_by_type","texts":["a"],"embeddings":{"float":[[0.5,-1]]}})"},
     {"count_anthropic", R"({"input_tokens":42})"},
     {"count_bedrock", R"({"inputTokens":42})"},
 };

@@ -21,6 +21,7 @@ const CREDS = DEFAULT_AWS_CREDENTIALS;
 const CONVERSE_MODEL = 'anthropic.claude-3-5-haiku-20241022-v1:0';
 const CLAUDE_INVOKE_MODEL = 'anthropic.claude-sonnet-4-20250514-v1:0';
 const TITAN_MODEL = 'amazon.titan-embed-text-v2:0';
+const COHERE_MODEL = 'cohere.embed-english-v3';
 
 describe('openai SDK -> sluice -> AWS Bedrock (schemas AWSBedrock and AWSAnthropic, SigV4)', { skip }, () => {
   let stack;
@@ -34,6 +35,7 @@ describe('openai SDK -> sluice -> AWS Bedrock (schemas AWSBedrock and AWSAnthrop
           routes: [
             { model: CONVERSE_MODEL, backend: 'bedrock' },
             { model: TITAN_MODEL, backend: 'bedrock' },
+            { model: COHERE_MODEL, backend: 'bedrock' },
             { model: CLAUDE_INVOKE_MODEL, backend: 'awsanthropic' },
           ],
           backends: [
@@ -145,6 +147,42 @@ describe('openai SDK -> sluice -> AWS Bedrock (schemas AWSBedrock and AWSAnthrop
       const err = await client.embeddings.create({ model: TITAN_MODEL, input: 'throttle [[error:429]]', encoding_format: 'float' }).then(() => null, (e) => e);
       assert.equal(err?.status, 429, String(err));
       assert.equal(typeof err.error?.message, 'string');
+    }));
+
+    test('Titan takes one text: a batch is the client\'s 400 on input, naming what takes more', withGatewayLogs(() => stack.gw, async () => {
+      const err = await client.embeddings.create({ model: TITAN_MODEL, input: ['a', 'b'] }).then(() => null, (e) => e);
+      assert.ok(err instanceof OpenAI.BadRequestError, String(err));
+      assert.equal(err.param ?? err.error?.param, 'input');
+      assert.match(err.message, /Cohere Embed models take up to 96/);
+    }));
+  });
+
+  describe('AWSBedrock: Cohere Embed (InvokeModel, batches)', () => {
+    test('a batch in one signed call; vectors in order; usage from Bedrock\'s token-count header', withGatewayLogs(() => stack.gw, async () => {
+      const sim = stack.sims.bedrock;
+      const mark = sim.requests.length;
+      const input = ['the first document', 'a second one', 'and a third'];
+      const r = await client.embeddings.create({ model: COHERE_MODEL, input, encoding_format: 'float' });
+      const rec = oneUpstream(sim, mark, (x) => x.kind === 'cohere-embed');
+      assertAccepted(rec);
+      assert.equal(rec.signatureValid, true, rec.signatureProblem);
+      assert.deepEqual(rec.json, { texts: input, input_type: 'search_document', embedding_types: ['float'] });
+      assert.deepEqual(r.data.map((d) => d.index), [0, 1, 2]);
+      r.data.forEach((d, n) => assert.deepEqual(d.embedding, rec.answer.embeddings[n]));
+      assert.equal(r.usage.prompt_tokens, rec.answer.usage.input);
+      assert.equal(r.model, COHERE_MODEL);
+    }));
+
+    test('the SDK default (base64), and Cohere\'s own input_type for queries', withGatewayLogs(() => stack.gw, async () => {
+      const sim = stack.sims.bedrock;
+      const mark = sim.requests.length;
+      const r = await client.embeddings.create({ model: COHERE_MODEL, input: 'what is sluice?', input_type: 'search_query' });
+      const rec = oneUpstream(sim, mark, (x) => x.kind === 'cohere-embed');
+      assertAccepted(rec);
+      assert.equal(rec.json.input_type, 'search_query');
+      const want = embeddingFor('search_query:what is sluice?', 1024);
+      assert.equal(r.data[0].embedding.length, 1024);
+      r.data[0].embedding.forEach((v, i) => assert.equal(v, Math.fround(want[i]), `component ${i}`));
     }));
   });
 

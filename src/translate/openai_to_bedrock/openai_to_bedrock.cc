@@ -351,9 +351,10 @@ class BedrockEmbeddingsTranslator final : public Translator {
   BedrockEmbeddingsTranslator() = default;
 
   absl::StatusOr<UpstreamRequest> TranslateRequest(const ClientRequest& req) override {
-    ASSIGN_OR_RETURN(internal::MappedEmbeddings mapped, internal::MapEmbeddingsRequest(req.doc));
+    ASSIGN_OR_RETURN(internal::MappedEmbeddings mapped, internal::MapEmbeddingsRequest(req.doc, req.model));
     model_ = std::string(req.model);
     base64_ = mapped.base64;
+    cohere_ = mapped.cohere;
     UpstreamRequest up;
     up.path = internal::ModelPath(req.model, "/invoke");
     up.body = json::Serialize(mapped.body);
@@ -362,7 +363,9 @@ class BedrockEmbeddingsTranslator final : public Translator {
     return up;
   }
 
-  http::HeaderMutation TranslateResponseHeaders(int, const http::HeaderMap&) override {
+  http::HeaderMutation TranslateResponseHeaders(int, const http::HeaderMap& headers) override {
+    // Bedrock counts every InvokeModel call's input tokens in a header; Cohere's body has none.
+    if (auto n = headers.Get("x-amzn-bedrock-input-token-count")) ParseInt(*n, &header_tokens_);
     http::HeaderMutation m;
     m.Set("content-type", "application/json");
     return m;
@@ -377,40 +380,57 @@ class BedrockEmbeddingsTranslator final : public Translator {
     auto doc = json::Parse(buffer_);
     buffer_.clear();
     if (!doc.ok() || !doc->is_object()) return Malformed("embeddings body is not a JSON object");
-    const Value* embedding = doc->Find("embedding");
-    if (embedding == nullptr || !embedding->is_array()) {
-      const Value* by_type = doc->Find("embeddingsByType");
-      embedding = by_type ? by_type->Find("float") : nullptr;
-    }
-    if (embedding == nullptr || !embedding->is_array()) return Malformed("embedding is missing");
-    for (const Value& x : embedding->items()) {
-      if (!x.is_number()) return Malformed("embedding holds a non-number");
-    }
-    Value vector;
-    if (base64_) {
-      // OpenAI's base64 format: little-endian float32s.
-      std::string bytes;
-      bytes.reserve(embedding->items().size() * 4);
-      for (const Value& x : embedding->items()) {
-        float f = static_cast<float>(x.as_double());
-        uint32_t bits;
-        std::memcpy(&bits, &f, sizeof(bits));
-        for (int i = 0; i < 4; ++i) bytes.push_back(static_cast<char>(bits >> (8 * i)));
-      }
-      vector = Str(crypto::Base64Encode(bytes));
+    // The vectors: Titan's one ("embedding", or "embeddingsByType.float"); Cohere's list
+    // ("embeddings", or "embeddings.float" when embedding types were asked for).
+    std::vector<const Value*> vectors;
+    int64_t tokens = 0;
+    if (cohere_) {
+      const Value* list = doc->Find("embeddings");
+      if (list != nullptr && list->is_object()) list = list->Find("float");
+      if (list == nullptr || !list->is_array()) return Malformed("embeddings are missing");
+      for (const Value& v : list->items()) vectors.push_back(&v);
+      tokens = header_tokens_;
     } else {
-      vector = *embedding;
+      const Value* embedding = doc->Find("embedding");
+      if (embedding == nullptr || !embedding->is_array()) {
+        const Value* by_type = doc->Find("embeddingsByType");
+        embedding = by_type ? by_type->Find("float") : nullptr;
+      }
+      if (embedding == nullptr) return Malformed("embedding is missing");
+      vectors.push_back(embedding);
+      tokens = IntMember(&*doc, "inputTextTokenCount");
     }
-    int64_t tokens = IntMember(&*doc, "inputTextTokenCount");
     usage_.input_tokens = tokens;
     usage_.total_tokens = tokens;
 
-    Value item = Value::Object();
-    item.Set("object", Str("embedding"));
-    item.Set("index", Value::Int(0));
-    item.Set("embedding", std::move(vector));
     Value data = Value::Array();
-    data.Append(std::move(item));
+    for (size_t i = 0; i < vectors.size(); ++i) {
+      const Value& embedding = *vectors[i];
+      if (!embedding.is_array()) return Malformed("embedding is missing");
+      for (const Value& x : embedding.items()) {
+        if (!x.is_number()) return Malformed("embedding holds a non-number");
+      }
+      Value vector;
+      if (base64_) {
+        // OpenAI's base64 format: little-endian float32s.
+        std::string bytes;
+        bytes.reserve(embedding.items().size() * 4);
+        for (const Value& x : embedding.items()) {
+          float f = static_cast<float>(x.as_double());
+          uint32_t bits;
+          std::memcpy(&bits, &f, sizeof(bits));
+          for (int b = 0; b < 4; ++b) bytes.push_back(static_cast<char>(bits >> (8 * b)));
+        }
+        vector = Str(crypto::Base64Encode(bytes));
+      } else {
+        vector = embedding;
+      }
+      Value item = Value::Object();
+      item.Set("object", Str("embedding"));
+      item.Set("index", Value::Int(static_cast<int64_t>(i)));
+      item.Set("embedding", std::move(vector));
+      data.Append(std::move(item));
+    }
     Value usage = Value::Object();
     usage.Set("prompt_tokens", Value::Int(tokens));
     usage.Set("total_tokens", Value::Int(tokens));
@@ -438,6 +458,8 @@ class BedrockEmbeddingsTranslator final : public Translator {
  private:
   std::string model_;
   bool base64_ = false;
+  bool cohere_ = false;  // a Cohere Embed model: a list of vectors
+  int64_t header_tokens_ = 0;  // x-amzn-bedrock-input-token-count
   std::string buffer_;
   Usage usage_;
 };

@@ -729,6 +729,62 @@ TEST(OpenAIToBedrockEmbeddingsTest, Base64Response) {
   EXPECT_EQ(*crypto::Base64Decode(b64), std::string("\x00\x00\x80\x3f\x00\x00\x00\xc0", 8));
 }
 
+// Cohere Embed on Bedrock embeds a batch (up to 96 texts) per InvokeModel call.
+TEST(OpenAIToBedrockEmbeddingsTest, CohereBatchRequest) {
+  Harness run(R"({"model":"m","input":["first","second","third"],"encoding_format":"float"})",
+              "cohere.embed-english-v3", false);
+  ASSERT_TRUE(run.up.ok()) << run.up.status();
+  EXPECT_EQ(run.up->path, "/model/cohere.embed-english-v3/invoke");
+  EXPECT_EQ(*run.up->body,
+            R"({"texts":["first","second","third"],"input_type":"search_document","embedding_types":["float"]})");
+  Harness v4(R"({"model":"m","input":"q","input_type":"search_query","truncate":"RIGHT","dimensions":512})",
+             "us.cohere.embed-v4:0", false);
+  ASSERT_TRUE(v4.up.ok()) << v4.up.status();
+  EXPECT_EQ(*v4.up->body,
+            R"({"texts":["q"],"input_type":"search_query","truncate":"RIGHT","embedding_types":["float"],)"
+            R"("output_dimension":512})");
+  const std::pair<const char*, const char*> refused[] = {
+      {R"({"input":"x","dimensions":256})", "dimensions: cohere.embed-english-v3 has a fixed size"},
+      {R"({"input":[]})", "input: must not be empty"},
+      {R"({"input":["a",[1,2]]})", "input[1]: token arrays are not supported"},
+      {R"({"input":"x","input_type":3})", "input_type: must be a non-empty string"},
+  };
+  for (const auto& [body, want] : refused) {
+    Harness bad(body, "cohere.embed-english-v3", false);
+    ASSERT_FALSE(bad.up.ok()) << body;
+    EXPECT_NE(std::string(bad.up.status().message()).find(want), std::string::npos) << bad.up.status();
+  }
+  std::string many = R"({"input":[)";
+  for (int i = 0; i < 97; ++i) many += i ? R"(,"t")" : R"("t")";
+  many += "]}";
+  Harness too_many(many, "cohere.embed-multilingual-v3", false);
+  ASSERT_FALSE(too_many.up.ok());
+  EXPECT_NE(std::string(too_many.up.status().message()).find("at most 96 texts per request; got 97"), std::string::npos);
+}
+
+TEST(OpenAIToBedrockEmbeddingsTest, CohereResponsesBothShapesWithHeaderUsage) {
+  for (const char* body : {R"({"id":"e1","response_type":"embeddings_floats","texts":["a","b"],"embeddings":[[0.5,-1],[2,0.25]]})",
+                           R"({"id":"e1","response_type":"embeddings_by_type","texts":["a","b"],"embeddings":{"float":[[0.5,-1],[2,0.25]]}})"}) {
+    SCOPED_TRACE(body);
+    Harness run(R"({"model":"m","input":["a","b"]})", "cohere.embed-english-v3", false);
+    http::HeaderMap h;
+    h.Add("content-type", "application/json");
+    h.Add("x-amzn-bedrock-input-token-count", "7");
+    run.translator->TranslateResponseHeaders(200, h);
+    std::string out;
+    ASSERT_TRUE(run.translator->TranslateResponseBody(body, true, &out).ok());
+    EXPECT_EQ(out,
+              R"({"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.5,-1]},)"
+              R"({"object":"embedding","index":1,"embedding":[2,0.25]}],)"
+              R"("model":"cohere.embed-english-v3","usage":{"prompt_tokens":7,"total_tokens":7}})");
+    EXPECT_EQ(run.translator->usage().input_tokens, 7);
+  }
+  Harness bad(R"({"model":"m","input":"a"})", "cohere.embed-english-v3", false);
+  std::string out;
+  EXPECT_FALSE(bad.translator->TranslateResponseBody(R"({"embeddings":[["x"]]})", true, &out).ok());
+  EXPECT_FALSE(bad.translator->TranslateResponseBody(R"({"embedding":[1]})", true, &out).ok());
+}
+
 TEST(OpenAIToBedrockEmbeddingsTest, MalformedResponse) {
   Harness run(R"({"model":"titan","input":"hi"})", "amazon.titan-embed-text-v1", false);
   std::string out;
@@ -927,7 +983,8 @@ TEST(OpenAIToBedrockEmbeddingsTest, SeveralInputsAreRefusedSayingWhy) {
   EXPECT_EQ(run.up.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(run.up.status().message(),
             "input: the AWSBedrock backend (Titan) embeds one input per request; got 3 strings, but Titan text "
-            "embeddings take exactly one inputText per InvokeModel call; send one string per request");
+            "embeddings take exactly one inputText per InvokeModel call; send one string per request (Cohere "
+            "Embed models take up to 96)");
 }
 
 }  // namespace gaps

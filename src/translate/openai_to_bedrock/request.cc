@@ -1087,7 +1087,74 @@ absl::StatusOr<MappedChat> MapChatRequest(std::string_view body, std::string_vie
   return out;
 }
 
-absl::StatusOr<MappedEmbeddings> MapEmbeddingsRequest(const Value& doc) {
+bool IsCohereEmbed(std::string_view model) { return model.find("cohere.embed") != std::string_view::npos; }
+
+namespace {
+
+absl::Status CheckEncodingFormat(const Value& doc, MappedEmbeddings* out) {
+  if (const Value* fmt = doc.Find("encoding_format"); Present(fmt)) {
+    if (!fmt->is_string() || (fmt->as_string() != "float" && fmt->as_string() != "base64")) {
+      return Invalid("encoding_format", "must be \"float\" or \"base64\"");
+    }
+    out->base64 = fmt->as_string() == "base64";
+  }
+  return absl::OkStatus();
+}
+
+// Cohere Embed on Bedrock: up to 96 texts per InvokeModel call.
+absl::StatusOr<MappedEmbeddings> MapCohereEmbeddings(const Value& doc, std::string_view model) {
+  constexpr size_t kMaxTexts = 96;
+  MappedEmbeddings out;
+  out.cohere = true;
+  const Value* input = doc.Find("input");
+  if (!Present(input)) return Invalid("input", "is required");
+  Value texts = Value::Array();
+  if (input->is_string()) {
+    texts.Append(Str(input->as_string()));
+  } else if (input->is_array()) {
+    if (input->items().empty()) return Invalid("input", "must not be empty");
+    if (input->items().size() > kMaxTexts) {
+      return Invalid("input", StrCat("Cohere Embed on AWSBedrock takes at most ", kMaxTexts, " texts per request; got ",
+                                     input->items().size()));
+    }
+    for (size_t i = 0; i < input->items().size(); ++i) {
+      const Value& t = input->items()[i];
+      if (!t.is_string()) return Invalid(StrCat("input[", i, "]"), "token arrays are not supported; send text");
+      texts.Append(Str(t.as_string()));
+    }
+  } else {
+    return Invalid("input", "must be a string or an array of strings");
+  }
+  RETURN_IF_ERROR(CheckEncodingFormat(doc, &out));
+  std::string input_type = "search_document";  // documents to index: the common use
+  if (const Value* it = doc.Find("input_type"); Present(it)) {
+    if (!it->is_string() || it->as_string().empty()) return Invalid("input_type", "must be a non-empty string");
+    input_type = std::string(it->as_string());
+  }
+  out.body = Value::Object();
+  out.body.Set("texts", std::move(texts));
+  out.body.Set("input_type", Str(input_type));
+  if (const Value* tr = doc.Find("truncate"); Present(tr)) {
+    if (!tr->is_string()) return Invalid("truncate", "must be a string");
+    out.body.Set("truncate", *tr);
+  }
+  Value types = Value::Array();
+  types.Append(Str("float"));
+  out.body.Set("embedding_types", std::move(types));
+  if (const Value* dims = doc.Find("dimensions"); Present(dims)) {
+    if (model.find("embed-v4") == std::string_view::npos) {
+      return Invalid("dimensions", StrCat(model, " has a fixed size; only Cohere Embed v4 takes dimensions"));
+    }
+    if (!dims->is_number() || dims->as_int() < 1) return Invalid("dimensions", "must be a positive integer");
+    out.body.Set("output_dimension", *dims);
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<MappedEmbeddings> MapEmbeddingsRequest(const Value& doc, std::string_view model) {
+  if (IsCohereEmbed(model)) return MapCohereEmbeddings(doc, model);
   MappedEmbeddings out;
   const Value* input = doc.Find("input");
   if (!Present(input)) return Invalid("input", "is required");
@@ -1101,7 +1168,8 @@ absl::StatusOr<MappedEmbeddings> MapEmbeddingsRequest(const Value& doc) {
       return Invalid("input", StrCat("the AWSBedrock backend (Titan) embeds one input per request; got ",
                                      input->items().size(),
                                      " strings, but Titan text embeddings take exactly one inputText per "
-                                     "InvokeModel call; send one string per request"));
+                                     "InvokeModel call; send one string per request (Cohere Embed models take "
+                                     "up to 96)"));
     }
     if (!input->items()[0].is_string()) return Invalid("input[0]", "token arrays are not supported; send text");
     text = input->items()[0].as_string();
@@ -1115,12 +1183,7 @@ absl::StatusOr<MappedEmbeddings> MapEmbeddingsRequest(const Value& doc) {
     if (!dims->is_number()) return Invalid("dimensions", "must be an integer");
     out.body.Set("dimensions", *dims);
   }
-  if (const Value* fmt = doc.Find("encoding_format"); Present(fmt)) {
-    if (!fmt->is_string() || (fmt->as_string() != "float" && fmt->as_string() != "base64")) {
-      return Invalid("encoding_format", "must be \"float\" or \"base64\"");
-    }
-    out.base64 = fmt->as_string() == "base64";
-  }
+  RETURN_IF_ERROR(CheckEncodingFormat(doc, &out));
   return out;
 }
 

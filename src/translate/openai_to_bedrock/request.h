@@ -53,13 +53,21 @@ absl::StatusOr<MappedChat> MapChatRequest(std::string_view body, std::string_vie
                                           const std::vector<json::TopLevelMember>* top_members = nullptr);
 
 struct MappedEmbeddings {
-  json::Value body;     // {"inputText":..., "dimensions":...}
+  json::Value body;     // Titan {"inputText", "dimensions"} or Cohere {"texts", "input_type", ...}
   bool base64 = false;  // encoding_format "base64": answer with base64 float32 vectors
+  bool cohere = false;  // a Cohere Embed model: a batch answer
 };
 
-// Maps an OpenAI embeddings request to a Titan text-embeddings body. Titan embeds one text per
-// InvokeModel call: an `input` array of more than one element is InvalidArgument naming
-// `input` and saying so (the translator makes one upstream call per request).
-absl::StatusOr<MappedEmbeddings> MapEmbeddingsRequest(const json::Value& doc);
+// True for Cohere Embed model ids on Bedrock ("cohere.embed-english-v3", "us.cohere.embed-v4:0",
+// an inference-profile ARN naming one).
+bool IsCohereEmbed(std::string_view model);
+
+// Maps an OpenAI embeddings request to an InvokeModel body for `model`.
+// Titan text embeddings embed one text per call: an `input` array of more than one element is
+// InvalidArgument naming `input` (the translator makes one upstream call per request).
+// Cohere Embed takes up to 96 texts per call; `input_type` (Cohere's own field, default
+// "search_document") and `truncate` pass through; `dimensions` becomes output_dimension (Embed
+// v4 only). Floats are always asked for (base64 output is encoded here).
+absl::StatusOr<MappedEmbeddings> MapEmbeddingsRequest(const json::Value& doc, std::string_view model);
 
 }  // namespace sluice::translate::openai_to_bedrock_internal

@@ -21,6 +21,7 @@
 //                                             ("[[pause:N]]" in the user text: N ms of
 //                                             silence after the second frame)
 //   POST /model/{id}/invoke                   amazon.titan-embed-* : Titan embeddings;
+//                                             cohere.embed-* : Cohere Embed (texts batch, input_type);
 //                                             anthropic.*          : Anthropic Messages body
 //                                             (anthropic_version bedrock-2023-05-31, no model)
 //   POST /model/{id}/invoke-with-response-stream  anthropic.*: event-stream `chunk` events whose
@@ -615,6 +616,35 @@ export async function startBedrockSim({ credentials = DEFAULT_AWS_CREDENTIALS, r
         'x-amzn-bedrock-input-token-count': String(rec.answer.usage.input),
         'x-amzn-requestid': crypto.randomUUID(),
       });
+      return;
+    }
+    if (/^([a-z]{2,4}\.)?cohere\.embed/.test(modelId)) {
+      // Cohere Embed (InvokeModel): up to 96 texts, input_type required; floats, or by type.
+      rec.kind = 'cohere-embed';
+      const b = rec.json;
+      const v4 = modelId.includes('embed-v4');
+      if (op !== 'invoke') rec.problems.push('embeddings are served by invoke only');
+      const allowed = ['texts', 'images', 'input_type', 'truncate', 'embedding_types', ...(v4 ? ['inputs', 'output_dimension', 'max_tokens'] : [])];
+      for (const k of Object.keys(b ?? {})) if (!allowed.includes(k)) rec.problems.push(`extraneous key [${k}] is not permitted`);
+      if (!Array.isArray(b?.texts) || b.texts.some((t) => typeof t !== 'string')) rec.problems.push('texts: an array of strings is required');
+      else if (b.texts.length > 96) rec.problems.push('texts: at most 96');
+      if (!['search_document', 'search_query', 'classification', 'clustering'].includes(b?.input_type)) rec.problems.push(`input_type: invalid ${JSON.stringify(b?.input_type)}`);
+      if (b?.truncate !== undefined && !(v4 ? ['NONE', 'LEFT', 'RIGHT'] : ['NONE', 'START', 'END']).includes(b.truncate)) rec.problems.push(`truncate: invalid ${b.truncate}`);
+      if (b?.embedding_types !== undefined && (!Array.isArray(b.embedding_types) || b.embedding_types.some((t) => !['float', 'int8', 'uint8', 'binary', 'ubinary'].includes(t)))) rec.problems.push('embedding_types: invalid');
+      if (b?.output_dimension !== undefined && ![256, 512, 1024, 1536].includes(b.output_dimension)) rec.problems.push('output_dimension: must be 256, 512, 1024 or 1536');
+      if (rec.problems.length > 0) {
+        sendBedrockError(res, 'ValidationException', rec.problems.join('; '));
+        return;
+      }
+      const dims = b.output_dimension ?? (v4 ? 1536 : 1024);
+      const embeddings = b.texts.map((t) => embeddingFor(`${b.input_type}:${t}`, dims));
+      const tokens = b.texts.reduce((n, t) => n + Math.max(1, wordCount(t)), 0);
+      rec.answer = { embeddings, usage: { input: tokens } };
+      const byType = b.embedding_types !== undefined;
+      sendJson(res, 200, {
+        id: crypto.randomUUID(), texts: b.texts,
+        ...(byType ? { response_type: 'embeddings_by_type', embeddings: { float: embeddings } } : { response_type: 'embeddings_floats', embeddings }),
+      }, { 'x-amzn-bedrock-input-token-count': String(tokens), 'x-amzn-requestid': crypto.randomUUID() });
       return;
     }
     if (modelId.startsWith('anthropic.') || /^[a-z]{2,4}\.anthropic\./.test(modelId)) {
