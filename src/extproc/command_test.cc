@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -439,6 +440,64 @@ TEST(ExtprocCommandTest, ServesEnvoyAIGatewayFilterConfig) {
   c.Signal(SIGTERM);
   EXPECT_EQ(c.Wait(), 0) << c.err();
   unlink(file.c_str());
+}
+
+// Envoy AI Gateway's filter config for an AWS backend without credentialFileLiteral: the ext_proc
+// uses the AWS SDK default chain (here the shared credentials file named by
+// AWS_SHARED_CREDENTIALS_FILE, as a pod with a mounted file would have), and signs with it.
+TEST(ExtprocCommandTest, AwsBackendWithoutCredentialsUsesTheDefaultChain) {
+  std::string creds = TempPath(".ini");
+  WriteFile(creds, "[default]\naws_access_key_id = AKIDFROMCHAIN\naws_secret_access_key = chain-secret\n"
+                   "aws_session_token = chain-session\n");
+  std::string file = TempPath(".yaml");
+  std::string socket = TempPath(".sock");
+  WriteFile(file, R"(version: dev
+backends:
+  - name: default/bedrock/route/chat/rule/0/ref/0
+    schema: {name: AWSBedrock}
+    auth: {aws: {region: eu-west-1}}
+)");
+  // The child inherits this environment: only the file is a source (no keys, no metadata).
+  struct ScopedEnv {
+    std::vector<std::pair<std::string, std::optional<std::string>>> saved;
+    void Set(const char* k, const char* v) {
+      const char* old = getenv(k);
+      saved.emplace_back(k, old ? std::optional<std::string>(old) : std::nullopt);
+      if (v) setenv(k, v, 1);
+      else unsetenv(k);
+    }
+    ~ScopedEnv() {
+      for (auto it = saved.rbegin(); it != saved.rend(); ++it) {
+        if (it->second) setenv(it->first.c_str(), it->second->c_str(), 1);
+        else unsetenv(it->first.c_str());
+      }
+    }
+  } env;
+  env.Set("AWS_SHARED_CREDENTIALS_FILE", creds.c_str());
+  env.Set("AWS_EC2_METADATA_DISABLED", "true");
+  for (const char* k : {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                        "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"})
+    env.Set(k, nullptr);
+  Child c({"--config", file, "--listen", "unix:" + socket});
+  ASSERT_TRUE(c.WaitForOutput("sluice extproc listening on unix:" + socket)) << (c.Wait(), c.err());
+  t::EnvoySim envoy(grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials()), t::FilterConfig());
+  t::Result r = envoy.Run(
+      t::Request("POST", "/v1/chat/completions",
+                 R"({"model":"anthropic.claude-3-haiku-20240307-v1:0","messages":[{"role":"user","content":"hi"}]})",
+                 {{"x-ai-eg-backend", "default/bedrock/route/chat/rule/0/ref/0"}}),
+      nullptr);
+  ASSERT_TRUE(r.forwarded) << t::Describe(r) << c.err();
+  auto auth = t::Get(r.upstream_request.headers, "authorization");
+  ASSERT_TRUE(auth.has_value());
+  EXPECT_EQ(auth->rfind("AWS4-HMAC-SHA256 Credential=AKIDFROMCHAIN/", 0), 0u) << *auth;
+  EXPECT_NE(auth->find("/eu-west-1/bedrock/aws4_request"), std::string::npos) << *auth;
+  EXPECT_EQ(t::Get(r.upstream_request.headers, "x-amz-security-token"), "chain-session");
+  c.Signal(SIGTERM);
+  EXPECT_EQ(c.Wait(), 0) << c.err();
+  EXPECT_EQ(c.err().find("chain-secret"), std::string::npos) << "a secret reached the log";
+  unlink(file.c_str());
+  unlink(creds.c_str());
 }
 
 TEST(ExtprocCommandTest, ResourceFilesEmitTheirRoutesLlmRequestCosts) {

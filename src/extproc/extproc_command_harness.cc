@@ -6,9 +6,14 @@
 #include <cstdlib>
 #include <string>
 
+#include "auth/token_source.h"
 #include "extproc/extproc_command.h"
+#include "standalone/token_client.h"
 
 int main(int argc, char** argv) {
+  // As `sluice extproc` does: credentials that are fetched (cloud tokens, the AWS default
+  // chain) have a client to fetch them with.
+  sluice::auth::TokenRefresher::Get().SetHttpClient(sluice::standalone::NewTokenHttpClient(""));
   sluice::extproc::ExtprocOptions o;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
