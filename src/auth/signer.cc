@@ -1,6 +1,8 @@
 #include "auth/signer.h"
 
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "auth/aws_credentials.h"
@@ -59,17 +61,43 @@ std::string_view AzureCognitiveServicesScope(std::string_view authority) {
 }
 }  // namespace
 
-// Azure Entra ID client credentials. AZURE_AUTHORITY_HOST (as in Azure's SDKs) overrides
-// https://login.microsoftonline.com, e.g. for sovereign clouds or a local test issuer.
+// Azure Entra ID client credentials: a client secret, or without one Azure workload identity
+// (AKS): the federated token in AZURE_FEDERATED_TOKEN_FILE, read at every refresh (the kubelet
+// rotates it), is the client assertion. AZURE_AUTHORITY_HOST (as in Azure's SDKs; the AKS
+// webhook sets it too) overrides https://login.microsoftonline.com, e.g. for sovereign clouds
+// or a local test issuer.
 absl::StatusOr<std::unique_ptr<BackendSigner>> NewAzureClientCredentialSigner(const config::BackendAuth& auth) {
   std::string authority = "https://login.microsoftonline.com";
   if (const char* h = std::getenv("AZURE_AUTHORITY_HOST"); h && *h) authority = h;
   while (!authority.empty() && authority.back() == '/') authority.pop_back();
   std::string url = StrCat(authority, "/", auth.azure_tenant_id, "/oauth2/v2.0/token");
-  std::string body = StrCat("grant_type=client_credentials&client_id=", FormEncode(auth.azure_client_id),
-                            "&client_secret=", FormEncode(auth.azure_client_secret),
+  std::string form = StrCat("grant_type=client_credentials&client_id=", FormEncode(auth.azure_client_id),
                             "&scope=", FormEncode(AzureCognitiveServicesScope(authority)));
-  auto minter = [url, body](HttpClient& http, int64_t now) -> absl::StatusOr<Token> {
+  std::string federated_file;  // workload identity
+  if (auth.azure_client_secret.empty()) {
+    const char* f = std::getenv("AZURE_FEDERATED_TOKEN_FILE");
+    if (f == nullptr || *f == '\0') {
+      return absl::InvalidArgumentError(
+          "azure: AzureCredentials without clientSecretRef uses workload identity, which needs "
+          "AZURE_FEDERATED_TOKEN_FILE (set by AKS for pods with azure.workload.identity/use)");
+    }
+    federated_file = f;
+  } else {
+    StrAppend(&form, "&client_secret=", FormEncode(auth.azure_client_secret));
+  }
+  auto minter = [url, form, federated_file](HttpClient& http, int64_t now) -> absl::StatusOr<Token> {
+    std::string body = form;
+    if (!federated_file.empty()) {
+      std::ifstream in(federated_file, std::ios::binary);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      std::string assertion(StripWhitespace(ss.str()));  // secret
+      if (!in.is_open() || assertion.empty()) {
+        return absl::UnauthenticatedError(StrCat("AZURE_FEDERATED_TOKEN_FILE ", federated_file, " cannot be read"));
+      }
+      StrAppend(&body, "&client_assertion_type=", FormEncode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                "&client_assertion=", FormEncode(assertion));
+    }
     auto resp = http.PostForm(url, body);
     if (!resp.ok()) return resp.status();
     auto doc = json::Parse(resp->body);

@@ -120,6 +120,55 @@ class PipelineTest : public ::testing::Test {
   }
 };
 
+// AzureCredentials without a client secret is Azure workload identity: the runtime needs the
+// federated token file AKS mounts, and says so when it is not there.
+TEST(RuntimeTest, AzureWorkloadIdentityNeedsTheFederatedTokenFile) {
+  const char* yaml = R"(apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIGatewayRoute
+metadata: {name: r}
+spec:
+  rules:
+    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: gpt-azure}]}]
+      backendRefs: [{name: azure}]
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: azure}
+spec:
+  schema: {name: AzureOpenAI, version: "2024-10-21"}
+  backendRef: {name: p, kind: Backend, group: gateway.envoyproxy.io}
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: p}
+spec:
+  endpoints: [{ip: {address: 127.0.0.1, port: 9}}]
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: wi}
+spec:
+  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: azure}]
+  type: AzureCredentials
+  azureCredentials: {clientID: client-wi, tenantID: tenant-wi}
+)";
+  compiler::ResourceSet set;
+  compiler::Diagnostics diags;
+  compiler::ParseResources(yaml, "wi.yaml", &set, &diags);
+  auto cfg = std::make_shared<config::Config>(compiler::BuildConfig(set, {}, &diags));
+  ASSERT_FALSE(diags.HasErrors());
+  ASSERT_EQ(cfg->backends.size(), 1u);
+  EXPECT_EQ(cfg->backends[0].auth.type, config::BackendAuth::Type::kAzureToken);
+  EXPECT_TRUE(cfg->backends[0].auth.azure_client_secret.empty());
+  const char* saved = getenv("AZURE_FEDERATED_TOKEN_FILE");
+  std::string keep = saved ? saved : "";
+  unsetenv("AZURE_FEDERATED_TOKEN_FILE");
+  auto rt = Runtime::Build(cfg);
+  if (saved) setenv("AZURE_FEDERATED_TOKEN_FILE", keep.c_str(), 1);
+  ASSERT_FALSE(rt.ok());
+  EXPECT_NE(std::string(rt.status().message()).find("AZURE_FEDERATED_TOKEN_FILE"), std::string::npos) << rt.status();
+}
+
 int StatusOf(const Decision& d) {
   if (auto* i = std::get_if<ImmediateResponse>(&d)) return i->status;
   return 0;

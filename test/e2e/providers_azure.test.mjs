@@ -4,6 +4,9 @@
 // else, and streams with Azure's leading `choices: []` prompt-filter chunk.
 // Needs the sluice binary ($SLUICE_BIN or build/sluice).
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { sluiceSkipReason } from './lib/env.mjs';
@@ -136,4 +139,49 @@ describe('openai SDK -> sluice -> Azure OpenAI with AzureCredentials (Entra ID c
     const logs = `${stack.gw.stdout}${stack.gw.stderr}`;
     assert.ok(!logs.includes(ENTRA.clientSecret), 'the client secret appeared in the gateway logs');
   });
+});
+
+describe('openai SDK -> sluice -> Azure OpenAI with AzureCredentials and no secret (AKS workload identity)', { skip }, () => {
+  // What the AKS webhook gives a pod: the client and tenant ids (here in the policy) and a
+  // projected service-account token, which Entra takes as a JWT-bearer client assertion.
+  const ENTRA = { tenantId: 'tenant-wi-9a8b', clientId: 'client-wi-7c6d', federatedToken: 'eyJhbGciOiJSUzI1NiJ9.wi-pod-token.c2ln' };
+  let stack;
+  let client;
+  let dir;
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-azure-wi-'));
+    const tokenFile = path.join(dir, 'azure-identity-token');
+    fs.writeFileSync(tokenFile, `${ENTRA.federatedToken}\n`);
+    stack = await startProviderStack({
+      sims: { azure: () => startAzureSim({ apiVersion: API_VERSION, entra: ENTRA }) },
+      config: (s) => ({
+        routes: [{ model: MODEL, backend: 'azure' }],
+        backends: [{ name: 'azure', schema: 'AzureOpenAI', version: API_VERSION, port: s.azure.port,
+          auth: { type: 'AzureCredentials', tenantId: ENTRA.tenantId, clientId: ENTRA.clientId } }],
+      }),
+      env: (s) => ({ AZURE_AUTHORITY_HOST: `http://127.0.0.1:${s.azure.port}`, AZURE_FEDERATED_TOKEN_FILE: tokenFile }),
+    });
+    client = new OpenAI({ baseURL: stack.gw.baseURL, apiKey: CLIENT_SECRETS.openaiKey, maxRetries: 0, timeout: 15000 });
+  });
+  after(async () => {
+    await stack?.close();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the federated token is the client assertion; the token Entra issues is the bearer', withGatewayLogs(() => stack.gw, async () => {
+    const sim = stack.sims.azure;
+    const mark = sim.requests.length;
+    const r = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'workload identity' }] });
+    const rec = oneUpstream(sim, mark, (x) => x.kind === 'chat');
+    assertAccepted(rec);
+    assert.equal(r.choices[0].message.content, rec.answer.text);
+    const t = sim.requests.filter((x) => x.kind === 'entra-token').at(-1);
+    assert.ok(t, 'no token request reached Entra');
+    assertAccepted(t);
+    assert.equal(t.form.client_assertion_type, 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
+    assert.equal(t.form.client_secret, undefined);
+    assert.equal(rec.headers.authorization, `Bearer ${t.answer.token}`);
+    const logs = `${stack.gw.stdout}${stack.gw.stderr}`;
+    assert.ok(!logs.includes(ENTRA.federatedToken), 'the federated token appeared in the gateway logs');
+  }));
 });

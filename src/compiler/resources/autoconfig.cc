@@ -168,6 +168,17 @@ absl::StatusOr<AutoConfig> GenerateAutoConfig(EnvLookup env, int port) {
                api_key_policy("AzureAPIKey", "azureAPIKey", "azure-openai"),
                "  apiKey: \"${AZURE_OPENAI_API_KEY}\"\n", "", StrCat("Azure OpenAI at ", endpoint)};
     providers.push_back(std::move(p));
+  } else if (!Get(env, "AZURE_OPENAI_ENDPOINT").empty() && !Get(env, "AZURE_FEDERATED_TOKEN_FILE").empty() &&
+             !Get(env, "AZURE_CLIENT_ID").empty() && !Get(env, "AZURE_TENANT_ID").empty()) {
+    // Keyless Azure OpenAI on AKS (workload identity): what the webhook puts in the pod.
+    std::string endpoint = Get(env, "AZURE_OPENAI_ENDPOINT");
+    auto url = ParseUrl(endpoint);
+    if (!url.ok()) return absl::InvalidArgumentError(StrCat("AZURE_OPENAI_ENDPOINT: ", url.status().message()));
+    Provider p{"azure-openai", "AzureOpenAI", Get(env, "OPENAI_API_VERSION", "2024-10-21"), "", *url, "",
+               StrCat("  type: AzureCredentials\n  azureCredentials: {clientID: ", Quote(Get(env, "AZURE_CLIENT_ID")),
+                      ", tenantID: ", Quote(Get(env, "AZURE_TENANT_ID")), "}\n"),
+               "", "", StrCat("Azure OpenAI at ", endpoint, " (workload identity)")};
+    providers.push_back(std::move(p));
   } else if (!Get(env, "OPENAI_API_KEY").empty()) {
     std::string base = Get(env, "OPENAI_BASE_URL", "https://api.openai.com/v1");
     auto url = ParseUrl(base);

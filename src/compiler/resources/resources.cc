@@ -913,7 +913,10 @@ class Builder {
     Ref ref;
     const Node* sr = az->Find("clientSecretRef");
     if (sr == nullptr) {
-      c.Error(az, Path(p, "clientSecretRef"), "required field is missing");
+      // No secret: Azure workload identity (AKS), as Azure's SDKs do. The pod's federated
+      // service-account token (AZURE_FEDERATED_TOKEN_FILE) is the client assertion, read at
+      // every token refresh.
+      auth->type = config::BackendAuth::Type::kAzureToken;
       return;
     }
     if (!GetRef(c, sr, Path(p, "clientSecretRef"), &ref)) return;

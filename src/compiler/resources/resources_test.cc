@@ -540,6 +540,30 @@ TEST(AutoConfigTest, AwsWebIdentityEnablesBedrockThroughTheDefaultChain) {
   EXPECT_EQ(c.backends[0].auth.aws_region, "us-west-2");
 }
 
+// Keyless Azure OpenAI on AKS: the workload identity webhook's variables and an endpoint give an
+// AzureCredentials policy without a secret (the federated token is read at run time).
+TEST(AutoConfigTest, AzureWorkloadIdentityWithoutAKey) {
+  TestEnv() = {{"AZURE_OPENAI_ENDPOINT", "https://my-aoai.openai.azure.com"},
+               {"AZURE_FEDERATED_TOKEN_FILE", "/var/run/secrets/azure/tokens/azure-identity-token"},
+               {"AZURE_CLIENT_ID", "client-1"}, {"AZURE_TENANT_ID", "tenant-1"}};
+  auto ac = GenerateAutoConfig(&FromTestEnv, 1975);
+  ASSERT_TRUE(ac.ok()) << ac.status();
+  ASSERT_TRUE(ac->configured);
+  ResourceSet set;
+  Diagnostics diags;
+  ParseResources(ac->yaml, "<env>", &set, &diags);
+  BuildOptions opts;
+  opts.env = &FromTestEnv;
+  config::Config c = BuildConfig(set, opts, &diags);
+  ASSERT_FALSE(diags.HasErrors()) << All(diags) << ac->yaml;
+  ASSERT_EQ(c.backends.size(), 1u);
+  EXPECT_EQ(c.backends[0].schema, config::ApiSchema::kAzureOpenAI);
+  EXPECT_EQ(c.backends[0].auth.type, config::BackendAuth::Type::kAzureToken);
+  EXPECT_EQ(c.backends[0].auth.azure_client_id, "client-1");
+  EXPECT_EQ(c.backends[0].auth.azure_tenant_id, "tenant-1");
+  EXPECT_TRUE(c.backends[0].auth.azure_client_secret.empty());
+}
+
 TEST(AutoConfigTest, NothingConfiguredStillYieldsAGateway) {
   auto ac = GenerateAutoConfig(&EmptyEnv, 1975);
   ASSERT_TRUE(ac.ok());

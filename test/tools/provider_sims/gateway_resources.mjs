@@ -11,6 +11,7 @@
 //   { type: 'AWSCredentials', region }                      the AWS default credential chain
 //   { type: 'GCPCredentials', project, region, serviceAccountJson }
 //   { type: 'AzureCredentials', tenantId, clientId, clientSecret }   (Entra ID client credentials)
+//   { type: 'AzureCredentials', tenantId, clientId }                 (workload identity)
 const q = (s) => JSON.stringify(String(s)); // a JSON string is a valid YAML double-quoted scalar
 
 function routeYaml(r) {
@@ -65,6 +66,14 @@ ${secret({ credentials: a.ini })}`;
     region: ${q(a.region ?? 'us-central1')}
     credentialsFile: {secretRef: {name: ${b.name}-secret}}
 ${secret({ 'service_account.json': a.serviceAccountJson })}`;
+  }
+  if (a.type === 'AzureCredentials' && a.clientSecret === undefined) {
+    // No secret: Azure workload identity (AZURE_FEDERATED_TOKEN_FILE in the gateway's environment).
+    return `${head}  type: AzureCredentials
+  azureCredentials:
+    clientID: ${q(a.clientId)}
+    tenantID: ${q(a.tenantId)}
+`;
   }
   if (a.type === 'AzureCredentials') {
     return `${head}  type: AzureCredentials

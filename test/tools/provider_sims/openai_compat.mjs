@@ -234,7 +234,8 @@ function embeddings(rec, res, { model }) {
  * @param {string} [o.apiVersion]     azure: the api-version query value it requires
  * @param {string} [o.reportedModel]  azure: the model name answers report (Azure reports the
  *                                    underlying model, not the deployment)
- * @param {{tenantId, clientId, clientSecret}} [o.entra]  azure: also play Microsoft Entra ID.
+ * @param {{tenantId, clientId, clientSecret?, federatedToken?}} [o.entra]  azure: also play Microsoft Entra ID
+ *   (federatedToken: workload identity, the client assertion it expects instead of a secret).
  *   POST /{tenantId}/oauth2/v2.0/token (client credentials grant) issues access tokens, and
  *   model calls then need `Authorization: Bearer <a token it issued>` and no api-key. The
  *   token request must carry grant_type=client_credentials, the client id and secret, and
@@ -262,7 +263,17 @@ export async function startOpenAICompatSim({
       if (form.get('scope') !== 'https://cognitiveservices.azure.com/.default') {
         return refuse(400, 'invalid_scope', `AADSTS70011: the scope ${form.get('scope')} is not valid`);
       }
-      if (form.get('client_id') !== entra.clientId || form.get('client_secret') !== entra.clientSecret) {
+      if (entra.federatedToken !== undefined) {
+        // Workload identity: the pod's federated token as a JWT-bearer client assertion, no secret.
+        if (form.get('client_id') !== entra.clientId) return refuse(400, 'unauthorized_client', 'AADSTS700016: unknown client');
+        if (form.has('client_secret')) return refuse(401, 'invalid_client', 'AADSTS7000215: a client secret was sent with a federated credential');
+        if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') {
+          return refuse(400, 'invalid_request', `AADSTS700023: client_assertion_type ${form.get('client_assertion_type')}`);
+        }
+        if (form.get('client_assertion') !== entra.federatedToken) {
+          return refuse(401, 'invalid_client', 'AADSTS700213: no matching federated identity record for the assertion');
+        }
+      } else if (form.get('client_id') !== entra.clientId || form.get('client_secret') !== entra.clientSecret) {
         return refuse(401, 'invalid_client', 'AADSTS7000215: Invalid client secret provided.');
       }
       const token = `entra-access-token-${issued.size + 1}-${Math.random().toString(36).slice(2)}`;
