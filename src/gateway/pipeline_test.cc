@@ -91,13 +91,17 @@ metadata: {name: k}
 stringData: {apiKey: sk-primary}
 )";
 
-std::shared_ptr<const Runtime> LoadConfig() {
+std::shared_ptr<const config::Config> BuildFromYaml(const char* yaml) {
   compiler::ResourceSet set;
   compiler::Diagnostics diags;
-  compiler::ParseResources(kConfig, "t.yaml", &set, &diags);
+  compiler::ParseResources(yaml, "t.yaml", &set, &diags);
   auto cfg = std::make_shared<config::Config>(compiler::BuildConfig(set, {}, &diags));
   EXPECT_FALSE(diags.HasErrors());
-  auto rt = Runtime::Build(cfg);
+  return cfg;
+}
+
+std::shared_ptr<const Runtime> LoadConfig() {
+  auto rt = Runtime::Build(BuildFromYaml(kConfig));
   EXPECT_TRUE(rt.ok());
   return *rt;
 }
@@ -152,11 +156,7 @@ spec:
   type: AzureCredentials
   azureCredentials: {clientID: client-wi, tenantID: tenant-wi}
 )";
-  compiler::ResourceSet set;
-  compiler::Diagnostics diags;
-  compiler::ParseResources(yaml, "wi.yaml", &set, &diags);
-  auto cfg = std::make_shared<config::Config>(compiler::BuildConfig(set, {}, &diags));
-  ASSERT_FALSE(diags.HasErrors());
+  auto cfg = BuildFromYaml(yaml);
   ASSERT_EQ(cfg->backends.size(), 1u);
   EXPECT_EQ(cfg->backends[0].auth.type, config::BackendAuth::Type::kAzureToken);
   EXPECT_TRUE(cfg->backends[0].auth.azure_client_secret.empty());

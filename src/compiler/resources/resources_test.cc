@@ -438,6 +438,20 @@ bool FromTestEnv(const std::string& name, std::string* value) {
   return true;
 }
 
+// The embedded default for TestEnv(): the generated resources in `yaml`, built into a config.
+config::Config BuildAutoConfig(std::string* yaml, Diagnostics* diags) {
+  auto ac = GenerateAutoConfig(&FromTestEnv, 1975);
+  EXPECT_TRUE(ac.ok()) << ac.status();
+  if (!ac.ok()) return {};
+  EXPECT_TRUE(ac->configured);
+  *yaml = ac->yaml;
+  ResourceSet set;
+  ParseResources(ac->yaml, "<env>", &set, diags);
+  BuildOptions opts;
+  opts.env = &FromTestEnv;
+  return BuildConfig(set, opts, diags);
+}
+
 TEST(AutoConfigTest, BuildsFromEnvironment) {
   auto ac = GenerateAutoConfig(&OpenAIEnv, 1975);
   ASSERT_TRUE(ac.ok()) << ac.status();
@@ -470,19 +484,12 @@ TEST(AutoConfigTest, EveryProviderFromTheEnvironmentRoutedByModelName) {
          {"AWS_ACCESS_KEY_ID", "AKIDTEST"},     {"AWS_SECRET_ACCESS_KEY", "secret"},
          {"AWS_REGION", "eu-central-1"},        {"GOOGLE_APPLICATION_CREDENTIALS", sa_path},
          {"GOOGLE_CLOUD_LOCATION", "europe-west4"}};
-  EnvLookup lookup = &FromTestEnv;
-  auto ac = GenerateAutoConfig(lookup, 1975);
-  ASSERT_TRUE(ac.ok()) << ac.status();
-  ASSERT_TRUE(ac->configured);
-  for (const char* secret : {"sk-openai", "sk-ant", "AKIDTEST"})
-    EXPECT_EQ(ac->yaml.find(secret), std::string::npos) << secret;  // placeholders only
-  ResourceSet set;
+  std::string yaml;
   Diagnostics diags;
-  ParseResources(ac->yaml, "<env>", &set, &diags);
-  BuildOptions opts;
-  opts.env = lookup;
-  config::Config c = BuildConfig(set, opts, &diags);
-  ASSERT_FALSE(diags.HasErrors()) << All(diags) << ac->yaml;
+  config::Config c = BuildAutoConfig(&yaml, &diags);
+  for (const char* secret : {"sk-openai", "sk-ant", "AKIDTEST"})
+    EXPECT_EQ(yaml.find(secret), std::string::npos) << secret;  // placeholders only
+  ASSERT_FALSE(diags.HasErrors()) << All(diags) << yaml;
   EXPECT_FALSE(diags.HasUnsupported()) << All(diags);
   ASSERT_EQ(c.backends.size(), 4u);
   // Which backend serves a model: the first matching rule.
@@ -521,17 +528,10 @@ TEST(AutoConfigTest, EveryProviderFromTheEnvironmentRoutedByModelName) {
 TEST(AutoConfigTest, AwsWebIdentityEnablesBedrockThroughTheDefaultChain) {
   TestEnv() = {{"AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/secrets/eks.amazonaws.com/serviceaccount/token"},
          {"AWS_ROLE_ARN", "arn:aws:iam::1:role/r"}, {"AWS_REGION", "us-west-2"}};
-  EnvLookup lookup = &FromTestEnv;
-  auto ac = GenerateAutoConfig(lookup, 1975);
-  ASSERT_TRUE(ac.ok()) << ac.status();
-  ASSERT_TRUE(ac->configured);
-  ResourceSet set;
+  std::string yaml;
   Diagnostics diags;
-  ParseResources(ac->yaml, "<env>", &set, &diags);
-  BuildOptions opts;
-  opts.env = lookup;
-  config::Config c = BuildConfig(set, opts, &diags);
-  ASSERT_FALSE(diags.HasErrors()) << All(diags) << ac->yaml;
+  config::Config c = BuildAutoConfig(&yaml, &diags);
+  ASSERT_FALSE(diags.HasErrors()) << All(diags) << yaml;
   ASSERT_EQ(c.backends.size(), 1u);
   EXPECT_EQ(c.backends[0].name, "default/aws-bedrock");
   EXPECT_EQ(c.backends[0].auth.type, config::BackendAuth::Type::kAWS);
@@ -546,16 +546,10 @@ TEST(AutoConfigTest, AzureWorkloadIdentityWithoutAKey) {
   TestEnv() = {{"AZURE_OPENAI_ENDPOINT", "https://my-aoai.openai.azure.com"},
                {"AZURE_FEDERATED_TOKEN_FILE", "/var/run/secrets/azure/tokens/azure-identity-token"},
                {"AZURE_CLIENT_ID", "client-1"}, {"AZURE_TENANT_ID", "tenant-1"}};
-  auto ac = GenerateAutoConfig(&FromTestEnv, 1975);
-  ASSERT_TRUE(ac.ok()) << ac.status();
-  ASSERT_TRUE(ac->configured);
-  ResourceSet set;
+  std::string yaml;
   Diagnostics diags;
-  ParseResources(ac->yaml, "<env>", &set, &diags);
-  BuildOptions opts;
-  opts.env = &FromTestEnv;
-  config::Config c = BuildConfig(set, opts, &diags);
-  ASSERT_FALSE(diags.HasErrors()) << All(diags) << ac->yaml;
+  config::Config c = BuildAutoConfig(&yaml, &diags);
+  ASSERT_FALSE(diags.HasErrors()) << All(diags) << yaml;
   ASSERT_EQ(c.backends.size(), 1u);
   EXPECT_EQ(c.backends[0].schema, config::ApiSchema::kAzureOpenAI);
   EXPECT_EQ(c.backends[0].auth.type, config::BackendAuth::Type::kAzureToken);
