@@ -1,10 +1,12 @@
 #include "translate/translator.h"
 
+#include <cstring>
 #include <limits>
 
 #include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "common/strings.h"
+#include "crypto/crypto.h"
 #include "json/json.h"
 
 namespace sluice::translate {
@@ -51,6 +53,18 @@ std::string InvalidFieldOf(const absl::Status& status) {
   if (status.code() != absl::StatusCode::kInvalidArgument) return {};
   auto field = status.GetPayload(kFieldPayload);
   return field ? std::string(*field) : std::string();
+}
+
+std::string OpenAIEmbeddingBase64(const json::Value& numbers) {
+  std::string bytes;
+  bytes.reserve(numbers.items().size() * 4);
+  for (const json::Value& x : numbers.items()) {
+    float f = static_cast<float>(x.as_double());
+    uint32_t bits;
+    std::memcpy(&bits, &f, sizeof(bits));
+    for (int b = 0; b < 4; ++b) bytes.push_back(static_cast<char>(bits >> (8 * b)));
+  }
+  return crypto::Base64Encode(bytes);
 }
 
 std::string OpenAIErrorBody(std::string_view message, std::string_view type, std::string_view code,

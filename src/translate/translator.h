@@ -150,6 +150,9 @@ const Registry& BuiltinRegistry();
 absl::Status InvalidField(std::string_view field, std::string_view what);
 // The field an InvalidField status names; empty for any other status.
 std::string InvalidFieldOf(const absl::Status& status);
+// An embedding vector (a JSON array of numbers, checked by the caller) in OpenAI's
+// encoding_format "base64": the values as little-endian float32, base64-encoded.
+std::string OpenAIEmbeddingBase64(const json::Value& numbers);
 // The OpenAI error body {"error":{"message","type","param","code"}}.
 std::string OpenAIErrorBody(std::string_view message, std::string_view type,
                             std::string_view code = {}, std::string_view param = {});

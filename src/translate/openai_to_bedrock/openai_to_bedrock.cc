@@ -410,25 +410,10 @@ class BedrockEmbeddingsTranslator final : public Translator {
       for (const Value& x : embedding.items()) {
         if (!x.is_number()) return Malformed("embedding holds a non-number");
       }
-      Value vector;
-      if (base64_) {
-        // OpenAI's base64 format: little-endian float32s.
-        std::string bytes;
-        bytes.reserve(embedding.items().size() * 4);
-        for (const Value& x : embedding.items()) {
-          float f = static_cast<float>(x.as_double());
-          uint32_t bits;
-          std::memcpy(&bits, &f, sizeof(bits));
-          for (int b = 0; b < 4; ++b) bytes.push_back(static_cast<char>(bits >> (8 * b)));
-        }
-        vector = Str(crypto::Base64Encode(bytes));
-      } else {
-        vector = embedding;
-      }
       Value item = Value::Object();
       item.Set("object", Str("embedding"));
       item.Set("index", Value::Int(static_cast<int64_t>(i)));
-      item.Set("embedding", std::move(vector));
+      item.Set("embedding", base64_ ? Str(OpenAIEmbeddingBase64(embedding)) : embedding);
       data.Append(std::move(item));
     }
     Value usage = Value::Object();

@@ -178,7 +178,5 @@ absl::StatusOr<json::Value> ConvertPredictResponse(const json::Value& resp, std:
 absl::StatusOr<json::Value> ConvertEmbedContentResponse(const json::Value& resp, std::string_view model,
                                                         bool base64, Usage* usage);
 
-// Standard base64 with padding.
-std::string Base64Encode(std::string_view bytes);
 
 }  // namespace sluice::translate::gemini_internal

@@ -498,29 +498,6 @@ std::string ConvertGoogleError(int status, std::string_view body) {
   return OpenAIErrorBody(message, OpenAIErrorType(status), code);
 }
 
-std::string Base64Encode(std::string_view in) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    out.push_back(kAlphabet[(n >> 18) & 63]);
-    out.push_back(kAlphabet[(n >> 12) & 63]);
-    out.push_back(kAlphabet[(n >> 6) & 63]);
-    out.push_back(kAlphabet[n & 63]);
-  }
-  if (i < in.size()) {
-    uint32_t n = uint8_t(in[i]) << 16;
-    if (i + 1 < in.size()) n |= uint8_t(in[i + 1]) << 8;
-    out.push_back(kAlphabet[(n >> 18) & 63]);
-    out.push_back(kAlphabet[(n >> 12) & 63]);
-    out.push_back(i + 1 < in.size() ? kAlphabet[(n >> 6) & 63] : '=');
-    out.push_back('=');
-  }
-  return out;
-}
-
 namespace {
 
 // One OpenAI embedding object from a Vertex vector (`values`), numbers checked.
@@ -534,20 +511,8 @@ absl::StatusOr<Value> EmbeddingItem(const Value* values, size_t index, bool base
   Value item = Value::Object();
   item.Set("object", Value::String("embedding"));
   item.Set("index", Value::Int(static_cast<int64_t>(index)));
-  if (base64) {
-    // OpenAI's base64 format: the vector as little-endian float32.
-    std::string bytes;
-    bytes.reserve(values->size() * 4);
-    for (const auto& v : values->items()) {
-      float f = static_cast<float>(v.as_double());
-      uint32_t bits;
-      std::memcpy(&bits, &f, 4);
-      for (int b = 0; b < 4; ++b) bytes.push_back(static_cast<char>((bits >> (8 * b)) & 0xff));
-    }
-    item.Set("embedding", Value::String(Base64Encode(bytes)));
-  } else {
-    item.Set("embedding", *values);  // number text kept verbatim
-  }
+  // number text kept verbatim, or OpenAI's base64 form
+  item.Set("embedding", base64 ? Value::String(OpenAIEmbeddingBase64(*values)) : *values);
   return item;
 }
 

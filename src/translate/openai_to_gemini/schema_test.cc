@@ -124,15 +124,6 @@ TEST(GeminiInternal, Rfc3339) {
   EXPECT_FALSE(ParseRfc3339("2023-11-14T22:13:20Zjunk", &t));
 }
 
-TEST(GeminiInternal, Base64) {
-  EXPECT_EQ(Base64Encode(""), "");
-  EXPECT_EQ(Base64Encode("f"), "Zg==");
-  EXPECT_EQ(Base64Encode("fo"), "Zm8=");
-  EXPECT_EQ(Base64Encode("foo"), "Zm9v");
-  EXPECT_EQ(Base64Encode("foobar"), "Zm9vYmFy");
-  EXPECT_EQ(Base64Encode(std::string("\xff\xfe", 2)), "//4=");
-}
-
 TEST(GeminiInternal, ToolCallIds) {
   auto part = json::Parse(R"({"functionCall":{"name":"f"}})");
   EXPECT_EQ(MakeToolCallId(*part, 3, "resp"), "call_3_resp");
