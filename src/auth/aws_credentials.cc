@@ -1,12 +1,7 @@
 #include "auth/aws_credentials.h"
 
-#include <time.h>
-
-#include <cstdlib>
-#include <fstream>
 #include <map>
 #include <optional>
-#include <sstream>
 
 #include "common/log.h"
 #include "common/strings.h"
@@ -21,14 +16,6 @@ namespace {
 // or a credential_process-style rewrite is picked up without a restart.
 constexpr int64_t kStaticRecheckSeconds = 900;
 constexpr int kMetadataTimeoutMs = 1000;  // IMDS and container endpoints are local and fast
-
-absl::StatusOr<std::string> ReadFile(const std::string& path, std::string_view what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::FailedPreconditionError(StrCat(what, " ", path, " cannot be read"));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::string Trim(std::string s) {
   std::string_view v = StripWhitespace(s);
@@ -68,8 +55,6 @@ std::string XmlText(std::string_view xml, std::string_view tag, size_t from = 0)
   return out;
 }
 
-std::string Cut(std::string_view s, size_t n) { return std::string(s.substr(0, std::min(s.size(), n))); }
-
 // The DNS suffix of the AWS partition a region belongs to (China and the isolated regions
 // have their own).
 std::string_view PartitionDomain(std::string_view region) {
@@ -89,8 +74,8 @@ absl::StatusOr<Token> FromMetadataJson(const HttpResponse& resp, std::string_vie
   auto doc = json::Parse(resp.body);
   if (!doc.ok() || !doc->is_object()) return absl::UnauthenticatedError(StrCat(source, " answered malformed JSON"));
   if (std::string_view code = doc->GetString("Code"); !code.empty() && code != "Success") {
-    return absl::UnauthenticatedError(StrCat(source, " answered Code ", Cut(code, 100), ": ",
-                                             Cut(doc->GetString("Message"), 300)));
+    return absl::UnauthenticatedError(StrCat(source, " answered Code ", Clip(code, 100), ": ",
+                                             Clip(doc->GetString("Message"), 300)));
   }
   AwsCredentials c{std::string(doc->GetString("AccessKeyId")), std::string(doc->GetString("SecretAccessKey")),
                    std::string(doc->GetString("Token"))};
@@ -111,13 +96,6 @@ absl::StatusOr<Token> FromMetadataJson(const HttpResponse& resp, std::string_vie
 bool LocalContainerAgent(std::string_view host) {
   return host == "localhost" || host.starts_with("127.") || host == "::1" || host == "169.254.170.2" ||
          host == "169.254.170.23" || host == "fd00:ec2::23";
-}
-
-// A token that goes into a request header: no line breaks or other control characters.
-bool HeaderSafe(std::string_view v) {
-  for (char c : v)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
-  return true;
 }
 
 class Chain {
@@ -188,7 +166,7 @@ class Chain {
     for (const auto& [var, file] : {std::pair{"AWS_SHARED_CREDENTIALS_FILE", "credentials"}, {"AWS_CONFIG_FILE", "config"}}) {
       std::string p = path(var, file);
       if (p.empty()) continue;
-      auto text = ReadFile(p, "the AWS file");
+      auto text = ReadCredentialFile(p, "the AWS file");
       if (!text.ok()) {
         if (!env_(var).empty()) return absl::UnauthenticatedError(StrCat(var, ": ", text.status().message()));
         continue;
@@ -224,7 +202,7 @@ class Chain {
     if (role.empty()) {
       return absl::UnauthenticatedError("AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not");
     }
-    auto jwt = ReadFile(file, "AWS_WEB_IDENTITY_TOKEN_FILE");
+    auto jwt = ReadCredentialFile(file, "AWS_WEB_IDENTITY_TOKEN_FILE");
     if (!jwt.ok()) return absl::UnauthenticatedError(jwt.status().message());
     std::string token = Trim(std::move(*jwt));  // secret
     if (token.empty()) return absl::UnauthenticatedError(StrCat("AWS_WEB_IDENTITY_TOKEN_FILE ", file, " is empty"));
@@ -252,8 +230,8 @@ class Chain {
     if (resp->status != 200) {
       std::string code = XmlText(resp->body, "Code"), message = XmlText(resp->body, "Message");
       return absl::UnauthenticatedError(StrCat("STS AssumeRoleWithWebIdentity for ", role, " failed with status ",
-                                               resp->status, code.empty() ? "" : ": ", Cut(code, 100),
-                                               message.empty() ? "" : " (", Cut(message, 300),
+                                               resp->status, code.empty() ? "" : ": ", Clip(code, 100),
+                                               message.empty() ? "" : " (", Clip(message, 300),
                                                message.empty() ? "" : ")"));
     }
     size_t creds = resp->body.find("<Credentials>");
@@ -289,7 +267,7 @@ class Chain {
     r.timeout_ms = 5 * kMetadataTimeoutMs;
     std::string auth = env_("AWS_CONTAINER_AUTHORIZATION_TOKEN");
     if (std::string file = env_("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"); !file.empty()) {
-      auto t = ReadFile(file, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+      auto t = ReadCredentialFile(file, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
       if (!t.ok()) return absl::UnauthenticatedError(t.status().message());
       auth = Trim(std::move(*t));
     }
@@ -350,13 +328,6 @@ class Chain {
 
 }  // namespace
 
-EnvLookup ProcessEnv() {
-  return [](const char* name) -> std::string {
-    const char* v = std::getenv(name);
-    return v == nullptr ? std::string() : std::string(v);
-  };
-}
-
 TokenMinter NewAwsCredentialChainMinter(EnvLookup env, std::string region) {
   auto chain = std::make_shared<Chain>(std::move(env), std::move(region));
   return [chain](HttpClient& http, int64_t now) { return chain->Mint(http, now); };
@@ -374,41 +345,6 @@ absl::StatusOr<AwsCredentials> DecodeAwsCredentials(std::string_view encoded) {
                         std::string(encoded.substr(b + 1))};
 }
 
-absl::StatusOr<int64_t> ParseIso8601Utc(std::string_view s) {
-  auto bad = [&] { return absl::InvalidArgumentError("not an ISO 8601 UTC time"); };
-  if (s.size() < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':')
-    return bad();
-  auto num = [&](size_t at, size_t n, int* out) {
-    int v = 0;
-    for (size_t i = at; i < at + n; ++i) {
-      if (s[i] < '0' || s[i] > '9') return false;
-      v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
-  };
-  struct tm tm = {};
-  int year, mon, day, hour, min, sec;
-  if (!num(0, 4, &year) || !num(5, 2, &mon) || !num(8, 2, &day) || !num(11, 2, &hour) || !num(14, 2, &min) ||
-      !num(17, 2, &sec))
-    return bad();
-  if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60) return bad();
-  std::string_view rest = s.substr(19);
-  if (!rest.empty() && rest.front() == '.') {
-    size_t i = 1;
-    while (i < rest.size() && rest[i] >= '0' && rest[i] <= '9') ++i;
-    if (i == 1) return bad();
-    rest.remove_prefix(i);
-  }
-  if (rest != "Z" && rest != "z" && rest != "+00:00") return bad();
-  tm.tm_year = year - 1900;
-  tm.tm_mon = mon - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = min;
-  tm.tm_sec = sec;
-  return static_cast<int64_t>(timegm(&tm));
-}
 
 absl::StatusOr<std::unique_ptr<BackendSigner>> NewAwsCredentialChainSigner(const config::BackendAuth& auth) {
   if (auth.aws_region.empty()) return absl::InvalidArgumentError("aws: region is missing");

@@ -29,19 +29,12 @@
 
 namespace sluice::auth {
 
-// Reads one environment variable ("" when unset). Tests pass a map.
-using EnvLookup = std::function<std::string(const char* name)>;
-EnvLookup ProcessEnv();
-
 // Mints the chain's current credentials (as a Token whose value EncodeAwsCredentials wrote).
 // `region` is the backend's signing region (STS's default region).
 TokenMinter NewAwsCredentialChainMinter(EnvLookup env, std::string region);
 
 std::string EncodeAwsCredentials(const AwsCredentials& c);
 absl::StatusOr<AwsCredentials> DecodeAwsCredentials(std::string_view encoded);
-
-// "2026-11-30T21:15:00Z" (fractional seconds and a +00:00 offset allowed) -> Unix seconds.
-absl::StatusOr<int64_t> ParseIso8601Utc(std::string_view s);
 
 // A SigV4 signer for `auth` (region) over the default chain, registered with the refresher.
 absl::StatusOr<std::unique_ptr<BackendSigner>> NewAwsCredentialChainSigner(const config::BackendAuth& auth);

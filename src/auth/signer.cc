@@ -1,13 +1,11 @@
 #include "auth/signer.h"
 
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "auth/aws_credentials.h"
 #include "auth/aws_sigv4/aws_sigv4.h"
-#include "auth/gcp/gcp.h"
+#include "auth/gcp_credentials.h"
 #include "auth/token_source.h"
 #include "common/strings.h"
 #include "json/json.h"
@@ -31,24 +29,6 @@ class HeaderSigner final : public BackendSigner {
   std::string name_;
   std::string value_;  // secret
 };
-
-// GCP service account: JWT-bearer exchange at the key's token_uri (RFC 7523).
-absl::StatusOr<std::unique_ptr<BackendSigner>> NewGcpServiceAccountSigner(const config::BackendAuth& auth) {
-  auto key = ParseGcpServiceAccountKey(auth.gcp_service_account_json);
-  if (!key.ok()) return key.status();
-  auto minter = [key = *key](HttpClient& http, int64_t now) -> absl::StatusOr<Token> {
-    auto assertion = BuildGcpJwtAssertion(key, now);
-    if (!assertion.ok()) return assertion.status();
-    auto resp = http.PostForm(key.token_uri, GcpTokenRequestBody(*assertion));
-    if (!resp.ok()) return resp.status();
-    auto tok = ParseGcpTokenResponse(resp->body, now);
-    if (!tok.ok()) return tok.status();
-    return Token{std::move(tok->token), tok->expires_at};
-  };
-  auto token = std::make_shared<RefreshingToken>(StrCat("gcp:", key->client_email), std::move(minter));
-  TokenRefresher::Get().Register(token);
-  return NewBearerTokenSigner(std::move(token));
-}
 
 // The token scope for Azure OpenAI in the cloud whose Entra authority is `authority`: the
 // sovereign clouds have their own Cognitive Services audience (a commercial-cloud token is
@@ -88,11 +68,9 @@ absl::StatusOr<std::unique_ptr<BackendSigner>> NewAzureClientCredentialSigner(co
   auto minter = [url, form, federated_file](HttpClient& http, int64_t now) -> absl::StatusOr<Token> {
     std::string body = form;
     if (!federated_file.empty()) {
-      std::ifstream in(federated_file, std::ios::binary);
-      std::stringstream ss;
-      ss << in.rdbuf();
-      std::string assertion(StripWhitespace(ss.str()));  // secret
-      if (!in.is_open() || assertion.empty()) {
+      auto text = ReadCredentialFile(federated_file, "AZURE_FEDERATED_TOKEN_FILE");
+      std::string assertion(StripWhitespace(text.ok() ? *text : std::string()));  // secret
+      if (assertion.empty()) {
         return absl::UnauthenticatedError(StrCat("AZURE_FEDERATED_TOKEN_FILE ", federated_file, " cannot be read"));
       }
       StrAppend(&body, "&client_assertion_type=", FormEncode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
@@ -140,9 +118,9 @@ absl::StatusOr<std::unique_ptr<BackendSigner>> NewSigner(const config::BackendAu
       return std::make_unique<HeaderSigner>("authorization", StrCat("Bearer ", auth.azure_access_token));
     case T::kAWS: return auth.aws_credential_chain ? NewAwsCredentialChainSigner(auth) : NewAwsSigV4Signer(auth);
     case T::kGCP:
-      if (auth.gcp_access_token.empty() && !auth.gcp_service_account_json.empty())
-        return NewGcpServiceAccountSigner(auth);
-      return NewGcpSigner(auth);
+      if (std::string_view token = StripWhitespace(auth.gcp_access_token); !token.empty())
+        return std::make_unique<HeaderSigner>("authorization", StrCat("Bearer ", token));
+      return NewGcpTokenSigner(auth);
   }
   return absl::InvalidArgumentError("unknown auth type");
 }

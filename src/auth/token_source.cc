@@ -1,12 +1,76 @@
 #include "auth/token_source.h"
 
+#include <time.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
 
 #include "common/log.h"
 #include "common/strings.h"
 
 namespace sluice::auth {
+
+EnvLookup ProcessEnv() {
+  return [](const char* name) -> std::string {
+    const char* v = std::getenv(name);
+    return v == nullptr ? std::string() : std::string(v);
+  };
+}
+
+absl::StatusOr<std::string> ReadCredentialFile(const std::string& path, std::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::FailedPreconditionError(StrCat(what, " ", path, " cannot be read"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string Clip(std::string_view s, size_t n) { return std::string(s.substr(0, std::min(s.size(), n))); }
+
+bool HeaderSafe(std::string_view v) {
+  for (char c : v)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
+  return true;
+}
+
+absl::StatusOr<int64_t> ParseIso8601Utc(std::string_view s) {
+  auto bad = [&] { return absl::InvalidArgumentError("not an ISO 8601 UTC time"); };
+  if (s.size() < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':')
+    return bad();
+  auto num = [&](size_t at, size_t n, int* out) {
+    int v = 0;
+    for (size_t i = at; i < at + n; ++i) {
+      if (s[i] < '0' || s[i] > '9') return false;
+      v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+  };
+  struct tm tm = {};
+  int year, mon, day, hour, min, sec;
+  if (!num(0, 4, &year) || !num(5, 2, &mon) || !num(8, 2, &day) || !num(11, 2, &hour) || !num(14, 2, &min) ||
+      !num(17, 2, &sec))
+    return bad();
+  if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60) return bad();
+  std::string_view rest = s.substr(19);
+  if (!rest.empty() && rest.front() == '.') {
+    size_t i = 1;
+    while (i < rest.size() && rest[i] >= '0' && rest[i] <= '9') ++i;
+    if (i == 1) return bad();
+    rest.remove_prefix(i);
+  }
+  if (rest != "Z" && rest != "z" && rest != "+00:00") return bad();
+  tm.tm_year = year - 1900;
+  tm.tm_mon = mon - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = min;
+  tm.tm_sec = sec;
+  return static_cast<int64_t>(timegm(&tm));
+}
 
 int64_t NowUnix() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -133,21 +197,6 @@ class BearerTokenSigner final : public BackendSigner {
 
 std::unique_ptr<BackendSigner> NewBearerTokenSigner(std::shared_ptr<RefreshingToken> token) {
   return std::make_unique<BearerTokenSigner>(std::move(token));
-}
-
-std::string FormEncode(std::string_view s) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
 }
 
 }  // namespace sluice::auth

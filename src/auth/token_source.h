@@ -111,8 +111,18 @@ class TokenRefresher {
 // Signs with "Authorization: Bearer <current token>".
 std::unique_ptr<BackendSigner> NewBearerTokenSigner(std::shared_ptr<RefreshingToken> token);
 
-// Form-encodes one value (application/x-www-form-urlencoded).
-std::string FormEncode(std::string_view s);
+// Helpers for credential sources (AWS default chain, GCP Application Default Credentials).
+// Reads one environment variable ("" when unset). Tests pass a map.
+using EnvLookup = std::function<std::string(const char* name)>;
+EnvLookup ProcessEnv();
+// A whole file; FailedPrecondition "<what> <path> cannot be read" (never its content).
+absl::StatusOr<std::string> ReadCredentialFile(const std::string& path, std::string_view what);
+// At most the first n bytes of a remote answer's text, for error messages.
+std::string Clip(std::string_view s, size_t n);
+// A value that goes into a request header: no line breaks or other control characters.
+bool HeaderSafe(std::string_view v);
+// "2026-11-30T21:15:00Z" (fractional seconds and a +00:00 offset allowed) -> Unix seconds.
+absl::StatusOr<int64_t> ParseIso8601Utc(std::string_view s);
 
 int64_t NowUnix();
 

@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "common/strings.h"
 #include "gtest/gtest.h"
 
 namespace sluice::auth {

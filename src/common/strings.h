@@ -70,6 +70,10 @@ inline std::string_view StripWhitespace(std::string_view s) {
 // ":port".
 bool SplitHostPort(std::string_view hostport, std::string_view* host, std::string_view* port);
 
+// Percent-encodes everything but RFC 3986's unreserved characters (A-Z a-z 0-9 - . _ ~): a
+// value in an application/x-www-form-urlencoded body or a query string.
+std::string FormEncode(std::string_view s);
+
 inline std::string_view ToStd(absl::string_view s) { return std::string_view(s.data(), s.size()); }
 
 }  // namespace sluice

@@ -65,12 +65,15 @@ struct BackendAuth {
   // shared credentials file, container credentials, instance metadata; auth/aws_credentials.h).
   bool aws_credential_chain = false;
 
-  // kGCP: the Vertex AI project and region (paths are built from them), and either a static
-  // access token or a service-account key (JSON) to mint tokens from. Secrets: never log.
+  // kGCP: the Vertex AI project and region (paths are built from them), and a static access
+  // token, or a service-account key (JSON) to mint tokens from, or neither and
+  // gcp_default_credentials: Google's Application Default Credentials found at run time
+  // (auth/gcp_credentials.h). Secrets: never log.
   std::string gcp_project;
   std::string gcp_region;
   std::string gcp_access_token;
   std::string gcp_service_account_json;
+  bool gcp_default_credentials = false;
 
   // kAzureToken via client credentials (Entra ID). Secrets: never log.
   std::string azure_tenant_id;

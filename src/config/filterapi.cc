@@ -108,10 +108,8 @@ absl::Status ParseAuth(std::string_view source, const Node& n, const std::string
         absl::Status st = GetString(source, v, f, p + ".", dst);
         if (!st.ok()) return st;
       }
-      if (auth->gcp_access_token.empty()) {
-        return Bad(source, v, p + ".accessToken",
-                   "is required (Application Default Credentials are not supported)");
-      }
+      // As Envoy AI Gateway's ext_proc: no token means Application Default Credentials.
+      auth->gcp_default_credentials = auth->gcp_access_token.empty();
       if (auth->gcp_region.empty() || auth->gcp_project.empty()) {
         return Bad(source, v, p, "region and projectName are required");
       }

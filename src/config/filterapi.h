@@ -12,8 +12,9 @@
 // Not supported (rejected, or ignored with a warning in `warnings`):
 //   - `mcpConfig`, `modelsByHost`, `unscopedModels` (ignored; models[] feeds /v1/models);
 //   - `auth.credentialOverride` (ignored);
-//   - `aws` without `credentialFileLiteral` (SDK default chain): rejected;
-//   - `gcp` with an empty accessToken (Application Default Credentials): rejected;
+// Credentials as Envoy AI Gateway's ext_proc takes them: `aws` without `credentialFileLiteral`
+// uses the AWS SDKs' default chain, `gcp` with an empty accessToken Google's Application
+// Default Credentials (auth/aws_credentials.h, auth/gcp_credentials.h).
 // Endpoints: filterapi has none (Envoy owns the clusters); each backend gets a placeholder
 // endpoint (kPlaceholderHost) since the ext_proc never connects upstream itself.
 #pragma once

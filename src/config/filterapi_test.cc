@@ -158,6 +158,25 @@ TEST(FilterApiTest, CostsRouteScopedWinOverGlobal) {
   EXPECT_EQ(other[0]->type, LlmRequestCost::Type::kOutputToken);
 }
 
+// As Envoy AI Gateway's ext_proc: a gcp block without an access token uses Application Default
+// Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud's file, the metadata server).
+TEST(FilterApiTest, GcpWithoutTokenUsesApplicationDefaultCredentials) {
+  auto fc = ParseFilterConfig(
+      "backends: [{name: a, schema: {name: GCPVertexAI}, auth: {gcp: {region: europe-west4, projectName: p}}}]", "f.yaml");
+  ASSERT_TRUE(fc.ok()) << fc.status();
+  const BackendAuth& a = fc->config.backends.at(0).auth;
+  EXPECT_EQ(a.type, BackendAuth::Type::kGCP);
+  EXPECT_TRUE(a.gcp_default_credentials);
+  EXPECT_EQ(a.gcp_region, "europe-west4");
+  EXPECT_EQ(a.gcp_project, "p");
+  auto with_token = ParseFilterConfig(
+      "backends: [{name: a, schema: {name: GCPVertexAI}, auth: {gcp: {accessToken: ya29.t, region: r, projectName: p}}}]",
+      "f.yaml");
+  ASSERT_TRUE(with_token.ok()) << with_token.status();
+  EXPECT_FALSE(with_token->config.backends.at(0).auth.gcp_default_credentials);
+  EXPECT_EQ(with_token->config.backends.at(0).auth.gcp_access_token, "ya29.t");
+}
+
 // As Envoy AI Gateway's ext_proc: an aws block without credentials uses the SDK default chain
 // (IRSA, EKS Pod Identity, instance metadata), resolved at run time.
 TEST(FilterApiTest, AwsWithoutCredentialsUsesTheDefaultChain) {
@@ -190,8 +209,8 @@ TEST(FilterApiTest, Errors) {
        "exactly one"},
       {"backends: [{name: a, schema: {name: AWSBedrock}, auth: {aws: {region: us-east-1, credentialFileLiteral: \"[x]\"}}}]",
        "credentialFileLiteral"},
-      {"backends: [{name: a, schema: {name: GCPVertexAI}, auth: {gcp: {region: r, projectName: p}}}]",
-       "accessToken"},
+      {"backends: [{name: a, schema: {name: GCPVertexAI}, auth: {gcp: {accessToken: t, projectName: p}}}]",
+       "region and projectName are required"},
       {"llmRequestCosts: [{metadataKey: k, type: InputToken}]", "routeName"},
       {"llmRequestCosts: [{metadataKey: k, routeName: a/b, type: Bogus}]", "unknown cost type"},
       {"models: [{Name: m, CreatedAt: yesterday}]", "RFC 3339"},

@@ -1,8 +1,11 @@
 // RunExtprocCommand as a process (extproc_command_harness): option errors, serving over a
 // Unix socket, SIGHUP reload, SIGTERM shutdown.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -442,6 +445,80 @@ TEST(ExtprocCommandTest, ServesEnvoyAIGatewayFilterConfig) {
   unlink(file.c_str());
 }
 
+// Sets environment variables (inherited by a Child) for one test; restores them after.
+struct ScopedEnv {
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved;
+  void Set(const char* k, const char* v) {
+    const char* old = getenv(k);
+    saved.emplace_back(k, old ? std::optional<std::string>(old) : std::nullopt);
+    if (v) setenv(k, v, 1);
+    else unsetenv(k);
+  }
+  ~ScopedEnv() {
+    for (auto it = saved.rbegin(); it != saved.rend(); ++it) {
+      if (it->second) setenv(it->first.c_str(), it->second->c_str(), 1);
+      else unsetenv(it->first.c_str());
+    }
+  }
+};
+
+// A loopback HTTP server that answers every request with one JSON body (a credential
+// endpoint for the child to call) and keeps the requests' text.
+class JsonAnswerServer {
+ public:
+  explicit JsonAnswerServer(std::string body) : body_(std::move(body)) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&a), len), 0);
+    EXPECT_EQ(listen(fd_, 8), 0);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~JsonAnswerServer() {
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    thread_.join();
+  }
+  int port() const { return port_; }
+  std::vector<std::string> requests() {
+    std::lock_guard<std::mutex> l(mu_);
+    return requests_;
+  }
+
+ private:
+  void Serve() {
+    for (;;) {
+      int c = accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      std::string req;
+      char buf[4096];
+      while (req.find("\r\n\r\n") == std::string::npos) {
+        ssize_t n = read(c, buf, sizeof(buf));
+        if (n <= 0) break;
+        req.append(buf, static_cast<size_t>(n));
+      }
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        requests_.push_back(req);
+      }
+      std::string resp = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nmetadata-flavor: Google\r\n"
+                         "content-length: " + std::to_string(body_.size()) + "\r\nconnection: close\r\n\r\n" + body_;
+      (void)!write(c, resp.data(), resp.size());
+      close(c);
+    }
+  }
+  std::string body_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<std::string> requests_;
+};
+
 // Envoy AI Gateway's filter config for an AWS backend without credentialFileLiteral: the ext_proc
 // uses the AWS SDK default chain (here the shared credentials file named by
 // AWS_SHARED_CREDENTIALS_FILE, as a pod with a mounted file would have), and signs with it.
@@ -458,21 +535,7 @@ backends:
     auth: {aws: {region: eu-west-1}}
 )");
   // The child inherits this environment: only the file is a source (no keys, no metadata).
-  struct ScopedEnv {
-    std::vector<std::pair<std::string, std::optional<std::string>>> saved;
-    void Set(const char* k, const char* v) {
-      const char* old = getenv(k);
-      saved.emplace_back(k, old ? std::optional<std::string>(old) : std::nullopt);
-      if (v) setenv(k, v, 1);
-      else unsetenv(k);
-    }
-    ~ScopedEnv() {
-      for (auto it = saved.rbegin(); it != saved.rend(); ++it) {
-        if (it->second) setenv(it->first.c_str(), it->second->c_str(), 1);
-        else unsetenv(it->first.c_str());
-      }
-    }
-  } env;
+  ScopedEnv env;
   env.Set("AWS_SHARED_CREDENTIALS_FILE", creds.c_str());
   env.Set("AWS_EC2_METADATA_DISABLED", "true");
   for (const char* k : {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
@@ -498,6 +561,45 @@ backends:
   EXPECT_EQ(c.err().find("chain-secret"), std::string::npos) << "a secret reached the log";
   unlink(file.c_str());
   unlink(creds.c_str());
+}
+
+// Envoy AI Gateway's filter config for a GCP backend without an access token: the ext_proc uses
+// Application Default Credentials, here the metadata server (GKE Workload Identity), and sends
+// its token as the bearer on the Vertex path it prefixes with the project and region.
+TEST(ExtprocCommandTest, GcpBackendWithoutTokenUsesApplicationDefaultCredentials) {
+  JsonAnswerServer metadata(R"({"access_token":"ya29.from-metadata","expires_in":3599,"token_type":"Bearer"})");
+  std::string file = TempPath(".yaml");
+  std::string socket = TempPath(".sock");
+  WriteFile(file, R"(version: dev
+backends:
+  - name: default/vertex/route/chat/rule/0/ref/0
+    schema: {name: GCPVertexAI}
+    auth: {gcp: {region: europe-west4, projectName: my-proj}}
+)");
+  ScopedEnv env;
+  std::string host = "127.0.0.1:" + std::to_string(metadata.port());
+  env.Set("GCE_METADATA_HOST", host.c_str());
+  env.Set("HOME", "/nonexistent-home");
+  for (const char* k : {"GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CONFIG", "NO_GCE_CHECK"}) env.Set(k, nullptr);
+  Child c({"--config", file, "--listen", "unix:" + socket});
+  ASSERT_TRUE(c.WaitForOutput("sluice extproc listening on unix:" + socket)) << (c.Wait(), c.err());
+  t::EnvoySim envoy(grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials()), t::FilterConfig());
+  t::Result r = envoy.Run(
+      t::Request("POST", "/v1/chat/completions", R"({"model":"gemini-2.5-flash","messages":[{"role":"user","content":"hi"}]})",
+                 {{"x-ai-eg-backend", "default/vertex/route/chat/rule/0/ref/0"}}),
+      nullptr);
+  ASSERT_TRUE(r.forwarded) << t::Describe(r) << c.err();
+  EXPECT_EQ(t::Get(r.upstream_request.headers, "authorization"), "Bearer ya29.from-metadata");
+  EXPECT_EQ(t::Get(r.upstream_request.headers, ":path"),
+            "/v1/projects/my-proj/locations/europe-west4/publishers/google/models/gemini-2.5-flash:generateContent");
+  auto seen = metadata.requests();
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen[0].rfind("GET /computeMetadata/v1/instance/service-accounts/default/token?scopes=", 0), 0u) << seen[0];
+  EXPECT_NE(seen[0].find("metadata-flavor: Google\r\n"), std::string::npos) << seen[0];
+  c.Signal(SIGTERM);
+  EXPECT_EQ(c.Wait(), 0) << c.err();
+  EXPECT_EQ(c.err().find("ya29.from-metadata"), std::string::npos) << "a token reached the log";
+  unlink(file.c_str());
 }
 
 TEST(ExtprocCommandTest, ResourceFilesEmitTheirRoutesLlmRequestCosts) {

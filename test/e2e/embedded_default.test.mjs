@@ -2,10 +2,12 @@
 // does, and with nothing configured still starts and says how to configure it.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import { after, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { sluiceBinary, sluiceSkipReason } from './lib/env.mjs';
 import { startProviderSim, SIM_API_KEY } from './lib/harness.mjs';
+import { startVertexSim } from '../tools/provider_sims/vertex.mjs';
 
 /** Starts `sluice run --port 0` with exactly `env` (plus PATH); resolves {port, stdout, stop}. */
 function startWithEnv(env) {
@@ -72,5 +74,27 @@ describe('embedded default (no resource file)', { skip: sluiceSkipReason() }, ()
     assert.equal(seen.path, '/v1/chat/completions');
     assert.equal(seen.headers.authorization, `Bearer ${SIM_API_KEY}`);
     assert.equal(seen.headers['openai-project'], 'proj_e2e');
+  });
+
+  // On GKE with Workload Identity (or with gcloud's login) there is no key file: the project
+  // turns Vertex on, and the gateway takes its tokens from Application Default Credentials.
+  test('GOOGLE_CLOUD_PROJECT without a key file: Gemini models go to Vertex with the metadata server\'s token', async () => {
+    const { publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const sim = await startVertexSim({ publicKey, clientEmail: 'unused@p.iam.gserviceaccount.com', project: 'adc-proj', region: 'europe-west4' });
+    cleanups.push(() => sim.close());
+    const gw = await startWithEnv({
+      GOOGLE_CLOUD_PROJECT: 'adc-proj', GOOGLE_CLOUD_LOCATION: 'europe-west4', VERTEX_BASE_URL: sim.url,
+      GCE_METADATA_HOST: `127.0.0.1:${sim.port}`, HOME: '/nonexistent-home',
+    });
+    cleanups.push(gw.stop);
+    assert.match(gw.stdout, /GCP Vertex AI \(project adc-proj, europe-west4, Application Default Credentials\)/);
+    const client = new OpenAI({ baseURL: `http://127.0.0.1:${gw.port}/v1`, apiKey: 'client-key', maxRetries: 0 });
+    const c = await client.chat.completions.create({ model: 'gemini-2.5-flash', messages: [{ role: 'user', content: 'hello vertex' }] });
+    const rec = sim.requests.find((r) => r.kind === 'google:generateContent');
+    assert.ok(rec, 'no model call reached the simulator');
+    assert.equal(rec.tokenSource, 'metadata');
+    assert.deepEqual(rec.problems, []);
+    assert.equal(rec.path, '/v1/projects/adc-proj/locations/europe-west4/publishers/google/models/gemini-2.5-flash:generateContent');
+    assert.equal(c.choices[0].message.content, rec.answer.text);
   });
 });

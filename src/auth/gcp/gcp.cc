@@ -8,53 +8,7 @@
 #include "json/json.h"
 
 namespace sluice::auth {
-namespace {
 
-// A fixed bearer token (static config, or later the current token of a refreshed source).
-class GcpBearerSigner final : public BackendSigner {
- public:
-  explicit GcpBearerSigner(std::string token) : header_(StrCat("Bearer ", token)) {}
-  absl::StatusOr<http::HeaderMutation> Sign(const SigningRequest&) const override {
-    http::HeaderMutation m;
-    m.Set("authorization", header_);
-    return m;
-  }
-  bool NeedsRequest() const override { return false; }
-
- private:
-  std::string header_;  // secret
-};
-
-// A service-account key whose tokens are not fetched yet: the token fetch (HTTP) is wired by
-// the credential-source layer; until then requests get a 503 saying so.
-class GcpServiceAccountSigner final : public BackendSigner {
- public:
-  absl::StatusOr<http::HeaderMutation> Sign(const SigningRequest&) const override {
-    return absl::UnavailableError("GCP service-account token not fetched yet");
-  }
-  bool NeedsRequest() const override { return false; }
-};
-
-// RFC 3986 unreserved characters pass; everything else is %XX (form encoding of the JWT,
-// whose base64url alphabet and dots need none, kept general anyway).
-std::string FormEscape(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    bool keep = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-                c == '.' || c == '_' || c == '~';
-    if (keep) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
-
-}  // namespace
 
 absl::StatusOr<GcpServiceAccountKey> ParseGcpServiceAccountKey(std::string_view key_json) {
   auto doc = json::Parse(key_json);
@@ -101,8 +55,8 @@ absl::StatusOr<std::string> BuildGcpJwtAssertion(const GcpServiceAccountKey& key
 }
 
 std::string GcpTokenRequestBody(std::string_view assertion) {
-  return StrCat("grant_type=", FormEscape("urn:ietf:params:oauth:grant-type:jwt-bearer"),
-                "&assertion=", FormEscape(assertion));
+  return StrCat("grant_type=", FormEncode("urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                "&assertion=", FormEncode(assertion));
 }
 
 absl::StatusOr<GcpAccessToken> ParseGcpTokenResponse(std::string_view body, int64_t now) {
@@ -111,7 +65,7 @@ absl::StatusOr<GcpAccessToken> ParseGcpTokenResponse(std::string_view body, int6
   if (std::string_view err = doc->GetString("error"); !err.empty()) {
     std::string_view desc = doc->GetString("error_description");
     return absl::UnauthenticatedError(
-        StrCat("gcp token endpoint refused the assertion: ", err, desc.empty() ? "" : ": ", desc));
+        StrCat("gcp token endpoint refused the request: ", err, desc.empty() ? "" : ": ", desc));
   }
   GcpAccessToken t;
   t.token = std::string(doc->GetString("access_token"));
@@ -124,17 +78,12 @@ absl::StatusOr<GcpAccessToken> ParseGcpTokenResponse(std::string_view body, int6
   return t;
 }
 
-absl::StatusOr<std::unique_ptr<BackendSigner>> NewGcpSigner(const config::BackendAuth& auth) {
-  std::string_view token = StripWhitespace(auth.gcp_access_token);
-  if (!token.empty()) return std::make_unique<GcpBearerSigner>(std::string(token));
-  if (!StripWhitespace(auth.gcp_service_account_json).empty()) {
-    // Fail at config load, not on the first request, when the key cannot be used.
-    ASSIGN_OR_RETURN(GcpServiceAccountKey key, ParseGcpServiceAccountKey(auth.gcp_service_account_json));
-    auto probe = BuildGcpJwtAssertion(key, 0);
-    if (!probe.ok()) return absl::InvalidArgumentError(probe.status().message());
-    return std::make_unique<GcpServiceAccountSigner>();
-  }
-  return absl::InvalidArgumentError("gcp auth needs gcp_access_token or gcp_service_account_json");
+absl::StatusOr<GcpServiceAccountKey> LoadGcpServiceAccountKey(std::string_view key_json) {
+  ASSIGN_OR_RETURN(GcpServiceAccountKey key, ParseGcpServiceAccountKey(key_json));
+  // Fail at config load, not at the first token fetch, when the private key cannot sign.
+  auto probe = BuildGcpJwtAssertion(key, 0);
+  if (!probe.ok()) return absl::InvalidArgumentError(probe.status().message());
+  return key;
 }
 
 }  // namespace sluice::auth

@@ -1,31 +1,20 @@
-// GCP Vertex AI credentials: Authorization: Bearer <OAuth2 access token>.
-//
-// Two sources, per the backend's GCP auth config:
-// - gcp_access_token: a static token, sent as is (whitespace trimmed). It wins when both are set.
-// - gcp_service_account_json: a service-account key. Tokens come from Google's OAuth2
-//   JWT-bearer flow (RFC 7523): BuildJwtAssertion() below makes the signed assertion, and a
-//   credential source (not wired yet) posts TokenRequestBody() to the key's token_uri off the
-//   request path. Until then Sign() answers Unavailable.
+// GCP service-account keys: Google's OAuth2 JWT-bearer flow (RFC 7523). BuildGcpJwtAssertion()
+// makes the signed assertion whose TokenRequestBody() the credential source (auth/signer.cc,
+// auth/gcp_credentials.cc) posts to the key's token_uri off the request path.
 // Reference: shared/reference/provider-apis.md §5.7;
 // https://developers.google.com/identity/protocols/oauth2/service-account#httprest
 //
-// Threading: every function here is reentrant; signers are immutable and thread-safe.
-// Secrets: private keys and tokens never appear in error messages.
+// Threading: every function here is reentrant. Secrets: private keys and tokens never appear
+// in error messages.
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <string_view>
 
 #include "absl/status/statusor.h"
-#include "auth/signer.h"
 
 namespace sluice::auth {
-
-// InvalidArgument when neither credential is set, or when the service-account key is not a
-// usable RSA service_account key (the check signs a probe assertion once).
-absl::StatusOr<std::unique_ptr<BackendSigner>> NewGcpSigner(const config::BackendAuth& auth);
 
 inline constexpr std::string_view kGcpCloudPlatformScope = "https://www.googleapis.com/auth/cloud-platform";
 inline constexpr std::string_view kGcpDefaultTokenUri = "https://oauth2.googleapis.com/token";
@@ -43,6 +32,9 @@ struct GcpServiceAccountKey {
 // Parses a key file. InvalidArgument naming the missing/invalid field (never its value), or
 // when `type` is present and is not "service_account".
 absl::StatusOr<GcpServiceAccountKey> ParseGcpServiceAccountKey(std::string_view key_json);
+// ParseGcpServiceAccountKey, then one probe signature: InvalidArgument when the private key is
+// not a usable RSA key.
+absl::StatusOr<GcpServiceAccountKey> LoadGcpServiceAccountKey(std::string_view key_json);
 
 // The signed JWT assertion: base64url(header) "." base64url(claims) "." base64url(RS256 sig),
 // header {"alg":"RS256","typ":"JWT"[,"kid"]}, claims {"iss": client_email, "scope", "aud":
@@ -60,7 +52,8 @@ struct GcpAccessToken {
 };
 // Reads the token endpoint's JSON answer {"access_token","expires_in","token_type"}.
 // Unauthenticated with the endpoint's error/error_description when it refused
-// ({"error":"invalid_grant",...}); Internal when the answer is malformed.
+// ({"error":"invalid_grant",...}); Internal when the answer is malformed. Google's STS and
+// metadata server answer in the same shape.
 absl::StatusOr<GcpAccessToken> ParseGcpTokenResponse(std::string_view body, int64_t now_unix_seconds);
 
 }  // namespace sluice::auth

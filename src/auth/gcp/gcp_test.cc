@@ -41,46 +41,8 @@ std::string B64UrlDecode(std::string_view s) {
   return d.ok() ? *d : "";
 }
 
-http::HeaderMap kNoHeaders;
-SigningRequest Req() { return SigningRequest{"POST", "aiplatform.googleapis.com", "/v1/x", kNoHeaders, "{}"}; }
-
-TEST(GcpSignerTest, StaticTokenIsABearerHeader) {
-  config::BackendAuth a;
-  a.type = config::BackendAuth::Type::kGCP;
-  a.gcp_access_token = "  ya29.token\n";
-  auto s = NewGcpSigner(a);
-  ASSERT_TRUE(s.ok()) << s.status();
-  EXPECT_FALSE((*s)->NeedsRequest());
-  auto m = (*s)->Sign(Req());
-  ASSERT_TRUE(m.ok());
-  ASSERT_EQ(m->set.size(), 1u);
-  EXPECT_EQ(m->set[0].first, "authorization");
-  EXPECT_EQ(m->set[0].second, "Bearer ya29.token");
-}
-
-TEST(GcpSignerTest, StaticTokenWinsOverServiceAccount) {
-  config::BackendAuth a;
-  a.gcp_access_token = "tok";
-  a.gcp_service_account_json = "not even json";
-  auto s = NewGcpSigner(a);
-  ASSERT_TRUE(s.ok());
-  EXPECT_EQ((*s)->Sign(Req())->set[0].second, "Bearer tok");
-}
-
-TEST(GcpSignerTest, ServiceAccountIsUnavailableUntilFetched) {
-  config::BackendAuth a;
-  a.gcp_service_account_json = KeyJson(ReadTestdata("test_key.pem"));
-  auto s = NewGcpSigner(a);
-  ASSERT_TRUE(s.ok()) << s.status();
-  auto m = (*s)->Sign(Req());
-  EXPECT_EQ(m.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(ToStd(m.status().message()), "GCP service-account token not fetched yet");
-}
-
-TEST(GcpSignerTest, RejectsMissingOrUnusableCredentials) {
-  config::BackendAuth none;
-  EXPECT_EQ(NewGcpSigner(none).status().code(), absl::StatusCode::kInvalidArgument);
-
+TEST(GcpKeyTest, LoadRejectsUnusableKeysWithoutQuotingThem) {
+  ASSERT_TRUE(LoadGcpServiceAccountKey(KeyJson(ReadTestdata("test_key.pem"))).ok());
   const std::string secret = "-----BEGIN PRIVATE KEY-----\nTOPSECRETBYTES\n-----END PRIVATE KEY-----\n";
   struct Case {
     std::string json;
@@ -93,9 +55,7 @@ TEST(GcpSignerTest, RejectsMissingOrUnusableCredentials) {
       {KeyJson(secret), "private_key: rsa:"},
   };
   for (const auto& c : cases) {
-    config::BackendAuth a;
-    a.gcp_service_account_json = c.json;
-    auto s = NewGcpSigner(a);
+    auto s = LoadGcpServiceAccountKey(c.json);
     ASSERT_FALSE(s.ok()) << c.json;
     EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
     std::string msg(ToStd(s.status().message()));

@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "common/strings.h"
+#include "json/json.h"
 #include "absl/strings/str_replace.h"
 
 namespace sluice::compiler {
@@ -221,32 +222,46 @@ absl::StatusOr<AutoConfig> GenerateAutoConfig(EnvLookup env, int port) {
                StrCat("AWS Bedrock in ", region)};
     providers.push_back(std::move(p));
   }
-  if (std::string sa_file = Get(env, "GOOGLE_APPLICATION_CREDENTIALS"); !sa_file.empty()) {
-    std::ifstream in(sa_file);
-    if (!in) return absl::InvalidArgumentError(StrCat("GOOGLE_APPLICATION_CREDENTIALS: cannot read ", sa_file));
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string project = Get(env, "GOOGLE_CLOUD_PROJECT");
-    if (project.empty()) {
-      // The key file names its project.
-      std::string key = ss.str();
-      size_t at = key.find("\"project_id\"");
-      if (at != std::string::npos) {
-        size_t q1 = key.find('"', key.find(':', at) + 1);
-        size_t q2 = q1 == std::string::npos ? q1 : key.find('"', q1 + 1);
-        if (q2 != std::string::npos) project = key.substr(q1 + 1, q2 - q1 - 1);
+  // Vertex AI: a service-account key file is put in the config; any other Google credentials
+  // (gcloud's user login, an external_account file, GKE Workload Identity or another metadata
+  // server) are Application Default Credentials, found by the gateway at run time. Without a
+  // key file, GOOGLE_CLOUD_PROJECT is what turns Vertex on.
+  std::string gac_file = Get(env, "GOOGLE_APPLICATION_CREDENTIALS");
+  std::string project = Get(env, "GOOGLE_CLOUD_PROJECT");
+  if (!gac_file.empty() || !project.empty()) {
+    std::string key_json;  // a service-account key: secret
+    if (!gac_file.empty()) {
+      std::ifstream in(gac_file);
+      if (!in) return absl::InvalidArgumentError(StrCat("GOOGLE_APPLICATION_CREDENTIALS: cannot read ", gac_file));
+      std::stringstream ss;
+      ss << in.rdbuf();
+      auto doc = json::Parse(ss.str());
+      if (!doc.ok() || !doc->is_object()) {
+        return absl::InvalidArgumentError(StrCat("GOOGLE_APPLICATION_CREDENTIALS: ", gac_file, " is not a JSON object"));
       }
+      // The file names its project: a key's project_id, a user login's quota_project_id.
+      if (project.empty()) project = std::string(doc->GetString("project_id"));
+      if (project.empty()) project = std::string(doc->GetString("quota_project_id"));
+      if (doc->GetString("type") == "service_account") key_json = ss.str();
     }
-    if (project.empty()) return absl::InvalidArgumentError("set GOOGLE_CLOUD_PROJECT (the key file names no project_id)");
+    if (project.empty()) return absl::InvalidArgumentError("set GOOGLE_CLOUD_PROJECT (the credentials file names no project)");
     std::string region = Get(env, "GOOGLE_CLOUD_LOCATION", "us-central1");
     std::string host = region == "global" ? "aiplatform.googleapis.com" : StrCat(region, "-aiplatform.googleapis.com");
     auto url = ParseUrl(Get(env, "VERTEX_BASE_URL", StrCat("https://", host)));
     if (!url.ok()) return url.status();
+    std::string policy = StrCat("  type: GCPCredentials\n  gcpCredentials: {projectName: ", Quote(project),
+                                ", region: ", Quote(region));
+    std::string secret;
+    if (!key_json.empty()) {
+      StrAppend(&policy, ", credentialsFile: {secretRef: {name: gcp-vertex-credentials}}}\n");
+      secret = StrCat("  service_account.json: ", Quote(key_json), "\n");
+    } else {
+      StrAppend(&policy, "}\n");
+    }
     Provider p{"gcp-vertex", "GCPVertexAI", "", "", *url, "(gemini-|text-embedding-|text-multilingual-embedding-).*",
-               StrCat("  type: GCPCredentials\n  gcpCredentials: {projectName: ", Quote(project), ", region: ",
-                      Quote(region), ", credentialsFile: {secretRef: {name: gcp-vertex-credentials}}}\n"),
-               StrCat("  service_account.json: ", Quote(ss.str()), "\n"), "",
-               StrCat("GCP Vertex AI (project ", project, ", ", region, ")")};
+               std::move(policy), std::move(secret), "",
+               StrCat("GCP Vertex AI (project ", project, ", ", region,
+                      key_json.empty() ? ", Application Default Credentials)" : ")")};
     providers.push_back(std::move(p));
   }
 

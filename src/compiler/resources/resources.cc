@@ -926,7 +926,8 @@ class Builder {
     auth->type = config::BackendAuth::Type::kAzureToken;
   }
 
-  // GCPCredentials: project, region, and a service-account key file (JSON in a Secret).
+  // GCPCredentials: project, region, and a service-account key file (JSON in a Secret), or
+  // without one Application Default Credentials.
   void DecodeGcp(const Ctx& c, const Node* spec, config::BackendAuth* auth) {
     const std::string p = "spec.gcpCredentials";
     const Node* g = GetMap(c, spec, "gcpCredentials", "spec");
@@ -934,12 +935,24 @@ class Builder {
       c.Error(spec, p, "type GCPCredentials needs the gcpCredentials block");
       return;
     }
+    if (const Node* wif = g->Find("workloadIdentityFederationConfig")) {
+      // Envoy AI Gateway's controller exchanges an OIDC token from Envoy Gateway's OIDC client
+      // for a GCP token there; sluice has no such controller.
+      c.Error(wif, Path(p, "workloadIdentityFederationConfig"),
+              "is not supported (it needs Envoy AI Gateway's controller); leave out credentialsFile for Application "
+              "Default Credentials, which include workload identity federation through an external_account file in "
+              "GOOGLE_APPLICATION_CREDENTIALS, and GKE Workload Identity");
+      return;
+    }
     CheckFields(c, g, p, {"projectName", "region", "credentialsFile"});
     if (!GetString(c, g, "projectName", p, &auth->gcp_project, true)) return;
     if (!GetString(c, g, "region", p, &auth->gcp_region, true)) return;
     const Node* file = GetMap(c, g, "credentialsFile", p);
     if (file == nullptr) {
-      c.Error(g, Path(p, "credentialsFile"), "required field is missing");
+      // No key file: Google's Application Default Credentials, found at run time
+      // (GOOGLE_APPLICATION_CREDENTIALS, gcloud's file, the metadata server).
+      auth->gcp_default_credentials = true;
+      auth->type = config::BackendAuth::Type::kGCP;
       return;
     }
     Ref ref;

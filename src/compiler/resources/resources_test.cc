@@ -558,6 +558,95 @@ TEST(AutoConfigTest, AzureWorkloadIdentityWithoutAKey) {
   EXPECT_TRUE(c.backends[0].auth.azure_client_secret.empty());
 }
 
+// Vertex without a key file: GOOGLE_CLOUD_PROJECT turns it on with Application Default
+// Credentials (gcloud's login, GKE Workload Identity, ...), found by the gateway at run time. A
+// user login named by GOOGLE_APPLICATION_CREDENTIALS is not put in the config either, and names
+// its quota project.
+TEST(AutoConfigTest, VertexWithApplicationDefaultCredentials) {
+  TestEnv() = {{"GOOGLE_CLOUD_PROJECT", "adc-proj"}, {"GOOGLE_CLOUD_LOCATION", "europe-west1"}};
+  std::string yaml;
+  Diagnostics diags;
+  config::Config c = BuildAutoConfig(&yaml, &diags);
+  ASSERT_FALSE(diags.HasErrors()) << All(diags) << yaml;
+  ASSERT_EQ(c.backends.size(), 1u);
+  EXPECT_EQ(c.backends[0].schema, config::ApiSchema::kGCPVertexAI);
+  EXPECT_EQ(c.backends[0].auth.type, config::BackendAuth::Type::kGCP);
+  EXPECT_TRUE(c.backends[0].auth.gcp_default_credentials);
+  EXPECT_TRUE(c.backends[0].auth.gcp_service_account_json.empty());
+  EXPECT_EQ(c.backends[0].auth.gcp_project, "adc-proj");
+  EXPECT_EQ(c.backends[0].endpoints[0].host, "europe-west1-aiplatform.googleapis.com");
+
+  std::string user = (std::filesystem::temp_directory_path() / "sluice-adc-user.json").string();
+  std::ofstream(user) << R"({"type":"authorized_user","client_id":"c","client_secret":"USERSECRET",)"
+                         R"("refresh_token":"r","quota_project_id":"quota-proj"})";
+  TestEnv() = {{"GOOGLE_APPLICATION_CREDENTIALS", user}};
+  c = BuildAutoConfig(&yaml, &diags);
+  ASSERT_FALSE(diags.HasErrors()) << All(diags) << yaml;
+  ASSERT_EQ(c.backends.size(), 1u);
+  EXPECT_TRUE(c.backends[0].auth.gcp_default_credentials);
+  EXPECT_EQ(c.backends[0].auth.gcp_project, "quota-proj");
+  EXPECT_EQ(yaml.find("USERSECRET"), std::string::npos) << yaml;
+  std::filesystem::remove(user);
+}
+
+// GCPCredentials without a key file is Application Default Credentials; Envoy AI Gateway's
+// workload identity federation block (done by its controller) is refused, naming the field.
+TEST(ResourcesTest, GcpCredentialsWithoutAKeyFile) {
+  const std::string base = R"(apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw}
+spec: {gatewayClassName: sluice, listeners: [{name: http, protocol: HTTP, port: 8080}]}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIGatewayRoute
+metadata: {name: r}
+spec:
+  parentRefs: [{name: gw}]
+  rules: [{backendRefs: [{name: vertex}]}]
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: vertex-backend}
+spec: {endpoints: [{fqdn: {hostname: us-central1-aiplatform.googleapis.com, port: 443}}]}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: vertex}
+spec:
+  schema: {name: GCPVertexAI}
+  backendRef: {name: vertex-backend, kind: Backend, group: gateway.envoyproxy.io}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: gcp}
+spec:
+  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: vertex}]
+  type: GCPCredentials
+  gcpCredentials:
+    projectName: my-proj
+    region: us-central1
+)";
+  Diagnostics diags;
+  config::Config c = Build(base, &diags);
+  ASSERT_FALSE(diags.HasErrors()) << All(diags);
+  ASSERT_EQ(c.backends.size(), 1u);
+  EXPECT_EQ(c.backends[0].auth.type, config::BackendAuth::Type::kGCP);
+  EXPECT_TRUE(c.backends[0].auth.gcp_default_credentials);
+  EXPECT_EQ(c.backends[0].auth.gcp_project, "my-proj");
+
+  Diagnostics wif_diags;
+  Build(base + R"(    workloadIdentityFederationConfig:
+      projectID: my-proj
+      workloadIdentityPoolName: pool
+      workloadIdentityProviderName: prov
+)",
+        &wif_diags);
+  ASSERT_TRUE(wif_diags.HasErrors());
+  EXPECT_NE(All(wif_diags).find("spec.gcpCredentials.workloadIdentityFederationConfig"), std::string::npos)
+      << All(wif_diags);
+  EXPECT_NE(All(wif_diags).find("Application Default Credentials"), std::string::npos) << All(wif_diags);
+}
+
 TEST(AutoConfigTest, NothingConfiguredStillYieldsAGateway) {
   auto ac = GenerateAutoConfig(&EmptyEnv, 1975);
   ASSERT_TRUE(ac.ok());

@@ -10,6 +10,7 @@
 //   { type: 'AWSCredentials', region, ini }                 ini: the credentials file text
 //   { type: 'AWSCredentials', region }                      the AWS default credential chain
 //   { type: 'GCPCredentials', project, region, serviceAccountJson }
+//   { type: 'GCPCredentials', project, region }                      (Application Default Credentials)
 //   { type: 'AzureCredentials', tenantId, clientId, clientSecret }   (Entra ID client credentials)
 //   { type: 'AzureCredentials', tenantId, clientId }                 (workload identity)
 const q = (s) => JSON.stringify(String(s)); // a JSON string is a valid YAML double-quoted scalar
@@ -58,6 +59,12 @@ ${secret({ apiKey: a.key })}`;
     region: ${a.region ?? 'us-east-1'}
     credentialsFile: {secretRef: {name: ${b.name}-secret}, profile: ${a.profile ?? 'default'}}
 ${secret({ credentials: a.ini })}`;
+  }
+  if (a.type === 'GCPCredentials' && a.serviceAccountJson === undefined) {
+    // No key file: Application Default Credentials from the gateway's environment.
+    return `${head}  type: GCPCredentials
+  gcpCredentials: {projectName: ${q(a.project ?? 'p')}, region: ${q(a.region ?? 'us-central1')}}
+`;
   }
   if (a.type === 'GCPCredentials') {
     return `${head}  type: GCPCredentials

@@ -12,6 +12,19 @@
 //   this sim's /token URL (the key file's token_uri), scope has cloud-platform, iat within 5
 //   minutes of now, iat < exp <= iat + 3600. Issues {"access_token","expires_in","token_type"};
 //   refuses with 400 {"error":"invalid_grant","error_description"}.
+// POST /token  grant_type=refresh_token (gcloud's user login, `userLogin` option): client_id,
+//   client_secret and refresh_token must match.
+// GET /computeMetadata/v1/instance/service-accounts/default/token?scopes=...: the GCE / GKE
+//   metadata server; needs `Metadata-Flavor: Google` and the cloud-platform scope (403
+//   otherwise), answers with a Metadata-Flavor: Google header.
+// POST /v1/token  Google STS token exchange (workload identity federation, `federation` option:
+//   {audience, subjectToken, serviceAccount}): grant_type token-exchange, the audience, the
+//   subject token and its type, requested_token_type access_token and the cloud-platform scope.
+//   Issues a federated token that model calls refuse (403), good only for
+// POST /v1/projects/-/serviceAccounts/{email}:generateAccessToken  (IAM Credentials; Bearer a
+//   federated token; {"scope":[cloud-platform],"lifetime":"Ns"}): answers
+//   {"accessToken","expireTime"} for federation.serviceAccount.
+// Every issued token is recorded with how it was minted (sim.tokenSources: token -> kind).
 // Model calls need `Authorization: Bearer <a token this sim issued>` (401 UNAUTHENTICATED) and
 // the configured project and region in the path (403/404 otherwise):
 //   /v1/projects/{p}/locations/{r}/publishers/google/models/{m}:generateContent
@@ -273,36 +286,119 @@ function geminiUsage(answer) {
  */
 export async function startVertexSim({
   publicKey, clientEmail, privateKeyId, project = 'p', region = 'us-central1', tokenLifetimeSeconds = 3599,
-  chunkDelayMs = 2, port = 0,
+  chunkDelayMs = 2, port = 0, userLogin = null, federation = null,
 }) {
   const issued = new Map(); // token -> expiry (ms)
+  const federated = new Map(); // STS token -> expiry (ms): good for impersonation only
+  const tokenSources = new Map(); // token -> how it was minted
+  const issue = (kind, map = issued) => {
+    const token = `ya29.sim-${kind}-${issued.size + federated.size + 1}-${crypto.randomBytes(12).toString('hex')}`;
+    map.set(token, Date.now() + tokenLifetimeSeconds * 1000);
+    tokenSources.set(token, kind);
+    return token;
+  };
+  const checkForm = (rec) => {
+    if (rec.method !== 'POST') rec.problems.push(`method ${rec.method}`);
+    if (!String(rec.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) {
+      rec.problems.push(`content-type ${rec.headers['content-type']}, expected application/x-www-form-urlencoded`);
+    }
+    return new URLSearchParams(rec.body);
+  };
   let sim = null;
   sim = await startRecordingServer('vertex-sim', async (rec, req, res) => {
     const p = rec.url.pathname;
     if (p === '/token') {
       rec.kind = 'token';
-      const form = new URLSearchParams(rec.body);
-      if (rec.method !== 'POST') rec.problems.push(`method ${rec.method}`);
-      if (!String(rec.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) {
-        rec.problems.push(`content-type ${rec.headers['content-type']}, expected application/x-www-form-urlencoded`);
+      const form = checkForm(rec);
+      let kind = 'service-account';
+      if (form.get('grant_type') === 'refresh_token' && userLogin) {
+        kind = 'user-login';
+        rec.kind = 'token:refresh_token';
+        for (const [field, want] of [['client_id', userLogin.clientId], ['client_secret', userLogin.clientSecret],
+          ['refresh_token', userLogin.refreshToken]]) {
+          if (form.get(field) !== want) rec.problems.push(`${field} does not match the user login`);
+        }
+      } else {
+        if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer') {
+          rec.problems.push(`grant_type ${form.get('grant_type')}`);
+        }
+        const v = verifyAssertion(form.get('assertion'), {
+          publicKey, clientEmail, privateKeyId, audience: `${sim.url}/token`,
+        });
+        rec.jwtValid = v.ok;
+        rec.jwtClaims = v.claims ?? null;
+        if (!v.ok) rec.problems.push(v.problem);
       }
-      if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer') {
-        rec.problems.push(`grant_type ${form.get('grant_type')}`);
-      }
-      const v = verifyAssertion(form.get('assertion'), {
-        publicKey, clientEmail, privateKeyId, audience: `${sim.url}/token`,
-      });
-      rec.jwtValid = v.ok;
-      rec.jwtClaims = v.claims ?? null;
-      if (!v.ok) rec.problems.push(v.problem);
       if (rec.problems.length > 0) {
         sendJson(res, 400, { error: 'invalid_grant', error_description: rec.problems.join('; ') });
         return;
       }
-      const token = `ya29.sim-${issued.size + 1}-${crypto.randomBytes(12).toString('hex')}`;
-      issued.set(token, Date.now() + tokenLifetimeSeconds * 1000);
+      const token = issue(kind);
       rec.issuedToken = token;
       sendJson(res, 200, { access_token: token, expires_in: tokenLifetimeSeconds, token_type: 'Bearer' });
+      return;
+    }
+    if (p === '/computeMetadata/v1/instance/service-accounts/default/token') {
+      rec.kind = 'metadata:token';
+      if (rec.method !== 'GET') rec.problems.push(`method ${rec.method}`);
+      if (rec.headers['metadata-flavor'] !== 'Google') rec.problems.push('no Metadata-Flavor: Google header');
+      const scopes = (rec.url.searchParams.get('scopes') ?? '').split(',');
+      if (!scopes.includes(CLOUD_PLATFORM_SCOPE)) rec.problems.push(`scopes ${rec.url.searchParams.get('scopes')}`);
+      if (rec.problems.length > 0) {
+        res.writeHead(403, { 'content-type': 'text/plain', 'metadata-flavor': 'Google' });
+        res.end(rec.problems.join('; '));
+        return;
+      }
+      const token = issue('metadata');
+      rec.issuedToken = token;
+      sendJson(res, 200, { access_token: token, expires_in: tokenLifetimeSeconds, token_type: 'Bearer' },
+        { 'metadata-flavor': 'Google' });
+      return;
+    }
+    if (p === '/v1/token' && federation) {
+      rec.kind = 'sts:token-exchange';
+      const form = checkForm(rec);
+      const want = {
+        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+        audience: federation.audience,
+        subject_token: federation.subjectToken,
+        subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+        requested_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+      };
+      for (const [field, value] of Object.entries(want)) {
+        if (form.get(field) !== value) rec.problems.push(`${field} ${field === 'subject_token' ? '(withheld)' : form.get(field)}, expected ${field === 'subject_token' ? 'the projected token' : value}`);
+      }
+      if (!(form.get('scope') ?? '').split(' ').includes(CLOUD_PLATFORM_SCOPE)) rec.problems.push(`scope ${form.get('scope')}`);
+      if (rec.problems.length > 0) {
+        sendJson(res, 400, { error: 'invalid_grant', error_description: rec.problems.join('; ') });
+        return;
+      }
+      const token = issue('federated', federated);
+      rec.issuedToken = token;
+      sendJson(res, 200, {
+        access_token: token, issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+        token_type: 'Bearer', expires_in: tokenLifetimeSeconds,
+      });
+      return;
+    }
+    const gat = /^\/v1\/projects\/-\/serviceAccounts\/([^/:]+):generateAccessToken$/.exec(p);
+    if (gat && federation) {
+      rec.kind = 'iam:generateAccessToken';
+      const auth = rec.headers.authorization ?? '';
+      const bearer = auth.startsWith('Bearer ') ? auth.slice(7) : '';
+      if (!federated.has(bearer) || federated.get(bearer) <= Date.now()) rec.problems.push('bearer is not a federated token of this sim');
+      if (decodeURIComponent(gat[1]) !== federation.serviceAccount) rec.problems.push(`service account ${gat[1]}`);
+      if (!Array.isArray(rec.json?.scope) || !rec.json.scope.includes(CLOUD_PLATFORM_SCOPE)) rec.problems.push('scope');
+      const lifetime = /^(\d+)s$/.exec(rec.json?.lifetime ?? '');
+      if (!lifetime || Number(lifetime[1]) > 3600) rec.problems.push(`lifetime ${rec.json?.lifetime}`);
+      if (rec.problems.length > 0) {
+        sendJson(res, 403, { error: { code: 403, message: rec.problems.join('; '), status: 'PERMISSION_DENIED' } });
+        return;
+      }
+      const token = issue('impersonated');
+      rec.issuedToken = token;
+      const expireTime = new Date(Date.now() + Number(lifetime[1]) * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+      sendJson(res, 200, { accessToken: token, expireTime });
       return;
     }
     const m = /^\/v1\/projects\/([^/]+)\/locations\/([^/]+)\/publishers\/(google|anthropic)\/models\/([^/:]+):([A-Za-z]+)$/.exec(p);
@@ -311,6 +407,12 @@ export async function startVertexSim({
     const auth = rec.headers.authorization ?? '';
     const token = auth.startsWith('Bearer ') ? auth.slice(7) : null;
     rec.tokenValid = token !== null && issued.has(token) && issued.get(token) > Date.now();
+    rec.tokenSource = token ? tokenSources.get(token) ?? null : null;
+    if (token && federated.has(token)) {
+      rec.problems.push('a federated token was used without impersonation');
+      googleError(res, 403, 'PERMISSION_DENIED', 'The federated identity has no access; impersonate a service account.');
+      return;
+    }
     if (!rec.tokenValid) {
       rec.problems.push(token ? 'bearer token was not issued by this sim (or expired)' : 'no bearer token');
       googleError(res, 401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.');
@@ -476,6 +578,7 @@ export async function startVertexSim({
     await writeSse(res, events, { delayMs: chunkDelayMs, crlf: true });
   }, { port });
   sim.issuedTokens = () => [...issued.keys()];
+  sim.tokenSources = tokenSources;
   return sim;
 }
 

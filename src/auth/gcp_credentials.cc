@@ -1,0 +1,282 @@
+#include "auth/gcp_credentials.h"
+
+#include <utility>
+#include <vector>
+
+#include "common/log.h"
+#include "http/headers.h"
+#include "common/status_macros.h"
+#include "common/strings.h"
+#include "json/json.h"
+
+namespace sluice::auth {
+
+namespace {
+
+constexpr int kMetadataTimeoutMs = 3000;
+constexpr std::string_view kDefaultStsUrl = "https://sts.googleapis.com/v1/token";
+
+bool EnvTrue(std::string_view v) { return v == "true" || v == "True" || v == "TRUE" || v == "1"; }
+
+// A token endpoint's answer ({"access_token","expires_in"}: OAuth2, STS, metadata server) as a
+// Token; `who` names the endpoint in errors. A transport failure stays Unavailable (the caller
+// may try elsewhere); a refusal is Unauthenticated.
+absl::StatusOr<Token> ReadTokenAnswer(const absl::StatusOr<HttpResponse>& resp, std::string_view who, int64_t now) {
+  if (!resp.ok()) return absl::UnavailableError(StrCat(who, ": ", ToStd(resp.status().message())));
+  auto t = ParseGcpTokenResponse(resp->body, now);
+  if (t.ok() && resp->status == 200) return Token{std::move(t->token), t->expires_at};
+  std::string why = t.ok() ? std::string() : std::string(ToStd(t.status().message()));
+  return absl::UnauthenticatedError(StrCat(who, " answered status ", resp->status, why.empty() ? "" : " (", why,
+                                           why.empty() ? "" : ")"));
+}
+
+class DefaultCredentials {
+ public:
+  explicit DefaultCredentials(EnvLookup env) : env_(std::move(env)) {}
+
+  absl::StatusOr<Token> Mint(HttpClient& http, int64_t now) const {
+    // 1. The file GOOGLE_APPLICATION_CREDENTIALS names.
+    if (std::string file = env_("GOOGLE_APPLICATION_CREDENTIALS"); !file.empty()) {
+      auto text = ReadCredentialFile(file, "GOOGLE_APPLICATION_CREDENTIALS");
+      if (!text.ok()) return absl::UnauthenticatedError(text.status().message());
+      return Note(file, FromFile(http, *text, StrCat("GOOGLE_APPLICATION_CREDENTIALS ", file), now));
+    }
+    // 2. gcloud's application-default file.
+    std::string dir = env_("CLOUDSDK_CONFIG");
+    if (std::string home = env_("HOME"); dir.empty() && !home.empty()) dir = StrCat(home, "/.config/gcloud");
+    std::string well_known = dir.empty() ? "" : StrCat(dir, "/application_default_credentials.json");
+    if (!well_known.empty()) {
+      if (auto text = ReadCredentialFile(well_known, "gcloud's file"); text.ok()) {
+        return Note(well_known, FromFile(http, *text, well_known, now));
+      }
+    }
+    std::string none = StrCat("no Application Default Credentials: GOOGLE_APPLICATION_CREDENTIALS is not set, ",
+                              well_known.empty() ? std::string("HOME is not set") : StrCat("there is no ", well_known),
+                              ", and ");
+    // 3. The metadata server.
+    if (EnvTrue(env_("NO_GCE_CHECK"))) {
+      return absl::UnauthenticatedError(StrCat(none, "the metadata server is not asked (NO_GCE_CHECK)"));
+    }
+    auto md = Metadata(http, now);
+    if (!md.ok() && md.status().code() == absl::StatusCode::kUnavailable) {
+      return absl::UnauthenticatedError(StrCat(none, ToStd(md.status().message())));
+    }
+    return Note("the metadata server", std::move(md));
+  }
+
+ private:
+  static absl::StatusOr<Token> Note(std::string_view source, absl::StatusOr<Token> t) {
+    if (t.ok()) log::Info("gcp credentials: from ", source);
+    return t;
+  }
+
+  // A credentials file's JSON; `origin` names it in errors.
+  absl::StatusOr<Token> FromFile(HttpClient& http, std::string_view text, std::string_view origin, int64_t now) const {
+    auto doc = json::Parse(text);
+    // The parser's message may quote the file, which holds secrets: not repeated.
+    if (!doc.ok() || !doc->is_object()) return absl::UnauthenticatedError(StrCat(origin, " is not a JSON object"));
+    std::string_view type = doc->GetString("type");
+    if (type == "service_account") {
+      auto key = ParseGcpServiceAccountKey(text);
+      if (!key.ok()) return absl::UnauthenticatedError(StrCat(origin, ": ", ToStd(key.status().message())));
+      auto t = MintGcpServiceAccountToken(http, *key, now);
+      if (!t.ok() && t.status().code() == absl::StatusCode::kInvalidArgument) {  // the key cannot sign
+        return absl::UnauthenticatedError(StrCat(origin, ": ", ToStd(t.status().message())));
+      }
+      return t;
+    }
+    if (type == "authorized_user") return AuthorizedUser(http, *doc, origin, now);
+    if (type == "external_account") return ExternalAccount(http, *doc, origin, now);
+    return absl::UnauthenticatedError(StrCat(origin, ": credentials of type \"", Clip(type, 60),
+                                             "\" are not supported (service_account, authorized_user and "
+                                             "external_account are)"));
+  }
+
+  // gcloud's user credentials: the OAuth2 refresh_token grant.
+  static absl::StatusOr<Token> AuthorizedUser(HttpClient& http, const json::Value& doc, std::string_view origin,
+                                              int64_t now) {
+    std::string_view id = doc.GetString("client_id"), secret = doc.GetString("client_secret"),
+                     refresh = doc.GetString("refresh_token"), uri = doc.GetString("token_uri");
+    if (id.empty() || secret.empty() || refresh.empty()) {
+      return absl::UnauthenticatedError(
+          StrCat(origin, ": authorized_user credentials need client_id, client_secret and refresh_token"));
+    }
+    std::string url(uri.empty() ? kGcpDefaultTokenUri : uri);
+    std::string form = StrCat("grant_type=refresh_token&client_id=", FormEncode(id),
+                              "&client_secret=", FormEncode(secret), "&refresh_token=", FormEncode(refresh));
+    return ReadTokenAnswer(http.PostForm(url, form), "the OAuth2 token endpoint (refresh_token grant)", now);
+  }
+
+  // Workload identity federation: subject token -> STS -> optionally a service account's token.
+  absl::StatusOr<Token> ExternalAccount(HttpClient& http, const json::Value& doc, std::string_view origin,
+                                        int64_t now) const {
+    std::string_view audience = doc.GetString("audience"), subject_type = doc.GetString("subject_token_type");
+    if (audience.empty() || subject_type.empty()) {
+      return absl::UnauthenticatedError(StrCat(origin, ": external_account credentials need audience and subject_token_type"));
+    }
+    const json::Value* src = doc.Find("credential_source");
+    if (src == nullptr || !src->is_object()) {
+      return absl::UnauthenticatedError(StrCat(origin, ": external_account credentials need credential_source"));
+    }
+    ASSIGN_OR_RETURN(std::string subject, SubjectToken(http, *src, origin));
+    std::string_view sts = doc.GetString("token_url");
+    std::string form = StrCat("grant_type=", FormEncode("urn:ietf:params:oauth:grant-type:token-exchange"),
+                              "&audience=", FormEncode(audience), "&scope=", FormEncode(kGcpCloudPlatformScope),
+                              "&requested_token_type=", FormEncode("urn:ietf:params:oauth:token-type:access_token"),
+                              "&subject_token_type=", FormEncode(subject_type), "&subject_token=", FormEncode(subject));
+    ASSIGN_OR_RETURN(Token federated, ReadTokenAnswer(http.PostForm(sts.empty() ? kDefaultStsUrl : sts, form),
+                                                      "Google STS (token exchange)", now));
+    std::string_view impersonate = doc.GetString("service_account_impersonation_url");
+    if (impersonate.empty()) return federated;
+
+    int64_t lifetime = 3600;
+    if (const json::Value* sai = doc.Find("service_account_impersonation"); sai && sai->is_object()) {
+      if (const json::Value* l = sai->Find("token_lifetime_seconds"); l && l->is_number() && l->as_int() > 0)
+        lifetime = l->as_int();
+    }
+    if (!HeaderSafe(federated.value)) return absl::UnauthenticatedError("Google STS answered an unusable access_token");
+    std::string auth = StrCat("Bearer ", federated.value);  // secret
+    std::string body = StrCat(R"({"scope":[")", kGcpCloudPlatformScope, R"("],"lifetime":")", lifetime, R"(s"})");
+    HttpRequest r;
+    r.method = "POST";
+    r.url = impersonate;
+    r.headers = {{"authorization", auth}, {"content-type", "application/json"}, {"accept", "application/json"}};
+    r.body = body;
+    auto resp = http.Send(r);
+    if (!resp.ok()) return absl::UnavailableError(StrCat("service account impersonation: ", ToStd(resp.status().message())));
+    auto answer = json::Parse(resp->body);
+    if (resp->status != 200 || !answer.ok() || !answer->is_object()) {
+      std::string why;
+      if (answer.ok() && answer->is_object()) {
+        if (const json::Value* e = answer->Find("error"); e && e->is_object()) why = Clip(e->GetString("message"), 300);
+      }
+      return absl::UnauthenticatedError(StrCat("service account impersonation answered status ", resp->status,
+                                               why.empty() ? "" : " (", why, why.empty() ? "" : ")"));
+    }
+    std::string_view token = answer->GetString("accessToken");
+    auto expires = ParseIso8601Utc(answer->GetString("expireTime"));
+    if (token.empty() || !expires.ok()) {
+      return absl::UnauthenticatedError("service account impersonation answered without accessToken / expireTime");
+    }
+    return Token{std::string(token), *expires};
+  }
+
+  // The subject token of an external_account: from a file (a projected Kubernetes service
+  // account token, say) or a URL (Azure's instance metadata, say), as text or in a JSON field.
+  static absl::StatusOr<std::string> SubjectToken(HttpClient& http, const json::Value& src, std::string_view origin) {
+    std::string_view file = src.GetString("file"), url = src.GetString("url");
+    std::string raw;  // secret
+    if (!file.empty()) {
+      auto text = ReadCredentialFile(std::string(file), StrCat(origin, ": credential_source.file"));
+      if (!text.ok()) return absl::UnauthenticatedError(text.status().message());
+      raw = std::move(*text);
+    } else if (!url.empty()) {
+      HttpRequest r;
+      r.url = url;
+      if (const json::Value* h = src.Find("headers"); h && h->is_object()) {
+        for (const auto& [name, value] : h->members()) {
+          if (!value.is_string() || !HeaderSafe(name) || !HeaderSafe(value.as_string())) {
+            return absl::UnauthenticatedError(StrCat(origin, ": credential_source.headers must be strings"));
+          }
+          r.headers.emplace_back(http::ToLower(name), value.as_string());
+        }
+      }
+      auto resp = http.Send(r);
+      if (!resp.ok()) return absl::UnauthenticatedError(StrCat("credential_source.url: ", ToStd(resp.status().message())));
+      if (resp->status != 200) {
+        return absl::UnauthenticatedError(StrCat("credential_source.url answered status ", resp->status));
+      }
+      raw = std::move(resp->body);
+    } else if (src.Find("environment_id") || src.Find("executable")) {
+      return absl::UnauthenticatedError(StrCat(origin, ": external_account credentials sourced from ",
+                                               src.Find("executable") ? "an executable" : "AWS",
+                                               " are not supported (a credential_source file or url is)"));
+    } else {
+      return absl::UnauthenticatedError(StrCat(origin, ": credential_source needs file or url"));
+    }
+    std::string_view format, field;
+    if (const json::Value* f = src.Find("format"); f && f->is_object()) {
+      format = f->GetString("type");
+      field = f->GetString("subject_token_field_name");
+    }
+    std::string token;
+    if (format == "json") {
+      auto doc = json::Parse(raw);
+      if (field.empty() || !doc.ok() || !doc->is_object() || doc->GetString(field).empty()) {
+        return absl::UnauthenticatedError(StrCat(origin, ": the subject token source has no JSON field \"",
+                                                 Clip(field, 60), "\""));
+      }
+      token = std::string(doc->GetString(field));
+    } else {
+      token = std::string(StripWhitespace(raw));
+    }
+    if (token.empty()) return absl::UnauthenticatedError(StrCat(origin, ": the subject token is empty"));
+    return token;
+  }
+
+  // The instance's default service account, from the metadata server. Unavailable when no
+  // metadata server answers (not on Google Cloud).
+  absl::StatusOr<Token> Metadata(HttpClient& http, int64_t now) const {
+    std::vector<std::string> hosts;
+    if (std::string h = env_("GCE_METADATA_HOST"); !h.empty()) hosts.push_back(h);
+    else hosts = {"metadata.google.internal", "169.254.169.254"};
+    std::string last;
+    for (const auto& host : hosts) {
+      std::string url = StrCat("http://", host, "/computeMetadata/v1/instance/service-accounts/default/token?scopes=",
+                               FormEncode(kGcpCloudPlatformScope));
+      HttpRequest r;
+      r.url = url;
+      r.headers = {{"metadata-flavor", "Google"}};
+      r.timeout_ms = kMetadataTimeoutMs;
+      auto resp = http.Send(r);
+      if (!resp.ok()) {
+        last = StrCat(host, ": ", ToStd(resp.status().message()));
+        continue;
+      }
+      if (resp->status == 404) {
+        return absl::UnauthenticatedError(StrCat("the metadata server at ", host, " has no default service account"));
+      }
+      return ReadTokenAnswer(resp, StrCat("the metadata server at ", host), now);
+    }
+    return absl::UnavailableError(StrCat("no metadata server answered (", last, ")"));
+  }
+
+  EnvLookup env_;
+};
+
+}  // namespace
+
+absl::StatusOr<Token> MintGcpServiceAccountToken(HttpClient& http, const GcpServiceAccountKey& key, int64_t now) {
+  ASSIGN_OR_RETURN(std::string assertion, BuildGcpJwtAssertion(key, now));
+  auto resp = http.PostForm(key.token_uri, GcpTokenRequestBody(assertion));
+  if (!resp.ok()) return resp.status();
+  auto tok = ParseGcpTokenResponse(resp->body, now);
+  if (!tok.ok()) return tok.status();
+  return Token{std::move(tok->token), tok->expires_at};
+}
+
+TokenMinter NewGcpDefaultCredentialsMinter(EnvLookup env) {
+  auto adc = std::make_shared<DefaultCredentials>(std::move(env));
+  return [adc](HttpClient& http, int64_t now) { return adc->Mint(http, now); };
+}
+
+absl::StatusOr<std::unique_ptr<BackendSigner>> NewGcpTokenSigner(const config::BackendAuth& auth) {
+  std::shared_ptr<RefreshingToken> token;
+  if (!StripWhitespace(auth.gcp_service_account_json).empty()) {
+    ASSIGN_OR_RETURN(GcpServiceAccountKey key, LoadGcpServiceAccountKey(auth.gcp_service_account_json));
+    std::string name = StrCat("gcp:", key.client_email);
+    token = std::make_shared<RefreshingToken>(std::move(name), [key = std::move(key)](HttpClient& http, int64_t now) {
+      return MintGcpServiceAccountToken(http, key, now);
+    });
+  } else if (auth.gcp_default_credentials) {
+    token = std::make_shared<RefreshingToken>("gcp:application-default-credentials",
+                                              NewGcpDefaultCredentialsMinter(ProcessEnv()));
+  } else {
+    return absl::InvalidArgumentError(
+        "gcp auth needs an access token, a service-account key or Application Default Credentials");
+  }
+  TokenRefresher::Get().Register(token);
+  return NewBearerTokenSigner(std::move(token));
+}
+
+}  // namespace sluice::auth

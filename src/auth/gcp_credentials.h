@@ -1,0 +1,47 @@
+// Google Cloud credentials that are minted at run time, refreshed off the request path by the
+// TokenRefresher, and sent as "Authorization: Bearer <access token>" (GCPVertexAI and
+// GCPAnthropic backends).
+//
+// - A service-account key given in the config (GCPCredentials.credentialsFile): Google's OAuth2
+//   JWT-bearer flow at the key's token_uri.
+// - Otherwise Application Default Credentials, as Google's client libraries find them and as
+//   Envoy AI Gateway's ext_proc uses them for a `gcp` backend without an access token. Looked
+//   for in this order at every refresh:
+//     1. GOOGLE_APPLICATION_CREDENTIALS: a JSON credentials file of type
+//        - service_account (JWT-bearer, as above);
+//        - authorized_user (what `gcloud auth application-default login` writes: the OAuth2
+//          refresh_token grant at token_uri);
+//        - external_account (workload identity federation: a subject token read from a file or
+//          fetched from a URL, exchanged at Google's STS token_url for an access token, then,
+//          with service_account_impersonation_url, for a service account's token);
+//     2. gcloud's file: $CLOUDSDK_CONFIG/application_default_credentials.json, else
+//        ~/.config/gcloud/application_default_credentials.json;
+//     3. the metadata server (GCE, Cloud Run, GKE Workload Identity):
+//        http://$GCE_METADATA_HOST (default metadata.google.internal, then 169.254.169.254)
+//        /computeMetadata/v1/instance/service-accounts/default/token, unless NO_GCE_CHECK=true.
+//   A file that is named (1) or found (2) and fails is the answer (its error).
+// Tokens ask for the cloud-platform scope. Errors name the source and what failed, never a
+// secret (refresh tokens, client secrets, subject tokens, access tokens).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "auth/gcp/gcp.h"
+#include "auth/signer.h"
+#include "auth/token_source.h"
+
+namespace sluice::auth {
+
+// One access token for a service-account key (JWT-bearer at key.token_uri).
+absl::StatusOr<Token> MintGcpServiceAccountToken(HttpClient& http, const GcpServiceAccountKey& key, int64_t now);
+
+// Mints tokens from Application Default Credentials, looked for again at every refresh.
+TokenMinter NewGcpDefaultCredentialsMinter(EnvLookup env);
+
+// Bearer signers registered with the refresher: for the config's service-account key, or
+// (auth.gcp_default_credentials) for Application Default Credentials.
+absl::StatusOr<std::unique_ptr<BackendSigner>> NewGcpTokenSigner(const config::BackendAuth& auth);
+
+}  // namespace sluice::auth

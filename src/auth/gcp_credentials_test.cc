@@ -1,0 +1,330 @@
+#include "auth/gcp_credentials.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "auth/credential_test_util.h"
+#include "common/strings.h"
+#include "crypto/crypto.h"
+#include "gtest/gtest.h"
+#include "json/json.h"
+
+namespace sluice::auth {
+namespace {
+
+using credtest::Env;
+using credtest::FakeHttp;
+using credtest::TempDir;
+
+constexpr int64_t kNow = 1794990000;  // 2026-11-18T08:20:00Z
+constexpr std::string_view kMetadataPath =
+    "/computeMetadata/v1/instance/service-accounts/default/token?scopes=https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fcloud-platform";
+
+std::string ReadTestdata(const std::string& name) {
+  const char* root = std::getenv("SLUICE_SOURCE_DIR");
+  std::string path = StrCat(root ? root : ".", "/src/auth/gcp/testdata/", name);
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in.good()) << "missing " << path;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+HttpResponse TokenAnswer(std::string_view token, int expires_in = 3599) {
+  return HttpResponse{200, StrCat(R"({"access_token":")", token, R"(","expires_in":)", expires_in,
+                                  R"(,"token_type":"Bearer"})")};
+}
+
+// The form fields of an x-www-form-urlencoded body, decoded.
+std::map<std::string, std::string> Form(std::string_view body) {
+  std::map<std::string, std::string> out;
+  auto decode = [](std::string_view s) {
+    std::string r;
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (s[i] == '%' && i + 2 < s.size()) {
+        r.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
+        i += 2;
+      } else {
+        r.push_back(s[i] == '+' ? ' ' : s[i]);
+      }
+    }
+    return r;
+  };
+  while (!body.empty()) {
+    std::string_view pair = body.substr(0, body.find('&'));
+    body.remove_prefix(std::min(body.size(), pair.size() + 1));
+    size_t eq = pair.find('=');
+    out[decode(pair.substr(0, eq))] = eq == std::string_view::npos ? "" : decode(pair.substr(eq + 1));
+  }
+  return out;
+}
+
+std::string Msg(const absl::Status& s) { return std::string(ToStd(s.message())); }
+
+TEST(GcpDefaultCredentialsTest, ServiceAccountKeyNamedByTheEnvironment) {
+  TempDir dir;
+  json::Value key = json::Value::Object();
+  key.Set("type", json::Value::String("service_account"));
+  key.Set("client_email", json::Value::String("sa@p.iam.gserviceaccount.com"));
+  key.Set("private_key", json::Value::String(ReadTestdata("test_key.pem")));
+  key.Set("token_uri", json::Value::String("https://oauth2.test/token"));
+  std::string file = dir.Write("sa.json", json::Serialize(key));
+  FakeHttp http;
+  http.answers["POST https://oauth2.test/token"] = TokenAnswer("ya29.from-key");
+  auto t = NewGcpDefaultCredentialsMinter(Env({{"GOOGLE_APPLICATION_CREDENTIALS", file}}))(http, kNow);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->value, "ya29.from-key");
+  EXPECT_EQ(t->expires_at, kNow + 3599);
+  ASSERT_EQ(http.seen.size(), 1u);
+  auto form = Form(http.seen[0].body);
+  EXPECT_EQ(form["grant_type"], "urn:ietf:params:oauth:grant-type:jwt-bearer");
+  // The assertion is signed by the key's private key and names the key's account.
+  std::string jwt = form["assertion"];
+  size_t dot2 = jwt.rfind('.');
+  ASSERT_NE(dot2, std::string::npos);
+  std::string sig = jwt.substr(dot2 + 1);
+  for (char& c : sig) c = c == '-' ? '+' : c == '_' ? '/' : c;
+  while (sig.size() % 4) sig.push_back('=');
+  auto raw = crypto::Base64Decode(sig);
+  ASSERT_TRUE(raw.ok());
+  EXPECT_TRUE(crypto::RsaSha256Verify(ReadTestdata("test_key.pub.pem"), jwt.substr(0, dot2), *raw));
+}
+
+// What `gcloud auth application-default login` writes: a refresh token, exchanged at Google's
+// token endpoint. Found in gcloud's config directory when GOOGLE_APPLICATION_CREDENTIALS is unset.
+TEST(GcpDefaultCredentialsTest, GcloudUserLoginUsesTheRefreshTokenGrant) {
+  TempDir dir;
+  dir.Write("application_default_credentials.json",
+            R"({"type":"authorized_user","client_id":"cid.apps.googleusercontent.com","client_secret":"d-SECRET",)"
+            R"("refresh_token":"1//REFRESH","quota_project_id":"qp"})");
+  FakeHttp http;
+  http.answers["POST https://oauth2.googleapis.com/token"] = TokenAnswer("ya29.user", 3000);
+  auto t = NewGcpDefaultCredentialsMinter(Env({{"CLOUDSDK_CONFIG", dir.path()}}))(http, kNow);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->value, "ya29.user");
+  EXPECT_EQ(t->expires_at, kNow + 3000);
+  ASSERT_EQ(http.seen.size(), 1u);
+  auto form = Form(http.seen[0].body);
+  EXPECT_EQ(form["grant_type"], "refresh_token");
+  EXPECT_EQ(form["client_id"], "cid.apps.googleusercontent.com");
+  EXPECT_EQ(form["client_secret"], "d-SECRET");
+  EXPECT_EQ(form["refresh_token"], "1//REFRESH");
+
+  // Under HOME when CLOUDSDK_CONFIG is unset; a revoked login is an error naming Google's reason
+  // and never the refresh token or client secret.
+  TempDir home;
+  std::filesystem::create_directories(home.path() + "/.config/gcloud");
+  std::filesystem::copy_file(dir.path() + "/application_default_credentials.json",
+                             home.path() + "/.config/gcloud/application_default_credentials.json");
+  http.answers["POST https://oauth2.googleapis.com/token"] =
+      HttpResponse{400, R"({"error":"invalid_grant","error_description":"Token has been expired or revoked."})"};
+  auto bad = NewGcpDefaultCredentialsMinter(Env({{"HOME", home.path()}}))(http, kNow);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_NE(Msg(bad.status()).find("invalid_grant"), std::string::npos) << bad.status();
+  EXPECT_NE(Msg(bad.status()).find("expired or revoked"), std::string::npos) << bad.status();
+  EXPECT_EQ(Msg(bad.status()).find("REFRESH"), std::string::npos) << bad.status();
+  EXPECT_EQ(Msg(bad.status()).find("SECRET"), std::string::npos) << bad.status();
+}
+
+// Workload identity federation (e.g. from EKS or AKS): a projected token from a file, exchanged
+// at Google's STS, then for the impersonated service account's token.
+TEST(GcpDefaultCredentialsTest, ExternalAccountExchangesTheSubjectTokenAndImpersonates) {
+  TempDir dir;
+  std::string subject = dir.Write("token", "eyJ.SUBJECT.sig\n");
+  std::string file = dir.Write(
+      "wif.json",
+      StrCat(R"({"type":"external_account","audience":"//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/pool/providers/prov",)"
+             R"("subject_token_type":"urn:ietf:params:oauth:token-type:jwt","token_url":"https://sts.test/v1/token",)"
+             R"("service_account_impersonation_url":"https://iamcredentials.test/v1/projects/-/serviceAccounts/sa@p.iam.gserviceaccount.com:generateAccessToken",)"
+             R"("service_account_impersonation":{"token_lifetime_seconds":1800},)"
+             R"("credential_source":{"file":")", subject, R"(","format":{"type":"text"}}})"));
+  FakeHttp http;
+  http.answers["POST https://sts.test/v1/token"] = HttpResponse{
+      200, R"({"access_token":"sts.FEDERATED","issued_token_type":"urn:ietf:params:oauth:token-type:access_token","token_type":"Bearer","expires_in":3600})"};
+  http.answers["POST https://iamcredentials.test/v1/projects/-/serviceAccounts/sa@p.iam.gserviceaccount.com:generateAccessToken"] =
+      HttpResponse{200, R"({"accessToken":"ya29.impersonated","expireTime":"2026-11-18T08:50:00Z"})"};
+  auto t = NewGcpDefaultCredentialsMinter(Env({{"GOOGLE_APPLICATION_CREDENTIALS", file}}))(http, kNow);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->value, "ya29.impersonated");
+  EXPECT_EQ(t->expires_at, kNow + 1800);
+  ASSERT_EQ(http.seen.size(), 2u);
+  auto form = Form(http.seen[0].body);
+  EXPECT_EQ(form["grant_type"], "urn:ietf:params:oauth:grant-type:token-exchange");
+  EXPECT_EQ(form["audience"], "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/pool/providers/prov");
+  EXPECT_EQ(form["subject_token"], "eyJ.SUBJECT.sig");
+  EXPECT_EQ(form["subject_token_type"], "urn:ietf:params:oauth:token-type:jwt");
+  EXPECT_EQ(form["requested_token_type"], "urn:ietf:params:oauth:token-type:access_token");
+  EXPECT_EQ(form["scope"], "https://www.googleapis.com/auth/cloud-platform");
+  EXPECT_EQ(http.seen[1].headers["authorization"], "Bearer sts.FEDERATED");
+  auto body = json::Parse(http.seen[1].body);
+  ASSERT_TRUE(body.ok());
+  EXPECT_EQ(body->GetString("lifetime"), "1800s");
+  ASSERT_NE(body->Find("scope"), nullptr);
+  ASSERT_EQ(body->Find("scope")->size(), 1u);
+
+  // Impersonation refused: Google's message, not the federated token.
+  http.answers["POST https://iamcredentials.test/v1/projects/-/serviceAccounts/sa@p.iam.gserviceaccount.com:generateAccessToken"] =
+      HttpResponse{403, R"({"error":{"code":403,"message":"Permission 'iam.serviceAccounts.getAccessToken' denied","status":"PERMISSION_DENIED"}})"};
+  auto denied = NewGcpDefaultCredentialsMinter(Env({{"GOOGLE_APPLICATION_CREDENTIALS", file}}))(http, kNow);
+  ASSERT_FALSE(denied.ok());
+  EXPECT_NE(Msg(denied.status()).find("status 403"), std::string::npos) << denied.status();
+  EXPECT_NE(Msg(denied.status()).find("getAccessToken' denied"), std::string::npos) << denied.status();
+  EXPECT_EQ(Msg(denied.status()).find("FEDERATED"), std::string::npos) << denied.status();
+}
+
+// A URL source (Azure's instance metadata, say) answering JSON, without impersonation: the STS
+// token is the access token.
+TEST(GcpDefaultCredentialsTest, ExternalAccountFromAUrlWithAJsonField) {
+  TempDir dir;
+  std::string file = dir.Write(
+      "wif.json",
+      R"({"type":"external_account","audience":"//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/az",)"
+      R"("subject_token_type":"urn:ietf:params:oauth:token-type:jwt",)"
+      R"("credential_source":{"url":"http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01","headers":{"Metadata":"True"},)"
+      R"("format":{"type":"json","subject_token_field_name":"access_token"}}})");
+  FakeHttp http;
+  http.answers["GET http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01"] =
+      HttpResponse{200, R"({"access_token":"eyJ.AZURE.sig","expires_in":"3599"})"};
+  http.answers["POST https://sts.googleapis.com/v1/token"] = TokenAnswer("sts.only", 3600);
+  auto t = NewGcpDefaultCredentialsMinter(Env({{"GOOGLE_APPLICATION_CREDENTIALS", file}}))(http, kNow);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->value, "sts.only");
+  ASSERT_EQ(http.seen.size(), 2u);
+  EXPECT_EQ(http.seen[0].headers["metadata"], "True");
+  EXPECT_EQ(Form(http.seen[1].body)["subject_token"], "eyJ.AZURE.sig");
+}
+
+// GCE, Cloud Run and GKE Workload Identity: the metadata server, asked with Metadata-Flavor.
+TEST(GcpDefaultCredentialsTest, MetadataServerWhenNoFileIsThere) {
+  FakeHttp http;
+  http.answers[StrCat("GET http://metadata.google.internal", kMetadataPath)] = TokenAnswer("ya29.gke", 2500);
+  auto t = NewGcpDefaultCredentialsMinter(Env({}))(http, kNow);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->value, "ya29.gke");
+  EXPECT_EQ(t->expires_at, kNow + 2500);
+  ASSERT_EQ(http.seen.size(), 1u);
+  EXPECT_EQ(http.seen[0].headers["metadata-flavor"], "Google");
+
+  // The name does not resolve: its address next. GCE_METADATA_HOST replaces both.
+  FakeHttp fallback;
+  fallback.answers[StrCat("GET http://169.254.169.254", kMetadataPath)] = TokenAnswer("ya29.by-ip");
+  auto by_ip = NewGcpDefaultCredentialsMinter(Env({}))(fallback, kNow);
+  ASSERT_TRUE(by_ip.ok()) << by_ip.status();
+  EXPECT_EQ(by_ip->value, "ya29.by-ip");
+  FakeHttp custom;
+  custom.answers[StrCat("GET http://127.0.0.1:8089", kMetadataPath)] = TokenAnswer("ya29.custom");
+  auto c = NewGcpDefaultCredentialsMinter(Env({{"GCE_METADATA_HOST", "127.0.0.1:8089"}}))(custom, kNow);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->value, "ya29.custom");
+  EXPECT_EQ(custom.seen.size(), 1u);
+
+  // A metadata server without a service account.
+  FakeHttp no_sa;
+  no_sa.answers[StrCat("GET http://metadata.google.internal", kMetadataPath)] = HttpResponse{404, "not found"};
+  auto missing = NewGcpDefaultCredentialsMinter(Env({}))(no_sa, kNow);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(Msg(missing.status()).find("no default service account"), std::string::npos) << missing.status();
+}
+
+TEST(GcpDefaultCredentialsTest, TheFileNamedByTheEnvironmentWins) {
+  TempDir gcloud, other;
+  gcloud.Write("application_default_credentials.json",
+               R"({"type":"authorized_user","client_id":"c","client_secret":"s","refresh_token":"r"})");
+  std::string named = other.Write("user.json", R"({"type":"authorized_user","client_id":"c2","client_secret":"s2",)"
+                                               R"("refresh_token":"r2","token_uri":"https://oauth2.test/token"})");
+  FakeHttp http;
+  http.answers["POST https://oauth2.test/token"] = TokenAnswer("ya29.named");
+  http.answers["POST https://oauth2.googleapis.com/token"] = TokenAnswer("ya29.gcloud");
+  http.answers[StrCat("GET http://metadata.google.internal", kMetadataPath)] = TokenAnswer("ya29.metadata");
+  auto t = NewGcpDefaultCredentialsMinter(
+      Env({{"GOOGLE_APPLICATION_CREDENTIALS", named}, {"CLOUDSDK_CONFIG", gcloud.path()}}))(http, kNow);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->value, "ya29.named");
+  ASSERT_EQ(http.seen.size(), 1u);
+  // gcloud's file comes before the metadata server.
+  auto g = NewGcpDefaultCredentialsMinter(Env({{"CLOUDSDK_CONFIG", gcloud.path()}}))(http, kNow);
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(g->value, "ya29.gcloud");
+}
+
+TEST(GcpDefaultCredentialsTest, ErrorsSayWhatIsMissingAndNeverQuoteSecrets) {
+  TempDir dir;
+  struct Case {
+    std::string file_text;  // "" = GOOGLE_APPLICATION_CREDENTIALS names a missing file
+    std::string want;
+  } cases[] = {
+      {"", "cannot be read"},
+      {R"({"type":"authorized_user","client_secret":"TOPSECRET", "refresh_token": "r")", "is not a JSON object"},
+      {R"({"type":"authorized_user","client_secret":"TOPSECRET"})", "need client_id, client_secret and refresh_token"},
+      {R"({"type":"impersonated_service_account","source_credentials":{"refresh_token":"TOPSECRET"}})",
+       "type \"impersonated_service_account\" are not supported"},
+      {R"({"type":"external_account","audience":"a","subject_token_type":"t","credential_source":{"executable":{"command":"TOPSECRET"}}})",
+       "sourced from an executable are not supported"},
+      {R"({"type":"external_account","audience":"a","subject_token_type":"t","credential_source":{"environment_id":"aws1"}})",
+       "sourced from AWS are not supported"},
+      {R"({"type":"external_account","audience":"a","credential_source":{"file":"/x"}})", "need audience and subject_token_type"},
+      {R"({"type":"service_account","client_email":"a@b","private_key":"TOPSECRET"})", "private_key"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.file_text);
+    std::string path = c.file_text.empty() ? dir.path() + "/missing.json" : dir.Write("creds.json", c.file_text);
+    FakeHttp http;
+    http.answers["POST https://oauth2.googleapis.com/token"] = HttpResponse{400, R"({"error":"invalid_grant"})"};
+    auto t = NewGcpDefaultCredentialsMinter(Env({{"GOOGLE_APPLICATION_CREDENTIALS", path}}))(http, kNow);
+    ASSERT_FALSE(t.ok());
+    EXPECT_EQ(t.status().code(), absl::StatusCode::kUnauthenticated);
+    EXPECT_NE(Msg(t.status()).find(c.want), std::string::npos) << t.status();
+    EXPECT_EQ(Msg(t.status()).find("TOPSECRET"), std::string::npos) << t.status();
+  }
+
+  // Nothing anywhere: the error lists where it looked.
+  FakeHttp nothing;
+  auto none = NewGcpDefaultCredentialsMinter(Env({{"HOME", dir.path()}}))(nothing, kNow);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kUnauthenticated);
+  for (const char* part : {"GOOGLE_APPLICATION_CREDENTIALS is not set", "/.config/gcloud/application_default_credentials.json",
+                           "no metadata server answered", "169.254.169.254"}) {
+    EXPECT_NE(Msg(none.status()).find(part), std::string::npos) << part << ": " << none.status();
+  }
+  // NO_GCE_CHECK: the metadata server is not even asked.
+  FakeHttp unasked;
+  auto off = NewGcpDefaultCredentialsMinter(Env({{"NO_GCE_CHECK", "true"}}))(unasked, kNow);
+  ASSERT_FALSE(off.ok());
+  EXPECT_NE(Msg(off.status()).find("NO_GCE_CHECK"), std::string::npos) << off.status();
+  EXPECT_TRUE(unasked.seen.empty());
+}
+
+// The signers NewSigner makes for GCP: a static token as it is; a key or Application Default
+// Credentials through the refresher; nothing at all is a config error.
+TEST(GcpSignerTest, StaticTokenKeyOrDefaultCredentials) {
+  http::HeaderMap no_headers;
+  SigningRequest req{"POST", "aiplatform.googleapis.com", "/v1/x", no_headers, "{}"};
+  config::BackendAuth a;
+  a.type = config::BackendAuth::Type::kGCP;
+  a.gcp_access_token = "  ya29.token\n";
+  a.gcp_service_account_json = "not even json";  // the static token wins
+  auto s = NewSigner(a);
+  ASSERT_TRUE(s.ok()) << s.status();
+  auto m = (*s)->Sign(req);
+  ASSERT_TRUE(m.ok());
+  ASSERT_EQ(m->set.size(), 1u);
+  EXPECT_EQ(m->set[0].first, "authorization");
+  EXPECT_EQ(m->set[0].second, "Bearer ya29.token");
+
+  config::BackendAuth bad_key;
+  bad_key.type = config::BackendAuth::Type::kGCP;
+  bad_key.gcp_service_account_json = R"({"type":"service_account","client_email":"a@b","private_key":"TOPSECRET"})";
+  auto k = NewSigner(bad_key);
+  ASSERT_FALSE(k.ok());
+  EXPECT_EQ(k.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Msg(k.status()).find("TOPSECRET"), std::string::npos);
+
+  config::BackendAuth none;
+  none.type = config::BackendAuth::Type::kGCP;
+  EXPECT_EQ(NewSigner(none).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace sluice::auth

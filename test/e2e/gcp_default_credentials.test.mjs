@@ -1,0 +1,171 @@
+// End-to-end: a GCPCredentials policy without a key file, and Envoy AI Gateway's `gcp` filter
+// config without an access token, use Google's Application Default Credentials, found by the
+// gateway at run time as Google's client libraries find them:
+//   - GKE Workload Identity / GCE / Cloud Run: the metadata server (GCE_METADATA_HOST points
+//     the gateway at the simulator's);
+//   - `gcloud auth application-default login`: gcloud's authorized_user file, whose refresh
+//     token the simulator's OAuth2 endpoint exchanges;
+//   - workload identity federation (EKS, AKS, any OIDC issuer): an external_account file in
+//     GOOGLE_APPLICATION_CREDENTIALS; the projected token is exchanged at the simulator's STS,
+//     then for a service account's token (IAM Credentials generateAccessToken).
+// The Vertex simulator (test/tools/provider_sims/vertex.mjs) issues every token itself, records
+// how each was minted, and refuses model calls with anything else (including a federated token
+// used without impersonation). The openai SDK is the client.
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import OpenAI from 'openai';
+import { sluiceSkipReason } from './lib/env.mjs';
+import { withGatewayLogs } from './lib/sluice.mjs';
+import { startVertexSim } from '../tools/provider_sims/vertex.mjs';
+import { CLIENT_SECRETS, assertAccepted, oneUpstream, startProviderStack } from '../tools/provider_sims/e2e_support.mjs';
+
+const skip = sluiceSkipReason();
+const MODEL = 'gemini-2.5-flash';
+const USER_LOGIN = {
+  clientId: '764086051850-e2e.apps.googleusercontent.com', clientSecret: 'd-FL95Q19q7MQmFpd7hHD0Ty',
+  refreshToken: '1//0e2e-refresh-token-never-logged',
+};
+const SERVICE_ACCOUNT = 'vertex-caller@p.iam.gserviceaccount.com';
+const AUDIENCE = '//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/eks/providers/oidc';
+const PROJECTED_TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6YWk6c2x1aWNlIn0.projected-sig';
+// Nothing from the developer's or CI's own Google setup may leak in.
+const CLEAN_ENV = { GOOGLE_APPLICATION_CREDENTIALS: '', CLOUDSDK_CONFIG: '', GCE_METADATA_HOST: '', NO_GCE_CHECK: '' };
+
+function adcStack(envFor) {
+  const state = { tmp: fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-gcp-adc-')) };
+  state.start = async () => {
+    const { publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+    state.stack = await startProviderStack({
+      sims: {
+        vertex: () => startVertexSim({
+          publicKey, clientEmail: 'unused@p.iam.gserviceaccount.com', project: 'p', region: 'us-central1',
+          userLogin: USER_LOGIN,
+          federation: { audience: AUDIENCE, subjectToken: PROJECTED_TOKEN, serviceAccount: SERVICE_ACCOUNT },
+        }),
+      },
+      config: (s) => ({
+        routes: [{ model: MODEL, backend: 'vertex' }],
+        backends: [{ name: 'vertex', schema: 'GCPVertexAI', port: s.vertex.port,
+                     auth: { type: 'GCPCredentials', project: 'p', region: 'us-central1' } }],
+      }),
+      env: (s) => ({ ...CLEAN_ENV, HOME: state.tmp, ...envFor(s, state.tmp) }),
+    });
+    state.client = new OpenAI({ baseURL: state.stack.gw.baseURL, apiKey: CLIENT_SECRETS.openaiKey, maxRetries: 0, timeout: 15000 });
+  };
+  state.stop = async () => {
+    await state.stack?.close();
+    fs.rmSync(state.tmp, { recursive: true, force: true });
+  };
+  // One chat call, streamed or not; the model call it made, accepted with a token of `source`.
+  state.call = async (source, stream = false) => {
+    const sim = state.stack.sims.vertex;
+    const mark = sim.requests.length;
+    let text = '';
+    if (stream) {
+      for await (const c of await state.client.chat.completions.create({ model: MODEL, stream: true, messages: [{ role: 'user', content: 'adc stream' }] })) {
+        text += c.choices[0]?.delta?.content ?? '';
+      }
+    } else {
+      const r = await state.client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'adc please' }] });
+      text = r.choices[0].message.content;
+    }
+    const rec = oneUpstream(sim, mark, (x) => x.kind.startsWith('google:'));
+    assertAccepted(rec);
+    assert.equal(rec.tokenValid, true);
+    assert.equal(rec.tokenSource, source);
+    assert.equal(text, rec.answer.text);
+    return rec;
+  };
+  // No secret of the credential sources in the gateway's output.
+  state.assertNothingLogged = (secrets) => {
+    const logs = state.stack.gw.stdout + state.stack.gw.stderr;
+    for (const s of secrets) assert.ok(!logs.includes(s), `a credential appeared in the gateway's log: ${s.slice(0, 8)}...`);
+    for (const t of state.stack.sims.vertex.issuedTokens()) assert.ok(!logs.includes(t), 'an access token appeared in the log');
+  };
+  return state;
+}
+
+describe('GCPCredentials without a key file: Application Default Credentials', { skip }, () => {
+  describe('the metadata server (GKE Workload Identity, GCE, Cloud Run)', () => {
+    const s = adcStack((sims) => ({ GCE_METADATA_HOST: `127.0.0.1:${sims.vertex.port}` }));
+    before(s.start);
+    after(s.stop);
+    test('tokens come from the metadata server, asked with Metadata-Flavor: Google', withGatewayLogs(() => s.stack.gw, async () => {
+      await s.call('metadata');
+      await s.call('metadata', true);
+      const md = s.stack.sims.vertex.requests.filter((r) => r.kind === 'metadata:token');
+      assert.ok(md.length >= 1, 'the metadata server was not asked');
+      for (const r of md) assert.deepEqual(r.problems, []);
+      s.assertNothingLogged([]);
+    }));
+  });
+
+  describe("gcloud's user login (authorized_user in CLOUDSDK_CONFIG)", () => {
+    const s = adcStack((sims, tmp) => {
+      fs.writeFileSync(path.join(tmp, 'application_default_credentials.json'), JSON.stringify({
+        type: 'authorized_user', client_id: USER_LOGIN.clientId, client_secret: USER_LOGIN.clientSecret,
+        refresh_token: USER_LOGIN.refreshToken, token_uri: `${sims.vertex.url}/token`, quota_project_id: 'p',
+      }));
+      return { CLOUDSDK_CONFIG: tmp, NO_GCE_CHECK: 'true' };
+    });
+    before(s.start);
+    after(s.stop);
+    test('the refresh token is exchanged for the access token', withGatewayLogs(() => s.stack.gw, async () => {
+      await s.call('user-login');
+      const grants = s.stack.sims.vertex.requests.filter((r) => r.kind === 'token:refresh_token');
+      assert.ok(grants.length >= 1);
+      for (const r of grants) assert.deepEqual(r.problems, []);
+      // The user's secrets go only to the token endpoint.
+      for (const r of s.stack.sims.vertex.requests.filter((x) => x.kind.startsWith('google:'))) {
+        const text = `${r.rawHeaders.join('\n')}\n${r.body}`;
+        assert.ok(!text.includes(USER_LOGIN.refreshToken) && !text.includes(USER_LOGIN.clientSecret));
+      }
+      s.assertNothingLogged([USER_LOGIN.refreshToken, USER_LOGIN.clientSecret]);
+    }));
+  });
+
+  describe('workload identity federation (external_account in GOOGLE_APPLICATION_CREDENTIALS)', () => {
+    const s = adcStack((sims, tmp) => {
+      const tokenFile = path.join(tmp, 'projected-token');
+      fs.writeFileSync(tokenFile, `${PROJECTED_TOKEN}\n`);
+      const file = path.join(tmp, 'wif.json');
+      fs.writeFileSync(file, JSON.stringify({
+        type: 'external_account', audience: AUDIENCE, subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+        token_url: `${sims.vertex.url}/v1/token`,
+        service_account_impersonation_url: `${sims.vertex.url}/v1/projects/-/serviceAccounts/${SERVICE_ACCOUNT}:generateAccessToken`,
+        credential_source: { file: tokenFile, format: { type: 'text' } },
+      }));
+      return { GOOGLE_APPLICATION_CREDENTIALS: file, NO_GCE_CHECK: 'true' };
+    });
+    before(s.start);
+    after(s.stop);
+    test('the projected token is exchanged at STS, then for the service account token', withGatewayLogs(() => s.stack.gw, async () => {
+      await s.call('impersonated');
+      const reqs = s.stack.sims.vertex.requests;
+      const sts = reqs.filter((r) => r.kind === 'sts:token-exchange');
+      const iam = reqs.filter((r) => r.kind === 'iam:generateAccessToken');
+      assert.ok(sts.length >= 1 && iam.length >= 1, `STS ${sts.length}, generateAccessToken ${iam.length}`);
+      for (const r of [...sts, ...iam]) assert.deepEqual(r.problems, []);
+      s.assertNothingLogged([PROJECTED_TOKEN]);
+    }));
+  });
+
+  describe('no credentials anywhere', () => {
+    const s = adcStack(() => ({ NO_GCE_CHECK: 'true' }));
+    before(s.start);
+    after(s.stop);
+    test('requests get a 503 in OpenAI shape; the log says where the gateway looked', withGatewayLogs(() => s.stack.gw, async () => {
+      const err = await s.client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'x' }] })
+        .then(() => null, (e) => e);
+      assert.ok(err, 'the request succeeded without credentials');
+      assert.equal(err.status, 503);
+      assert.equal(err.error?.code, 'credentials_unavailable');
+      assert.equal(s.stack.sims.vertex.requests.filter((r) => r.kind.startsWith('google:')).length, 0);
+      assert.match(s.stack.gw.stderr + s.stack.gw.stdout, /no Application Default Credentials: GOOGLE_APPLICATION_CREDENTIALS is not set/);
+    }));
+  });
+});
