@@ -124,9 +124,10 @@ class PipelineTest : public ::testing::Test {
   }
 };
 
-// AzureCredentials without a client secret is Azure workload identity: the runtime needs the
-// federated token file AKS mounts, and says so when it is not there.
-TEST(RuntimeTest, AzureWorkloadIdentityNeedsTheFederatedTokenFile) {
+// AzureCredentials without a client secret is Azure workload identity when AKS mounted the
+// federated token file, and managed identity without it: the runtime builds, and its signer
+// answers Unavailable (a 503 for the client) until a token was fetched.
+TEST(RuntimeTest, AzureWithoutASecretOrFederatedTokenUsesManagedIdentity) {
   const char* yaml = R"(apiVersion: aigateway.envoyproxy.io/v1beta1
 kind: AIGatewayRoute
 metadata: {name: r}
@@ -165,8 +166,13 @@ spec:
   unsetenv("AZURE_FEDERATED_TOKEN_FILE");
   auto rt = Runtime::Build(cfg);
   if (saved) setenv("AZURE_FEDERATED_TOKEN_FILE", keep.c_str(), 1);
-  ASSERT_FALSE(rt.ok());
-  EXPECT_NE(std::string(rt.status().message()).find("AZURE_FEDERATED_TOKEN_FILE"), std::string::npos) << rt.status();
+  ASSERT_TRUE(rt.ok()) << rt.status();
+  http::HeaderMap none;
+  auth::SigningRequest req{"POST", "x.openai.azure.com", "/openai/deployments/d/chat/completions", none, "{}"};
+  auto m = (*rt)->signers.at(0)->Sign(req);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(std::string(m.status().message()).find("azure:managed-identity:client-wi"), std::string::npos) << m.status();
 }
 
 int StatusOf(const Decision& d) {

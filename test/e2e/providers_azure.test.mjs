@@ -185,3 +185,49 @@ describe('openai SDK -> sluice -> Azure OpenAI with AzureCredentials and no secr
     assert.ok(!logs.includes(ENTRA.federatedToken), 'the federated token appeared in the gateway logs');
   }));
 });
+
+describe('openai SDK -> sluice -> Azure OpenAI with AzureCredentials and neither secret nor federated token (managed identity)', { skip }, () => {
+  const MI = { clientId: 'a1b2c3d4-user-assigned', identityHeader: 'app-service-identity-header-secret' };
+  const ENTRA = { tenantId: 'tenant-mi', clientId: MI.clientId, managedIdentity: MI };
+  for (const [where, env, kind] of [
+    ['the instance metadata service (VM, AKS node)', (s) => ({ AZURE_POD_IDENTITY_AUTHORITY_HOST: `http://127.0.0.1:${s.azure.port}` }), 'imds-token'],
+    ['App Service / Container Apps (IDENTITY_ENDPOINT)', (s) => ({
+      IDENTITY_ENDPOINT: `http://127.0.0.1:${s.azure.port}/msi/token`, IDENTITY_HEADER: MI.identityHeader,
+    }), 'app-service-token'],
+  ]) {
+    describe(where, () => {
+      let stack;
+      let client;
+      before(async () => {
+        stack = await startProviderStack({
+          sims: { azure: () => startAzureSim({ apiVersion: API_VERSION, entra: ENTRA }) },
+          config: (s) => ({
+            routes: [{ model: MODEL, backend: 'azure' }],
+            backends: [{ name: 'azure', schema: 'AzureOpenAI', version: API_VERSION, port: s.azure.port,
+              auth: { type: 'AzureCredentials', tenantId: ENTRA.tenantId, clientId: MI.clientId } }],
+          }),
+          env: (s) => ({ AZURE_FEDERATED_TOKEN_FILE: '', IDENTITY_ENDPOINT: '', IDENTITY_HEADER: '', ...env(s) }),
+        });
+        client = new OpenAI({ baseURL: stack.gw.baseURL, apiKey: CLIENT_SECRETS.openaiKey, maxRetries: 0, timeout: 15000 });
+      });
+      after(async () => { await stack?.close(); });
+
+      test('the managed identity token is the bearer', withGatewayLogs(() => stack.gw, async () => {
+        const sim = stack.sims.azure;
+        const mark = sim.requests.length;
+        const r = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'managed identity' }] });
+        const rec = oneUpstream(sim, mark, (x) => x.kind === 'chat');
+        assertAccepted(rec);
+        assert.equal(r.choices[0].message.content, rec.answer.text);
+        const t = sim.requests.filter((x) => x.kind === kind).at(-1);
+        assert.ok(t, `no request reached the ${kind} endpoint`);
+        assertAccepted(t);
+        assert.equal(rec.headers.authorization, `Bearer ${t.answer.token}`);
+        assert.equal(sim.requests.filter((x) => x.kind === 'entra-token').length, 0, 'Entra was asked instead');
+        const logs = `${stack.gw.stdout}${stack.gw.stderr}`;
+        assert.ok(!logs.includes(MI.identityHeader), 'the identity header secret appeared in the gateway logs');
+        assert.ok(!logs.includes(t.answer.token), 'the access token appeared in the gateway logs');
+      }));
+    });
+  }
+});

@@ -913,9 +913,9 @@ class Builder {
     Ref ref;
     const Node* sr = az->Find("clientSecretRef");
     if (sr == nullptr) {
-      // No secret: Azure workload identity (AKS), as Azure's SDKs do. The pod's federated
-      // service-account token (AZURE_FEDERATED_TOKEN_FILE) is the client assertion, read at
-      // every token refresh.
+      // No secret: as Azure's SDKs do, workload identity (AKS: the pod's federated
+      // service-account token in AZURE_FEDERATED_TOKEN_FILE is the client assertion, read at
+      // every token refresh), else the managed identity clientID names (auth/azure_credentials.h).
       auth->type = config::BackendAuth::Type::kAzureToken;
       return;
     }

@@ -240,6 +240,11 @@ function embeddings(rec, res, { model }) {
  *   model calls then need `Authorization: Bearer <a token it issued>` and no api-key. The
  *   token request must carry grant_type=client_credentials, the client id and secret, and
  *   scope=https://cognitiveservices.azure.com/.default (else 400/401 as Entra answers).
+ *   With entra.managedIdentity {clientId, identityHeader} it also plays the managed identity
+ *   endpoints: GET /metadata/identity/oauth2/token (the instance metadata service: `Metadata:
+ *   true`, api-version 2018-02-01) and GET /msi/token (App Service: `X-IDENTITY-HEADER`,
+ *   api-version 2019-08-01), both with resource=https://cognitiveservices.azure.com and the
+ *   identity's client_id; the tokens they issue are good for model calls.
  */
 export async function startOpenAICompatSim({
   flavor = 'openai', apiKey = 'sk-openai-sim', apiVersion = '2024-10-21', reportedModel = 'gpt-4o-2024-11-20',
@@ -248,6 +253,31 @@ export async function startOpenAICompatSim({
   const issued = new Set();
   return startRecordingServer(`${flavor}-sim`, async (rec, req, res) => {
     const p = rec.url.pathname;
+    const mi = entra?.managedIdentity;
+    if (mi && (p === '/metadata/identity/oauth2/token' || p === '/msi/token')) {
+      const imds = p.startsWith('/metadata/');
+      rec.kind = imds ? 'imds-token' : 'app-service-token';
+      const q = rec.url.searchParams;
+      if (rec.method !== 'GET') rec.problems.push(`method ${rec.method}`);
+      if (imds && rec.headers.metadata !== 'true') rec.problems.push('no Metadata: true header');
+      if (!imds && rec.headers['x-identity-header'] !== mi.identityHeader) rec.problems.push('X-IDENTITY-HEADER missing or wrong');
+      const version = imds ? '2018-02-01' : '2019-08-01';
+      if (q.get('api-version') !== version) rec.problems.push(`api-version ${q.get('api-version')}, expected ${version}`);
+      if (q.get('resource') !== 'https://cognitiveservices.azure.com') rec.problems.push(`resource ${q.get('resource')}`);
+      if (q.get('client_id') !== mi.clientId) rec.problems.push(`client_id ${q.get('client_id')}`);
+      if (rec.problems.length > 0) {
+        sendJson(res, 400, { error: 'invalid_request', error_description: rec.problems.join('; ') });
+        return;
+      }
+      const token = `mi-access-token-${issued.size + 1}-${Math.random().toString(36).slice(2)}`;
+      issued.add(token);
+      rec.answer = { token };
+      const expiresOn = String(Math.floor(Date.now() / 1000) + 86399);
+      sendJson(res, 200, imds
+        ? { access_token: token, client_id: mi.clientId, expires_in: '86399', expires_on: expiresOn, resource: q.get('resource'), token_type: 'Bearer' }
+        : { access_token: token, expires_on: expiresOn, resource: q.get('resource'), token_type: 'Bearer', client_id: mi.clientId });
+      return;
+    }
     if (entra && p === `/${entra.tenantId}/oauth2/v2.0/token`) {
       rec.kind = 'entra-token';
       const form = new URLSearchParams(rec.body);
