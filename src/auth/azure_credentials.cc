@@ -43,13 +43,13 @@ std::string ErrorReason(const absl::StatusOr<json::Value>& doc) {
   std::string why;
   const json::Value* e = doc->Find("error");
   if (e && e->is_object()) {
-    why = StrCat(Clip(e->GetString("code"), 100), e->GetString("code").empty() ? "" : ": ", Clip(e->GetString("message"), 300));
+    why = StrCat(FirstLine(e->GetString("code"), 100), e->GetString("code").empty() ? "" : ": ", FirstLine(e->GetString("message")));
   } else {
-    why = std::string(doc->GetString("error"));
+    why = FirstLine(doc->GetString("error"), 100);
     std::string_view desc = doc->GetString("error_description");
     if (desc.empty()) desc = doc->GetString("message");
-    desc = desc.substr(0, std::min(desc.find_first_of("\r\n"), size_t{300}));
-    if (!desc.empty()) StrAppend(&why, why.empty() ? "" : " (", desc, why.empty() ? "" : ")");
+    std::string line = FirstLine(desc);
+    if (!line.empty()) StrAppend(&why, why.empty() ? "" : " (", line, why.empty() ? "" : ")");
   }
   return why;
 }

@@ -1,5 +1,7 @@
 #include "auth/gcp_credentials.h"
 
+#include <filesystem>
+#include <mutex>
 #include <utility>
 #include <vector>
 
@@ -7,6 +9,7 @@
 #include "http/headers.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
+#include "crypto/crypto.h"
 #include "json/json.h"
 
 namespace sluice::auth {
@@ -14,6 +17,8 @@ namespace sluice::auth {
 namespace {
 
 constexpr int kMetadataTimeoutMs = 3000;
+constexpr int64_t kNoMetadataRecheckSeconds = 300;  // after no metadata server answered
+constexpr int kStsTimeoutMs = 5000;                // each call of the external_account chain
 constexpr std::string_view kDefaultStsUrl = "https://sts.googleapis.com/v1/token";
 
 bool EnvTrue(std::string_view v) { return v == "true" || v == "True" || v == "TRUE" || v == "1"; }
@@ -21,9 +26,10 @@ bool EnvTrue(std::string_view v) { return v == "true" || v == "True" || v == "TR
 // A token endpoint's answer ({"access_token","expires_in"}: OAuth2, STS, metadata server) as a
 // Token; `who` names the endpoint in errors. A transport failure stays Unavailable (the caller
 // may try elsewhere); a refusal is Unauthenticated.
-absl::StatusOr<Token> ReadTokenAnswer(const absl::StatusOr<HttpResponse>& resp, std::string_view who, int64_t now) {
+absl::StatusOr<Token> ReadTokenAnswer(const absl::StatusOr<HttpResponse>& resp, std::string_view who, int64_t now,
+                                      int64_t default_lifetime = 0) {
   if (!resp.ok()) return absl::UnavailableError(StrCat(who, ": ", ToStd(resp.status().message())));
-  auto t = ParseGcpTokenResponse(resp->body, now);
+  auto t = ParseGcpTokenResponse(resp->body, now, default_lifetime);
   if (t.ok() && resp->status == 200) return Token{std::move(t->token), t->expires_at};
   std::string why = t.ok() ? std::string() : std::string(ToStd(t.status().message()));
   return absl::UnauthenticatedError(StrCat(who, " answered status ", resp->status, why.empty() ? "" : " (", why,
@@ -45,10 +51,12 @@ class DefaultCredentials {
     std::string dir = env_("CLOUDSDK_CONFIG");
     if (std::string home = env_("HOME"); dir.empty() && !home.empty()) dir = StrCat(home, "/.config/gcloud");
     std::string well_known = dir.empty() ? "" : StrCat(dir, "/application_default_credentials.json");
-    if (!well_known.empty()) {
-      if (auto text = ReadCredentialFile(well_known, "gcloud's file"); text.ok()) {
-        return Note(well_known, FromFile(http, *text, well_known, now));
-      }
+    std::error_code ec;
+    if (!well_known.empty() && std::filesystem::exists(well_known, ec)) {
+      // There but unreadable is an error, not a reason to look elsewhere (as Google's libraries).
+      auto text = ReadCredentialFile(well_known, "gcloud's credentials file");
+      if (!text.ok()) return absl::UnauthenticatedError(text.status().message());
+      return Note(well_known, FromFile(http, *text, well_known, now));
     }
     std::string none = StrCat("no Application Default Credentials: GOOGLE_APPLICATION_CREDENTIALS is not set, ",
                               well_known.empty() ? std::string("HOME is not set") : StrCat("there is no ", well_known),
@@ -57,9 +65,18 @@ class DefaultCredentials {
     if (EnvTrue(env_("NO_GCE_CHECK"))) {
       return absl::UnauthenticatedError(StrCat(none, "the metadata server is not asked (NO_GCE_CHECK)"));
     }
+    {
+      // Off Google Cloud every attempt waits for timeouts on the one refresher thread that all
+      // backends' tokens share: a miss is remembered for a while.
+      std::lock_guard<std::mutex> l(mu_);
+      if (now < no_metadata_until_) return absl::UnauthenticatedError(StrCat(none, no_metadata_why_));
+    }
     auto md = Metadata(http, now);
     if (!md.ok() && md.status().code() == absl::StatusCode::kUnavailable) {
-      return absl::UnauthenticatedError(StrCat(none, ToStd(md.status().message())));
+      std::lock_guard<std::mutex> l(mu_);
+      no_metadata_until_ = now + kNoMetadataRecheckSeconds;
+      no_metadata_why_ = std::string(ToStd(md.status().message()));
+      return absl::UnauthenticatedError(StrCat(none, no_metadata_why_));
     }
     return Note("the metadata server", std::move(md));
   }
@@ -124,8 +141,27 @@ class DefaultCredentials {
                               "&audience=", FormEncode(audience), "&scope=", FormEncode(kGcpCloudPlatformScope),
                               "&requested_token_type=", FormEncode("urn:ietf:params:oauth:token-type:access_token"),
                               "&subject_token_type=", FormEncode(subject_type), "&subject_token=", FormEncode(subject));
-    ASSIGN_OR_RETURN(Token federated, ReadTokenAnswer(http.PostForm(sts.empty() ? kDefaultStsUrl : sts, form),
-                                                      "Google STS (token exchange)", now));
+    // Workforce pools bill a user project; an OAuth client, when the file names one, authenticates
+    // the exchange with HTTP Basic (RFC 6749 2.3.1).
+    if (std::string_view up = doc.GetString("workforce_pool_user_project"); !up.empty()) {
+      json::Value options = json::Value::Object();
+      options.Set("userProject", json::Value::String(std::string(up)));
+      StrAppend(&form, "&options=", FormEncode(json::Serialize(options)));
+    }
+    HttpRequest sts_req;
+    sts_req.method = "POST";
+    sts_req.url = sts.empty() ? kDefaultStsUrl : sts;
+    sts_req.headers = {{"content-type", "application/x-www-form-urlencoded"}, {"accept", "application/json"}};
+    std::string_view client_id = doc.GetString("client_id"), client_secret = doc.GetString("client_secret");
+    if (!client_id.empty() && !client_secret.empty()) {
+      sts_req.headers.emplace_back(
+          "authorization",
+          StrCat("Basic ", crypto::Base64Encode(StrCat(FormEncode(client_id), ":", FormEncode(client_secret)))));
+    }
+    sts_req.body = form;
+    sts_req.timeout_ms = kStsTimeoutMs;
+    ASSIGN_OR_RETURN(Token federated, ReadTokenAnswer(http.Send(sts_req), "Google STS (token exchange)", now,
+                                                      /*default_lifetime=*/3600));
     std::string_view impersonate = doc.GetString("service_account_impersonation_url");
     if (impersonate.empty()) return federated;
 
@@ -142,21 +178,22 @@ class DefaultCredentials {
     r.url = impersonate;
     r.headers = {{"authorization", auth}, {"content-type", "application/json"}, {"accept", "application/json"}};
     r.body = body;
+    r.timeout_ms = kStsTimeoutMs;
     auto resp = http.Send(r);
     if (!resp.ok()) return absl::UnavailableError(StrCat("service account impersonation: ", ToStd(resp.status().message())));
     auto answer = json::Parse(resp->body);
     if (resp->status != 200 || !answer.ok() || !answer->is_object()) {
       std::string why;
       if (answer.ok() && answer->is_object()) {
-        if (const json::Value* e = answer->Find("error"); e && e->is_object()) why = Clip(e->GetString("message"), 300);
+        if (const json::Value* e = answer->Find("error"); e && e->is_object()) why = FirstLine(e->GetString("message"));
       }
       return absl::UnauthenticatedError(StrCat("service account impersonation answered status ", resp->status,
                                                why.empty() ? "" : " (", why, why.empty() ? "" : ")"));
     }
     std::string_view token = answer->GetString("accessToken");
     auto expires = ParseIso8601Utc(answer->GetString("expireTime"));
-    if (token.empty() || !expires.ok()) {
-      return absl::UnauthenticatedError("service account impersonation answered without accessToken / expireTime");
+    if (token.empty() || !expires.ok() || !HeaderSafe(token)) {
+      return absl::UnauthenticatedError("service account impersonation answered without a usable accessToken / expireTime");
     }
     return Token{std::string(token), *expires};
   }
@@ -181,15 +218,18 @@ class DefaultCredentials {
           r.headers.emplace_back(http::ToLower(name), value.as_string());
         }
       }
+      r.timeout_ms = kStsTimeoutMs;
       auto resp = http.Send(r);
       if (!resp.ok()) return absl::UnauthenticatedError(StrCat("credential_source.url: ", ToStd(resp.status().message())));
       if (resp->status != 200) {
         return absl::UnauthenticatedError(StrCat("credential_source.url answered status ", resp->status));
       }
       raw = std::move(resp->body);
-    } else if (src.Find("environment_id") || src.Find("executable")) {
+    } else if (src.Find("environment_id") || src.Find("executable") || src.Find("certificate")) {
       return absl::UnauthenticatedError(StrCat(origin, ": external_account credentials sourced from ",
-                                               src.Find("executable") ? "an executable" : "AWS",
+                                               src.Find("executable")    ? "an executable"
+                                               : src.Find("certificate") ? "an X.509 certificate"
+                                                                         : "AWS",
                                                " are not supported (a credential_source file or url is)"));
     } else {
       return absl::UnauthenticatedError(StrCat(origin, ": credential_source needs file or url"));
@@ -233,6 +273,12 @@ class DefaultCredentials {
         last = StrCat(host, ": ", ToStd(resp.status().message()));
         continue;
       }
+      // Another cloud's metadata service answers on 169.254.169.254 too: only an answer that
+      // says it is Google's counts (as Google's libraries check).
+      if (resp->Header("metadata-flavor") != "Google") {
+        last = StrCat(host, ": answered, but not as Google's metadata server (no Metadata-Flavor: Google)");
+        continue;
+      }
       if (resp->status == 404) {
         return absl::UnauthenticatedError(StrCat("the metadata server at ", host, " has no default service account"));
       }
@@ -242,6 +288,9 @@ class DefaultCredentials {
   }
 
   EnvLookup env_;
+  mutable std::mutex mu_;
+  mutable int64_t no_metadata_until_ = 0;  // guarded by mu_
+  mutable std::string no_metadata_why_;    // guarded by mu_
 };
 
 }  // namespace

@@ -13,15 +13,21 @@
 //          refresh_token grant at token_uri);
 //        - external_account (workload identity federation: a subject token read from a file or
 //          fetched from a URL, exchanged at Google's STS token_url for an access token, then,
-//          with service_account_impersonation_url, for a service account's token);
+//          with service_account_impersonation_url, for a service account's token; a
+//          workforce_pool_user_project and an OAuth client_id/client_secret are sent to STS);
 //     2. gcloud's file: $CLOUDSDK_CONFIG/application_default_credentials.json, else
 //        ~/.config/gcloud/application_default_credentials.json;
 //     3. the metadata server (GCE, Cloud Run, GKE Workload Identity):
 //        http://$GCE_METADATA_HOST (default metadata.google.internal, then 169.254.169.254)
 //        /computeMetadata/v1/instance/service-accounts/default/token, unless NO_GCE_CHECK=true.
-//   A file that is named (1) or found (2) and fails is the answer (its error).
-// Tokens ask for the cloud-platform scope. Errors name the source and what failed, never a
-// secret (refresh tokens, client secrets, subject tokens, access tokens).
+//   A file that is named (1) or found (2) and fails is the answer (its error). A metadata server
+//   must answer with Metadata-Flavor: Google; when none does, it is not asked again for 5
+//   minutes (the refresher thread is shared by every backend's tokens).
+// Service-account, STS, impersonation and metadata-server tokens ask for the cloud-platform
+// scope; a user login's token carries the scopes the login granted. A user login's
+// quota_project_id is not sent (x-goog-user-project): Vertex AI bills the project in the path.
+// Errors name the source and what failed, never a secret (refresh tokens, client secrets,
+// subject tokens, access tokens).
 #pragma once
 
 #include <memory>

@@ -35,6 +35,11 @@ HttpResponse TokenAnswer(std::string_view token, int expires_in = 3599) {
   return HttpResponse{200, StrCat(R"({"access_token":")", token, R"(","expires_in":)", expires_in,
                                   R"(,"token_type":"Bearer"})")};
 }
+// What Google's metadata server answers: with its Metadata-Flavor header.
+HttpResponse MetadataAnswer(HttpResponse r) {
+  r.headers.emplace_back("metadata-flavor", "Google");
+  return r;
+}
 
 // The form fields of an x-www-form-urlencoded body, decoded.
 std::map<std::string, std::string> Form(std::string_view body) {
@@ -199,7 +204,7 @@ TEST(GcpDefaultCredentialsTest, ExternalAccountFromAUrlWithAJsonField) {
 // GCE, Cloud Run and GKE Workload Identity: the metadata server, asked with Metadata-Flavor.
 TEST(GcpDefaultCredentialsTest, MetadataServerWhenNoFileIsThere) {
   FakeHttp http;
-  http.answers[StrCat("GET http://metadata.google.internal", kMetadataPath)] = TokenAnswer("ya29.gke", 2500);
+  http.answers[StrCat("GET http://metadata.google.internal", kMetadataPath)] = MetadataAnswer(TokenAnswer("ya29.gke", 2500));
   auto t = NewGcpDefaultCredentialsMinter(Env({}))(http, kNow);
   ASSERT_TRUE(t.ok()) << t.status();
   EXPECT_EQ(t->value, "ya29.gke");
@@ -209,12 +214,12 @@ TEST(GcpDefaultCredentialsTest, MetadataServerWhenNoFileIsThere) {
 
   // The name does not resolve: its address next. GCE_METADATA_HOST replaces both.
   FakeHttp fallback;
-  fallback.answers[StrCat("GET http://169.254.169.254", kMetadataPath)] = TokenAnswer("ya29.by-ip");
+  fallback.answers[StrCat("GET http://169.254.169.254", kMetadataPath)] = MetadataAnswer(TokenAnswer("ya29.by-ip"));
   auto by_ip = NewGcpDefaultCredentialsMinter(Env({}))(fallback, kNow);
   ASSERT_TRUE(by_ip.ok()) << by_ip.status();
   EXPECT_EQ(by_ip->value, "ya29.by-ip");
   FakeHttp custom;
-  custom.answers[StrCat("GET http://127.0.0.1:8089", kMetadataPath)] = TokenAnswer("ya29.custom");
+  custom.answers[StrCat("GET http://127.0.0.1:8089", kMetadataPath)] = MetadataAnswer(TokenAnswer("ya29.custom"));
   auto c = NewGcpDefaultCredentialsMinter(Env({{"GCE_METADATA_HOST", "127.0.0.1:8089"}}))(custom, kNow);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->value, "ya29.custom");
@@ -222,7 +227,7 @@ TEST(GcpDefaultCredentialsTest, MetadataServerWhenNoFileIsThere) {
 
   // A metadata server without a service account.
   FakeHttp no_sa;
-  no_sa.answers[StrCat("GET http://metadata.google.internal", kMetadataPath)] = HttpResponse{404, "not found"};
+  no_sa.answers[StrCat("GET http://metadata.google.internal", kMetadataPath)] = MetadataAnswer(HttpResponse{404, "not found"});
   auto missing = NewGcpDefaultCredentialsMinter(Env({}))(no_sa, kNow);
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(Msg(missing.status()).find("no default service account"), std::string::npos) << missing.status();
@@ -237,7 +242,7 @@ TEST(GcpDefaultCredentialsTest, TheFileNamedByTheEnvironmentWins) {
   FakeHttp http;
   http.answers["POST https://oauth2.test/token"] = TokenAnswer("ya29.named");
   http.answers["POST https://oauth2.googleapis.com/token"] = TokenAnswer("ya29.gcloud");
-  http.answers[StrCat("GET http://metadata.google.internal", kMetadataPath)] = TokenAnswer("ya29.metadata");
+  http.answers[StrCat("GET http://metadata.google.internal", kMetadataPath)] = MetadataAnswer(TokenAnswer("ya29.metadata"));
   auto t = NewGcpDefaultCredentialsMinter(
       Env({{"GOOGLE_APPLICATION_CREDENTIALS", named}, {"CLOUDSDK_CONFIG", gcloud.path()}}))(http, kNow);
   ASSERT_TRUE(t.ok()) << t.status();
@@ -265,6 +270,8 @@ TEST(GcpDefaultCredentialsTest, ErrorsSayWhatIsMissingAndNeverQuoteSecrets) {
       {R"({"type":"external_account","audience":"a","subject_token_type":"t","credential_source":{"environment_id":"aws1"}})",
        "sourced from AWS are not supported"},
       {R"({"type":"external_account","audience":"a","credential_source":{"file":"/x"}})", "need audience and subject_token_type"},
+      {R"({"type":"external_account","audience":"a","subject_token_type":"t","credential_source":{"certificate":{"use_default_certificate_config":true}}})",
+       "sourced from an X.509 certificate are not supported"},
       {R"({"type":"service_account","client_email":"a@b","private_key":"TOPSECRET"})", "private_key"},
   };
   for (const auto& c : cases) {
@@ -294,6 +301,74 @@ TEST(GcpDefaultCredentialsTest, ErrorsSayWhatIsMissingAndNeverQuoteSecrets) {
   ASSERT_FALSE(off.ok());
   EXPECT_NE(Msg(off.status()).find("NO_GCE_CHECK"), std::string::npos) << off.status();
   EXPECT_TRUE(unasked.seen.empty());
+}
+
+// Another cloud's metadata service also answers on 169.254.169.254: without Google's
+// Metadata-Flavor header it is not a metadata server. A miss is remembered, so the shared
+// refresher thread does not wait on timeouts at every refresh.
+TEST(GcpDefaultCredentialsTest, OnlyGooglesMetadataServerCountsAndAMissIsRemembered) {
+  FakeHttp http;
+  http.answers[StrCat("GET http://169.254.169.254", kMetadataPath)] = HttpResponse{404, "aws imds: not found"};
+  auto mint = NewGcpDefaultCredentialsMinter(Env({}));
+  auto t = mint(http, kNow);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(Msg(t.status()).find("no Application Default Credentials"), std::string::npos) << t.status();
+  EXPECT_NE(Msg(t.status()).find("not as Google's metadata server"), std::string::npos) << t.status();
+  size_t asked = http.seen.size();
+  EXPECT_EQ(asked, 2u);  // the name (unresolved here), then the address
+  auto again = mint(http, kNow + 60);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(Msg(again.status()), Msg(t.status()));
+  EXPECT_EQ(http.seen.size(), asked) << "asked again within the recheck interval";
+  http.answers[StrCat("GET http://metadata.google.internal", kMetadataPath)] = MetadataAnswer(TokenAnswer("ya29.later"));
+  auto later = mint(http, kNow + 301);
+  ASSERT_TRUE(later.ok()) << later.status();
+  EXPECT_EQ(later->value, "ya29.later");
+}
+
+// Tokens go into an Authorization header: one with a line break is refused, never sent.
+TEST(GcpDefaultCredentialsTest, TokensWithControlCharactersAreRefused) {
+  FakeHttp http;
+  http.answers[StrCat("GET http://metadata.google.internal", kMetadataPath)] =
+      MetadataAnswer(HttpResponse{200, R"({"access_token":"ya29.x\r\nx-injected: 1","expires_in":3599})"});
+  auto t = NewGcpDefaultCredentialsMinter(Env({}))(http, kNow);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(Msg(t.status()).find("unusable access_token"), std::string::npos) << t.status();
+}
+
+// Workforce pools: the user project goes to STS in `options`; an OAuth client in the file
+// authenticates the exchange (HTTP Basic); an STS answer without expires_in is taken as an hour.
+TEST(GcpDefaultCredentialsTest, ExternalAccountWorkforcePoolAndClientAuthentication) {
+  TempDir dir;
+  std::string subject = dir.Write("token", "oidc-id-token");
+  std::string file = dir.Write(
+      "wf.json",
+      StrCat(R"({"type":"external_account","audience":"//iam.googleapis.com/locations/global/workforcePools/wf/providers/p",)"
+             R"("subject_token_type":"urn:ietf:params:oauth:token-type:id_token","token_url":"https://sts.test/v1/token",)"
+             R"("workforce_pool_user_project":"billing-proj","client_id":"cid","client_secret":"csecret",)"
+             R"("credential_source":{"file":")", subject, R"("}})"));
+  FakeHttp http;
+  http.answers["POST https://sts.test/v1/token"] = HttpResponse{200, R"({"access_token":"sts.wf","token_type":"Bearer"})"};
+  auto t = NewGcpDefaultCredentialsMinter(Env({{"GOOGLE_APPLICATION_CREDENTIALS", file}}))(http, kNow);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->value, "sts.wf");
+  EXPECT_EQ(t->expires_at, kNow + 3600);
+  ASSERT_EQ(http.seen.size(), 1u);
+  EXPECT_EQ(Form(http.seen[0].body)["options"], R"({"userProject":"billing-proj"})");
+  EXPECT_EQ(http.seen[0].headers["authorization"], "Basic " + crypto::Base64Encode("cid:csecret"));
+}
+
+// A gcloud file that is there but cannot be read is the answer, not a reason to look further.
+TEST(GcpDefaultCredentialsTest, AnUnreadableGcloudFileIsAnError) {
+  // A directory where the file should be: unreadable for root too (tests run as root in CI).
+  TempDir dir;
+  std::filesystem::create_directory(dir.path() + "/application_default_credentials.json");
+  FakeHttp http;
+  http.answers[StrCat("GET http://metadata.google.internal", kMetadataPath)] = MetadataAnswer(TokenAnswer("ya29.md"));
+  auto t = NewGcpDefaultCredentialsMinter(Env({{"CLOUDSDK_CONFIG", dir.path()}}))(http, kNow);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(Msg(t.status()).find("application_default_credentials.json"), std::string::npos) << t.status();
+  EXPECT_TRUE(http.seen.empty()) << "looked further after a file it could not read";
 }
 
 // The signers NewSigner makes for GCP: a static token as it is; a key or Application Default

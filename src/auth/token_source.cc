@@ -30,12 +30,6 @@ absl::StatusOr<std::string> ReadCredentialFile(const std::string& path, std::str
 
 std::string Clip(std::string_view s, size_t n) { return std::string(s.substr(0, std::min(s.size(), n))); }
 
-bool HeaderSafe(std::string_view v) {
-  for (char c : v)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
-  return true;
-}
-
 absl::StatusOr<int64_t> ParseIso8601Utc(std::string_view s) {
   auto bad = [&] { return absl::InvalidArgumentError("not an ISO 8601 UTC time"); };
   if (s.size() < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':')

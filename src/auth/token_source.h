@@ -20,8 +20,18 @@
 namespace sluice::auth {
 
 struct HttpResponse {
+  HttpResponse() = default;
+  HttpResponse(int status, std::string body, std::vector<std::pair<std::string, std::string>> headers = {})
+      : status(status), body(std::move(body)), headers(std::move(headers)) {}
   int status = 0;
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // lower-case names
+  // The first value of header `lower_name` ("" when absent).
+  std::string_view Header(std::string_view lower_name) const {
+    for (const auto& [n, v] : headers)
+      if (n == lower_name) return v;
+    return {};
+  }
 };
 
 struct HttpRequest {
@@ -119,8 +129,6 @@ EnvLookup ProcessEnv();
 absl::StatusOr<std::string> ReadCredentialFile(const std::string& path, std::string_view what);
 // At most the first n bytes of a remote answer's text, for error messages.
 std::string Clip(std::string_view s, size_t n);
-// A value that goes into a request header: no line breaks or other control characters.
-bool HeaderSafe(std::string_view v);
 // "2026-11-30T21:15:00Z" (fractional seconds and a +00:00 offset allowed) -> Unix seconds.
 absl::StatusOr<int64_t> ParseIso8601Utc(std::string_view s);
 

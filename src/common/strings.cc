@@ -1,5 +1,7 @@
 #include "common/strings.h"
 
+#include <algorithm>
+
 #include <cstdio>
 
 namespace sluice {
@@ -41,6 +43,17 @@ bool SplitHostPort(std::string_view hostport, std::string_view* host, std::strin
     *host = hostport;  // no port, or a bare IPv6 address
   }
   return true;
+}
+
+bool HeaderSafe(std::string_view v) {
+  for (char c : v)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
+  return true;
+}
+
+std::string FirstLine(std::string_view s, size_t max) {
+  s = s.substr(0, std::min(s.find_first_of("\r\n"), max));
+  return std::string(s);
 }
 
 std::string FormEncode(std::string_view s) {

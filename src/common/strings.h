@@ -70,6 +70,12 @@ inline std::string_view StripWhitespace(std::string_view s) {
 // ":port".
 bool SplitHostPort(std::string_view hostport, std::string_view* host, std::string_view* port);
 
+// A value that may go into a request header: no line breaks or other control characters.
+bool HeaderSafe(std::string_view v);
+
+// The first line of a remote party's message, at most `max` bytes: for error messages and logs.
+std::string FirstLine(std::string_view s, size_t max = 300);
+
 // Percent-encodes everything but RFC 3986's unreserved characters (A-Z a-z 0-9 - . _ ~): a
 // value in an application/x-www-form-urlencoded body or a query string.
 std::string FormEncode(std::string_view s);

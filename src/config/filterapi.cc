@@ -109,7 +109,7 @@ absl::Status ParseAuth(std::string_view source, const Node& n, const std::string
         if (!st.ok()) return st;
       }
       // As Envoy AI Gateway's ext_proc: no token means Application Default Credentials.
-      auth->gcp_default_credentials = auth->gcp_access_token.empty();
+      auth->gcp_default_credentials = StripWhitespace(auth->gcp_access_token).empty();
       if (auth->gcp_region.empty() || auth->gcp_project.empty()) {
         return Bad(source, v, p, "region and projectName are required");
       }

@@ -102,6 +102,7 @@ class TokenHttpClient final : public auth::HttpClient {
     }
     std::string_view rest = std::string_view(data).substr(consumed);
     out->status = head.status;
+    for (const auto& [name, value] : head.headers.entries()) out->headers.emplace_back(name, value);
     if (head.framing == http::Framing::kChunked) {
       http::ChunkedDecoder d;
       d.Feed(rest, &out->body, &err);

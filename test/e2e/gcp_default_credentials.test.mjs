@@ -10,7 +10,8 @@
 //     then for a service account's token (IAM Credentials generateAccessToken).
 // The Vertex simulator (test/tools/provider_sims/vertex.mjs) issues every token itself, records
 // how each was minted, and refuses model calls with anything else (including a federated token
-// used without impersonation). The openai SDK is the client.
+// used without impersonation, as for a pool granted no Vertex role of its own). The openai SDK
+// is the client.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';

@@ -1,5 +1,6 @@
 #include "auth/gcp/gcp.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "common/status_macros.h"
@@ -59,22 +60,24 @@ std::string GcpTokenRequestBody(std::string_view assertion) {
                 "&assertion=", FormEncode(assertion));
 }
 
-absl::StatusOr<GcpAccessToken> ParseGcpTokenResponse(std::string_view body, int64_t now) {
+absl::StatusOr<GcpAccessToken> ParseGcpTokenResponse(std::string_view body, int64_t now, int64_t default_lifetime) {
   auto doc = json::Parse(body);
   if (!doc.ok() || !doc->is_object()) return absl::InternalError("gcp token endpoint: answer is not a JSON object");
   if (std::string_view err = doc->GetString("error"); !err.empty()) {
-    std::string_view desc = doc->GetString("error_description");
+    std::string desc = FirstLine(doc->GetString("error_description"));
     return absl::UnauthenticatedError(
-        StrCat("gcp token endpoint refused the request: ", err, desc.empty() ? "" : ": ", desc));
+        StrCat("gcp token endpoint refused the request: ", FirstLine(err, 100), desc.empty() ? "" : ": ", desc));
   }
   GcpAccessToken t;
   t.token = std::string(doc->GetString("access_token"));
   if (t.token.empty()) return absl::InternalError("gcp token endpoint: answer has no access_token");
+  // It goes into an Authorization header: a line break would inject headers upstream.
+  if (!HeaderSafe(t.token)) return absl::InternalError("gcp token endpoint: answer has an unusable access_token");
   const json::Value* expires = doc->Find("expires_in");
-  if (expires == nullptr || !expires->is_number() || expires->as_int() <= 0) {
-    return absl::InternalError("gcp token endpoint: answer has no positive expires_in");
-  }
-  t.expires_at = now + expires->as_int();
+  int64_t lifetime = default_lifetime;
+  if (expires != nullptr && expires->is_number()) lifetime = expires->as_int();
+  if (lifetime <= 0) return absl::InternalError("gcp token endpoint: answer has no positive expires_in");
+  t.expires_at = now + std::min<int64_t>(lifetime, kGcpMaxTokenLifetimeSeconds);
   return t;
 }
 

@@ -1,5 +1,5 @@
 // GCP service-account keys: Google's OAuth2 JWT-bearer flow (RFC 7523). BuildGcpJwtAssertion()
-// makes the signed assertion whose TokenRequestBody() the credential source (auth/signer.cc,
+// makes the signed assertion whose GcpTokenRequestBody() the credential source (auth/signer.cc,
 // auth/gcp_credentials.cc) posts to the key's token_uri off the request path.
 // Reference: shared/reference/provider-apis.md §5.7;
 // https://developers.google.com/identity/protocols/oauth2/service-account#httprest
@@ -54,6 +54,10 @@ struct GcpAccessToken {
 // Unauthenticated with the endpoint's error/error_description when it refused
 // ({"error":"invalid_grant",...}); Internal when the answer is malformed. Google's STS and
 // metadata server answer in the same shape.
-absl::StatusOr<GcpAccessToken> ParseGcpTokenResponse(std::string_view body, int64_t now_unix_seconds);
+// `default_lifetime` (seconds) stands in for a missing expires_in (Google's STS may omit it);
+// 0: expires_in is required. Lifetimes are capped at kGcpMaxTokenLifetimeSeconds.
+absl::StatusOr<GcpAccessToken> ParseGcpTokenResponse(std::string_view body, int64_t now_unix_seconds,
+                                                     int64_t default_lifetime = 0);
+inline constexpr int64_t kGcpMaxTokenLifetimeSeconds = 12 * 3600;
 
 }  // namespace sluice::auth

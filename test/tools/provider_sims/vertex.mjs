@@ -20,7 +20,8 @@
 // POST /v1/token  Google STS token exchange (workload identity federation, `federation` option:
 //   {audience, subjectToken, serviceAccount}): grant_type token-exchange, the audience, the
 //   subject token and its type, requested_token_type access_token and the cloud-platform scope.
-//   Issues a federated token that model calls refuse (403), good only for
+//   Issues a federated token that model calls refuse (403: this sim models a pool whose
+//   principals were granted no Vertex role of their own, the common setup), good only for
 // POST /v1/projects/-/serviceAccounts/{email}:generateAccessToken  (IAM Credentials; Bearer a
 //   federated token; {"scope":[cloud-platform],"lifetime":"Ns"}): answers
 //   {"accessToken","expireTime"} for federation.serviceAccount.
