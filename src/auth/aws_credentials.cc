@@ -330,7 +330,17 @@ class Chain {
 
 TokenMinter NewAwsCredentialChainMinter(EnvLookup env, std::string region) {
   auto chain = std::make_shared<Chain>(std::move(env), std::move(region));
-  return [chain](HttpClient& http, int64_t now) { return chain->Mint(http, now); };
+  return [chain](HttpClient& http, int64_t now) -> absl::StatusOr<Token> {
+    auto t = chain->Mint(http, now);
+    if (!t.ok()) return t;
+    // The key id and session token go into request headers: a line break from any source
+    // (a file, a metadata answer) would inject headers upstream.
+    auto c = DecodeAwsCredentials(t->value);
+    if (!c.ok() || !HeaderSafe(c->access_key_id) || !HeaderSafe(c->secret_access_key) || !HeaderSafe(c->session_token)) {
+      return absl::UnauthenticatedError("the AWS credentials found hold control characters");
+    }
+    return t;
+  };
 }
 
 std::string EncodeAwsCredentials(const AwsCredentials& c) {

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "auth/credential_test_util.h"
+#include "common/strings.h"
 #include "gtest/gtest.h"
 #include "json/json.h"
 
@@ -26,6 +27,17 @@ AwsCredentials Decoded(const absl::StatusOr<Token>& t) {
 }
 
 constexpr int64_t kNow = 1794990000;  // 2026-11-18T08:20:00Z
+
+// Credentials go into request headers: any holding a line break are refused, never used.
+TEST(AwsCredentialChainTest, CredentialsWithControlCharactersAreRefused) {
+  FakeHttp http;
+  auto t = NewAwsCredentialChainMinter(
+      Env({{"AWS_ACCESS_KEY_ID", "AKID"}, {"AWS_SECRET_ACCESS_KEY", "s"}, {"AWS_SESSION_TOKEN", "tok\r\nx-injected: 1"}}),
+      "us-east-1")(http, kNow);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(std::string(ToStd(t.status().message())).find("control characters"), std::string::npos) << t.status();
+  EXPECT_EQ(std::string(ToStd(t.status().message())).find("tok"), std::string::npos) << t.status();
+}
 
 TEST(AwsCredentialChainTest, EnvironmentComesFirst) {
   FakeHttp http;
