@@ -50,6 +50,9 @@ constexpr std::string_view kStripped[] = {
     "host", "content-length", "authorization", "x-api-key", "api-key", "x-goog-api-key",
     "x-amz-security-token", "x-amz-date", "x-amz-content-sha256", "accept-encoding", "expect"};
 
+// OpenAI's own limit on inputs per embeddings request; a larger batch is not split.
+constexpr size_t kMaxEmbeddingInputs = 2048;
+
 bool IsStripped(std::string_view lower_name) {
   for (std::string_view h : kStripped)
     if (h == lower_name) return true;
@@ -248,6 +251,54 @@ Decision Pipeline::BuildAttempt() {
   up.method = "POST";
   up.model = chosen->model_name_override.empty() ? model_ : chosen->model_name_override;
   up.host = UpstreamHost(backend);
+  auto timeout = rule_->backend_request_timeout.count() > 0 ? rule_->backend_request_timeout
+                                                            : rule_->request_timeout;
+  if (backend.request_timeout.count() > 0 &&
+      (timeout.count() == 0 || backend.request_timeout < timeout))
+    timeout = backend.request_timeout;
+  up.timeout = timeout;
+
+  // An embeddings batch larger than one upstream call takes, when the driver can make several:
+  // one translator and one signed call per batch.
+  split_.clear();
+  split_usage_.reset();
+  size_t max_inputs = split_batches_ && endpoint_ == Endpoint::kEmbeddings && doc_ ? translator_->MaxInputsPerCall(up.model) : 0;
+  if (max_inputs > 0) {
+    auto slices = SplitInputs(max_inputs);
+    if (!slices.ok()) {
+      HttpError e = ToHttpError(slices.status(), dialect_);
+      ImmediateResponse r;
+      r.status = e.status;
+      r.body = std::move(e.body);
+      return r;
+    }
+    size_t first = 0;
+    for (json::Value& slice : *slices) {
+      std::string raw = json::Serialize(slice);
+      SplitPart part{factory->Create(backend), first};
+      const json::Value* in = slice.Find("input");
+      first += in && in->is_array() && max_inputs > 1 ? in->items().size() : 1;
+      translate::ClientRequest creq{ToTranslate(endpoint_), raw, slice, *headers_, up.model, false, model_, nullptr,
+                                    want_usage_};
+      auto treq = part.translator->TranslateRequest(creq);
+      if (!treq.ok()) {
+        HttpError e = ToHttpError(treq.status(), dialect_);
+        ImmediateResponse r;
+        r.status = e.status;
+        r.body = std::move(e.body);
+        return r;
+      }
+      UpstreamRequest one;
+      one.backend = up.backend;
+      one.method = up.method;
+      one.host = up.host;
+      if (auto err = FinishRequest(*chosen, std::move(*treq), raw, &one)) return *std::move(err);
+      up.parts.push_back({std::move(one.path), std::move(one.headers), one.body ? std::move(*one.body) : raw});
+      split_.push_back(std::move(part));
+    }
+    if (!split_.empty()) return up;
+  }
+
   translate::ClientRequest creq{ToTranslate(endpoint_), body_, doc_ ? *doc_ : kEmptyObject,
                                 *headers_, up.model, stream_, model_, &top_members_, want_usage_};
   auto treq = translator_->TranslateRequest(creq);
@@ -258,22 +309,25 @@ Decision Pipeline::BuildAttempt() {
     r.body = std::move(e.body);
     return r;
   }
-  up.path = treq->path;
+  if (auto err = FinishRequest(*chosen, std::move(*treq), body_, &up)) return *std::move(err);
+  return up;
+}
+
+std::optional<ImmediateResponse> Pipeline::FinishRequest(const config::BackendRef& chosen,
+                                                         translate::UpstreamRequest&& treq,
+                                                         std::string_view client_body, UpstreamRequest* out) const {
+  UpstreamRequest& up = *out;
+  const config::Backend& backend = *up.backend;
+  up.path = std::move(treq.path);
   if (up.path.find('?') == std::string::npos && !query_.empty() &&
       backend.schema == config::ApiSchema::kOpenAI) {
     up.path += query_;
   }
-  up.body = std::move(treq->body);
-  auto timeout = rule_->backend_request_timeout.count() > 0 ? rule_->backend_request_timeout
-                                                            : rule_->request_timeout;
-  if (backend.request_timeout.count() > 0 &&
-      (timeout.count() == 0 || backend.request_timeout < timeout))
-    timeout = backend.request_timeout;
-  up.timeout = timeout;
+  up.body = std::move(treq.body);
 
   // Top-level body mutations (backend's, then the route's) on the final body.
-  if (!backend.body_mutation.empty() || !chosen->body_mutation.empty()) {
-    auto final_doc = json::Parse(up.body ? std::string_view(*up.body) : body_);
+  if (!backend.body_mutation.empty() || !chosen.body_mutation.empty()) {
+    auto final_doc = json::Parse(up.body ? std::string_view(*up.body) : client_body);
     // The mutation is configuration the operator relies on (it may remove a field the backend
     // must not see): a body it cannot be applied to is refused, never sent unmutated. The
     // client's body parsed, so only nesting that translation deepened past the limit gets here.
@@ -282,7 +336,7 @@ Decision Pipeline::BuildAttempt() {
                                final_doc.status().message()),
                    "invalid_request_body");
     if (final_doc->is_object()) {
-      for (const auto* bm : {&backend.body_mutation, &chosen->body_mutation}) {
+      for (const auto* bm : {&backend.body_mutation, &chosen.body_mutation}) {
         for (const auto& r : bm->remove) final_doc->Erase(r);
         for (const auto& [k, raw] : bm->set) {
           auto v = json::Parse(raw);
@@ -301,15 +355,15 @@ Decision Pipeline::BuildAttempt() {
     if (IsStripped(name) || http::IsHopByHop(name)) m.Remove(name);
   m.Set("x-ai-eg-model", model_);
   if (up.body) m.Set("content-type", "application/json");
-  const http::HeaderMutation& translator_headers = treq->headers;
-  for (const http::HeaderMutation* hm : {&backend.header_mutation, &chosen->header_mutation, &translator_headers}) {
+  const http::HeaderMutation& translator_headers = treq.headers;
+  for (const http::HeaderMutation* hm : {&backend.header_mutation, &chosen.header_mutation, &translator_headers}) {
     for (const auto& r : hm->remove) m.Remove(r);
     for (const auto& [n, v] : hm->set) m.Set(n, v);
   }
 
   // Sign the request exactly as it will be sent.
-  const auth::BackendSigner& signer = *runtime_->signers[chosen->backend];
-  std::string_view final_body = up.body ? std::string_view(*up.body) : body_;
+  const auth::BackendSigner& signer = *runtime_->signers[chosen.backend];
+  std::string_view final_body = up.body ? std::string_view(*up.body) : client_body;
   auth::SigningRequest sreq{up.method, up.host, up.path, *headers_, final_body, &m};
   auto sig = signer.Sign(sreq);
   if (!sig.ok()) {
@@ -319,7 +373,35 @@ Decision Pipeline::BuildAttempt() {
                  "credentials_unavailable");
   }
   m.Merge(std::move(*sig));
-  return up;
+  return std::nullopt;
+}
+
+absl::StatusOr<std::vector<json::Value>> Pipeline::SplitInputs(size_t max) const {
+  std::vector<json::Value> out;
+  const json::Value* input = doc_->Find("input");
+  if (input == nullptr || !input->is_array()) return out;
+  const auto& items = input->items();
+  // A list of texts (or of token lists, or of Vertex's {content, task_type, title} items); a
+  // flat list of numbers is one input.
+  if (items.size() <= max || !(items[0].is_string() || items[0].is_array() || items[0].is_object())) return out;
+  if (items.size() > kMaxEmbeddingInputs) {
+    return translate::InvalidField("input", StrCat("at most ", kMaxEmbeddingInputs, " inputs per request; got ",
+                                                   items.size()));
+  }
+  json::Value base = *doc_;
+  base.Erase("input");
+  for (size_t i = 0; i < items.size(); i += max) {
+    json::Value slice = base;
+    if (max == 1) {
+      slice.Set("input", items[i]);
+    } else {
+      json::Value batch = json::Value::Array();
+      for (size_t j = i; j < std::min(items.size(), i + max); ++j) batch.Append(items[j]);
+      slice.Set("input", std::move(batch));
+    }
+    out.push_back(std::move(slice));
+  }
+  return out;
 }
 
 http::HeaderMutation Pipeline::OnResponseHeaders(int status, const http::HeaderMap& headers) {
@@ -357,6 +439,56 @@ ImmediateResponse Pipeline::OnResponseError(int status, const http::HeaderMap& h
   }
   translator_->TranslateError(status, headers, body, &r.status, &r.body);
   if (auto ct = headers.Get("content-type"); ct && r.body == body) r.content_type = std::string(*ct);
+  return r;
+}
+
+ImmediateResponse Pipeline::OnSplitResponses(const std::vector<PartAnswer>& answers) {
+  if (answers.size() != split_.size()) return Error(500, "split request: answers do not match its parts", "internal_error");
+  // The first part that failed answers for the whole request: the client gets no partial list.
+  for (size_t i = 0; i < answers.size(); ++i) {
+    const PartAnswer& a = answers[i];
+    if (a.status >= 200 && a.status < 300) continue;
+    ImmediateResponse r;
+    r.status = a.status;
+    split_[i].translator->TranslateError(a.status, *a.headers, a.body, &r.status, &r.body);
+    if (auto ct = a.headers->Get("content-type"); ct && r.body == a.body) r.content_type = std::string(*ct);
+    return r;
+  }
+  json::Value data = json::Value::Array();
+  translate::Usage sum;
+  std::string model;
+  for (size_t i = 0; i < answers.size(); ++i) {
+    std::string out;
+    split_[i].translator->TranslateResponseHeaders(answers[i].status, *answers[i].headers);  // usage may come in headers
+    auto parsed = split_[i].translator->TranslateResponseBody(answers[i].body, true, &out).ok()
+                      ? json::Parse(out)
+                      : absl::StatusOr<json::Value>(absl::DataLossError("untranslatable"));
+    json::Value* items = parsed.ok() ? parsed->Find("data") : nullptr;
+    if (items == nullptr || !items->is_array()) {
+      return Error(502, "upstream response could not be translated", "upstream_malformed");
+    }
+    for (json::Value& item : items->items()) {
+      const json::Value* idx = item.Find("index");
+      item.Set("index", json::Value::Int(static_cast<int64_t>(split_[i].first_index) +
+                                         (idx && idx->is_number() ? idx->as_int() : 0)));
+      data.Append(std::move(item));
+    }
+    if (model.empty()) model = std::string(parsed->GetString("model"));
+    const translate::Usage& u = split_[i].translator->usage();
+    sum.input_tokens += u.input_tokens;
+    sum.total_tokens += u.total_tokens ? u.total_tokens : u.input_tokens;
+  }
+  split_usage_ = sum;
+  json::Value usage = json::Value::Object();
+  usage.Set("prompt_tokens", json::Value::Int(sum.input_tokens));
+  usage.Set("total_tokens", json::Value::Int(sum.total_tokens));
+  json::Value root = json::Value::Object();
+  root.Set("object", json::Value::String("list"));
+  root.Set("data", std::move(data));
+  root.Set("model", json::Value::String(model));
+  root.Set("usage", std::move(usage));
+  ImmediateResponse r;
+  r.body = json::Serialize(root);
   return r;
 }
 

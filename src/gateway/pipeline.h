@@ -38,6 +38,13 @@ struct ImmediateResponse {
   http::HeaderMutation headers;  // extra headers (e.g. allow on 405)
 };
 
+// One upstream call of a split request (see UpstreamRequest::parts).
+struct UpstreamPart {
+  std::string path;              // with query
+  http::HeaderMutation headers;  // applied to the client's headers, signed for this body
+  std::string body;
+};
+
 // What to send upstream for one attempt.
 struct UpstreamRequest {
   const config::Backend* backend = nullptr;  // points into the pipeline's runtime snapshot
@@ -48,6 +55,17 @@ struct UpstreamRequest {
   std::optional<std::string> body; // replacement body; nullopt = the client's body unchanged
   std::chrono::milliseconds timeout{0};  // until response headers; 0 = none
   std::string model;               // model asked of the backend (after override)
+  // Non-empty when the client's embeddings batch is larger than one upstream call takes (only
+  // with set_split_batches): the driver sends every part instead of path/headers/body (same
+  // method, host, timeout), each buffered, and hands the answers to OnSplitResponses.
+  std::vector<UpstreamPart> parts;
+};
+
+// A split part's complete answer, as the driver received it.
+struct PartAnswer {
+  int status = 0;
+  const http::HeaderMap* headers = nullptr;
+  std::string_view body;
 };
 
 using Decision = std::variant<ImmediateResponse, UpstreamRequest>;
@@ -64,6 +82,10 @@ class Pipeline {
   // chat streams ask the upstream for their usage chunk even when the client did not (and
   // the client does not see it). See translate::ClientRequest::want_usage. Before step 2.
   void set_want_usage(bool v) { want_usage_ = v; }
+  // The driver can make several upstream calls for one request (`sluice run`): an embeddings
+  // batch larger than the backend takes per call is split (UpstreamRequest::parts). Before
+  // step 2.
+  void set_split_batches(bool v) { split_batches_ = v; }
 
   // Step 1. Returns an ImmediateResponse when the request is answered locally (/v1/models,
   // /health, unknown path, wrong method); otherwise nullopt and the driver reads the body.
@@ -86,6 +108,10 @@ class Pipeline {
   absl::Status OnResponseBody(std::string_view chunk, bool end_of_stream, std::string* out);
   // A complete non-2xx answer, in the client's dialect.
   ImmediateResponse OnResponseError(int status, const http::HeaderMap& headers, std::string_view body);
+  // The answers to every part of a split request, in order: one response for the client (the
+  // first failed part's error, or the merged embeddings list, indexes renumbered and usage
+  // summed).
+  ImmediateResponse OnSplitResponses(const std::vector<PartAnswer>& answers);
   // Bytes that end a broken stream in the client's dialect.
   // Bytes a driver may send to a streaming client while the upstream is silent, between two
   // OnResponseBody outputs: Anthropic's `ping` event for Anthropic clients, an SSE comment for
@@ -105,8 +131,12 @@ class Pipeline {
   // Token usage and the model the provider says answered, as the translator reported them
   // so far (complete after the last response chunk). nullptr / empty before a backend is
   // chosen.
-  const translate::Usage* usage() const { return translator_ ? &translator_->usage() : nullptr; }
+  const translate::Usage* usage() const {
+    if (split_usage_) return &*split_usage_;
+    return translator_ ? &translator_->usage() : nullptr;
+  }
   std::string_view response_model() const {
+    if (!split_.empty()) return split_[0].translator->response_model();
     return translator_ ? translator_->response_model() : std::string_view();
   }
   // The backend of the current attempt (nullptr before OnRequestBody routed).
@@ -121,6 +151,13 @@ class Pipeline {
 
  private:
   Decision BuildAttempt();
+  // Path (with the client's query for pass-through), body mutations, headers and signature
+  // for `treq`, into `up`; an error answer when the request cannot be completed.
+  std::optional<ImmediateResponse> FinishRequest(const config::BackendRef& chosen, translate::UpstreamRequest&& treq,
+                                                 std::string_view client_body, UpstreamRequest* up) const;
+  // The client's embeddings request, `input` cut into batches of at most `max` inputs (one
+  // document per batch); empty when the input fits one call.
+  absl::StatusOr<std::vector<json::Value>> SplitInputs(size_t max) const;
   // The first matching rule, and its route in `*route`.
   const config::Rule* Route(const config::Route** route) const;
 
@@ -143,6 +180,14 @@ class Pipeline {
   bool tried_any_ = false;
   std::unique_ptr<translate::Translator> translator_;
   const config::Backend* backend_ = nullptr;
+  bool split_batches_ = false;
+  // A split request: each part's translator and the index of its first input.
+  struct SplitPart {
+    std::unique_ptr<translate::Translator> translator;
+    size_t first_index = 0;
+  };
+  std::vector<SplitPart> split_;
+  std::optional<translate::Usage> split_usage_;
 };
 
 // Builds the /v1/models answer from the config (OpenAI list shape).

@@ -1,5 +1,8 @@
 #include "gateway/pipeline.h"
 
+#include <set>
+
+#include "common/strings.h"
 #include "compiler/resources/resources.h"
 #include "gtest/gtest.h"
 #include "json/json.h"
@@ -22,6 +25,8 @@ spec:
       backendRefs: [{name: primary, bodyMutation: {set: [{path: temperature, value: "0.5"}], remove: [user]}}]
     - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: claude-on-bedrock}]}]
       backendRefs: [{name: bedrock, bodyMutation: {remove: [additionalModelRequestFields]}}]
+    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: titan}]}]
+      backendRefs: [{name: bedrock, modelNameOverride: "amazon.titan-embed-text-v2:0"}]
 ---
 apiVersion: aigateway.envoyproxy.io/v1beta1
 kind: AIServiceBackend
@@ -362,10 +367,11 @@ TEST_F(PipelineTest, LocalAnswers) {
     auto j = json::Parse(r->body);
     ASSERT_TRUE(j.ok());
     EXPECT_EQ(j->GetString("object"), "list");
-    ASSERT_EQ(j->Find("data")->size(), 3u);
+    ASSERT_EQ(j->Find("data")->size(), 4u);
     EXPECT_EQ(j->Find("data")->items()[0].GetString("id"), "gpt-a");
     EXPECT_EQ(j->Find("data")->items()[1].GetString("id"), "gpt-tenant");
     EXPECT_EQ(j->Find("data")->items()[2].GetString("id"), "claude-on-bedrock");
+    EXPECT_EQ(j->Find("data")->items()[3].GetString("id"), "titan");
   }
   {
     Pipeline p = Make();
@@ -438,6 +444,85 @@ TEST_F(PipelineTest, StreamKeepAliveOnlyForWholeEventOutput) {
     ASSERT_EQ(StatusOf(p.OnRequestBody(R"({"model":"gpt-a","stream":true,"messages":[{"role":"user","content":"hi"}]})")), 0);
     EXPECT_EQ(p.StreamKeepAlive(), ": keep-alive\n\n");
   }
+}
+
+// An embeddings batch larger than the backend takes per call (Titan: one text) is split when
+// the driver can make several calls: one translated, separately signed part per text, and one
+// merged answer; a failed part answers for all. Without the driver's say-so (ext_proc), the
+// batch is the translator's 400.
+TEST_F(PipelineTest, EmbeddingBatchesSplitIntoSignedParts) {
+  auto h = Headers();
+  std::string body = R"({"model":"titan","input":["alpha","beta","gamma"],"dimensions":256,"encoding_format":"float"})";
+  {
+    Pipeline p = Make();
+    ASSERT_FALSE(p.OnRequestHeaders("POST", "/v1/embeddings", h));
+    Decision d = p.OnRequestBody(body);
+    auto* imm = std::get_if<ImmediateResponse>(&d);
+    ASSERT_NE(imm, nullptr) << "no split without set_split_batches";
+    EXPECT_EQ(imm->status, 400);
+    EXPECT_NE(imm->body.find("\"param\":\"input\""), std::string::npos) << imm->body;
+  }
+  Pipeline p = Make();
+  p.set_split_batches(true);
+  ASSERT_FALSE(p.OnRequestHeaders("POST", "/v1/embeddings", h));
+  Decision d = p.OnRequestBody(body);
+  auto* up = std::get_if<UpstreamRequest>(&d);
+  ASSERT_NE(up, nullptr);
+  ASSERT_EQ(up->parts.size(), 3u);
+  std::set<std::string> signatures;
+  const char* texts[] = {"alpha", "beta", "gamma"};
+  for (size_t i = 0; i < 3; ++i) {
+    const UpstreamPart& part = up->parts[i];
+    EXPECT_EQ(part.path, "/model/amazon.titan-embed-text-v2%3A0/invoke");
+    EXPECT_EQ(part.body, StrCat(R"({"inputText":")", texts[i], R"(","dimensions":256})"));
+    http::HeaderMap out = h;
+    part.headers.ApplyTo(out);
+    ASSERT_TRUE(out.Has("authorization"));
+    ASSERT_TRUE(out.Has("x-amz-date"));
+    signatures.insert(std::string(*out.Get("authorization")));
+  }
+  EXPECT_EQ(signatures.size(), 3u) << "each part signs its own body";
+
+  http::HeaderMap rh;
+  rh.Add("content-type", "application/json");
+  rh.Add("x-amzn-bedrock-input-token-count", "1");
+  std::vector<std::string> bodies = {R"({"embedding":[0.5,0.25],"inputTextTokenCount":1})",
+                                     R"({"embedding":[0.125,1e-7],"inputTextTokenCount":2})",
+                                     R"({"embedding":[-1,0.333333333333],"inputTextTokenCount":3})"};
+  std::vector<PartAnswer> answers;
+  for (const auto& b : bodies) answers.push_back({200, &rh, b});
+  ImmediateResponse merged = p.OnSplitResponses(answers);
+  EXPECT_EQ(merged.status, 200);
+  auto doc = json::Parse(merged.body);
+  ASSERT_TRUE(doc.ok()) << merged.body;
+  const json::Value* data = doc->Find("data");
+  ASSERT_TRUE(data && data->is_array() && data->items().size() == 3) << merged.body;
+  for (int64_t i = 0; i < 3; ++i) EXPECT_EQ(data->items()[i].Find("index")->as_int(), i);
+  // The numbers keep their text: nothing is rounded on the way through.
+  EXPECT_NE(merged.body.find("[0.125,1e-7]"), std::string::npos) << merged.body;
+  EXPECT_NE(merged.body.find("0.333333333333"), std::string::npos) << merged.body;
+  EXPECT_EQ(doc->Find("usage")->Find("prompt_tokens")->as_int(), 6);
+  EXPECT_EQ(p.usage()->input_tokens, 6);
+  EXPECT_EQ(doc->GetString("model"), "amazon.titan-embed-text-v2:0");
+
+  // One throttled part: its error, in the client's dialect, for the whole request.
+  answers[1] = {429, &rh, R"({"message":"Too many requests, please wait before trying again."})"};
+  ImmediateResponse err = p.OnSplitResponses(answers);
+  EXPECT_EQ(err.status, 429);
+  EXPECT_NE(err.body.find("Too many requests"), std::string::npos) << err.body;
+
+  // More inputs than OpenAI takes in one request: the client's 400, before any split.
+  std::string huge = R"({"model":"titan","input":[)";
+  for (int i = 0; i < 2049; ++i) StrAppend(&huge, i ? "," : "", "\"t\"");
+  huge += "]}";
+  Pipeline q = Make();
+  q.set_split_batches(true);
+  ASSERT_FALSE(q.OnRequestHeaders("POST", "/v1/embeddings", h));
+  Decision hd = q.OnRequestBody(huge);
+  auto* too_many = std::get_if<ImmediateResponse>(&hd);
+  ASSERT_NE(too_many, nullptr);
+  EXPECT_EQ(too_many->status, 400);
+  EXPECT_NE(too_many->body.find("at most 2048 inputs"), std::string::npos) << too_many->body;
 }
 
 TEST_F(PipelineTest, ResponseHeadersDropHopByHop) {

@@ -238,6 +238,16 @@ struct Worker {
 
 enum class Failure { kNone, kConnect, kTimeout, kStale, kProtocol };
 
+// An upstream answer read whole, for a driver that merges several (split requests).
+struct Fetched {
+  int status = 0;
+  http::HeaderMap headers;
+  std::string body;
+};
+
+// Upstream calls of one split request in flight at once.
+constexpr size_t kSplitConcurrency = 8;
+
 struct ClientConn {
   explicit ClientConn(Socket s) : sock(std::move(s)) {}
   Socket sock;
@@ -485,6 +495,7 @@ class ServerImpl final : public Server {
 
       auto snap = snapshot_.load();
       gateway::Pipeline pipe(snap->runtime, [&w] { return w.rng(); });
+      pipe.set_split_batches(true);  // this driver can make several upstream calls per request
       auto imm = pipe.OnRequestHeaders(head.method, head.target, head.headers);
       bool oversize = head.framing == http::Framing::kContentLength &&
                       head.content_length > opts_.max_request_body_bytes;
@@ -620,6 +631,106 @@ class ServerImpl final : public Server {
     co_return nullptr;
   }
 
+  struct ExchangeResult {
+    Failure failure = Failure::kNone;
+    bool client_ok = true;
+    bool upstream_reusable = false;
+    int status = 0;
+  };
+
+  // One exchange with backend `up.backend` over a pooled connection, or a new one (a stale
+  // pooled connection is retried once on a fresh one). With `capture`, the answer is read
+  // whole into it instead of going to the client.
+  Task<ExchangeResult> Attempt(Worker& w, const Snapshot& snap, Socket& client, gateway::Pipeline& pipe,
+                               const std::string& head, std::string_view body, const gateway::UpstreamRequest& up,
+                               bool keep_alive, std::string* last_error, Fetched* capture) {
+    ExchangeResult r;
+    std::string key = PoolKey(*up.backend);
+    for (int round = 0; round < 2; ++round) {
+      std::unique_ptr<UpConn> conn;
+      auto& idle = w.pool[key];
+      if (round == 0 && !idle.empty()) {
+        conn = std::move(idle.back());
+        idle.pop_back();
+        conn->reused = true;
+      } else {
+        conn = co_await Connect(w, snap, *up.backend, last_error);
+        if (!conn) {
+          r.failure = Failure::kConnect;
+          co_return r;
+        }
+      }
+      r = co_await Exchange(w, *conn, client, pipe, head, body, up, keep_alive, last_error, capture);
+      if (r.failure == Failure::kNone) {
+        auto& pool = w.pool[key];  // looked up again: other exchanges may have grown the map
+        if (r.upstream_reusable && pool.size() < kMaxIdlePerKey) {
+          conn->reused = false;
+          pool.push_back(std::move(conn));
+        }
+        co_return r;
+      }
+      if (r.failure != Failure::kStale) co_return r;  // a stale pooled connection: retry fresh once
+    }
+    co_return r;
+  }
+
+  // The parts of a split request, kSplitConcurrency at a time, each read whole; then one answer
+  // for the client: the merged list, or the first failed part's error. A part that could not
+  // be exchanged at all fails the whole attempt (failure and *last_error as for one exchange).
+  struct SplitState {
+    explicit SplitState(Executor ex) : done(ex) {}
+    std::vector<Fetched> got;
+    std::vector<Failure> failures;
+    std::vector<std::string> errors;
+    size_t next = 0;
+    size_t lanes = 0;
+    Timer done;
+  };
+
+  Task<void> SplitLane(Worker& w, const Snapshot& snap, Socket& client, gateway::Pipeline& pipe,
+                       const gateway::UpstreamRequest& up, const http::HeaderMap& client_headers, SplitState& st) {
+    while (st.next < up.parts.size()) {
+      size_t i = st.next++;
+      const gateway::UpstreamPart& part = up.parts[i];
+      std::string head;
+      http::FormatRequestHead(up.method, part.path, up.host, client_headers, part.headers, part.body.size(), &head);
+      auto r = co_await Attempt(w, snap, client, pipe, head, part.body, up, true, &st.errors[i], &st.got[i]);
+      st.failures[i] = r.failure;
+      if (r.failure != Failure::kNone) st.next = up.parts.size();  // no point sending the rest
+    }
+    if (--st.lanes == 0) st.done.cancel();
+  }
+
+  Task<ExchangeResult> SplitExchange(Worker& w, const Snapshot& snap, Socket& client, gateway::Pipeline& pipe,
+                                     const gateway::UpstreamRequest& up, const http::HeaderMap& client_headers,
+                                     bool keep_alive, std::string* last_error) {
+    const size_t n = up.parts.size();
+    SplitState st(w.io.get_executor());
+    st.got.resize(n);
+    st.failures.assign(n, Failure::kNone);
+    st.errors.resize(n);
+    st.lanes = std::min(n, kSplitConcurrency);
+    st.done.expires_at(Clock::time_point::max());
+    for (size_t l = 0, lanes = st.lanes; l < lanes; ++l) {
+      net::co_spawn(w.io.get_executor(), SplitLane(w, snap, client, pipe, up, client_headers, st), net::detached);
+    }
+    ErrorCode ec;
+    if (st.lanes > 0) co_await st.done.async_wait(Redirect(ec));  // cancelled by the last lane
+    ExchangeResult r;
+    for (size_t i = 0; i < n; ++i) {
+      if (st.failures[i] == Failure::kNone) continue;
+      r.failure = st.failures[i] == Failure::kStale ? Failure::kProtocol : st.failures[i];
+      *last_error = StrCat("part ", i + 1, " of ", n, ": ", st.errors[i]);
+      co_return r;
+    }
+    std::vector<gateway::PartAnswer> answers(n);
+    for (size_t i = 0; i < n; ++i) answers[i] = {st.got[i].status, &st.got[i].headers, st.got[i].body};
+    gateway::ImmediateResponse reply = pipe.OnSplitResponses(answers);
+    r.status = reply.status;
+    r.client_ok = co_await WriteImmediate(client, reply, keep_alive);
+    co_return r;
+  }
+
   // Proxies one request; returns {client connection still usable, status sent}.
   Task<std::pair<bool, int>> Proxy(Worker& w, const Snapshot& snap, Socket& client, gateway::Pipeline& pipe,
                                    gateway::UpstreamRequest up, const http::HeaderMap& client_headers,
@@ -628,38 +739,18 @@ class ServerImpl final : public Server {
     bool timed_out = false;
     while (true) {
       const config::Backend& b = *up.backend;
-      std::string_view body = up.body ? std::string_view(*up.body) : std::string_view(client_body);
-      std::string head;
-      head.reserve(512);
-      http::FormatRequestHead(up.method, up.path, up.host, client_headers, up.headers, body.size(), &head);
-
-      Failure failure = Failure::kNone;
-      std::string key = PoolKey(b);
-      for (int round = 0; round < 2; ++round) {
-        std::unique_ptr<UpConn> conn;
-        auto& idle = w.pool[key];
-        if (round == 0 && !idle.empty()) {
-          conn = std::move(idle.back());
-          idle.pop_back();
-          conn->reused = true;
-        } else {
-          conn = co_await Connect(w, snap, b, &last_error);
-          if (!conn) {
-            failure = Failure::kConnect;
-            break;
-          }
-        }
-        auto r = co_await Exchange(w, *conn, client, pipe, head, body, up, keep_alive, &last_error);
-        failure = r.failure;
-        if (failure == Failure::kNone) {
-          if (r.upstream_reusable && idle.size() < kMaxIdlePerKey) {
-            conn->reused = false;
-            idle.push_back(std::move(conn));
-          }
-          co_return std::make_pair(r.client_ok, r.status);
-        }
-        if (failure != Failure::kStale) break;  // a stale pooled connection: retry fresh once
+      ExchangeResult r;
+      if (!up.parts.empty()) {
+        r = co_await SplitExchange(w, snap, client, pipe, up, client_headers, keep_alive, &last_error);
+      } else {
+        std::string_view body = up.body ? std::string_view(*up.body) : std::string_view(client_body);
+        std::string head;
+        head.reserve(512);
+        http::FormatRequestHead(up.method, up.path, up.host, client_headers, up.headers, body.size(), &head);
+        r = co_await Attempt(w, snap, client, pipe, head, body, up, keep_alive, &last_error, nullptr);
       }
+      Failure failure = r.failure;
+      if (failure == Failure::kNone) co_return std::make_pair(r.client_ok, r.status);
       if (failure == Failure::kTimeout) timed_out = true;
       if (failure == Failure::kConnect) {
         log::Warn("backend ", b.name, ": ", last_error);
@@ -681,16 +772,11 @@ class ServerImpl final : public Server {
     co_return std::make_pair(ok, err.status);
   }
 
-  struct ExchangeResult {
-    Failure failure = Failure::kNone;
-    bool client_ok = true;
-    bool upstream_reusable = false;
-    int status = 0;
-  };
 
   Task<ExchangeResult> Exchange(Worker& w, UpConn& conn, Socket& client, gateway::Pipeline& pipe,
                                 const std::string& head, std::string_view body,
-                                const gateway::UpstreamRequest& up, bool keep_alive, std::string* error) {
+                                const gateway::UpstreamRequest& up, bool keep_alive, std::string* error,
+                                Fetched* capture = nullptr) {
     ExchangeResult r;
     ErrorCode ec;
     UpConn* cp = &conn;
@@ -743,6 +829,40 @@ class ServerImpl final : public Server {
       co_return r;
     }
 
+    BodyReader reader(rh.framing, rh.content_length);
+    if (capture != nullptr) {
+      // Read whole for the caller (a split request's part): nothing goes to the client here.
+      std::string berr;
+      while (!reader.done()) {
+        if (!reader.Drain(conn.buf, &capture->body, &berr)) break;
+        if (reader.done()) break;
+        if (capture->body.size() > opts_.max_response_body_bytes) {
+          berr = "response body exceeds the limit";
+          break;
+        }
+        dog.Arm(opts_.upstream_idle_timeout);
+        size_t n = co_await conn.ReadSome(conn.buf.Prepare(kReadChunk), ec);
+        if (ec) {
+          if (ec == net::error::eof || ec == ssl::error::stream_truncated) {
+            ec = {};
+            reader.OnEof();
+            if (!reader.done()) berr = "connection closed before the body ended";
+          }
+          break;
+        }
+        conn.buf.Commit(n);
+      }
+      dog.Disarm();
+      if (ec || !berr.empty()) {
+        r.failure = dog.fired() ? Failure::kTimeout : Failure::kProtocol;
+        *error = StrCat("reading the response body failed: ", ec ? (dog.fired() ? std::string("idle timeout") : ec.message()) : berr);
+        co_return r;
+      }
+      capture->status = rh.status;
+      capture->headers = std::move(rh.headers);
+      r.upstream_reusable = rh.keep_alive && conn.buf.size() == 0;
+      co_return r;
+    }
     bool is_error = r.status >= 300;
     auto upstream_ct = rh.headers.Get("content-type");
     bool event_stream = upstream_ct && (upstream_ct->find("text/event-stream") != std::string_view::npos ||
@@ -751,7 +871,6 @@ class ServerImpl final : public Server {
     http::HeaderMap out_headers = rh.headers;
     pipe.OnResponseHeaders(r.status, rh.headers).ApplyTo(out_headers);
 
-    BodyReader reader(rh.framing, rh.content_length);
     std::string chunk;
     std::string berr;
     // Streams only: the response head while it is held to go out with the first piece, and the

@@ -104,6 +104,13 @@ class Translator {
     return StreamError(message);
   }
 
+  // Embeddings: how many inputs one upstream call takes for `model` (0 = no limit of the
+  // translator's own). A driver that can make several upstream calls for one client request
+  // (`sluice run`) splits a larger batch into calls of at most this many, each translated by a
+  // translator of its own, and merges the answers; others send the batch, which the translator
+  // refuses with a 400 naming `input`.
+  virtual size_t MaxInputsPerCall(std::string_view model) const { return 0; }
+
   virtual const Usage& usage() const = 0;
   // The model the provider says answered, when it says.
   virtual std::string_view response_model() const { return {}; }

@@ -149,15 +149,54 @@ describe('openai SDK -> sluice -> AWS Bedrock (schemas AWSBedrock and AWSAnthrop
       assert.equal(typeof err.error?.message, 'string');
     }));
 
-    test('Titan takes one text: a batch is the client\'s 400 on input, naming what takes more', withGatewayLogs(() => stack.gw, async () => {
-      const err = await client.embeddings.create({ model: TITAN_MODEL, input: ['a', 'b'] }).then(() => null, (e) => e);
-      assert.ok(err instanceof OpenAI.BadRequestError, String(err));
-      assert.equal(err.param ?? err.error?.param, 'input');
-      assert.match(err.message, /Cohere Embed models take up to 96/);
+    test('a Titan batch: one signed InvokeModel call per text; one list, in order, usage summed', withGatewayLogs(() => stack.gw, async () => {
+      const sim = stack.sims.bedrock;
+      const mark = sim.requests.length;
+      const input = Array.from({ length: 11 }, (_, i) => `document number ${i} ${'word '.repeat(i)}`);
+      const r = await client.embeddings.create({ model: TITAN_MODEL, input, encoding_format: 'float', dimensions: 256 });
+      const recs = sim.requests.slice(mark).filter((x) => x.kind === 'titan-embed');
+      assert.equal(recs.length, input.length, 'one InvokeModel call per text');
+      for (const rec of recs) {
+        assertAccepted(rec);
+        assert.equal(rec.signatureValid, true, rec.signatureProblem);
+        assert.equal(rec.json.dimensions, 256);
+      }
+      assert.deepEqual(new Set(recs.map((x) => x.json.inputText)), new Set(input));
+      assert.equal(r.data.length, input.length);
+      const byText = new Map(recs.map((x) => [x.json.inputText, x.answer.embedding]));
+      r.data.forEach((d, i) => {
+        assert.equal(d.index, i);
+        assert.deepEqual(d.embedding, byText.get(input[i]), `text ${i}`);
+      });
+      assert.equal(r.usage.prompt_tokens, recs.reduce((n, x) => n + x.answer.usage.input, 0));
+      assert.equal(r.usage.total_tokens, r.usage.prompt_tokens);
+      assert.equal(r.model, TITAN_MODEL);
+    }));
+
+    test('a Titan batch with one throttled text: the client gets the 429, not a partial list', withGatewayLogs(() => stack.gw, async () => {
+      const err = await client.embeddings.create({ model: TITAN_MODEL, input: ['fine', 'throttle [[error:429]]', 'also fine'] })
+        .then(() => null, (e) => e);
+      assert.equal(err?.status, 429, String(err));
+      assert.equal(typeof err.error?.message, 'string');
     }));
   });
 
   describe('AWSBedrock: Cohere Embed (InvokeModel, batches)', () => {
+    test('more than 96 texts: calls of 96 and the rest; indexes run across them', withGatewayLogs(() => stack.gw, async () => {
+      const sim = stack.sims.bedrock;
+      const mark = sim.requests.length;
+      const input = Array.from({ length: 100 }, (_, i) => `cohere text ${i}`);
+      const r = await client.embeddings.create({ model: COHERE_MODEL, input, encoding_format: 'float' });
+      const recs = sim.requests.slice(mark).filter((x) => x.kind === 'cohere-embed');
+      assert.deepEqual(recs.map((x) => x.json.texts.length).sort((a, b) => a - b), [4, 96]);
+      recs.forEach((rec) => assertAccepted(rec));
+      assert.deepEqual(r.data.map((d) => d.index), input.map((_, i) => i));
+      const byText = new Map();
+      for (const rec of recs) rec.json.texts.forEach((t, n) => byText.set(t, rec.answer.embeddings[n]));
+      r.data.forEach((d, i) => assert.deepEqual(d.embedding, byText.get(input[i]), `text ${i}`));
+      assert.equal(r.usage.prompt_tokens, recs.reduce((n, x) => n + x.answer.usage.input, 0));
+    }));
+
     test('a batch in one signed call; vectors in order; usage from Bedrock\'s token-count header', withGatewayLogs(() => stack.gw, async () => {
       const sim = stack.sims.bedrock;
       const mark = sim.requests.length;

@@ -172,18 +172,20 @@ describe('openai SDK -> sluice -> GCP Vertex AI (schemas GCPVertexAI and GCPAnth
       b.data[0].embedding.forEach((v, i) => assert.equal(v, Math.fround(want[i]), `component ${i}`));
     }));
 
-    test('embeddings: more texts than the model takes per request is the client\'s 400, before any upstream call', withGatewayLogs(() => stack.gw, async () => {
+    test('embeddings: a batch for a one-text model is one call per text, merged in order', withGatewayLogs(() => stack.gw, async () => {
       const sim = stack.sims.vertex;
-      for (const model of [GEMINI_EMBED_MODEL, GEMINI_EMBED_001]) {
+      for (const [model, kind] of [[GEMINI_EMBED_MODEL, 'google:embedContent'], [GEMINI_EMBED_001, 'google:predict']]) {
         const mark = sim.requests.length;
-        const err = await client.embeddings.create({ model, input: ['one', 'two'] }).then(() => null, (e) => e);
-        assert.ok(err instanceof OpenAI.BadRequestError, `${model}: ${err}`);
-        assert.equal(err.status, 400);
-        assert.equal(err.param ?? err.error?.param, 'input');
-        assert.match(err.message, /one text per request; got 2/);
-        assert.equal(sim.requests.length, mark, 'nothing went upstream');
+        const input = ['one', 'two words', 'three little words'];
+        const r = await client.embeddings.create({ model, input, encoding_format: 'float', dimensions: 16 });
+        const recs = sim.requests.slice(mark).filter((x) => x.kind === kind);
+        assert.equal(recs.length, 3, `${model}: one call per text`);
+        recs.forEach((rec) => { assertAccepted(rec); assert.equal(rec.tokenValid, true); });
+        assert.deepEqual(r.data.map((d) => d.index), [0, 1, 2]);
+        r.data.forEach((d, i) => assert.deepEqual(d.embedding, embeddingFor(input[i], 16), `${model} text ${i}`));
+        assert.equal(r.usage.prompt_tokens, recs.reduce((n, x) => n + x.answer.usage.input, 0));
       }
-      // One text is fine for gemini-embedding-001 (:predict).
+      // One text is one call, as before.
       const mark = sim.requests.length;
       const r = await client.embeddings.create({ model: GEMINI_EMBED_001, input: ['only one'], encoding_format: 'float' });
       const rec = oneUpstream(sim, mark, (x) => x.kind === 'google:predict');

@@ -437,6 +437,10 @@ class BedrockEmbeddingsTranslator final : public Translator {
   std::string ProviderStreamError(std::string_view message, const ProviderError& e) override {
     return OpenAIProviderStreamError(message, e);
   }
+  // Titan takes one inputText per call; Cohere Embed a batch.
+  size_t MaxInputsPerCall(std::string_view model) const override {
+    return internal::MaxEmbeddingInputs(model);
+  }
   const Usage& usage() const override { return usage_; }
   std::string_view response_model() const override { return model_; }
 

@@ -1103,7 +1103,7 @@ absl::Status CheckEncodingFormat(const Value& doc, MappedEmbeddings* out) {
 
 // Cohere Embed on Bedrock: up to 96 texts per InvokeModel call.
 absl::StatusOr<MappedEmbeddings> MapCohereEmbeddings(const Value& doc, std::string_view model) {
-  constexpr size_t kMaxTexts = 96;
+  constexpr size_t kMaxTexts = kCohereMaxTexts;
   MappedEmbeddings out;
   out.cohere = true;
   const Value* input = doc.Find("input");

@@ -62,9 +62,14 @@ struct MappedEmbeddings {
 // an inference-profile ARN naming one).
 bool IsCohereEmbed(std::string_view model);
 
+// Texts per InvokeModel call: Cohere Embed takes a batch of up to 96, Titan one.
+inline constexpr size_t kCohereMaxTexts = 96;
+inline size_t MaxEmbeddingInputs(std::string_view model) { return IsCohereEmbed(model) ? kCohereMaxTexts : 1; }
+
 // Maps an OpenAI embeddings request to an InvokeModel body for `model`.
 // Titan text embeddings embed one text per call: an `input` array of more than one element is
-// InvalidArgument naming `input` (the translator makes one upstream call per request).
+// InvalidArgument naming `input` (one upstream call per translator; `sluice run` splits a
+// batch into calls of MaxEmbeddingInputs texts).
 // Cohere Embed takes up to 96 texts per call; `input_type` (Cohere's own field, default
 // "search_document") and `truncate` pass through; `dimensions` becomes output_dimension (Embed
 // v4 only). Floats are always asked for (base64 output is encoded here).

@@ -198,6 +198,11 @@ class GeminiEmbeddingsTranslator final : public Translator {
     out->append(gemini_internal::ConvertGoogleError(status, body));
   }
 
+  // gemini-embedding-001 (:predict) and the :embedContent models take one text per call.
+  size_t MaxInputsPerCall(std::string_view model) const override {
+    return gemini_internal::UsesEmbedContent(model) || model == "gemini-embedding-001" ? 1 : 0;
+  }
+
   std::string StreamError(std::string_view message) override { return OpenAIStreamError(message); }
   const Usage& usage() const override { return usage_; }
 
