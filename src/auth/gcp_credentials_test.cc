@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "auth/credential_test_util.h"
+#include "auth/gcp/testdata.h"
 #include "common/strings.h"
 #include "crypto/crypto.h"
 #include "gtest/gtest.h"
@@ -21,15 +22,7 @@ constexpr int64_t kNow = 1794990000;  // 2026-11-18T08:20:00Z
 constexpr std::string_view kMetadataPath =
     "/computeMetadata/v1/instance/service-accounts/default/token?scopes=https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fcloud-platform";
 
-std::string ReadTestdata(const std::string& name) {
-  const char* root = std::getenv("SLUICE_SOURCE_DIR");
-  std::string path = StrCat(root ? root : ".", "/src/auth/gcp/testdata/", name);
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << "missing " << path;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using gcptest::ReadTestdata;
 
 HttpResponse TokenAnswer(std::string_view token, int expires_in = 3599) {
   return HttpResponse{200, StrCat(R"({"access_token":")", token, R"(","expires_in":)", expires_in,

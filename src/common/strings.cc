@@ -56,13 +56,13 @@ std::string FirstLine(std::string_view s, size_t max) {
   return std::string(s);
 }
 
-std::string FormEncode(std::string_view s) {
+std::string PercentEncode(std::string_view s, std::string_view also_keep) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   out.reserve(s.size());
   for (unsigned char c : s) {
     bool keep = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-                c == '.' || c == '_' || c == '~';
+                c == '.' || c == '_' || c == '~' || also_keep.find(static_cast<char>(c)) != std::string_view::npos;
     if (keep) {
       out.push_back(static_cast<char>(c));
     } else {

@@ -76,9 +76,12 @@ bool HeaderSafe(std::string_view v);
 // The first line of a remote party's message, at most `max` bytes: for error messages and logs.
 std::string FirstLine(std::string_view s, size_t max = 300);
 
-// Percent-encodes everything but RFC 3986's unreserved characters (A-Z a-z 0-9 - . _ ~): a
-// value in an application/x-www-form-urlencoded body or a query string.
-std::string FormEncode(std::string_view s);
+// Percent-encodes everything but RFC 3986's unreserved characters (A-Z a-z 0-9 - . _ ~) and
+// the bytes in `also_keep` (e.g. "@" for a path segment holding a Vertex model id such as
+// claude-sonnet-4-5@20250929), so a value cannot change the shape of a path or query.
+std::string PercentEncode(std::string_view s, std::string_view also_keep = {});
+// A value in an application/x-www-form-urlencoded body or a query string.
+inline std::string FormEncode(std::string_view s) { return PercentEncode(s); }
 
 inline std::string_view ToStd(absl::string_view s) { return std::string_view(s.data(), s.size()); }
 

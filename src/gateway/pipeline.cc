@@ -53,6 +53,27 @@ constexpr std::string_view kStripped[] = {
 // OpenAI's own limit on inputs per embeddings request; a larger batch is not split.
 constexpr size_t kMaxEmbeddingInputs = 2048;
 
+// A split part's translation error, its field renamed to the client's: the part's `input` is
+// the client's input[first] (one input per part) or its input[j] the client's input[first + j].
+absl::Status AtInput(const absl::Status& st, size_t first, bool batch) {
+  std::string field = translate::InvalidFieldOf(st);
+  if (field.rfind("input", 0) != 0) return st;
+  std::string_view rest = std::string_view(field).substr(5);
+  size_t index = first;
+  if (batch) {
+    if (rest.empty() || rest[0] != '[') return st;
+    size_t close = rest.find(']');
+    int64_t j = 0;
+    if (close == std::string_view::npos || !ParseInt(rest.substr(1, close - 1), &j) || j < 0) return st;
+    index = first + static_cast<size_t>(j);
+    rest.remove_prefix(close + 1);
+  }
+  std::string renamed = StrCat("input[", index, "]", rest);
+  std::string_view msg = ToStd(st.message());
+  if (msg.rfind(field, 0) == 0) msg.remove_prefix(field.size() + (msg.substr(field.size()).rfind(": ", 0) == 0 ? 2 : 0));
+  return translate::InvalidField(renamed, msg);
+}
+
 bool IsStripped(std::string_view lower_name) {
   for (std::string_view h : kStripped)
     if (h == lower_name) return true;
@@ -72,6 +93,14 @@ std::string UpstreamHost(const config::Backend& b) {
 Pipeline::Pipeline(std::shared_ptr<const Runtime> runtime, RandomFn random)
     : runtime_(std::move(runtime)), random_(std::move(random)) {}
 Pipeline::~Pipeline() = default;
+
+ImmediateResponse Pipeline::StatusResponse(const absl::Status& status) const {
+  HttpError e = ToHttpError(status, dialect_);
+  ImmediateResponse r;
+  r.status = e.status;
+  r.body = std::move(e.body);
+  return r;
+}
 
 ImmediateResponse Pipeline::Error(int status, std::string_view message, std::string_view code,
                                   std::string_view param) const {
@@ -265,13 +294,7 @@ Decision Pipeline::BuildAttempt() {
   size_t max_inputs = split_batches_ && endpoint_ == Endpoint::kEmbeddings && doc_ ? translator_->MaxInputsPerCall(up.model) : 0;
   if (max_inputs > 0) {
     auto slices = SplitInputs(max_inputs);
-    if (!slices.ok()) {
-      HttpError e = ToHttpError(slices.status(), dialect_);
-      ImmediateResponse r;
-      r.status = e.status;
-      r.body = std::move(e.body);
-      return r;
-    }
+    if (!slices.ok()) return StatusResponse(slices.status());
     size_t first = 0;
     for (json::Value& slice : *slices) {
       std::string raw = json::Serialize(slice);
@@ -281,41 +304,31 @@ Decision Pipeline::BuildAttempt() {
       translate::ClientRequest creq{ToTranslate(endpoint_), raw, slice, *headers_, up.model, false, model_, nullptr,
                                     want_usage_};
       auto treq = part.translator->TranslateRequest(creq);
-      if (!treq.ok()) {
-        HttpError e = ToHttpError(treq.status(), dialect_);
-        ImmediateResponse r;
-        r.status = e.status;
-        r.body = std::move(e.body);
-        return r;
-      }
+      if (!treq.ok()) return StatusResponse(AtInput(treq.status(), part.first_index, max_inputs > 1));
       UpstreamRequest one;
       one.backend = up.backend;
       one.method = up.method;
       one.host = up.host;
-      if (auto err = FinishRequest(*chosen, std::move(*treq), raw, &one)) return *std::move(err);
+      if (auto err = FinishRequest(*chosen, std::move(*treq), raw, &one, /*sign=*/false)) return *std::move(err);
       up.parts.push_back({std::move(one.path), std::move(one.headers), one.body ? std::move(*one.body) : raw});
       split_.push_back(std::move(part));
     }
+    split_signer_ = chosen->backend;
     if (!split_.empty()) return up;
   }
 
   translate::ClientRequest creq{ToTranslate(endpoint_), body_, doc_ ? *doc_ : kEmptyObject,
                                 *headers_, up.model, stream_, model_, &top_members_, want_usage_};
   auto treq = translator_->TranslateRequest(creq);
-  if (!treq.ok()) {
-    HttpError e = ToHttpError(treq.status(), dialect_);
-    ImmediateResponse r;
-    r.status = e.status;
-    r.body = std::move(e.body);
-    return r;
-  }
+  if (!treq.ok()) return StatusResponse(treq.status());
   if (auto err = FinishRequest(*chosen, std::move(*treq), body_, &up)) return *std::move(err);
   return up;
 }
 
 std::optional<ImmediateResponse> Pipeline::FinishRequest(const config::BackendRef& chosen,
                                                          translate::UpstreamRequest&& treq,
-                                                         std::string_view client_body, UpstreamRequest* out) const {
+                                                         std::string_view client_body, UpstreamRequest* out,
+                                                         bool sign) const {
   UpstreamRequest& up = *out;
   const config::Backend& backend = *up.backend;
   up.path = std::move(treq.path);
@@ -361,6 +374,7 @@ std::optional<ImmediateResponse> Pipeline::FinishRequest(const config::BackendRe
     for (const auto& [n, v] : hm->set) m.Set(n, v);
   }
 
+  if (!sign) return std::nullopt;
   // Sign the request exactly as it will be sent.
   const auth::BackendSigner& signer = *runtime_->signers[chosen.backend];
   std::string_view final_body = up.body ? std::string_view(*up.body) : client_body;
@@ -374,6 +388,19 @@ std::optional<ImmediateResponse> Pipeline::FinishRequest(const config::BackendRe
   }
   m.Merge(std::move(*sig));
   return std::nullopt;
+}
+
+std::variant<http::HeaderMutation, ImmediateResponse> Pipeline::SignPart(const UpstreamRequest& up,
+                                                                        const UpstreamPart& part) const {
+  http::HeaderMutation m = part.headers;
+  auth::SigningRequest sreq{up.method, up.host, part.path, *headers_, part.body, &m};
+  auto sig = runtime_->signers[split_signer_]->Sign(sreq);
+  if (!sig.ok()) {
+    return Error(503, StrCat("credentials for backend ", up.backend->name, " are not available (the gateway's log says why)"),
+                 "credentials_unavailable");
+  }
+  m.Merge(std::move(*sig));
+  return m;
 }
 
 absl::StatusOr<std::vector<json::Value>> Pipeline::SplitInputs(size_t max) const {
@@ -452,6 +479,10 @@ ImmediateResponse Pipeline::OnSplitResponses(const std::vector<PartAnswer>& answ
     r.status = a.status;
     split_[i].translator->TranslateError(a.status, *a.headers, a.body, &r.status, &r.body);
     if (auto ct = a.headers->Get("content-type"); ct && r.body == a.body) r.content_type = std::string(*ct);
+    // The provider's headers (retry-after, request ids) go along, as for an unsplit answer.
+    for (const auto& [n, v] : a.headers->entries()) {
+      if (!http::IsHopByHop(n) && n != "content-length" && n != "content-type") r.headers.Set(n, v);
+    }
     return r;
   }
   json::Value data = json::Value::Array();

@@ -41,7 +41,7 @@ struct ImmediateResponse {
 // One upstream call of a split request (see UpstreamRequest::parts).
 struct UpstreamPart {
   std::string path;              // with query
-  http::HeaderMutation headers;  // applied to the client's headers, signed for this body
+  http::HeaderMutation headers;  // applied to the client's headers; not signed yet (SignPart)
   std::string body;
 };
 
@@ -57,7 +57,8 @@ struct UpstreamRequest {
   std::string model;               // model asked of the backend (after override)
   // Non-empty when the client's embeddings batch is larger than one upstream call takes (only
   // with set_split_batches): the driver sends every part instead of path/headers/body (same
-  // method, host, timeout), each buffered, and hands the answers to OnSplitResponses.
+  // method, host, timeout), each signed by SignPart just before it goes (a long batch must not
+  // send stale signatures), each buffered, and hands the answers to OnSplitResponses.
   std::vector<UpstreamPart> parts;
 };
 
@@ -112,6 +113,10 @@ class Pipeline {
   // first failed part's error, or the merged embeddings list, indexes renumbered and usage
   // summed).
   ImmediateResponse OnSplitResponses(const std::vector<PartAnswer>& answers);
+  // The credentials for one part of `up` (added to a copy of part.headers); a 503 answer when
+  // they are not available.
+  std::variant<http::HeaderMutation, ImmediateResponse> SignPart(const UpstreamRequest& up,
+                                                                const UpstreamPart& part) const;
   // Bytes that end a broken stream in the client's dialect.
   // Bytes a driver may send to a streaming client while the upstream is silent, between two
   // OnResponseBody outputs: Anthropic's `ping` event for Anthropic clients, an SSE comment for
@@ -151,10 +156,14 @@ class Pipeline {
 
  private:
   Decision BuildAttempt();
+  // A translator's or the split's error status as the client's answer (400 naming the field).
+  ImmediateResponse StatusResponse(const absl::Status& status) const;
   // Path (with the client's query for pass-through), body mutations, headers and signature
   // for `treq`, into `up`; an error answer when the request cannot be completed.
+  // Without `sign`, the credentials are left to SignPart.
   std::optional<ImmediateResponse> FinishRequest(const config::BackendRef& chosen, translate::UpstreamRequest&& treq,
-                                                 std::string_view client_body, UpstreamRequest* up) const;
+                                                 std::string_view client_body, UpstreamRequest* up,
+                                                 bool sign = true) const;
   // The client's embeddings request, `input` cut into batches of at most `max` inputs (one
   // document per batch); empty when the input fits one call.
   absl::StatusOr<std::vector<json::Value>> SplitInputs(size_t max) const;
@@ -187,6 +196,7 @@ class Pipeline {
     size_t first_index = 0;
   };
   std::vector<SplitPart> split_;
+  size_t split_signer_ = 0;  // runtime_->signers index of the split request's backend
   std::optional<translate::Usage> split_usage_;
 };
 

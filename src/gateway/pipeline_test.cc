@@ -475,10 +475,16 @@ TEST_F(PipelineTest, EmbeddingBatchesSplitIntoSignedParts) {
     const UpstreamPart& part = up->parts[i];
     EXPECT_EQ(part.path, "/model/amazon.titan-embed-text-v2%3A0/invoke");
     EXPECT_EQ(part.body, StrCat(R"({"inputText":")", texts[i], R"(","dimensions":256})"));
+    http::HeaderMap unsigned_headers = h;
+    part.headers.ApplyTo(unsigned_headers);
+    EXPECT_FALSE(unsigned_headers.Has("authorization")) << "parts are signed when they are sent";
+    auto signed_part = p.SignPart(*up, part);
+    ASSERT_TRUE(std::holds_alternative<http::HeaderMutation>(signed_part));
     http::HeaderMap out = h;
-    part.headers.ApplyTo(out);
+    std::get<http::HeaderMutation>(signed_part).ApplyTo(out);
     ASSERT_TRUE(out.Has("authorization"));
     ASSERT_TRUE(out.Has("x-amz-date"));
+    EXPECT_EQ(*out.Get("x-ai-eg-model"), "titan");
     signatures.insert(std::string(*out.Get("authorization")));
   }
   EXPECT_EQ(signatures.size(), 3u) << "each part signs its own body";
@@ -505,11 +511,31 @@ TEST_F(PipelineTest, EmbeddingBatchesSplitIntoSignedParts) {
   EXPECT_EQ(p.usage()->input_tokens, 6);
   EXPECT_EQ(doc->GetString("model"), "amazon.titan-embed-text-v2:0");
 
-  // One throttled part: its error, in the client's dialect, for the whole request.
-  answers[1] = {429, &rh, R"({"message":"Too many requests, please wait before trying again."})"};
+  // One throttled part: its error, in the client's dialect, with the provider's headers, for
+  // the whole request.
+  http::HeaderMap throttled;
+  throttled.Add("content-type", "application/json");
+  throttled.Add("x-amzn-errortype", "ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/");
+  throttled.Add("x-amzn-requestid", "req-7");
+  throttled.Add("connection", "close");
+  answers[1] = {429, &throttled, R"({"message":"Too many requests, please wait before trying again."})"};
   ImmediateResponse err = p.OnSplitResponses(answers);
   EXPECT_EQ(err.status, 429);
   EXPECT_NE(err.body.find("Too many requests"), std::string::npos) << err.body;
+  http::HeaderMap err_headers;
+  err.headers.ApplyTo(err_headers);
+  EXPECT_EQ(err_headers.Get("x-amzn-requestid"), "req-7");
+  EXPECT_FALSE(err_headers.Has("connection"));
+
+  // A part the translator refuses names the client's own input index.
+  Pipeline bad = Make();
+  bad.set_split_batches(true);
+  ASSERT_FALSE(bad.OnRequestHeaders("POST", "/v1/embeddings", h));
+  Decision bd = bad.OnRequestBody(R"({"model":"titan","input":["fine","also fine",""]})");
+  auto* refused = std::get_if<ImmediateResponse>(&bd);
+  ASSERT_NE(refused, nullptr);
+  EXPECT_EQ(refused->status, 400);
+  EXPECT_NE(refused->body.find("\"param\":\"input[2]\""), std::string::npos) << refused->body;
 
   // More inputs than OpenAI takes in one request: the client's 400, before any split.
   std::string huge = R"({"model":"titan","input":[)";

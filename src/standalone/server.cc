@@ -682,6 +682,7 @@ class ServerImpl final : public Server {
     std::vector<Fetched> got;
     std::vector<Failure> failures;
     std::vector<std::string> errors;
+    std::optional<gateway::ImmediateResponse> refused;  // no credentials to sign a part with
     size_t next = 0;
     size_t lanes = 0;
     Timer done;
@@ -689,16 +690,36 @@ class ServerImpl final : public Server {
 
   Task<void> SplitLane(Worker& w, const Snapshot& snap, Socket& client, gateway::Pipeline& pipe,
                        const gateway::UpstreamRequest& up, const http::HeaderMap& client_headers, SplitState& st) {
+    // However the lane ends (an exception included), the join learns of it.
+    struct Leave {
+      SplitState& st;
+      ~Leave() {
+        if (--st.lanes == 0) st.done.cancel();
+      }
+    } leave{st};
     while (st.next < up.parts.size()) {
       size_t i = st.next++;
       const gateway::UpstreamPart& part = up.parts[i];
+      st.failures[i] = Failure::kProtocol;  // until the exchange says otherwise
+      st.errors[i] = "the exchange did not complete";
+      // Signed now, not when the request was built: a long batch sends no stale signature.
+      auto signed_headers = pipe.SignPart(up, part);
+      if (auto* refused = std::get_if<gateway::ImmediateResponse>(&signed_headers)) {
+        st.refused = std::move(*refused);
+        st.failures[i] = Failure::kNone;
+        st.next = up.parts.size();
+        break;
+      }
       std::string head;
-      http::FormatRequestHead(up.method, part.path, up.host, client_headers, part.headers, part.body.size(), &head);
+      http::FormatRequestHead(up.method, part.path, up.host, client_headers,
+                              std::get<http::HeaderMutation>(signed_headers), part.body.size(), &head);
       auto r = co_await Attempt(w, snap, client, pipe, head, part.body, up, true, &st.errors[i], &st.got[i]);
       st.failures[i] = r.failure;
-      if (r.failure != Failure::kNone) st.next = up.parts.size();  // no point sending the rest
+      // A part that failed, or that the provider refused, decides the answer: no point
+      // sending the rest (a throttled batch must not keep hammering the provider).
+      bool refused = st.got[i].status < 200 || st.got[i].status >= 300;
+      if (r.failure != Failure::kNone || refused) st.next = up.parts.size();
     }
-    if (--st.lanes == 0) st.done.cancel();
   }
 
   Task<ExchangeResult> SplitExchange(Worker& w, const Snapshot& snap, Socket& client, gateway::Pipeline& pipe,
@@ -723,9 +744,16 @@ class ServerImpl final : public Server {
       *last_error = StrCat("part ", i + 1, " of ", n, ": ", st.errors[i]);
       co_return r;
     }
-    std::vector<gateway::PartAnswer> answers(n);
-    for (size_t i = 0; i < n; ++i) answers[i] = {st.got[i].status, &st.got[i].headers, st.got[i].body};
-    gateway::ImmediateResponse reply = pipe.OnSplitResponses(answers);
+    gateway::ImmediateResponse reply;
+    if (st.refused) {
+      reply = std::move(*st.refused);
+    } else {
+      // Parts not sent after one was refused: the refused one answers (OnSplitResponses takes
+      // the first non-2xx in order, and every part before it was sent).
+      std::vector<gateway::PartAnswer> answers(n);
+      for (size_t i = 0; i < n; ++i) answers[i] = {st.got[i].status, &st.got[i].headers, st.got[i].body};
+      reply = pipe.OnSplitResponses(answers);
+    }
     r.status = reply.status;
     r.client_ok = co_await WriteImmediate(client, reply, keep_alive);
     co_return r;

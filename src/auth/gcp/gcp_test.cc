@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "auth/gcp/testdata.h"
 #include "common/strings.h"
 #include "crypto/crypto.h"
 #include "gtest/gtest.h"
@@ -12,15 +13,7 @@
 namespace sluice::auth {
 namespace {
 
-std::string ReadTestdata(const std::string& name) {
-  const char* root = std::getenv("SLUICE_SOURCE_DIR");
-  std::string path = StrCat(root ? root : ".", "/src/auth/gcp/testdata/", name);
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << "missing " << path;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using gcptest::ReadTestdata;
 
 std::string KeyJson(std::string_view pem, std::string_view type = "service_account") {
   json::Value v = json::Value::Object();

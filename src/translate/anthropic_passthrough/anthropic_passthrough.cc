@@ -19,23 +19,6 @@ constexpr size_t kMaxUsageCopy = 32u << 20;
 // Limit on one held-back (incomplete) event.
 constexpr size_t kMaxEventBytes = 16u << 20;
 
-// Percent-encodes everything but RFC 3986 unreserved characters and '@' (Vertex model ids
-// look like claude-sonnet-4-5@20250929), so a model name cannot change the path's shape.
-std::string PathSegment(std::string_view s) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '.' || c == '_' || c == '~' || c == '@') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
 
 absl::Status Malformed(std::string_view what) {
   return absl::DataLossError(StrCat("malformed Anthropic response: ", what));
@@ -97,9 +80,9 @@ class AnthropicPassthroughTranslator final : public Translator {
       return absl::InvalidArgumentError(
           StrCat("backend ", backend_.name, ": GCP project and region are required for GCPAnthropic"));
     }
-    up.path = StrCat("/v1/projects/", PathSegment(backend_.auth.gcp_project), "/locations/",
-                     PathSegment(backend_.auth.gcp_region), "/publishers/anthropic/models/",
-                     PathSegment(req.model), req.stream ? ":streamRawPredict" : ":rawPredict");
+    up.path = StrCat("/v1/projects/", PercentEncode(backend_.auth.gcp_project, "@"), "/locations/",
+                     PercentEncode(backend_.auth.gcp_region, "@"), "/publishers/anthropic/models/",
+                     PercentEncode(req.model, "@"), req.stream ? ":streamRawPredict" : ":rawPredict");
     // Vertex takes the version in the body, and the model only in the path.
     auto body = RewriteBody(req.raw_body, "anthropic_version", backend_.schema_version, "model");
     if (!body.ok()) return body.status();

@@ -48,23 +48,6 @@ absl::Status Malformed(std::string_view what) {
   return absl::DataLossError(StrCat("malformed Anthropic response: ", what));
 }
 
-// Percent-encodes everything but RFC 3986 unreserved characters and '@' (Vertex model ids
-// look like claude-sonnet-4-5@20250929), so a model name cannot change the path's shape.
-std::string PathSegment(std::string_view s) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '.' || c == '_' || c == '~' || c == '@') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
 
 std::string_view FinishReason(std::string_view stop_reason) {
   if (stop_reason == "max_tokens" || stop_reason == "model_context_window_exceeded") return "length";
@@ -156,9 +139,9 @@ class OpenAIToAnthropicTranslator final : public Translator {
 
     UpstreamRequest up;
     if (vertex_) {
-      up.path = StrCat("/v1/projects/", PathSegment(backend_.auth.gcp_project), "/locations/",
-                       PathSegment(backend_.auth.gcp_region), "/publishers/anthropic/models/",
-                       PathSegment(req.model), stream_ ? ":streamRawPredict" : ":rawPredict");
+      up.path = StrCat("/v1/projects/", PercentEncode(backend_.auth.gcp_project, "@"), "/locations/",
+                       PercentEncode(backend_.auth.gcp_region, "@"), "/publishers/anthropic/models/",
+                       PercentEncode(req.model, "@"), stream_ ? ":streamRawPredict" : ":rawPredict");
     } else {
       const std::string& prefix = backend_.schema_prefix;
       up.path = prefix.empty() ? std::string("/messages") : StrCat("/", prefix, "/messages");

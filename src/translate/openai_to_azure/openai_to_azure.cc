@@ -15,22 +15,6 @@ namespace {
 // Usage is read from a buffered answer only up to this size; larger answers still pass.
 constexpr size_t kMaxUsageScan = 16u << 20;
 
-std::string EscapeComponent(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                      c == '-' || c == '.' || c == '_' || c == '~';
-    if (unreserved) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
 
 // OpenAI usage object -> neutral Usage.
 class AzureTranslator final : public Translator {
@@ -51,8 +35,8 @@ class AzureTranslator final : public Translator {
     stream_ = req.stream;
     std::string_view version = ApiVersion();
     UpstreamRequest up;
-    up.path = StrCat("/openai/deployments/", EscapeComponent(req.model), "/", EndpointName(endpoint_),
-                     "?api-version=", EscapeComponent(version));
+    up.path = StrCat("/openai/deployments/", FormEncode(req.model), "/", EndpointName(endpoint_),
+                     "?api-version=", FormEncode(version));
     // The deployment in the path selects the model; the body's `model` is still rewritten so
     // that what Azure logs matches what was asked for. Same scan-and-splice as the OpenAI
     // pass-through: no DOM, no re-serialisation.

@@ -70,9 +70,6 @@ absl::StatusOr<json::Value> BuildEmbedContentRequest(const json::Value& doc, std
 absl::StatusOr<std::string> VertexModelPath(const config::Backend& backend, std::string_view model,
                                             std::string_view method);
 
-// Percent-escapes everything but RFC 3986 unreserved characters and '@' (model versions).
-std::string EscapePathSegment(std::string_view s);
-
 // Tool-call ids. Gemini gives function calls no id (newer models may), so sluice makes one:
 // the upstream id when there is one, else "call_<index>_<token>" where <index> counts the
 // calls of this response from 0 and <token> is the response's `responseId` (or the

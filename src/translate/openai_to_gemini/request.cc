@@ -555,23 +555,6 @@ std::string_view ThoughtSignatureFromId(std::string_view id) {
   return id.substr(at + kThoughtSignatureMarker.size());
 }
 
-std::string EscapePathSegment(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size());
-  for (unsigned char c : s) {
-    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                      c == '-' || c == '.' || c == '_' || c == '~' || c == '@';
-    if (unreserved) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
 
 absl::StatusOr<std::string> VertexModelPath(const config::Backend& backend, std::string_view model,
                                             std::string_view method) {
@@ -580,9 +563,9 @@ absl::StatusOr<std::string> VertexModelPath(const config::Backend& backend, std:
     return absl::FailedPreconditionError(
         StrCat("backend ", backend.name, ": a GCPVertexAI backend needs a GCP project and region"));
   }
-  return StrCat("/v1/projects/", EscapePathSegment(auth.gcp_project), "/locations/",
-                EscapePathSegment(auth.gcp_region), "/publishers/google/models/",
-                EscapePathSegment(model), ":", method);
+  return StrCat("/v1/projects/", PercentEncode(auth.gcp_project, "@"), "/locations/",
+                PercentEncode(auth.gcp_region, "@"), "/publishers/google/models/",
+                PercentEncode(model, "@"), ":", method);
 }
 
 absl::StatusOr<Value> BuildGenerateContentRequest(const Value& doc, bool stream) {
