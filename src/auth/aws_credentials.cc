@@ -1,12 +1,25 @@
 #include "auth/aws_credentials.h"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cerrno>
+
 #include <map>
 #include <optional>
 
 #include "common/log.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 #include "config/config.h"
 #include "json/json.h"
+
+extern char** environ;
 
 namespace sluice::auth {
 
@@ -16,6 +29,66 @@ namespace {
 // or a credential_process-style rewrite is picked up without a restart.
 constexpr int64_t kStaticRecheckSeconds = 900;
 constexpr int kMetadataTimeoutMs = 1000;  // IMDS and container endpoints are local and fast
+constexpr int kProcessTimeoutMs = 60000;  // a credential_process (it may wait on a login)
+constexpr size_t kProcessMaxOutput = 64 * 1024;
+
+// Runs `command` with /bin/sh -c, stdin from /dev/null, stderr inherited; its stdout, when it
+// exits 0 within `timeout_ms` (else killed) and prints at most `max_output` bytes.
+absl::StatusOr<std::string> RunCommand(const std::string& command, int timeout_ms, size_t max_output) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return absl::InternalError("cannot create a pipe");
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  const char* argv[] = {"sh", "-c", command.c_str(), nullptr};
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, "/bin/sh", &fa, nullptr, const_cast<char* const*>(argv), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(fds[1]);
+  if (rc != 0) {
+    close(fds[0]);
+    return absl::InternalError("could not be started");
+  }
+  std::string out;
+  bool too_long = false, timed_out = false;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0) {
+      timed_out = true;
+      break;
+    }
+    pollfd p{fds[0], POLLIN, 0};
+    int ready = poll(&p, 1, static_cast<int>(left));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) {
+      timed_out = ready == 0;
+      break;
+    }
+    char buf[4096];
+    ssize_t n = read(fds[0], buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() > max_output) {
+      too_long = true;
+      break;
+    }
+  }
+  close(fds[0]);
+  if (timed_out || too_long) kill(pid, SIGKILL);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (timed_out) return absl::DeadlineExceededError(StrCat("did not finish within ", timeout_ms / 1000, " s"));
+  if (too_long) return absl::InternalError(StrCat("printed more than ", max_output, " bytes"));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return absl::InternalError(WIFEXITED(status) ? StrCat("exited with status ", WEXITSTATUS(status))
+                                                 : std::string("was killed by a signal"));
+  }
+  return out;
+}
 
 std::string Trim(std::string s) {
   std::string_view v = StripWhitespace(s);
@@ -113,7 +186,7 @@ class Chain {
       return Note("web identity (STS AssumeRoleWithWebIdentity)", WebIdentity(http, file, now));
     }
     // 3. Shared credentials and config files.
-    if (auto shared = SharedFiles(now); !shared.ok() || shared->has_value()) {
+    if (auto shared = SharedFiles(http, now); !shared.ok() || shared->has_value()) {
       if (!shared.ok()) return shared.status();
       return Note("the shared credentials file", std::move(**shared));
     }
@@ -148,66 +221,147 @@ class Chain {
     return t;
   }
 
-  // The profile (AWS_PROFILE, else "default") with static keys in the credentials file
-  // (AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials), else in the config file
-  // (AWS_CONFIG_FILE or ~/.aws/config). nullopt: no such profile, try the next source. A
-  // profile named in AWS_PROFILE that sluice cannot use is an error that says why.
-  absl::StatusOr<std::optional<Token>> SharedFiles(int64_t now) const {
-    std::string home = env_("HOME");
-    auto path = [&](const char* var, const char* under_home) {
-      std::string p = env_(var);
-      if (p.empty() && !home.empty()) p = StrCat(home, "/.aws/", under_home);
-      return p;
-    };
+  // The profile AWS_PROFILE names (else "default") from the credentials file
+  // (AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials) and the config file (AWS_CONFIG_FILE or
+  // ~/.aws/config), resolved as the AWS SDKs do: role_arn (with source_profile or
+  // web_identity_token_file), else static keys, else credential_process. nullopt: the default
+  // profile is absent or has none of these; try the next source. A profile named in
+  // AWS_PROFILE that cannot be used is an error that says why.
+  absl::StatusOr<std::optional<Token>> SharedFiles(HttpClient& http, int64_t now) const {
     const std::string profile = env_("AWS_PROFILE");
-    const std::string name = profile.empty() ? "default" : profile;
-    std::string where;  // the file whose profile has no static keys
-    std::map<std::string, std::string> keys;
+    if (!profile.empty()) {
+      ASSIGN_OR_RETURN(auto settings, ProfileSettings(profile));
+      if (!settings) {
+        return absl::UnauthenticatedError(StrCat("AWS_PROFILE ", profile, ": no such profile in the AWS credentials or config file"));
+      }
+    }
+    auto t = FromProfile(http, profile.empty() ? "default" : profile, now, 0);
+    if (!t.ok()) return t.status();
+    if (!t->has_value() && !profile.empty()) {
+      return absl::UnauthenticatedError(StrCat("AWS_PROFILE ", profile, " has no credentials sluice can use: no static keys, ",
+                                               "role_arn or credential_process"));
+    }
+    return t;
+  }
+
+  // Every setting of profile `name`, the credentials file's winning over the config file's;
+  // nullopt when neither file has the profile.
+  absl::StatusOr<std::optional<std::map<std::string, std::string>>> ProfileSettings(const std::string& name) const {
+    std::string home = env_("HOME");
+    std::optional<std::map<std::string, std::string>> out;
     for (const auto& [var, file] : {std::pair{"AWS_SHARED_CREDENTIALS_FILE", "credentials"}, {"AWS_CONFIG_FILE", "config"}}) {
-      std::string p = path(var, file);
+      std::string p = env_(var);
+      if (p.empty() && !home.empty()) p = StrCat(home, "/.aws/", file);
       if (p.empty()) continue;
       auto text = ReadCredentialFile(p, "the AWS file");
       if (!text.ok()) {
         if (!env_(var).empty()) return absl::UnauthenticatedError(StrCat(var, ": ", text.status().message()));
         continue;
       }
-      config::BackendAuth found;
-      if (config::ParseAwsCredentialsFile(*text, name, &found)) {
-        return std::optional<Token>(MakeToken({found.aws_access_key_id, found.aws_secret_access_key,
-                                               found.aws_session_token},
-                                              now + kStaticRecheckSeconds));
-      }
       if (auto section = config::AwsIniProfile(*text, name)) {
-        where = p;
-        keys.insert(section->begin(), section->end());
+        if (!out) out.emplace();
+        out->insert(section->begin(), section->end());  // an earlier file's keys stay
       }
     }
-    if (profile.empty()) return std::optional<Token>();
-    if (where.empty()) {
-      return absl::UnauthenticatedError(StrCat("AWS_PROFILE ", profile, ": no such profile in the AWS credentials or config file"));
-    }
-    // Profiles that get their keys elsewhere: say which kind, and what works instead.
-    for (const char* k : {"credential_process", "sso_session", "sso_start_url", "role_arn", "web_identity_token_file"}) {
-      if (keys.count(k)) {
-        return absl::UnauthenticatedError(StrCat("AWS_PROFILE ", profile, " uses ", k,
-                                                 ", which sluice does not support; give the profile static keys, or "
-                                                 "use AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN or container credentials"));
-      }
-    }
-    return absl::UnauthenticatedError(StrCat("AWS_PROFILE ", profile, " has no aws_access_key_id and aws_secret_access_key in ", where));
+    return out;
   }
 
-  absl::StatusOr<Token> WebIdentity(HttpClient& http, const std::string& file, int64_t now) const {
-    std::string role = env_("AWS_ROLE_ARN");
-    if (role.empty()) {
-      return absl::UnauthenticatedError("AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not");
+  absl::StatusOr<std::optional<Token>> FromProfile(HttpClient& http, const std::string& name, int64_t now,
+                                                   int depth) const {
+    if (depth > 4) return absl::UnauthenticatedError(StrCat("AWS profile ", name, ": source_profile chain too long or circular"));
+    ASSIGN_OR_RETURN(auto settings, ProfileSettings(name));
+    if (!settings) {
+      if (depth > 0) return absl::UnauthenticatedError(StrCat("AWS source_profile ", name, " does not exist"));
+      return std::optional<Token>();
     }
-    auto jwt = ReadCredentialFile(file, "AWS_WEB_IDENTITY_TOKEN_FILE");
-    if (!jwt.ok()) return absl::UnauthenticatedError(jwt.status().message());
-    std::string token = Trim(std::move(*jwt));  // secret
-    if (token.empty()) return absl::UnauthenticatedError(StrCat("AWS_WEB_IDENTITY_TOKEN_FILE ", file, " is empty"));
-    std::string session = env_("AWS_ROLE_SESSION_NAME");
-    if (session.empty()) session = StrCat("sluice-", now);
+    auto get = [&](const char* k) {
+      auto it = settings->find(k);
+      return it == settings->end() ? std::string() : it->second;
+    };
+    const std::string who = StrCat("AWS profile ", name);
+    if (std::string role = get("role_arn"); !role.empty()) {
+      if (std::string file = get("web_identity_token_file"); !file.empty()) {
+        ASSIGN_OR_RETURN(Token t, WebIdentity(http, file, now, role, get("role_session_name"),
+                                              StrCat(who, ": web_identity_token_file")));
+        return std::optional<Token>(std::move(t));
+      }
+      std::string source = get("source_profile");
+      if (source.empty()) {
+        return absl::UnauthenticatedError(StrCat(who, ": role_arn needs source_profile or web_identity_token_file (",
+                                                 get("credential_source").empty() ? "neither is set"
+                                                                                  : "credential_source is not supported",
+                                                 ")"));
+      }
+      // The source profile's own keys, not its role: a profile that is its own source uses
+      // its static keys (as the SDKs do).
+      absl::StatusOr<std::optional<Token>> src =
+          source == name ? StaticOrProcess(*settings, who, now) : FromProfile(http, source, now, depth + 1);
+      if (!src.ok()) return src.status();
+      if (!src->has_value()) return absl::UnauthenticatedError(StrCat(who, ": source_profile ", source, " has no credentials"));
+      ASSIGN_OR_RETURN(AwsCredentials creds, DecodeAwsCredentials((*src)->value));
+      ASSIGN_OR_RETURN(Token t, AssumeRole(http, creds, role, get("external_id"), get("role_session_name"),
+                                           get("duration_seconds"), now));
+      return std::optional<Token>(std::move(t));
+    }
+    auto own = StaticOrProcess(*settings, who, now);
+    if (!own.ok() || own->has_value()) return own;
+    for (const char* k : {"sso_session", "sso_start_url"}) {
+      if (settings->count(k)) {
+        return absl::UnauthenticatedError(StrCat(who, " uses ", k, " (IAM Identity Center), which sluice does not support; "
+                                                 "use credential_process (e.g. with `aws configure export-credentials`), "
+                                                 "static keys, or a role"));
+      }
+    }
+    return std::optional<Token>();
+  }
+
+  // A profile's static keys, else its credential_process; nullopt when it has neither.
+  absl::StatusOr<std::optional<Token>> StaticOrProcess(const std::map<std::string, std::string>& settings,
+                                                        const std::string& who, int64_t now) const {
+    auto get = [&](const char* k) {
+      auto it = settings.find(k);
+      return it == settings.end() ? std::string() : it->second;
+    };
+    if (std::string id = get("aws_access_key_id"), secret = get("aws_secret_access_key"); !id.empty() && !secret.empty()) {
+      return std::optional<Token>(MakeToken({id, secret, get("aws_session_token")}, now + kStaticRecheckSeconds));
+    }
+    if (std::string command = get("credential_process"); !command.empty()) {
+      ASSIGN_OR_RETURN(Token t, CredentialProcess(command, who, now));
+      return std::optional<Token>(std::move(t));
+    }
+    return std::optional<Token>();
+  }
+
+  // Runs a profile's credential_process (through /bin/sh, as the AWS SDKs on POSIX do) and
+  // reads its JSON: {"Version": 1, "AccessKeyId", "SecretAccessKey", "SessionToken"?,
+  // "Expiration"?}. Its stderr is the gateway's (prompts and errors show in the log).
+  static absl::StatusOr<Token> CredentialProcess(const std::string& command, const std::string& who, int64_t now) {
+    auto out = RunCommand(command, kProcessTimeoutMs, kProcessMaxOutput);
+    if (!out.ok()) return absl::UnauthenticatedError(StrCat(who, ": credential_process ", out.status().message()));
+    auto doc = json::Parse(*out);
+    if (!doc.ok() || !doc->is_object()) {
+      return absl::UnauthenticatedError(StrCat(who, ": credential_process did not print a JSON object"));
+    }
+    const json::Value* version = doc->Find("Version");
+    if (version == nullptr || !version->is_number() || version->as_int() != 1) {
+      return absl::UnauthenticatedError(StrCat(who, ": credential_process output must have \"Version\": 1"));
+    }
+    AwsCredentials c{std::string(doc->GetString("AccessKeyId")), std::string(doc->GetString("SecretAccessKey")),
+                     std::string(doc->GetString("SessionToken"))};
+    if (c.access_key_id.empty() || c.secret_access_key.empty()) {
+      return absl::UnauthenticatedError(StrCat(who, ": credential_process output has no AccessKeyId / SecretAccessKey"));
+    }
+    int64_t expires = now + kStaticRecheckSeconds;
+    if (std::string_view exp = doc->GetString("Expiration"); !exp.empty()) {
+      auto t = ParseIso8601Utc(exp);
+      if (!t.ok()) return absl::UnauthenticatedError(StrCat(who, ": credential_process printed an unreadable Expiration"));
+      expires = *t;
+    }
+    return MakeToken(c, expires);
+  }
+
+  // The STS endpoint: AWS_ENDPOINT_URL_STS, else AWS_ENDPOINT_URL, else the regional one.
+  std::string StsUrl() const {
     std::string endpoint = env_("AWS_ENDPOINT_URL_STS");
     if (endpoint.empty()) endpoint = env_("AWS_ENDPOINT_URL");
     if (endpoint.empty()) {
@@ -217,22 +371,18 @@ class Chain {
       endpoint = StrCat("https://sts.", region, ".", PartitionDomain(region));
     }
     while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
-    std::string url = StrCat(endpoint, "/");
-    std::string body = StrCat("Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=", FormEncode(role),
-                              "&RoleSessionName=", FormEncode(session), "&WebIdentityToken=", FormEncode(token));
-    HttpRequest r;
-    r.method = "POST";
-    r.url = url;
-    r.headers = {{"content-type", "application/x-www-form-urlencoded; charset=utf-8"}};
-    r.body = body;
-    auto resp = http.Send(r);
+    return StrCat(endpoint, "/");
+  }
+
+  // An STS answer's <Credentials> (AssumeRole, AssumeRoleWithWebIdentity).
+  static absl::StatusOr<Token> StsCredentials(const absl::StatusOr<HttpResponse>& resp, std::string_view action,
+                                              std::string_view role) {
     if (!resp.ok()) return resp.status();
     if (resp->status != 200) {
       std::string code = XmlText(resp->body, "Code"), message = XmlText(resp->body, "Message");
-      return absl::UnauthenticatedError(StrCat("STS AssumeRoleWithWebIdentity for ", role, " failed with status ",
-                                               resp->status, code.empty() ? "" : ": ", Clip(code, 100),
-                                               message.empty() ? "" : " (", Clip(message, 300),
-                                               message.empty() ? "" : ")"));
+      return absl::UnauthenticatedError(StrCat("STS ", action, " for ", role, " failed with status ", resp->status,
+                                               code.empty() ? "" : ": ", Clip(code, 100), message.empty() ? "" : " (",
+                                               FirstLine(message), message.empty() ? "" : ")"));
     }
     size_t creds = resp->body.find("<Credentials>");
     if (creds == std::string::npos) return absl::UnauthenticatedError("STS answered without Credentials");
@@ -244,6 +394,67 @@ class Chain {
     auto expires = ParseIso8601Utc(XmlText(resp->body, "Expiration", creds));
     if (!expires.ok()) return absl::UnauthenticatedError("STS answered an unreadable Expiration");
     return MakeToken(c, *expires);
+  }
+
+  // STS AssumeRole, signed (SigV4, service sts) with the source profile's credentials.
+  absl::StatusOr<Token> AssumeRole(HttpClient& http, const AwsCredentials& source, const std::string& role,
+                                   const std::string& external_id, std::string session, const std::string& duration,
+                                   int64_t now) const {
+    if (session.empty()) session = StrCat("sluice-", now);
+    std::string body = StrCat("Action=AssumeRole&Version=2011-06-15&RoleArn=", FormEncode(role),
+                              "&RoleSessionName=", FormEncode(session));
+    if (!external_id.empty()) StrAppend(&body, "&ExternalId=", FormEncode(external_id));
+    if (!duration.empty()) StrAppend(&body, "&DurationSeconds=", FormEncode(duration));
+    std::string url = StsUrl();
+    std::string_view rest = std::string_view(url).substr(url.find("://") + 3);
+    std::string host(rest.substr(0, rest.find('/')));
+    std::string region = env_("AWS_REGION");
+    if (region.empty()) region = env_("AWS_DEFAULT_REGION");
+    if (region.empty()) region = region_;
+    config::BackendAuth a;
+    a.aws_access_key_id = source.access_key_id;
+    a.aws_secret_access_key = source.secret_access_key;
+    a.aws_session_token = source.session_token;
+    a.aws_region = region;
+    aws_sigv4_internal::SignerOptions opts;
+    opts.service = "sts";
+    opts.clock = [now] { return now; };
+    ASSIGN_OR_RETURN(auto signer, aws_sigv4_internal::NewAwsSigV4SignerWithOptions(a, std::move(opts)));
+    http::HeaderMap headers;
+    headers.Add("content-type", "application/x-www-form-urlencoded; charset=utf-8");
+    ASSIGN_OR_RETURN(http::HeaderMutation sig, signer->Sign(SigningRequest{"POST", host, "/", headers, body}));
+    HttpRequest r;
+    r.method = "POST";
+    r.url = url;
+    r.headers = {{"content-type", "application/x-www-form-urlencoded; charset=utf-8"}};
+    for (auto& [n, v] : sig.set) r.headers.emplace_back(n, v);
+    r.body = body;
+    return StsCredentials(http.Send(r), "AssumeRole", role);
+  }
+
+  // STS AssumeRoleWithWebIdentity with the token in `file` for `role` (AWS_ROLE_ARN when empty).
+  absl::StatusOr<Token> WebIdentity(HttpClient& http, const std::string& file, int64_t now, std::string role = {},
+                                    std::string session = {},
+                                    std::string_view what = "AWS_WEB_IDENTITY_TOKEN_FILE") const {
+    if (role.empty()) role = env_("AWS_ROLE_ARN");
+    if (role.empty()) {
+      return absl::UnauthenticatedError("AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not");
+    }
+    auto jwt = ReadCredentialFile(file, what);
+    if (!jwt.ok()) return absl::UnauthenticatedError(jwt.status().message());
+    std::string token = Trim(std::move(*jwt));  // secret
+    if (token.empty()) return absl::UnauthenticatedError(StrCat(what, " ", file, " is empty"));
+    if (session.empty()) session = env_("AWS_ROLE_SESSION_NAME");
+    if (session.empty()) session = StrCat("sluice-", now);
+    std::string url = StsUrl();
+    std::string body = StrCat("Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=", FormEncode(role),
+                              "&RoleSessionName=", FormEncode(session), "&WebIdentityToken=", FormEncode(token));
+    HttpRequest r;
+    r.method = "POST";
+    r.url = url;
+    r.headers = {{"content-type", "application/x-www-form-urlencoded; charset=utf-8"}};
+    r.body = body;
+    return StsCredentials(http.Send(r), "AssumeRoleWithWebIdentity", role);
   }
 
   absl::StatusOr<Token> Container(HttpClient& http, const std::string& url, int64_t now) const {

@@ -6,8 +6,11 @@
 //   2. web identity (IRSA): AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN -> STS
 //      AssumeRoleWithWebIdentity (AWS_ROLE_SESSION_NAME; endpoint AWS_ENDPOINT_URL_STS, else
 //      AWS_ENDPOINT_URL, else https://sts.{AWS_REGION or the backend's region}.amazonaws.com);
-//   3. the shared credentials file: AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials, profile
-//      AWS_PROFILE (default "default"); read again at every refresh, so a rotated file is seen;
+//   3. profile AWS_PROFILE (default "default") of the shared credentials and config files
+//      (AWS_SHARED_CREDENTIALS_FILE / ~/.aws/credentials, AWS_CONFIG_FILE / ~/.aws/config),
+//      read again at every refresh: role_arn with source_profile (STS AssumeRole, signed with
+//      the source's credentials) or web_identity_token_file, else static keys, else
+//      credential_process (its JSON output); SSO profiles and credential_source are refused;
 //   4. container credentials (EKS Pod Identity, ECS): AWS_CONTAINER_CREDENTIALS_FULL_URI or
 //      http://169.254.170.2 + AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, with the authorization
 //      token from AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE or AWS_CONTAINER_AUTHORIZATION_TOKEN;

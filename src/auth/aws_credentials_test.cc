@@ -246,24 +246,38 @@ TEST(AwsCredentialChainTest, InstanceMetadataV2) {
 
 TEST(AwsCredentialChainTest, ConfigFileProfilesAndWhatIsNotSupported) {
   TempDir dir;
-  std::string config = dir.Write("config",
-                                 "[default]\nregion = us-east-1\n\n[profile static]\naws_access_key_id = AKIDCONFIG\n"
-                                 "aws_secret_access_key = c\n\n[profile sso]\nsso_session = corp\nsso_account_id = 1\n\n"
-                                 "[profile process]\ncredential_process = /usr/bin/get-creds\n");
+  std::string ok_script = dir.Write("creds.sh",
+                                    "#!/bin/sh\necho 'a prompt on stderr' >&2\n"
+                                    "printf '{\"Version\": 1, \"AccessKeyId\": \"ASIAPROCESS\", \"SecretAccessKey\": \"PROCSECRET\", "
+                                    "\"SessionToken\": \"proc-session\", \"Expiration\": \"2026-11-18T09:20:00Z\"}'\n");
+  std::string config = dir.Write(
+      "config",
+      StrCat("[default]\nregion = us-east-1\n\n[profile static]\naws_access_key_id = AKIDCONFIG\n"
+             "aws_secret_access_key = c\n\n[profile sso]\nsso_session = corp\nsso_account_id = 1\n\n"
+             "[profile process]\ncredential_process = sh ", ok_script, "\n\n"
+             "[profile failing]\ncredential_process = sh -c 'echo nope; exit 3'\n\n"
+             "[profile garbage]\ncredential_process = echo not json\n\n"
+             "[profile orphan]\nrole_arn = arn:aws:iam::1:role/r\n"));
   FakeHttp http;
   auto from_config = NewAwsCredentialChainMinter(
       Env({{"AWS_CONFIG_FILE", config}, {"AWS_PROFILE", "static"}, {"HOME", dir.path()}}), "r")(http, kNow);
   EXPECT_EQ(Decoded(from_config).access_key_id, "AKIDCONFIG");
-  for (const char* kind : {"sso", "process"}) {
+
+  // credential_process: run through the shell; its JSON, with the Expiration it gives.
+  auto proc = NewAwsCredentialChainMinter(Env({{"AWS_CONFIG_FILE", config}, {"AWS_PROFILE", "process"}}), "r")(http, kNow);
+  ASSERT_TRUE(proc.ok()) << proc.status();
+  AwsCredentials pc = Decoded(proc);
+  EXPECT_EQ(pc.access_key_id, "ASIAPROCESS");
+  EXPECT_EQ(pc.session_token, "proc-session");
+  EXPECT_EQ(proc->expires_at, kNow + 3600);
+  for (auto [kind, want] : {std::pair{"failing", "exited with status 3"}, {"garbage", "did not print a JSON object"},
+                            {"sso", "does not support"}, {"orphan", "role_arn needs source_profile"},
+                            {"nope", "no such profile"}}) {
     auto t = NewAwsCredentialChainMinter(Env({{"AWS_CONFIG_FILE", config}, {"AWS_PROFILE", kind}}), "r")(http, kNow);
     ASSERT_FALSE(t.ok()) << kind;
     std::string msg(t.status().message());
-    EXPECT_NE(msg.find(std::string(kind) == "sso" ? "sso_session" : "credential_process"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("does not support"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(want), std::string::npos) << kind << ": " << msg;
   }
-  auto absent = NewAwsCredentialChainMinter(Env({{"AWS_CONFIG_FILE", config}, {"AWS_PROFILE", "nope"}}), "r")(http, kNow);
-  ASSERT_FALSE(absent.ok());
-  EXPECT_NE(std::string(absent.status().message()).find("no such profile"), std::string::npos);
   // The default profile without keys (region only) is no source: the chain goes on.
   FakeHttp imds_off;
   auto next = NewAwsCredentialChainMinter(Env({{"AWS_CONFIG_FILE", config}, {"AWS_EC2_METADATA_DISABLED", "true"}}), "r")(
@@ -271,6 +285,39 @@ TEST(AwsCredentialChainTest, ConfigFileProfilesAndWhatIsNotSupported) {
   ASSERT_FALSE(next.ok());
   EXPECT_NE(std::string(next.status().message()).find("instance metadata is disabled"), std::string::npos);
   EXPECT_TRUE(http.seen.empty());
+}
+
+// A role profile: STS AssumeRole, signed (SigV4, service sts) with the source profile's keys.
+TEST(AwsCredentialChainTest, RoleProfileAssumesTheRoleWithTheSourceProfilesKeys) {
+  TempDir dir;
+  std::string creds = dir.Write("credentials", "[base]\naws_access_key_id = AKIDSOURCE\naws_secret_access_key = SRCSECRET\n");
+  std::string config = dir.Write("config",
+                                 "[profile deploy]\nrole_arn = arn:aws:iam::123456789012:role/bedrock-caller\n"
+                                 "source_profile = base\nexternal_id = ext-42\nrole_session_name = gw\n\n"
+                                 "[profile loop]\nrole_arn = arn:aws:iam::1:role/a\nsource_profile = loop2\n\n"
+                                 "[profile loop2]\nrole_arn = arn:aws:iam::1:role/b\nsource_profile = loop\n");
+  std::string answer = kStsAnswer;
+  answer.replace(answer.find("AssumeRoleWithWebIdentityResponse"), 33, "AssumeRoleResponse");
+  FakeHttp http;
+  http.answers["POST https://sts.eu-central-1.amazonaws.com/"] = {200, answer};
+  auto t = NewAwsCredentialChainMinter(Env({{"AWS_SHARED_CREDENTIALS_FILE", creds}, {"AWS_CONFIG_FILE", config},
+                                            {"AWS_PROFILE", "deploy"}}),
+                                       "eu-central-1")(http, kNow);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(Decoded(t).access_key_id, "ASIAWEBIDENTITY");  // kStsAnswer's keys
+  ASSERT_EQ(http.seen.size(), 1u);
+  const auto& req = http.seen[0];
+  EXPECT_NE(req.body.find("Action=AssumeRole&"), std::string::npos) << req.body;
+  EXPECT_NE(req.body.find("RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fbedrock-caller"), std::string::npos) << req.body;
+  EXPECT_NE(req.body.find("ExternalId=ext-42"), std::string::npos) << req.body;
+  EXPECT_NE(req.body.find("RoleSessionName=gw"), std::string::npos) << req.body;
+  EXPECT_EQ(req.headers.at("authorization").rfind("AWS4-HMAC-SHA256 Credential=AKIDSOURCE/20261118/eu-central-1/sts/aws4_request", 0), 0u)
+      << req.headers.at("authorization");
+  EXPECT_EQ(req.headers.at("x-amz-date"), "20261118T082000Z");
+
+  auto loop = NewAwsCredentialChainMinter(Env({{"AWS_CONFIG_FILE", config}, {"AWS_PROFILE", "loop"}}), "r")(http, kNow);
+  ASSERT_FALSE(loop.ok());
+  EXPECT_NE(std::string(loop.status().message()).find("too long or circular"), std::string::npos) << loop.status();
 }
 
 TEST(AwsCredentialChainTest, StsInChinaAndIpv6ContainerAgents) {

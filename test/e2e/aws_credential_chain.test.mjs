@@ -147,6 +147,35 @@ describe('AWS default credential chain: EKS Pod Identity (container credentials)
   }));
 });
 
+describe('AWS default credential chain: a profile with credential_process (aws-vault, granted, 1Password, ...)', { skip }, () => {
+  const s = chainStack({
+    lifetimeSeconds: 3600,
+    identityEnv: (sims, dir) => {
+      // The helper prints the credentials the Bedrock simulator accepts, in the documented
+      // format, and says something on stderr as such helpers do.
+      const script = path.join(dir, 'creds.mjs');
+      fs.writeFileSync(script, `const c = JSON.parse(process.env.SIM_CREDS);
+console.error('credential helper: handing out keys');
+console.log(JSON.stringify({ Version: 1, AccessKeyId: c.accessKeyId, SecretAccessKey: c.secretAccessKey, SessionToken: c.sessionToken,
+  Expiration: new Date(Date.now() + 3600e3).toISOString() }));
+`);
+      const config = path.join(dir, 'config');
+      fs.writeFileSync(config, `[profile dev]\ncredential_process = node ${script}\nregion = us-east-1\n`);
+      return { AWS_CONFIG_FILE: config, AWS_PROFILE: 'dev', SIM_CREDS: JSON.stringify(s.creds) };
+    },
+  });
+  before(() => s.start());
+  after(() => s.stop());
+
+  test('the process\'s credentials sign the Bedrock call; none reach the log', withGatewayLogs(() => s.stack.gw, async () => {
+    await s.call('signed with credential_process keys');
+    const logs = s.stack.gw.logs();
+    assert.equal(logs.includes(s.creds.secretAccessKey), false, 'the secret was logged');
+    assert.equal(logs.includes(s.creds.sessionToken), false, 'the session token was logged');
+    assert.match(logs, /aws credentials: from the shared credentials file/);
+  }));
+});
+
 describe('AWS default credential chain: nothing configured', { skip }, () => {
   const s = chainStack({ lifetimeSeconds: 3600, identityEnv: () => ({}) });
   before(() => s.start());
