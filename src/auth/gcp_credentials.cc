@@ -6,10 +6,10 @@
 #include <vector>
 
 #include "common/log.h"
-#include "http/headers.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "crypto/crypto.h"
+#include "http/headers.h"
 #include "json/json.h"
 
 namespace sluice::auth {
