@@ -7,9 +7,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cerrno>
+#include <chrono>
+#include <thread>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 
@@ -41,9 +43,18 @@ absl::StatusOr<std::string> RunCommand(const std::string& command, int timeout_m
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  // Nothing of the gateway's (listening and connected sockets, files other threads opened)
+  // reaches the helper: a socket it held would keep connections and the port alive.
+  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+  // Its own process group, so that a timeout kills whatever the shell started too.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
   const char* argv[] = {"sh", "-c", command.c_str(), nullptr};
   pid_t pid = 0;
-  int rc = posix_spawn(&pid, "/bin/sh", &fa, nullptr, const_cast<char* const*>(argv), environ);
+  int rc = posix_spawn(&pid, "/bin/sh", &fa, &attr, const_cast<char* const*>(argv), environ);
+  posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&fa);
   close(fds[1]);
   if (rc != 0) {
@@ -77,9 +88,27 @@ absl::StatusOr<std::string> RunCommand(const std::string& command, int timeout_m
     }
   }
   close(fds[0]);
-  if (timed_out || too_long) kill(pid, SIGKILL);
+  // The output is complete; the shell still has until the deadline to exit.
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  bool reaped = false;
+  while (!timed_out && !too_long) {
+    pid_t w = waitpid(pid, &status, WNOHANG);
+    if (w == pid || (w < 0 && errno != EINTR)) {
+      reaped = w == pid;
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      timed_out = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!reaped) {
+    kill(-pid, SIGKILL);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  } else {
+    kill(-pid, SIGKILL);  // anything the shell left behind
   }
   if (timed_out) return absl::DeadlineExceededError(StrCat("did not finish within ", timeout_ms / 1000, " s"));
   if (too_long) return absl::InternalError(StrCat("printed more than ", max_output, " bytes"));
@@ -235,7 +264,7 @@ class Chain {
         return absl::UnauthenticatedError(StrCat("AWS_PROFILE ", profile, ": no such profile in the AWS credentials or config file"));
       }
     }
-    auto t = FromProfile(http, profile.empty() ? "default" : profile, now, 0);
+    auto t = FromProfile(http, profile.empty() ? "default" : profile, now);
     if (!t.ok()) return t.status();
     if (!t->has_value() && !profile.empty()) {
       return absl::UnauthenticatedError(StrCat("AWS_PROFILE ", profile, " has no credentials sluice can use: no static keys, ",
@@ -267,11 +296,15 @@ class Chain {
   }
 
   absl::StatusOr<std::optional<Token>> FromProfile(HttpClient& http, const std::string& name, int64_t now,
-                                                   int depth) const {
-    if (depth > 4) return absl::UnauthenticatedError(StrCat("AWS profile ", name, ": source_profile chain too long or circular"));
+                                                   std::vector<std::string> visited = {}) const {
+    if (std::find(visited.begin(), visited.end(), name) != visited.end()) {
+      return absl::UnauthenticatedError(StrCat("AWS profile ", name, ": source_profile chain is circular"));
+    }
+    const bool source = !visited.empty();
+    visited.push_back(name);
     ASSIGN_OR_RETURN(auto settings, ProfileSettings(name));
     if (!settings) {
-      if (depth > 0) return absl::UnauthenticatedError(StrCat("AWS source_profile ", name, " does not exist"));
+      if (source) return absl::UnauthenticatedError(StrCat("AWS source_profile ", name, " does not exist"));
       return std::optional<Token>();
     }
     auto get = [&](const char* k) {
@@ -279,14 +312,23 @@ class Chain {
       return it == settings->end() ? std::string() : it->second;
     };
     const std::string who = StrCat("AWS profile ", name);
+    if (source) {
+      // A source profile's own credentials come before its role (as botocore and the Go SDK).
+      auto own = StaticOrProcess(*settings, who, now);
+      if (!own.ok() || own->has_value()) return own;
+    }
     if (std::string role = get("role_arn"); !role.empty()) {
+      if (!get("mfa_serial").empty()) {
+        return absl::UnauthenticatedError(StrCat(who, ": role_arn with mfa_serial needs an MFA code, which a gateway "
+                                                 "cannot enter; use a credential_process or a role without MFA"));
+      }
       if (std::string file = get("web_identity_token_file"); !file.empty()) {
         ASSIGN_OR_RETURN(Token t, WebIdentity(http, file, now, role, get("role_session_name"),
                                               StrCat(who, ": web_identity_token_file")));
         return std::optional<Token>(std::move(t));
       }
-      std::string source = get("source_profile");
-      if (source.empty()) {
+      std::string source_name = get("source_profile");
+      if (source_name.empty()) {
         return absl::UnauthenticatedError(StrCat(who, ": role_arn needs source_profile or web_identity_token_file (",
                                                  get("credential_source").empty() ? "neither is set"
                                                                                   : "credential_source is not supported",
@@ -295,9 +337,9 @@ class Chain {
       // The source profile's own keys, not its role: a profile that is its own source uses
       // its static keys (as the SDKs do).
       absl::StatusOr<std::optional<Token>> src =
-          source == name ? StaticOrProcess(*settings, who, now) : FromProfile(http, source, now, depth + 1);
+          source_name == name ? StaticOrProcess(*settings, who, now) : FromProfile(http, source_name, now, visited);
       if (!src.ok()) return src.status();
-      if (!src->has_value()) return absl::UnauthenticatedError(StrCat(who, ": source_profile ", source, " has no credentials"));
+      if (!src->has_value()) return absl::UnauthenticatedError(StrCat(who, ": source_profile ", source_name, " has no credentials"));
       ASSIGN_OR_RETURN(AwsCredentials creds, DecodeAwsCredentials((*src)->value));
       ASSIGN_OR_RETURN(Token t, AssumeRole(http, creds, role, get("external_id"), get("role_session_name"),
                                            get("duration_seconds"), now));
@@ -370,6 +412,7 @@ class Chain {
       if (region.empty()) region = region_;
       endpoint = StrCat("https://sts.", region, ".", PartitionDomain(region));
     }
+    if (endpoint.find("://") == std::string::npos) endpoint = StrCat("https://", endpoint);
     while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
     return StrCat(endpoint, "/");
   }
@@ -408,6 +451,7 @@ class Chain {
     std::string url = StsUrl();
     std::string_view rest = std::string_view(url).substr(url.find("://") + 3);
     std::string host(rest.substr(0, rest.find('/')));
+    std::string path(rest.substr(host.size()));  // what the client sends is what is signed
     std::string region = env_("AWS_REGION");
     if (region.empty()) region = env_("AWS_DEFAULT_REGION");
     if (region.empty()) region = region_;
@@ -422,7 +466,7 @@ class Chain {
     ASSIGN_OR_RETURN(auto signer, aws_sigv4_internal::NewAwsSigV4SignerWithOptions(a, std::move(opts)));
     http::HeaderMap headers;
     headers.Add("content-type", "application/x-www-form-urlencoded; charset=utf-8");
-    ASSIGN_OR_RETURN(http::HeaderMutation sig, signer->Sign(SigningRequest{"POST", host, "/", headers, body}));
+    ASSIGN_OR_RETURN(http::HeaderMutation sig, signer->Sign(SigningRequest{"POST", host, path, headers, body}));
     HttpRequest r;
     r.method = "POST";
     r.url = url;
@@ -538,6 +582,10 @@ class Chain {
 };
 
 }  // namespace
+
+absl::StatusOr<std::string> RunCommandForTest(const std::string& command, int timeout_ms, size_t max_output) {
+  return RunCommand(command, timeout_ms, max_output);
+}
 
 TokenMinter NewAwsCredentialChainMinter(EnvLookup env, std::string region) {
   auto chain = std::make_shared<Chain>(std::move(env), std::move(region));

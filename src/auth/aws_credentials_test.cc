@@ -278,6 +278,22 @@ TEST(AwsCredentialChainTest, ConfigFileProfilesAndWhatIsNotSupported) {
     std::string msg(t.status().message());
     EXPECT_NE(msg.find(want), std::string::npos) << kind << ": " << msg;
   }
+  // A helper that leaves a child holding its output open, and one that never ends, are cut off
+  // at the time limit along with everything they started (not waited on for ever).
+  std::string slow = dir.Write("slow.sh", "#!/bin/sh\nsleep 3001 &\necho started\nsleep 3001\n");
+  auto quick = RunCommandForTest(StrCat("sh ", slow), 300, 1024);
+  ASSERT_FALSE(quick.ok());
+  EXPECT_NE(std::string(quick.status().message()).find("did not finish"), std::string::npos) << quick.status();
+  usleep(100 * 1000);
+  // No process left whose command line is `sleep 3001` (read from /proc: no procps needed).
+  bool survivor = false;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    std::ifstream in(e.path() / "cmdline", std::ios::binary);
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (cmdline == std::string("sleep\0" "3001\0", 11)) survivor = true;
+  }
+  EXPECT_FALSE(survivor) << "a child of the helper survived";
+
   // The default profile without keys (region only) is no source: the chain goes on.
   FakeHttp imds_off;
   auto next = NewAwsCredentialChainMinter(Env({{"AWS_CONFIG_FILE", config}, {"AWS_EC2_METADATA_DISABLED", "true"}}), "r")(
@@ -317,7 +333,26 @@ TEST(AwsCredentialChainTest, RoleProfileAssumesTheRoleWithTheSourceProfilesKeys)
 
   auto loop = NewAwsCredentialChainMinter(Env({{"AWS_CONFIG_FILE", config}, {"AWS_PROFILE", "loop"}}), "r")(http, kNow);
   ASSERT_FALSE(loop.ok());
-  EXPECT_NE(std::string(loop.status().message()).find("too long or circular"), std::string::npos) << loop.status();
+  EXPECT_NE(std::string(loop.status().message()).find("chain is circular"), std::string::npos) << loop.status();
+
+  // A source profile with keys and a role of its own lends its keys (the SDKs' rule); a role
+  // that wants an MFA code is refused by name.
+  std::string config2 = dir.Write("config2",
+                                  "[profile top]\nrole_arn = arn:aws:iam::1:role/top\nsource_profile = mid\n\n"
+                                  "[profile mid]\nrole_arn = arn:aws:iam::1:role/mid\nsource_profile = nowhere\n"
+                                  "aws_access_key_id = AKIDMID\naws_secret_access_key = midsecret\n\n"
+                                  "[profile mfa]\nrole_arn = arn:aws:iam::1:role/m\nsource_profile = mid\n"
+                                  "mfa_serial = arn:aws:iam::1:mfa/me\n");
+  FakeHttp http2;
+  http2.answers["POST https://sts.eu-central-1.amazonaws.com/"] = {200, answer};
+  auto top = NewAwsCredentialChainMinter(Env({{"AWS_CONFIG_FILE", config2}, {"AWS_PROFILE", "top"}}), "eu-central-1")(http2, kNow);
+  ASSERT_TRUE(top.ok()) << top.status();
+  ASSERT_EQ(http2.seen.size(), 1u) << "one AssumeRole, with mid's own keys";
+  EXPECT_NE(http2.seen[0].body.find("role%2Ftop"), std::string::npos) << http2.seen[0].body;
+  EXPECT_EQ(http2.seen[0].headers.at("authorization").rfind("AWS4-HMAC-SHA256 Credential=AKIDMID/", 0), 0u);
+  auto mfa = NewAwsCredentialChainMinter(Env({{"AWS_CONFIG_FILE", config2}, {"AWS_PROFILE", "mfa"}}), "r")(http2, kNow);
+  ASSERT_FALSE(mfa.ok());
+  EXPECT_NE(std::string(mfa.status().message()).find("mfa_serial"), std::string::npos) << mfa.status();
 }
 
 TEST(AwsCredentialChainTest, StsInChinaAndIpv6ContainerAgents) {
