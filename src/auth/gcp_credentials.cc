@@ -40,12 +40,28 @@ class DefaultCredentials {
  public:
   explicit DefaultCredentials(EnvLookup env) : env_(std::move(env)) {}
 
+  // The token, and after a line break the quota project its requests bill
+  // (GOOGLE_CLOUD_QUOTA_PROJECT, else the credentials file's quota_project_id), which the
+  // signer sends as x-goog-user-project, as Google's libraries do.
   absl::StatusOr<Token> Mint(HttpClient& http, int64_t now) const {
+    std::string quota;
+    auto t = MintToken(http, now, &quota);
+    if (!t.ok()) return t;
+    if (std::string env_quota = env_("GOOGLE_CLOUD_QUOTA_PROJECT"); !env_quota.empty()) quota = env_quota;
+    if (!quota.empty()) {
+      if (!HeaderSafe(quota)) return absl::UnauthenticatedError("the quota project holds control characters");
+      StrAppend(&t->value, "\n", quota);
+    }
+    return t;
+  }
+
+ private:
+  absl::StatusOr<Token> MintToken(HttpClient& http, int64_t now, std::string* quota) const {
     // 1. The file GOOGLE_APPLICATION_CREDENTIALS names.
     if (std::string file = env_("GOOGLE_APPLICATION_CREDENTIALS"); !file.empty()) {
       auto text = ReadCredentialFile(file, "GOOGLE_APPLICATION_CREDENTIALS");
       if (!text.ok()) return absl::UnauthenticatedError(text.status().message());
-      return Note(file, FromFile(http, *text, StrCat("GOOGLE_APPLICATION_CREDENTIALS ", file), now));
+      return Note(file, FromFile(http, *text, StrCat("GOOGLE_APPLICATION_CREDENTIALS ", file), now, quota));
     }
     // 2. gcloud's application-default file.
     std::string dir = env_("CLOUDSDK_CONFIG");
@@ -56,7 +72,7 @@ class DefaultCredentials {
       // There but unreadable is an error, not a reason to look elsewhere (as Google's libraries).
       auto text = ReadCredentialFile(well_known, "gcloud's credentials file");
       if (!text.ok()) return absl::UnauthenticatedError(text.status().message());
-      return Note(well_known, FromFile(http, *text, well_known, now));
+      return Note(well_known, FromFile(http, *text, well_known, now, quota));
     }
     std::string none = StrCat("no Application Default Credentials: GOOGLE_APPLICATION_CREDENTIALS is not set, ",
                               well_known.empty() ? std::string("HOME is not set") : StrCat("there is no ", well_known),
@@ -81,17 +97,18 @@ class DefaultCredentials {
     return Note("the metadata server", std::move(md));
   }
 
- private:
   static absl::StatusOr<Token> Note(std::string_view source, absl::StatusOr<Token> t) {
     if (t.ok()) log::Info("gcp credentials: from ", source);
     return t;
   }
 
   // A credentials file's JSON; `origin` names it in errors.
-  absl::StatusOr<Token> FromFile(HttpClient& http, std::string_view text, std::string_view origin, int64_t now) const {
+  absl::StatusOr<Token> FromFile(HttpClient& http, std::string_view text, std::string_view origin, int64_t now,
+                                 std::string* quota) const {
     auto doc = json::Parse(text);
     // The parser's message may quote the file, which holds secrets: not repeated.
     if (!doc.ok() || !doc->is_object()) return absl::UnauthenticatedError(StrCat(origin, " is not a JSON object"));
+    *quota = std::string(doc->GetString("quota_project_id"));
     std::string_view type = doc->GetString("type");
     if (type == "service_account") {
       auto key = ParseGcpServiceAccountKey(text);
@@ -309,6 +326,31 @@ TokenMinter NewGcpDefaultCredentialsMinter(EnvLookup env) {
   return [adc](HttpClient& http, int64_t now) { return adc->Mint(http, now); };
 }
 
+namespace {
+
+// Bearer of Application Default Credentials' current token, with x-goog-user-project when the
+// credentials name a quota project (the refresher's value: token, line break, project).
+class GcpDefaultCredentialsSigner final : public BackendSigner {
+ public:
+  explicit GcpDefaultCredentialsSigner(std::shared_ptr<RefreshingToken> t) : token_(std::move(t)) {}
+  absl::StatusOr<http::HeaderMutation> Sign(const SigningRequest&) const override {
+    auto v = token_->Current(NowUnix());
+    if (!v.ok()) return v.status();
+    std::string_view value = *v;
+    size_t nl = value.find('\n');
+    http::HeaderMutation m;
+    m.Set("authorization", StrCat("Bearer ", value.substr(0, nl)));
+    if (nl != std::string_view::npos) m.Set("x-goog-user-project", value.substr(nl + 1));
+    return m;
+  }
+  bool NeedsRequest() const override { return false; }
+
+ private:
+  std::shared_ptr<RefreshingToken> token_;
+};
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<BackendSigner>> NewGcpTokenSigner(const config::BackendAuth& auth) {
   std::shared_ptr<RefreshingToken> token;
   if (!StripWhitespace(auth.gcp_service_account_json).empty()) {
@@ -320,6 +362,8 @@ absl::StatusOr<std::unique_ptr<BackendSigner>> NewGcpTokenSigner(const config::B
   } else if (auth.gcp_default_credentials) {
     token = std::make_shared<RefreshingToken>("gcp:application-default-credentials",
                                               NewGcpDefaultCredentialsMinter(ProcessEnv()));
+    TokenRefresher::Get().Register(token);
+    return std::unique_ptr<BackendSigner>(std::make_unique<GcpDefaultCredentialsSigner>(std::move(token)));
   } else {
     return absl::InvalidArgumentError(
         "gcp auth needs an access token, a service-account key or Application Default Credentials");

@@ -24,8 +24,7 @@
 //   must answer with Metadata-Flavor: Google; when none does, it is not asked again for 5
 //   minutes (the refresher thread is shared by every backend's tokens).
 // Service-account, STS, impersonation and metadata-server tokens ask for the cloud-platform
-// scope; a user login's token carries the scopes the login granted. A user login's
-// quota_project_id is not sent (x-goog-user-project): Vertex AI bills the project in the path.
+// scope; a user login's token carries the scopes the login granted.
 // Errors name the source and what failed, never a secret (refresh tokens, client secrets,
 // subject tokens, access tokens).
 #pragma once
@@ -43,7 +42,10 @@ namespace sluice::auth {
 // One access token for a service-account key (JWT-bearer at key.token_uri).
 absl::StatusOr<Token> MintGcpServiceAccountToken(HttpClient& http, const GcpServiceAccountKey& key, int64_t now);
 
-// Mints tokens from Application Default Credentials, looked for again at every refresh.
+// Mints tokens from Application Default Credentials, looked for again at every refresh. A
+// token's value is the access token, then, after a line break, the quota project when the
+// credentials name one (GOOGLE_CLOUD_QUOTA_PROJECT, else the file's quota_project_id), which
+// the signer sends as x-goog-user-project.
 TokenMinter NewGcpDefaultCredentialsMinter(EnvLookup env);
 
 // Bearer signers registered with the refresher: for the config's service-account key, or

@@ -100,9 +100,15 @@ TEST(GcpDefaultCredentialsTest, GcloudUserLoginUsesTheRefreshTokenGrant) {
   http.answers["POST https://oauth2.googleapis.com/token"] = TokenAnswer("ya29.user", 3000);
   auto t = NewGcpDefaultCredentialsMinter(Env({{"CLOUDSDK_CONFIG", dir.path()}}))(http, kNow);
   ASSERT_TRUE(t.ok()) << t.status();
-  EXPECT_EQ(t->value, "ya29.user");
+  // The token, then the login's quota project (sent as x-goog-user-project), as Google's
+  // libraries do; GOOGLE_CLOUD_QUOTA_PROJECT overrides it.
+  EXPECT_EQ(t->value, "ya29.user\nqp");
+  auto env_quota = NewGcpDefaultCredentialsMinter(
+      Env({{"CLOUDSDK_CONFIG", dir.path()}, {"GOOGLE_CLOUD_QUOTA_PROJECT", "billing-proj"}}))(http, kNow);
+  ASSERT_TRUE(env_quota.ok()) << env_quota.status();
+  EXPECT_EQ(env_quota->value, "ya29.user\nbilling-proj");
   EXPECT_EQ(t->expires_at, kNow + 3000);
-  ASSERT_EQ(http.seen.size(), 1u);
+  ASSERT_EQ(http.seen.size(), 2u);  // one refresh grant per mint
   auto form = Form(http.seen[0].body);
   EXPECT_EQ(form["grant_type"], "refresh_token");
   EXPECT_EQ(form["client_id"], "cid.apps.googleusercontent.com");

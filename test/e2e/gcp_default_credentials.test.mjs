@@ -96,7 +96,8 @@ describe('GCPCredentials without a key file: Application Default Credentials', {
     before(s.start);
     after(s.stop);
     test('tokens come from the metadata server, asked with Metadata-Flavor: Google', withGatewayLogs(() => s.stack.gw, async () => {
-      await s.call('metadata');
+      const rec = await s.call('metadata');
+      assert.equal(rec.headers['x-goog-user-project'], undefined, 'no quota project was named');
       await s.call('metadata', true);
       const md = s.stack.sims.vertex.requests.filter((r) => r.kind === 'metadata:token');
       assert.ok(md.length >= 1, 'the metadata server was not asked');
@@ -120,6 +121,9 @@ describe('GCPCredentials without a key file: Application Default Credentials', {
       const grants = s.stack.sims.vertex.requests.filter((r) => r.kind === 'token:refresh_token');
       assert.ok(grants.length >= 1);
       for (const r of grants) assert.deepEqual(r.problems, []);
+      // The login's quota project goes with every model call, as Google's libraries send it.
+      const model = s.stack.sims.vertex.requests.filter((x) => x.kind.startsWith('google:')).at(-1);
+      assert.equal(model.headers['x-goog-user-project'], 'p');
       // The user's secrets go only to the token endpoint.
       for (const r of s.stack.sims.vertex.requests.filter((x) => x.kind.startsWith('google:'))) {
         const text = `${r.rawHeaders.join('\n')}\n${r.body}`;
