@@ -176,8 +176,8 @@ absl::StatusOr<Token> FromMetadataJson(const HttpResponse& resp, std::string_vie
   auto doc = json::Parse(resp.body);
   if (!doc.ok() || !doc->is_object()) return absl::UnauthenticatedError(StrCat(source, " answered malformed JSON"));
   if (std::string_view code = doc->GetString("Code"); !code.empty() && code != "Success") {
-    return absl::UnauthenticatedError(StrCat(source, " answered Code ", Clip(code, 100), ": ",
-                                             Clip(doc->GetString("Message"), 300)));
+    return absl::UnauthenticatedError(StrCat(source, " answered Code ", FirstLine(code, 100), ": ",
+                                             FirstLine(doc->GetString("Message"), 300)));
   }
   AwsCredentials c{std::string(doc->GetString("AccessKeyId")), std::string(doc->GetString("SecretAccessKey")),
                    std::string(doc->GetString("Token"))};
@@ -424,7 +424,7 @@ class Chain {
     if (resp->status != 200) {
       std::string code = XmlText(resp->body, "Code"), message = XmlText(resp->body, "Message");
       return absl::UnauthenticatedError(StrCat("STS ", action, " for ", role, " failed with status ", resp->status,
-                                               code.empty() ? "" : ": ", Clip(code, 100), message.empty() ? "" : " (",
+                                               code.empty() ? "" : ": ", FirstLine(code, 100), message.empty() ? "" : " (",
                                                FirstLine(message), message.empty() ? "" : ")"));
     }
     size_t creds = resp->body.find("<Credentials>");

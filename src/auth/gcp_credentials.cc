@@ -121,7 +121,7 @@ class DefaultCredentials {
     }
     if (type == "authorized_user") return AuthorizedUser(http, *doc, origin, now);
     if (type == "external_account") return ExternalAccount(http, *doc, origin, now);
-    return absl::UnauthenticatedError(StrCat(origin, ": credentials of type \"", Clip(type, 60),
+    return absl::UnauthenticatedError(StrCat(origin, ": credentials of type \"", FirstLine(type, 60),
                                              "\" are not supported (service_account, authorized_user and "
                                              "external_account are)"));
   }
@@ -261,7 +261,7 @@ class DefaultCredentials {
       auto doc = json::Parse(raw);
       if (field.empty() || !doc.ok() || !doc->is_object() || doc->GetString(field).empty()) {
         return absl::UnauthenticatedError(StrCat(origin, ": the subject token source has no JSON field \"",
-                                                 Clip(field, 60), "\""));
+                                                 FirstLine(field, 60), "\""));
       }
       token = std::string(doc->GetString(field));
     } else {

@@ -28,8 +28,6 @@ absl::StatusOr<std::string> ReadCredentialFile(const std::string& path, std::str
   return ss.str();
 }
 
-std::string Clip(std::string_view s, size_t n) { return std::string(s.substr(0, std::min(s.size(), n))); }
-
 absl::StatusOr<int64_t> ParseIso8601Utc(std::string_view s) {
   auto bad = [&] { return absl::InvalidArgumentError("not an ISO 8601 UTC time"); };
   if (s.size() < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':')

@@ -127,8 +127,6 @@ using EnvLookup = std::function<std::string(const char* name)>;
 EnvLookup ProcessEnv();
 // A whole file; FailedPrecondition "<what> <path> cannot be read" (never its content).
 absl::StatusOr<std::string> ReadCredentialFile(const std::string& path, std::string_view what);
-// At most the first n bytes of a remote answer's text, for error messages.
-std::string Clip(std::string_view s, size_t n);
 // "2026-11-30T21:15:00Z" (fractional seconds and a +00:00 offset allowed) -> Unix seconds.
 absl::StatusOr<int64_t> ParseIso8601Utc(std::string_view s);
 
