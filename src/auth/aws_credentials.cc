@@ -1,6 +1,7 @@
 #include "auth/aws_credentials.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -19,6 +20,7 @@
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "config/config.h"
+#include "crypto/crypto.h"
 #include "json/json.h"
 
 extern char** environ;
@@ -200,11 +202,25 @@ bool LocalContainerAgent(std::string_view host) {
          host == "169.254.170.23" || host == "fd00:ec2::23";
 }
 
+using Settings = std::map<std::string, std::string>;
+
+// A cached IAM Identity Center token is refreshed this long before it expires (the Go SDK's
+// margin), so the role credentials are never fetched with a token about to lapse.
+constexpr int64_t kSsoRefreshWindowSeconds = 300;
+
 class Chain {
  public:
   Chain(EnvLookup env, std::string region) : env_(std::move(env)), region_(std::move(region)) {}
 
   absl::StatusOr<Token> Mint(HttpClient& http, int64_t now) const {
+    // 0. A profile named in AWS_PROFILE comes before keys in the environment (the Go SDK's
+    // rule, so Envoy AI Gateway's ext_proc's; it is what makes credential_source = Environment
+    // useful).
+    if (!env_("AWS_PROFILE").empty()) {
+      auto shared = SharedFiles(http, now);
+      if (!shared.ok()) return shared.status();
+      return Note("the shared credentials file", std::move(**shared));
+    }
     // 1. Environment.
     if (std::string id = env_("AWS_ACCESS_KEY_ID"), secret = env_("AWS_SECRET_ACCESS_KEY");
         !id.empty() && !secret.empty()) {
@@ -220,11 +236,7 @@ class Chain {
       return Note("the shared credentials file", std::move(**shared));
     }
     // 4. Container credentials.
-    std::string full = env_("AWS_CONTAINER_CREDENTIALS_FULL_URI");
-    if (std::string rel = env_("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"); !rel.empty()) {
-      full = StrCat("http://169.254.170.2", rel.front() == '/' ? "" : "/", rel);
-    }
-    if (!full.empty()) return Note("container credentials", Container(http, full, now));
+    if (std::string url = ContainerUrl(); !url.empty()) return Note("container credentials", Container(http, url, now));
     // 5. Instance metadata.
     std::string disabled = env_("AWS_EC2_METADATA_DISABLED");
     if (disabled == "true" || disabled == "TRUE" || disabled == "1") {
@@ -245,6 +257,14 @@ class Chain {
   }
 
  private:
+  // The container credentials endpoint the environment names ("" when none).
+  std::string ContainerUrl() const {
+    if (std::string rel = env_("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"); !rel.empty()) {
+      return StrCat("http://169.254.170.2", rel.front() == '/' ? "" : "/", rel);
+    }
+    return env_("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+  }
+
   static absl::StatusOr<Token> Note(std::string_view source, absl::StatusOr<Token> t) {
     if (t.ok()) log::Info("aws credentials: from ", source);
     return t;
@@ -268,7 +288,7 @@ class Chain {
     if (!t.ok()) return t.status();
     if (!t->has_value() && !profile.empty()) {
       return absl::UnauthenticatedError(StrCat("AWS_PROFILE ", profile, " has no credentials sluice can use: no static keys, ",
-                                               "role_arn or credential_process"));
+                                               "role_arn, IAM Identity Center or credential_process"));
     }
     return t;
   }
@@ -314,7 +334,7 @@ class Chain {
     const std::string who = StrCat("AWS profile ", name);
     if (source) {
       // A source profile's own credentials come before its role (as botocore and the Go SDK).
-      auto own = StaticOrProcess(*settings, who, now);
+      auto own = OwnCredentials(http, *settings, name, who, now);
       if (!own.ok() || own->has_value()) return own;
     }
     if (std::string role = get("role_arn"); !role.empty()) {
@@ -327,34 +347,281 @@ class Chain {
                                               StrCat(who, ": web_identity_token_file")));
         return std::optional<Token>(std::move(t));
       }
-      std::string source_name = get("source_profile");
-      if (source_name.empty()) {
-        return absl::UnauthenticatedError(StrCat(who, ": role_arn needs source_profile or web_identity_token_file (",
-                                                 get("credential_source").empty() ? "neither is set"
-                                                                                  : "credential_source is not supported",
-                                                 ")"));
+      std::string source_name = get("source_profile"), credential_source = get("credential_source");
+      if (!source_name.empty() && !credential_source.empty()) {
+        return absl::UnauthenticatedError(StrCat(who, ": role_arn has both source_profile and credential_source; set one"));
       }
-      // The source profile's own keys, not its role: a profile that is its own source uses
-      // its static keys (as the SDKs do).
-      absl::StatusOr<std::optional<Token>> src =
-          source_name == name ? StaticOrProcess(*settings, who, now) : FromProfile(http, source_name, now, visited);
+      absl::StatusOr<std::optional<Token>> src = std::optional<Token>();
+      if (!credential_source.empty()) {
+        src = CredentialSource(http, credential_source, who, now);
+        source_name = StrCat("credential_source ", credential_source);
+      } else if (source_name.empty()) {
+        return absl::UnauthenticatedError(
+            StrCat(who, ": role_arn needs source_profile, credential_source or web_identity_token_file"));
+      } else if (source_name == name) {
+        // A profile that is its own source uses its own keys (as the SDKs do), not its role.
+        src = OwnCredentials(http, *settings, name, who, now);
+        source_name = StrCat("source_profile ", source_name);
+      } else {
+        src = FromProfile(http, source_name, now, visited);
+        source_name = StrCat("source_profile ", source_name);
+      }
       if (!src.ok()) return src.status();
-      if (!src->has_value()) return absl::UnauthenticatedError(StrCat(who, ": source_profile ", source_name, " has no credentials"));
+      if (!src->has_value()) return absl::UnauthenticatedError(StrCat(who, ": ", source_name, " has no credentials"));
       ASSIGN_OR_RETURN(AwsCredentials creds, DecodeAwsCredentials((*src)->value));
       ASSIGN_OR_RETURN(Token t, AssumeRole(http, creds, role, get("external_id"), get("role_session_name"),
                                            get("duration_seconds"), now));
       return std::optional<Token>(std::move(t));
     }
-    auto own = StaticOrProcess(*settings, who, now);
-    if (!own.ok() || own->has_value()) return own;
-    for (const char* k : {"sso_session", "sso_start_url"}) {
-      if (settings->count(k)) {
-        return absl::UnauthenticatedError(StrCat(who, " uses ", k, " (IAM Identity Center), which sluice does not support; "
-                                                 "use credential_process (e.g. with `aws configure export-credentials`), "
-                                                 "static keys, or a role"));
+    return OwnCredentials(http, *settings, name, who, now);
+  }
+
+  // A profile's own credentials, in the Go SDK's order: static keys, else IAM Identity Center
+  // (SSO), else credential_process; nullopt when it has none of these.
+  absl::StatusOr<std::optional<Token>> OwnCredentials(HttpClient& http, const Settings& settings, const std::string& name,
+                                                      const std::string& who, int64_t now) const {
+    if (!settings.count("aws_access_key_id") && (settings.count("sso_session") || settings.count("sso_start_url") ||
+                                                 settings.count("sso_account_id"))) {
+      ASSIGN_OR_RETURN(Token t, Sso(http, settings, name, who, now));
+      return std::optional<Token>(std::move(t));
+    }
+    return StaticOrProcess(settings, who, now);
+  }
+
+  // A role's credential_source: where the keys that assume it come from when no profile holds
+  // them (botocore and the Go SDK take the same three values).
+  absl::StatusOr<std::optional<Token>> CredentialSource(HttpClient& http, const std::string& kind, const std::string& who,
+                                                        int64_t now) const {
+    if (kind == "Environment") {
+      std::string id = env_("AWS_ACCESS_KEY_ID"), secret = env_("AWS_SECRET_ACCESS_KEY");
+      if (id.empty() || secret.empty()) {
+        return absl::UnauthenticatedError(
+            StrCat(who, ": credential_source Environment, but AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY are not set"));
+      }
+      return std::optional<Token>(MakeToken({id, secret, env_("AWS_SESSION_TOKEN")}, now + kStaticRecheckSeconds));
+    }
+    if (kind == "EcsContainer") {
+      std::string url = ContainerUrl();
+      if (url.empty()) {
+        return absl::UnauthenticatedError(StrCat(who, ": credential_source EcsContainer, but neither AWS_CONTAINER_CREDENTIALS_",
+                                                 "RELATIVE_URI nor AWS_CONTAINER_CREDENTIALS_FULL_URI is set"));
+      }
+      auto t = Container(http, url, now);
+      if (!t.ok()) return absl::UnauthenticatedError(StrCat(who, ": credential_source EcsContainer: ", t.status().message()));
+      return std::optional<Token>(std::move(*t));
+    }
+    if (kind == "Ec2InstanceMetadata") {
+      auto t = InstanceMetadata(http, now);
+      if (!t.ok()) {
+        return absl::UnauthenticatedError(StrCat(who, ": credential_source Ec2InstanceMetadata: ", t.status().message()));
+      }
+      return std::optional<Token>(std::move(*t));
+    }
+    return absl::UnauthenticatedError(StrCat(who, ": credential_source ", FirstLine(kind, 60),
+                                             " is not one of Environment, Ec2InstanceMetadata, EcsContainer"));
+  }
+
+  // IAM Identity Center (SSO), as `aws sso login` leaves it: the profile's sso_session names a
+  // [sso-session NAME] section of the config file (sso_start_url, sso_region), or the profile
+  // holds sso_start_url and sso_region itself (the legacy form). The CLI caches the session's
+  // access token in ~/.aws/sso/cache/<sha1 of the session name, or of the start URL>.json;
+  // SSO's GetRoleCredentials trades it for the role's temporary keys (sso_account_id,
+  // sso_role_name). A session's token is refreshed (SSO OIDC CreateToken with its refresh
+  // token) when it is about to expire, and written back to the cache as the SDKs do; a legacy
+  // token cannot be, and an expired one needs `aws sso login` again.
+  absl::StatusOr<Token> Sso(HttpClient& http, const Settings& settings, const std::string& name, const std::string& who,
+                            int64_t now) const {
+    auto get = [&](const Settings& m, const char* k) {
+      auto it = m.find(k);
+      return it == m.end() ? std::string() : it->second;
+    };
+    const std::string session = get(settings, "sso_session");
+    std::string start_url = get(settings, "sso_start_url"), region = get(settings, "sso_region");
+    const std::string login = session.empty() ? StrCat("aws sso login --profile ", name) : StrCat("aws sso login --sso-session ", session);
+    if (!session.empty()) {
+      ASSIGN_OR_RETURN(auto section, ConfigSection(StrCat("sso-session ", session)));
+      if (!section) {
+        return absl::UnauthenticatedError(
+            StrCat(who, ": sso_session ", session, " has no [sso-session ", session, "] section in the config file"));
+      }
+      for (const auto& [key, value] : {std::pair{"sso_start_url", &start_url}, {"sso_region", &region}}) {
+        std::string v = get(*section, key);
+        if (!value->empty() && !v.empty() && *value != v) {
+          return absl::UnauthenticatedError(StrCat(who, ": ", key, " differs from the one of sso-session ", session));
+        }
+        if (!v.empty()) *value = v;
       }
     }
-    return std::optional<Token>();
+    std::string account = get(settings, "sso_account_id"), role = get(settings, "sso_role_name");
+    for (const auto& [key, value] : {std::pair{"sso_start_url", &start_url}, {"sso_region", &region},
+                                     {"sso_account_id", &account}, {"sso_role_name", &role}}) {
+      if (value->empty()) return absl::UnauthenticatedError(StrCat(who, ": IAM Identity Center profile without ", key));
+    }
+    std::string home = env_("HOME");
+    if (home.empty()) return absl::UnauthenticatedError(StrCat(who, ": HOME is not set, so the SSO token cache cannot be found"));
+    const std::string cache = StrCat(home, "/.aws/sso/cache/", crypto::Sha1Hex(session.empty() ? start_url : session), ".json");
+    auto text = ReadCredentialFile(cache, "the SSO token cache");
+    if (!text.ok()) {
+      return absl::UnauthenticatedError(StrCat(who, ": no cached IAM Identity Center login (", text.status().message(),
+                                               "); run `", login, "`"));
+    }
+    auto doc = json::Parse(*text);
+    if (!doc.ok() || !doc->is_object()) return absl::UnauthenticatedError(StrCat(who, ": the SSO token cache ", cache, " is not JSON"));
+    std::string access_token(doc->GetString("accessToken"));  // secret
+    auto expires = SsoTime(doc->GetString("expiresAt"));
+    if (access_token.empty() || !expires.ok()) {
+      return absl::UnauthenticatedError(StrCat(who, ": the SSO token cache ", cache, " has no accessToken / expiresAt"));
+    }
+    if (!session.empty() && *expires - now < kSsoRefreshWindowSeconds) {
+      auto refreshed = RefreshSsoToken(http, *doc, region, now);
+      if (refreshed.ok()) {
+        access_token = std::string(doc->GetString("accessToken"));
+        *expires = *refreshed;
+        if (auto w = WriteCacheFile(cache, json::Serialize(*doc)); !w.ok()) {
+          log::Warn("aws credentials: ", who, ": the refreshed SSO token could not be written back to ", cache, ": ",
+                    w.message());
+        }
+      } else if (*expires > now) {
+        log::Warn("aws credentials: ", who, ": refreshing the SSO token failed (", refreshed.status().message(),
+                  "); using it until it expires");
+      } else {
+        return absl::UnauthenticatedError(StrCat(who, ": the IAM Identity Center login has expired and could not be ",
+                                                 "refreshed (", refreshed.status().message(), "); run `", login, "`"));
+      }
+    }
+    if (*expires <= now) {
+      return absl::UnauthenticatedError(StrCat(who, ": the IAM Identity Center login expired at ", FormatIso8601Utc(*expires),
+                                               "; run `", login, "`"));
+    }
+    if (!HeaderSafe(access_token)) return absl::UnauthenticatedError(StrCat(who, ": the cached SSO token holds control characters"));
+    // SSO GetRoleCredentials.
+    std::string url = StrCat(ServiceEndpoint("AWS_ENDPOINT_URL_SSO", StrCat("portal.sso.", region)),
+                             "/federation/credentials?account_id=", PercentEncode(account), "&role_name=", PercentEncode(role));
+    HttpRequest r;
+    r.url = url;
+    r.headers = {{"x-amz-sso_bearer_token", access_token}, {"accept", "application/json"}};
+    auto resp = http.Send(r);
+    if (!resp.ok()) return resp.status();
+    if (resp->status != 200) {
+      auto err = json::Parse(resp->body);
+      std::string message = err.ok() ? std::string(err->GetString("message")) : std::string();
+      if (message.empty() && err.ok()) message = std::string(err->GetString("Message"));
+      return absl::UnauthenticatedError(StrCat(
+          who, ": IAM Identity Center GetRoleCredentials for role ", FirstLine(role, 64), " in account ", FirstLine(account, 20),
+          " answered status ", resp->status, message.empty() ? "" : " (", FirstLine(message), message.empty() ? "" : ")",
+          resp->status == 401 ? StrCat("; run `", login, "`") : std::string()));
+    }
+    auto body = json::Parse(resp->body);
+    const json::Value* rc = body.ok() ? body->Find("roleCredentials") : nullptr;
+    if (rc == nullptr || !rc->is_object()) {
+      return absl::UnauthenticatedError(StrCat(who, ": IAM Identity Center answered without roleCredentials"));
+    }
+    AwsCredentials c{std::string(rc->GetString("accessKeyId")), std::string(rc->GetString("secretAccessKey")),
+                     std::string(rc->GetString("sessionToken"))};
+    const json::Value* expiration = rc->Find("expiration");  // milliseconds since the epoch
+    if (c.access_key_id.empty() || c.secret_access_key.empty() || expiration == nullptr || !expiration->is_number()) {
+      return absl::UnauthenticatedError(StrCat(who, ": IAM Identity Center answered incomplete roleCredentials"));
+    }
+    return MakeToken(c, expiration->as_int() / 1000);
+  }
+
+  // SSO OIDC CreateToken with the cached refresh token; on success `doc` holds the new
+  // accessToken, expiresAt and (when the service rotated it) refreshToken, and the new expiry
+  // is returned.
+  absl::StatusOr<int64_t> RefreshSsoToken(HttpClient& http, json::Value& doc, const std::string& region, int64_t now) const {
+    std::string refresh(doc.GetString("refreshToken")), client_id(doc.GetString("clientId")),
+        client_secret(doc.GetString("clientSecret"));  // secrets
+    if (refresh.empty() || client_id.empty() || client_secret.empty()) {
+      return absl::FailedPreconditionError("the cache holds no refresh token");
+    }
+    if (std::string_view reg = doc.GetString("registrationExpiresAt"); !reg.empty()) {
+      if (auto t = SsoTime(reg); t.ok() && *t <= now) return absl::FailedPreconditionError("the client registration has expired");
+    }
+    json::Value req = json::Value::Object();
+    req.Set("clientId", json::Value::String(client_id));
+    req.Set("clientSecret", json::Value::String(client_secret));
+    req.Set("grantType", json::Value::String("refresh_token"));
+    req.Set("refreshToken", json::Value::String(refresh));
+    std::string body = json::Serialize(req);
+    std::string url = StrCat(ServiceEndpoint("AWS_ENDPOINT_URL_SSO_OIDC", StrCat("oidc.", region)), "/token");
+    HttpRequest r;
+    r.method = "POST";
+    r.url = url;
+    r.headers = {{"content-type", "application/json"}, {"accept", "application/json"}};
+    r.body = body;
+    auto resp = http.Send(r);
+    if (!resp.ok()) return resp.status();
+    auto answer = json::Parse(resp->body);
+    if (resp->status != 200) {
+      std::string error = answer.ok() ? std::string(answer->GetString("error")) : std::string();
+      return absl::UnauthenticatedError(StrCat("SSO OIDC CreateToken answered status ", resp->status,
+                                               error.empty() ? "" : " (", FirstLine(error, 100), error.empty() ? "" : ")"));
+    }
+    if (!answer.ok() || answer->GetString("accessToken").empty()) {
+      return absl::UnauthenticatedError("SSO OIDC CreateToken answered without accessToken");
+    }
+    const json::Value* expires_in = answer->Find("expiresIn");
+    int64_t lifetime = expires_in != nullptr && expires_in->is_number() ? expires_in->as_int() : 0;
+    if (lifetime <= 0) return absl::UnauthenticatedError("SSO OIDC CreateToken answered without expiresIn");
+    int64_t expires = now + std::min<int64_t>(lifetime, 24 * 3600);
+    doc.Set("accessToken", json::Value::String(std::string(answer->GetString("accessToken"))));
+    doc.Set("expiresAt", json::Value::String(FormatIso8601Utc(expires)));
+    if (std::string_view rotated = answer->GetString("refreshToken"); !rotated.empty()) {
+      doc.Set("refreshToken", json::Value::String(std::string(rotated)));
+    }
+    return expires;
+  }
+
+  // An SSO cache time: ISO 8601, or the "2026-11-30T21:15:00UTC" older CLIs wrote.
+  static absl::StatusOr<int64_t> SsoTime(std::string_view s) {
+    if (s.ends_with("UTC")) return ParseIso8601Utc(StrCat(s.substr(0, s.size() - 3), "Z"));
+    return ParseIso8601Utc(s);
+  }
+
+  // Replaces `path` with `text` (owner-only) through a temporary file and a rename, so that a
+  // reader never sees half a token cache.
+  static absl::Status WriteCacheFile(const std::string& path, const std::string& text) {
+    std::string tmp = StrCat(path, ".sluice-", getpid(), ".tmp");
+    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return absl::InternalError("cannot create a temporary file beside it");
+    size_t done = 0;
+    while (done < text.size()) {
+      ssize_t n = write(fd, text.data() + done, text.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    bool ok = done == text.size() && fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
+      unlink(tmp.c_str());
+      return absl::InternalError("cannot write it");
+    }
+    return absl::OkStatus();
+  }
+
+  // An AWS service's endpoint: its AWS_ENDPOINT_URL_<SERVICE> variable, else AWS_ENDPOINT_URL,
+  // else https://<host_prefix>.<partition domain>; no trailing slash.
+  std::string ServiceEndpoint(const char* variable, const std::string& host_prefix) const {
+    std::string endpoint = env_(variable);
+    if (endpoint.empty()) endpoint = env_("AWS_ENDPOINT_URL");
+    if (endpoint.empty()) {
+      std::string_view region = std::string_view(host_prefix).substr(host_prefix.rfind('.') + 1);
+      endpoint = StrCat("https://", host_prefix, ".", PartitionDomain(region));
+    }
+    if (endpoint.find("://") == std::string::npos) endpoint = StrCat("https://", endpoint);
+    while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
+    return endpoint;
+  }
+
+  // A section of the config file (AWS_CONFIG_FILE or ~/.aws/config) by its full name.
+  absl::StatusOr<std::optional<Settings>> ConfigSection(const std::string& section) const {
+    std::string p = env_("AWS_CONFIG_FILE");
+    if (p.empty() && !env_("HOME").empty()) p = StrCat(env_("HOME"), "/.aws/config");
+    if (p.empty()) return std::optional<Settings>();
+    auto text = ReadCredentialFile(p, "the AWS config file");
+    if (!text.ok()) return absl::UnauthenticatedError(text.status().message());
+    return config::AwsIniProfile(*text, section);
   }
 
   // A profile's static keys, else its credential_process; nullopt when it has neither.

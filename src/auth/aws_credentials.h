@@ -1,16 +1,21 @@
 // The AWS SDKs' default credential chain, for an AWSCredentials policy that names no
 // credentials file (Envoy AI Gateway: "the SDK default chain is used"), which is how EKS
 // deployments (IRSA, Pod Identity), ECS tasks and EC2 instances get their keys. Tried in order,
-// every time the credentials are refreshed:
+// every time the credentials are refreshed (a profile AWS_PROFILE names comes first, as in the
+// Go SDK that Envoy AI Gateway's ext_proc uses):
 //   1. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN);
 //   2. web identity (IRSA): AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN -> STS
 //      AssumeRoleWithWebIdentity (AWS_ROLE_SESSION_NAME; endpoint AWS_ENDPOINT_URL_STS, else
 //      AWS_ENDPOINT_URL, else https://sts.{AWS_REGION or the backend's region}.amazonaws.com);
 //   3. profile AWS_PROFILE (default "default") of the shared credentials and config files
 //      (AWS_SHARED_CREDENTIALS_FILE / ~/.aws/credentials, AWS_CONFIG_FILE / ~/.aws/config),
-//      read again at every refresh: role_arn with source_profile (STS AssumeRole, signed with
-//      the source's credentials) or web_identity_token_file, else static keys, else
-//      credential_process (its JSON output); SSO profiles and credential_source are refused;
+//      read again at every refresh: role_arn with source_profile or credential_source
+//      (Environment, Ec2InstanceMetadata, EcsContainer) -> STS AssumeRole signed with the
+//      source's credentials, or with web_identity_token_file; else static keys, else IAM
+//      Identity Center (sso_session / sso_start_url: the token `aws sso login` cached in
+//      ~/.aws/sso/cache, refreshed through SSO OIDC and written back, traded for the role's
+//      keys by SSO GetRoleCredentials; endpoints AWS_ENDPOINT_URL_SSO(_OIDC)), else
+//      credential_process (its JSON output);
 //   4. container credentials (EKS Pod Identity, ECS): AWS_CONTAINER_CREDENTIALS_FULL_URI or
 //      http://169.254.170.2 + AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, with the authorization
 //      token from AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE or AWS_CONTAINER_AUTHORIZATION_TOKEN;

@@ -7,6 +7,7 @@
 
 #include "auth/credential_test_util.h"
 #include "common/strings.h"
+#include "crypto/crypto.h"
 #include "gtest/gtest.h"
 #include "json/json.h"
 
@@ -271,7 +272,7 @@ TEST(AwsCredentialChainTest, ConfigFileProfilesAndWhatIsNotSupported) {
   EXPECT_EQ(pc.session_token, "proc-session");
   EXPECT_EQ(proc->expires_at, kNow + 3600);
   for (auto [kind, want] : {std::pair{"failing", "exited with status 3"}, {"garbage", "did not print a JSON object"},
-                            {"sso", "does not support"}, {"orphan", "role_arn needs source_profile"},
+                            {"sso", "no [sso-session corp] section"}, {"orphan", "role_arn needs source_profile"},
                             {"nope", "no such profile"}}) {
     auto t = NewAwsCredentialChainMinter(Env({{"AWS_CONFIG_FILE", config}, {"AWS_PROFILE", kind}}), "r")(http, kNow);
     ASSERT_FALSE(t.ok()) << kind;
@@ -353,6 +354,235 @@ TEST(AwsCredentialChainTest, RoleProfileAssumesTheRoleWithTheSourceProfilesKeys)
   auto mfa = NewAwsCredentialChainMinter(Env({{"AWS_CONFIG_FILE", config2}, {"AWS_PROFILE", "mfa"}}), "r")(http2, kNow);
   ASSERT_FALSE(mfa.ok());
   EXPECT_NE(std::string(mfa.status().message()).find("mfa_serial"), std::string::npos) << mfa.status();
+}
+
+// IAM Identity Center: the token `aws sso login` cached, traded at SSO GetRoleCredentials for
+// the role's keys; refreshed through SSO OIDC and written back when it is about to expire.
+class SsoProfileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::filesystem::create_directories(dir_.path() + "/.aws/sso/cache");
+    config_ = dir_.Write(".aws/config",
+                         "[profile dev]\nsso_session = corp\nsso_account_id = 111122223333\nsso_role_name = Bedrock User\n"
+                         "region = us-east-1\n\n"
+                         "[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\n"
+                         "sso_registration_scopes = sso:account:access\n\n"
+                         "[profile legacy]\nsso_start_url = https://old.awsapps.com/start\nsso_region = us-west-2\n"
+                         "sso_account_id = 444455556666\nsso_role_name = Reader\n\n"
+                         "[profile incomplete]\nsso_session = corp\nsso_account_id = 1\n\n"
+                         "[profile lost]\nsso_session = gone\nsso_account_id = 1\nsso_role_name = r\n\n"
+                         "[profile assumer]\nrole_arn = arn:aws:iam::111122223333:role/bedrock\nsource_profile = dev\n");
+    // The CLI names the cache file after the SHA-1 of the session name (of the start URL for
+    // a legacy profile).
+    session_cache_ = dir_.path() + "/.aws/sso/cache/ee0bfd2552fbd840c02cc48b6e823320543c450f.json";  // sha1("corp")
+  }
+  void WriteSessionCache(int64_t expires_at, bool refreshable = true) const {
+    std::string doc = StrCat(R"({"startUrl": "https://corp.awsapps.com/start", "region": "eu-west-1", "accessToken": "sso-access-1", )",
+                             R"("expiresAt": ")", FormatIso8601Utc(expires_at), "\"");
+    if (refreshable) {
+      StrAppend(&doc, R"(, "clientId": "client-1", "clientSecret": "client-secret-1", "refreshToken": "refresh-1", )",
+                R"("registrationExpiresAt": ")", FormatIso8601Utc(kNow + 86400 * 30), "\"");
+    }
+    std::ofstream(session_cache_) << doc << "}";
+  }
+  absl::StatusOr<Token> Mint(const std::string& profile, FakeHttp& http, std::map<std::string, std::string> extra = {}) const {
+    std::map<std::string, std::string> env{{"HOME", dir_.path()}, {"AWS_PROFILE", profile}};
+    env.insert(extra.begin(), extra.end());
+    return NewAwsCredentialChainMinter(Env(env), "us-east-1")(http, kNow);
+  }
+  static HttpResponse RoleCredentials(const char* key_id) {
+    return {200, StrCat(R"({"roleCredentials":{"accessKeyId":")", key_id,
+                        R"(","secretAccessKey":"sso-secret","sessionToken":"sso-session-token","expiration":)",
+                        (kNow + 3600) * 1000, "}}")};
+  }
+  static constexpr const char* kPortal =
+      "GET https://portal.sso.eu-west-1.amazonaws.com/federation/credentials?account_id=111122223333&role_name=Bedrock%20User";
+  TempDir dir_;
+  std::string config_, session_cache_;
+};
+
+TEST_F(SsoProfileTest, CachedTokenIsTradedForTheRolesKeys) {
+  WriteSessionCache(kNow + 3600);
+  FakeHttp http;
+  http.answers[kPortal] = RoleCredentials("ASIASSO1");
+  auto t = Mint("dev", http);
+  ASSERT_TRUE(t.ok()) << t.status();
+  AwsCredentials c = Decoded(t);
+  EXPECT_EQ(c.access_key_id, "ASIASSO1");
+  EXPECT_EQ(c.secret_access_key, "sso-secret");
+  EXPECT_EQ(c.session_token, "sso-session-token");
+  EXPECT_EQ(t->expires_at, kNow + 3600);  // from the answer's milliseconds
+  ASSERT_EQ(http.seen.size(), 1u) << "no refresh for a token an hour from expiry";
+  EXPECT_EQ(http.seen[0].headers.at("x-amz-sso_bearer_token"), "sso-access-1");
+  EXPECT_EQ(http.seen[0].body, "");
+
+  // AWS_PROFILE wins over keys in the environment (the Go SDK's order).
+  FakeHttp again;
+  again.answers[kPortal] = RoleCredentials("ASIASSO2");
+  auto over_env = Mint("dev", again, {{"AWS_ACCESS_KEY_ID", "AKIDENV"}, {"AWS_SECRET_ACCESS_KEY", "e"}});
+  EXPECT_EQ(Decoded(over_env).access_key_id, "ASIASSO2");
+
+  // A role whose source profile is an SSO profile: assumed with the SSO keys.
+  FakeHttp chained;
+  chained.answers[kPortal] = RoleCredentials("ASIASSO3");
+  std::string answer = kStsAnswer;
+  answer.replace(answer.find("AssumeRoleWithWebIdentityResponse"), 33, "AssumeRoleResponse");
+  chained.answers["POST https://sts.us-east-1.amazonaws.com/"] = {200, answer};
+  auto role = Mint("assumer", chained);
+  ASSERT_TRUE(role.ok()) << role.status();
+  ASSERT_EQ(chained.seen.size(), 2u);
+  EXPECT_EQ(chained.seen[1].headers.at("authorization").rfind("AWS4-HMAC-SHA256 Credential=ASIASSO3/", 0), 0u);
+  EXPECT_EQ(chained.seen[1].headers.at("x-amz-security-token"), "sso-session-token");
+
+  // Endpoint overrides, as the SDKs read them.
+  FakeHttp local;
+  local.answers["GET http://127.0.0.1:9/federation/credentials?account_id=111122223333&role_name=Bedrock%20User"] =
+      RoleCredentials("ASIALOCAL");
+  EXPECT_EQ(Decoded(Mint("dev", local, {{"AWS_ENDPOINT_URL_SSO", "http://127.0.0.1:9/"}})).access_key_id, "ASIALOCAL");
+}
+
+TEST_F(SsoProfileTest, TokenAboutToExpireIsRefreshedAndWrittenBack) {
+  WriteSessionCache(kNow + 60);
+  FakeHttp http;
+  http.answers["POST https://oidc.eu-west-1.amazonaws.com/token"] = {
+      200, R"({"accessToken":"sso-access-2","tokenType":"Bearer","expiresIn":28800,"refreshToken":"refresh-2"})"};
+  http.answers[kPortal] = RoleCredentials("ASIAREFRESHED");
+  auto t = Mint("dev", http);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(Decoded(t).access_key_id, "ASIAREFRESHED");
+  ASSERT_EQ(http.seen.size(), 2u);
+  auto body = json::Parse(http.seen[0].body);
+  ASSERT_TRUE(body.ok()) << http.seen[0].body;
+  EXPECT_EQ(body->GetString("grantType"), "refresh_token");
+  EXPECT_EQ(body->GetString("refreshToken"), "refresh-1");
+  EXPECT_EQ(body->GetString("clientId"), "client-1");
+  EXPECT_EQ(body->GetString("clientSecret"), "client-secret-1");
+  EXPECT_EQ(http.seen[0].headers.at("content-type"), "application/json");
+  EXPECT_EQ(http.seen[1].headers.at("x-amz-sso_bearer_token"), "sso-access-2");
+  // The cache now holds the new token, its expiry and the rotated refresh token; the rest is
+  // kept, and only the owner can read it.
+  std::ifstream in(session_cache_);
+  auto cached = json::Parse(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()));
+  ASSERT_TRUE(cached.ok());
+  EXPECT_EQ(cached->GetString("accessToken"), "sso-access-2");
+  EXPECT_EQ(cached->GetString("refreshToken"), "refresh-2");
+  EXPECT_EQ(cached->GetString("expiresAt"), FormatIso8601Utc(kNow + 28800));
+  EXPECT_EQ(cached->GetString("startUrl"), "https://corp.awsapps.com/start");
+  EXPECT_EQ(cached->GetString("clientSecret"), "client-secret-1");
+  EXPECT_EQ(std::filesystem::status(session_cache_).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+
+  // A refresh that fails: the old token serves while it lasts...
+  WriteSessionCache(kNow + 60);
+  FakeHttp refused;
+  refused.answers["POST https://oidc.eu-west-1.amazonaws.com/token"] = {400, R"({"error":"invalid_grant"})"};
+  refused.answers[kPortal] = RoleCredentials("ASIAOLDTOKEN");
+  auto old = Mint("dev", refused);
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(refused.seen.back().headers.at("x-amz-sso_bearer_token"), "sso-access-1");
+  // ... and once it has expired, the error says to log in again.
+  WriteSessionCache(kNow - 10);
+  FakeHttp expired;
+  expired.answers["POST https://oidc.eu-west-1.amazonaws.com/token"] = {400, R"({"error":"invalid_grant"})"};
+  auto gone = Mint("dev", expired);
+  ASSERT_FALSE(gone.ok());
+  std::string msg(gone.status().message());
+  EXPECT_NE(msg.find("invalid_grant"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("aws sso login --sso-session corp"), std::string::npos) << msg;
+  EXPECT_EQ(expired.seen.size(), 1u) << "no GetRoleCredentials with an expired token";
+}
+
+TEST_F(SsoProfileTest, FailuresSayWhatToDoWithoutTheToken) {
+  FakeHttp http;
+  // No login cached yet.
+  auto none = Mint("dev", http);
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(std::string(none.status().message()).find("run `aws sso login --sso-session corp`"), std::string::npos)
+      << none.status();
+  for (auto [profile, want] : {std::pair{"incomplete", "without sso_role_name"},
+                               {"lost", "no [sso-session gone] section"}}) {
+    auto t = Mint(profile, http);
+    ASSERT_FALSE(t.ok()) << profile;
+    EXPECT_NE(std::string(t.status().message()).find(want), std::string::npos) << profile << ": " << t.status();
+  }
+  // The portal refuses the token: the error names the role and says to log in, never the token.
+  WriteSessionCache(kNow + 3600);
+  http.answers[kPortal] = {401, R"({"message":"Session token not found or invalid"})"};
+  auto refused = Mint("dev", http);
+  ASSERT_FALSE(refused.ok());
+  std::string msg(refused.status().message());
+  EXPECT_NE(msg.find("status 401 (Session token not found or invalid)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("Bedrock User"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("aws sso login"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("sso-access-1"), std::string::npos) << msg;
+  EXPECT_EQ(http.seen.size(), 1u);
+}
+
+TEST_F(SsoProfileTest, LegacyProfileUsesTheStartUrlsCacheAndCannotRefresh) {
+  std::string cache = StrCat(dir_.path(), "/.aws/sso/cache/", crypto::Sha1Hex("https://old.awsapps.com/start"), ".json");
+  // Older CLIs wrote "...UTC" instead of "...Z".
+  std::string at = FormatIso8601Utc(kNow + 600);
+  std::ofstream(cache) << R"({"startUrl":"https://old.awsapps.com/start","region":"us-west-2","accessToken":"legacy-token",)"
+                       << R"("expiresAt":")" << at.substr(0, at.size() - 1) << "UTC\"}";
+  FakeHttp http;
+  http.answers["GET https://portal.sso.us-west-2.amazonaws.com/federation/credentials?account_id=444455556666&role_name=Reader"] =
+      RoleCredentials("ASIALEGACY");
+  EXPECT_EQ(Decoded(Mint("legacy", http)).access_key_id, "ASIALEGACY");
+  EXPECT_EQ(http.seen[0].headers.at("x-amz-sso_bearer_token"), "legacy-token");
+
+  std::ofstream(cache) << R"({"accessToken":"legacy-token","expiresAt":")" << FormatIso8601Utc(kNow - 1) << "\"}";
+  FakeHttp none;
+  auto expired = Mint("legacy", none);
+  ASSERT_FALSE(expired.ok());
+  EXPECT_NE(std::string(expired.status().message()).find("run `aws sso login --profile legacy`"), std::string::npos)
+      << expired.status();
+  EXPECT_TRUE(none.seen.empty());
+}
+
+// credential_source: the keys that assume a role come from the environment, the container
+// endpoint or instance metadata instead of a profile.
+TEST(AwsCredentialChainTest, RoleWithCredentialSource) {
+  TempDir dir;
+  std::string config = dir.Write("config",
+                                 "[profile env]\nrole_arn = arn:aws:iam::1:role/from-env\ncredential_source = Environment\n\n"
+                                 "[profile ecs]\nrole_arn = arn:aws:iam::1:role/from-ecs\ncredential_source = EcsContainer\n\n"
+                                 "[profile both]\nrole_arn = arn:aws:iam::1:role/x\ncredential_source = Environment\n"
+                                 "source_profile = env\n\n"
+                                 "[profile odd]\nrole_arn = arn:aws:iam::1:role/x\ncredential_source = Ec2\n");
+  std::string answer = kStsAnswer;
+  answer.replace(answer.find("AssumeRoleWithWebIdentityResponse"), 33, "AssumeRoleResponse");
+  FakeHttp http;
+  http.answers["POST https://sts.us-east-1.amazonaws.com/"] = {200, answer};
+  auto env = NewAwsCredentialChainMinter(Env({{"AWS_CONFIG_FILE", config}, {"AWS_PROFILE", "env"},
+                                              {"AWS_ACCESS_KEY_ID", "AKIDENVSRC"}, {"AWS_SECRET_ACCESS_KEY", "s"}}),
+                                         "us-east-1")(http, kNow);
+  ASSERT_TRUE(env.ok()) << env.status();
+  EXPECT_EQ(Decoded(env).access_key_id, "ASIAWEBIDENTITY");
+  ASSERT_EQ(http.seen.size(), 1u);
+  EXPECT_NE(http.seen[0].body.find("role%2Ffrom-env"), std::string::npos);
+  EXPECT_EQ(http.seen[0].headers.at("authorization").rfind("AWS4-HMAC-SHA256 Credential=AKIDENVSRC/", 0), 0u);
+
+  http.answers["GET http://169.254.170.2/v2/creds"] = {
+      200, R"({"AccessKeyId":"ASIATASK","SecretAccessKey":"t","Token":"task-token","Expiration":"2026-11-18T09:20:00Z"})"};
+  auto ecs = NewAwsCredentialChainMinter(Env({{"AWS_CONFIG_FILE", config}, {"AWS_PROFILE", "ecs"},
+                                              {"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/creds"}}),
+                                         "us-east-1")(http, kNow);
+  ASSERT_TRUE(ecs.ok()) << ecs.status();
+  ASSERT_EQ(http.seen.size(), 3u);
+  EXPECT_EQ(http.seen[2].headers.at("authorization").rfind("AWS4-HMAC-SHA256 Credential=ASIATASK/", 0), 0u);
+  EXPECT_EQ(http.seen[2].headers.at("x-amz-security-token"), "task-token");
+
+  for (auto [profile, want] : {std::pair{"both", "both source_profile and credential_source"},
+                               {"odd", "credential_source Ec2 is not one of"},
+                               {"ecs", "neither AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"}}) {
+    auto t = NewAwsCredentialChainMinter(Env({{"AWS_CONFIG_FILE", config}, {"AWS_PROFILE", profile}}), "us-east-1")(http, kNow);
+    ASSERT_FALSE(t.ok()) << profile;
+    EXPECT_NE(std::string(t.status().message()).find(want), std::string::npos) << profile << ": " << t.status();
+  }
+  auto no_env = NewAwsCredentialChainMinter(Env({{"AWS_CONFIG_FILE", config}, {"AWS_PROFILE", "env"}}), "us-east-1")(http, kNow);
+  ASSERT_FALSE(no_env.ok());
+  EXPECT_NE(std::string(no_env.status().message()).find("credential_source Environment, but AWS_ACCESS_KEY_ID"),
+            std::string::npos) << no_env.status();
 }
 
 TEST(AwsCredentialChainTest, StsInChinaAndIpv6ContainerAgents) {

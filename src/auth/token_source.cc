@@ -64,6 +64,15 @@ absl::StatusOr<int64_t> ParseIso8601Utc(std::string_view s) {
   return static_cast<int64_t>(timegm(&tm));
 }
 
+std::string FormatIso8601Utc(int64_t unix_seconds) {
+  time_t t = static_cast<time_t>(unix_seconds);
+  struct tm tm = {};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
 int64_t NowUnix() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch()).count();

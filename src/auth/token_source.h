@@ -129,6 +129,8 @@ EnvLookup ProcessEnv();
 absl::StatusOr<std::string> ReadCredentialFile(const std::string& path, std::string_view what);
 // "2026-11-30T21:15:00Z" (fractional seconds and a +00:00 offset allowed) -> Unix seconds.
 absl::StatusOr<int64_t> ParseIso8601Utc(std::string_view s);
+// Unix seconds -> "2026-11-30T21:15:00Z".
+std::string FormatIso8601Utc(int64_t unix_seconds);
 
 int64_t NowUnix();
 

@@ -113,6 +113,12 @@ void AppendSha256Hex(std::string* out, std::string_view data) {
   AppendHex(out, std::string_view(reinterpret_cast<char*>(md), kSha256Size));
 }
 
+std::string Sha1Hex(std::string_view data) {
+  unsigned char md[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md);
+  return HexEncode(std::string_view(reinterpret_cast<char*>(md), sizeof(md)));
+}
+
 std::string HmacSha256(std::string_view key, std::string_view data) {
   return HmacSha256Key(key).Mac(data);
 }

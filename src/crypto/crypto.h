@@ -22,6 +22,10 @@ std::string Sha256Hex(std::string_view data);
 // Appends the 64 hex characters of SHA-256(data) to `out` (no temporary string).
 void AppendSha256Hex(std::string* out, std::string_view data);
 
+// SHA-1 of `data` as 40 lower-case hex characters. Not for security: only where a file name
+// is defined by it (the AWS CLI's SSO token cache).
+std::string Sha1Hex(std::string_view data);
+
 // HMAC-SHA256(key, data): 32 raw bytes.
 std::string HmacSha256(std::string_view key, std::string_view data);
 // Appends the 64 hex characters of HMAC-SHA256(key, data) to `out`.

@@ -14,6 +14,12 @@ TEST(CryptoTest, Sha256KnownVectors) {  // FIPS 180-2 examples
   EXPECT_EQ(HexEncode(Sha256("abc")), Sha256Hex("abc"));
 }
 
+TEST(CryptoTest, Sha1KnownVectors) {  // FIPS 180-1 examples
+  EXPECT_EQ(Sha1Hex("abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+  EXPECT_EQ(Sha1Hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
+}
+
 TEST(CryptoTest, HmacSha256Rfc4231) {
   EXPECT_EQ(HexEncode(HmacSha256(std::string(20, '\x0b'), "Hi There")),
             "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");

@@ -7,6 +7,7 @@
 // SigV4 signature with @smithy/signature-v4. Temporary credentials expire: the gateway must
 // refresh them before they do, off the request path.
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,13 +45,13 @@ async function until(pred, what, timeoutMs = 10000) {
   }
 }
 
-function chainStack({ identityEnv, lifetimeSeconds }) {
+function chainStack({ identityEnv, lifetimeSeconds, sso }) {
   const state = { creds: { ...DEFAULT_AWS_CREDENTIALS, accessKeyId: 'AKIDNOTISSUEDYET' }, tmp: tempDir() };
   state.start = async () => {
     state.stack = await startProviderStack({
       sims: {
         identity: () => startAwsIdentitySim({
-          current: state.creds, roleArn: ROLE_ARN, webIdentityToken: WEB_IDENTITY_TOKEN, agentToken: AGENT_TOKEN, lifetimeSeconds,
+          current: state.creds, roleArn: ROLE_ARN, webIdentityToken: WEB_IDENTITY_TOKEN, agentToken: AGENT_TOKEN, lifetimeSeconds, sso,
         }),
         bedrock: () => startBedrockSim({ credentials: state.creds, region: 'us-east-1' }),
       },
@@ -173,6 +174,68 @@ console.log(JSON.stringify({ Version: 1, AccessKeyId: c.accessKeyId, SecretAcces
     assert.equal(logs.includes(s.creds.secretAccessKey), false, 'the secret was logged');
     assert.equal(logs.includes(s.creds.sessionToken), false, 'the session token was logged');
     assert.match(logs, /aws credentials: from the shared credentials file/);
+  }));
+});
+
+describe('AWS default credential chain: an IAM Identity Center (SSO) profile after `aws sso login`', { skip }, () => {
+  // What `aws sso login --sso-session corp` leaves behind: the config file's profile and
+  // session, and the session's token in ~/.aws/sso/cache/<sha1("corp")>.json, here five
+  // minutes from expiry, so the gateway must refresh it (SSO OIDC) before trading it for
+  // role keys (SSO GetRoleCredentials), both played by the identity simulator.
+  const sso = {
+    accessToken: 'sso-access-0', refreshToken: 'sso-refresh-0', clientId: 'sso-client', clientSecret: 'sso-client-secret',
+    accountId: '111122223333', roleName: 'BedrockInvoke',
+  };
+  let cacheFile;
+  const s = chainStack({
+    lifetimeSeconds: 3600,
+    sso,
+    identityEnv: (sims, dir) => {
+      fs.mkdirSync(path.join(dir, '.aws', 'sso', 'cache'), { recursive: true });
+      fs.writeFileSync(path.join(dir, '.aws', 'config'), `[profile dev]
+sso_session = corp
+sso_account_id = ${sso.accountId}
+sso_role_name = ${sso.roleName}
+region = us-east-1
+
+[sso-session corp]
+sso_start_url = https://corp.awsapps.com/start
+sso_region = eu-west-1
+sso_registration_scopes = sso:account:access
+`);
+      cacheFile = path.join(dir, '.aws', 'sso', 'cache', `${crypto.createHash('sha1').update('corp').digest('hex')}.json`);
+      fs.writeFileSync(cacheFile, JSON.stringify({
+        startUrl: 'https://corp.awsapps.com/start', region: 'eu-west-1', accessToken: sso.accessToken,
+        expiresAt: new Date(Date.now() + 60e3).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        clientId: sso.clientId, clientSecret: sso.clientSecret, refreshToken: sso.refreshToken,
+        registrationExpiresAt: new Date(Date.now() + 30 * 86400e3).toISOString(),
+      }), { mode: 0o600 });
+      const url = `http://127.0.0.1:${sims.identity.port}`;
+      return { AWS_PROFILE: 'dev', AWS_ENDPOINT_URL_SSO: url, AWS_ENDPOINT_URL_SSO_OIDC: url };
+    },
+  });
+  before(() => s.start());
+  after(() => s.stop());
+
+  test('the cached login is refreshed, written back, and traded for role keys that sign the Bedrock call', withGatewayLogs(() => s.stack.gw, async () => {
+    const ids = s.stack.sims.identity;
+    await s.call('signed with IAM Identity Center role keys');
+    assert.equal(ids.ssoRefreshes.length, 1, 'the token five minutes from expiry was refreshed once');
+    const portal = ids.requests.filter((r) => r.kind === 'sso-role-credentials');
+    assert.equal(portal.length, 1);
+    assert.deepEqual(portal[0].problems, []);
+    assert.equal(portal[0].headers['x-amz-sso_bearer_token'], sso.accessToken, 'the refreshed token was used');
+    // The CLI's cache now holds what the refresh issued, as the AWS SDKs leave it.
+    const cached = JSON.parse(fs.readFileSync(cacheFile, 'utf8'));
+    assert.equal(cached.accessToken, sso.accessToken);
+    assert.equal(cached.refreshToken, sso.refreshToken);
+    assert.ok(Date.parse(cached.expiresAt) > Date.now() + 7 * 3600e3, cached.expiresAt);
+    assert.equal(cached.startUrl, 'https://corp.awsapps.com/start');
+    assert.equal(fs.statSync(cacheFile).mode & 0o777, 0o600);
+    const logs = s.stack.gw.logs();
+    for (const secret of [sso.accessToken, sso.refreshToken, sso.clientSecret, s.creds.secretAccessKey]) {
+      assert.equal(logs.includes(secret), false, 'a secret reached the log');
+    }
   }));
 });
 

@@ -6,6 +6,13 @@
 //            (or its XML error: InvalidIdentityToken, AccessDenied, ValidationError).
 //   GET /v1/credentials   the container credentials endpoint (EKS Pod Identity agent, ECS):
 //            the Authorization header must carry the agent token; answers the JSON document.
+//   GET /federation/credentials   IAM Identity Center's GetRoleCredentials (the SSO portal):
+//            x-amz-sso_bearer_token must be the current SSO access token, account_id and
+//            role_name the configured ones; answers {"roleCredentials": {...}}, or 401
+//            UnauthorizedException.
+//   POST /token   SSO OIDC CreateToken, grant refresh_token: JSON body with the registered
+//            clientId / clientSecret and the current refresh token; issues a new access token
+//            and rotates the refresh token (the old ones stop working).
 //
 // Every issue mints fresh credentials (new key id, secret and session token) with the
 // configured lifetime and makes them the only ones valid: `current` is the object the Bedrock
@@ -34,9 +41,12 @@ const xmlEscape = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(
  * @param {string} o.webIdentityToken   the token the pod's projected file holds
  * @param {string} [o.agentToken]       the Pod Identity agent's authorization token
  * @param {number} [o.lifetimeSeconds=3600]
+ * @param {{accessToken, refreshToken, clientId, clientSecret, accountId, roleName}} [o.sso]
+ *        IAM Identity Center state, rewritten in place when a token is refreshed
  */
-export async function startAwsIdentitySim({ current, roleArn, webIdentityToken, agentToken = 'agent-token', lifetimeSeconds = 3600 }) {
+export async function startAwsIdentitySim({ current, roleArn, webIdentityToken, agentToken = 'agent-token', lifetimeSeconds = 3600, sso }) {
   const issued = [];
+  const ssoRefreshes = [];
   const issue = (source) => {
     const n = issued.length + 1;
     current.accessKeyId = `ASIA${source.toUpperCase()}${String(n).padStart(4, '0')}`;
@@ -104,10 +114,59 @@ export async function startAwsIdentitySim({ current, roleArn, webIdentityToken, 
       res.end(body);
       return;
     }
+    if (sso && rec.method === 'GET' && rec.url.pathname === '/federation/credentials') {
+      rec.kind = 'sso-role-credentials';
+      const unauthorized = (message) => {
+        res.writeHead(401, { 'content-type': 'application/json', 'x-amzn-errortype': 'UnauthorizedException' });
+        res.end(JSON.stringify({ message }));
+      };
+      if (rec.headers['x-amz-sso_bearer_token'] !== sso.accessToken) {
+        rec.problems.push('x-amz-sso_bearer_token is not the current SSO access token');
+        return unauthorized('Session token not found or invalid');
+      }
+      if (rec.url.searchParams.get('account_id') !== sso.accountId || rec.url.searchParams.get('role_name') !== sso.roleName) {
+        rec.problems.push(`account_id ${rec.url.searchParams.get('account_id')} role_name ${rec.url.searchParams.get('role_name')}`);
+        res.writeHead(403, { 'content-type': 'application/json', 'x-amzn-errortype': 'ForbiddenException' });
+        res.end(JSON.stringify({ message: 'No access' }));
+        return;
+      }
+      const expiration = issue('sso');
+      rec.answer = { accessKeyId: current.accessKeyId };
+      const body = JSON.stringify({ roleCredentials: {
+        accessKeyId: current.accessKeyId, secretAccessKey: current.secretAccessKey, sessionToken: current.sessionToken,
+        expiration: Date.parse(expiration),
+      } });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+      return;
+    }
+    if (sso && rec.method === 'POST' && rec.url.pathname === '/token') {
+      rec.kind = 'sso-oidc-token';
+      let form = {};
+      try { form = JSON.parse(rec.body); } catch { rec.problems.push('body is not JSON'); }
+      if (!String(rec.headers['content-type'] ?? '').startsWith('application/json')) rec.problems.push(`content-type ${rec.headers['content-type']}`);
+      if (form.grantType !== 'refresh_token') rec.problems.push(`grantType ${form.grantType}`);
+      if (form.clientId !== sso.clientId || form.clientSecret !== sso.clientSecret) rec.problems.push('client is not the registered one');
+      if (form.refreshToken !== sso.refreshToken) rec.problems.push('refreshToken is not the current one');
+      if (rec.problems.length > 0) {
+        res.writeHead(400, { 'content-type': 'application/json', 'x-amzn-errortype': 'InvalidGrantException' });
+        res.end(JSON.stringify({ error: 'invalid_grant', error_description: rec.problems.join('; ') }));
+        return;
+      }
+      const n = ssoRefreshes.length + 1;
+      sso.accessToken = `sso-access-${n}-${crypto.randomBytes(12).toString('hex')}`;
+      sso.refreshToken = `sso-refresh-${n}-${crypto.randomBytes(12).toString('hex')}`;
+      ssoRefreshes.push({ accessToken: sso.accessToken });
+      const body = JSON.stringify({ accessToken: sso.accessToken, tokenType: 'Bearer', expiresIn: 28800, refreshToken: sso.refreshToken });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+      return;
+    }
     rec.problems.push(`unknown ${rec.method} ${rec.path}`);
     res.writeHead(404);
     res.end();
   });
   sim.issued = issued;
+  sim.ssoRefreshes = ssoRefreshes;
   return sim;
 }
