@@ -121,9 +121,89 @@ class DefaultCredentials {
     }
     if (type == "authorized_user") return AuthorizedUser(http, *doc, origin, now);
     if (type == "external_account") return ExternalAccount(http, *doc, origin, now);
+    if (type == "impersonated_service_account") return ImpersonatedServiceAccount(http, *doc, origin, now);
     return absl::UnauthenticatedError(StrCat(origin, ": credentials of type \"", FirstLine(type, 60),
-                                             "\" are not supported (service_account, authorized_user and "
-                                             "external_account are)"));
+                                             "\" are not supported (service_account, authorized_user, "
+                                             "external_account and impersonated_service_account are)"));
+  }
+
+  // What `gcloud auth application-default login --impersonate-service-account SA` writes:
+  // source credentials (a user login, a key or a federated identity) whose token buys the
+  // service account's at IAM Credentials generateAccessToken, through any delegates.
+  absl::StatusOr<Token> ImpersonatedServiceAccount(HttpClient& http, const json::Value& doc, std::string_view origin,
+                                                   int64_t now) const {
+    std::string_view url = doc.GetString("service_account_impersonation_url");
+    const json::Value* src = doc.Find("source_credentials");
+    if (url.empty() || src == nullptr || !src->is_object()) {
+      return absl::UnauthenticatedError(StrCat(
+          origin, ": impersonated_service_account credentials need service_account_impersonation_url and source_credentials"));
+    }
+    std::string_view type = src->GetString("type");
+    std::string src_origin = StrCat(origin, ": source_credentials");
+    absl::StatusOr<Token> source = absl::UnknownError("");
+    if (type == "authorized_user") {
+      source = AuthorizedUser(http, *src, src_origin, now);
+    } else if (type == "service_account") {
+      auto key = ParseGcpServiceAccountKey(json::Serialize(*src));
+      if (!key.ok()) return absl::UnauthenticatedError(StrCat(src_origin, ": ", ToStd(key.status().message())));
+      source = MintGcpServiceAccountToken(http, *key, now);
+    } else if (type == "external_account") {
+      source = ExternalAccount(http, *src, src_origin, now);
+    } else {
+      return absl::UnauthenticatedError(StrCat(src_origin, " of type \"", FirstLine(type, 60),
+                                               "\" cannot be used (authorized_user, service_account and external_account can)"));
+    }
+    if (!source.ok()) return source.status();
+    std::vector<std::string> delegates;
+    if (const json::Value* d = doc.Find("delegates"); d && d->is_array()) {
+      for (const auto& item : d->items()) {
+        if (!item.is_string()) return absl::UnauthenticatedError(StrCat(origin, ": delegates must be strings"));
+        delegates.push_back(item.as_string());
+      }
+    }
+    return Impersonate(http, url, source->value, /*lifetime=*/3600, delegates);
+  }
+
+  // IAM Credentials generateAccessToken at `url`, authorized by `source_token`: the service
+  // account's cloud-platform token.
+  static absl::StatusOr<Token> Impersonate(HttpClient& http, std::string_view url, std::string_view source_token,
+                                           int64_t lifetime, const std::vector<std::string>& delegates) {
+    if (!HeaderSafe(source_token)) return absl::UnauthenticatedError("the source credentials gave an unusable access token");
+    std::string auth = StrCat("Bearer ", source_token);  // secret
+    json::Value req = json::Value::Object();
+    json::Value scopes = json::Value::Array();
+    scopes.Append(json::Value::String(std::string(kGcpCloudPlatformScope)));
+    req.Set("scope", std::move(scopes));
+    req.Set("lifetime", json::Value::String(StrCat(lifetime, "s")));
+    if (!delegates.empty()) {
+      json::Value list = json::Value::Array();
+      for (const auto& d : delegates) list.Append(json::Value::String(d));
+      req.Set("delegates", std::move(list));
+    }
+    std::string body = json::Serialize(req);
+    HttpRequest r;
+    r.method = "POST";
+    r.url = url;
+    r.headers = {{"authorization", auth}, {"content-type", "application/json"}, {"accept", "application/json"}};
+    r.body = body;
+    r.timeout_ms = kStsTimeoutMs;
+    auto resp = http.Send(r);
+    if (!resp.ok()) return absl::UnavailableError(StrCat("service account impersonation: ", ToStd(resp.status().message())));
+    auto answer = json::Parse(resp->body);
+    if (resp->status != 200 || !answer.ok() || !answer->is_object()) {
+      std::string why;
+      if (answer.ok() && answer->is_object()) {
+        if (const json::Value* e = answer->Find("error"); e && e->is_object()) why = FirstLine(e->GetString("message"));
+      }
+      return absl::UnauthenticatedError(StrCat("service account impersonation answered status ", resp->status,
+                                               why.empty() ? "" : " (", why, why.empty() ? "" : ")"));
+    }
+    std::string_view token = answer->GetString("accessToken");
+    auto expires = ParseIso8601Utc(answer->GetString("expireTime"));
+    if (token.empty() || !expires.ok() || !HeaderSafe(token)) {
+      return absl::UnauthenticatedError("service account impersonation answered without a usable accessToken / expireTime");
+    }
+    return Token{std::string(token), *expires};
   }
 
   // gcloud's user credentials: the OAuth2 refresh_token grant.
@@ -188,31 +268,7 @@ class DefaultCredentials {
         lifetime = l->as_int();
     }
     if (!HeaderSafe(federated.value)) return absl::UnauthenticatedError("Google STS answered an unusable access_token");
-    std::string auth = StrCat("Bearer ", federated.value);  // secret
-    std::string body = StrCat(R"({"scope":[")", kGcpCloudPlatformScope, R"("],"lifetime":")", lifetime, R"(s"})");
-    HttpRequest r;
-    r.method = "POST";
-    r.url = impersonate;
-    r.headers = {{"authorization", auth}, {"content-type", "application/json"}, {"accept", "application/json"}};
-    r.body = body;
-    r.timeout_ms = kStsTimeoutMs;
-    auto resp = http.Send(r);
-    if (!resp.ok()) return absl::UnavailableError(StrCat("service account impersonation: ", ToStd(resp.status().message())));
-    auto answer = json::Parse(resp->body);
-    if (resp->status != 200 || !answer.ok() || !answer->is_object()) {
-      std::string why;
-      if (answer.ok() && answer->is_object()) {
-        if (const json::Value* e = answer->Find("error"); e && e->is_object()) why = FirstLine(e->GetString("message"));
-      }
-      return absl::UnauthenticatedError(StrCat("service account impersonation answered status ", resp->status,
-                                               why.empty() ? "" : " (", why, why.empty() ? "" : ")"));
-    }
-    std::string_view token = answer->GetString("accessToken");
-    auto expires = ParseIso8601Utc(answer->GetString("expireTime"));
-    if (token.empty() || !expires.ok() || !HeaderSafe(token)) {
-      return absl::UnauthenticatedError("service account impersonation answered without a usable accessToken / expireTime");
-    }
-    return Token{std::string(token), *expires};
+    return Impersonate(http, impersonate, federated.value, lifetime, {});
   }
 
   // The subject token of an external_account: from a file (a projected Kubernetes service

@@ -15,6 +15,10 @@
 //          fetched from a URL, exchanged at Google's STS token_url for an access token, then,
 //          with service_account_impersonation_url, for a service account's token; a
 //          workforce_pool_user_project and an OAuth client_id/client_secret are sent to STS);
+//        - impersonated_service_account (`gcloud auth application-default login
+//          --impersonate-service-account`: the source_credentials' token, from a user login, a
+//          key or a federated identity, buys the service account's at IAM Credentials
+//          generateAccessToken, through the file's delegates);
 //     2. gcloud's file: $CLOUDSDK_CONFIG/application_default_credentials.json, else
 //        ~/.config/gcloud/application_default_credentials.json;
 //     3. the metadata server (GCE, Cloud Run, GKE Workload Identity):

@@ -178,6 +178,56 @@ TEST(GcpDefaultCredentialsTest, ExternalAccountExchangesTheSubjectTokenAndImpers
   EXPECT_EQ(Msg(denied.status()).find("FEDERATED"), std::string::npos) << denied.status();
 }
 
+// `gcloud auth application-default login --impersonate-service-account SA`: the user's login
+// (refresh-token grant) buys the service account's token at IAM Credentials, through the
+// delegates; the file's quota project goes along.
+TEST(GcpDefaultCredentialsTest, ImpersonatedServiceAccountFromAUserLogin) {
+  TempDir dir;
+  constexpr std::string_view kUrl =
+      "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/vertex@p.iam.gserviceaccount.com:generateAccessToken";
+  std::string file = dir.Write(
+      "adc.json",
+      StrCat(R"({"type":"impersonated_service_account","service_account_impersonation_url":")", kUrl, R"(",)",
+             R"("delegates":["projects/-/serviceAccounts/hop@p.iam.gserviceaccount.com"],"quota_project_id":"qp-imp",)",
+             R"("source_credentials":{"type":"authorized_user","client_id":"cid","client_secret":"d-SECRET","refresh_token":"1//REFRESH"}})"));
+  FakeHttp http;
+  http.answers["POST https://oauth2.googleapis.com/token"] = TokenAnswer("ya29.user-login");
+  http.answers[StrCat("POST ", kUrl)] = HttpResponse{200, R"({"accessToken":"ya29.as-vertex-sa","expireTime":"2026-11-18T09:20:00Z"})"};
+  auto t = NewGcpDefaultCredentialsMinter(Env({{"GOOGLE_APPLICATION_CREDENTIALS", file}}))(http, kNow);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->value, "ya29.as-vertex-sa\nqp-imp");
+  EXPECT_EQ(t->expires_at, kNow + 3600);
+  ASSERT_EQ(http.seen.size(), 2u);
+  EXPECT_EQ(Form(http.seen[0].body)["refresh_token"], "1//REFRESH");
+  EXPECT_EQ(http.seen[1].headers["authorization"], "Bearer ya29.user-login");
+  auto body = json::Parse(http.seen[1].body);
+  ASSERT_TRUE(body.ok()) << http.seen[1].body;
+  EXPECT_EQ(body->GetString("lifetime"), "3600s");
+  ASSERT_NE(body->Find("delegates"), nullptr);
+  ASSERT_EQ(body->Find("delegates")->size(), 1u);
+  EXPECT_EQ(body->Find("delegates")->items()[0].as_string(), "projects/-/serviceAccounts/hop@p.iam.gserviceaccount.com");
+  ASSERT_NE(body->Find("scope"), nullptr);
+  EXPECT_EQ(body->Find("scope")->items()[0].as_string(), "https://www.googleapis.com/auth/cloud-platform");
+
+  // A service-account key as the source: its JWT-bearer token is the one presented.
+  json::Value key = json::Value::Object();
+  key.Set("type", json::Value::String("service_account"));
+  key.Set("client_email", json::Value::String("source@p.iam.gserviceaccount.com"));
+  key.Set("private_key", json::Value::String(ReadTestdata("test_key.pem")));
+  key.Set("token_uri", json::Value::String("https://oauth2.test/token"));
+  std::string with_key = dir.Write(
+      "adc-key.json", StrCat(R"({"type":"impersonated_service_account","service_account_impersonation_url":")", kUrl,
+                             R"(","source_credentials":)", json::Serialize(key), "}"));
+  FakeHttp http2;
+  http2.answers["POST https://oauth2.test/token"] = TokenAnswer("ya29.key-token");
+  http2.answers[StrCat("POST ", kUrl)] = HttpResponse{200, R"({"accessToken":"ya29.as-sa-2","expireTime":"2026-11-18T09:20:00Z"})"};
+  auto k = NewGcpDefaultCredentialsMinter(Env({{"GOOGLE_APPLICATION_CREDENTIALS", with_key}}))(http2, kNow);
+  ASSERT_TRUE(k.ok()) << k.status();
+  EXPECT_EQ(k->value, "ya29.as-sa-2");
+  ASSERT_EQ(http2.seen.size(), 2u);
+  EXPECT_EQ(http2.seen[1].headers["authorization"], "Bearer ya29.key-token");
+}
+
 // A URL source (Azure's instance metadata, say) answering JSON, without impersonation: the STS
 // token is the access token.
 TEST(GcpDefaultCredentialsTest, ExternalAccountFromAUrlWithAJsonField) {
@@ -263,7 +313,12 @@ TEST(GcpDefaultCredentialsTest, ErrorsSayWhatIsMissingAndNeverQuoteSecrets) {
       {R"({"type":"authorized_user","client_secret":"TOPSECRET", "refresh_token": "r")", "is not a JSON object"},
       {R"({"type":"authorized_user","client_secret":"TOPSECRET"})", "need client_id, client_secret and refresh_token"},
       {R"({"type":"impersonated_service_account","source_credentials":{"refresh_token":"TOPSECRET"}})",
-       "type \"impersonated_service_account\" are not supported"},
+       "need service_account_impersonation_url and source_credentials"},
+      {R"({"type":"impersonated_service_account","service_account_impersonation_url":"https://x","source_credentials":{"type":"impersonated_service_account","refresh_token":"TOPSECRET"}})",
+       "source_credentials of type \"impersonated_service_account\" cannot be used"},
+      {R"({"type":"impersonated_service_account","service_account_impersonation_url":"https://x","source_credentials":{"type":"authorized_user","client_id":"c","client_secret":"TOPSECRET","refresh_token":"TOPSECRET"}})",
+       "invalid_grant"},
+      {R"({"type":"gdch_service_account"})", "type \"gdch_service_account\" are not supported"},
       {R"({"type":"external_account","audience":"a","subject_token_type":"t","credential_source":{"executable":{"command":"TOPSECRET"}}})",
        "sourced from an executable are not supported"},
       {R"({"type":"external_account","audience":"a","subject_token_type":"t","credential_source":{"environment_id":"aws1"}})",

@@ -159,6 +159,34 @@ describe('GCPCredentials without a key file: Application Default Credentials', {
     }));
   });
 
+  describe('a user login impersonating a service account (impersonated_service_account)', () => {
+    // What `gcloud auth application-default login --impersonate-service-account SA` writes.
+    const s = adcStack((sims, tmp) => {
+      fs.writeFileSync(path.join(tmp, 'application_default_credentials.json'), JSON.stringify({
+        type: 'impersonated_service_account',
+        service_account_impersonation_url: `${sims.vertex.url}/v1/projects/-/serviceAccounts/${SERVICE_ACCOUNT}:generateAccessToken`,
+        delegates: ['projects/-/serviceAccounts/hop@p.iam.gserviceaccount.com'],
+        source_credentials: {
+          type: 'authorized_user', client_id: USER_LOGIN.clientId, client_secret: USER_LOGIN.clientSecret,
+          refresh_token: USER_LOGIN.refreshToken, token_uri: `${sims.vertex.url}/token`,
+        },
+      }));
+      return { CLOUDSDK_CONFIG: tmp, NO_GCE_CHECK: 'true' };
+    });
+    before(s.start);
+    after(s.stop);
+    test("the login's token buys the service account's, which the model call carries", withGatewayLogs(() => s.stack.gw, async () => {
+      await s.call('impersonated');
+      const reqs = s.stack.sims.vertex.requests;
+      const grants = reqs.filter((r) => r.kind === 'token:refresh_token');
+      const iam = reqs.filter((r) => r.kind === 'iam:generateAccessToken');
+      assert.ok(grants.length >= 1 && iam.length >= 1, `refresh grants ${grants.length}, generateAccessToken ${iam.length}`);
+      for (const r of [...grants, ...iam]) assert.deepEqual(r.problems, []);
+      assert.deepEqual(iam.at(-1).delegates, ['projects/-/serviceAccounts/hop@p.iam.gserviceaccount.com']);
+      s.assertNothingLogged([USER_LOGIN.refreshToken, USER_LOGIN.clientSecret]);
+    }));
+  });
+
   describe('no credentials anywhere', () => {
     const s = adcStack(() => ({ NO_GCE_CHECK: 'true' }));
     before(s.start);

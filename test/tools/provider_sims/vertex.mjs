@@ -23,8 +23,10 @@
 //   Issues a federated token that model calls refuse (403: this sim models a pool whose
 //   principals were granted no Vertex role of their own, the common setup), good only for
 // POST /v1/projects/-/serviceAccounts/{email}:generateAccessToken  (IAM Credentials; Bearer a
-//   federated token; {"scope":[cloud-platform],"lifetime":"Ns"}): answers
-//   {"accessToken","expireTime"} for federation.serviceAccount.
+//   federated token or a user login's token (a user granted Token Creator on the account);
+//   {"scope":[cloud-platform],"lifetime":"Ns","delegates"?:["projects/-/serviceAccounts/..."]}):
+//   answers {"accessToken","expireTime"} for federation.serviceAccount; the delegates seen are
+//   recorded (rec.delegates).
 // Every issued token is recorded with how it was minted (sim.tokenSources: token -> kind).
 // Model calls need `Authorization: Bearer <a token this sim issued>` (401 UNAUTHENTICATED) and
 // the configured project and region in the path (403/404 otherwise):
@@ -387,7 +389,16 @@ export async function startVertexSim({
       rec.kind = 'iam:generateAccessToken';
       const auth = rec.headers.authorization ?? '';
       const bearer = auth.startsWith('Bearer ') ? auth.slice(7) : '';
-      if (!federated.has(bearer) || federated.get(bearer) <= Date.now()) rec.problems.push('bearer is not a federated token of this sim');
+      const userLoginToken = tokenSources.get(bearer) === 'user-login' && issued.get(bearer) > Date.now();
+      if (!userLoginToken && (!federated.has(bearer) || federated.get(bearer) <= Date.now())) {
+        rec.problems.push('bearer is not a federated or user-login token of this sim');
+      }
+      if (rec.json?.delegates !== undefined) {
+        rec.delegates = rec.json.delegates;
+        if (!Array.isArray(rec.json.delegates) || !rec.json.delegates.every((d) => /^projects\/-\/serviceAccounts\/[^/]+$/.test(d))) {
+          rec.problems.push(`delegates ${JSON.stringify(rec.json.delegates)}`);
+        }
+      }
       if (decodeURIComponent(gat[1]) !== federation.serviceAccount) rec.problems.push(`service account ${gat[1]}`);
       if (!Array.isArray(rec.json?.scope) || !rec.json.scope.includes(CLOUD_PLATFORM_SCOPE)) rec.problems.push('scope');
       const lifetime = /^(\d+)s$/.exec(rec.json?.lifetime ?? '');
