@@ -16,6 +16,7 @@
 #include <map>
 #include <optional>
 
+#include "auth/oidc_exchange.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
@@ -756,6 +757,13 @@ class Chain {
     std::string token = Trim(std::move(*jwt));  // secret
     if (token.empty()) return absl::UnauthenticatedError(StrCat(what, " ", file, " is empty"));
     if (session.empty()) session = env_("AWS_ROLE_SESSION_NAME");
+    return WebIdentityToken(http, token, role, std::move(session), now);
+  }
+
+ public:
+  // STS AssumeRoleWithWebIdentity for `role` with the web identity `token` (a JWT).
+  absl::StatusOr<Token> WebIdentityToken(HttpClient& http, const std::string& token, const std::string& role,
+                                         std::string session, int64_t now) const {
     if (session.empty()) session = StrCat("sluice-", now);
     std::string url = StsUrl();
     std::string body = StrCat("Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=", FormEncode(role),
@@ -768,6 +776,7 @@ class Chain {
     return StsCredentials(http.Send(r), "AssumeRoleWithWebIdentity", role);
   }
 
+ private:
   absl::StatusOr<Token> Container(HttpClient& http, const std::string& url, int64_t now) const {
     // The authorization token must not travel in clear text to anything but the local agent.
     std::string_view rest = url;
@@ -881,6 +890,32 @@ absl::StatusOr<AwsCredentials> DecodeAwsCredentials(std::string_view encoded) {
                         std::string(encoded.substr(b + 1))};
 }
 
+
+TokenMinter NewAwsOidcExchangeMinter(EnvLookup env, config::OidcExchange oidc, std::string region) {
+  auto chain = std::make_shared<Chain>(std::move(env), std::move(region));
+  return [chain, oidc = std::move(oidc)](HttpClient& http, int64_t now) -> absl::StatusOr<Token> {
+    ASSIGN_OR_RETURN(Token id, FetchOidcToken(http, oidc, now));
+    auto t = chain->WebIdentityToken(http, id.value, oidc.aws_role_arn, oidc.session_name, now);
+    if (!t.ok()) return t;
+    auto c = DecodeAwsCredentials(t->value);
+    if (!c.ok() || !HeaderSafe(c->access_key_id) || !HeaderSafe(c->secret_access_key) || !HeaderSafe(c->session_token)) {
+      return absl::UnauthenticatedError("STS answered credentials that hold control characters");
+    }
+    return t;
+  };
+}
+
+absl::StatusOr<std::unique_ptr<BackendSigner>> NewAwsOidcExchangeSigner(const config::BackendAuth& auth) {
+  if (auth.aws_region.empty()) return absl::InvalidArgumentError("aws: region is missing");
+  auto token = std::make_shared<RefreshingToken>(StrCat("aws:oidc:", auth.oidc.aws_role_arn),
+                                                 NewAwsOidcExchangeMinter(ProcessEnv(), auth.oidc, auth.aws_region));
+  TokenRefresher::Get().Register(token);
+  return NewAwsSigV4SignerWithSource(auth, [token](int64_t now) -> absl::StatusOr<AwsCredentials> {
+    auto v = token->Current(now);
+    if (!v.ok()) return v.status();
+    return DecodeAwsCredentials(*v);
+  });
+}
 
 absl::StatusOr<std::unique_ptr<BackendSigner>> NewAwsCredentialChainSigner(const config::BackendAuth& auth) {
   if (auth.aws_region.empty()) return absl::InvalidArgumentError("aws: region is missing");

@@ -48,6 +48,12 @@ std::string EncodeAwsCredentials(const AwsCredentials& c);
 absl::StatusOr<std::string> RunCommandForTest(const std::string& command, int timeout_ms, size_t max_output);
 absl::StatusOr<AwsCredentials> DecodeAwsCredentials(std::string_view encoded);
 
+// Envoy AI Gateway's oidcExchangeToken: an OIDC client-credentials token (auth/oidc_exchange.h)
+// exchanged at STS AssumeRoleWithWebIdentity for oidc.aws_role_arn (session oidc.session_name;
+// STS endpoint as for web identity above), at every refresh.
+TokenMinter NewAwsOidcExchangeMinter(EnvLookup env, config::OidcExchange oidc, std::string region);
+absl::StatusOr<std::unique_ptr<BackendSigner>> NewAwsOidcExchangeSigner(const config::BackendAuth& auth);
+
 // A SigV4 signer for `auth` (region) over the default chain, registered with the refresher.
 absl::StatusOr<std::unique_ptr<BackendSigner>> NewAwsCredentialChainSigner(const config::BackendAuth& auth);
 

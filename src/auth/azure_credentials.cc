@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "auth/oidc_exchange.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 #include "json/json.h"
 
@@ -62,6 +64,20 @@ std::string_view CognitiveServicesResource(std::string_view authority) {
   return "https://cognitiveservices.azure.com";
 }
 
+// Entra's answer to a client-credentials grant.
+absl::StatusOr<Token> EntraAnswer(const absl::StatusOr<HttpResponse>& resp, int64_t now) {
+  if (!resp.ok()) return resp.status();
+  auto doc = json::Parse(resp->body);
+  if (resp->status != 200 || !doc.ok() || !doc->is_object()) {
+    // error plus the first line of error_description, whose AADSTS code says what is wrong
+    // (it names the app and tenant, never the secret).
+    std::string why = ErrorReason(doc);
+    return absl::UnauthenticatedError(StrCat("Entra ID token request failed with status ", resp->status,
+                                             why.empty() ? "" : ": ", why));
+  }
+  return TokenFromAnswer(*doc, "Entra ID", now);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<BackendSigner>> NewAzureEntraSigner(const config::BackendAuth& auth) {
@@ -74,6 +90,19 @@ absl::StatusOr<std::unique_ptr<BackendSigner>> NewAzureEntraSigner(const config:
   std::string form = StrCat("grant_type=client_credentials&client_id=", FormEncode(auth.azure_client_id),
                             "&scope=", FormEncode(StrCat(resource, "/.default")));
   std::string federated_file;  // workload identity
+  if (auth.oidc.enabled()) {
+    // oidcExchangeToken: the OIDC provider's token is the client assertion (a federated
+    // credential on the app registration), fetched anew at every refresh.
+    auto minter = [url, form, oidc = auth.oidc](HttpClient& http, int64_t now) -> absl::StatusOr<Token> {
+      ASSIGN_OR_RETURN(Token assertion, FetchOidcToken(http, oidc, now));
+      std::string body = StrCat(form, "&client_assertion_type=", FormEncode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                                "&client_assertion=", FormEncode(assertion.value));
+      return EntraAnswer(http.PostForm(url, body), now);
+    };
+    auto token = std::make_shared<RefreshingToken>(StrCat("azure:oidc:", auth.azure_client_id), std::move(minter));
+    TokenRefresher::Get().Register(token);
+    return NewBearerTokenSigner(std::move(token));
+  }
   if (auth.azure_client_secret.empty()) {
     federated_file = env("AZURE_FEDERATED_TOKEN_FILE");
     if (federated_file.empty()) {
@@ -98,17 +127,7 @@ absl::StatusOr<std::unique_ptr<BackendSigner>> NewAzureEntraSigner(const config:
       StrAppend(&body, "&client_assertion_type=", FormEncode("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
                 "&client_assertion=", FormEncode(assertion));
     }
-    auto resp = http.PostForm(url, body);
-    if (!resp.ok()) return resp.status();
-    auto doc = json::Parse(resp->body);
-    if (resp->status != 200 || !doc.ok() || !doc->is_object()) {
-      // error plus the first line of error_description, whose AADSTS code says what is wrong
-      // (it names the app and tenant, never the secret).
-      std::string why = ErrorReason(doc);
-      return absl::UnauthenticatedError(StrCat("Entra ID token request failed with status ", resp->status,
-                                               why.empty() ? "" : ": ", why));
-    }
-    return TokenFromAnswer(*doc, "Entra ID", now);
+    return EntraAnswer(http.PostForm(url, body), now);
   };
   auto token = std::make_shared<RefreshingToken>(StrCat("azure:", auth.azure_client_id), std::move(minter));
   TokenRefresher::Get().Register(token);

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "auth/oidc_exchange.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
@@ -34,6 +35,48 @@ absl::StatusOr<Token> ReadTokenAnswer(const absl::StatusOr<HttpResponse>& resp, 
   std::string why = t.ok() ? std::string() : std::string(ToStd(t.status().message()));
   return absl::UnauthenticatedError(StrCat(who, " answered status ", resp->status, why.empty() ? "" : " (", why,
                                            why.empty() ? "" : ")"));
+}
+
+// IAM Credentials generateAccessToken at `url`, authorized by `source_token`: the service
+// account's cloud-platform token.
+absl::StatusOr<Token> ImpersonateServiceAccount(HttpClient& http, std::string_view url, std::string_view source_token,
+                                         int64_t lifetime, const std::vector<std::string>& delegates) {
+  if (!HeaderSafe(source_token)) return absl::UnauthenticatedError("the source credentials gave an unusable access token");
+  std::string auth = StrCat("Bearer ", source_token);  // secret
+  json::Value req = json::Value::Object();
+  json::Value scopes = json::Value::Array();
+  scopes.Append(json::Value::String(std::string(kGcpCloudPlatformScope)));
+  req.Set("scope", std::move(scopes));
+  req.Set("lifetime", json::Value::String(StrCat(lifetime, "s")));
+  if (!delegates.empty()) {
+    json::Value list = json::Value::Array();
+    for (const auto& d : delegates) list.Append(json::Value::String(d));
+    req.Set("delegates", std::move(list));
+  }
+  std::string body = json::Serialize(req);
+  HttpRequest r;
+  r.method = "POST";
+  r.url = url;
+  r.headers = {{"authorization", auth}, {"content-type", "application/json"}, {"accept", "application/json"}};
+  r.body = body;
+  r.timeout_ms = kStsTimeoutMs;
+  auto resp = http.Send(r);
+  if (!resp.ok()) return absl::UnavailableError(StrCat("service account impersonation: ", ToStd(resp.status().message())));
+  auto answer = json::Parse(resp->body);
+  if (resp->status != 200 || !answer.ok() || !answer->is_object()) {
+    std::string why;
+    if (answer.ok() && answer->is_object()) {
+      if (const json::Value* e = answer->Find("error"); e && e->is_object()) why = FirstLine(e->GetString("message"));
+    }
+    return absl::UnauthenticatedError(StrCat("service account impersonation answered status ", resp->status,
+                                             why.empty() ? "" : " (", why, why.empty() ? "" : ")"));
+  }
+  std::string_view token = answer->GetString("accessToken");
+  auto expires = ParseIso8601Utc(answer->GetString("expireTime"));
+  if (token.empty() || !expires.ok() || !HeaderSafe(token)) {
+    return absl::UnauthenticatedError("service account impersonation answered without a usable accessToken / expireTime");
+  }
+  return Token{std::string(token), *expires};
 }
 
 class DefaultCredentials {
@@ -161,50 +204,9 @@ class DefaultCredentials {
         delegates.push_back(item.as_string());
       }
     }
-    return Impersonate(http, url, source->value, /*lifetime=*/3600, delegates);
+    return ImpersonateServiceAccount(http, url, source->value, /*lifetime=*/3600, delegates);
   }
 
-  // IAM Credentials generateAccessToken at `url`, authorized by `source_token`: the service
-  // account's cloud-platform token.
-  static absl::StatusOr<Token> Impersonate(HttpClient& http, std::string_view url, std::string_view source_token,
-                                           int64_t lifetime, const std::vector<std::string>& delegates) {
-    if (!HeaderSafe(source_token)) return absl::UnauthenticatedError("the source credentials gave an unusable access token");
-    std::string auth = StrCat("Bearer ", source_token);  // secret
-    json::Value req = json::Value::Object();
-    json::Value scopes = json::Value::Array();
-    scopes.Append(json::Value::String(std::string(kGcpCloudPlatformScope)));
-    req.Set("scope", std::move(scopes));
-    req.Set("lifetime", json::Value::String(StrCat(lifetime, "s")));
-    if (!delegates.empty()) {
-      json::Value list = json::Value::Array();
-      for (const auto& d : delegates) list.Append(json::Value::String(d));
-      req.Set("delegates", std::move(list));
-    }
-    std::string body = json::Serialize(req);
-    HttpRequest r;
-    r.method = "POST";
-    r.url = url;
-    r.headers = {{"authorization", auth}, {"content-type", "application/json"}, {"accept", "application/json"}};
-    r.body = body;
-    r.timeout_ms = kStsTimeoutMs;
-    auto resp = http.Send(r);
-    if (!resp.ok()) return absl::UnavailableError(StrCat("service account impersonation: ", ToStd(resp.status().message())));
-    auto answer = json::Parse(resp->body);
-    if (resp->status != 200 || !answer.ok() || !answer->is_object()) {
-      std::string why;
-      if (answer.ok() && answer->is_object()) {
-        if (const json::Value* e = answer->Find("error"); e && e->is_object()) why = FirstLine(e->GetString("message"));
-      }
-      return absl::UnauthenticatedError(StrCat("service account impersonation answered status ", resp->status,
-                                               why.empty() ? "" : " (", why, why.empty() ? "" : ")"));
-    }
-    std::string_view token = answer->GetString("accessToken");
-    auto expires = ParseIso8601Utc(answer->GetString("expireTime"));
-    if (token.empty() || !expires.ok() || !HeaderSafe(token)) {
-      return absl::UnauthenticatedError("service account impersonation answered without a usable accessToken / expireTime");
-    }
-    return Token{std::string(token), *expires};
-  }
 
   // gcloud's user credentials: the OAuth2 refresh_token grant.
   static absl::StatusOr<Token> AuthorizedUser(HttpClient& http, const json::Value& doc, std::string_view origin,
@@ -268,7 +270,7 @@ class DefaultCredentials {
         lifetime = l->as_int();
     }
     if (!HeaderSafe(federated.value)) return absl::UnauthenticatedError("Google STS answered an unusable access_token");
-    return Impersonate(http, impersonate, federated.value, lifetime, {});
+    return ImpersonateServiceAccount(http, impersonate, federated.value, lifetime, {});
   }
 
   // The subject token of an external_account: from a file (a projected Kubernetes service
@@ -407,9 +409,36 @@ class GcpDefaultCredentialsSigner final : public BackendSigner {
 
 }  // namespace
 
+TokenMinter NewGcpOidcExchangeMinter(config::OidcExchange oidc, std::string sts_url, std::string iam_url) {
+  return [oidc = std::move(oidc), sts_url = std::move(sts_url), iam_url = std::move(iam_url)](
+             HttpClient& http, int64_t now) -> absl::StatusOr<Token> {
+    ASSIGN_OR_RETURN(Token id, FetchOidcToken(http, oidc, now));
+    std::string form = StrCat("grant_type=", FormEncode("urn:ietf:params:oauth:grant-type:token-exchange"),
+                              "&audience=", FormEncode(oidc.gcp_sts_audience), "&scope=", FormEncode(kGcpCloudPlatformScope),
+                              "&requested_token_type=", FormEncode("urn:ietf:params:oauth:token-type:access_token"),
+                              "&subject_token_type=", FormEncode("urn:ietf:params:oauth:token-type:jwt"),
+                              "&subject_token=", FormEncode(id.value));
+    HttpRequest r;
+    r.method = "POST";
+    r.url = sts_url;
+    r.headers = {{"content-type", "application/x-www-form-urlencoded"}, {"accept", "application/json"}};
+    r.body = form;
+    r.timeout_ms = kStsTimeoutMs;
+    ASSIGN_OR_RETURN(Token federated, ReadTokenAnswer(http.Send(r), "Google STS (token exchange)", now, 3600));
+    if (!HeaderSafe(federated.value)) return absl::UnauthenticatedError("Google STS answered an unusable access_token");
+    if (oidc.gcp_service_account.empty()) return federated;
+    std::string url = StrCat(iam_url, "/v1/projects/-/serviceAccounts/", oidc.gcp_service_account, ":generateAccessToken");
+    return ImpersonateServiceAccount(http, url, federated.value, 3600, {});
+  };
+}
+
 absl::StatusOr<std::unique_ptr<BackendSigner>> NewGcpTokenSigner(const config::BackendAuth& auth) {
   std::shared_ptr<RefreshingToken> token;
-  if (!StripWhitespace(auth.gcp_service_account_json).empty()) {
+  if (auth.oidc.enabled()) {
+    token = std::make_shared<RefreshingToken>(
+        StrCat("gcp:oidc:", auth.oidc.gcp_service_account.empty() ? auth.oidc.gcp_sts_audience : auth.oidc.gcp_service_account),
+        NewGcpOidcExchangeMinter(auth.oidc, std::string(kDefaultStsUrl), "https://iamcredentials.googleapis.com"));
+  } else if (!StripWhitespace(auth.gcp_service_account_json).empty()) {
     ASSIGN_OR_RETURN(GcpServiceAccountKey key, LoadGcpServiceAccountKey(auth.gcp_service_account_json));
     std::string name = StrCat("gcp:", key.client_email);
     token = std::make_shared<RefreshingToken>(std::move(name), [key = std::move(key)](HttpClient& http, int64_t now) {

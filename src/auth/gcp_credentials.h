@@ -52,6 +52,12 @@ absl::StatusOr<Token> MintGcpServiceAccountToken(HttpClient& http, const GcpServ
 // the signer sends as x-goog-user-project.
 TokenMinter NewGcpDefaultCredentialsMinter(EnvLookup env);
 
+// Envoy AI Gateway's workloadIdentityFederationConfig: an OIDC client-credentials token
+// (auth/oidc_exchange.h) exchanged at Google's STS (`sts_url`) for oidc.gcp_sts_audience, then,
+// when oidc.gcp_service_account is set, for that account's token at IAM Credentials
+// (`iam_url`, e.g. https://iamcredentials.googleapis.com); at every refresh.
+TokenMinter NewGcpOidcExchangeMinter(config::OidcExchange oidc, std::string sts_url, std::string iam_url);
+
 // Bearer signers registered with the refresher: for the config's service-account key, or
 // (auth.gcp_default_credentials) for Application Default Credentials.
 absl::StatusOr<std::unique_ptr<BackendSigner>> NewGcpTokenSigner(const config::BackendAuth& auth);

@@ -41,8 +41,11 @@ absl::StatusOr<std::unique_ptr<BackendSigner>> NewSigner(const config::BackendAu
     case T::kAzureToken:
       if (auth.azure_access_token.empty()) return NewAzureEntraSigner(auth);
       return std::make_unique<HeaderSigner>("authorization", StrCat("Bearer ", auth.azure_access_token));
-    case T::kAWS: return auth.aws_credential_chain ? NewAwsCredentialChainSigner(auth) : NewAwsSigV4Signer(auth);
+    case T::kAWS:
+      if (auth.oidc.enabled()) return NewAwsOidcExchangeSigner(auth);
+      return auth.aws_credential_chain ? NewAwsCredentialChainSigner(auth) : NewAwsSigV4Signer(auth);
     case T::kGCP:
+      if (auth.oidc.enabled()) return NewGcpTokenSigner(auth);
       if (std::string_view token = StripWhitespace(auth.gcp_access_token); !token.empty())
         return std::make_unique<HeaderSigner>("authorization", StrCat("Bearer ", token));
       return NewGcpTokenSigner(auth);

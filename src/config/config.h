@@ -43,6 +43,28 @@ struct Tls {
   bool use_system_ca = true;
 };
 
+// Envoy AI Gateway's oidcExchangeToken (AWSCredentials, AzureCredentials) and
+// workloadIdentityFederationConfig (GCPCredentials): an access token from an OIDC provider's
+// client-credentials grant, exchanged for the provider's credentials at every refresh, in the
+// gateway itself instead of Envoy AI Gateway's controller (auth/oidc_exchange.h).
+// Secrets: client_secret.
+struct OidcExchange {
+  std::string issuer;          // discovery at {issuer}/.well-known/openid-configuration
+  std::string token_endpoint;  // when given, no discovery
+  std::string client_id;
+  std::string client_secret;
+  std::vector<std::string> scopes;
+  std::string audience;  // `aud`: sent as the grant's audience parameter
+  // AWS: STS AssumeRoleWithWebIdentity.
+  std::string aws_role_arn;
+  std::string session_name;
+  // GCP: Google STS token exchange for this audience (the workload identity provider), then
+  // the service account's token when one is named.
+  std::string gcp_sts_audience;
+  std::string gcp_service_account;  // email
+  bool enabled() const { return !issuer.empty() || !token_endpoint.empty(); }
+};
+
 struct BackendAuth {
   enum class Type {
     kNone,
@@ -80,6 +102,9 @@ struct BackendAuth {
   std::string azure_client_id;
   std::string azure_client_secret;
   std::string azure_access_token;  // static token, when given directly
+
+  // kAWS, kAzureToken, kGCP: credentials from an OIDC token exchange (see OidcExchange).
+  OidcExchange oidc;
 };
 
 // Top-level JSON body edits: `set` values are raw JSON text.

@@ -856,6 +856,72 @@ class Builder {
     c.Error(spec->Find("type"), "spec.type", StrCat("unknown type \"", type, "\""));
   }
 
+  // The OIDC part of an oidcExchangeToken block: Envoy Gateway's OIDC (provider issuer /
+  // tokenEndpoint, clientID, clientSecret: a Secret with "client-secret", scopes), grantType
+  // (client_credentials, the only grant a gateway can run unattended) and aud. `extra` lists the
+  // block's provider-specific fields, which the caller reads.
+  bool DecodeOidcExchange(const Ctx& c, const Node* ox, const std::string& p, std::initializer_list<std::string_view> extra,
+                          config::OidcExchange* out) {
+    if (!ox->is_map()) {
+      c.Error(ox, p, "must be a map");
+      return false;
+    }
+    for (const auto& [k, v] : ox->members) {
+      if (k == "oidc" || k == "grantType" || k == "aud") continue;
+      if (std::find(extra.begin(), extra.end(), k) != extra.end()) continue;
+      c.Unsupported(&v, Path(p, k), "field is not supported by sluice yet");
+    }
+    std::string grant;
+    if (GetString(c, ox, "grantType", p, &grant) && !grant.empty() && grant != "client_credentials") {
+      c.Error(ox->Find("grantType"), Path(p, "grantType"), "only client_credentials is supported");
+      return false;
+    }
+    GetString(c, ox, "aud", p, &out->audience);
+    const std::string op = Path(p, "oidc");
+    const Node* oidc = GetMap(c, ox, "oidc", p);
+    if (oidc == nullptr) {
+      c.Error(ox, op, "required field is missing");
+      return false;
+    }
+    // Envoy Gateway's OIDC also configures its browser login (redirectURL, cookies, logout, ...);
+    // none of that applies to a client-credentials exchange.
+    CheckFields(c, oidc, op, {"provider", "clientID", "clientSecret", "scopes", "resources"},
+                {"redirectURL", "logoutPath", "cookieNames", "cookieConfig", "cookieDomain", "forwardAccessToken",
+                 "defaultTokenTTL", "refreshToken", "defaultRefreshTokenTTL", "denyRedirect", "passThroughAuthHeader",
+                 "csrfTokenTTL", "disableTokenEncryption"});
+    const std::string pp = Path(op, "provider");
+    const Node* provider = GetMap(c, oidc, "provider", op);
+    if (provider == nullptr) {
+      c.Error(oidc, pp, "required field is missing");
+      return false;
+    }
+    CheckFields(c, provider, pp, {"issuer", "tokenEndpoint"},
+                {"authorizationEndpoint", "endSessionEndpoint", "backendRef", "backendRefs", "backendSettings"});
+    if (!GetString(c, provider, "issuer", pp, &out->issuer, true)) return false;
+    GetString(c, provider, "tokenEndpoint", pp, &out->token_endpoint);
+    for (auto [field, url] : {std::pair{"issuer", &out->issuer}, {"tokenEndpoint", &out->token_endpoint}}) {
+      if (!url->empty() && !url->starts_with("https://") && !url->starts_with("http://")) {
+        c.Error(provider->Find(field), Path(pp, field), "must be an http(s) URL");
+        return false;
+      }
+    }
+    if (!GetString(c, oidc, "clientID", op, &out->client_id, true)) return false;
+    Ref ref;
+    if (!GetRef(c, oidc->Find("clientSecret"), Path(op, "clientSecret"), &ref)) return false;
+    if (!SecretValue(c, idx_, ref, "client-secret", Path(op, "clientSecret"), opts_.env, diags_, &out->client_secret))
+      return false;
+    if (const Node* scopes = GetSeq(c, oidc, "scopes", op)) {
+      for (size_t i = 0; i < scopes->items.size(); ++i) {
+        if (!scopes->items[i].is_scalar()) {
+          c.Error(&scopes->items[i], Index(Path(op, "scopes"), i), "must be a string");
+          return false;
+        }
+        out->scopes.push_back(scopes->items[i].scalar);
+      }
+    }
+    return true;
+  }
+
   // AWSCredentials: region plus a credentials file (INI, in a Secret under "credentials") with
   // a profile, or else the AWS_* environment variables, as the AWS SDK default chain would.
   void DecodeAws(const Ctx& c, const Node* spec, config::BackendAuth* auth) {
@@ -865,8 +931,20 @@ class Builder {
       c.Error(spec, p, "type AWSCredentials needs the awsCredentials block");
       return;
     }
-    CheckFields(c, aws, p, {"region", "credentialsFile"});
+    CheckFields(c, aws, p, {"region", "credentialsFile", "oidcExchangeToken"});
     if (!GetString(c, aws, "region", p, &auth->aws_region, true)) return;
+    if (const Node* ox = aws->Find("oidcExchangeToken")) {
+      const std::string op = Path(p, "oidcExchangeToken");
+      if (aws->Find("credentialsFile") != nullptr) {
+        c.Error(ox, op, "set credentialsFile or oidcExchangeToken, not both");
+        return;
+      }
+      if (!DecodeOidcExchange(c, ox, op, {"awsRoleArn"}, &auth->oidc)) return;
+      if (!GetString(c, ox, "awsRoleArn", op, &auth->oidc.aws_role_arn, true)) return;
+      auth->oidc.session_name = StrCat("ai-gateway-", c.r->name);  // as Envoy AI Gateway's controller names it
+      auth->type = config::BackendAuth::Type::kAWS;
+      return;
+    }
     if (const Node* file = GetMap(c, aws, "credentialsFile", p)) {
       const std::string fp = Path(p, "credentialsFile");
       CheckFields(c, file, fp, {"secretRef", "profile"});
@@ -907,11 +985,23 @@ class Builder {
       c.Error(spec, p, "type AzureCredentials needs the azureCredentials block");
       return;
     }
-    CheckFields(c, az, p, {"clientID", "tenantID", "clientSecretRef"});
+    CheckFields(c, az, p, {"clientID", "tenantID", "clientSecretRef", "oidcExchangeToken"});
     if (!GetString(c, az, "clientID", p, &auth->azure_client_id, true)) return;
     if (!GetString(c, az, "tenantID", p, &auth->azure_tenant_id, true)) return;
     Ref ref;
     const Node* sr = az->Find("clientSecretRef");
+    if (const Node* ox = az->Find("oidcExchangeToken")) {
+      // The OIDC token is the client assertion of Entra's client-credentials grant (a
+      // federated credential on the app registration).
+      const std::string op = Path(p, "oidcExchangeToken");
+      if (sr != nullptr) {
+        c.Error(ox, op, "set clientSecretRef or oidcExchangeToken, not both");
+        return;
+      }
+      if (!DecodeOidcExchange(c, ox, op, {}, &auth->oidc)) return;
+      auth->type = config::BackendAuth::Type::kAzureToken;
+      return;
+    }
     if (sr == nullptr) {
       // No secret: as Azure's SDKs do, workload identity (AKS: the pod's federated
       // service-account token in AZURE_FEDERATED_TOKEN_FILE is the client assertion, read at
@@ -935,18 +1025,45 @@ class Builder {
       c.Error(spec, p, "type GCPCredentials needs the gcpCredentials block");
       return;
     }
-    if (const Node* wif = g->Find("workloadIdentityFederationConfig")) {
-      // Envoy AI Gateway's controller exchanges an OIDC token from Envoy Gateway's OIDC client
-      // for a GCP token there; sluice has no such controller.
-      c.Error(wif, Path(p, "workloadIdentityFederationConfig"),
-              "is not supported (it needs Envoy AI Gateway's controller); leave out credentialsFile for Application "
-              "Default Credentials, which include workload identity federation through an external_account file in "
-              "GOOGLE_APPLICATION_CREDENTIALS, and GKE Workload Identity");
-      return;
-    }
-    CheckFields(c, g, p, {"projectName", "region", "credentialsFile"});
+    CheckFields(c, g, p, {"projectName", "region", "credentialsFile", "workloadIdentityFederationConfig"});
     if (!GetString(c, g, "projectName", p, &auth->gcp_project, true)) return;
     if (!GetString(c, g, "region", p, &auth->gcp_region, true)) return;
+    if (const Node* wif = GetMap(c, g, "workloadIdentityFederationConfig", p)) {
+      // An OIDC token exchanged at Google's STS for the workload identity provider's audience,
+      // then, with serviceAccountImpersonation, for the service account's token: what Envoy AI
+      // Gateway's controller does, done here at every refresh.
+      const std::string wp = Path(p, "workloadIdentityFederationConfig");
+      if (g->Find("credentialsFile") != nullptr) {
+        c.Error(wif, wp, "set credentialsFile or workloadIdentityFederationConfig, not both");
+        return;
+      }
+      CheckFields(c, wif, wp, {"projectID", "workloadIdentityPoolName", "workloadIdentityProviderName",
+                               "oidcExchangeToken", "serviceAccountImpersonation"});
+      std::string project, pool, provider;
+      if (!GetString(c, wif, "projectID", wp, &project, true) ||
+          !GetString(c, wif, "workloadIdentityPoolName", wp, &pool, true) ||
+          !GetString(c, wif, "workloadIdentityProviderName", wp, &provider, true))
+        return;
+      const Node* ox = GetMap(c, wif, "oidcExchangeToken", wp);
+      if (ox == nullptr) {
+        c.Error(wif, Path(wp, "oidcExchangeToken"), "required field is missing");
+        return;
+      }
+      if (!DecodeOidcExchange(c, ox, Path(wp, "oidcExchangeToken"), {}, &auth->oidc)) return;
+      auth->oidc.gcp_sts_audience = StrCat("//iam.googleapis.com/projects/", project, "/locations/global/workloadIdentityPools/",
+                                           pool, "/providers/", provider);
+      if (const Node* sai = GetMap(c, wif, "serviceAccountImpersonation", wp)) {
+        const std::string sp = Path(wp, "serviceAccountImpersonation");
+        CheckFields(c, sai, sp, {"serviceAccountName"});
+        std::string account;
+        if (!GetString(c, sai, "serviceAccountName", sp, &account, true)) return;
+        // A name within projectName, as Envoy AI Gateway builds the email; a full email as is.
+        auth->oidc.gcp_service_account =
+            account.find('@') == std::string::npos ? StrCat(account, "@", auth->gcp_project, ".iam.gserviceaccount.com") : account;
+      }
+      auth->type = config::BackendAuth::Type::kGCP;
+      return;
+    }
     const Node* file = GetMap(c, g, "credentialsFile", p);
     if (file == nullptr) {
       // No key file: Google's Application Default Credentials, found at run time

@@ -634,17 +634,155 @@ spec:
   EXPECT_TRUE(c.backends[0].auth.gcp_default_credentials);
   EXPECT_EQ(c.backends[0].auth.gcp_project, "my-proj");
 
+  // workloadIdentityFederationConfig: the OIDC exchange, run by the gateway.
+  const std::string oidc_secret = R"(---
+apiVersion: v1
+kind: Secret
+metadata: {name: idp-client}
+stringData: {client-secret: idp-s3cret}
+)";
   Diagnostics wif_diags;
-  Build(base + R"(    workloadIdentityFederationConfig:
-      projectID: my-proj
+  config::Config wif = Build(base + R"(    workloadIdentityFederationConfig:
+      projectID: "123456"
       workloadIdentityPoolName: pool
       workloadIdentityProviderName: prov
-)",
-        &wif_diags);
-  ASSERT_TRUE(wif_diags.HasErrors());
-  EXPECT_NE(All(wif_diags).find("spec.gcpCredentials.workloadIdentityFederationConfig"), std::string::npos)
-      << All(wif_diags);
-  EXPECT_NE(All(wif_diags).find("Application Default Credentials"), std::string::npos) << All(wif_diags);
+      serviceAccountImpersonation: {serviceAccountName: vertex-caller}
+      oidcExchangeToken:
+        oidc:
+          provider: {issuer: "https://idp.test"}
+          clientID: gw
+          clientSecret: {name: idp-client}
+          scopes: [openid]
+          redirectURL: "https://ignored.test/callback"
+)" + oidc_secret,
+                             &wif_diags);
+  ASSERT_FALSE(wif_diags.HasErrors()) << All(wif_diags);
+  EXPECT_EQ(All(wif_diags).find("redirectURL"), std::string::npos) << All(wif_diags);  // browser-login fields: ignored
+  ASSERT_EQ(wif.backends.size(), 1u);
+  const auto& o = wif.backends[0].auth.oidc;
+  EXPECT_TRUE(o.enabled());
+  EXPECT_EQ(o.issuer, "https://idp.test");
+  EXPECT_EQ(o.client_id, "gw");
+  EXPECT_EQ(o.client_secret, "idp-s3cret");
+  EXPECT_EQ(o.scopes, std::vector<std::string>{"openid"});
+  EXPECT_EQ(o.gcp_sts_audience, "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/pool/providers/prov");
+  EXPECT_EQ(o.gcp_service_account, "vertex-caller@my-proj.iam.gserviceaccount.com");
+  EXPECT_FALSE(wif.backends[0].auth.gcp_default_credentials);
+
+  // Mistakes are named by field.
+  for (auto [extra, want] : std::initializer_list<std::pair<std::string, std::string>>{
+           {"      projectID: \"1\"\n      workloadIdentityPoolName: p\n",
+            "workloadIdentityFederationConfig.workloadIdentityProviderName: required field is missing"},
+           {"      projectID: \"1\"\n      workloadIdentityPoolName: p\n      workloadIdentityProviderName: q\n"
+            "      oidcExchangeToken: {grantType: password, oidc: {provider: {issuer: \"https://i\"}, clientID: c, clientSecret: {name: idp-client}}}\n",
+            "oidcExchangeToken.grantType: only client_credentials is supported"},
+           {"      projectID: \"1\"\n      workloadIdentityPoolName: p\n      workloadIdentityProviderName: q\n"
+            "      oidcExchangeToken: {oidc: {provider: {issuer: \"https://i\"}, clientID: c, clientSecret: {name: nope}}}\n",
+            "oidcExchangeToken.oidc.clientSecret: Secret default/nope not found"},
+           {"      projectID: \"1\"\n      workloadIdentityPoolName: p\n      workloadIdentityProviderName: q\n"
+            "      oidcExchangeToken: {oidc: {provider: {issuer: \"idp.test\"}, clientID: c, clientSecret: {name: idp-client}}}\n",
+            "oidc.provider.issuer: must be an http(s) URL"},
+       }) {
+    Diagnostics d;
+    Build(base + "    workloadIdentityFederationConfig:\n" + extra + oidc_secret, &d);
+    EXPECT_TRUE(d.HasErrors()) << extra;
+    EXPECT_NE(All(d).find(want), std::string::npos) << All(d);
+  }
+}
+
+TEST(ResourcesTest, OidcExchangeTokenForAwsAndAzure) {
+  const std::string head = R"(apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw}
+spec: {gatewayClassName: x, listeners: [{name: http, protocol: HTTP, port: 8080}]}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIGatewayRoute
+metadata: {name: r}
+spec:
+  parentRefs: [{name: gw}]
+  rules: [{backendRefs: [{name: b}]}]
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: b-backend}
+spec: {endpoints: [{fqdn: {hostname: h.test, port: 443}}]}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: idp-client}
+stringData: {client-secret: idp-s3cret}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: b}
+spec:
+  backendRef: {name: b-backend, kind: Backend, group: gateway.envoyproxy.io}
+)";
+  const std::string oidc = R"(        oidc:
+          provider: {issuer: "https://idp.test", tokenEndpoint: "https://idp.test/token"}
+          clientID: gw
+          clientSecret: {name: idp-client}
+        aud: sts.amazonaws.com
+)";
+  Diagnostics d;
+  config::Config aws = Build(head + R"(  schema: {name: AWSBedrock}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: bedrock-oidc}
+spec:
+  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: b}]
+  type: AWSCredentials
+  awsCredentials:
+    region: eu-west-1
+    oidcExchangeToken:
+        awsRoleArn: arn:aws:iam::1:role/gw
+)" + oidc, &d);
+  ASSERT_FALSE(d.HasErrors()) << All(d);
+  const auto& a = aws.backends.at(0).auth;
+  EXPECT_EQ(a.type, config::BackendAuth::Type::kAWS);
+  EXPECT_EQ(a.aws_region, "eu-west-1");
+  EXPECT_EQ(a.oidc.aws_role_arn, "arn:aws:iam::1:role/gw");
+  EXPECT_EQ(a.oidc.session_name, "ai-gateway-bedrock-oidc");
+  EXPECT_EQ(a.oidc.token_endpoint, "https://idp.test/token");
+  EXPECT_EQ(a.oidc.audience, "sts.amazonaws.com");
+  EXPECT_FALSE(a.aws_credential_chain);
+
+  Diagnostics dz;
+  config::Config az = Build(head + R"(  schema: {name: AzureOpenAI, version: "2024-10-21"}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: azure-oidc}
+spec:
+  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: b}]
+  type: AzureCredentials
+  azureCredentials:
+    clientID: app
+    tenantID: tenant
+    oidcExchangeToken:
+)" + oidc, &dz);
+  ASSERT_FALSE(dz.HasErrors()) << All(dz);
+  EXPECT_EQ(az.backends.at(0).auth.type, config::BackendAuth::Type::kAzureToken);
+  EXPECT_EQ(az.backends.at(0).auth.oidc.client_secret, "idp-s3cret");
+
+  // A role is required; the block and a credentials file exclude each other.
+  Diagnostics missing;
+  Build(head + R"(  schema: {name: AWSBedrock}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: p}
+spec:
+  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: b}]
+  type: AWSCredentials
+  awsCredentials:
+    region: eu-west-1
+    oidcExchangeToken:
+)" + oidc, &missing);
+  EXPECT_NE(All(missing).find("spec.awsCredentials.oidcExchangeToken.awsRoleArn: required field is missing"), std::string::npos)
+      << All(missing);
 }
 
 TEST(AutoConfigTest, NothingConfiguredStillYieldsAGateway) {

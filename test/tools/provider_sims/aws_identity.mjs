@@ -38,7 +38,8 @@ const xmlEscape = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(
  * @param {object} o
  * @param {{accessKeyId, secretAccessKey, sessionToken}} o.current  rewritten in place at every issue
  * @param {string} o.roleArn            the role web identities may assume
- * @param {string} o.webIdentityToken   the token the pod's projected file holds
+ * @param {string|function} o.webIdentityToken   the token the pod's projected file holds (or a
+ *        predicate: which tokens count, e.g. an OIDC provider simulator's isIssued)
  * @param {string} [o.agentToken]       the Pod Identity agent's authorization token
  * @param {number} [o.lifetimeSeconds=3600]
  * @param {{accessToken, refreshToken, clientId, clientSecret, accountId, roleName}} [o.sso]
@@ -68,7 +69,11 @@ export async function startAwsIdentitySim({ current, roleArn, webIdentityToken, 
       if (form.get('Version') !== '2011-06-15') rec.problems.push(`Version ${form.get('Version')}`);
       if (!/^[\w+=,.@-]{2,64}$/.test(form.get('RoleSessionName') ?? '')) rec.problems.push(`RoleSessionName ${form.get('RoleSessionName')}`);
       if (rec.problems.length > 0) return stsError(res, 400, 'ValidationError', rec.problems.join('; '));
-      if (form.get('WebIdentityToken') !== webIdentityToken) {
+      rec.webIdentityToken = form.get('WebIdentityToken');
+      rec.roleSessionName = form.get('RoleSessionName');
+      const tokenOk = typeof webIdentityToken === 'function'
+        ? webIdentityToken(form.get('WebIdentityToken')) : form.get('WebIdentityToken') === webIdentityToken;
+      if (!tokenOk) {
         rec.problems.push('WebIdentityToken is not the projected token');
         return stsError(res, 400, 'InvalidIdentityToken', 'The web identity token that was passed could not be validated by AWS.');
       }

@@ -13,6 +13,9 @@
 //   { type: 'GCPCredentials', project, region }                      (Application Default Credentials)
 //   { type: 'AzureCredentials', tenantId, clientId, clientSecret }   (Entra ID client credentials)
 //   { type: 'AzureCredentials', tenantId, clientId }                 (workload identity)
+//   ... any of AWSCredentials / AzureCredentials / GCPCredentials with
+//   oidc: { issuer, clientId, clientSecret, scopes?, tokenEndpoint?, aud?, roleArn? (AWS),
+//           gcp?: {projectID, pool, provider, serviceAccountName?} }     (oidcExchangeToken)
 const q = (s) => JSON.stringify(String(s)); // a JSON string is a valid YAML double-quoted scalar
 
 function routeYaml(r) {
@@ -39,6 +42,55 @@ kind: Secret
 metadata: {name: ${b.name}-secret, namespace: default}
 stringData: {${Object.entries(data).map(([k, v]) => `${k}: ${q(v)}`).join(', ')}}
 `;
+  if (a.oidc) {
+    const o = a.oidc;
+    const exchange = (indent) => [
+      'oidc:',
+      `  provider: {issuer: ${q(o.issuer)}${o.tokenEndpoint ? `, tokenEndpoint: ${q(o.tokenEndpoint)}` : ''}}`,
+      `  clientID: ${q(o.clientId)}`,
+      `  clientSecret: {name: ${b.name}-oidc-secret}`,
+      ...(o.scopes ? [`  scopes: [${o.scopes.map(q).join(', ')}]`] : []),
+      ...(o.aud ? [`aud: ${q(o.aud)}`] : []),
+      ...(o.roleArn ? [`awsRoleArn: ${q(o.roleArn)}`] : []),
+    ].map((l) => `${indent}${l}`).join('\n');
+    const oidcSecret = `---
+apiVersion: v1
+kind: Secret
+metadata: {name: ${b.name}-oidc-secret, namespace: default}
+stringData: {client-secret: ${q(o.clientSecret)}}
+`;
+    if (a.type === 'AWSCredentials') {
+      return `${head}  type: AWSCredentials
+  awsCredentials:
+    region: ${a.region ?? 'us-east-1'}
+    oidcExchangeToken:
+${exchange('      ')}
+${oidcSecret}`;
+    }
+    if (a.type === 'AzureCredentials') {
+      return `${head}  type: AzureCredentials
+  azureCredentials:
+    clientID: ${q(a.clientId)}
+    tenantID: ${q(a.tenantId)}
+    oidcExchangeToken:
+${exchange('      ')}
+${oidcSecret}`;
+    }
+    if (a.type === 'GCPCredentials') {
+      const g = o.gcp;
+      return `${head}  type: GCPCredentials
+  gcpCredentials:
+    projectName: ${q(a.project ?? 'p')}
+    region: ${q(a.region ?? 'us-central1')}
+    workloadIdentityFederationConfig:
+      projectID: ${q(g.projectID)}
+      workloadIdentityPoolName: ${q(g.pool)}
+      workloadIdentityProviderName: ${q(g.provider)}
+${g.serviceAccountName ? `      serviceAccountImpersonation: {serviceAccountName: ${q(g.serviceAccountName)}}\n` : ''}      oidcExchangeToken:
+${exchange('        ')}
+${oidcSecret}`;
+    }
+  }
   const field = { APIKey: 'apiKey', AnthropicAPIKey: 'anthropicAPIKey', AzureAPIKey: 'azureAPIKey' }[a.type];
   if (field) {
     return `${head}  type: ${a.type}

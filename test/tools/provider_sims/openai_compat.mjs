@@ -235,7 +235,8 @@ function embeddings(rec, res, { model }) {
  * @param {string} [o.reportedModel]  azure: the model name answers report (Azure reports the
  *                                    underlying model, not the deployment)
  * @param {{tenantId, clientId, clientSecret?, federatedToken?}} [o.entra]  azure: also play Microsoft Entra ID
- *   (federatedToken: workload identity, the client assertion it expects instead of a secret).
+ *   (federatedToken: workload identity, the client assertion it expects instead of a secret, or a
+ *   predicate over the assertion, e.g. an OIDC provider simulator's isIssued).
  *   POST /{tenantId}/oauth2/v2.0/token (client credentials grant) issues access tokens, and
  *   model calls then need `Authorization: Bearer <a token it issued>` and no api-key. The
  *   token request must carry grant_type=client_credentials, the client id and secret, and
@@ -300,7 +301,9 @@ export async function startOpenAICompatSim({
         if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') {
           return refuse(400, 'invalid_request', `AADSTS700023: client_assertion_type ${form.get('client_assertion_type')}`);
         }
-        if (form.get('client_assertion') !== entra.federatedToken) {
+        const assertion = form.get('client_assertion');
+        rec.clientAssertion = assertion;
+        if (typeof entra.federatedToken === 'function' ? !entra.federatedToken(assertion) : assertion !== entra.federatedToken) {
           return refuse(401, 'invalid_client', 'AADSTS700213: no matching federated identity record for the assertion');
         }
       } else if (form.get('client_id') !== entra.clientId || form.get('client_secret') !== entra.clientSecret) {
