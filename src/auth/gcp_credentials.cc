@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "auth/aws_sigv4/aws_sigv4.h"
 #include "auth/oidc_exchange.h"
 #include "common/log.h"
 #include "common/status_macros.h"
@@ -234,7 +235,12 @@ class DefaultCredentials {
     if (src == nullptr || !src->is_object()) {
       return absl::UnauthenticatedError(StrCat(origin, ": external_account credentials need credential_source"));
     }
-    ASSIGN_OR_RETURN(std::string subject, SubjectToken(http, *src, origin));
+    std::string subject;  // secret
+    if (src->Find("environment_id") != nullptr) {
+      ASSIGN_OR_RETURN(subject, AwsSubjectToken(http, *src, audience, origin, now));
+    } else {
+      ASSIGN_OR_RETURN(subject, SubjectToken(http, *src, origin));
+    }
     std::string_view sts = doc.GetString("token_url");
     std::string form = StrCat("grant_type=", FormEncode("urn:ietf:params:oauth:grant-type:token-exchange"),
                               "&audience=", FormEncode(audience), "&scope=", FormEncode(kGcpCloudPlatformScope),
@@ -300,12 +306,10 @@ class DefaultCredentials {
         return absl::UnauthenticatedError(StrCat("credential_source.url answered status ", resp->status));
       }
       raw = std::move(resp->body);
-    } else if (src.Find("environment_id") || src.Find("executable") || src.Find("certificate")) {
+    } else if (src.Find("executable") || src.Find("certificate")) {
       return absl::UnauthenticatedError(StrCat(origin, ": external_account credentials sourced from ",
-                                               src.Find("executable")    ? "an executable"
-                                               : src.Find("certificate") ? "an X.509 certificate"
-                                                                         : "AWS",
-                                               " are not supported (a credential_source file or url is)"));
+                                               src.Find("executable") ? "an executable" : "an X.509 certificate",
+                                               " are not supported (a credential_source file, url or AWS is)"));
     } else {
       return absl::UnauthenticatedError(StrCat(origin, ": credential_source needs file or url"));
     }
@@ -327,6 +331,141 @@ class DefaultCredentials {
     }
     if (token.empty()) return absl::UnauthenticatedError(StrCat(origin, ": the subject token is empty"));
     return token;
+  }
+
+  // Workload identity federation from AWS (credential_source.environment_id "aws1"): the
+  // subject token is an STS GetCallerIdentity request signed with the workload's AWS
+  // credentials, which Google's STS replays to AWS: {"url","method","headers":[{key,value}]}
+  // as JSON, percent-encoded. The region comes from AWS_REGION / AWS_DEFAULT_REGION, else the
+  // availability zone at region_url; the credentials from AWS_ACCESS_KEY_ID /
+  // AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN), else the role at `url` (EC2 instance
+  // metadata, with an IMDSv2 session token when imdsv2_session_token_url is given). The
+  // signed x-goog-cloud-target-resource header binds the request to this audience.
+  absl::StatusOr<std::string> AwsSubjectToken(HttpClient& http, const json::Value& src, std::string_view audience,
+                                              std::string_view origin, int64_t now) const {
+    std::string_view env_id = src.GetString("environment_id");
+    if (env_id != "aws1") {
+      return absl::UnauthenticatedError(StrCat(origin, ": credential_source.environment_id \"", FirstLine(env_id, 20),
+                                               "\" is not supported (aws1 is)"));
+    }
+    std::string_view verify_url = src.GetString("regional_cred_verification_url");
+    if (verify_url.empty()) {
+      return absl::UnauthenticatedError(StrCat(origin, ": credential_source needs regional_cred_verification_url"));
+    }
+    // Metadata URLs may only point at the instance metadata service (as Google's libraries
+    // require) or this machine (a local metadata proxy): the IMDS token and the role's
+    // credentials go nowhere else.
+    for (const char* field : {"region_url", "url", "imdsv2_session_token_url"}) {
+      std::string_view u = src.GetString(field);
+      if (u.empty()) continue;
+      bool ok = false;
+      for (std::string_view prefix : {"http://169.254.169.254/", "http://[fd00:ec2::254]/", "http://127.0.0.1:",
+                                      "http://127.0.0.1/", "http://localhost:", "http://localhost/", "http://[::1]:"}) {
+        ok = ok || u.starts_with(prefix);
+      }
+      if (!ok) {
+        return absl::UnauthenticatedError(StrCat(origin, ": credential_source.", field,
+                                                 " must be the instance metadata service (169.254.169.254, fd00:ec2::254) "
+                                                 "or loopback"));
+      }
+    }
+    std::string imds_token;  // secret
+    auto metadata = [&](std::string_view url) -> absl::StatusOr<std::string> {
+      if (imds_token.empty() && !src.GetString("imdsv2_session_token_url").empty()) {
+        HttpRequest put;
+        put.method = "PUT";
+        put.url = src.GetString("imdsv2_session_token_url");
+        put.headers = {{"x-aws-ec2-metadata-token-ttl-seconds", "300"}};
+        put.timeout_ms = kMetadataTimeoutMs;
+        auto t = http.Send(put);
+        if (!t.ok()) return absl::UnavailableError(StrCat("the IMDSv2 session token: ", ToStd(t.status().message())));
+        if (t->status != 200 || !HeaderSafe(t->body)) {
+          return absl::UnauthenticatedError(StrCat("the IMDSv2 session token request answered status ", t->status));
+        }
+        imds_token = std::string(StripWhitespace(t->body));
+      }
+      HttpRequest get;
+      get.url = url;
+      if (!imds_token.empty()) get.headers = {{"x-aws-ec2-metadata-token", imds_token}};
+      get.timeout_ms = kMetadataTimeoutMs;
+      auto r = http.Send(get);
+      if (!r.ok()) return absl::UnavailableError(StrCat(url, ": ", ToStd(r.status().message())));
+      if (r->status != 200) return absl::UnauthenticatedError(StrCat(url, " answered status ", r->status));
+      return std::move(r->body);
+    };
+    std::string region = env_("AWS_REGION");
+    if (region.empty()) region = env_("AWS_DEFAULT_REGION");
+    if (region.empty()) {
+      std::string_view region_url = src.GetString("region_url");
+      if (region_url.empty()) return absl::UnauthenticatedError(StrCat(origin, ": no AWS region (AWS_REGION, region_url)"));
+      ASSIGN_OR_RETURN(std::string zone, metadata(region_url));
+      std::string_view z = StripWhitespace(zone);
+      if (z.size() < 2) return absl::UnauthenticatedError("the availability zone from region_url is empty");
+      region = std::string(z.substr(0, z.size() - 1));  // us-east-1b -> us-east-1
+    }
+    if (!HeaderSafe(region) || region.find_first_of("/?#@") != std::string::npos) {
+      return absl::UnauthenticatedError("the AWS region holds characters a host name cannot");
+    }
+    AwsCredentials aws{env_("AWS_ACCESS_KEY_ID"), env_("AWS_SECRET_ACCESS_KEY"), env_("AWS_SESSION_TOKEN")};  // secrets
+    if (aws.access_key_id.empty() || aws.secret_access_key.empty()) {
+      std::string_view role_url = src.GetString("url");
+      if (role_url.empty()) {
+        return absl::UnauthenticatedError(StrCat(origin, ": no AWS credentials (AWS_ACCESS_KEY_ID, credential_source.url)"));
+      }
+      ASSIGN_OR_RETURN(std::string roles, metadata(role_url));
+      std::string role(StripWhitespace(std::string_view(roles).substr(0, roles.find('\n'))));
+      if (role.empty()) return absl::UnauthenticatedError("the instance has no IAM role");
+      std::string base(role_url);
+      while (!base.empty() && base.back() == '/') base.pop_back();
+      ASSIGN_OR_RETURN(std::string creds_text, metadata(StrCat(base, "/", role)));
+      auto creds = json::Parse(creds_text);
+      if (!creds.ok() || !creds->is_object()) return absl::UnauthenticatedError("the instance's role credentials are not JSON");
+      aws = {std::string(creds->GetString("AccessKeyId")), std::string(creds->GetString("SecretAccessKey")),
+             std::string(creds->GetString("Token"))};
+      if (aws.access_key_id.empty() || aws.secret_access_key.empty()) {
+        return absl::UnauthenticatedError("the instance's role credentials lack AccessKeyId / SecretAccessKey");
+      }
+    }
+    // The signed GetCallerIdentity request.
+    std::string url(verify_url);
+    if (size_t at = url.find("{region}"); at != std::string::npos) url.replace(at, 8, region);
+    std::string_view rest = url;
+    if (!rest.starts_with("https://")) {
+      return absl::UnauthenticatedError(StrCat(origin, ": regional_cred_verification_url must be https"));
+    }
+    rest.remove_prefix(8);
+    size_t host_end = rest.find_first_of("/?");
+    std::string host(rest.substr(0, host_end));
+    std::string path = host_end == std::string_view::npos ? std::string("/") : std::string(rest.substr(host_end));
+    if (path.front() == '?') path.insert(0, "/");
+    config::BackendAuth a;
+    a.aws_access_key_id = aws.access_key_id;
+    a.aws_secret_access_key = aws.secret_access_key;
+    a.aws_session_token = aws.session_token;
+    a.aws_region = region;
+    aws_sigv4_internal::SignerOptions opts;
+    opts.service = "sts";
+    opts.clock = [now] { return now; };
+    opts.extra_signed_headers = {"x-goog-cloud-target-resource"};
+    ASSIGN_OR_RETURN(auto signer, aws_sigv4_internal::NewAwsSigV4SignerWithOptions(a, std::move(opts)));
+    http::HeaderMap headers;
+    headers.Add("x-goog-cloud-target-resource", audience);
+    ASSIGN_OR_RETURN(http::HeaderMutation sig, signer->Sign(SigningRequest{"POST", host, path, headers, ""}));
+    json::Value list = json::Value::Array();
+    auto add = [&](std::string_view key, std::string_view value) {
+      json::Value h = json::Value::Object();
+      h.Set("key", json::Value::String(std::string(key)));
+      h.Set("value", json::Value::String(std::string(value)));
+      list.Append(std::move(h));
+    };
+    for (const auto& [name, value] : sig.set) add(name == "authorization" ? "Authorization" : name, value);
+    add("host", host);
+    add("x-goog-cloud-target-resource", audience);
+    json::Value request = json::Value::Object();
+    request.Set("url", json::Value::String(url));
+    request.Set("method", json::Value::String("POST"));
+    request.Set("headers", std::move(list));
+    return PercentEncode(json::Serialize(request));
   }
 
   // The instance's default service account, from the metadata server. Unavailable when no

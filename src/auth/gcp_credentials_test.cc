@@ -178,6 +178,63 @@ TEST(GcpDefaultCredentialsTest, ExternalAccountExchangesTheSubjectTokenAndImpers
   EXPECT_EQ(Msg(denied.status()).find("FEDERATED"), std::string::npos) << denied.status();
 }
 
+// Workload identity federation from AWS (environment_id aws1) on EC2: region and role
+// credentials from instance metadata (IMDSv2), the subject token a signed GetCallerIdentity.
+TEST(GcpDefaultCredentialsTest, ExternalAccountFromAwsSignsGetCallerIdentity) {
+  TempDir dir;
+  constexpr std::string_view kAudience = "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/aws/providers/acct";
+  std::string file = dir.Write(
+      "aws.json",
+      StrCat(R"({"type":"external_account","audience":")", kAudience,
+             R"(","subject_token_type":"urn:ietf:params:aws:token-type:aws4_request","token_url":"https://sts.test/v1/token",)"
+             R"("credential_source":{"environment_id":"aws1",)"
+             R"("region_url":"http://169.254.169.254/latest/meta-data/placement/availability-zone",)"
+             R"("url":"http://169.254.169.254/latest/meta-data/iam/security-credentials",)"
+             R"("imdsv2_session_token_url":"http://169.254.169.254/latest/api/token",)"
+             R"("regional_cred_verification_url":"https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15"}})"));
+  FakeHttp http;
+  http.answers["PUT http://169.254.169.254/latest/api/token"] = {200, "imds-session"};
+  http.answers["GET http://169.254.169.254/latest/meta-data/placement/availability-zone"] = {200, "ap-south-1b"};
+  http.answers["GET http://169.254.169.254/latest/meta-data/iam/security-credentials"] = {200, "ec2-role\n"};
+  http.answers["GET http://169.254.169.254/latest/meta-data/iam/security-credentials/ec2-role"] = {
+      200, R"({"Code":"Success","AccessKeyId":"ASIAEC2","SecretAccessKey":"ec2-secret","Token":"ec2-session"})"};
+  http.answers["POST https://sts.test/v1/token"] = {200, R"({"access_token":"sts.FROM-AWS","token_type":"Bearer","expires_in":3600})"};
+  auto t = NewGcpDefaultCredentialsMinter(Env({{"GOOGLE_APPLICATION_CREDENTIALS", file}}))(http, kNow);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->value, "sts.FROM-AWS");
+  ASSERT_EQ(http.seen.size(), 5u);
+  for (size_t i = 1; i < 4; ++i) EXPECT_EQ(http.seen[i].headers["x-aws-ec2-metadata-token"], "imds-session") << http.seen[i].url;
+  auto form = Form(http.seen[4].body);
+  EXPECT_EQ(form["subject_token_type"], "urn:ietf:params:aws:token-type:aws4_request");
+  // The subject token: the percent-encoded JSON of the signed request.
+  auto req = json::Parse(Form(StrCat("t=", form["subject_token"]))["t"]);  // percent-encoded once more
+  ASSERT_TRUE(req.ok()) << form["subject_token"];
+  EXPECT_EQ(req->GetString("url"), "https://sts.ap-south-1.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15");
+  EXPECT_EQ(req->GetString("method"), "POST");
+  std::map<std::string, std::string> headers;
+  for (const auto& h : req->Find("headers")->items()) headers[std::string(h.GetString("key"))] = std::string(h.GetString("value"));
+  EXPECT_EQ(headers["host"], "sts.ap-south-1.amazonaws.com");
+  EXPECT_EQ(headers["x-amz-security-token"], "ec2-session");
+  EXPECT_EQ(headers["x-amz-date"], "20261118T082000Z");
+  EXPECT_EQ(headers["x-goog-cloud-target-resource"], kAudience);
+  EXPECT_EQ(headers["Authorization"].rfind("AWS4-HMAC-SHA256 Credential=ASIAEC2/20261118/ap-south-1/sts/aws4_request, "
+                                           "SignedHeaders=host;x-amz-date;x-amz-security-token;x-goog-cloud-target-resource, Signature=",
+                                           0),
+            0u)
+      << headers["Authorization"];
+  EXPECT_EQ(form["subject_token"].find("ec2-secret"), std::string::npos);
+
+  // Keys and region from the environment: no metadata calls.
+  FakeHttp env_only;
+  env_only.answers["POST https://sts.test/v1/token"] = http.answers["POST https://sts.test/v1/token"];
+  auto e = NewGcpDefaultCredentialsMinter(Env({{"GOOGLE_APPLICATION_CREDENTIALS", file}, {"AWS_REGION", "us-west-2"},
+                                               {"AWS_ACCESS_KEY_ID", "AKIDENV"}, {"AWS_SECRET_ACCESS_KEY", "s"}}))(env_only, kNow);
+  ASSERT_TRUE(e.ok()) << e.status();
+  ASSERT_EQ(env_only.seen.size(), 1u);
+  std::string subject = Form(StrCat("t=", Form(env_only.seen[0].body)["subject_token"]))["t"];
+  EXPECT_NE(subject.find("Credential=AKIDENV/20261118/us-west-2/sts/"), std::string::npos) << subject;
+}
+
 // `gcloud auth application-default login --impersonate-service-account SA`: the user's login
 // (refresh-token grant) buys the service account's token at IAM Credentials, through the
 // delegates; the file's quota project goes along.
@@ -322,7 +379,11 @@ TEST(GcpDefaultCredentialsTest, ErrorsSayWhatIsMissingAndNeverQuoteSecrets) {
       {R"({"type":"external_account","audience":"a","subject_token_type":"t","credential_source":{"executable":{"command":"TOPSECRET"}}})",
        "sourced from an executable are not supported"},
       {R"({"type":"external_account","audience":"a","subject_token_type":"t","credential_source":{"environment_id":"aws1"}})",
-       "sourced from AWS are not supported"},
+       "credential_source needs regional_cred_verification_url"},
+      {R"({"type":"external_account","audience":"a","subject_token_type":"t","credential_source":{"environment_id":"aws2"}})",
+       "environment_id \"aws2\" is not supported"},
+      {R"({"type":"external_account","audience":"a","subject_token_type":"t","credential_source":{"environment_id":"aws1","regional_cred_verification_url":"https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15","url":"http://evil.test/creds"}})",
+       "credential_source.url must be the instance metadata service"},
       {R"({"type":"external_account","audience":"a","credential_source":{"file":"/x"}})", "need audience and subject_token_type"},
       {R"({"type":"external_account","audience":"a","subject_token_type":"t","credential_source":{"certificate":{"use_default_certificate_config":true}}})",
        "sourced from an X.509 certificate are not supported"},

@@ -33,8 +33,15 @@ const USER_LOGIN = {
 const SERVICE_ACCOUNT = 'vertex-caller@p.iam.gserviceaccount.com';
 const AUDIENCE = '//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/eks/providers/oidc';
 const PROJECTED_TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6YWk6c2x1aWNlIn0.projected-sig';
-// Nothing from the developer's or CI's own Google setup may leak in.
-const CLEAN_ENV = { GOOGLE_APPLICATION_CREDENTIALS: '', CLOUDSDK_CONFIG: '', GCE_METADATA_HOST: '', NO_GCE_CHECK: '' };
+// The AWS workload (an EC2 instance, an EKS pod) federating into Google from AWS.
+const AWS_WORKLOAD = {
+  accessKeyId: 'AKIAWORKLOADEXAMPLE', secretAccessKey: 'workload/secret/key/EXAMPLE+1', sessionToken: 'IQoJb3JpZ2luX2VjEXAMPLE//token==',
+};
+// Nothing from the developer's or CI's own Google or AWS setup may leak in.
+const CLEAN_ENV = {
+  GOOGLE_APPLICATION_CREDENTIALS: '', CLOUDSDK_CONFIG: '', GCE_METADATA_HOST: '', NO_GCE_CHECK: '',
+  AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_SESSION_TOKEN: '', AWS_REGION: '', AWS_DEFAULT_REGION: '',
+};
 
 function adcStack(envFor) {
   const state = { tmp: fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-gcp-adc-')) };
@@ -45,7 +52,10 @@ function adcStack(envFor) {
         vertex: () => startVertexSim({
           publicKey, clientEmail: 'unused@p.iam.gserviceaccount.com', project: 'p', region: 'us-central1',
           userLogin: USER_LOGIN,
-          federation: { audience: AUDIENCE, subjectToken: PROJECTED_TOKEN, serviceAccount: SERVICE_ACCOUNT },
+          federation: {
+            audience: AUDIENCE, subjectToken: PROJECTED_TOKEN, serviceAccount: SERVICE_ACCOUNT,
+            aws: { credentials: AWS_WORKLOAD, region: 'eu-west-1' },
+          },
         }),
       },
       config: (s) => ({
@@ -156,6 +166,43 @@ describe('GCPCredentials without a key file: Application Default Credentials', {
       assert.ok(sts.length >= 1 && iam.length >= 1, `STS ${sts.length}, generateAccessToken ${iam.length}`);
       for (const r of [...sts, ...iam]) assert.deepEqual(r.problems, []);
       s.assertNothingLogged([PROJECTED_TOKEN]);
+    }));
+  });
+
+  describe('workload identity federation from AWS (external_account with environment_id aws1)', () => {
+    // What `gcloud iam workload-identity-pools create-cred-config ... --aws` writes; the AWS
+    // credentials and region come from the environment (an EKS pod, ECS task, or keys).
+    const s = adcStack((sims, tmp) => {
+      const file = path.join(tmp, 'wif-aws.json');
+      fs.writeFileSync(file, JSON.stringify({
+        type: 'external_account', audience: AUDIENCE, subject_token_type: 'urn:ietf:params:aws:token-type:aws4_request',
+        token_url: `${sims.vertex.url}/v1/token`,
+        service_account_impersonation_url: `${sims.vertex.url}/v1/projects/-/serviceAccounts/${SERVICE_ACCOUNT}:generateAccessToken`,
+        credential_source: {
+          environment_id: 'aws1',
+          region_url: 'http://169.254.169.254/latest/meta-data/placement/availability-zone',
+          url: 'http://169.254.169.254/latest/meta-data/iam/security-credentials',
+          regional_cred_verification_url: 'https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15',
+        },
+      }));
+      return {
+        GOOGLE_APPLICATION_CREDENTIALS: file, NO_GCE_CHECK: 'true', AWS_REGION: 'eu-west-1',
+        AWS_ACCESS_KEY_ID: AWS_WORKLOAD.accessKeyId, AWS_SECRET_ACCESS_KEY: AWS_WORKLOAD.secretAccessKey,
+        AWS_SESSION_TOKEN: AWS_WORKLOAD.sessionToken,
+      };
+    });
+    before(s.start);
+    after(s.stop);
+    test('a signed GetCallerIdentity is the subject token; STS and impersonation follow', withGatewayLogs(() => s.stack.gw, async () => {
+      await s.call('impersonated');
+      const reqs = s.stack.sims.vertex.requests;
+      const sts = reqs.filter((r) => r.kind === 'sts:token-exchange');
+      assert.ok(sts.length >= 1, 'no token exchange');
+      for (const r of sts) {
+        assert.deepEqual(r.problems, []);
+        assert.equal(r.awsProblem, '', 'the AWS signature was not checked');
+      }
+      s.assertNothingLogged([AWS_WORKLOAD.secretAccessKey, AWS_WORKLOAD.sessionToken]);
     }));
   });
 

@@ -412,6 +412,9 @@ class AwsSigV4Signer final : public BackendSigner {
     if (options_.send_content_sha256) req.headers.emplace_back("x-amz-content-sha256", payload_hash);
     req.headers.emplace_back("x-amz-date", amz_date);
     if (!session_token.empty()) req.headers.emplace_back("x-amz-security-token", session_token);
+    for (const std::string& name : options_.extra_signed_headers) {
+      r.ForEachValue(name, [&](std::string_view value) { req.headers.emplace_back(name, value); });
+    }
 
     crypto::HmacSha256Key key = SigningKey(std::string_view(amz_date).substr(0, 8), secret);
     SignInto(req, Credentials{access_key_id, secret}, region_, options_.service, amz_date, payload_hash, &key, &sig);

@@ -56,6 +56,9 @@ struct SignerOptions {
   bool send_content_sha256 = false;
   UnixClock clock;  // nullptr: the system clock
   AwsCredentialSource source;  // nullptr: the auth config's static keys
+  // Headers of the request signed besides content-type, host and x-amz-* (lower-case names;
+  // e.g. x-goog-cloud-target-resource for Google's AWS workload identity federation).
+  std::vector<std::string> extra_signed_headers;
 };
 absl::StatusOr<std::unique_ptr<BackendSigner>> NewAwsSigV4SignerWithOptions(
     const config::BackendAuth& auth, SignerOptions options);

@@ -18,8 +18,10 @@
 //   metadata server; needs `Metadata-Flavor: Google` and the cloud-platform scope (403
 //   otherwise), answers with a Metadata-Flavor: Google header.
 // POST /v1/token  Google STS token exchange (workload identity federation, `federation` option:
-//   {audience, subjectToken, serviceAccount}): grant_type token-exchange, the audience, the
-//   subject token and its type, requested_token_type access_token and the cloud-platform scope.
+//   {audience, subjectToken, serviceAccount, aws?: {credentials, region}}): grant_type
+//   token-exchange, the audience, the subject token and its type, requested_token_type
+//   access_token and the cloud-platform scope. With `aws`, a subject token of type aws4_request
+//   (a signed STS GetCallerIdentity, as from AWS) is verified with @smithy/signature-v4.
 //   Issues a federated token that model calls refuse (403: this sim models a pool whose
 //   principals were granted no Vertex role of their own, the common setup), good only for
 // POST /v1/projects/-/serviceAccounts/{email}:generateAccessToken  (IAM Credentials; Bearer a
@@ -51,6 +53,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { answerAnthropic, checkCountTokensBody } from './anthropic.mjs';
+import { verifySigV4 } from './bedrock.mjs';
 import {
   embeddingFor, errorTrigger, isObject, makeAnswer, sendJson, shortHash, splitWords, startRecordingServer,
   wordCount, writeSse,
@@ -361,13 +364,19 @@ export async function startVertexSim({
     if (p === '/v1/token' && federation) {
       rec.kind = 'sts:token-exchange';
       const form = checkForm(rec);
+      const aws = form.get('subject_token_type') === 'urn:ietf:params:aws:token-type:aws4_request' && federation.aws;
       const want = {
         grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
         audience: federation.audience,
-        subject_token: federation.subjectToken,
-        subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+        ...(aws ? {} : { subject_token: federation.subjectToken, subject_token_type: 'urn:ietf:params:oauth:token-type:jwt' }),
         requested_token_type: 'urn:ietf:params:oauth:token-type:access_token',
       };
+      if (aws) {
+        // What Google's STS does with an AWS subject token: replay the signed GetCallerIdentity
+        // to AWS, which checks the signature; here @smithy/signature-v4 checks it.
+        rec.awsProblem = await checkAwsSubjectToken(form.get('subject_token'), federation);
+        if (rec.awsProblem) rec.problems.push(`aws subject token: ${rec.awsProblem}`);
+      }
       for (const [field, value] of Object.entries(want)) {
         if (form.get(field) !== value) rec.problems.push(`${field} ${field === 'subject_token' ? '(withheld)' : form.get(field)}, expected ${field === 'subject_token' ? 'the projected token' : value}`);
       }
@@ -622,4 +631,26 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const stop = async () => { await sim.close(); process.exit(0); };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+}
+
+// An AWS-sourced external_account subject token: the percent-encoded JSON of a signed STS
+// GetCallerIdentity request ({url, method, headers: [{key, value}]}) for federation.aws
+// ({credentials, region}); "" when it is sound, else what is wrong.
+async function checkAwsSubjectToken(token, federation) {
+  let req;
+  try { req = JSON.parse(decodeURIComponent(token ?? '')); } catch { return 'not percent-encoded JSON'; }
+  if (req.method !== 'POST') return `method ${req.method}`;
+  let url;
+  try { url = new URL(req.url); } catch { return `url ${req.url}`; }
+  const { region, credentials } = federation.aws;
+  if (url.protocol !== 'https:' || url.hostname !== `sts.${region}.amazonaws.com`) return `url ${req.url}`;
+  if (url.searchParams.get('Action') !== 'GetCallerIdentity' || url.searchParams.get('Version') !== '2011-06-15') return `query ${url.search}`;
+  if (!Array.isArray(req.headers)) return 'no headers list';
+  const headers = {};
+  for (const h of req.headers) headers[String(h.key).toLowerCase()] = h.value;
+  if (headers['x-goog-cloud-target-resource'] !== federation.audience) return 'x-goog-cloud-target-resource is not the audience';
+  if (!/x-goog-cloud-target-resource/.test(headers.authorization ?? '')) return 'x-goog-cloud-target-resource is not signed';
+  const rec = { method: 'POST', path: `${url.pathname}${url.search}`, url, headers, raw: Buffer.alloc(0) };
+  const v = await verifySigV4(rec, { credentials, region, service: 'sts' });
+  return v.valid ? '' : v.problem;
 }
