@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <map>
+#include <mutex>
 #include <optional>
 
 #include "auth/oidc_exchange.h"
@@ -214,14 +215,6 @@ class Chain {
   Chain(EnvLookup env, std::string region) : env_(std::move(env)), region_(std::move(region)) {}
 
   absl::StatusOr<Token> Mint(HttpClient& http, int64_t now) const {
-    // 0. A profile named in AWS_PROFILE comes before keys in the environment (the Go SDK's
-    // rule, so Envoy AI Gateway's ext_proc's; it is what makes credential_source = Environment
-    // useful).
-    if (!env_("AWS_PROFILE").empty()) {
-      auto shared = SharedFiles(http, now);
-      if (!shared.ok()) return shared.status();
-      return Note("the shared credentials file", std::move(**shared));
-    }
     // 1. Environment.
     if (std::string id = env_("AWS_ACCESS_KEY_ID"), secret = env_("AWS_SECRET_ACCESS_KEY");
         !id.empty() && !secret.empty()) {
@@ -461,6 +454,11 @@ class Chain {
     std::string home = env_("HOME");
     if (home.empty()) return absl::UnauthenticatedError(StrCat(who, ": HOME is not set, so the SSO token cache cannot be found"));
     const std::string cache = StrCat(home, "/.aws/sso/cache/", crypto::Sha1Hex(session.empty() ? start_url : session), ".json");
+    // One refresh of a cache at a time (every region's chain may read the same one), and a
+    // refresh whose write-back failed is remembered: its refresh token may have been rotated.
+    static std::mutex cache_mu;
+    static std::map<std::string, std::string>* refreshed_docs = new std::map<std::string, std::string>();
+    std::lock_guard<std::mutex> lock(cache_mu);
     auto text = ReadCredentialFile(cache, "the SSO token cache");
     if (!text.ok()) {
       return absl::UnauthenticatedError(StrCat(who, ": no cached IAM Identity Center login (", text.status().message(),
@@ -468,6 +466,16 @@ class Chain {
     }
     auto doc = json::Parse(*text);
     if (!doc.ok() || !doc->is_object()) return absl::UnauthenticatedError(StrCat(who, ": the SSO token cache ", cache, " is not JSON"));
+    if (auto it = refreshed_docs->find(cache); it != refreshed_docs->end()) {
+      auto mine = json::Parse(it->second);
+      auto file_expiry = SsoTime(doc->GetString("expiresAt"));
+      auto my_expiry = mine.ok() ? SsoTime(mine->GetString("expiresAt")) : absl::StatusOr<int64_t>(0);
+      if (mine.ok() && my_expiry.ok() && (!file_expiry.ok() || *my_expiry > *file_expiry)) {
+        doc = std::move(mine);
+      } else {
+        refreshed_docs->erase(it);  // the file is newer (the CLI logged in or refreshed): it wins
+      }
+    }
     std::string access_token(doc->GetString("accessToken"));  // secret
     auto expires = SsoTime(doc->GetString("expiresAt"));
     if (access_token.empty() || !expires.ok()) {
@@ -478,9 +486,13 @@ class Chain {
       if (refreshed.ok()) {
         access_token = std::string(doc->GetString("accessToken"));
         *expires = *refreshed;
-        if (auto w = WriteCacheFile(cache, json::Serialize(*doc)); !w.ok()) {
+        std::string text_out = json::Serialize(*doc);
+        if (auto w = WriteCacheFile(cache, text_out); !w.ok()) {
           log::Warn("aws credentials: ", who, ": the refreshed SSO token could not be written back to ", cache, ": ",
-                    w.message());
+                    w.message(), "; it is kept in memory");
+          (*refreshed_docs)[cache] = std::move(text_out);
+        } else {
+          refreshed_docs->erase(cache);
         }
       } else if (*expires > now) {
         log::Warn("aws credentials: ", who, ": refreshing the SSO token failed (", refreshed.status().message(),
@@ -579,11 +591,12 @@ class Chain {
     return ParseIso8601Utc(s);
   }
 
-  // Replaces `path` with `text` (owner-only) through a temporary file and a rename, so that a
-  // reader never sees half a token cache.
+  // Replaces `path` with `text` (owner-only) through a fresh temporary file beside it (created
+  // exclusively with a random name: no planted file or symlink is written through) and a
+  // rename, so that a reader never sees half a token cache.
   static absl::Status WriteCacheFile(const std::string& path, const std::string& text) {
-    std::string tmp = StrCat(path, ".sluice-", getpid(), ".tmp");
-    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    std::string tmp = StrCat(path, ".sluice-XXXXXX");
+    int fd = mkostemp(tmp.data(), O_CLOEXEC);  // O_CREAT | O_EXCL, mode 0600
     if (fd < 0) return absl::InternalError("cannot create a temporary file beside it");
     size_t done = 0;
     while (done < text.size()) {
@@ -592,11 +605,16 @@ class Chain {
       if (n <= 0) break;
       done += static_cast<size_t>(n);
     }
-    bool ok = done == text.size() && fsync(fd) == 0;
+    bool ok = done == text.size() && fchmod(fd, 0600) == 0 && fsync(fd) == 0;
     ok = close(fd) == 0 && ok;
     if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
       unlink(tmp.c_str());
       return absl::InternalError("cannot write it");
+    }
+    std::string dir = path.substr(0, path.rfind('/'));
+    if (int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+      fsync(dfd);
+      close(dfd);
     }
     return absl::OkStatus();
   }
@@ -868,12 +886,8 @@ TokenMinter NewAwsCredentialChainMinter(EnvLookup env, std::string region) {
   return [chain](HttpClient& http, int64_t now) -> absl::StatusOr<Token> {
     auto t = chain->Mint(http, now);
     if (!t.ok()) return t;
-    // The key id and session token go into request headers: a line break from any source
-    // (a file, a metadata answer) would inject headers upstream.
-    auto c = DecodeAwsCredentials(t->value);
-    if (!c.ok() || !HeaderSafe(c->access_key_id) || !HeaderSafe(c->secret_access_key) || !HeaderSafe(c->session_token)) {
-      return absl::UnauthenticatedError("the AWS credentials found hold control characters");
-    }
+    // A line break from any source (a file, a metadata answer) would inject headers upstream.
+    if (auto c = DecodeAwsCredentials(t->value); !c.ok()) return c.status();
     return t;
   };
 }
@@ -886,8 +900,14 @@ absl::StatusOr<AwsCredentials> DecodeAwsCredentials(std::string_view encoded) {
   size_t a = encoded.find('\n');
   size_t b = a == std::string_view::npos ? a : encoded.find('\n', a + 1);
   if (b == std::string_view::npos) return absl::InternalError("aws credentials: malformed");
-  return AwsCredentials{std::string(encoded.substr(0, a)), std::string(encoded.substr(a + 1, b - a - 1)),
-                        std::string(encoded.substr(b + 1))};
+  AwsCredentials c{std::string(encoded.substr(0, a)), std::string(encoded.substr(a + 1, b - a - 1)),
+                   std::string(encoded.substr(b + 1))};
+  // The key id and session token go into request headers (to STS when they are a role's
+  // source, to the backend otherwise): a line break from any source would inject headers.
+  if (!HeaderSafe(c.access_key_id) || !HeaderSafe(c.secret_access_key) || !HeaderSafe(c.session_token)) {
+    return absl::UnauthenticatedError("the AWS credentials found hold control characters");
+  }
+  return c;
 }
 
 
@@ -897,10 +917,7 @@ TokenMinter NewAwsOidcExchangeMinter(EnvLookup env, config::OidcExchange oidc, s
     ASSIGN_OR_RETURN(Token id, FetchOidcToken(http, oidc, now));
     auto t = chain->WebIdentityToken(http, id.value, oidc.aws_role_arn, oidc.session_name, now);
     if (!t.ok()) return t;
-    auto c = DecodeAwsCredentials(t->value);
-    if (!c.ok() || !HeaderSafe(c->access_key_id) || !HeaderSafe(c->secret_access_key) || !HeaderSafe(c->session_token)) {
-      return absl::UnauthenticatedError("STS answered credentials that hold control characters");
-    }
+    if (auto c = DecodeAwsCredentials(t->value); !c.ok()) return c.status();
     return t;
   };
 }

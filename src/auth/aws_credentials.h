@@ -1,8 +1,7 @@
 // The AWS SDKs' default credential chain, for an AWSCredentials policy that names no
 // credentials file (Envoy AI Gateway: "the SDK default chain is used"), which is how EKS
 // deployments (IRSA, Pod Identity), ECS tasks and EC2 instances get their keys. Tried in order,
-// every time the credentials are refreshed (a profile AWS_PROFILE names comes first, as in the
-// Go SDK that Envoy AI Gateway's ext_proc uses):
+// every time the credentials are refreshed:
 //   1. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN);
 //   2. web identity (IRSA): AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN -> STS
 //      AssumeRoleWithWebIdentity (AWS_ROLE_SESSION_NAME; endpoint AWS_ENDPOINT_URL_STS, else

@@ -416,11 +416,20 @@ TEST_F(SsoProfileTest, CachedTokenIsTradedForTheRolesKeys) {
   EXPECT_EQ(http.seen[0].headers.at("x-amz-sso_bearer_token"), "sso-access-1");
   EXPECT_EQ(http.seen[0].body, "");
 
-  // AWS_PROFILE wins over keys in the environment (the Go SDK's order).
+  // Keys in the environment still come first, AWS_PROFILE or not (botocore and the Go SDK).
   FakeHttp again;
-  again.answers[kPortal] = RoleCredentials("ASIASSO2");
-  auto over_env = Mint("dev", again, {{"AWS_ACCESS_KEY_ID", "AKIDENV"}, {"AWS_SECRET_ACCESS_KEY", "e"}});
-  EXPECT_EQ(Decoded(over_env).access_key_id, "ASIASSO2");
+  auto env_first = Mint("dev", again, {{"AWS_ACCESS_KEY_ID", "AKIDENV"}, {"AWS_SECRET_ACCESS_KEY", "e"}});
+  EXPECT_EQ(Decoded(env_first).access_key_id, "AKIDENV");
+  EXPECT_TRUE(again.seen.empty());
+
+  // Role credentials with a line break never reach STS as a role's source.
+  FakeHttp poisoned;
+  poisoned.answers[kPortal] = {200, StrCat(R"({"roleCredentials":{"accessKeyId":"ASIAX","secretAccessKey":"s",)",
+                                           R"("sessionToken":"tok\r\nx-injected: 1","expiration":)", (kNow + 3600) * 1000, "}}")};
+  auto bad = Mint("assumer", poisoned);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(std::string(bad.status().message()).find("control characters"), std::string::npos) << bad.status();
+  EXPECT_EQ(poisoned.seen.size(), 1u) << "STS was called with them";
 
   // A role whose source profile is an SSO profile: assumed with the SSO keys.
   FakeHttp chained;
@@ -480,6 +489,19 @@ TEST_F(SsoProfileTest, TokenAboutToExpireIsRefreshedAndWrittenBack) {
   auto old = Mint("dev", refused);
   ASSERT_TRUE(old.ok()) << old.status();
   EXPECT_EQ(refused.seen.back().headers.at("x-amz-sso_bearer_token"), "sso-access-1");
+  // A client registration that has expired is not used to refresh.
+  WriteSessionCache(kNow + 60);
+  {
+    std::ifstream in(session_cache_);
+    auto d = json::Parse(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()));
+    ASSERT_TRUE(d.ok());
+    d->Set("registrationExpiresAt", json::Value::String(FormatIso8601Utc(kNow - 1)));
+    std::ofstream(session_cache_) << json::Serialize(*d);
+  }
+  FakeHttp unregistered;
+  unregistered.answers[kPortal] = RoleCredentials("ASIAUNREG");
+  EXPECT_EQ(Decoded(Mint("dev", unregistered)).access_key_id, "ASIAUNREG");
+  ASSERT_EQ(unregistered.seen.size(), 1u) << "a refresh with an expired registration was tried";
   // ... and once it has expired, the error says to log in again.
   WriteSessionCache(kNow - 10);
   FakeHttp expired;
@@ -548,19 +570,24 @@ TEST(AwsCredentialChainTest, RoleWithCredentialSource) {
                                  "[profile ecs]\nrole_arn = arn:aws:iam::1:role/from-ecs\ncredential_source = EcsContainer\n\n"
                                  "[profile both]\nrole_arn = arn:aws:iam::1:role/x\ncredential_source = Environment\n"
                                  "source_profile = env\n\n"
-                                 "[profile odd]\nrole_arn = arn:aws:iam::1:role/x\ncredential_source = Ec2\n");
+                                 "[profile odd]\nrole_arn = arn:aws:iam::1:role/x\ncredential_source = Ec2\n\n"
+                                 "[profile ec2]\nrole_arn = arn:aws:iam::1:role/from-ec2\ncredential_source = Ec2InstanceMetadata\n");
   std::string answer = kStsAnswer;
   answer.replace(answer.find("AssumeRoleWithWebIdentityResponse"), 33, "AssumeRoleResponse");
   FakeHttp http;
   http.answers["POST https://sts.us-east-1.amazonaws.com/"] = {200, answer};
-  auto env = NewAwsCredentialChainMinter(Env({{"AWS_CONFIG_FILE", config}, {"AWS_PROFILE", "env"},
-                                              {"AWS_ACCESS_KEY_ID", "AKIDENVSRC"}, {"AWS_SECRET_ACCESS_KEY", "s"}}),
-                                         "us-east-1")(http, kNow);
-  ASSERT_TRUE(env.ok()) << env.status();
-  EXPECT_EQ(Decoded(env).access_key_id, "ASIAWEBIDENTITY");
-  ASSERT_EQ(http.seen.size(), 1u);
-  EXPECT_NE(http.seen[0].body.find("role%2Ffrom-env"), std::string::npos);
-  EXPECT_EQ(http.seen[0].headers.at("authorization").rfind("AWS4-HMAC-SHA256 Credential=AKIDENVSRC/", 0), 0u);
+  // Ec2InstanceMetadata: the instance role's keys assume the profile's role.
+  http.answers["PUT http://169.254.169.254/latest/api/token"] = {200, "imds"};
+  http.answers["GET http://169.254.169.254/latest/meta-data/iam/security-credentials/"] = {200, "ec2-role"};
+  http.answers["GET http://169.254.169.254/latest/meta-data/iam/security-credentials/ec2-role"] = {
+      200, R"({"Code":"Success","AccessKeyId":"ASIAEC2SRC","SecretAccessKey":"e","Token":"ec2-tok","Expiration":"2026-11-18T09:20:00Z"})"};
+  auto ec2 = NewAwsCredentialChainMinter(Env({{"AWS_CONFIG_FILE", config}, {"AWS_PROFILE", "ec2"}}), "us-east-1")(http, kNow);
+  ASSERT_TRUE(ec2.ok()) << ec2.status();
+  EXPECT_EQ(Decoded(ec2).access_key_id, "ASIAWEBIDENTITY");
+  ASSERT_EQ(http.seen.size(), 4u);
+  EXPECT_NE(http.seen[3].body.find("role%2Ffrom-ec2"), std::string::npos) << http.seen[3].body;
+  EXPECT_EQ(http.seen[3].headers.at("authorization").rfind("AWS4-HMAC-SHA256 Credential=ASIAEC2SRC/", 0), 0u);
+  http.seen.clear();
 
   http.answers["GET http://169.254.170.2/v2/creds"] = {
       200, R"({"AccessKeyId":"ASIATASK","SecretAccessKey":"t","Token":"task-token","Expiration":"2026-11-18T09:20:00Z"})"};
@@ -568,9 +595,9 @@ TEST(AwsCredentialChainTest, RoleWithCredentialSource) {
                                               {"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/creds"}}),
                                          "us-east-1")(http, kNow);
   ASSERT_TRUE(ecs.ok()) << ecs.status();
-  ASSERT_EQ(http.seen.size(), 3u);
-  EXPECT_EQ(http.seen[2].headers.at("authorization").rfind("AWS4-HMAC-SHA256 Credential=ASIATASK/", 0), 0u);
-  EXPECT_EQ(http.seen[2].headers.at("x-amz-security-token"), "task-token");
+  ASSERT_EQ(http.seen.size(), 2u);
+  EXPECT_EQ(http.seen[1].headers.at("authorization").rfind("AWS4-HMAC-SHA256 Credential=ASIATASK/", 0), 0u);
+  EXPECT_EQ(http.seen[1].headers.at("x-amz-security-token"), "task-token");
 
   for (auto [profile, want] : {std::pair{"both", "both source_profile and credential_source"},
                                {"odd", "credential_source Ec2 is not one of"},

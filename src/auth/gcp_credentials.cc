@@ -566,7 +566,8 @@ TokenMinter NewGcpOidcExchangeMinter(config::OidcExchange oidc, std::string sts_
     ASSIGN_OR_RETURN(Token federated, ReadTokenAnswer(http.Send(r), "Google STS (token exchange)", now, 3600));
     if (!HeaderSafe(federated.value)) return absl::UnauthenticatedError("Google STS answered an unusable access_token");
     if (oidc.gcp_service_account.empty()) return federated;
-    std::string url = StrCat(iam_url, "/v1/projects/-/serviceAccounts/", oidc.gcp_service_account, ":generateAccessToken");
+    std::string url = StrCat(iam_url, "/v1/projects/-/serviceAccounts/", PercentEncode(oidc.gcp_service_account, "@"),
+                             ":generateAccessToken");
     return ImpersonateServiceAccount(http, url, federated.value, 3600, {});
   };
 }

@@ -283,6 +283,9 @@ TEST(GcpDefaultCredentialsTest, ImpersonatedServiceAccountFromAUserLogin) {
   EXPECT_EQ(k->value, "ya29.as-sa-2");
   ASSERT_EQ(http2.seen.size(), 2u);
   EXPECT_EQ(http2.seen[1].headers["authorization"], "Bearer ya29.key-token");
+  auto body2 = json::Parse(http2.seen[1].body);
+  ASSERT_TRUE(body2.ok());
+  EXPECT_EQ(body2->Find("delegates"), nullptr) << "no delegates in the file, none sent";
 }
 
 // A URL source (Azure's instance metadata, say) answering JSON, without impersonation: the STS

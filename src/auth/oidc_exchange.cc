@@ -1,5 +1,6 @@
 #include "auth/oidc_exchange.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "common/status_macros.h"
@@ -13,6 +14,7 @@ namespace {
 
 constexpr int kOidcTimeoutMs = 10000;
 constexpr int64_t kDefaultLifetimeSeconds = 3600;  // a token answer without expires_in
+constexpr int64_t kMaxLifetimeSeconds = 24 * 3600;
 
 std::string TrimSlash(std::string s) {
   while (!s.empty() && s.back() == '/') s.pop_back();
@@ -42,8 +44,9 @@ absl::StatusOr<std::string> TokenEndpoint(HttpClient& http, const config::OidcEx
                                              FirstLine(doc->GetString("issuer"), 200), "\", not the configured one"));
   }
   std::string endpoint(doc->GetString("token_endpoint"));
-  if (!endpoint.starts_with("https://") && !endpoint.starts_with("http://")) {
-    return absl::UnauthenticatedError(StrCat("OIDC discovery at ", url, " names no token_endpoint"));
+  if (!HttpsOrLoopbackUrl(endpoint)) {
+    return absl::UnauthenticatedError(StrCat("OIDC discovery at ", url, " names no https token_endpoint (\"",
+                                             FirstLine(endpoint, 200), "\")"));
   }
   return endpoint;
 }
@@ -51,6 +54,11 @@ absl::StatusOr<std::string> TokenEndpoint(HttpClient& http, const config::OidcEx
 }  // namespace
 
 absl::StatusOr<Token> FetchOidcToken(HttpClient& http, const config::OidcExchange& oidc, int64_t now) {
+  for (const std::string* u : {&oidc.issuer, &oidc.token_endpoint}) {
+    if (!u->empty() && !HttpsOrLoopbackUrl(*u)) {
+      return absl::InvalidArgumentError(StrCat("OIDC: ", FirstLine(*u, 200), " is not an https URL (or loopback)"));
+    }
+  }
   ASSIGN_OR_RETURN(std::string endpoint, TokenEndpoint(http, oidc));
   std::string form = "grant_type=client_credentials";
   if (!oidc.scopes.empty()) {
@@ -103,7 +111,7 @@ absl::StatusOr<Token> FetchOidcToken(HttpClient& http, const config::OidcExchang
       const std::string& text = e->as_string();
       if (std::from_chars(text.data(), text.data() + text.size(), v).ec != std::errc()) v = 0;
     }
-    if (v > 0) lifetime = v;
+    if (v > 0) lifetime = std::min(v, kMaxLifetimeSeconds);
   }
   return Token{std::move(token), now + lifetime};
 }

@@ -8,7 +8,8 @@
 //
 // The token endpoint is the configured tokenEndpoint, else the one the provider's discovery
 // document ({issuer}/.well-known/openid-configuration) names; a document whose "issuer" is not
-// the configured issuer is refused (OpenID Connect Discovery 1.0 §4.3). The client
+// the configured issuer is refused (OpenID Connect Discovery 1.0 §4.3); every URL that gets the
+// client secret must be https (plain http only to loopback). The client
 // authenticates with HTTP Basic (RFC 6749 §2.3.1); when the provider refuses that with
 // invalid_client, once more with the credentials in the form, as Go's oauth2 package does.
 // Errors name the provider and its error code, never the client secret or a token.
@@ -20,7 +21,7 @@
 
 namespace sluice::auth {
 
-// One access token (value) with its expiry (expires_in, else an hour).
+// One access token (value) with its expiry (expires_in, at most a day; else an hour).
 absl::StatusOr<Token> FetchOidcToken(HttpClient& http, const config::OidcExchange& oidc, int64_t now);
 
 }  // namespace sluice::auth

@@ -89,6 +89,21 @@ TEST(OidcExchangeTest, RefusesADiscoveryDocumentForAnotherIssuer) {
   EXPECT_NE(std::string(t.status().message()).find("not the configured one"), std::string::npos) << t.status();
   EXPECT_EQ(http.seen.size(), 1u) << "the secret went nowhere";
 
+  // The client secret goes to https only (plain http to loopback): a discovered or configured
+  // http endpoint elsewhere is refused before anything is sent.
+  FakeHttp plain;
+  plain.answers["GET https://idp.test/realms/ai/.well-known/openid-configuration"] = {
+      200, R"({"issuer":"https://idp.test/realms/ai","token_endpoint":"http://idp.test/token"})"};
+  auto clear = FetchOidcToken(plain, Oidc(), kNow);
+  ASSERT_FALSE(clear.ok());
+  EXPECT_NE(std::string(clear.status().message()).find("no https token_endpoint"), std::string::npos) << clear.status();
+  EXPECT_EQ(plain.seen.size(), 1u);
+  auto o = Oidc();
+  o.token_endpoint = "http://idp.test/token";
+  FakeHttp none;
+  EXPECT_FALSE(FetchOidcToken(none, o, kNow).ok());
+  EXPECT_TRUE(none.seen.empty());
+
   FakeHttp bad;
   bad.answers["GET https://idp.test/realms/ai/.well-known/openid-configuration"] = Discovery();
   bad.answers[kTokenUrl] = {200, "{\"access_token\":\"a\\r\\nx-injected: 1\"}"};
@@ -139,7 +154,15 @@ TEST(OidcExchangeTest, GcpExchangesAtStsAndImpersonates) {
   EXPECT_NE(http.seen[1].body.find("subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Ajwt"), std::string::npos);
   EXPECT_NE(http.seen[1].body.find("audience=%2F%2Fiam.googleapis.com%2Fprojects%2F123%2Flocations%2Fglobal%2FworkloadIdentityPools%2Fpool%2Fproviders%2Fidp"),
             std::string::npos) << http.seen[1].body;
+  EXPECT_NE(http.seen[1].body.find("scope=https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fcloud-platform"), std::string::npos);
+  EXPECT_NE(http.seen[1].body.find("requested_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token"),
+            std::string::npos);
+  EXPECT_NE(http.seen[1].body.find("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange"), std::string::npos);
   EXPECT_EQ(http.seen[2].headers.at("authorization"), "Bearer sts.FEDERATED");
+  auto body = json::Parse(http.seen[2].body);
+  ASSERT_TRUE(body.ok());
+  EXPECT_EQ(body->GetString("lifetime"), "3600s");
+  EXPECT_EQ(body->Find("delegates"), nullptr);
 
   // Without impersonation the federated token is the answer.
   o.gcp_service_account.clear();

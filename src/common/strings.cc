@@ -51,6 +51,18 @@ bool HeaderSafe(std::string_view v) {
   return true;
 }
 
+bool HttpsOrLoopbackUrl(std::string_view url) {
+  for (char ch : url) {
+    if (static_cast<unsigned char>(ch) <= 0x20 || ch == 0x7f) return false;
+  }
+  if (url.starts_with("https://")) return url.size() > 8;
+  for (std::string_view local : {"http://127.0.0.1:", "http://127.0.0.1/", "http://localhost:", "http://localhost/",
+                                 "http://[::1]:", "http://[::1]/"}) {
+    if (url.starts_with(local)) return true;
+  }
+  return url == "http://127.0.0.1" || url == "http://localhost" || url == "http://[::1]";
+}
+
 std::string FirstLine(std::string_view s, size_t max) {
   s = s.substr(0, std::min(s.find_first_of("\r\n"), max));
   return std::string(s);

@@ -73,6 +73,10 @@ bool SplitHostPort(std::string_view hostport, std::string_view* host, std::strin
 // A value that may go into a request header: no line breaks or other control characters.
 bool HeaderSafe(std::string_view v);
 
+// A URL a secret may be sent to: https, or plain http to loopback (127.0.0.1, localhost,
+// [::1]); no whitespace or control characters.
+bool HttpsOrLoopbackUrl(std::string_view url);
+
 // The first line of a remote party's message, at most `max` bytes: for error messages and logs.
 std::string FirstLine(std::string_view s, size_t max = 300);
 

@@ -209,7 +209,7 @@ sso_registration_scopes = sso:account:access
         expiresAt: new Date(Date.now() + 60e3).toISOString().replace(/\.\d{3}Z$/, 'Z'),
         clientId: sso.clientId, clientSecret: sso.clientSecret, refreshToken: sso.refreshToken,
         registrationExpiresAt: new Date(Date.now() + 30 * 86400e3).toISOString(),
-      }), { mode: 0o600 });
+      }), { mode: 0o644 });  // as a careless umask left it: the write-back must tighten it
       const url = `http://127.0.0.1:${sims.identity.port}`;
       return { AWS_PROFILE: 'dev', AWS_ENDPOINT_URL_SSO: url, AWS_ENDPOINT_URL_SSO_OIDC: url };
     },
@@ -232,6 +232,7 @@ sso_registration_scopes = sso:account:access
     assert.ok(Date.parse(cached.expiresAt) > Date.now() + 7 * 3600e3, cached.expiresAt);
     assert.equal(cached.startUrl, 'https://corp.awsapps.com/start');
     assert.equal(fs.statSync(cacheFile).mode & 0o777, 0o600);
+    assert.deepEqual(fs.readdirSync(path.dirname(cacheFile)), [path.basename(cacheFile)], 'a temporary file was left behind');
     const logs = s.stack.gw.logs();
     for (const secret of [sso.accessToken, sso.refreshToken, sso.clientSecret, s.creds.secretAccessKey]) {
       assert.equal(logs.includes(secret), false, 'a secret reached the log');

@@ -180,6 +180,33 @@ absl::StatusOr<AutoConfig> GenerateAutoConfig(EnvLookup env, int port) {
                       ", tenantID: ", Quote(Get(env, "AZURE_TENANT_ID")), "}\n"),
                "", "", StrCat("Azure OpenAI at ", endpoint, " (workload identity)")};
     providers.push_back(std::move(p));
+  } else if (!Get(env, "AZURE_OPENAI_ENDPOINT").empty() && !Get(env, "AZURE_CLIENT_SECRET").empty() &&
+             !Get(env, "AZURE_CLIENT_ID").empty() && !Get(env, "AZURE_TENANT_ID").empty()) {
+    // A service principal's secret in the environment (Azure SDKs' EnvironmentCredential).
+    std::string endpoint = Get(env, "AZURE_OPENAI_ENDPOINT");
+    auto url = ParseUrl(endpoint);
+    if (!url.ok()) return absl::InvalidArgumentError(StrCat("AZURE_OPENAI_ENDPOINT: ", url.status().message()));
+    Provider p{"azure-openai", "AzureOpenAI", Get(env, "OPENAI_API_VERSION", "2024-10-21"), "", *url, "",
+               StrCat("  type: AzureCredentials\n  azureCredentials: {clientID: ", Quote(Get(env, "AZURE_CLIENT_ID")),
+                      ", tenantID: ", Quote(Get(env, "AZURE_TENANT_ID")),
+                      ", clientSecretRef: {name: azure-openai-credentials}}\n"),
+               "  client-secret: \"${AZURE_CLIENT_SECRET}\"\n", "",
+               StrCat("Azure OpenAI at ", endpoint, " (Entra client secret)")};
+    providers.push_back(std::move(p));
+  } else if (!Get(env, "AZURE_OPENAI_ENDPOINT").empty() &&
+             (!Get(env, "IDENTITY_ENDPOINT").empty() || !Get(env, "AZURE_CLIENT_ID").empty())) {
+    // Keyless Azure OpenAI with a managed identity: App Service / Functions / Container Apps
+    // (IDENTITY_ENDPOINT), or a user-assigned identity named by AZURE_CLIENT_ID (VMs, AKS
+    // nodes, through the instance metadata service); without AZURE_CLIENT_ID, the
+    // system-assigned one.
+    std::string endpoint = Get(env, "AZURE_OPENAI_ENDPOINT");
+    auto url = ParseUrl(endpoint);
+    if (!url.ok()) return absl::InvalidArgumentError(StrCat("AZURE_OPENAI_ENDPOINT: ", url.status().message()));
+    Provider p{"azure-openai", "AzureOpenAI", Get(env, "OPENAI_API_VERSION", "2024-10-21"), "", *url, "",
+               StrCat("  type: AzureCredentials\n  azureCredentials: {clientID: ", Quote(Get(env, "AZURE_CLIENT_ID")),
+                      ", tenantID: ", Quote(Get(env, "AZURE_TENANT_ID")), "}\n"),
+               "", "", StrCat("Azure OpenAI at ", endpoint, " (managed identity)")};
+    providers.push_back(std::move(p));
   } else if (!Get(env, "OPENAI_API_KEY").empty()) {
     std::string base = Get(env, "OPENAI_BASE_URL", "https://api.openai.com/v1");
     auto url = ParseUrl(base);

@@ -1,5 +1,7 @@
 #include "compiler/resources/resources.h"
 
+#include "auth/oidc_exchange.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -900,8 +902,8 @@ class Builder {
     if (!GetString(c, provider, "issuer", pp, &out->issuer, true)) return false;
     GetString(c, provider, "tokenEndpoint", pp, &out->token_endpoint);
     for (auto [field, url] : {std::pair{"issuer", &out->issuer}, {"tokenEndpoint", &out->token_endpoint}}) {
-      if (!url->empty() && !url->starts_with("https://") && !url->starts_with("http://")) {
-        c.Error(provider->Find(field), Path(pp, field), "must be an http(s) URL");
+      if (!url->empty() && !HttpsOrLoopbackUrl(*url)) {
+        c.Error(provider->Find(field), Path(pp, field), "must be an https URL (plain http only to loopback)");
         return false;
       }
     }
@@ -941,7 +943,13 @@ class Builder {
       }
       if (!DecodeOidcExchange(c, ox, op, {"awsRoleArn"}, &auth->oidc)) return;
       if (!GetString(c, ox, "awsRoleArn", op, &auth->oidc.aws_role_arn, true)) return;
-      auth->oidc.session_name = StrCat("ai-gateway-", c.r->name);  // as Envoy AI Gateway's controller names it
+      // As Envoy AI Gateway's controller names it, within STS's limits (64 of [\w+=,.@-]).
+      std::string session = StrCat("ai-gateway-", c.r->name);
+      for (char& ch : session) {
+        if (!absl::ascii_isalnum(static_cast<unsigned char>(ch)) && std::string_view("_+=,.@-").find(ch) == std::string_view::npos)
+          ch = '-';
+      }
+      auth->oidc.session_name = session.substr(0, 64);
       auth->type = config::BackendAuth::Type::kAWS;
       return;
     }
@@ -1054,12 +1062,19 @@ class Builder {
                                            pool, "/providers/", provider);
       if (const Node* sai = GetMap(c, wif, "serviceAccountImpersonation", wp)) {
         const std::string sp = Path(wp, "serviceAccountImpersonation");
-        CheckFields(c, sai, sp, {"serviceAccountName"});
-        std::string account;
+        CheckFields(c, sai, sp, {"serviceAccountName", "serviceAccountProjectName"});
+        std::string account, account_project = auth->gcp_project;
         if (!GetString(c, sai, "serviceAccountName", sp, &account, true)) return;
-        // A name within projectName, as Envoy AI Gateway builds the email; a full email as is.
-        auth->oidc.gcp_service_account =
-            account.find('@') == std::string::npos ? StrCat(account, "@", auth->gcp_project, ".iam.gserviceaccount.com") : account;
+        GetString(c, sai, "serviceAccountProjectName", sp, &account_project);  // v1alpha1
+        // A name within the project, as Envoy AI Gateway builds the email; a full email as is.
+        auth->oidc.gcp_service_account = account.find('@') == std::string::npos
+                                             ? StrCat(account, "@", account_project, ".iam.gserviceaccount.com")
+                                             : account;
+        if (!HeaderSafe(auth->oidc.gcp_service_account) ||
+            auth->oidc.gcp_service_account.find_first_of("/?# ") != std::string::npos) {
+          c.Error(sai, Path(sp, "serviceAccountName"), "is not a service account name or email");
+          return;
+        }
       }
       auth->type = config::BackendAuth::Type::kGCP;
       return;

@@ -558,6 +558,43 @@ TEST(AutoConfigTest, AzureWorkloadIdentityWithoutAKey) {
   EXPECT_TRUE(c.backends[0].auth.azure_client_secret.empty());
 }
 
+// Keyless Azure OpenAI with a managed identity: App Service's IDENTITY_ENDPOINT, or a
+// user-assigned identity's AZURE_CLIENT_ID, with the endpoint; an endpoint alone stays off.
+TEST(AutoConfigTest, AzureManagedIdentityWithoutAKey) {
+  TestEnv() = {{"AZURE_OPENAI_ENDPOINT", "https://my-aoai.openai.azure.com"},
+               {"IDENTITY_ENDPOINT", "http://localhost:42356/msi/token"}, {"IDENTITY_HEADER", "h"}};
+  std::string yaml;
+  Diagnostics diags;
+  config::Config c = BuildAutoConfig(&yaml, &diags);
+  ASSERT_FALSE(diags.HasErrors()) << All(diags) << yaml;
+  ASSERT_EQ(c.backends.size(), 1u);
+  EXPECT_EQ(c.backends[0].schema, config::ApiSchema::kAzureOpenAI);
+  EXPECT_EQ(c.backends[0].auth.type, config::BackendAuth::Type::kAzureToken);
+  EXPECT_EQ(c.backends[0].auth.azure_client_id, "");  // the system-assigned identity
+  EXPECT_TRUE(c.backends[0].auth.azure_client_secret.empty());
+
+  TestEnv() = {{"AZURE_OPENAI_ENDPOINT", "https://my-aoai.openai.azure.com"}, {"AZURE_CLIENT_ID", "user-assigned-1"}};
+  c = BuildAutoConfig(&yaml, &diags);
+  ASSERT_FALSE(diags.HasErrors()) << All(diags) << yaml;
+  ASSERT_EQ(c.backends.size(), 1u);
+  EXPECT_EQ(c.backends[0].auth.azure_client_id, "user-assigned-1");
+
+  // A service principal's secret in the environment: the client-credentials grant.
+  TestEnv() = {{"AZURE_OPENAI_ENDPOINT", "https://my-aoai.openai.azure.com"}, {"AZURE_CLIENT_ID", "sp-1"},
+               {"AZURE_TENANT_ID", "t-1"}, {"AZURE_CLIENT_SECRET", "SPSECRET"}};
+  c = BuildAutoConfig(&yaml, &diags);
+  ASSERT_FALSE(diags.HasErrors()) << All(diags) << yaml;
+  ASSERT_EQ(c.backends.size(), 1u);
+  EXPECT_EQ(c.backends[0].auth.azure_client_secret, "SPSECRET");
+  EXPECT_EQ(c.backends[0].auth.azure_tenant_id, "t-1");
+  EXPECT_EQ(yaml.find("SPSECRET"), std::string::npos) << "the secret is substituted at load, not written";
+
+  TestEnv() = {{"AZURE_OPENAI_ENDPOINT", "https://my-aoai.openai.azure.com"}, {"OPENAI_API_KEY", "sk-x"}};
+  c = BuildAutoConfig(&yaml, &diags);
+  ASSERT_EQ(c.backends.size(), 1u);
+  EXPECT_EQ(c.backends[0].schema, config::ApiSchema::kOpenAI) << "an endpoint alone is no identity";
+}
+
 // Vertex without a key file: GOOGLE_CLOUD_PROJECT turns it on with Application Default
 // Credentials (gcloud's login, GKE Workload Identity, ...), found by the gateway at run time. A
 // user login named by GOOGLE_APPLICATION_CREDENTIALS is not put in the config either, and names
@@ -669,6 +706,20 @@ stringData: {client-secret: idp-s3cret}
   EXPECT_EQ(o.gcp_service_account, "vertex-caller@my-proj.iam.gserviceaccount.com");
   EXPECT_FALSE(wif.backends[0].auth.gcp_default_credentials);
 
+  // v1alpha1 named the account's project separately.
+  Diagnostics v1a1;
+  config::Config alpha = Build(base + R"(    workloadIdentityFederationConfig:
+      projectID: "123456"
+      workloadIdentityPoolName: pool
+      workloadIdentityProviderName: prov
+      serviceAccountImpersonation: {serviceAccountName: caller, serviceAccountProjectName: other-proj}
+      oidcExchangeToken:
+        oidc: {provider: {issuer: "https://idp.test"}, clientID: gw, clientSecret: {name: idp-client}}
+)" + oidc_secret,
+                               &v1a1);
+  ASSERT_FALSE(v1a1.HasErrors()) << All(v1a1);
+  EXPECT_EQ(alpha.backends.at(0).auth.oidc.gcp_service_account, "caller@other-proj.iam.gserviceaccount.com");
+
   // Mistakes are named by field.
   for (auto [extra, want] : std::initializer_list<std::pair<std::string, std::string>>{
            {"      projectID: \"1\"\n      workloadIdentityPoolName: p\n",
@@ -681,7 +732,10 @@ stringData: {client-secret: idp-s3cret}
             "oidcExchangeToken.oidc.clientSecret: Secret default/nope not found"},
            {"      projectID: \"1\"\n      workloadIdentityPoolName: p\n      workloadIdentityProviderName: q\n"
             "      oidcExchangeToken: {oidc: {provider: {issuer: \"idp.test\"}, clientID: c, clientSecret: {name: idp-client}}}\n",
-            "oidc.provider.issuer: must be an http(s) URL"},
+            "oidc.provider.issuer: must be an https URL"},
+           {"      projectID: \"1\"\n      workloadIdentityPoolName: p\n      workloadIdentityProviderName: q\n"
+            "      oidcExchangeToken: {oidc: {provider: {issuer: \"http://idp.test\"}, clientID: c, clientSecret: {name: idp-client}}}\n",
+            "oidc.provider.issuer: must be an https URL (plain http only to loopback)"},
        }) {
     Diagnostics d;
     Build(base + "    workloadIdentityFederationConfig:\n" + extra + oidc_secret, &d);
