@@ -111,4 +111,28 @@ bool ParseAwsCredentialsFile(std::string_view text, std::string_view profile, Ba
   return true;
 }
 
+std::string_view DefaultOverrideHeader(BackendAuth::Type type) {
+  switch (type) {
+    case BackendAuth::Type::kAPIKey: return "x-aigw-api-key";
+    case BackendAuth::Type::kAnthropicAPIKey: return "x-aigw-anthropic-api-key";
+    case BackendAuth::Type::kAzureAPIKey: return "x-aigw-azure-api-key";
+    case BackendAuth::Type::kAzureToken: return "x-aigw-azure-access-token";
+    case BackendAuth::Type::kGCP: return "x-aigw-gcp-access-token";
+    case BackendAuth::Type::kAWS: return "x-aigw-aws-";
+    case BackendAuth::Type::kNone: break;
+  }
+  return {};
+}
+
+std::string_view DefaultOverrideMetadataKey(BackendAuth::Type type) {
+  return type == BackendAuth::Type::kAWS ? std::string_view("x-aigw-aws-credentials") : DefaultOverrideHeader(type);
+}
+
+std::vector<std::string> OverrideInputHeaders(BackendAuth::Type type, std::string_view header) {
+  if (type == BackendAuth::Type::kAWS) {
+    return {StrCat(header, "access-key-id"), StrCat(header, "secret-access-key"), StrCat(header, "session-token")};
+  }
+  return {std::string(header)};
+}
+
 }  // namespace sluice::config

@@ -65,6 +65,22 @@ struct OidcExchange {
   bool enabled() const { return !issuer.empty() || !token_endpoint.empty(); }
 };
 
+// Envoy AI Gateway's credentialOverride: a per-request credential that replaces the
+// backend's for that request, from request headers (a trusted ingress filter sets them) or
+// from Envoy dynamic metadata (ext_proc's metadata_context). Secrets: the values, per request.
+struct CredentialOverride {
+  // Header source: the header's name; for kAWS a prefix, the three headers being
+  // {prefix}access-key-id, {prefix}secret-access-key, {prefix}session-token.
+  std::string header;
+  // Metadata source: a string value (for kAWS a struct with accessKeyId, secretAccessKey,
+  // sessionToken) under `metadata_key` in `metadata_namespace`.
+  std::string metadata_namespace;
+  std::string metadata_key;
+  bool fallback_to_configured = true;  // false: a request without it is answered 401
+  std::vector<std::string> input_headers;  // never sent upstream (lower-case)
+  bool enabled() const { return !header.empty() || !metadata_key.empty(); }
+};
+
 struct BackendAuth {
   enum class Type {
     kNone,
@@ -105,7 +121,16 @@ struct BackendAuth {
 
   // kAWS, kAzureToken, kGCP: credentials from an OIDC token exchange (see OidcExchange).
   OidcExchange oidc;
+
+  CredentialOverride credential_override;
 };
+
+// credentialOverride's defaults for a policy type, as Envoy AI Gateway sets them: the header
+// (for kAWS the prefix) and the metadata key.
+std::string_view DefaultOverrideHeader(BackendAuth::Type type);
+std::string_view DefaultOverrideMetadataKey(BackendAuth::Type type);
+// The headers a credential comes in for `type` with header (prefix) `header`.
+std::vector<std::string> OverrideInputHeaders(BackendAuth::Type type, std::string_view header);
 
 // Top-level JSON body edits: `set` values are raw JSON text.
 struct BodyMutation {

@@ -74,10 +74,11 @@ absl::Status ParseAuth(std::string_view source, const Node& n, const std::string
                        std::vector<std::string>* warnings) {
   if (!n.is_map()) return Bad(source, n, path, "must be a map");
   int kinds = 0;
+  const Node* override_node = nullptr;
   for (const auto& [k, v] : n.members) {
     std::string p = StrCat(path, ".", k);
     if (k == "credentialOverride") {
-      warnings->push_back(StrCat(p, ": per-request credential override is not supported; ignored"));
+      override_node = &v;
       continue;
     }
     if (v.is_null()) continue;
@@ -133,6 +134,39 @@ absl::Status ParseAuth(std::string_view source, const Node& n, const std::string
     }
   }
   if (kinds > 1) return Bad(source, n, path, "exactly one auth kind may be set");
+  if (override_node != nullptr && !override_node->is_null()) {
+    // {headerName | dynamicMetadataNamespace + dynamicMetadataKey, fallbackToConfigured,
+    // inputHeadersToRemove}: Envoy AI Gateway's controller resolved the defaults already.
+    const std::string p = StrCat(path, ".credentialOverride");
+    const Node& o = *override_node;
+    if (!o.is_map()) return Bad(source, o, p, "must be a map");
+    if (kinds == 0) return Bad(source, o, p, "needs an auth kind to override");
+    CredentialOverride co;
+    for (auto [f, dst] : {std::pair{"headerName", &co.header}, std::pair{"dynamicMetadataNamespace", &co.metadata_namespace},
+                          std::pair{"dynamicMetadataKey", &co.metadata_key}}) {
+      absl::Status st = GetString(source, o, f, p + ".", dst);
+      if (!st.ok()) return st;
+    }
+    co.header = http::ToLower(co.header);
+    if (co.header.empty() == co.metadata_key.empty()) {
+      return Bad(source, o, p, "set headerName, or dynamicMetadataNamespace and dynamicMetadataKey");
+    }
+    if (const Node* f = o.Find("fallbackToConfigured"); f && !f->is_null()) {
+      if (!f->is_scalar() || (f->scalar != "true" && f->scalar != "false")) {
+        return Bad(source, *f, p + ".fallbackToConfigured", "must be true or false");
+      }
+      co.fallback_to_configured = f->scalar == "true";
+    }
+    if (const Node* rm = o.Find("inputHeadersToRemove"); rm && rm->is_seq()) {
+      for (const Node& h : rm->items) {
+        if (!h.is_scalar()) return Bad(source, h, p + ".inputHeadersToRemove", "must be strings");
+        co.input_headers.push_back(http::ToLower(h.scalar));
+      }
+    } else if (!co.header.empty()) {
+      co.input_headers = OverrideInputHeaders(auth->type, co.header);
+    }
+    auth->credential_override = std::move(co);
+  }
   return absl::OkStatus();
 }
 

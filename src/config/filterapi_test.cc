@@ -196,6 +196,35 @@ TEST(FilterApiTest, AwsWithoutCredentialsUsesTheDefaultChain) {
   EXPECT_EQ(literal->config.backends.at(0).auth.aws_access_key_id, "AKID");
 }
 
+// credentialOverride as Envoy AI Gateway's controller writes it (defaults resolved).
+TEST(FilterApiTest, CredentialOverride) {
+  auto fc = ParseFilterConfig(
+      "backends:\n"
+      "- {name: a, schema: {name: OpenAI}, auth: {apiKey: {key: sk}, credentialOverride: {headerName: X-AIGW-API-Key, "
+      "fallbackToConfigured: false, inputHeadersToRemove: [x-aigw-api-key]}}}\n"
+      "- {name: b, schema: {name: AWSBedrock}, auth: {aws: {region: r}, credentialOverride: {headerName: x-aigw-aws-}}}\n"
+      "- {name: c, schema: {name: OpenAI}, auth: {apiKey: {key: sk}, credentialOverride: {dynamicMetadataNamespace: ns, "
+      "dynamicMetadataKey: k}}}\n",
+      "f.yaml");
+  ASSERT_TRUE(fc.ok()) << fc.status();
+  const auto& a = fc->config.backends.at(0).auth.credential_override;
+  EXPECT_EQ(a.header, "x-aigw-api-key");
+  EXPECT_FALSE(a.fallback_to_configured);
+  EXPECT_EQ(a.input_headers, std::vector<std::string>{"x-aigw-api-key"});
+  const auto& b = fc->config.backends.at(1).auth.credential_override;
+  EXPECT_TRUE(b.fallback_to_configured);
+  EXPECT_EQ(b.input_headers.size(), 3u) << "the AWS prefix's three headers when the list is absent";
+  const auto& c = fc->config.backends.at(2).auth.credential_override;
+  EXPECT_EQ(c.metadata_namespace, "ns");
+  EXPECT_EQ(c.metadata_key, "k");
+  EXPECT_TRUE(c.enabled());
+  auto bad = ParseFilterConfig(
+      "backends: [{name: a, schema: {name: OpenAI}, auth: {apiKey: {key: sk}, credentialOverride: {fallbackToConfigured: true}}}]",
+      "f.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(std::string(bad.status().message()).find("credentialOverride"), std::string::npos) << bad.status();
+}
+
 TEST(FilterApiTest, Errors) {
   struct Case {
     const char* yaml;

@@ -263,6 +263,28 @@ std::optional<std::string> RouterBackendFromRequest(const pb::ProcessingRequest&
   return std::nullopt;
 }
 
+namespace {
+
+// Envoy dynamic metadata as the pipeline takes it: string values, and string fields of struct
+// values (credentialOverride's metadata source).
+gateway::Pipeline::DynamicMetadata DynamicMetadataOf(const envoy::config::core::v3::Metadata& md) {
+  gateway::Pipeline::DynamicMetadata out;
+  for (const auto& [ns, st] : md.filter_metadata()) {
+    for (const auto& [key, value] : st.fields()) {
+      if (value.has_string_value()) {
+        out.emplace(StrCat(ns, "\n", key), value.string_value());
+      } else if (value.has_struct_value()) {
+        for (const auto& [field, v] : value.struct_value().fields()) {
+          if (v.has_string_value()) out.emplace(StrCat(ns, "\n", key, "\n", field), v.string_value());
+        }
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 absl::StatusOr<std::shared_ptr<const gateway::Runtime>> BuildPinnedRuntime(
     std::shared_ptr<const config::Config> config) {
   auto pinned = std::make_shared<config::Config>(*config);
@@ -582,6 +604,7 @@ absl::Status StreamProcessor::OnRequestHeaders(const pb::ProcessingRequest& in, 
   // Costs need every stream's usage (as Envoy AI Gateway forces include_usage for costed
   // routes); without costs a backend that rejects stream_options is never sent it.
   pipeline_->set_want_usage(costs_ != nullptr && !costs_->empty());
+  if (in.has_metadata_context()) pipeline_->set_dynamic_metadata(DynamicMetadataOf(in.metadata_context()));
   if (auto local = pipeline_->OnRequestHeaders(method, path, request_headers_)) {
     Immediate(*local, out);
     return absl::OkStatus();
@@ -722,6 +745,7 @@ absl::Status StreamProcessor::OnUpstreamRequestHeaders(const pb::ProcessingReque
   }
   log::Debug("extproc: upstream filter attempt for backend ", backend);
   PinPipeline(backend);
+  if (in.has_metadata_context()) pipeline_->set_dynamic_metadata(DynamicMetadataOf(in.metadata_context()));
   if (auto local = pipeline_->OnRequestHeaders(method, path, request_headers_)) {
     Immediate(*local, out);
     return absl::OkStatus();
@@ -837,6 +861,7 @@ void StreamProcessor::TranslateForLastAttempt() {
   // The same translation the attempt's upstream filter made (its output is not sent again):
   // it sets up the translator the answer needs.
   PinPipeline(backend);
+  pipeline_->set_translate_only(true);
   if (pipeline_->OnRequestHeaders(request_method_, request_path_, request_headers_)) return;
   gateway::Decision d = pipeline_->OnRequestBody(request_body_);
   if (auto* up = std::get_if<gateway::UpstreamRequest>(&d)) {

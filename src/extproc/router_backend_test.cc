@@ -130,6 +130,49 @@ TEST_F(RouterBackendTest, ForwardedMetadataContext) {
   EXPECT_EQ(t::Get(r.upstream_request.headers, "authorization"), "Bearer sk-rule1");
 }
 
+// credentialOverride under ext_proc: from Envoy's dynamic metadata (an ext_authz filter's
+// result, forwarded in metadata_context), or from a header that Envoy is told to remove.
+TEST_F(RouterBackendTest, CredentialOverrideFromMetadataOrHeaders) {
+  server_->Shutdown(std::chrono::milliseconds(0));
+  constexpr const char* kMd = "default/md/route/chat/rule/0/ref/0";
+  constexpr const char* kHdr = "default/hdr/route/chat/rule/0/ref/0";
+  auto fc = config::ParseFilterConfig(R"(version: dev
+backends:
+  - name: default/md/route/chat/rule/0/ref/0
+    schema: {name: OpenAI}
+    auth:
+      apiKey: {key: sk-configured}
+      credentialOverride: {dynamicMetadataNamespace: envoy.filters.http.ext_authz, dynamicMetadataKey: upstream_key, fallbackToConfigured: false}
+  - name: default/hdr/route/chat/rule/0/ref/0
+    schema: {name: OpenAI}
+    auth:
+      apiKey: {key: sk-configured}
+      credentialOverride: {headerName: x-aigw-api-key, inputHeadersToRemove: [x-aigw-api-key]}
+)",
+                                      "t.yaml");
+  ASSERT_TRUE(fc.ok()) << fc.status();
+  auto rt = gateway::Runtime::Build(std::make_shared<config::Config>(std::move(fc->config)));
+  ASSERT_TRUE(rt.ok()) << rt.status();
+  Start(*rt);
+
+  t::FilterConfig with_md;
+  (*(*with_md.metadata_context.mutable_filter_metadata())["envoy.filters.http.ext_authz"].mutable_fields())["upstream_key"]
+      .set_string_value("sk-from-ext-authz");
+  t::Result r = Run(with_md, {{"x-ai-eg-backend", kMd}});
+  ASSERT_TRUE(r.forwarded) << t::Describe(r);
+  EXPECT_EQ(t::Get(r.upstream_request.headers, "authorization"), "Bearer sk-from-ext-authz");
+
+  t::Result none = Run(t::FilterConfig{}, {{"x-ai-eg-backend", kMd}});
+  EXPECT_FALSE(none.forwarded);
+  EXPECT_TRUE(none.local_reply);
+  EXPECT_EQ(none.local_status, 401) << t::Describe(none);
+
+  t::Result hdr = Run(t::FilterConfig{}, {{"x-ai-eg-backend", kHdr}, {"x-aigw-api-key", "sk-tenant"}});
+  ASSERT_TRUE(hdr.forwarded) << t::Describe(hdr);
+  EXPECT_EQ(t::Get(hdr.upstream_request.headers, "authorization"), "Bearer sk-tenant");
+  EXPECT_EQ(t::Get(hdr.upstream_request.headers, "x-aigw-api-key"), std::nullopt) << "Envoy was not told to remove it";
+}
+
 TEST_F(RouterBackendTest, AnUnknownBackendFailsTheStream) {
   t::FilterConfig cfg;
   (*cfg.request_attributes.mutable_fields())[kClusterBackendAttribute].set_string_value("default/nope/route/x/rule/0/ref/0");

@@ -266,6 +266,20 @@ Decision Pipeline::BuildAttempt() {
                              " backend, which does not support this endpoint"),
                  "unsupported_endpoint");
   }
+  // A per-request credential (credentialOverride) signs this attempt instead of the backend's.
+  override_signer_.reset();
+  if (const config::CredentialOverride& ov = backend.auth.credential_override; ov.enabled() && !translate_only_) {
+    auto signer = OverrideSigner(backend);
+    if (!signer.ok()) return Error(400, ToStd(signer.status().message()), "invalid_credential");
+    override_signer_ = std::move(*signer);
+    if (override_signer_ == nullptr && !ov.fallback_to_configured) {
+      return Error(401, StrCat("backend ", backend.name, " needs a per-request credential (",
+                               ov.header.empty() ? StrCat("dynamic metadata ", ov.metadata_namespace, "/", ov.metadata_key)
+                                                 : StrCat("header ", ov.header),
+                               ") and the request carries none"),
+                   "missing_credential");
+    }
+  }
   translator_ = factory->Create(backend);
   backend_ = &backend;
   if (factory->NeedsDocument() && doc_ == nullptr) {
@@ -366,6 +380,8 @@ std::optional<ImmediateResponse> Pipeline::FinishRequest(const config::BackendRe
   // One pass over what the client sent: removing a header it did not send changes nothing.
   for (const auto& [name, value] : headers_->entries())
     if (IsStripped(name) || http::IsHopByHop(name)) m.Remove(name);
+  // A per-request credential's input headers never go upstream, used or not.
+  for (const std::string& name : backend.auth.credential_override.input_headers) m.Remove(name);
   m.Set("x-ai-eg-model", model_);
   if (up.body) m.Set("content-type", "application/json");
   const http::HeaderMutation& translator_headers = treq.headers;
@@ -376,7 +392,7 @@ std::optional<ImmediateResponse> Pipeline::FinishRequest(const config::BackendRe
 
   if (!sign) return std::nullopt;
   // Sign the request exactly as it will be sent.
-  const auth::BackendSigner& signer = *runtime_->signers[chosen.backend];
+  const auth::BackendSigner& signer = override_signer_ ? *override_signer_ : *runtime_->signers[chosen.backend];
   std::string_view final_body = up.body ? std::string_view(*up.body) : client_body;
   auth::SigningRequest sreq{up.method, up.host, up.path, *headers_, final_body, &m};
   auto sig = signer.Sign(sreq);
@@ -390,11 +406,68 @@ std::optional<ImmediateResponse> Pipeline::FinishRequest(const config::BackendRe
   return std::nullopt;
 }
 
+absl::StatusOr<std::unique_ptr<auth::BackendSigner>> Pipeline::OverrideSigner(const config::Backend& backend) const {
+  const config::CredentialOverride& ov = backend.auth.credential_override;
+  const bool aws = backend.auth.type == config::BackendAuth::Type::kAWS;
+  // One value (or, for AWS, a key id, secret and session token) from the request's headers or
+  // from Envoy's dynamic metadata.
+  auto header = [&](const std::string& name) -> std::string {
+    auto v = headers_->Get(name);
+    return v ? std::string(StripWhitespace(*v)) : std::string();
+  };
+  auto metadata = [&](std::string_view field) -> std::string {
+    std::string key = StrCat(ov.metadata_namespace, "\n", ov.metadata_key);
+    if (!field.empty()) StrAppend(&key, "\n", field);
+    auto it = metadata_.find(key);
+    return it == metadata_.end() ? std::string() : std::string(StripWhitespace(it->second));
+  };
+  std::string value, id, secret, token;  // secrets
+  if (!ov.header.empty()) {
+    if (aws) {
+      id = header(StrCat(ov.header, "access-key-id"));
+      secret = header(StrCat(ov.header, "secret-access-key"));
+      token = header(StrCat(ov.header, "session-token"));
+    } else {
+      value = header(ov.header);
+    }
+  } else if (aws) {
+    id = metadata("accessKeyId");
+    secret = metadata("secretAccessKey");
+    token = metadata("sessionToken");
+  } else {
+    value = metadata({});
+  }
+  if (aws ? id.empty() || secret.empty() : value.empty()) return std::unique_ptr<auth::BackendSigner>();
+  if (!HeaderSafe(value) || !HeaderSafe(id) || !HeaderSafe(secret) || !HeaderSafe(token)) {
+    return absl::InvalidArgumentError("the per-request credential holds control characters");
+  }
+  // The backend's policy with its credential replaced (and nothing that would mint another).
+  config::BackendAuth a;
+  a.type = backend.auth.type;
+  a.aws_region = backend.auth.aws_region;
+  a.gcp_project = backend.auth.gcp_project;
+  a.gcp_region = backend.auth.gcp_region;
+  switch (a.type) {
+    case config::BackendAuth::Type::kAPIKey:
+    case config::BackendAuth::Type::kAnthropicAPIKey:
+    case config::BackendAuth::Type::kAzureAPIKey: a.key = std::move(value); break;
+    case config::BackendAuth::Type::kAzureToken: a.azure_access_token = std::move(value); break;
+    case config::BackendAuth::Type::kGCP: a.gcp_access_token = std::move(value); break;
+    case config::BackendAuth::Type::kAWS:
+      a.aws_access_key_id = std::move(id);
+      a.aws_secret_access_key = std::move(secret);
+      a.aws_session_token = std::move(token);
+      break;
+    case config::BackendAuth::Type::kNone: return std::unique_ptr<auth::BackendSigner>();
+  }
+  return auth::NewSigner(a);
+}
+
 std::variant<http::HeaderMutation, ImmediateResponse> Pipeline::SignPart(const UpstreamRequest& up,
                                                                         const UpstreamPart& part) const {
   http::HeaderMutation m = part.headers;
   auth::SigningRequest sreq{up.method, up.host, part.path, *headers_, part.body, &m};
-  auto sig = runtime_->signers[split_signer_]->Sign(sreq);
+  auto sig = (override_signer_ ? *override_signer_ : *runtime_->signers[split_signer_]).Sign(sreq);
   if (!sig.ok()) {
     return Error(503, StrCat("credentials for backend ", up.backend->name, " are not available (the gateway's log says why)"),
                  "credentials_unavailable");

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -87,6 +88,14 @@ class Pipeline {
   // batch larger than the backend takes per call is split (UpstreamRequest::parts). Before
   // step 2.
   void set_split_batches(bool v) { split_batches_ = v; }
+  // Envoy dynamic metadata the request came with (ext_proc's metadata_context), for
+  // credentialOverride's metadata source: "namespace\nkey" -> a string value, and
+  // "namespace\nkey\nfield" -> a string field of a struct value. Before OnRequestBody.
+  using DynamicMetadata = std::map<std::string, std::string, std::less<>>;
+  void set_dynamic_metadata(DynamicMetadata md) { metadata_ = std::move(md); }
+  // Only the answer will be translated (the request went upstream through another stream):
+  // per-request credentials are not looked for.
+  void set_translate_only(bool v) { translate_only_ = v; }
 
   // Step 1. Returns an ImmediateResponse when the request is answered locally (/v1/models,
   // /health, unknown path, wrong method); otherwise nullopt and the driver reads the body.
@@ -167,6 +176,9 @@ class Pipeline {
   // The client's embeddings request, `input` cut into batches of at most `max` inputs (one
   // document per batch); empty when the input fits one call.
   absl::StatusOr<std::vector<json::Value>> SplitInputs(size_t max) const;
+  // The credential the request carries for `backend` (credentialOverride), as a signer; nullptr
+  // when it carries none.
+  absl::StatusOr<std::unique_ptr<auth::BackendSigner>> OverrideSigner(const config::Backend& backend) const;
   // The first matching rule, and its route in `*route`.
   const config::Rule* Route(const config::Route** route) const;
 
@@ -197,6 +209,10 @@ class Pipeline {
   };
   std::vector<SplitPart> split_;
   size_t split_signer_ = 0;  // runtime_->signers index of the split request's backend
+  DynamicMetadata metadata_;
+  bool translate_only_ = false;
+  // This attempt's per-request credential (credentialOverride), when the request carried one.
+  std::unique_ptr<auth::BackendSigner> override_signer_;
   std::optional<translate::Usage> split_usage_;
 };
 

@@ -567,3 +567,173 @@ TEST_F(PipelineTest, ResponseHeadersDropHopByHop) {
 
 }  // namespace
 }  // namespace sluice::gateway
+
+namespace sluice::gateway {
+namespace {
+
+// credentialOverride: a per-request credential from a header (or Envoy dynamic metadata)
+// replaces the backend's for that request; its input headers never go upstream; without one the
+// configured credential signs, or, with fallbackToConfigured false, the client gets a 401.
+constexpr const char* kOverrideConfig = R"(apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIGatewayRoute
+metadata: {name: r}
+spec:
+  rules:
+    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: gpt-byok}]}]
+      backendRefs: [{name: openai}]
+    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: nova-byok}]}]
+      backendRefs: [{name: bedrock}]
+    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: gpt-strict}]}]
+      backendRefs: [{name: strict}]
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: p}
+spec:
+  endpoints: [{ip: {address: 127.0.0.1, port: 9}}]
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: openai}
+spec:
+  schema: {name: OpenAI}
+  backendRef: {name: p, kind: Backend, group: gateway.envoyproxy.io}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: strict}
+spec:
+  schema: {name: OpenAI}
+  backendRef: {name: p, kind: Backend, group: gateway.envoyproxy.io}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: bedrock}
+spec:
+  schema: {name: AWSBedrock}
+  backendRef: {name: p, kind: Backend, group: gateway.envoyproxy.io}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: k}
+stringData: {apiKey: sk-configured, credentials: "[default]\naws_access_key_id = AKIDCONFIGURED\naws_secret_access_key = s\n"}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: openai}
+spec:
+  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: openai}]
+  type: APIKey
+  apiKey: {secretRef: {name: k}}
+  credentialOverride: {fromRequestHeaders: {}}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: strict}
+spec:
+  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: strict}]
+  type: APIKey
+  apiKey: {secretRef: {name: k}}
+  credentialOverride: {fromDynamicMetadata: {namespace: envoy.filters.http.ext_authz, key: upstream_key, fallbackToConfigured: false}}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: bedrock}
+spec:
+  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: bedrock}]
+  type: AWSCredentials
+  awsCredentials: {region: us-east-1, credentialsFile: {secretRef: {name: k}}}
+  credentialOverride: {fromRequestHeaders: {header: X-Tenant-AWS-}}
+)";
+
+class CredentialOverrideTest : public ::testing::Test {
+ protected:
+  std::shared_ptr<const Runtime> rt_ = *Runtime::Build(BuildFromYaml(kOverrideConfig));
+  http::HeaderMap Sent(Pipeline& p, const http::HeaderMap& h, std::string_view model, Decision* d) {
+    EXPECT_FALSE(p.OnRequestHeaders("POST", "/v1/chat/completions", h));
+    body_ = StrCat(R"({"model":")", model, R"(","messages":[{"role":"user","content":"hi"}]})");
+    *d = p.OnRequestBody(body_);
+    http::HeaderMap out = h;
+    if (auto* up = std::get_if<UpstreamRequest>(d)) up->headers.ApplyTo(out);
+    return out;
+  }
+  std::string body_;
+};
+
+TEST_F(CredentialOverrideTest, HeaderReplacesTheApiKeyAndNeverGoesUpstream) {
+  http::HeaderMap h;
+  h.Add("authorization", "Bearer client-key");
+  h.Add("x-aigw-api-key", "sk-tenant-42");
+  Pipeline p(rt_, [] { return uint64_t{0}; });
+  Decision d;
+  http::HeaderMap out = Sent(p, h, "gpt-byok", &d);
+  ASSERT_TRUE(std::holds_alternative<UpstreamRequest>(d));
+  EXPECT_EQ(*out.Get("authorization"), "Bearer sk-tenant-42");
+  EXPECT_FALSE(out.Has("x-aigw-api-key"));
+
+  // None sent: the configured key (fallbackToConfigured defaults to true).
+  http::HeaderMap plain;
+  plain.Add("authorization", "Bearer client-key");
+  Pipeline p2(rt_, [] { return uint64_t{0}; });
+  EXPECT_EQ(*Sent(p2, plain, "gpt-byok", &d).Get("authorization"), "Bearer sk-configured");
+}
+
+TEST_F(CredentialOverrideTest, AwsKeysFromPrefixedHeadersSignTheRequest) {
+  http::HeaderMap h;
+  h.Add("x-tenant-aws-access-key-id", "AKIDTENANT");
+  h.Add("x-tenant-aws-secret-access-key", "tenant-secret");
+  h.Add("x-tenant-aws-session-token", "tenant-session");
+  Pipeline p(rt_, [] { return uint64_t{0}; });
+  Decision d;
+  http::HeaderMap out = Sent(p, h, "nova-byok", &d);
+  ASSERT_TRUE(std::holds_alternative<UpstreamRequest>(d));
+  EXPECT_EQ(out.Get("authorization")->rfind("AWS4-HMAC-SHA256 Credential=AKIDTENANT/", 0), 0u) << *out.Get("authorization");
+  EXPECT_EQ(*out.Get("x-amz-security-token"), "tenant-session");
+  for (const char* name : {"x-tenant-aws-access-key-id", "x-tenant-aws-secret-access-key", "x-tenant-aws-session-token"}) {
+    EXPECT_FALSE(out.Has(name)) << name;
+  }
+  // A key id without its secret is no credential: the configured keys sign.
+  http::HeaderMap half;
+  half.Add("x-tenant-aws-access-key-id", "AKIDTENANT");
+  Pipeline p2(rt_, [] { return uint64_t{0}; });
+  out = Sent(p2, half, "nova-byok", &d);
+  EXPECT_NE(out.Get("authorization")->find("Credential=AKIDCONFIGURED/"), std::string::npos);
+  EXPECT_FALSE(out.Has("x-tenant-aws-access-key-id"));
+}
+
+TEST_F(CredentialOverrideTest, MetadataSourceWithoutFallback) {
+  http::HeaderMap h;
+  h.Add("x-aigw-api-key", "ignored: this policy reads metadata");
+  Pipeline p(rt_, [] { return uint64_t{0}; });
+  p.set_dynamic_metadata({{"envoy.filters.http.ext_authz\nupstream_key", "sk-from-ext-authz"}});
+  Decision d;
+  EXPECT_EQ(*Sent(p, h, "gpt-strict", &d).Get("authorization"), "Bearer sk-from-ext-authz");
+
+  // Nothing in the metadata and no fallback: a 401 in the client's dialect, nothing upstream.
+  Pipeline p2(rt_, [] { return uint64_t{0}; });
+  Sent(p2, h, "gpt-strict", &d);
+  auto* err = std::get_if<ImmediateResponse>(&d);
+  ASSERT_NE(err, nullptr);
+  EXPECT_EQ(err->status, 401);
+  auto doc = json::Parse(err->body);
+  ASSERT_TRUE(doc.ok()) << err->body;
+  const json::Value* e = doc->Find("error");
+  ASSERT_NE(e, nullptr);
+  EXPECT_NE(std::string(e->GetString("message")).find("needs a per-request credential"), std::string::npos) << err->body;
+  EXPECT_EQ(err->body.find("sk-configured"), std::string::npos);
+
+  // An Anthropic client gets Anthropic's error shape.
+  http::HeaderMap ah;
+  ah.Add("anthropic-version", "2023-06-01");
+  Pipeline p3(rt_, [] { return uint64_t{0}; });
+  ASSERT_FALSE(p3.OnRequestHeaders("POST", "/v1/messages", ah));
+  std::string body = R"({"model":"gpt-strict","max_tokens":5,"messages":[{"role":"user","content":"hi"}]})";
+  Decision d3 = p3.OnRequestBody(body);
+  auto* aerr = std::get_if<ImmediateResponse>(&d3);
+  ASSERT_NE(aerr, nullptr);
+  EXPECT_EQ(aerr->status, 401);
+  EXPECT_NE(aerr->body.find(R"("type":"error")"), std::string::npos) << aerr->body;
+}
+
+}  // namespace
+}  // namespace sluice::gateway

@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "cel/cel.h"
 #include "common/strings.h"
+#include "http/headers.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "yaml/yaml.h"
@@ -807,7 +808,55 @@ class Builder {
     const Node* spec = GetMap(c, c.r->doc.get(), "spec", "");
     CheckFields(c, spec, "spec",
                 {"targetRefs", "type", "apiKey", "anthropicAPIKey", "azureAPIKey", "awsCredentials",
-                 "azureCredentials", "gcpCredentials"});
+                 "azureCredentials", "gcpCredentials", "credentialOverride"});
+    DecodeCredentials(c, spec, auth);
+    if (const Node* co = spec != nullptr ? spec->Find("credentialOverride") : nullptr;
+        co != nullptr && auth->type != config::BackendAuth::Type::kNone) {
+      DecodeCredentialOverride(c, co, auth);
+    }
+  }
+
+  // spec.credentialOverride: fromRequestHeaders {header, fallbackToConfigured} or
+  // fromDynamicMetadata {namespace, key, fallbackToConfigured}; names default by type.
+  void DecodeCredentialOverride(const Ctx& c, const Node* co, config::BackendAuth* auth) {
+    const std::string p = "spec.credentialOverride";
+    CheckFields(c, co, p, {"fromRequestHeaders", "fromDynamicMetadata"});
+    const Node* hdr = GetMap(c, co, "fromRequestHeaders", p);
+    const Node* md = GetMap(c, co, "fromDynamicMetadata", p);
+    if ((hdr == nullptr) == (md == nullptr)) {
+      c.Error(co, p, "set exactly one of fromRequestHeaders and fromDynamicMetadata");
+      return;
+    }
+    config::CredentialOverride out;
+    const Node* src = hdr != nullptr ? hdr : md;
+    const std::string sp = Path(p, hdr != nullptr ? "fromRequestHeaders" : "fromDynamicMetadata");
+    if (const Node* f = src->Find("fallbackToConfigured")) {
+      if (!f->is_scalar() || (f->scalar != "true" && f->scalar != "false")) {
+        c.Error(f, Path(sp, "fallbackToConfigured"), "must be true or false");
+        return;
+      }
+      out.fallback_to_configured = f->scalar == "true";
+    }
+    if (hdr != nullptr) {
+      CheckFields(c, hdr, sp, {"header", "fallbackToConfigured"});
+      GetString(c, hdr, "header", sp, &out.header);
+      if (out.header.empty()) out.header = std::string(config::DefaultOverrideHeader(auth->type));
+      out.header = http::ToLower(out.header);
+      if (!HeaderSafe(out.header) || out.header.find_first_of(" :") != std::string::npos) {
+        c.Error(hdr, Path(sp, "header"), "is not a header name");
+        return;
+      }
+      out.input_headers = config::OverrideInputHeaders(auth->type, out.header);
+    } else {
+      CheckFields(c, md, sp, {"namespace", "key", "fallbackToConfigured"});
+      if (!GetString(c, md, "namespace", sp, &out.metadata_namespace, true)) return;
+      GetString(c, md, "key", sp, &out.metadata_key);
+      if (out.metadata_key.empty()) out.metadata_key = std::string(config::DefaultOverrideMetadataKey(auth->type));
+    }
+    auth->credential_override = std::move(out);
+  }
+
+  void DecodeCredentials(const Ctx& c, const Node* spec, config::BackendAuth* auth) {
     std::string type;
     if (!GetString(c, spec, "type", "spec", &type, true)) return;
     struct Kind {

@@ -744,6 +744,91 @@ stringData: {client-secret: idp-s3cret}
   }
 }
 
+// credentialOverride: Envoy AI Gateway's defaults per type, lower-cased names, the AWS prefix's
+// three input headers, and mistakes named by field.
+TEST(ResourcesTest, CredentialOverride) {
+  const std::string head = R"(apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw}
+spec: {gatewayClassName: x, listeners: [{name: http, protocol: HTTP, port: 8080}]}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIGatewayRoute
+metadata: {name: r}
+spec:
+  parentRefs: [{name: gw}]
+  rules: [{backendRefs: [{name: b}]}]
+---
+apiVersion: gateway.envoyproxy.io/v1alpha1
+kind: Backend
+metadata: {name: b-backend}
+spec: {endpoints: [{fqdn: {hostname: h.test, port: 443}}]}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: s}
+stringData: {apiKey: k, credentials: "[default]\naws_access_key_id = A\naws_secret_access_key = S\n"}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: b}
+spec:
+  backendRef: {name: b-backend, kind: Backend, group: gateway.envoyproxy.io}
+)";
+  auto build = [&](const std::string& schema, const std::string& policy, Diagnostics* d) {
+    return Build(head + "  schema: {name: " + schema + "}\n---\napiVersion: aigateway.envoyproxy.io/v1beta1\n"
+                 "kind: BackendSecurityPolicy\nmetadata: {name: p}\nspec:\n"
+                 "  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: b}]\n" + policy, d);
+  };
+  Diagnostics d1;
+  auto c1 = build("Anthropic", "  type: AnthropicAPIKey\n  anthropicAPIKey: {secretRef: {name: s}}\n"
+                  "  credentialOverride: {fromRequestHeaders: {fallbackToConfigured: false}}\n", &d1);
+  ASSERT_FALSE(d1.HasErrors()) << All(d1);
+  const auto& o1 = c1.backends.at(0).auth.credential_override;
+  EXPECT_EQ(o1.header, "x-aigw-anthropic-api-key");
+  EXPECT_FALSE(o1.fallback_to_configured);
+  EXPECT_EQ(o1.input_headers, std::vector<std::string>{"x-aigw-anthropic-api-key"});
+
+  Diagnostics d2;
+  auto c2 = build("AWSBedrock", "  type: AWSCredentials\n  awsCredentials: {region: us-east-1, credentialsFile: {secretRef: {name: s}}}\n"
+                  "  credentialOverride: {fromRequestHeaders: {}}\n", &d2);
+  ASSERT_FALSE(d2.HasErrors()) << All(d2);
+  const auto& o2 = c2.backends.at(0).auth.credential_override;
+  EXPECT_EQ(o2.header, "x-aigw-aws-");
+  EXPECT_TRUE(o2.fallback_to_configured);
+  EXPECT_EQ(o2.input_headers, (std::vector<std::string>{"x-aigw-aws-access-key-id", "x-aigw-aws-secret-access-key",
+                                                         "x-aigw-aws-session-token"}));
+
+  Diagnostics d3;
+  auto c3 = build("AWSBedrock", "  type: AWSCredentials\n  awsCredentials: {region: us-east-1}\n"
+                  "  credentialOverride: {fromDynamicMetadata: {namespace: envoy.filters.http.ext_authz}}\n", &d3);
+  ASSERT_FALSE(d3.HasErrors()) << All(d3);
+  const auto& o3 = c3.backends.at(0).auth.credential_override;
+  EXPECT_EQ(o3.metadata_namespace, "envoy.filters.http.ext_authz");
+  EXPECT_EQ(o3.metadata_key, "x-aigw-aws-credentials");
+  EXPECT_TRUE(o3.input_headers.empty());
+
+  Diagnostics d4;
+  auto c4 = build("OpenAI", "  type: APIKey\n  apiKey: {secretRef: {name: s}}\n"
+                  "  credentialOverride: {fromRequestHeaders: {header: X-Tenant-Key}}\n", &d4);
+  ASSERT_FALSE(d4.HasErrors()) << All(d4);
+  EXPECT_EQ(c4.backends.at(0).auth.credential_override.header, "x-tenant-key");
+
+  for (auto [policy, want] : std::initializer_list<std::pair<std::string, std::string>>{
+           {"  credentialOverride: {fromRequestHeaders: {}, fromDynamicMetadata: {namespace: n}}\n",
+            "spec.credentialOverride: set exactly one of fromRequestHeaders and fromDynamicMetadata"},
+           {"  credentialOverride: {fromDynamicMetadata: {key: k}}\n",
+            "spec.credentialOverride.fromDynamicMetadata.namespace: required field is missing"},
+           {"  credentialOverride: {fromRequestHeaders: {fallbackToConfigured: maybe}}\n",
+            "fromRequestHeaders.fallbackToConfigured: must be true or false"},
+       }) {
+    Diagnostics d;
+    build("OpenAI", "  type: APIKey\n  apiKey: {secretRef: {name: s}}\n" + policy, &d);
+    EXPECT_TRUE(d.HasErrors()) << policy;
+    EXPECT_NE(All(d).find(want), std::string::npos) << All(d);
+  }
+}
+
 TEST(ResourcesTest, OidcExchangeTokenForAwsAndAzure) {
   const std::string head = R"(apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway

@@ -14,6 +14,8 @@
 //   { type: 'AzureCredentials', tenantId, clientId, clientSecret }   (Entra ID client credentials)
 //   { type: 'AzureCredentials', tenantId, clientId }                 (workload identity)
 //   ... any of AWSCredentials / AzureCredentials / GCPCredentials with
+//   and any of them with credentialOverride: the policy's credentialOverride block, as an object
+//   (e.g. { fromRequestHeaders: {} }); or with
 //   oidc: { issuer, clientId, clientSecret, scopes?, tokenEndpoint?, aud?, roleArn? (AWS),
 //           gcp?: {projectID, pool, provider, serviceAccountName?} }     (oidcExchangeToken)
 const q = (s) => JSON.stringify(String(s)); // a JSON string is a valid YAML double-quoted scalar
@@ -35,7 +37,7 @@ kind: BackendSecurityPolicy
 metadata: {name: ${b.name}-auth, namespace: default}
 spec:
   targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: ${b.name}}]
-`;
+${a.credentialOverride ? `  credentialOverride: ${JSON.stringify(a.credentialOverride)}\n` : ''}`;
   const secret = (data) => `---
 apiVersion: v1
 kind: Secret
