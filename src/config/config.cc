@@ -128,6 +128,20 @@ std::string_view DefaultOverrideMetadataKey(BackendAuth::Type type) {
   return type == BackendAuth::Type::kAWS ? std::string_view("x-aigw-aws-credentials") : DefaultOverrideHeader(type);
 }
 
+bool OverrideHeaderAllowed(std::string_view name) {
+  if (name.empty() || name.front() == ':') return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+    if (!ok) return false;
+  }
+  for (std::string_view reserved : {"authorization", "x-api-key", "api-key", "host", "content-length", "content-type",
+                                    "content-encoding", "transfer-encoding", "connection", "keep-alive", "te", "trailer",
+                                    "upgrade", "proxy-authorization", "x-request-id", "cookie"}) {
+    if (name == reserved) return false;
+  }
+  return !name.starts_with("x-forwarded-") && !name.starts_with("x-amz-") && !name.starts_with("x-envoy-");
+}
+
 std::vector<std::string> OverrideInputHeaders(BackendAuth::Type type, std::string_view header) {
   if (type == BackendAuth::Type::kAWS) {
     return {StrCat(header, "access-key-id"), StrCat(header, "secret-access-key"), StrCat(header, "session-token")};

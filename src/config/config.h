@@ -129,6 +129,10 @@ struct BackendAuth {
 // (for kAWS the prefix) and the metadata key.
 std::string_view DefaultOverrideHeader(BackendAuth::Type type);
 std::string_view DefaultOverrideMetadataKey(BackendAuth::Type type);
+// Whether `name` (lower-case) may carry a per-request credential: not a header the gateway
+// or the protocol owns (authorization, x-api-key, api-key, host, content-*, hop-by-hop,
+// x-forwarded-*, x-request-id, pseudo-headers) and a valid header name.
+bool OverrideHeaderAllowed(std::string_view name);
 // The headers a credential comes in for `type` with header (prefix) `header`.
 std::vector<std::string> OverrideInputHeaders(BackendAuth::Type type, std::string_view header);
 

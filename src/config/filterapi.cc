@@ -151,6 +151,9 @@ absl::Status ParseAuth(std::string_view source, const Node& n, const std::string
     if (co.header.empty() == co.metadata_key.empty()) {
       return Bad(source, o, p, "set headerName, or dynamicMetadataNamespace and dynamicMetadataKey");
     }
+    // A plain bool in Envoy AI Gateway's filterapi: absent means false (the CRD's default of
+    // true is applied by its controller before it writes this file).
+    co.fallback_to_configured = false;
     if (const Node* f = o.Find("fallbackToConfigured"); f && !f->is_null()) {
       if (!f->is_scalar() || (f->scalar != "true" && f->scalar != "false")) {
         return Bad(source, *f, p + ".fallbackToConfigured", "must be true or false");
@@ -164,6 +167,11 @@ absl::Status ParseAuth(std::string_view source, const Node& n, const std::string
       }
     } else if (!co.header.empty()) {
       co.input_headers = OverrideInputHeaders(auth->type, co.header);
+    }
+    for (const std::string& h : co.input_headers) {
+      if (!OverrideHeaderAllowed(h)) {
+        return Bad(source, o, p, StrCat("\"", h, "\" cannot carry a credential (a reserved or invalid header name)"));
+      }
     }
     auth->credential_override = std::move(co);
   }

@@ -212,12 +212,17 @@ TEST(FilterApiTest, CredentialOverride) {
   EXPECT_FALSE(a.fallback_to_configured);
   EXPECT_EQ(a.input_headers, std::vector<std::string>{"x-aigw-api-key"});
   const auto& b = fc->config.backends.at(1).auth.credential_override;
-  EXPECT_TRUE(b.fallback_to_configured);
+  EXPECT_FALSE(b.fallback_to_configured) << "a plain bool in filterapi: absent is false";
   EXPECT_EQ(b.input_headers.size(), 3u) << "the AWS prefix's three headers when the list is absent";
   const auto& c = fc->config.backends.at(2).auth.credential_override;
   EXPECT_EQ(c.metadata_namespace, "ns");
   EXPECT_EQ(c.metadata_key, "k");
   EXPECT_TRUE(c.enabled());
+  auto reserved = ParseFilterConfig(
+      "backends: [{name: a, schema: {name: OpenAI}, auth: {apiKey: {key: sk}, credentialOverride: {headerName: authorization}}}]",
+      "f.yaml");
+  ASSERT_FALSE(reserved.ok());
+  EXPECT_NE(std::string(reserved.status().message()).find("cannot carry a credential"), std::string::npos) << reserved.status();
   auto bad = ParseFilterConfig(
       "backends: [{name: a, schema: {name: OpenAI}, auth: {apiKey: {key: sk}, credentialOverride: {fallbackToConfigured: true}}}]",
       "f.yaml");

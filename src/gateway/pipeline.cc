@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/log.h"
 #include "common/strings.h"
 #include "json/json.h"
 
@@ -270,14 +271,19 @@ Decision Pipeline::BuildAttempt() {
   override_signer_.reset();
   if (const config::CredentialOverride& ov = backend.auth.credential_override; ov.enabled() && !translate_only_) {
     auto signer = OverrideSigner(backend);
-    if (!signer.ok()) return Error(400, ToStd(signer.status().message()), "invalid_credential");
+    if (!signer.ok()) {
+      log::Info("credential override: backend ", backend.name, ": ", signer.status().message());
+      return Error(401, ToStd(signer.status().message()), "invalid_upstream_credential");
+    }
     override_signer_ = std::move(*signer);
     if (override_signer_ == nullptr && !ov.fallback_to_configured) {
-      return Error(401, StrCat("backend ", backend.name, " needs a per-request credential (",
-                               ov.header.empty() ? StrCat("dynamic metadata ", ov.metadata_namespace, "/", ov.metadata_key)
-                                                 : StrCat("header ", ov.header),
-                               ") and the request carries none"),
-                   "missing_credential");
+      // Where the credential was expected stays in the log: the answer does not tell a client
+      // which header would choose the credential.
+      log::Info("credential override: backend ", backend.name, ": no credential in ",
+                ov.header.empty() ? StrCat("dynamic metadata ", ov.metadata_namespace, "/", ov.metadata_key)
+                                  : StrCat("header ", ov.header),
+                " and fallbackToConfigured is false");
+      return Error(401, "missing upstream credential", "missing_upstream_credential");
     }
   }
   translator_ = factory->Create(backend);
@@ -335,7 +341,7 @@ Decision Pipeline::BuildAttempt() {
                                 *headers_, up.model, stream_, model_, &top_members_, want_usage_};
   auto treq = translator_->TranslateRequest(creq);
   if (!treq.ok()) return StatusResponse(treq.status());
-  if (auto err = FinishRequest(*chosen, std::move(*treq), body_, &up)) return *std::move(err);
+  if (auto err = FinishRequest(*chosen, std::move(*treq), body_, &up, /*sign=*/!translate_only_)) return *std::move(err);
   return up;
 }
 
@@ -380,8 +386,8 @@ std::optional<ImmediateResponse> Pipeline::FinishRequest(const config::BackendRe
   // One pass over what the client sent: removing a header it did not send changes nothing.
   for (const auto& [name, value] : headers_->entries())
     if (IsStripped(name) || http::IsHopByHop(name)) m.Remove(name);
-  // A per-request credential's input headers never go upstream, used or not.
-  for (const std::string& name : backend.auth.credential_override.input_headers) m.Remove(name);
+  // Per-request credentials' input headers never go upstream, to any backend, used or not.
+  for (const std::string& name : runtime_->override_input_headers) m.Remove(name);
   m.Set("x-ai-eg-model", model_);
   if (up.body) m.Set("content-type", "application/json");
   const http::HeaderMutation& translator_headers = treq.headers;
@@ -437,9 +443,13 @@ absl::StatusOr<std::unique_ptr<auth::BackendSigner>> Pipeline::OverrideSigner(co
   } else {
     value = metadata({});
   }
-  if (aws ? id.empty() || secret.empty() : value.empty()) return std::unique_ptr<auth::BackendSigner>();
+  if (aws && (id.empty() || secret.empty()) && !(id.empty() && secret.empty() && token.empty())) {
+    // Part of a key: signing with the gateway's own keys instead would bill the wrong principal.
+    return absl::UnauthenticatedError("incomplete upstream AWS credential (an access key id and a secret access key are both needed)");
+  }
+  if (aws ? id.empty() : value.empty()) return std::unique_ptr<auth::BackendSigner>();
   if (!HeaderSafe(value) || !HeaderSafe(id) || !HeaderSafe(secret) || !HeaderSafe(token)) {
-    return absl::InvalidArgumentError("the per-request credential holds control characters");
+    return absl::UnauthenticatedError("invalid upstream credential (control characters)");
   }
   // The backend's policy with its credential replaced (and nothing that would mint another).
   config::BackendAuth a;

@@ -585,6 +585,48 @@ spec:
       backendRefs: [{name: bedrock}]
     - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: gpt-strict}]}]
       backendRefs: [{name: strict}]
+    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: gpt-plain}]}]
+      backendRefs: [{name: plain}]
+    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: gpt-fallback}]}]
+      backendRefs: [{name: openai}, {name: plain, priority: 1}]
+    - matches: [{headers: [{type: Exact, name: x-ai-eg-model, value: nova-md}]}]
+      backendRefs: [{name: bedrock-md}]
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: plain}
+spec:
+  schema: {name: OpenAI}
+  backendRef: {name: p, kind: Backend, group: gateway.envoyproxy.io}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: plain}
+stringData: {apiKey: sk-plain}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: plain}
+spec:
+  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: plain}]
+  type: APIKey
+  apiKey: {secretRef: {name: plain}}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: AIServiceBackend
+metadata: {name: bedrock-md}
+spec:
+  schema: {name: AWSBedrock}
+  backendRef: {name: p, kind: Backend, group: gateway.envoyproxy.io}
+---
+apiVersion: aigateway.envoyproxy.io/v1beta1
+kind: BackendSecurityPolicy
+metadata: {name: bedrock-md}
+spec:
+  targetRefs: [{group: aigateway.envoyproxy.io, kind: AIServiceBackend, name: bedrock-md}]
+  type: AWSCredentials
+  awsCredentials: {region: us-east-1, credentialsFile: {secretRef: {name: k}}}
+  credentialOverride: {fromDynamicMetadata: {namespace: authz}}
 ---
 apiVersion: gateway.envoyproxy.io/v1alpha1
 kind: Backend
@@ -692,13 +734,67 @@ TEST_F(CredentialOverrideTest, AwsKeysFromPrefixedHeadersSignTheRequest) {
   for (const char* name : {"x-tenant-aws-access-key-id", "x-tenant-aws-secret-access-key", "x-tenant-aws-session-token"}) {
     EXPECT_FALSE(out.Has(name)) << name;
   }
-  // A key id without its secret is no credential: the configured keys sign.
+  // A key id without its secret is refused: signing with the gateway's own keys instead would
+  // bill the wrong principal.
   http::HeaderMap half;
   half.Add("x-tenant-aws-access-key-id", "AKIDTENANT");
   Pipeline p2(rt_, [] { return uint64_t{0}; });
-  out = Sent(p2, half, "nova-byok", &d);
-  EXPECT_NE(out.Get("authorization")->find("Credential=AKIDCONFIGURED/"), std::string::npos);
-  EXPECT_FALSE(out.Has("x-tenant-aws-access-key-id"));
+  Sent(p2, half, "nova-byok", &d);
+  auto* err = std::get_if<ImmediateResponse>(&d);
+  ASSERT_NE(err, nullptr);
+  EXPECT_EQ(err->status, 401);
+  EXPECT_NE(err->body.find("incomplete upstream AWS credential"), std::string::npos) << err->body;
+  EXPECT_EQ(err->body.find("AKIDTENANT"), std::string::npos);
+
+  // From Envoy's dynamic metadata: a struct with the three fields.
+  Pipeline p3(rt_, [] { return uint64_t{0}; });
+  p3.set_dynamic_metadata({{"authz\nx-aigw-aws-credentials\naccessKeyId", "AKIDFROMMD"},
+                           {"authz\nx-aigw-aws-credentials\nsecretAccessKey", "md-secret"}});
+  out = Sent(p3, http::HeaderMap(), "nova-md", &d);
+  ASSERT_TRUE(std::holds_alternative<UpstreamRequest>(d));
+  EXPECT_EQ(out.Get("authorization")->rfind("AWS4-HMAC-SHA256 Credential=AKIDFROMMD/", 0), 0u);
+  EXPECT_FALSE(out.Has("x-amz-security-token"));
+}
+
+// A tenant's credential header is removed from every upstream request, whichever backend it
+// goes to, and its signer is not reused for a fallback backend.
+TEST_F(CredentialOverrideTest, NeverLeaksToAnotherBackend) {
+  http::HeaderMap h;
+  h.Add("x-aigw-api-key", "sk-tenant-42");
+  h.Add("x-tenant-aws-secret-access-key", "tenant-secret");
+  Pipeline p(rt_, [] { return uint64_t{0}; });
+  Decision d;
+  http::HeaderMap out = Sent(p, h, "gpt-plain", &d);
+  ASSERT_TRUE(std::holds_alternative<UpstreamRequest>(d));
+  EXPECT_EQ(*out.Get("authorization"), "Bearer sk-plain");
+  EXPECT_FALSE(out.Has("x-aigw-api-key"));
+  EXPECT_FALSE(out.Has("x-tenant-aws-secret-access-key"));
+
+  Pipeline f(rt_, [] { return uint64_t{0}; });
+  out = Sent(f, h, "gpt-fallback", &d);
+  ASSERT_TRUE(std::holds_alternative<UpstreamRequest>(d));
+  EXPECT_EQ(*out.Get("authorization"), "Bearer sk-tenant-42");
+  auto next = f.OnAttemptFailed();
+  ASSERT_TRUE(next.has_value());
+  auto* up = std::get_if<UpstreamRequest>(&*next);
+  ASSERT_NE(up, nullptr);
+  EXPECT_EQ(up->backend->name, "default/plain");
+  http::HeaderMap second = h;
+  up->headers.ApplyTo(second);
+  EXPECT_EQ(*second.Get("authorization"), "Bearer sk-plain") << "the tenant's key went to the fallback";
+  EXPECT_FALSE(second.Has("x-aigw-api-key"));
+}
+
+TEST_F(CredentialOverrideTest, ControlCharactersAreRefusedWithoutEchoingTheValue) {
+  http::HeaderMap h;
+  h.Add("x-aigw-api-key", "sk-bad\x01value");
+  Pipeline p(rt_, [] { return uint64_t{0}; });
+  Decision d;
+  Sent(p, h, "gpt-byok", &d);
+  auto* err = std::get_if<ImmediateResponse>(&d);
+  ASSERT_NE(err, nullptr);
+  EXPECT_EQ(err->status, 401);
+  EXPECT_EQ(err->body.find("sk-bad"), std::string::npos) << err->body;
 }
 
 TEST_F(CredentialOverrideTest, MetadataSourceWithoutFallback) {
@@ -719,7 +815,8 @@ TEST_F(CredentialOverrideTest, MetadataSourceWithoutFallback) {
   ASSERT_TRUE(doc.ok()) << err->body;
   const json::Value* e = doc->Find("error");
   ASSERT_NE(e, nullptr);
-  EXPECT_NE(std::string(e->GetString("message")).find("needs a per-request credential"), std::string::npos) << err->body;
+  EXPECT_EQ(e->GetString("message"), "missing upstream credential") << err->body;
+  EXPECT_EQ(err->body.find("ext_authz"), std::string::npos) << "where the credential comes from stays in the log";
   EXPECT_EQ(err->body.find("sk-configured"), std::string::npos);
 
   // An Anthropic client gets Anthropic's error shape.

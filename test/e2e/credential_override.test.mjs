@@ -80,7 +80,8 @@ describe('credentialOverride: per-request credentials from headers', { skip }, (
     const mark = sim.requests.length;
     const err = await client().chat.completions.create({ model: 'gpt-strict', messages: [{ role: 'user', content: 'x' }] }).then(() => null, (e) => e);
     assert.ok(err instanceof OpenAI.AuthenticationError, String(err));
-    assert.match(err.message, /needs a per-request credential \(header x-aigw-api-key\)/);
+    assert.match(err.message, /missing upstream credential/);
+    assert.match(`${stack.gw.stdout}${stack.gw.stderr}`, /no credential in header x-aigw-api-key/);
     assert.equal(sim.requests.length, mark);
     const ok = await client({ 'x-aigw-api-key': TENANT_KEY }).chat.completions.create({
       model: 'gpt-strict', messages: [{ role: 'user', content: 'strict' }],

@@ -842,11 +842,14 @@ class Builder {
       GetString(c, hdr, "header", sp, &out.header);
       if (out.header.empty()) out.header = std::string(config::DefaultOverrideHeader(auth->type));
       out.header = http::ToLower(out.header);
-      if (!HeaderSafe(out.header) || out.header.find_first_of(" :") != std::string::npos) {
-        c.Error(hdr, Path(sp, "header"), "is not a header name");
-        return;
-      }
       out.input_headers = config::OverrideInputHeaders(auth->type, out.header);
+      for (const std::string& h : out.input_headers) {
+        if (!config::OverrideHeaderAllowed(h)) {
+          c.Error(hdr->Find("header") ? hdr->Find("header") : hdr, Path(sp, "header"),
+                  StrCat("\"", h, "\" cannot carry a credential (a reserved or invalid header name)"));
+          return;
+        }
+      }
     } else {
       CheckFields(c, md, sp, {"namespace", "key", "fallbackToConfigured"});
       if (!GetString(c, md, "namespace", sp, &out.metadata_namespace, true)) return;

@@ -821,6 +821,8 @@ spec:
             "spec.credentialOverride.fromDynamicMetadata.namespace: required field is missing"},
            {"  credentialOverride: {fromRequestHeaders: {fallbackToConfigured: maybe}}\n",
             "fromRequestHeaders.fallbackToConfigured: must be true or false"},
+           {"  credentialOverride: {fromRequestHeaders: {header: Authorization}}\n",
+            "\"authorization\" cannot carry a credential"},
        }) {
     Diagnostics d;
     build("OpenAI", "  type: APIKey\n  apiKey: {secretRef: {name: s}}\n" + policy, &d);
