@@ -2,15 +2,10 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
-#include <thread>
 
 #include <algorithm>
 #include <map>
@@ -25,8 +20,6 @@
 #include "crypto/crypto.h"
 #include "json/json.h"
 
-extern char** environ;
-
 namespace sluice::auth {
 
 namespace {
@@ -37,91 +30,6 @@ constexpr int64_t kStaticRecheckSeconds = 900;
 constexpr int kMetadataTimeoutMs = 1000;  // IMDS and container endpoints are local and fast
 constexpr int kProcessTimeoutMs = 60000;  // a credential_process (it may wait on a login)
 constexpr size_t kProcessMaxOutput = 64 * 1024;
-
-// Runs `command` with /bin/sh -c, stdin from /dev/null, stderr inherited; its stdout, when it
-// exits 0 within `timeout_ms` (else killed) and prints at most `max_output` bytes.
-absl::StatusOr<std::string> RunCommand(const std::string& command, int timeout_ms, size_t max_output) {
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return absl::InternalError("cannot create a pipe");
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-  // Nothing of the gateway's (listening and connected sockets, files other threads opened)
-  // reaches the helper: a socket it held would keep connections and the port alive.
-  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-  // Its own process group, so that a timeout kills whatever the shell started too.
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-  posix_spawnattr_setpgroup(&attr, 0);
-  const char* argv[] = {"sh", "-c", command.c_str(), nullptr};
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, "/bin/sh", &fa, &attr, const_cast<char* const*>(argv), environ);
-  posix_spawnattr_destroy(&attr);
-  posix_spawn_file_actions_destroy(&fa);
-  close(fds[1]);
-  if (rc != 0) {
-    close(fds[0]);
-    return absl::InternalError("could not be started");
-  }
-  std::string out;
-  bool too_long = false, timed_out = false;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (true) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-    if (left <= 0) {
-      timed_out = true;
-      break;
-    }
-    pollfd p{fds[0], POLLIN, 0};
-    int ready = poll(&p, 1, static_cast<int>(left));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) {
-      timed_out = ready == 0;
-      break;
-    }
-    char buf[4096];
-    ssize_t n = read(fds[0], buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-    if (out.size() > max_output) {
-      too_long = true;
-      break;
-    }
-  }
-  close(fds[0]);
-  // The output is complete; the shell still has until the deadline to exit.
-  int status = 0;
-  bool reaped = false;
-  while (!timed_out && !too_long) {
-    pid_t w = waitpid(pid, &status, WNOHANG);
-    if (w == pid || (w < 0 && errno != EINTR)) {
-      reaped = w == pid;
-      break;
-    }
-    if (std::chrono::steady_clock::now() >= deadline) {
-      timed_out = true;
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  if (!reaped) {
-    kill(-pid, SIGKILL);
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-  } else {
-    kill(-pid, SIGKILL);  // anything the shell left behind
-  }
-  if (timed_out) return absl::DeadlineExceededError(StrCat("did not finish within ", timeout_ms / 1000, " s"));
-  if (too_long) return absl::InternalError(StrCat("printed more than ", max_output, " bytes"));
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return absl::InternalError(WIFEXITED(status) ? StrCat("exited with status ", WEXITSTATUS(status))
-                                                 : std::string("was killed by a signal"));
-  }
-  return out;
-}
 
 std::string Trim(std::string s) {
   std::string_view v = StripWhitespace(s);
@@ -664,7 +572,7 @@ class Chain {
   // reads its JSON: {"Version": 1, "AccessKeyId", "SecretAccessKey", "SessionToken"?,
   // "Expiration"?}. Its stderr is the gateway's (prompts and errors show in the log).
   static absl::StatusOr<Token> CredentialProcess(const std::string& command, const std::string& who, int64_t now) {
-    auto out = RunCommand(command, kProcessTimeoutMs, kProcessMaxOutput);
+    auto out = RunCredentialHelper({"/bin/sh", "-c", command}, {}, kProcessTimeoutMs, kProcessMaxOutput);
     if (!out.ok()) return absl::UnauthenticatedError(StrCat(who, ": credential_process ", out.status().message()));
     auto doc = json::Parse(*out);
     if (!doc.ok() || !doc->is_object()) {
@@ -876,10 +784,6 @@ class Chain {
 };
 
 }  // namespace
-
-absl::StatusOr<std::string> RunCommandForTest(const std::string& command, int timeout_ms, size_t max_output) {
-  return RunCommand(command, timeout_ms, max_output);
-}
 
 TokenMinter NewAwsCredentialChainMinter(EnvLookup env, std::string region) {
   auto chain = std::make_shared<Chain>(std::move(env), std::move(region));

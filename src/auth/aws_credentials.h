@@ -41,10 +41,6 @@ namespace sluice::auth {
 TokenMinter NewAwsCredentialChainMinter(EnvLookup env, std::string region);
 
 std::string EncodeAwsCredentials(const AwsCredentials& c);
-
-// How a credential_process runs (/bin/sh -c, its own process group, no inherited descriptors
-// but stdout; everything it started killed after `timeout_ms`), exposed for tests.
-absl::StatusOr<std::string> RunCommandForTest(const std::string& command, int timeout_ms, size_t max_output);
 absl::StatusOr<AwsCredentials> DecodeAwsCredentials(std::string_view encoded);
 
 // Envoy AI Gateway's oidcExchangeToken: an OIDC client-credentials token (auth/oidc_exchange.h)

@@ -282,7 +282,7 @@ TEST(AwsCredentialChainTest, ConfigFileProfilesAndWhatIsNotSupported) {
   // A helper that leaves a child holding its output open, and one that never ends, are cut off
   // at the time limit along with everything they started (not waited on for ever).
   std::string slow = dir.Write("slow.sh", "#!/bin/sh\nsleep 3001 &\necho started\nsleep 3001\n");
-  auto quick = RunCommandForTest(StrCat("sh ", slow), 300, 1024);
+  auto quick = RunCredentialHelper({"sh", slow}, {}, 300, 1024);
   ASSERT_FALSE(quick.ok());
   EXPECT_NE(std::string(quick.status().message()).find("did not finish"), std::string::npos) << quick.status();
   usleep(100 * 1000);

@@ -22,6 +22,8 @@ constexpr int kMetadataTimeoutMs = 3000;
 constexpr int64_t kNoMetadataRecheckSeconds = 300;  // after no metadata server answered
 constexpr int kStsTimeoutMs = 5000;                // each call of the external_account chain
 constexpr std::string_view kDefaultStsUrl = "https://sts.googleapis.com/v1/token";
+constexpr int64_t kDefaultExecutableTimeoutMs = 30000;  // Google's libraries' default
+constexpr size_t kExecutableMaxOutput = 64 * 1024;
 
 bool EnvTrue(std::string_view v) { return v == "true" || v == "True" || v == "TRUE" || v == "1"; }
 
@@ -238,6 +240,8 @@ class DefaultCredentials {
     std::string subject;  // secret
     if (src->Find("environment_id") != nullptr) {
       ASSIGN_OR_RETURN(subject, AwsSubjectToken(http, *src, audience, origin, now));
+    } else if (const json::Value* exe = src->Find("executable"); exe != nullptr) {
+      ASSIGN_OR_RETURN(subject, ExecutableSubjectToken(*exe, doc, origin, now));
     } else {
       ASSIGN_OR_RETURN(subject, SubjectToken(http, *src, origin));
     }
@@ -306,10 +310,9 @@ class DefaultCredentials {
         return absl::UnauthenticatedError(StrCat("credential_source.url answered status ", resp->status));
       }
       raw = std::move(resp->body);
-    } else if (src.Find("executable") || src.Find("certificate")) {
-      return absl::UnauthenticatedError(StrCat(origin, ": external_account credentials sourced from ",
-                                               src.Find("executable") ? "an executable" : "an X.509 certificate",
-                                               " are not supported (a credential_source file, url or AWS is)"));
+    } else if (src.Find("certificate")) {
+      return absl::UnauthenticatedError(StrCat(origin, ": external_account credentials sourced from an X.509 certificate ",
+                                               "are not supported (a credential_source file, url, executable or AWS is)"));
     } else {
       return absl::UnauthenticatedError(StrCat(origin, ": credential_source needs file or url"));
     }
@@ -331,6 +334,96 @@ class DefaultCredentials {
     }
     if (token.empty()) return absl::UnauthenticatedError(StrCat(origin, ": the subject token is empty"));
     return token;
+  }
+
+  // Executable-sourced credentials (pluggable auth): credential_source.executable.command
+  // (split at spaces, no shell, as Google's libraries run it; only when
+  // GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1) prints {"version":1,"success":true,
+  // "token_type", "id_token" | "saml_response", "expiration_time"}; a fresh response cached in
+  // output_file is used instead of running it. The helper is told the audience, token type,
+  // impersonated account and output file in GOOGLE_EXTERNAL_ACCOUNT_* variables, and that no
+  // one can answer a prompt (INTERACTIVE=0).
+  absl::StatusOr<std::string> ExecutableSubjectToken(const json::Value& exe, const json::Value& doc, std::string_view origin,
+                                                     int64_t now) const {
+    if (env_("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES") != "1") {
+      return absl::UnauthenticatedError(StrCat(origin, ": executable-sourced credentials need ",
+                                               "GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1 (as Google's libraries require)"));
+    }
+    std::string_view command = exe.GetString("command");
+    std::vector<std::string> argv;
+    for (std::string_view rest = command; !rest.empty();) {
+      size_t sp = rest.find(' ');
+      if (sp != 0) argv.emplace_back(rest.substr(0, sp));
+      rest = sp == std::string_view::npos ? std::string_view() : rest.substr(sp + 1);
+    }
+    if (argv.empty()) return absl::UnauthenticatedError(StrCat(origin, ": credential_source.executable needs command"));
+    int64_t timeout_ms = kDefaultExecutableTimeoutMs;
+    if (const json::Value* t = exe.Find("timeout_millis"); t != nullptr) {
+      if (!t->is_number() || t->as_int() < 5000 || t->as_int() > 120000) {
+        return absl::UnauthenticatedError(StrCat(origin, ": credential_source.executable.timeout_millis must be 5000 to 120000"));
+      }
+      timeout_ms = t->as_int();
+    }
+    const std::string output_file(exe.GetString("output_file"));
+    auto read = [&](std::string_view text, bool cached) -> absl::StatusOr<std::string> {
+      auto r = json::Parse(text);
+      std::string_view what = cached ? "the executable's cached output" : "the executable's output";
+      if (!r.ok() || !r->is_object()) return absl::UnauthenticatedError(StrCat(origin, ": ", what, " is not a JSON object"));
+      const json::Value* version = r->Find("version");
+      const json::Value* success = r->Find("success");
+      if (version == nullptr || !version->is_number() || version->as_int() != 1 || success == nullptr || !success->is_bool()) {
+        return absl::UnauthenticatedError(StrCat(origin, ": ", what, " needs \"version\": 1 and \"success\""));
+      }
+      if (!success->as_bool()) {
+        return absl::UnauthenticatedError(StrCat(origin, ": the executable failed (code ", FirstLine(r->GetString("code"), 40),
+                                                 "): ", FirstLine(r->GetString("message"))));
+      }
+      const json::Value* exp = r->Find("expiration_time");
+      if (exp != nullptr && exp->is_number() && exp->as_int() <= now) {
+        return absl::DeadlineExceededError(StrCat(origin, ": ", what, " has expired"));
+      }
+      if (!output_file.empty() && (exp == nullptr || !exp->is_number())) {
+        return absl::UnauthenticatedError(StrCat(origin, ": ", what, " needs expiration_time when output_file is set"));
+      }
+      std::string_view type = r->GetString("token_type");
+      std::string_view token;
+      if (type == "urn:ietf:params:oauth:token-type:jwt" || type == "urn:ietf:params:oauth:token-type:id_token") {
+        token = r->GetString("id_token");
+      } else if (type == "urn:ietf:params:oauth:token-type:saml2") {
+        token = r->GetString("saml_response");
+      } else {
+        return absl::UnauthenticatedError(StrCat(origin, ": ", what, " has an unknown token_type \"", FirstLine(type, 80), "\""));
+      }
+      if (token.empty()) return absl::UnauthenticatedError(StrCat(origin, ": ", what, " has no token"));
+      return std::string(token);
+    };
+    if (!output_file.empty()) {
+      if (auto cached = ReadCredentialFile(output_file, "output_file"); cached.ok() && !StripWhitespace(*cached).empty()) {
+        auto t = read(*cached, true);
+        if (t.ok() || t.status().code() != absl::StatusCode::kDeadlineExceeded) return t;
+        // Expired: run the executable for a fresh one.
+      }
+    }
+    std::vector<std::string> env = {
+        StrCat("GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE=", doc.GetString("audience")),
+        StrCat("GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE=", doc.GetString("subject_token_type")),
+        "GOOGLE_EXTERNAL_ACCOUNT_INTERACTIVE=0",
+    };
+    if (std::string_view url = doc.GetString("service_account_impersonation_url"); !url.empty()) {
+      // .../serviceAccounts/{email}:generateAccessToken
+      size_t a = url.rfind('/'), b = url.rfind(':');
+      if (a != std::string_view::npos && b != std::string_view::npos && b > a) {
+        env.push_back(StrCat("GOOGLE_EXTERNAL_ACCOUNT_IMPERSONATED_EMAIL=", url.substr(a + 1, b - a - 1)));
+      }
+    }
+    if (!output_file.empty()) env.push_back(StrCat("GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE=", output_file));
+    auto out = RunCredentialHelper(argv, env, static_cast<int>(timeout_ms), kExecutableMaxOutput);
+    if (!out.ok()) return absl::UnauthenticatedError(StrCat(origin, ": the executable ", out.status().message()));
+    auto t = read(*out, false);
+    if (!t.ok() && t.status().code() == absl::StatusCode::kDeadlineExceeded) {
+      return absl::UnauthenticatedError(t.status().message());
+    }
+    return t;
   }
 
   // Workload identity federation from AWS (credential_source.environment_id "aws1"): the

@@ -13,7 +13,8 @@
 //          refresh_token grant at token_uri);
 //        - external_account (workload identity federation: a subject token read from a file or
 //          fetched from a URL, or from AWS (environment_id aws1) a signed STS GetCallerIdentity
-//          request, exchanged at Google's STS token_url for an access token, then,
+//          request, or printed by an executable (GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1),
+//          exchanged at Google's STS token_url for an access token, then,
 //          with service_account_impersonation_url, for a service account's token; a
 //          workforce_pool_user_project and an OAuth client_id/client_secret are sent to STS);
 //        - impersonated_service_account (`gcloud auth application-default login

@@ -178,6 +178,71 @@ TEST(GcpDefaultCredentialsTest, ExternalAccountExchangesTheSubjectTokenAndImpers
   EXPECT_EQ(Msg(denied.status()).find("FEDERATED"), std::string::npos) << denied.status();
 }
 
+// Executable-sourced credentials: the command runs without a shell, with the
+// GOOGLE_EXTERNAL_ACCOUNT_* variables, only when allowed; a fresh cached response in
+// output_file is used instead of running it.
+TEST(GcpDefaultCredentialsTest, ExternalAccountFromAnExecutable) {
+  TempDir dir;
+  const std::string marker = dir.path() + "/ran";
+  std::string script = dir.Write(
+      "idp.sh", StrCat("#!/bin/sh\necho ran >> ", marker, "\n",
+                       R"(if [ "$GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE" = "//iam/aud" ] && [ "$GOOGLE_EXTERNAL_ACCOUNT_INTERACTIVE" = 0 ] && )"
+                       R"([ "$GOOGLE_EXTERNAL_ACCOUNT_IMPERSONATED_EMAIL" = "sa@p.iam.gserviceaccount.com" ] && [ "$1" = "--flag=a;b" ]; then)"
+                       "\n  tok=eyJ.from-exe.sig\nelse\n  tok=wrong-env\nfi\n"
+                       R"(printf '{"version":1,"success":true,"token_type":"urn:ietf:params:oauth:token-type:id_token","id_token":"%s","expiration_time":4102444800}' "$tok")"
+                       "\n"));
+  auto file_for = [&](const std::string& extra) {
+    return dir.Write("exe.json", StrCat(R"({"type":"external_account","audience":"//iam/aud","subject_token_type":"urn:ietf:params:oauth:token-type:id_token",)",
+                                        R"("token_url":"https://sts.test/v1/token",)",
+                                        R"("service_account_impersonation_url":"https://iam.test/v1/projects/-/serviceAccounts/sa@p.iam.gserviceaccount.com:generateAccessToken",)",
+                                        R"("credential_source":{"executable":{"command":"sh )", script, R"( --flag=a;b")", extra, "}}}"));
+  };
+  FakeHttp http;
+  http.answers["POST https://sts.test/v1/token"] = {200, R"({"access_token":"sts.EXE","token_type":"Bearer","expires_in":3600})"};
+  http.answers["POST https://iam.test/v1/projects/-/serviceAccounts/sa@p.iam.gserviceaccount.com:generateAccessToken"] = {
+      200, R"({"accessToken":"ya29.exe","expireTime":"2026-11-18T09:20:00Z"})"};
+  std::string file = file_for("");
+  auto refused = NewGcpDefaultCredentialsMinter(Env({{"GOOGLE_APPLICATION_CREDENTIALS", file}}))(http, kNow);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_FALSE(std::filesystem::exists(marker)) << "ran without GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES";
+
+  auto env = Env({{"GOOGLE_APPLICATION_CREDENTIALS", file}, {"GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1"}});
+  auto t = NewGcpDefaultCredentialsMinter(env)(http, kNow);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->value, "ya29.exe");
+  ASSERT_GE(http.seen.size(), 1u);
+  EXPECT_EQ(Form(http.seen[0].body)["subject_token"], "eyJ.from-exe.sig") << "the helper saw the wrong environment or arguments";
+
+  // A fresh response in output_file: the executable is not run.
+  std::filesystem::remove(marker);
+  std::string cache = dir.Write("cache.json", R"({"version":1,"success":true,"token_type":"urn:ietf:params:oauth:token-type:jwt","id_token":"eyJ.cached.sig","expiration_time":4102444800})");
+  file = file_for(StrCat(R"(,"output_file":")", cache, R"(","timeout_millis":5000)"));
+  FakeHttp http2;
+  http2.answers = http.answers;
+  auto c = NewGcpDefaultCredentialsMinter(env)(http2, kNow);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(Form(http2.seen[0].body)["subject_token"], "eyJ.cached.sig");
+  EXPECT_FALSE(std::filesystem::exists(marker));
+  // An expired one: it is.
+  dir.Write("cache.json", R"({"version":1,"success":true,"token_type":"urn:ietf:params:oauth:token-type:jwt","id_token":"eyJ.old.sig","expiration_time":1})");
+  FakeHttp http3;
+  http3.answers = http.answers;
+  auto e = NewGcpDefaultCredentialsMinter(env)(http3, kNow);
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(Form(http3.seen[0].body)["subject_token"], "eyJ.from-exe.sig");
+  EXPECT_TRUE(std::filesystem::exists(marker));
+
+  // The helper reports a failure: its code and message, nothing sent to STS.
+  std::string failing = dir.Write("fail.sh", "#!/bin/sh\nprintf '{\"version\":1,\"success\":false,\"code\":\"401\",\"message\":\"login required\"}'\n");
+  std::string f2 = dir.Write("fail.json", StrCat(R"({"type":"external_account","audience":"a","subject_token_type":"urn:ietf:params:oauth:token-type:jwt","token_url":"https://sts.test/v1/token","credential_source":{"executable":{"command":"sh )",
+                                                 failing, R"("}}})"));
+  FakeHttp http4;
+  auto f = NewGcpDefaultCredentialsMinter(Env({{"GOOGLE_APPLICATION_CREDENTIALS", f2}, {"GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1"}}))(http4, kNow);
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(Msg(f.status()).find("the executable failed (code 401): login required"), std::string::npos) << f.status();
+  EXPECT_TRUE(http4.seen.empty());
+}
+
 // Workload identity federation from AWS (environment_id aws1) on EC2: region and role
 // credentials from instance metadata (IMDSv2), the subject token a signed GetCallerIdentity.
 TEST(GcpDefaultCredentialsTest, ExternalAccountFromAwsSignsGetCallerIdentity) {
@@ -380,7 +445,7 @@ TEST(GcpDefaultCredentialsTest, ErrorsSayWhatIsMissingAndNeverQuoteSecrets) {
        "invalid_grant"},
       {R"({"type":"gdch_service_account"})", "type \"gdch_service_account\" are not supported"},
       {R"({"type":"external_account","audience":"a","subject_token_type":"t","credential_source":{"executable":{"command":"TOPSECRET"}}})",
-       "sourced from an executable are not supported"},
+       "need GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1"},
       {R"({"type":"external_account","audience":"a","subject_token_type":"t","credential_source":{"environment_id":"aws1"}})",
        "credential_source needs regional_cred_verification_url"},
       {R"({"type":"external_account","audience":"a","subject_token_type":"t","credential_source":{"environment_id":"aws2"}})",

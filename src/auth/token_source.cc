@@ -1,6 +1,16 @@
 #include "auth/token_source.h"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
 
 #include <algorithm>
 #include <chrono>
@@ -10,6 +20,8 @@
 
 #include "common/log.h"
 #include "common/strings.h"
+
+extern char** environ;
 
 namespace sluice::auth {
 
@@ -72,6 +84,107 @@ std::string FormatIso8601Utc(int64_t unix_seconds) {
   strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
 }
+
+absl::StatusOr<std::string> RunCredentialHelper(const std::vector<std::string>& argv,
+                                                const std::vector<std::string>& extra_env, int timeout_ms,
+                                                size_t max_output) {
+  if (argv.empty() || argv[0].empty()) return absl::InvalidArgumentError("no command");
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return absl::InternalError("cannot create a pipe");
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  // Nothing of the gateway's (listening and connected sockets, files other threads opened)
+  // reaches the helper: a socket it held would keep connections and the port alive.
+  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+  // Its own process group, so that a timeout kills whatever the shell started too.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  // The gateway's environment, with `extra_env` ("NAME=value") replacing what it names.
+  std::vector<char*> envp;
+  for (const std::string& e : extra_env) envp.push_back(const_cast<char*>(e.c_str()));
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view entry(*e);
+    bool replaced = false;
+    for (const std::string& x : extra_env) {
+      replaced = replaced || entry.substr(0, entry.find('=') + 1) == std::string_view(x).substr(0, x.find('=') + 1);
+    }
+    if (!replaced) envp.push_back(*e);
+  }
+  envp.push_back(nullptr);
+  pid_t pid = 0;
+  int rc = posix_spawnp(&pid, argv[0].c_str(), &fa, &attr, args.data(), envp.data());
+  posix_spawnattr_destroy(&attr);
+  posix_spawn_file_actions_destroy(&fa);
+  close(fds[1]);
+  if (rc != 0) {
+    close(fds[0]);
+    return absl::InternalError(StrCat("could not be started (", strerror(rc), ")"));
+  }
+  std::string out;
+  bool too_long = false, timed_out = false;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0) {
+      timed_out = true;
+      break;
+    }
+    pollfd p{fds[0], POLLIN, 0};
+    int ready = poll(&p, 1, static_cast<int>(left));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) {
+      timed_out = ready == 0;
+      break;
+    }
+    char buf[4096];
+    ssize_t n = read(fds[0], buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() > max_output) {
+      too_long = true;
+      break;
+    }
+  }
+  close(fds[0]);
+  // The output is complete; the shell still has until the deadline to exit.
+  int status = 0;
+  bool reaped = false;
+  while (!timed_out && !too_long) {
+    pid_t w = waitpid(pid, &status, WNOHANG);
+    if (w == pid || (w < 0 && errno != EINTR)) {
+      reaped = w == pid;
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      timed_out = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!reaped) {
+    kill(-pid, SIGKILL);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  } else {
+    kill(-pid, SIGKILL);  // anything the shell left behind
+  }
+  if (timed_out) return absl::DeadlineExceededError(StrCat("did not finish within ", timeout_ms / 1000, " s"));
+  if (too_long) return absl::InternalError(StrCat("printed more than ", max_output, " bytes"));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return absl::InternalError(WIFEXITED(status) ? StrCat("exited with status ", WEXITSTATUS(status))
+                                                 : std::string("was killed by a signal"));
+  }
+  return out;
+}
+
 
 int64_t NowUnix() {
   return std::chrono::duration_cast<std::chrono::seconds>(

@@ -132,6 +132,16 @@ absl::StatusOr<int64_t> ParseIso8601Utc(std::string_view s);
 // Unix seconds -> "2026-11-30T21:15:00Z".
 std::string FormatIso8601Utc(int64_t unix_seconds);
 
+// Runs a credential helper (AWS credential_process, Google's executable-sourced credentials):
+// argv[0] looked up in PATH, stdin /dev/null, stderr the gateway's, stdout read; the gateway's
+// environment plus `extra_env` ("NAME=value"); its own process group, no descriptor of the
+// gateway's but stdout (Asio's sockets are not close-on-exec). Its stdout when it exits 0
+// within `timeout_ms` having printed at most `max_output` bytes; on a timeout everything it
+// started is killed.
+absl::StatusOr<std::string> RunCredentialHelper(const std::vector<std::string>& argv,
+                                                const std::vector<std::string>& extra_env, int timeout_ms,
+                                                size_t max_output);
+
 int64_t NowUnix();
 
 }  // namespace sluice::auth

@@ -206,6 +206,39 @@ describe('GCPCredentials without a key file: Application Default Credentials', {
     }));
   });
 
+  describe('workload identity federation through an executable (pluggable auth)', () => {
+    const s = adcStack((sims, tmp) => {
+      const helper = path.join(tmp, 'idp-helper.mjs');
+      // A helper as an IdP's CLI would be: it checks what Google's libraries tell it and prints
+      // the token in the documented format.
+      fs.writeFileSync(helper, `const e = process.env;
+const ok = e.GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE === ${JSON.stringify(AUDIENCE)} && e.GOOGLE_EXTERNAL_ACCOUNT_INTERACTIVE === '0'
+  && e.GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE === 'urn:ietf:params:oauth:token-type:jwt' && process.argv[2] === '--realm=ai';
+console.log(JSON.stringify(ok
+  ? { version: 1, success: true, token_type: 'urn:ietf:params:oauth:token-type:jwt', id_token: ${JSON.stringify(PROJECTED_TOKEN)},
+      expiration_time: Math.floor(Date.now() / 1000) + 3600 }
+  : { version: 1, success: false, code: '400', message: 'unexpected environment' }));
+`);
+      const file = path.join(tmp, 'wif-exe.json');
+      fs.writeFileSync(file, JSON.stringify({
+        type: 'external_account', audience: AUDIENCE, subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+        token_url: `${sims.vertex.url}/v1/token`,
+        service_account_impersonation_url: `${sims.vertex.url}/v1/projects/-/serviceAccounts/${SERVICE_ACCOUNT}:generateAccessToken`,
+        credential_source: { executable: { command: `${process.execPath} ${helper} --realm=ai`, timeout_millis: 10000 } },
+      }));
+      return { GOOGLE_APPLICATION_CREDENTIALS: file, NO_GCE_CHECK: 'true', GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES: '1' };
+    });
+    before(s.start);
+    after(s.stop);
+    test("the helper's token is exchanged at STS, then for the service account token", withGatewayLogs(() => s.stack.gw, async () => {
+      await s.call('impersonated');
+      const sts = s.stack.sims.vertex.requests.filter((r) => r.kind === 'sts:token-exchange');
+      assert.ok(sts.length >= 1);
+      for (const r of sts) assert.deepEqual(r.problems, []);
+      s.assertNothingLogged([PROJECTED_TOKEN]);
+    }));
+  });
+
   describe('a user login impersonating a service account (impersonated_service_account)', () => {
     // What `gcloud auth application-default login --impersonate-service-account SA` writes.
     const s = adcStack((sims, tmp) => {
