@@ -649,15 +649,7 @@ class Chain {
     std::string region = env_("AWS_REGION");
     if (region.empty()) region = env_("AWS_DEFAULT_REGION");
     if (region.empty()) region = region_;
-    config::BackendAuth a;
-    a.aws_access_key_id = source.access_key_id;
-    a.aws_secret_access_key = source.secret_access_key;
-    a.aws_session_token = source.session_token;
-    a.aws_region = region;
-    aws_sigv4_internal::SignerOptions opts;
-    opts.service = "sts";
-    opts.clock = [now] { return now; };
-    ASSIGN_OR_RETURN(auto signer, aws_sigv4_internal::NewAwsSigV4SignerWithOptions(a, std::move(opts)));
+    ASSIGN_OR_RETURN(auto signer, aws_sigv4_internal::NewCallSigner(source, region, "sts", now));
     http::HeaderMap headers;
     headers.Add("content-type", "application/x-www-form-urlencoded; charset=utf-8");
     ASSIGN_OR_RETURN(http::HeaderMutation sig, signer->Sign(SigningRequest{"POST", host, path, headers, body}));

@@ -529,18 +529,11 @@ class DefaultCredentials {
     rest.remove_prefix(8);
     size_t host_end = rest.find_first_of("/?");
     std::string host(rest.substr(0, host_end));
-    std::string path = host_end == std::string_view::npos ? std::string("/") : std::string(rest.substr(host_end));
-    if (path.front() == '?') path.insert(0, "/");
-    config::BackendAuth a;
-    a.aws_access_key_id = aws.access_key_id;
-    a.aws_secret_access_key = aws.secret_access_key;
-    a.aws_session_token = aws.session_token;
-    a.aws_region = region;
-    aws_sigv4_internal::SignerOptions opts;
-    opts.service = "sts";
-    opts.clock = [now] { return now; };
-    opts.extra_signed_headers = {"x-goog-cloud-target-resource"};
-    ASSIGN_OR_RETURN(auto signer, aws_sigv4_internal::NewAwsSigV4SignerWithOptions(a, std::move(opts)));
+    std::string path = host_end == std::string_view::npos ? std::string("/")
+                       : rest[host_end] == '?'          ? StrCat("/", rest.substr(host_end))
+                                                        : std::string(rest.substr(host_end));
+    ASSIGN_OR_RETURN(auto signer,
+                     aws_sigv4_internal::NewCallSigner(aws, region, "sts", now, {"x-goog-cloud-target-resource"}));
     http::HeaderMap headers;
     headers.Add("x-goog-cloud-target-resource", audience);
     ASSIGN_OR_RETURN(http::HeaderMutation sig, signer->Sign(SigningRequest{"POST", host, path, headers, ""}));

@@ -470,6 +470,21 @@ absl::StatusOr<std::unique_ptr<BackendSigner>> NewAwsSigV4SignerWithOptions(
   return std::make_unique<AwsSigV4Signer>(auth, std::move(options));
 }
 
+absl::StatusOr<std::unique_ptr<BackendSigner>> NewCallSigner(const AwsCredentials& credentials, std::string region,
+                                                            std::string service, int64_t now,
+                                                            std::vector<std::string> extra_signed_headers) {
+  config::BackendAuth a;
+  a.aws_access_key_id = credentials.access_key_id;
+  a.aws_secret_access_key = credentials.secret_access_key;
+  a.aws_session_token = credentials.session_token;
+  a.aws_region = std::move(region);
+  SignerOptions opts;
+  opts.service = std::move(service);
+  opts.clock = [now] { return now; };
+  opts.extra_signed_headers = std::move(extra_signed_headers);
+  return NewAwsSigV4SignerWithOptions(a, std::move(opts));
+}
+
 }  // namespace aws_sigv4_internal
 
 absl::StatusOr<std::unique_ptr<BackendSigner>> NewAwsSigV4Signer(const config::BackendAuth& auth,

@@ -62,6 +62,11 @@ struct SignerOptions {
 };
 absl::StatusOr<std::unique_ptr<BackendSigner>> NewAwsSigV4SignerWithOptions(
     const config::BackendAuth& auth, SignerOptions options);
+// A signer for one call a credential source makes itself (STS AssumeRole, the GetCallerIdentity
+// Google replays): `credentials` in `region` for `service`, dated `now`.
+absl::StatusOr<std::unique_ptr<BackendSigner>> NewCallSigner(const AwsCredentials& credentials, std::string region,
+                                                            std::string service, int64_t now,
+                                                            std::vector<std::string> extra_signed_headers = {});
 
 struct Credentials {
   std::string_view access_key_id;

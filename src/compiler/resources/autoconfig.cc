@@ -160,53 +160,39 @@ absl::StatusOr<AutoConfig> GenerateAutoConfig(EnvLookup env, int port) {
   };
 
   // Azure OpenAI wins over OpenAI when both are set, as in `aigw run`.
+  const std::string azure_endpoint = Get(env, "AZURE_OPENAI_ENDPOINT");
+  auto azure = [&](std::string policy, std::string secret, std::string_view how) -> absl::Status {
+    auto url = ParseUrl(azure_endpoint);
+    if (!url.ok()) return absl::InvalidArgumentError(StrCat("AZURE_OPENAI_ENDPOINT: ", url.status().message()));
+    providers.push_back(Provider{"azure-openai", "AzureOpenAI", Get(env, "OPENAI_API_VERSION", "2024-10-21"), "", *url, "",
+                                 std::move(policy), std::move(secret), "",
+                                 StrCat("Azure OpenAI at ", azure_endpoint, how)});
+    return absl::OkStatus();
+  };
+  // An AzureCredentials policy for the environment's client and tenant.
+  auto entra = [&](std::string_view secret_ref) {
+    return StrCat("  type: AzureCredentials\n  azureCredentials: {clientID: ", Quote(Get(env, "AZURE_CLIENT_ID")),
+                  ", tenantID: ", Quote(Get(env, "AZURE_TENANT_ID")), secret_ref, "}\n");
+  };
+  const bool client_and_tenant = !Get(env, "AZURE_CLIENT_ID").empty() && !Get(env, "AZURE_TENANT_ID").empty();
+  absl::Status azure_status;
   if (!Get(env, "AZURE_OPENAI_API_KEY").empty()) {
-    std::string endpoint = Get(env, "AZURE_OPENAI_ENDPOINT");
-    if (endpoint.empty()) return absl::InvalidArgumentError("AZURE_OPENAI_API_KEY is set but AZURE_OPENAI_ENDPOINT is not");
-    auto url = ParseUrl(endpoint);
-    if (!url.ok()) return absl::InvalidArgumentError(StrCat("AZURE_OPENAI_ENDPOINT: ", url.status().message()));
-    Provider p{"azure-openai", "AzureOpenAI", Get(env, "OPENAI_API_VERSION", "2024-10-21"), "", *url, "",
-               api_key_policy("AzureAPIKey", "azureAPIKey", "azure-openai"),
-               "  apiKey: \"${AZURE_OPENAI_API_KEY}\"\n", "", StrCat("Azure OpenAI at ", endpoint)};
-    providers.push_back(std::move(p));
-  } else if (!Get(env, "AZURE_OPENAI_ENDPOINT").empty() && !Get(env, "AZURE_FEDERATED_TOKEN_FILE").empty() &&
-             !Get(env, "AZURE_CLIENT_ID").empty() && !Get(env, "AZURE_TENANT_ID").empty()) {
+    if (azure_endpoint.empty()) return absl::InvalidArgumentError("AZURE_OPENAI_API_KEY is set but AZURE_OPENAI_ENDPOINT is not");
+    azure_status = azure(api_key_policy("AzureAPIKey", "azureAPIKey", "azure-openai"),
+                         "  apiKey: \"${AZURE_OPENAI_API_KEY}\"\n", "");
+  } else if (!azure_endpoint.empty() && !Get(env, "AZURE_FEDERATED_TOKEN_FILE").empty() && client_and_tenant) {
     // Keyless Azure OpenAI on AKS (workload identity): what the webhook puts in the pod.
-    std::string endpoint = Get(env, "AZURE_OPENAI_ENDPOINT");
-    auto url = ParseUrl(endpoint);
-    if (!url.ok()) return absl::InvalidArgumentError(StrCat("AZURE_OPENAI_ENDPOINT: ", url.status().message()));
-    Provider p{"azure-openai", "AzureOpenAI", Get(env, "OPENAI_API_VERSION", "2024-10-21"), "", *url, "",
-               StrCat("  type: AzureCredentials\n  azureCredentials: {clientID: ", Quote(Get(env, "AZURE_CLIENT_ID")),
-                      ", tenantID: ", Quote(Get(env, "AZURE_TENANT_ID")), "}\n"),
-               "", "", StrCat("Azure OpenAI at ", endpoint, " (workload identity)")};
-    providers.push_back(std::move(p));
-  } else if (!Get(env, "AZURE_OPENAI_ENDPOINT").empty() && !Get(env, "AZURE_CLIENT_SECRET").empty() &&
-             !Get(env, "AZURE_CLIENT_ID").empty() && !Get(env, "AZURE_TENANT_ID").empty()) {
+    azure_status = azure(entra(""), "", " (workload identity)");
+  } else if (!azure_endpoint.empty() && !Get(env, "AZURE_CLIENT_SECRET").empty() && client_and_tenant) {
     // A service principal's secret in the environment (Azure SDKs' EnvironmentCredential).
-    std::string endpoint = Get(env, "AZURE_OPENAI_ENDPOINT");
-    auto url = ParseUrl(endpoint);
-    if (!url.ok()) return absl::InvalidArgumentError(StrCat("AZURE_OPENAI_ENDPOINT: ", url.status().message()));
-    Provider p{"azure-openai", "AzureOpenAI", Get(env, "OPENAI_API_VERSION", "2024-10-21"), "", *url, "",
-               StrCat("  type: AzureCredentials\n  azureCredentials: {clientID: ", Quote(Get(env, "AZURE_CLIENT_ID")),
-                      ", tenantID: ", Quote(Get(env, "AZURE_TENANT_ID")),
-                      ", clientSecretRef: {name: azure-openai-credentials}}\n"),
-               "  client-secret: \"${AZURE_CLIENT_SECRET}\"\n", "",
-               StrCat("Azure OpenAI at ", endpoint, " (Entra client secret)")};
-    providers.push_back(std::move(p));
-  } else if (!Get(env, "AZURE_OPENAI_ENDPOINT").empty() &&
-             (!Get(env, "IDENTITY_ENDPOINT").empty() || !Get(env, "AZURE_CLIENT_ID").empty())) {
+    azure_status = azure(entra(", clientSecretRef: {name: azure-openai-credentials}"),
+                         "  client-secret: \"${AZURE_CLIENT_SECRET}\"\n", " (Entra client secret)");
+  } else if (!azure_endpoint.empty() && (!Get(env, "IDENTITY_ENDPOINT").empty() || !Get(env, "AZURE_CLIENT_ID").empty())) {
     // Keyless Azure OpenAI with a managed identity: App Service / Functions / Container Apps
     // (IDENTITY_ENDPOINT), or a user-assigned identity named by AZURE_CLIENT_ID (VMs, AKS
     // nodes, through the instance metadata service); without AZURE_CLIENT_ID, the
     // system-assigned one.
-    std::string endpoint = Get(env, "AZURE_OPENAI_ENDPOINT");
-    auto url = ParseUrl(endpoint);
-    if (!url.ok()) return absl::InvalidArgumentError(StrCat("AZURE_OPENAI_ENDPOINT: ", url.status().message()));
-    Provider p{"azure-openai", "AzureOpenAI", Get(env, "OPENAI_API_VERSION", "2024-10-21"), "", *url, "",
-               StrCat("  type: AzureCredentials\n  azureCredentials: {clientID: ", Quote(Get(env, "AZURE_CLIENT_ID")),
-                      ", tenantID: ", Quote(Get(env, "AZURE_TENANT_ID")), "}\n"),
-               "", "", StrCat("Azure OpenAI at ", endpoint, " (managed identity)")};
-    providers.push_back(std::move(p));
+    azure_status = azure(entra(""), "", " (managed identity)");
   } else if (!Get(env, "OPENAI_API_KEY").empty()) {
     std::string base = Get(env, "OPENAI_BASE_URL", "https://api.openai.com/v1");
     auto url = ParseUrl(base);
@@ -218,6 +204,7 @@ absl::StatusOr<AutoConfig> GenerateAutoConfig(EnvLookup env, int port) {
     if (!project.empty()) StrAppend(&p.headers, "\n              - {name: OpenAI-Project, value: ", Quote(project), "}");
     providers.push_back(std::move(p));
   }
+  if (!azure_status.ok()) return azure_status;
   if (!Get(env, "ANTHROPIC_API_KEY").empty()) {
     std::string base = Get(env, "ANTHROPIC_BASE_URL", "https://api.anthropic.com");
     auto url = ParseUrl(base);

@@ -744,10 +744,9 @@ stringData: {client-secret: idp-s3cret}
   }
 }
 
-// credentialOverride: Envoy AI Gateway's defaults per type, lower-cased names, the AWS prefix's
-// three input headers, and mistakes named by field.
-TEST(ResourcesTest, CredentialOverride) {
-  const std::string head = R"(apiVersion: gateway.networking.k8s.io/v1
+// A Gateway and a route to AIServiceBackend `b`, whose Backend is `b-backend`: what a policy
+// test needs besides the backend and the policy.
+const std::string kOneBackendHead = R"(apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: gw}
 spec: {gatewayClassName: x, listeners: [{name: http, protocol: HTTP, port: 8080}]}
@@ -764,7 +763,12 @@ kind: Backend
 metadata: {name: b-backend}
 spec: {endpoints: [{fqdn: {hostname: h.test, port: 443}}]}
 ---
-apiVersion: v1
+)";
+
+// credentialOverride: Envoy AI Gateway's defaults per type, lower-cased names, the AWS prefix's
+// three input headers, and mistakes named by field.
+TEST(ResourcesTest, CredentialOverride) {
+  const std::string head = kOneBackendHead + R"(apiVersion: v1
 kind: Secret
 metadata: {name: s}
 stringData: {apiKey: k, credentials: "[default]\naws_access_key_id = A\naws_secret_access_key = S\n"}
@@ -832,24 +836,7 @@ spec:
 }
 
 TEST(ResourcesTest, OidcExchangeTokenForAwsAndAzure) {
-  const std::string head = R"(apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw}
-spec: {gatewayClassName: x, listeners: [{name: http, protocol: HTTP, port: 8080}]}
----
-apiVersion: aigateway.envoyproxy.io/v1beta1
-kind: AIGatewayRoute
-metadata: {name: r}
-spec:
-  parentRefs: [{name: gw}]
-  rules: [{backendRefs: [{name: b}]}]
----
-apiVersion: gateway.envoyproxy.io/v1alpha1
-kind: Backend
-metadata: {name: b-backend}
-spec: {endpoints: [{fqdn: {hostname: h.test, port: 443}}]}
----
-apiVersion: v1
+  const std::string head = kOneBackendHead + R"(apiVersion: v1
 kind: Secret
 metadata: {name: idp-client}
 stringData: {client-secret: idp-s3cret}
