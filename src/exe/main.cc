@@ -212,6 +212,15 @@ int main(int argc, char** argv) {
   }
   std::fflush(stdout);
   log::Info(config::DescribeForLog(*loaded.config));
+  // Envoy's dynamic metadata exists only under `sluice extproc`.
+  for (const auto& b : loaded.config->backends) {
+    const config::CredentialOverride& ov = b.auth.credential_override;
+    if (!ov.metadata_key.empty()) {
+      log::Warn("backend ", b.name, ": credentialOverride.fromDynamicMetadata never finds a credential under `sluice run` ",
+                "(there is no Envoy dynamic metadata): requests ",
+                ov.fallback_to_configured ? "use the configured credential" : "are answered 401");
+    }
+  }
   // Hot reload: a changed, valid file set is swapped in between requests (in-flight requests
   // keep the config they started with); an invalid one is logged and the old one keeps serving.
   std::unique_ptr<FileWatcher> watcher;

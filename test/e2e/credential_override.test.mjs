@@ -29,12 +29,14 @@ describe('credentialOverride: per-request credentials from headers', { skip }, (
       sims: {
         openai: () => startOpenAICompatSim({ apiKey: TENANT_KEY }),
         strict: () => startOpenAICompatSim({ apiKey: TENANT_KEY }),
+        md: () => startOpenAICompatSim({ apiKey: TENANT_KEY }),
         bedrock: () => startBedrockSim({ credentials: TENANT_AWS, region: 'us-east-1' }),
       },
       config: (s) => ({
         routes: [
           { model: 'gpt-byok', backend: 'openai' },
           { model: 'gpt-strict', backend: 'strict' },
+          { model: 'gpt-md', backend: 'md' },
           { model: BEDROCK_MODEL, backend: 'bedrock' },
         ],
         backends: [
@@ -42,6 +44,10 @@ describe('credentialOverride: per-request credentials from headers', { skip }, (
             auth: { type: 'APIKey', key: 'sk-configured-shared', credentialOverride: { fromRequestHeaders: {} } } },
           { name: 'strict', schema: 'OpenAI', port: s.strict.port,
             auth: { type: 'APIKey', key: 'sk-configured-shared', credentialOverride: { fromRequestHeaders: { fallbackToConfigured: false } } } },
+          { name: 'md', schema: 'OpenAI', port: s.md.port, auth: {
+            type: 'APIKey', key: 'sk-configured-shared',
+            credentialOverride: { fromDynamicMetadata: { namespace: 'envoy.filters.http.ext_authz', fallbackToConfigured: false } },
+          } },
           { name: 'bedrock', schema: 'AWSBedrock', port: s.bedrock.port, auth: {
             type: 'AWSCredentials', region: 'us-east-1', credentialOverride: { fromRequestHeaders: {} },
             ini: '[default]\naws_access_key_id = AKIACONFIGUREDSHARED\naws_secret_access_key = shared-secret\n',
@@ -87,6 +93,17 @@ describe('credentialOverride: per-request credentials from headers', { skip }, (
       model: 'gpt-strict', messages: [{ role: 'user', content: 'strict' }],
     });
     assert.ok(ok.choices[0].message.content.length > 0);
+  }));
+
+  test('fromDynamicMetadata under `sluice run`: a warning at start, and a 401 without a fallback', withGatewayLogs(() => stack.gw, async () => {
+    assert.match(`${stack.gw.stdout}${stack.gw.stderr}`, /default\/md: credentialOverride\.fromDynamicMetadata never finds a credential under `sluice run`/);
+    const sim = stack.sims.md;
+    const mark = sim.requests.length;
+    const err = await client({ 'x-aigw-api-key': TENANT_KEY }).chat.completions.create({
+      model: 'gpt-md', messages: [{ role: 'user', content: 'x' }],
+    }).then(() => null, (e) => e);
+    assert.ok(err instanceof OpenAI.AuthenticationError, String(err));
+    assert.equal(sim.requests.length, mark);
   }));
 
   test("the tenant's AWS keys from x-aigw-aws-* sign the Bedrock call; none of them go upstream", withGatewayLogs(() => stack.gw, async () => {
