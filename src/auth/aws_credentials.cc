@@ -359,6 +359,10 @@ class Chain {
                                      {"sso_account_id", &account}, {"sso_role_name", &role}}) {
       if (value->empty()) return absl::UnauthenticatedError(StrCat(who, ": IAM Identity Center profile without ", key));
     }
+    // The region becomes part of the host names the token is sent to.
+    if (region.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos) {
+      return absl::UnauthenticatedError(StrCat(who, ": sso_region is not a region name"));
+    }
     std::string home = env_("HOME");
     if (home.empty()) return absl::UnauthenticatedError(StrCat(who, ": HOME is not set, so the SSO token cache cannot be found"));
     const std::string cache = StrCat(home, "/.aws/sso/cache/", crypto::Sha1Hex(session.empty() ? start_url : session), ".json");

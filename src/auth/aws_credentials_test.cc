@@ -371,6 +371,8 @@ class SsoProfileTest : public ::testing::Test {
                          "sso_account_id = 444455556666\nsso_role_name = Reader\n\n"
                          "[profile incomplete]\nsso_session = corp\nsso_account_id = 1\n\n"
                          "[profile lost]\nsso_session = gone\nsso_account_id = 1\nsso_role_name = r\n\n"
+                         "[profile odd-region]\nsso_start_url = https://x\nsso_region = evil.test/x?\nsso_account_id = 1\n"
+                         "sso_role_name = r\n\n"
                          "[profile assumer]\nrole_arn = arn:aws:iam::111122223333:role/bedrock\nsource_profile = dev\n");
     // The CLI names the cache file after the SHA-1 of the session name (of the start URL for
     // a legacy profile).
@@ -522,7 +524,8 @@ TEST_F(SsoProfileTest, FailuresSayWhatToDoWithoutTheToken) {
   EXPECT_NE(std::string(none.status().message()).find("run `aws sso login --sso-session corp`"), std::string::npos)
       << none.status();
   for (auto [profile, want] : {std::pair{"incomplete", "without sso_role_name"},
-                               {"lost", "no [sso-session gone] section"}}) {
+                               {"lost", "no [sso-session gone] section"},
+                               {"odd-region", "sso_region is not a region name"}}) {
     auto t = Mint(profile, http);
     ASSERT_FALSE(t.ok()) << profile;
     EXPECT_NE(std::string(t.status().message()).find(want), std::string::npos) << profile << ": " << t.status();
