@@ -197,9 +197,9 @@ class Chain {
 
   // Every setting of profile `name`, the credentials file's winning over the config file's;
   // nullopt when neither file has the profile.
-  absl::StatusOr<std::optional<std::map<std::string, std::string>>> ProfileSettings(const std::string& name) const {
+  absl::StatusOr<std::optional<Settings>> ProfileSettings(const std::string& name) const {
     std::string home = env_("HOME");
-    std::optional<std::map<std::string, std::string>> out;
+    std::optional<Settings> out;
     for (const auto& [var, file] : {std::pair{"AWS_SHARED_CREDENTIALS_FILE", "credentials"}, {"AWS_CONFIG_FILE", "config"}}) {
       std::string p = env_(var);
       if (p.empty() && !home.empty()) p = StrCat(home, "/.aws/", file);
@@ -369,7 +369,7 @@ class Chain {
     // One refresh of a cache at a time (every region's chain may read the same one), and a
     // refresh whose write-back failed is remembered: its refresh token may have been rotated.
     static std::mutex cache_mu;
-    static std::map<std::string, std::string>* refreshed_docs = new std::map<std::string, std::string>();
+    static auto* refreshed_docs = new std::map<std::string, std::string>();  // cache path -> JSON
     std::lock_guard<std::mutex> lock(cache_mu);
     auto text = ReadCredentialFile(cache, "the SSO token cache");
     if (!text.ok()) {
@@ -556,7 +556,7 @@ class Chain {
   }
 
   // A profile's static keys, else its credential_process; nullopt when it has neither.
-  absl::StatusOr<std::optional<Token>> StaticOrProcess(const std::map<std::string, std::string>& settings,
+  absl::StatusOr<std::optional<Token>> StaticOrProcess(const Settings& settings,
                                                         const std::string& who, int64_t now) const {
     auto get = [&](const char* k) {
       auto it = settings.find(k);

@@ -70,8 +70,7 @@ bool ParseTime(std::string_view s, int64_t* out) {
 
 // The `[default]` profile of an AWS shared credentials file (the first profile when there is
 // no default).
-absl::Status ParseAuth(std::string_view source, const Node& n, const std::string& path, BackendAuth* auth,
-                       std::vector<std::string>* warnings) {
+absl::Status ParseAuth(std::string_view source, const Node& n, const std::string& path, BackendAuth* auth) {
   if (!n.is_map()) return Bad(source, n, path, "must be a map");
   int kinds = 0;
   const Node* override_node = nullptr;
@@ -372,7 +371,7 @@ absl::StatusOr<FilterConfig> ParseFilterConfig(std::string_view text, std::strin
         b.schema_prefix = prefix;
       }
       if (const Node* auth = e.Find("auth"); auth != nullptr && !auth->is_null()) {
-        st = ParseAuth(source, *auth, path + ".auth", &b.auth, &fc.warnings);
+        st = ParseAuth(source, *auth, path + ".auth", &b.auth);
         if (!st.ok()) return st;
       }
       if (const Node* hm = e.Find("httpHeaderMutation"); hm != nullptr) {
