@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost-dev libssl-dev libyaml-cpp-dev libabsl-dev libgtest-dev libgmock-dev
-  libbenchmark-dev libjemalloc-dev
+  libbenchmark-dev libjemalloc-dev libcli11-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   nodejs npm
   wrk nginx-light redis-server jq curl
