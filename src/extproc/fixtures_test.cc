@@ -20,11 +20,10 @@
 // standalone server (standalone/server.cc), prefix it with "upstream stream is malformed: ";
 // that prefix is expected here, everything else byte for byte.
 //
-// FixturesMidStreamError.* (the stream fixtures that end in a translation error) fail today on
-// a real driver difference: when a STREAMED chunk fails to translate, processor.cc replaces the
-// chunk with the error event only, dropping the events translated from that chunk before the
-// bad one; standalone/server.cc writes those events, then the error ("Events translated before
-// a malformed one still reach the client, then the error"), which is what the goldens hold.
+// FixturesMidStreamError.* replays the stream fixtures that end in a translation error: both
+// drivers send the events translated from the failing chunk before its bad event, then the
+// error event (processor.cc once replaced the whole chunk with the error; the goldens, and
+// standalone/server.cc, keep those events).
 //
 // Other normalised fields: Gemini's fallback ids without a responseId (NormalizeFallbackIds).
 // Skipped fixture kinds: request rejections are table tests, not fixtures; openai_to_anthropic's

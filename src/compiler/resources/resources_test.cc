@@ -540,6 +540,44 @@ TEST(AutoConfigTest, AwsWebIdentityEnablesBedrockThroughTheDefaultChain) {
   EXPECT_EQ(c.backends[0].auth.aws_region, "us-west-2");
 }
 
+// An Azure OpenAI key with its endpoint: an AzureAPIKey policy (the api-key header), the
+// API version from OPENAI_API_VERSION or the default; the key wins over every keyless way and
+// over OPENAI_API_KEY, and a key without an endpoint is an error rather than a silent skip.
+TEST(AutoConfigTest, AzureApiKeyFromTheEnvironment) {
+  TestEnv() = {{"AZURE_OPENAI_ENDPOINT", "https://my-aoai.openai.azure.com"},
+               {"AZURE_OPENAI_API_KEY", "AZKEY123"},
+               {"AZURE_CLIENT_ID", "client-1"},
+               {"AZURE_TENANT_ID", "tenant-1"},
+               {"AZURE_CLIENT_SECRET", "SPSECRET"},
+               {"OPENAI_API_KEY", "sk-x"},
+               {"OPENAI_API_VERSION", "2025-01-01-preview"}};
+  std::string yaml;
+  Diagnostics diags;
+  config::Config c = BuildAutoConfig(&yaml, &diags);
+  ASSERT_FALSE(diags.HasErrors()) << All(diags) << yaml;
+  EXPECT_EQ(yaml.find("AZKEY123"), std::string::npos) << "the key is substituted at load, not written";
+  ASSERT_EQ(c.backends.size(), 1u);
+  const config::Backend& b = c.backends[0];
+  EXPECT_EQ(b.schema, config::ApiSchema::kAzureOpenAI);
+  EXPECT_EQ(b.schema_version, "2025-01-01-preview");
+  EXPECT_EQ(b.auth.type, config::BackendAuth::Type::kAzureAPIKey);
+  EXPECT_EQ(b.auth.key, "AZKEY123");
+  EXPECT_EQ(b.endpoints[0].host, "my-aoai.openai.azure.com");
+  EXPECT_EQ(b.endpoints[0].port, 443);
+  EXPECT_TRUE(b.tls.enabled);
+
+  TestEnv() = {{"AZURE_OPENAI_ENDPOINT", "https://my-aoai.openai.azure.com"}, {"AZURE_OPENAI_API_KEY", "AZKEY123"}};
+  c = BuildAutoConfig(&yaml, &diags);
+  ASSERT_EQ(c.backends.size(), 1u);
+  EXPECT_EQ(c.backends[0].schema_version, "2024-10-21");
+
+  TestEnv() = {{"AZURE_OPENAI_API_KEY", "AZKEY123"}};
+  auto ac = GenerateAutoConfig(&FromTestEnv, 1975);
+  ASSERT_FALSE(ac.ok());
+  EXPECT_NE(ac.status().message().find("AZURE_OPENAI_ENDPOINT"), std::string_view::npos) << ac.status();
+  EXPECT_EQ(ac.status().message().find("AZKEY123"), std::string_view::npos);
+}
+
 // Keyless Azure OpenAI on AKS: the workload identity webhook's variables and an endpoint give an
 // AzureCredentials policy without a secret (the federated token is read at run time).
 TEST(AutoConfigTest, AzureWorkloadIdentityWithoutAKey) {

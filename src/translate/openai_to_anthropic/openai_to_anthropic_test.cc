@@ -554,6 +554,13 @@ TEST_F(OpenAIToAnthropicTest, Errors) {
        R"({"error":{"message":"Overloaded","type":"upstream_error","param":null,"code":"overloaded_error"}})"},
       {400, R"({"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: 100000 > 64000"}})", 400,
        R"({"error":{"message":"max_tokens: 100000 > 64000","type":"invalid_request_error","param":null,"code":"invalid_request_error"}})"},
+      {401, R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"},"request_id":"req_2"})",
+       401, R"({"error":{"message":"invalid x-api-key","type":"authentication_error","param":null,"code":"authentication_error"}})"},
+      {403, R"({"type":"error","error":{"type":"permission_error","message":"Your API key does not have permission to use the specified resource."}})",
+       403, R"({"error":{"message":"Your API key does not have permission to use the specified resource.","type":"permission_error","param":null,"code":"permission_error"}})"},
+      // Vertex AI (GCPAnthropic) answers auth failures in Google's shape.
+      {403, R"({"error":{"code":403,"message":"Permission 'aiplatform.endpoints.predict' denied","status":"PERMISSION_DENIED"}})",
+       403, R"({"error":{"message":"Permission 'aiplatform.endpoints.predict' denied","type":"permission_error","param":null,"code":"PERMISSION_DENIED"}})"},
       {404, R"({"error":{"code":404,"message":"Publisher model not found.","status":"NOT_FOUND"}})", 404,
        R"({"error":{"message":"Publisher model not found.","type":"invalid_request_error","param":null,"code":"NOT_FOUND"}})"},
       {502, "<html>Bad Gateway</html>", 502,
