@@ -62,6 +62,21 @@ TEST(AnthropicToAwsAnthropicTest, RequestGolden) {
   golden::ExpectGolden(Dir() + "req_tools.upstream.json", h.up->path + "\n" + *h.up->body + "\n");
 }
 
+// Images (base64, one with a cache point), a parallel tool call and both results, buffered:
+// the content goes to InvokeModel as the client wrote it, only model and stream leave the body.
+TEST(AnthropicToAwsAnthropicTest, RequestGoldenParallelToolsAndImages) {
+  std::string client = golden::MustRead(Dir() + "req_parallel_images.client.json");
+  Harness h(client, false, "", "");
+  ASSERT_TRUE(h.up.ok()) << h.up.status();
+  EXPECT_EQ(h.up->path, "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/invoke");
+  auto body = json::Parse(*h.up->body);
+  auto sent = json::Parse(client);
+  ASSERT_TRUE(body.ok() && sent.ok()) << *h.up->body;
+  EXPECT_EQ(json::Serialize(*body->Find("messages")), json::Serialize(*sent->Find("messages")));
+  EXPECT_EQ(json::Serialize(*body->Find("tools")), json::Serialize(*sent->Find("tools")));
+  golden::ExpectGolden(Dir() + "req_parallel_images.upstream.json", h.up->path + "\n" + *h.up->body + "\n");
+}
+
 TEST(AnthropicToAwsAnthropicTest, RequestBufferedVersionAndNoBetas) {
   Harness h(R"({"model":"claude","max_tokens":5,"stream":false,"anthropic_version":"x","messages":[{"role":"user","content":"hi"}]})",
             false, "bedrock-2099-01-01", "prompt-caching-2024-07-31");

@@ -59,6 +59,26 @@ TEST(OpenAIToAwsAnthropicTest, RequestGolden) {
   golden::ExpectGolden(Dir() + "req_tools.upstream.json", h.up->path + "\n" + *h.up->body + "\n");
 }
 
+// A developer message, two inline images (PNG, JPEG), a parallel tool call with text beside it
+// and both results (one as content parts), tool_choice required: Anthropic's blocks on
+// InvokeModel, the two results in one user turn.
+TEST(OpenAIToAwsAnthropicTest, RequestGoldenParallelToolsAndImages) {
+  std::string client = golden::MustRead(Dir() + "req_parallel_images.client.json");
+  Harness h(client);
+  ASSERT_TRUE(h.up.ok()) << h.up.status();
+  EXPECT_EQ(h.up->path, "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/invoke");
+  auto body = json::Parse(*h.up->body);
+  ASSERT_TRUE(body.ok()) << *h.up->body;
+  const json::Value* messages = body->Find("messages");
+  ASSERT_NE(messages, nullptr);
+  ASSERT_EQ(messages->items().size(), 3u);
+  const json::Value& results = messages->items()[2];
+  EXPECT_EQ(results.GetString("role"), "user");
+  ASSERT_EQ(results.Find("content")->items().size(), 2u);
+  EXPECT_EQ(results.Find("content")->items()[1].GetString("tool_use_id"), "toolu_l");
+  golden::ExpectGolden(Dir() + "req_parallel_images.upstream.json", h.up->path + "\n" + *h.up->body + "\n");
+}
+
 TEST(OpenAIToAwsAnthropicTest, RequestPathsVersionAndBetas) {
   const char* client = R"({"model":"claude","messages":[{"role":"user","content":"hi"}]})";
   auto parsed = json::Parse(client);
