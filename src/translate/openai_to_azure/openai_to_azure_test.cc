@@ -134,30 +134,46 @@ TEST(AzureResponse, BufferedPassesThroughAndReportsUsage) {
   EXPECT_EQ(r.t->response_model(), "gpt-4o-2024-08-06");
 }
 
-TEST(AzureResponse, StreamPassesThroughAtEveryByteSplit) {
-  std::string path = SourceDir() + "/src/translate/openai_to_azure/testdata/stream_usage.sse";
-  std::string stream = ReadFile(path);
-  ASSERT_FALSE(stream.empty()) << path;
-  // Every event passes unchanged but Azure's leading prompt-filter chunk (object "", no id):
-  // its prompt_filter_results move onto the first chat.completion.chunk.
+// What the client gets for an Azure stream: every event unchanged but Azure's leading
+// prompt-filter chunk (object "", no id), whose prompt_filter_results move onto the first
+// chat.completion.chunk.
+std::string ClientStreamFor(const std::string& stream) {
   size_t first_end = stream.find("\n\n") + 2;
   std::string filter = stream.substr(stream.find("\"prompt_filter_results\":") + 24);
   filter = filter.substr(0, filter.find("}\n\n"));
   size_t second_end = stream.find("\n\n", first_end);
-  std::string want = stream.substr(first_end, second_end - 1 - first_end) + ",\"prompt_filter_results\":" + filter +
-                     "}" + stream.substr(second_end);
-  ASSERT_EQ(want.find("\"object\":\"\""), std::string::npos) << want;
-  for (size_t cut = 0; cut <= stream.size(); ++cut) {
-    auto r = Request(Endpoint::kChatCompletions, AzureBackend(), kChat, "gpt-4o", "gpt-4o", true);
-    std::string out;
-    ASSERT_TRUE(r.t->TranslateResponseBody(stream.substr(0, cut), false, &out).ok());
-    ASSERT_TRUE(r.t->TranslateResponseBody(stream.substr(cut), true, &out).ok());
-    ASSERT_EQ(out, want) << "cut at " << cut;
-    ASSERT_EQ(r.t->usage().input_tokens, 9) << "cut at " << cut;
-    ASSERT_EQ(r.t->usage().output_tokens, 2);
-    ASSERT_EQ(r.t->usage().cached_input_tokens, 3);
-    ASSERT_EQ(r.t->usage().total_tokens, 11);
-    ASSERT_EQ(r.t->response_model(), "gpt-4o-mini-2024-07-18");  // not the empty first chunk's
+  return stream.substr(first_end, second_end - 1 - first_end) + ",\"prompt_filter_results\":" + filter + "}" +
+         stream.substr(second_end);
+}
+
+TEST(AzureResponse, StreamPassesThroughAtEveryByteSplit) {
+  struct Case {
+    const char* file;
+    int64_t input, output, cached, total;
+    const char* model;
+  } cases[] = {
+      {"stream_usage.sse", 9, 2, 3, 11, "gpt-4o-mini-2024-07-18"},
+      // Two parallel tool calls, index-keyed argument fragments, finish_reason tool_calls.
+      {"stream_tools.sse", 85, 51, 0, 136, "gpt-4o-2024-11-20"},
+  };
+  for (const Case& c : cases) {
+    std::string path = SourceDir() + "/src/translate/openai_to_azure/testdata/" + c.file;
+    std::string stream = ReadFile(path);
+    ASSERT_FALSE(stream.empty()) << path;
+    std::string want = ClientStreamFor(stream);
+    ASSERT_EQ(want.find("\"object\":\"\""), std::string::npos) << want;
+    for (size_t cut = 0; cut <= stream.size(); ++cut) {
+      auto r = Request(Endpoint::kChatCompletions, AzureBackend(), kChat, "gpt-4o", "gpt-4o", true);
+      std::string out;
+      ASSERT_TRUE(r.t->TranslateResponseBody(stream.substr(0, cut), false, &out).ok());
+      ASSERT_TRUE(r.t->TranslateResponseBody(stream.substr(cut), true, &out).ok());
+      ASSERT_EQ(out, want) << c.file << " cut at " << cut;
+      ASSERT_EQ(r.t->usage().input_tokens, c.input) << c.file << " cut at " << cut;
+      ASSERT_EQ(r.t->usage().output_tokens, c.output);
+      ASSERT_EQ(r.t->usage().cached_input_tokens, c.cached);
+      ASSERT_EQ(r.t->usage().total_tokens, c.total);
+      ASSERT_EQ(r.t->response_model(), c.model);  // not the empty first chunk's
+    }
   }
 }
 
