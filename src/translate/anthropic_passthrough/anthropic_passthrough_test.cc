@@ -199,6 +199,52 @@ TEST_F(AnthropicPassthroughTest, BufferedUsageAndModel) {
   EXPECT_EQ(t->response_model(), "claude-haiku-4-5-20251001");
 }
 
+// Buffered answers (resp_*.json: thinking with its signature, text beside a parallel tool call,
+// cache usage; escapes and layout a re-serialiser would change) reach the client byte for byte
+// at every split, from Anthropic and from Vertex alike; the usage is read on the way.
+TEST_F(AnthropicPassthroughTest, BufferedAnswerGoldensPassUnchanged) {
+  struct Want {
+    const char* file;
+    int64_t input, cached, output;
+    const char* model;
+  } wants[] = {
+      {"resp_tools_thinking.json", 412 + 1024 + 2048, 2048, 96, "claude-sonnet-4-5-20250929"},
+      {"resp_text_unicode.json", 12, 0, 9, "claude-haiku-4-5-20251001"},
+  };
+  int n = 0;
+  for (const auto& in : FilesEndingWith(kTestdata, ".json")) {
+    if (in.filename().string().rfind("resp_", 0) != 0) continue;
+    ++n;
+    const Want* want = nullptr;
+    for (const Want& w : wants)
+      if (in.filename() == w.file) want = &w;
+    ASSERT_NE(want, nullptr) << "no expectations for " << in;
+    std::string body = ReadFile(in);
+    for (bool vertex : {false, true}) {
+      SCOPED_TRACE(in.filename().string() + (vertex ? " (vertex)" : ""));
+      auto make = [&] {
+        auto t = (vertex ? vertex_ : anthropic_)->Create(vertex ? vertex_backend_ : anthropic_backend_);
+        EXPECT_TRUE(TranslateBody(*t, Endpoint::kMessages, kRequest).ok());
+        http::HeaderMap h;
+        h.Set("content-type", "application/json");
+        EXPECT_TRUE(t->TranslateResponseHeaders(200, h).empty());
+        return t;
+      };
+      auto result = FeedEverySplit(make, body);
+      ASSERT_TRUE(result.status.ok()) << result.status;
+      EXPECT_EQ(result.out, body);
+      auto t = make();
+      std::string out;
+      ASSERT_TRUE(t->TranslateResponseBody(body, true, &out).ok());
+      EXPECT_EQ(t->usage().input_tokens, want->input);
+      EXPECT_EQ(t->usage().cached_input_tokens, want->cached);
+      EXPECT_EQ(t->usage().output_tokens, want->output);
+      EXPECT_EQ(t->response_model(), want->model);
+    }
+  }
+  EXPECT_EQ(n, 2);
+}
+
 TEST_F(AnthropicPassthroughTest, StreamErrorIsAnthropicShaped) {
   auto t = Responder(true, "text/event-stream");
   std::string err = t->StreamError("upstream stream failed: idle timeout");
