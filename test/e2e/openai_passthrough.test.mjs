@@ -7,6 +7,11 @@ import { sluiceSkipReason } from './lib/env.mjs';
 import { SIM_API_KEY, startStack } from './lib/harness.mjs';
 import { parseJsonBody, rawPost, sseData } from './lib/http.mjs';
 import { withGatewayLogs } from './lib/sluice.mjs';
+import OpenAI from 'openai';
+import {
+  CLIENT_SECRETS, assertAccepted, assertNoCredentialLeaks, defineOpenAIChatCases, oneUpstream, startProviderStack,
+} from '../tools/provider_sims/e2e_support.mjs';
+import { startOpenAICompatSim } from '../tools/provider_sims/openai_compat.mjs';
 
 const CLIENT_KEY = 'sk-client-key-must-not-leak';
 
@@ -235,5 +240,52 @@ describe('sluice OpenAI passthrough (SDK client → sluice → provider-sim)', {
     assert.equal(text, chatReplyText({ messages }));
     assert.equal(seen.length, 1);
     assert.deepEqual(JSON.parse(seen[0].body), { model: 'gpt-sim', messages, stream: true });
+  });
+});
+
+// The shared OpenAI-client cases (tools, parallel tool calls, tool results, include_usage,
+// 429 with retry-after, 400, mid-stream error) against the openai_compat simulator, which
+// checks OpenAI's body rules and answers tool calls: same dialect, so sluice relays.
+describe('openai SDK -> sluice -> OpenAI (schema OpenAI, APIKey; openai_compat sim with tools)', { skip: sluiceSkipReason() }, () => {
+  const BACKEND_KEY = 'sk-openai-passthrough-backend-key';
+  const MODEL = 'gpt-4o-tools-sim';
+  let stack;
+  let client;
+  before(async () => {
+    stack = await startProviderStack({
+      sims: { openai: () => startOpenAICompatSim({ apiKey: BACKEND_KEY }) },
+      config: (s) => ({
+        routes: [{ model: MODEL, backend: 'openai' }],
+        backends: [{ name: 'openai', schema: 'OpenAI', port: s.openai.port, auth: { type: 'APIKey', key: BACKEND_KEY } }],
+      }),
+    });
+    client = new OpenAI({ baseURL: stack.gw.baseURL, apiKey: CLIENT_SECRETS.openaiKey, maxRetries: 0, timeout: 15000 });
+  });
+  after(async () => { await stack?.close(); });
+
+  const isChat = (r) => r.kind === 'chat' || r.kind === 'chat-stream';
+  defineOpenAIChatCases({
+    stack: () => stack, client: () => client, simName: 'openai', model: MODEL, isChat,
+    simToolIds: true, retryAfter: true, midStreamError: true, midStreamErrorType: 'server_error',
+  });
+
+  test('tools request: the body reaches the backend as sent, with the backend key', withGatewayLogs(() => stack.gw, async () => {
+    const sim = stack.sims.openai;
+    const mark = sim.requests.length;
+    const params = {
+      model: MODEL, messages: [{ role: 'user', content: 'parallel: exact body' }], parallel_tool_calls: true,
+      tools: [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object', properties: { q: { type: 'string' } } } } }],
+      tool_choice: 'auto',
+    };
+    await client.chat.completions.create(params);
+    const rec = oneUpstream(sim, mark, isChat);
+    assertAccepted(rec);
+    assert.deepEqual(rec.json, params);
+    assert.equal(rec.path, '/v1/chat/completions');
+    assert.equal(rec.headers.authorization, `Bearer ${BACKEND_KEY}`);
+  }));
+
+  test('no client credential reached the simulator', () => {
+    assertNoCredentialLeaks(stack.sims, { openai: [BACKEND_KEY] });
   });
 });

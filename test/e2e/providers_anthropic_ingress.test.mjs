@@ -254,6 +254,73 @@ describe('@anthropic-ai/sdk -> sluice (Anthropic endpoints) -> every backend', {
     }));
   });
 
+  describe('a request the target cannot express: 400 invalid_request_error naming the field, nothing upstream', () => {
+    /**
+     * Sends params (streamed or not, over the x-api-key client) and asserts the SDK throws
+     * BadRequestError with Anthropic's error body whose message names `field` (and matches
+     * `mention`), and that no request reached any simulator meanwhile (token fetches aside).
+     */
+    async function expectRefused(params, field, mention, { stream = false } = {}) {
+      const marks = Object.fromEntries(Object.entries(stack.sims).map(([n, s]) => [n, s.requests.length]));
+      const err = await (stream
+        ? apiKeyClient.messages.stream(params).finalMessage()
+        : apiKeyClient.messages.create(params)).then(() => null, (e) => e);
+      assert.ok(err, `the gateway accepted a request its backend cannot express (${field})`);
+      assert.ok(err instanceof Anthropic.BadRequestError, `expected BadRequestError (400), got ${err?.constructor?.name} ${err?.status}: ${err?.message}`);
+      assert.equal(err.status, 400);
+      assert.match(headerValue(err.headers, 'content-type') ?? '', /^application\/json/);
+      assert.equal(err.error?.type, 'error', `body: ${JSON.stringify(err.error)}`);
+      assert.equal(err.error?.error?.type, 'invalid_request_error', `body: ${JSON.stringify(err.error)}`);
+      const message = err.error.error.message;
+      assert.equal(typeof message, 'string');
+      assert.ok(message.includes(field), `the message does not name ${field}: ${message}`);
+      if (mention) assert.match(message, mention);
+      assert.equal(err.error.param, undefined, 'an OpenAI-shaped field in an Anthropic error body');
+      for (const [name, sim] of Object.entries(stack.sims)) {
+        const seen = sim.requests.slice(marks[name]).filter((r) => r.kind !== 'token');
+        assert.deepEqual(seen.map((r) => `${r.method} ${r.path}`), [], `a refused request reached the ${name} simulator`);
+      }
+    }
+    const headerValue = (h, name) => (h && typeof h.get === 'function' ? h.get(name) : h?.[name]) ?? null;
+    const urlImage = { type: 'image', source: { type: 'url', url: 'https://example.com/cat.png' } };
+    const webSearch = { type: 'web_search_20250305', name: 'web_search', max_uses: 1 };
+
+    test('-> AWSBedrock (Converse): an image by URL (Converse takes bytes only) names messages[0].content[1]', withGatewayLogs(() => stack.gw, async () => {
+      const params = { model: M.converse, max_tokens: 64, messages: [{ role: 'user', content: [{ type: 'text', text: 'what is this?' }, urlImage] }] };
+      await expectRefused(params, 'messages[0].content[1]', /base64/);
+      await expectRefused(params, 'messages[0].content[1]', /base64/, { stream: true });
+    }));
+
+    test('-> AWSBedrock (Converse): the path names the right turn and block of a longer conversation', withGatewayLogs(() => stack.gw, async () => {
+      await expectRefused({
+        model: M.converse, max_tokens: 64,
+        messages: [
+          { role: 'user', content: 'first' },
+          { role: 'assistant', content: [{ type: 'text', text: 'first answer' }] },
+          { role: 'user', content: [{ type: 'text', text: 'and this?' }, { type: 'text', text: 'look' }, urlImage] },
+        ],
+      }, 'messages[2].content[2]', /base64/);
+    }));
+
+    test('-> AWSBedrock (Converse): a server tool (web_search) names tools[0]', withGatewayLogs(() => stack.gw, async () => {
+      await expectRefused({ model: M.converse, max_tokens: 64, tools: [webSearch], messages: [{ role: 'user', content: 'search the web' }] },
+        'tools[0]', /web_search_20250305/);
+    }));
+
+    test('-> OpenAI: a document by URL names messages[0].content[1].source', withGatewayLogs(() => stack.gw, async () => {
+      await expectRefused({
+        model: M.openaiTools, max_tokens: 64,
+        messages: [{ role: 'user', content: [{ type: 'text', text: 'summarise' }, { type: 'document', source: { type: 'url', url: 'https://example.com/a.pdf' } }] }],
+      }, 'messages[0].content[1].source', /PDF/);
+    }));
+
+    test('-> OpenAI: a server tool (web_search) names tools[0].type', withGatewayLogs(() => stack.gw, async () => {
+      const params = { model: M.openaiTools, max_tokens: 64, tools: [webSearch], messages: [{ role: 'user', content: 'search the web' }] };
+      await expectRefused(params, 'tools[0].type', /web_search_20250305/);
+      await expectRefused(params, 'tools[0].type', /web_search_20250305/, { stream: true });
+    }));
+  });
+
   test('no client credential (x-api-key or bearer) and no other backend\'s credential reached any simulator', () => {
     assertNoCredentialLeaks(stack.sims, {
       anthropic: [KEYS.anthropic],

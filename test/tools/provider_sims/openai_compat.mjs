@@ -13,7 +13,9 @@
 // Chat body checks: no unknown top-level fields (OpenAI answers 400 "Unrecognized request
 // argument"), roles system/developer/user/assistant/tool, every assistant tool call answered by
 // tool messages with its id right after it, tool messages answer a preceding call. Answers
-// per common.mjs (ids "call_..."). "[[error:429]]" gives 429 with retry-after: 7.
+// per common.mjs (ids "call_..."). "[[error:429]]" gives 429 with retry-after: 7. In the
+// 'openai' flavour, "[[stream-error]]" in a streamed request sends two text chunks and then
+// OpenAI's mid-stream error event (`data: {"error":{...,"type":"server_error"}}`), no [DONE].
 //
 // CLI: node test/tools/provider_sims/openai_compat.mjs [--azure] [--port N] [--api-key K]
 import path from 'node:path';
@@ -183,6 +185,16 @@ async function chat(rec, res, { flavor, model, chunkDelayMs }) {
     events.push({ data: { choices: [], created: 0, id: '', model: '', object: '', prompt_filter_results: [{ prompt_index: 0, content_filter_results: AZURE_FILTER }] } });
   }
   events.push({ data: chunk({ role: 'assistant', content: answer.text ? '' : null, refusal: null }, null) });
+  if (!azure && /\[\[stream-error\]\]/.test(conv.lastUserText)) {
+    // OpenAI's mid-stream failure: a data event holding an error object, then the body ends
+    // (no finish_reason, no [DONE]).
+    const streamError = { message: 'The server had an error while processing your request. Sorry about that!', type: 'server_error', param: null, code: null };
+    answer.streamError = streamError;
+    for (const piece of splitWords(answer.text).slice(0, 2)) events.push({ data: chunk({ content: piece }, null) });
+    events.push({ data: { error: streamError } });
+    await writeSse(res, events, { delayMs: chunkDelayMs });
+    return;
+  }
   if (answer.text) for (const piece of splitWords(answer.text)) events.push({ data: chunk({ content: piece }, null) });
   toolCalls.forEach((c, index) => {
     events.push({ data: chunk({ tool_calls: [{ index, id: c.id, type: 'function', function: { name: c.function.name, arguments: '' } }] }, null) });
