@@ -7,9 +7,9 @@ import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { sluiceSkipReason } from './lib/env.mjs';
 import { withGatewayLogs } from './lib/sluice.mjs';
-import { startAnthropicSim } from '../tools/provider_sims/anthropic.mjs';
+import { checkAnthropicBody, startAnthropicSim } from '../tools/provider_sims/anthropic.mjs';
 import {
-  CLIENT_SECRETS, assertAccepted, assertNoCredentialLeaks, collectChatStream, defineOpenAIChatCases, oneUpstream,
+  CLIENT_SECRETS, IMAGE_WIRE, PNG_RED, assertAccepted, assertNoCredentialLeaks, collectChatStream, defineOpenAIChatCases, oneUpstream,
   startProviderStack,
 } from '../tools/provider_sims/e2e_support.mjs';
 import { THINKING_TEXT } from '../tools/provider_sims/common.mjs';
@@ -38,6 +38,8 @@ describe('openai SDK -> sluice -> Anthropic (schema Anthropic, AnthropicAPIKey)'
   defineOpenAIChatCases({
     stack: () => stack, client: () => client, simName: 'anthropic', model: MODEL, isChat,
     simToolIds: true, retryAfter: true, midStreamError: true,
+    images: { wire: IMAGE_WIRE.anthropic, url: 'forward' },
+    usageDetail: { cacheWrite: true },
   });
 
   test('the upstream request is a proper Messages call (path, x-api-key, anthropic-version, max_tokens)', withGatewayLogs(() => stack.gw, async () => {
@@ -83,4 +85,26 @@ describe('openai SDK -> sluice -> Anthropic (schema Anthropic, AnthropicAPIKey)'
   test('no client credential reached the simulator', () => {
     assertNoCredentialLeaks(stack.sims, { anthropic: [ANTHROPIC_KEY] });
   });
+});
+
+test('the simulator\'s image checks refuse what Anthropic refuses (so the image cases can fail)', () => {
+  const check = (content, flavor = 'anthropic', role = 'user') => {
+    const problems = [];
+    const messages = role === 'user' ? [{ role, content }] : [{ role: 'user', content: 'hi' }, { role, content }, { role: 'user', content: 'and?' }];
+    const body = flavor === 'anthropic' ? { model: 'm', max_tokens: 10, messages } : { anthropic_version: 'v', max_tokens: 10, messages };
+    const conv = checkAnthropicBody(body, problems, { flavor, anthropicVersion: 'v' });
+    return { problems, conv };
+  };
+  const b64 = PNG_RED.toString('base64');
+  const image = (source) => [{ type: 'text', text: 'look' }, { type: 'image', source }];
+  const ok = check(image({ type: 'base64', media_type: 'image/png', data: b64 }));
+  assert.deepEqual(ok.problems, []);
+  assert.ok(ok.conv.images[0].bytes.equals(PNG_RED));
+  assert.match(check(image({ type: 'base64', media_type: 'image/jpeg', data: b64 })).problems.join(), /does not match the provided media type/);
+  assert.match(check(image({ type: 'base64', media_type: 'image/png', data: b64.slice(1) })).problems.join(), /not valid base64/);
+  assert.match(check(image({ type: 'base64', media_type: 'image/bmp', data: b64 })).problems.join(), /media_type/);
+  assert.deepEqual(check(image({ type: 'url', url: 'https://x.example/a.png' })).problems, []);
+  assert.match(check(image({ type: 'url', url: 'https://x.example/a.png' }), 'vertex').problems.join(), /Input should be 'base64'/);
+  assert.match(check(image({ type: 'url', url: 'https://x.example/a.png' }), 'bedrock').problems.join(), /Input should be 'base64'/);
+  assert.match(check(image({ type: 'base64', media_type: 'image/png', data: b64 }), 'anthropic', 'assistant').problems.join(), /belong to user turns/);
 });

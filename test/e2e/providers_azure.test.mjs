@@ -13,7 +13,7 @@ import { sluiceSkipReason } from './lib/env.mjs';
 import { withGatewayLogs } from './lib/sluice.mjs';
 import { startAzureSim } from '../tools/provider_sims/azure.mjs';
 import {
-  CLIENT_SECRETS, assertAccepted, assertNoCredentialLeaks, collectChatStream, defineOpenAIChatCases, oneUpstream,
+  CLIENT_SECRETS, IMAGE_WIRE, assertAccepted, assertNoCredentialLeaks, collectChatStream, defineOpenAIChatCases, oneUpstream,
   startProviderStack,
 } from '../tools/provider_sims/e2e_support.mjs';
 
@@ -42,6 +42,9 @@ describe('openai SDK -> sluice -> Azure OpenAI (schema AzureOpenAI, AzureAPIKey)
   defineOpenAIChatCases({
     stack: () => stack, client: () => client, simName: 'azure', model: MODEL, isChat,
     simToolIds: true, retryAfter: true,
+    // Azure takes OpenAI's parts as they are. (Its sim, openai_compat.mjs, does not read
+    // images, so only the forwarded parts are checked, not the answer.)
+    images: { wire: IMAGE_WIRE.openai, url: 'forward', simSees: false },
   });
 
   test('deployment path, api-version query and api-key header; no Authorization', withGatewayLogs(() => stack.gw, async () => {

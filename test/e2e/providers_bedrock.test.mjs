@@ -9,9 +9,9 @@ import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { sluiceSkipReason } from './lib/env.mjs';
 import { withGatewayLogs } from './lib/sluice.mjs';
-import { DEFAULT_AWS_CREDENTIALS, awsCredentialsIni, startBedrockSim } from '../tools/provider_sims/bedrock.mjs';
+import { DEFAULT_AWS_CREDENTIALS, awsCredentialsIni, checkConverseBody, startBedrockSim } from '../tools/provider_sims/bedrock.mjs';
 import {
-  CLIENT_SECRETS, assertAccepted, assertNoCredentialLeaks, defineOpenAIChatCases, oneUpstream, startProviderStack,
+  CLIENT_SECRETS, IMAGE_WIRE, PNG_RED, assertAccepted, assertNoCredentialLeaks, defineOpenAIChatCases, oneUpstream, startProviderStack,
 } from '../tools/provider_sims/e2e_support.mjs';
 import { embeddingFor } from '../tools/provider_sims/common.mjs';
 
@@ -54,6 +54,8 @@ describe('openai SDK -> sluice -> AWS Bedrock (schemas AWSBedrock and AWSAnthrop
     defineOpenAIChatCases({
       stack: () => stack, client: () => client, simName: 'bedrock', model: CONVERSE_MODEL, isChat,
       simToolIds: true, retryAfter: false, midStreamError: true, midStreamErrorType: 'rate_limit_error',
+      images: { wire: IMAGE_WIRE.converse, url: 'refuse' },
+      usageDetail: { cacheWrite: true },
     });
 
     test('paths, stream choice and SigV4: every request was signed correctly', withGatewayLogs(() => stack.gw, async () => {
@@ -230,6 +232,9 @@ describe('openai SDK -> sluice -> AWS Bedrock (schemas AWSBedrock and AWSAnthrop
     defineOpenAIChatCases({
       stack: () => stack, client: () => client, simName: 'bedrock', model: CLAUDE_INVOKE_MODEL, isChat,
       simToolIds: true, retryAfter: false, midStreamError: true,
+      // Claude on Bedrock takes base64 image sources only.
+      images: { wire: IMAGE_WIRE.anthropic, url: 'refuse' },
+      usageDetail: { cacheWrite: true },
     });
 
     test('invoke body: anthropic_version bedrock-2023-05-31, no model, no stream; signed', withGatewayLogs(() => stack.gw, async () => {
@@ -252,4 +257,24 @@ describe('openai SDK -> sluice -> AWS Bedrock (schemas AWSBedrock and AWSAnthrop
     const bad = stack.sims.bedrock.requests.filter((r) => r.signatureValid !== true);
     assert.deepEqual(bad.map((r) => `${r.path}: ${r.signatureProblem}`), [], 'every Bedrock request must carry a valid SigV4 signature');
   });
+});
+
+test('the simulator\'s Converse image checks refuse what Bedrock refuses (so the image cases can fail)', () => {
+  const check = (image, role = 'user') => {
+    const problems = [];
+    const messages = role === 'user'
+      ? [{ role, content: [{ text: 'look' }, { image }] }]
+      : [{ role: 'user', content: [{ text: 'hi' }] }, { role, content: [{ image }] }, { role: 'user', content: [{ text: 'and?' }] }];
+    const conv = checkConverseBody({ messages }, problems);
+    return { problems, conv };
+  };
+  const bytes = PNG_RED.toString('base64');
+  const ok = check({ format: 'png', source: { bytes } });
+  assert.deepEqual(ok.problems, []);
+  assert.ok(ok.conv.images[0].bytes.equals(PNG_RED));
+  assert.match(check({ format: 'jpeg', source: { bytes } }).problems.join(), /does not match the provided media type image\/jpeg/);
+  assert.match(check({ format: 'bmp', source: { bytes } }).problems.join(), /enum value set/);
+  assert.match(check({ format: 'png', source: { bytes: `${bytes}!` } }).problems.join(), /not valid base64/);
+  assert.match(check({ format: 'png', source: { url: 'https://x.example/a.png' } }).problems.join(), /exactly one of bytes, s3Location/);
+  assert.match(check({ format: 'png', source: { bytes } }, 'assistant').problems.join(), /only supported in user turns/);
 });

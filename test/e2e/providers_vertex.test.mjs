@@ -11,9 +11,9 @@ import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { sluiceSkipReason } from './lib/env.mjs';
 import { withGatewayLogs } from './lib/sluice.mjs';
-import { CLOUD_PLATFORM_SCOPE, serviceAccountJson, startVertexSim } from '../tools/provider_sims/vertex.mjs';
+import { CLOUD_PLATFORM_SCOPE, checkGeminiBody, serviceAccountJson, startVertexSim } from '../tools/provider_sims/vertex.mjs';
 import {
-  CLIENT_SECRETS, assertAccepted, assertNoCredentialLeaks, defineOpenAIChatCases, oneUpstream, startProviderStack,
+  CLIENT_SECRETS, IMAGE_WIRE, PNG_RED, assertAccepted, assertNoCredentialLeaks, defineOpenAIChatCases, oneUpstream, startProviderStack,
 } from '../tools/provider_sims/e2e_support.mjs';
 import { embeddingFor } from '../tools/provider_sims/common.mjs';
 
@@ -82,6 +82,9 @@ describe('openai SDK -> sluice -> GCP Vertex AI (schemas GCPVertexAI and GCPAnth
     defineOpenAIChatCases({
       stack: () => stack, client: () => client, simName: 'vertex', model: GEMINI_MODEL, isChat,
       simToolIds: false, retryAfter: false,
+      images: { wire: IMAGE_WIRE.gemini, url: 'forward' },
+      // Gemini has no cache writes; it reports thoughtsTokenCount.
+      usageDetail: { cacheWrite: false, reasoning: true },
     });
 
     test('streaming uses :streamGenerateContent?alt=sse', withGatewayLogs(() => stack.gw, async () => {
@@ -199,6 +202,9 @@ describe('openai SDK -> sluice -> GCP Vertex AI (schemas GCPVertexAI and GCPAnth
     defineOpenAIChatCases({
       stack: () => stack, client: () => client, simName: 'vertex', model: CLAUDE_MODEL, isChat,
       simToolIds: true, retryAfter: true, midStreamError: true,
+      // Claude on Vertex AI takes base64 image sources only.
+      images: { wire: IMAGE_WIRE.anthropic, url: 'refuse' },
+      usageDetail: { cacheWrite: true },
     });
 
     test('rawPredict body: anthropic_version vertex-2023-10-16, no model; stream:true on streamRawPredict', withGatewayLogs(() => stack.gw, async () => {
@@ -268,4 +274,22 @@ describe('GCP access tokens are refreshed when they expire', { skip }, () => {
     assert.ok(sim.requests.filter((x) => x.kind === 'token' && x.jwtValid).length >= 2, 'the expired token was not refreshed');
     assert.equal(sim.last((x) => x.kind !== 'token').tokenValid, true);
   }));
+});
+
+test('the simulator\'s Gemini media checks refuse what Vertex refuses (so the image cases can fail)', () => {
+  const check = (part) => {
+    const problems = [];
+    const conv = checkGeminiBody({ contents: [{ role: 'user', parts: [{ text: 'look' }, part] }] }, problems);
+    return { problems, conv };
+  };
+  const data = PNG_RED.toString('base64');
+  const ok = check({ inlineData: { mimeType: 'image/png', data } });
+  assert.deepEqual(ok.problems, []);
+  assert.ok(ok.conv.images[0].bytes.equals(PNG_RED));
+  assert.match(check({ inlineData: { mimeType: 'image/webp', data } }).problems.join(), /does not match the provided media type/);
+  assert.match(check({ inlineData: { data } }).problems.join(), /mime_type: required/);
+  assert.match(check({ inlineData: { mimeType: 'image/png', data: data.slice(0, -1) } }).problems.join(), /not valid base64/);
+  assert.deepEqual(check({ fileData: { mimeType: 'image/png', fileUri: 'https://x.example/a.png' } }).problems, []);
+  assert.match(check({ fileData: { fileUri: 'https://x.example/a.png' } }).problems.join(), /mime_type: required/);
+  assert.match(check({ fileData: { mimeType: 'image/png', fileUri: 'ftp://x.example/a.png' } }).problems.join(), /file_uri/);
 });

@@ -16,6 +16,12 @@
 // (message_start, ping, content_block_start/delta/stop for thinking, text and tool_use with
 // input_json_delta, message_delta with cumulative usage, message_stop). The user text
 // "[[stream-error]]" streams a little text and then an `error` event (overloaded_error).
+// Image blocks are checked as Anthropic does: source base64 with a media type among
+// jpeg/png/gif/webp whose bytes really are that image type, or (Anthropic API only: Claude on
+// Vertex AI and on Bedrock take base64 only) source url with an http(s) URL; in user turns
+// only. The answer names the images of the last user turn (see common.mjs). "[[cache]]" in
+// the user text reports cache_read_input_tokens / cache_creation_input_tokens (in
+// message_start and, as the API restates cumulative usage, message_delta).
 //
 // POST /v1/messages/count_tokens: the same checks on a count body (no max_tokens needed);
 // answers {"input_tokens": anthropicTokenCount(body)}.
@@ -24,7 +30,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  blocksText, errorTrigger, isObject, makeAnswer, sendJson, shortHash, splitN, splitWords,
+  blocksText, checkInlineImage, errorTrigger, isObject, makeAnswer, sendJson, shortHash, splitN, splitWords,
   startRecordingServer, wordCount, writeSse,
 } from './common.mjs';
 
@@ -38,6 +44,43 @@ const TOP_LEVEL_FIELDS = new Set([
   'context_management',
 ]);
 const BLOCK_TYPES = new Set(['text', 'image', 'document', 'tool_use', 'tool_result', 'thinking', 'redacted_thinking']);
+const IMAGE_MEDIA_TYPES = new Set(['image/jpeg', 'image/png', 'image/gif', 'image/webp']);
+
+/**
+ * Checks an image block; returns {bytes, mediaType} or {url} (for the answer), or null.
+ * Claude on Vertex AI and on Bedrock (flavor vertex / bedrock) accept base64 sources only.
+ */
+function checkImageBlock(b, where, flavor, problems) {
+  for (const k of Object.keys(b)) if (!['type', 'source', 'cache_control'].includes(k)) problems.push(`${where}.${k}: Extra inputs are not permitted`);
+  const src = b.source;
+  if (!isObject(src)) {
+    problems.push(`${where}.source: Field required`);
+    return null;
+  }
+  if (src.type === 'base64') {
+    for (const k of Object.keys(src)) if (!['type', 'media_type', 'data'].includes(k)) problems.push(`${where}.source.base64.${k}: Extra inputs are not permitted`);
+    if (!IMAGE_MEDIA_TYPES.has(src.media_type)) {
+      problems.push(`${where}.source.base64.media_type: Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'`);
+      return null;
+    }
+    const bytes = checkInlineImage(src.data, src.media_type, `${where}.source.base64.data`, problems);
+    return bytes ? { bytes, mediaType: src.media_type } : null;
+  }
+  if (src.type === 'url') {
+    if (flavor !== 'anthropic') {
+      problems.push(`${where}.source.type: Input should be 'base64' (URL image sources are not supported on ${flavor})`);
+      return null;
+    }
+    for (const k of Object.keys(src)) if (!['type', 'url'].includes(k)) problems.push(`${where}.source.url.${k}: Extra inputs are not permitted`);
+    if (typeof src.url !== 'string' || !/^https?:\/\/[^/\s]+/.test(src.url)) {
+      problems.push(`${where}.source.url.url: an http(s) URL is required`);
+      return null;
+    }
+    return { url: src.url };
+  }
+  problems.push(`${where}.source.type: unknown source type ${JSON.stringify(src.type)}`);
+  return null;
+}
 
 /**
  * Checks an Anthropic Messages body; pushes what is wrong onto `problems`; returns the
@@ -139,6 +182,7 @@ export function checkAnthropicBody(body, problems, { flavor = 'anthropic', anthr
     }
     const toolUses = [];
     const toolResults = [];
+    const images = [];
     let seenNonResult = false;
     blocks.forEach((b, j) => {
       const bw = `${where}.content.${j}`;
@@ -156,6 +200,10 @@ export function checkAnthropicBody(body, problems, { flavor = 'anthropic', anthr
         if (typeof b.name !== 'string') problems.push(`${bw}.name: required`);
         if (!isObject(b.input)) problems.push(`${bw}.input: must be an object, got ${JSON.stringify(b.input)}`);
         toolUses.push(b.id);
+      } else if (b.type === 'image') {
+        if (m.role !== 'user') problems.push(`${bw}: image blocks belong to user turns`);
+        const im = checkImageBlock(b, bw, flavor, problems);
+        if (im) images.push(im);
       } else if (b.type === 'tool_result') {
         if (m.role !== 'user') problems.push(`${bw}: tool_result blocks belong to user turns`);
         if (seenNonResult) problems.push(`${bw}: tool_result blocks must come first in the user turn`);
@@ -188,6 +236,7 @@ export function checkAnthropicBody(body, problems, { flavor = 'anthropic', anthr
         conv.lastUserText = blocks.filter((b) => b?.type === 'text').map((b) => b.text).join(' ');
         conv.toolResults = toolResults.map((r) => r.text);
         conv.toolResultIds = toolResults.map((r) => r.id);
+        conv.images = images;
       } else problems.push('the last message must be a user message (prefill is not simulated)');
     }
   });
@@ -218,8 +267,8 @@ export function anthropicMessage(answer, { id, model }) {
     stop_sequence: null,
     usage: {
       input_tokens: answer.usage.input,
-      cache_creation_input_tokens: 0,
-      cache_read_input_tokens: 0,
+      cache_creation_input_tokens: answer.usage.cacheWrite ?? 0,
+      cache_read_input_tokens: answer.usage.cacheRead ?? 0,
       output_tokens: answer.usage.output,
     },
   };
@@ -235,7 +284,10 @@ export function anthropicStreamEvents(answer, { id, model, streamError = null })
     ev('message_start', {
       message: {
         id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null,
-        usage: { input_tokens: answer.usage.input, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 1 },
+        usage: {
+          input_tokens: answer.usage.input, cache_creation_input_tokens: answer.usage.cacheWrite ?? 0,
+          cache_read_input_tokens: answer.usage.cacheRead ?? 0, output_tokens: 1,
+        },
       },
     }),
     ev('ping', {}),
@@ -270,7 +322,13 @@ export function anthropicStreamEvents(answer, { id, model, streamError = null })
     events.push(ev('content_block_stop', { index }));
     index++;
   }
-  events.push(ev('message_delta', { delta: { stop_reason: answer.stopReason, stop_sequence: null }, usage: { output_tokens: answer.usage.output } }));
+  // The API restates the cumulative usage in message_delta (output_tokens, and the input
+  // counts too in current versions); the input counts are sent here when caching is in play.
+  const cached = (answer.usage.cacheRead ?? 0) + (answer.usage.cacheWrite ?? 0) > 0;
+  const deltaUsage = cached
+    ? { input_tokens: answer.usage.input, cache_creation_input_tokens: answer.usage.cacheWrite, cache_read_input_tokens: answer.usage.cacheRead, output_tokens: answer.usage.output }
+    : { output_tokens: answer.usage.output };
+  events.push(ev('message_delta', { delta: { stop_reason: answer.stopReason, stop_sequence: null }, usage: deltaUsage }));
   events.push(ev('message_stop', {}));
   return events;
 }
@@ -369,7 +427,7 @@ export async function answerAnthropic(rec, res, {
     fail(status, undefined);
     return false;
   }
-  const answer = makeAnswer(conv, 'toolu_', rec.body);
+  const answer = makeAnswer(conv, 'toolu_', rec.body, { usageDetail: { cacheWrite: true } });
   rec.answer = answer;
   const id = `msg_sim_${shortHash(rec.body)}`;
   const streamError = /\[\[stream-error\]\]/.test(conv.lastUserText) ? { type: 'overloaded_error', message: 'Overloaded' } : null;

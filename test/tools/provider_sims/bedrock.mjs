@@ -31,7 +31,12 @@
 // text blocks are non-blank, toolUse/toolResult need a toolConfig, every toolUse is answered by
 // a toolResult with its id in the next user turn. Errors: x-amzn-errortype + {"message"};
 // "[[error:429]]" in the user text gives ThrottlingException (429); "[[stream-error]]" sends a
-// throttlingException event-stream exception mid-stream.
+// throttlingException event-stream exception mid-stream. Image blocks ({"image": {"format":
+// png|jpeg|gif|webp, "source": {"bytes": <base64>} or {"s3Location": {"uri"}}}}, user turns
+// only) must hold bytes of that format; the answer names the images of the last user turn (see
+// common.mjs). "[[cache]]" in the user text reports cacheReadInputTokens /
+// cacheWriteInputTokens (totalTokens counts them, as Bedrock's does); on the Anthropic
+// InvokeModel path the Anthropic usage fields, plus the invocation metrics' cache counts.
 //
 // CLI: node test/tools/provider_sims/bedrock.mjs [--port N]   (default test credentials)
 import crypto from 'node:crypto';
@@ -41,7 +46,7 @@ import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { answerAnthropic, checkCountTokensBody } from './anthropic.mjs';
 import {
-  embeddingFor, errorTrigger, gone, isObject, makeAnswer, sendJson, shortHash, sleep, splitN, splitWords,
+  checkInlineImage, embeddingFor, errorTrigger, gone, isObject, makeAnswer, sendJson, shortHash, sleep, splitN, splitWords,
   startRecordingServer, tryParseJson, wordCount,
 } from './common.mjs';
 
@@ -289,6 +294,31 @@ const CONVERSE_FIELDS = new Set([
   'performanceConfig', 'serviceTier', 'outputConfig',
 ]);
 const BLOCK_MEMBERS = new Set(['text', 'image', 'document', 'video', 'toolUse', 'toolResult', 'reasoningContent', 'cachePoint', 'guardContent', 'citationsContent']);
+const IMAGE_FORMATS = { png: 'image/png', jpeg: 'image/jpeg', gif: 'image/gif', webp: 'image/webp' };
+
+/** Checks a Converse ImageBlock; returns {bytes, mediaType} or {url} (S3), or null. */
+function checkConverseImage(img, where, problems) {
+  if (!isObject(img)) {
+    problems.push(`${where}: must be an object`);
+    return null;
+  }
+  for (const k of Object.keys(img)) if (!['format', 'source'].includes(k)) problems.push(`${where}: extraneous key [${k}] is not permitted`);
+  const mediaType = IMAGE_FORMATS[img.format];
+  if (!mediaType) problems.push(`${where}.format: Member must satisfy enum value set: [png, jpeg, gif, webp], got ${JSON.stringify(img.format)}`);
+  const src = img.source;
+  const keys = isObject(src) ? Object.keys(src) : [];
+  if (keys.length !== 1 || !['bytes', 's3Location'].includes(keys[0])) {
+    problems.push(`${where}.source: exactly one of bytes, s3Location is required, got ${JSON.stringify(keys)}`);
+    return null;
+  }
+  if (keys[0] === 's3Location') {
+    if (typeof src.s3Location?.uri !== 'string' || !src.s3Location.uri.startsWith('s3://')) problems.push(`${where}.source.s3Location.uri: an s3:// URI is required`);
+    return { url: src.s3Location?.uri };
+  }
+  if (!mediaType) return null;
+  const bytes = checkInlineImage(src.bytes, mediaType, `${where}.source.bytes`, problems);
+  return bytes ? { bytes, mediaType } : null;
+}
 
 /** Checks a Converse body; returns the normalised conversation (see common.mjs). */
 export function checkConverseBody(body, problems) {
@@ -377,6 +407,7 @@ export function checkConverseBody(body, problems) {
     const uses = [];
     const results = [];
     const texts = [];
+    const images = [];
     m.content.forEach((b, j) => {
       const bw = `${where}.content.${j}`;
       const keys = isObject(b) ? Object.keys(b) : [];
@@ -388,6 +419,10 @@ export function checkConverseBody(body, problems) {
         if (typeof b.text !== 'string' || b.text.trim() === '') problems.push(`${bw}.text: The text field in the ContentBlock object is blank`);
         else texts.push(b.text);
         words += wordCount(b.text);
+      } else if (b.image !== undefined) {
+        if (m.role !== 'user') problems.push(`${bw}.image: images are only supported in user turns`);
+        const im = checkConverseImage(b.image, `${bw}.image`, problems);
+        if (im) images.push(im);
       } else if (b.toolUse !== undefined) {
         anyToolBlock = true;
         const u = b.toolUse;
@@ -429,6 +464,7 @@ export function checkConverseBody(body, problems) {
       conv.lastUserText = texts.join(' ');
       conv.toolResults = results.map((r) => r.text);
       conv.toolResultIds = results.map((r) => r.id);
+      conv.images = images;
     }
   });
   if (anyToolBlock && tc === undefined) {
@@ -446,7 +482,11 @@ function converseContent(answer) {
 }
 
 function converseUsage(answer) {
-  return { inputTokens: answer.usage.input, outputTokens: answer.usage.output, totalTokens: answer.usage.input + answer.usage.output };
+  const u = answer.usage;
+  const out = { inputTokens: u.input, outputTokens: u.output, totalTokens: u.input + u.output + u.cacheRead + u.cacheWrite };
+  // Bedrock sends the cache counts when prompt caching is in play; inputTokens excludes them.
+  if (u.cacheRead + u.cacheWrite > 0) Object.assign(out, { cacheReadInputTokens: u.cacheRead, cacheWriteInputTokens: u.cacheWrite });
+  return out;
 }
 
 function converseStreamFrames(answer, streamError) {
@@ -573,7 +613,7 @@ export async function startBedrockSim({ credentials = DEFAULT_AWS_CREDENTIALS, r
         sendBedrockStatus(res, status);
         return;
       }
-      const answer = makeAnswer(conv, 'tooluse_', rec.body);
+      const answer = makeAnswer(conv, 'tooluse_', rec.body, { usageDetail: { cacheWrite: true } });
       rec.answer = answer;
       if (op === 'converse') {
         sendJson(res, 200, {
@@ -661,9 +701,11 @@ export async function startBedrockSim({ credentials = DEFAULT_AWS_CREDENTIALS, r
           const frames = events.map((ev, i) => {
             const data = { ...ev.data };
             if (data.type === 'message_stop') {
+              const u = rec.answer.usage;
               data['amazon-bedrock-invocationMetrics'] = {
-                inputTokenCount: rec.answer.usage.input, outputTokenCount: rec.answer.usage.output,
+                inputTokenCount: u.input, outputTokenCount: u.output,
                 invocationLatency: 42, firstByteLatency: 7,
+                ...(u.cacheRead + u.cacheWrite > 0 ? { cacheReadInputTokenCount: u.cacheRead, cacheWriteInputTokenCount: u.cacheWrite } : {}),
               };
             }
             if (data.type === 'error') {

@@ -14,10 +14,19 @@
 //     tool with fixed arguments; when the user text contains "parallel", two calls;
 //   - the user text "[[error:NNN]]" makes the sim answer status NNN with the provider's error
 //     shape (429 adds retry-after where the provider sends one).
+//   - images in the last user turn (conv.images, filled by each sim from its provider's own
+//     image shape) add " [N image(s) <digest>]" to the reply text, the digest being
+//     imageDigest() of what arrived: the decoded bytes of inline images, the URL of others;
+//   - the user text "[[cache]]", for a sim that opts in (makeAnswer's usageDetail), adds
+//     cached input tokens (CACHE_READ_TOKENS read, CACHE_WRITE_TOKENS written) and, where the
+//     provider reports them, REASONING_TOKENS reasoning tokens to the usage.
 // `answer` is { text, toolCalls: [{ id, name, input (object) }], thinking, stopReason,
-// usage: { input, output } } or { error: status }.
+// usage: { input, output, cacheRead, cacheWrite, reasoning }, images } or { error: status }.
+// usage.input counts the uncached input only; the prompt is input + cacheRead + cacheWrite;
+// usage.output counts every generated token, reasoning included.
 import crypto from 'node:crypto';
 import http from 'node:http';
+import zlib from 'node:zlib';
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 /** True once the peer went away: stop writing. */
@@ -55,6 +64,96 @@ export function errorTrigger(text) {
   return m ? Number(m[1]) : 0;
 }
 
+// Token counts the sims report for "[[cache]]" (distinct, so a swapped mapping shows).
+export const CACHE_READ_TOKENS = 1536;
+export const CACHE_WRITE_TOKENS = 384;
+export const REASONING_TOKENS = 96;
+
+/** True when the text asks the sim for cached-token usage ("[[cache]]"). */
+export function cacheTrigger(text) {
+  return /\[\[cache\]\]/.test(String(text ?? ''));
+}
+
+const IMAGE_MAGIC = [
+  ['image/png', (b) => b.length >= 8 && b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))],
+  ['image/jpeg', (b) => b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff],
+  ['image/gif', (b) => b.length >= 6 && /^GIF8[79]a$/.test(b.subarray(0, 6).toString('latin1'))],
+  ['image/webp', (b) => b.length >= 12 && b.subarray(0, 4).toString('latin1') === 'RIFF' && b.subarray(8, 12).toString('latin1') === 'WEBP'],
+];
+
+/** The media type the bytes' magic number says (image/png, image/jpeg, ...), or null. */
+export function sniffImageType(bytes) {
+  for (const [type, test] of IMAGE_MAGIC) if (test(bytes)) return type;
+  return null;
+}
+
+/**
+ * Decodes strict base64 (standard alphabet, padded, nothing else: what the providers accept);
+ * returns the bytes or null.
+ */
+export function decodeStrictBase64(s) {
+  if (typeof s !== 'string' || s.length === 0 || s.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(s)) return null;
+  const bytes = Buffer.from(s, 'base64');
+  return bytes.toString('base64') === s ? bytes : null;
+}
+
+/**
+ * Checks inline image bytes as a provider does (base64, the bytes are an image of the stated
+ * type). Pushes problems; returns the bytes or null.
+ */
+export function checkInlineImage(data, mediaType, where, problems) {
+  const bytes = decodeStrictBase64(data);
+  if (!bytes) {
+    problems.push(`${where}: the image data is not valid base64`);
+    return null;
+  }
+  const sniffed = sniffImageType(bytes);
+  if (!sniffed) problems.push(`${where}: Could not process image (the bytes are no known image format)`);
+  else if (sniffed !== mediaType) problems.push(`${where}: Image does not match the provided media type ${mediaType} (the bytes are ${sniffed})`);
+  return bytes;
+}
+
+/**
+ * The digest the sims put in their answer for the images that reached them: a short hash over
+ * each image in order, "bytes:<sha256 of the decoded bytes>" or "url:<the URL>".
+ * @param {Array<{bytes?: Buffer, url?: string}>} images
+ */
+export function imageDigest(images) {
+  const h = crypto.createHash('sha256');
+  for (const im of images) {
+    h.update(im.bytes ? `bytes:${crypto.createHash('sha256').update(im.bytes).digest('hex')}` : `url:${im.url}`);
+    h.update('\n');
+  }
+  return h.digest('hex').slice(0, 12);
+}
+
+/** The suffix of an answer to a turn with images (see the header). */
+export function imageNote(images) {
+  return `[${images.length} image${images.length === 1 ? '' : 's'} ${imageDigest(images)}]`;
+}
+
+/** A real 1x1 RGB PNG of one colour (each call with other colours gives other bytes). */
+export function tinyPng(r, g, b) {
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(td) >>> 0);
+    return Buffer.concat([len, td, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(1, 0);  // width
+  ihdr.writeUInt32BE(1, 4);  // height
+  ihdr[8] = 8;  // bit depth
+  ihdr[9] = 2;  // colour type RGB
+  const raw = Buffer.from([0, r, g, b]);  // filter byte, one pixel
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
 export function shortHash(text) {
   return crypto.createHash('sha256').update(String(text)).digest('hex').slice(0, 16);
 }
@@ -84,9 +183,14 @@ export function embeddingFor(input, dims = 8) {
  * @param {string} idPrefix                 tool-call id prefix (toolu_, tooluse_, call_, ...)
  * @param {string} seed                     makes ids unique per request
  * @param {boolean} [conv.noToolCall]       tool choice "none": answer with text
+ * @param {Array<{bytes?: Buffer, url?: string}>} [conv.images]  images of the last user turn
+ * @param {object} [o]
+ * @param {{cacheWrite?: boolean, reasoning?: boolean}} [o.usageDetail]  the sim reports cached
+ *        tokens on "[[cache]]" (with cache writes unless cacheWrite is false, and reasoning
+ *        tokens when reasoning is true); without it the trigger does nothing
  */
-export function makeAnswer(conv, idPrefix, seed) {
-  const answer = { text: '', toolCalls: [], thinking: null, stopReason: 'end_turn', usage: null };
+export function makeAnswer(conv, idPrefix, seed, { usageDetail = null } = {}) {
+  const answer = { text: '', toolCalls: [], thinking: null, stopReason: 'end_turn', usage: null, images: conv.images ?? [] };
   if (conv.thinking) answer.thinking = THINKING_TEXT;
   if (conv.toolResults && conv.toolResults.length > 0) {
     answer.text = `Tool said: ${conv.toolResults.join(' | ')}`;
@@ -103,9 +207,18 @@ export function makeAnswer(conv, idPrefix, seed) {
     answer.stopReason = 'tool_use';
   } else {
     answer.text = `You said: ${conv.lastUserText || 'nothing'}`;
+    if (answer.images.length > 0) answer.text += ` ${imageNote(answer.images)}`;
   }
   const outTokens = wordCount(answer.text) + answer.toolCalls.length * 5 + (answer.thinking ? wordCount(answer.thinking) : 0);
-  answer.usage = { input: Math.max(1, conv.inputTokens), output: Math.max(1, outTokens) };
+  answer.usage = { input: Math.max(1, conv.inputTokens), output: Math.max(1, outTokens), cacheRead: 0, cacheWrite: 0, reasoning: 0 };
+  if (usageDetail && cacheTrigger(conv.lastUserText)) {
+    answer.usage.cacheRead = CACHE_READ_TOKENS;
+    if (usageDetail.cacheWrite !== false) answer.usage.cacheWrite = CACHE_WRITE_TOKENS;
+    if (usageDetail.reasoning) {
+      answer.usage.reasoning = REASONING_TOKENS;
+      answer.usage.output += REASONING_TOKENS;
+    }
+  }
   return answer;
 }
 

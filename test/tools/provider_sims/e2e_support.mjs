@@ -7,10 +7,48 @@ import { test } from 'node:test';
 import { sseData } from '../../e2e/lib/http.mjs';
 import { writeResourceFile } from '../../e2e/lib/resources.mjs';
 import { startSluice, withGatewayLogs } from '../../e2e/lib/sluice.mjs';
-import { TOOL_ARGS } from './common.mjs';
+import { TOOL_ARGS, imageNote, tinyPng } from './common.mjs';
 import { providerResources } from './gateway_resources.mjs';
 
 export { TOOL_ARGS };
+
+/** Test images: two real 1x1 PNGs (red, blue), and an https image URL. */
+export const PNG_RED = tinyPng(255, 0, 0);
+export const PNG_BLUE = tinyPng(0, 0, 255);
+export const IMAGE_URL = 'https://images.example.com/photos/cat.png';
+const pngDataUrl = (png) => `data:image/png;base64,${png.toString('base64')}`;
+const lastOf = (list) => (Array.isArray(list) ? list[list.length - 1] : undefined);
+
+/**
+ * How each provider dialect carries an image: `blocks(rec)` gives the image blocks of the
+ * recorded request's last user turn, `data(png)` the block a PNG data URL must become, `url(u)`
+ * the block an https URL must become (absent where sluice refuses URLs for that dialect).
+ */
+export const IMAGE_WIRE = {
+  // Anthropic Messages (also InvokeModel on Bedrock and rawPredict on Vertex: base64 only)
+  anthropic: {
+    blocks: (rec) => [].concat(lastOf(rec.json?.messages)?.content ?? []).filter((b) => b?.type === 'image'),
+    data: (png) => ({ type: 'image', source: { type: 'base64', media_type: 'image/png', data: png.toString('base64') } }),
+    url: (u) => ({ type: 'image', source: { type: 'url', url: u } }),
+  },
+  // Bedrock Converse: inline bytes (base64 in JSON) only
+  converse: {
+    blocks: (rec) => (lastOf(rec.json?.messages)?.content ?? []).filter((b) => b?.image !== undefined),
+    data: (png) => ({ image: { format: 'png', source: { bytes: png.toString('base64') } } }),
+  },
+  // Gemini: inlineData for data URLs, fileData (MIME type from the URL's extension) for URLs
+  gemini: {
+    blocks: (rec) => (lastOf(rec.json?.contents)?.parts ?? []).filter((p) => p?.inlineData !== undefined || p?.fileData !== undefined),
+    data: (png) => ({ inlineData: { mimeType: 'image/png', data: png.toString('base64') } }),
+    url: (u) => ({ fileData: { mimeType: 'image/png', fileUri: u } }),
+  },
+  // OpenAI chat (Azure): the client's parts, unchanged
+  openai: {
+    blocks: (rec) => [].concat(lastOf(rec.json?.messages)?.content ?? []).filter((p) => p?.type === 'image_url'),
+    data: (png) => ({ type: 'image_url', image_url: { url: pngDataUrl(png) } }),
+    url: (u) => ({ type: 'image_url', image_url: { url: u } }),
+  },
+};
 
 /** Credentials the clients send: none of them may reach any simulator. */
 export const CLIENT_SECRETS = {
@@ -187,9 +225,17 @@ const WEATHER_Q = 'What is the weather in Paris?';
  * @param {boolean} o.retryAfter        the provider's 429 carries retry-after: 7
  * @param {boolean} [o.midStreamError]  the sim can fail mid-stream ("[[stream-error]]")
  * @param {string} [o.midStreamErrorType]  the OpenAI error type that failure must carry
+ * @param {object} [o.images]          image cases: {wire: IMAGE_WIRE.<dialect>, url: 'forward' |
+ *                                      'refuse' (sluice answers 400 naming the URL's field, nothing
+ *                                      upstream), simSees: false for a sim that does not read
+ *                                      images (its answer then does not name them)}
+ * @param {object} [o.usageDetail]     cached/reasoning usage cases ("[[cache]]"): {cacheWrite:
+ *                                      the provider reports cache writes (sluice passes them as
+ *                                      prompt_tokens_details.cache_creation_input_tokens),
+ *                                      reasoning: the provider reports reasoning tokens}
  * @param {Record<string,string>} [o.todo]  case key (chat, stream, rawStream, tools, toolsStream,
- *                                      toolResults, errors, midStreamError) -> reason, for
- *                                      capabilities not implemented yet
+ *                                      toolResults, errors, midStreamError, images, imageUrl,
+ *                                      usageDetail) -> reason, for capabilities not implemented yet
  */
 export function defineOpenAIChatCases(o) {
   const sim = () => o.stack().sims[o.simName];
@@ -375,6 +421,141 @@ export function defineOpenAIChatCases(o) {
     assert.equal(got.text, rec2.answer.text);
     assert.equal(got.finishReason, 'stop');
   }));
+
+  if (o.images) {
+    const { wire, url: urlMode, simSees = true } = o.images;
+    const imgPart = (png) => ({ type: 'image_url', image_url: { url: pngDataUrl(png) } });
+    const checkImageAnswer = (text, rec, images, prompt) => {
+      if (simSees) {
+        assert.equal(rec.answer.images.length, images.length, `images the sim read: ${JSON.stringify(rec.answer.images.map((i) => i.url ?? i.mediaType))}`);
+        images.forEach((want, i) => {
+          const got = rec.answer.images[i];
+          if (want.bytes) assert.ok(got.bytes?.equals(want.bytes), `image ${i}: the bytes that arrived differ from the client's`);
+          else assert.equal(got.url, want.url, `image ${i}: URL`);
+        });
+        // The answer depends on the images: their number and a digest of what arrived.
+        assert.equal(text, `You said: ${prompt} ${imageNote(images)}`);
+      } else {
+        assert.equal(text, rec.answer.text);
+      }
+    };
+
+    test('images: two base64 PNG data URLs reach the provider in its own image shape, same bytes, same order; the answer names them', opts('images'), wrap(async () => {
+      const prompt = 'which colours are these two pictures?';
+      const messages = [{ role: 'user', content: [imgPart(PNG_RED), { type: 'text', text: prompt }, imgPart(PNG_BLUE)] }];
+      const mark = sim().requests.length;
+      const r = await o.client().chat.completions.create({ model: o.model, messages });
+      const rec = oneUpstream(sim(), mark, o.isChat, 'chat request');
+      assertAccepted(rec);
+      assert.deepEqual(wire.blocks(rec), [wire.data(PNG_RED), wire.data(PNG_BLUE)], `image blocks upstream: ${rec.body.slice(0, 1500)}`);
+      checkImageAnswer(r.choices[0].message.content, rec, [{ bytes: PNG_RED }, { bytes: PNG_BLUE }], prompt);
+      assert.equal(r.choices[0].finish_reason, 'stop');
+      // streamed, the same request
+      const mark2 = sim().requests.length;
+      const got = await collectChatStream(await o.client().chat.completions.create({ model: o.model, messages, stream: true }));
+      const rec2 = oneUpstream(sim(), mark2, o.isChat, 'chat request');
+      assertAccepted(rec2);
+      assert.deepEqual(wire.blocks(rec2), [wire.data(PNG_RED), wire.data(PNG_BLUE)]);
+      checkImageAnswer(got.text, rec2, [{ bytes: PNG_RED }, { bytes: PNG_BLUE }], prompt);
+      assert.equal(got.finishReason, 'stop');
+    }));
+
+    if (urlMode === 'forward') {
+      test('images: an https image URL next to a data URL; the URL reaches the provider as its URL form', opts('imageUrl'), wrap(async () => {
+        const prompt = 'compare the inline picture with the linked one';
+        const mark = sim().requests.length;
+        const r = await o.client().chat.completions.create({
+          model: o.model,
+          messages: [{ role: 'user', content: [{ type: 'text', text: prompt }, imgPart(PNG_RED), { type: 'image_url', image_url: { url: IMAGE_URL } }] }],
+        });
+        const rec = oneUpstream(sim(), mark, o.isChat, 'chat request');
+        assertAccepted(rec);
+        assert.deepEqual(wire.blocks(rec), [wire.data(PNG_RED), wire.url(IMAGE_URL)], `image blocks upstream: ${rec.body.slice(0, 1500)}`);
+        checkImageAnswer(r.choices[0].message.content, rec, [{ bytes: PNG_RED }, { url: IMAGE_URL }], prompt);
+      }));
+    } else if (urlMode === 'refuse') {
+      test('images: an https image URL (the provider takes inline bytes only) is a 400 naming image_url.url; nothing upstream', opts('imageUrl'), wrap(async () => {
+        const params = {
+          model: o.model,
+          messages: [{ role: 'user', content: [{ type: 'text', text: 'and this one?' }, imgPart(PNG_RED), { type: 'image_url', image_url: { url: IMAGE_URL } }] }],
+        };
+        for (const stream of [false, true]) {
+          const mark = sim().requests.length;
+          const err = await o.client().chat.completions.create({ ...params, stream }).then(
+            async (r) => {
+              if (stream) for await (const _ of r) { /* drain */ }
+              return null;
+            },
+            (e) => e,
+          );
+          assert.ok(err, `stream=${stream}: the request succeeded, so the URL image went somewhere`);
+          assertOpenAIError(err, 400);
+          assert.equal(err.error.param, 'messages[0].content[2].image_url.url', `stream=${stream}: ${JSON.stringify(err.error)}`);
+          assert.match(err.error.message, /messages\[0\]\.content\[2\]\.image_url\.url/);
+          assert.match(err.error.message, /data:? URL/i, 'the message should say what to send instead');
+          assert.deepEqual(since(sim(), mark, o.isChat).map((x) => x.path), [], 'nothing may reach the provider');
+        }
+      }));
+    }
+  }
+
+  if (o.usageDetail) {
+    const detail = o.usageDetail;
+    const checkUsage = (usage, rec, where) => {
+      const u = rec.answer.usage;
+      const show = `${where}: client usage ${JSON.stringify(usage)}; sim usage ${JSON.stringify(u)}`;
+      assert.ok(u.cacheRead > 0, `the sim did not take the [[cache]] trigger: ${show}`);
+      assert.ok(usage, `${where}: no usage`);
+      const prompt = u.input + u.cacheRead + u.cacheWrite;
+      assert.equal(usage.prompt_tokens, prompt, `prompt_tokens must count the cached input too: ${show}`);
+      assert.equal(usage.completion_tokens, u.output, `completion_tokens (reasoning included): ${show}`);
+      assert.equal(usage.total_tokens, prompt + u.output, `total = prompt + completion: ${show}`);
+      assert.equal(usage.prompt_tokens_details?.cached_tokens, u.cacheRead, `prompt_tokens_details.cached_tokens: ${show}`);
+      if (detail.cacheWrite) {
+        assert.ok(u.cacheWrite > 0);
+        assert.equal(usage.prompt_tokens_details?.cache_creation_input_tokens, u.cacheWrite, `cache writes (extension): ${show}`);
+      } else {
+        assert.equal(usage.prompt_tokens_details?.cache_creation_input_tokens ?? 0, 0, show);
+      }
+      if (detail.reasoning) {
+        assert.ok(u.reasoning > 0);
+        assert.equal(usage.completion_tokens_details?.reasoning_tokens, u.reasoning, `completion_tokens_details.reasoning_tokens: ${show}`);
+      } else {
+        assert.equal(usage.completion_tokens_details?.reasoning_tokens ?? 0, 0, show);
+      }
+    };
+
+    test('usage detail, not streamed: cached input tokens (and reasoning tokens) reach the client, totals consistent', opts('usageDetail'), wrap(async () => {
+      const mark = sim().requests.length;
+      const r = await o.client().chat.completions.create({
+        model: o.model, messages: [{ role: 'system', content: 'A long, cached system prompt.' }, { role: 'user', content: 'answer from the cache [[cache]]' }],
+      });
+      const rec = oneUpstream(sim(), mark, o.isChat, 'chat request');
+      assertAccepted(rec);
+      assert.equal(r.choices[0].message.content, rec.answer.text);
+      checkUsage(r.usage, rec, 'non-streamed');
+      // Without the trigger nothing is cached: cached_tokens is 0, prompt_tokens the plain input.
+      const mark2 = sim().requests.length;
+      const plain = await o.client().chat.completions.create({ model: o.model, messages: [{ role: 'user', content: 'nothing cached here' }] });
+      const rec2 = oneUpstream(sim(), mark2, o.isChat, 'chat request');
+      assert.equal(rec2.answer.usage.cacheRead, 0);
+      assert.equal(plain.usage.prompt_tokens, rec2.answer.usage.input);
+      assert.equal(plain.usage.prompt_tokens_details?.cached_tokens ?? 0, 0, JSON.stringify(plain.usage));
+    }));
+
+    test('usage detail, streamed with include_usage: one usage chunk with the same cached (and reasoning) tokens', opts('usageDetail'), wrap(async () => {
+      const mark = sim().requests.length;
+      const got = await collectChatStream(await o.client().chat.completions.create({
+        model: o.model, messages: [{ role: 'user', content: 'stream from the cache [[cache]]' }],
+        stream: true, stream_options: { include_usage: true },
+      }));
+      const rec = oneUpstream(sim(), mark, o.isChat, 'chat request');
+      assertAccepted(rec);
+      assert.equal(got.text, rec.answer.text);
+      assert.equal(got.usageChunks, 1, 'exactly one usage chunk');
+      checkUsage(got.usage, rec, 'streamed');
+    }));
+  }
 
   test('upstream 429 becomes an OpenAI error with status 429', opts('errors'), wrap(async () => {
     const mark = sim().requests.length;

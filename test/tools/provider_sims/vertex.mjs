@@ -48,15 +48,19 @@
 // functionCall parts of the previous model turn, tool parameter schemas use only the OpenAPI
 // subset Vertex accepts. Answers per common.mjs; function calls carry no id (as older Gemini
 // models), so the gateway must invent and remember them. "[[error:429]]" gives 429
-// RESOURCE_EXHAUSTED (Google error shape).
+// RESOURCE_EXHAUSTED (Google error shape). Media parts: inlineData {mimeType, data} (image
+// types must hold bytes of that type) and fileData {mimeType, fileUri} (gs:// or https://);
+// the answer names the images of the last user turn (see common.mjs). "[[cache]]" in the
+// user text reports cachedContentTokenCount (promptTokenCount includes it, as Gemini's does)
+// and thoughtsTokenCount (totalTokenCount includes it; candidatesTokenCount does not).
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { answerAnthropic, checkCountTokensBody } from './anthropic.mjs';
 import { verifySigV4 } from './bedrock.mjs';
 import {
-  embeddingFor, errorTrigger, isObject, makeAnswer, sendJson, shortHash, splitWords, startRecordingServer,
-  wordCount, writeSse,
+  checkInlineImage, decodeStrictBase64, embeddingFor, errorTrigger, isObject, makeAnswer, sendJson, shortHash, splitWords,
+  startRecordingServer, wordCount, writeSse,
 } from './common.mjs';
 
 // Vertex's embedding task types; a title names the document and goes only with RETRIEVAL_DOCUMENT.
@@ -212,6 +216,7 @@ export function checkGeminiBody(body, problems) {
     const calls = [];
     const responses = [];
     const texts = [];
+    const media = [];
     c.parts.forEach((p, j) => {
       const pw = `${where}.parts[${j}]`;
       const keys = isObject(p) ? Object.keys(p) : [];
@@ -240,6 +245,21 @@ export function checkGeminiBody(body, problems) {
         const text = vals.length === 1 && typeof vals[0] === 'string' ? vals[0] : JSON.stringify(r?.response);
         responses.push({ name: r?.name, text });
         words += wordCount(text);
+      } else if (p.inlineData !== undefined) {
+        const d = p.inlineData;
+        for (const k of Object.keys(d ?? {})) if (!['mimeType', 'data', 'displayName'].includes(k)) problems.push(`${pw}.inline_data: Unknown name "${k}"`);
+        if (typeof d?.mimeType !== 'string' || !/^[a-z]+\/[a-z0-9.+-]+$/.test(d.mimeType)) {
+          problems.push(`${pw}.inline_data.mime_type: required, got ${JSON.stringify(d?.mimeType)}`);
+        } else if (d.mimeType.startsWith('image/')) {
+          const bytes = checkInlineImage(d.data, d.mimeType, `${pw}.inline_data.data`, problems);
+          if (bytes) media.push({ bytes, mediaType: d.mimeType });
+        } else if (!decodeStrictBase64(d.data)) problems.push(`${pw}.inline_data.data: Invalid value (bytes): not base64`);
+      } else if (p.fileData !== undefined) {
+        const f = p.fileData;
+        for (const k of Object.keys(f ?? {})) if (!['mimeType', 'fileUri', 'displayName'].includes(k)) problems.push(`${pw}.file_data: Unknown name "${k}"`);
+        if (typeof f?.mimeType !== 'string' || f.mimeType === '') problems.push(`${pw}.file_data.mime_type: required`);
+        if (typeof f?.fileUri !== 'string' || !/^(gs|https):\/\/[^/\s]+/.test(f.fileUri)) problems.push(`${pw}.file_data.file_uri: a gs:// or https:// URI is required, got ${JSON.stringify(f?.fileUri)}`);
+        else media.push({ url: f.fileUri, mediaType: f.mimeType });
       }
     });
     if (pendingCalls) {
@@ -258,6 +278,7 @@ export function checkGeminiBody(body, problems) {
       if (c.role !== 'user') problems.push('the last content must have role user');
       conv.lastUserText = texts.join(' ');
       conv.toolResults = responses.map((r) => r.text);
+      conv.images = media;
     }
   });
   conv.inputTokens = words;
@@ -271,11 +292,20 @@ function geminiParts(answer) {
   return parts;
 }
 
+// Gemini's counts: promptTokenCount includes the cached tokens (cachedContentTokenCount is
+// the part of it served from cache), candidatesTokenCount excludes the thoughts
+// (thoughtsTokenCount), totalTokenCount is prompt + candidates + thoughts. Zero counts are
+// left out (proto3 JSON).
 function geminiUsage(answer) {
+  const u = answer.usage;
+  const prompt = u.input + u.cacheRead;
+  const candidates = u.output - u.reasoning;
   return {
-    promptTokenCount: answer.usage.input,
-    candidatesTokenCount: answer.usage.output,
-    totalTokenCount: answer.usage.input + answer.usage.output,
+    promptTokenCount: prompt,
+    candidatesTokenCount: candidates,
+    totalTokenCount: prompt + u.output,
+    ...(u.cacheRead > 0 ? { cachedContentTokenCount: u.cacheRead } : {}),
+    ...(u.reasoning > 0 ? { thoughtsTokenCount: u.reasoning } : {}),
     trafficType: 'ON_DEMAND',
   };
 }
@@ -560,7 +590,7 @@ export async function startVertexSim({
       googleStatus(res, status);
       return;
     }
-    const answer = makeAnswer(conv, '', rec.body);
+    const answer = makeAnswer(conv, '', rec.body, { usageDetail: { cacheWrite: false, reasoning: true } });
     answer.stopReason = 'STOP';
     for (const c of answer.toolCalls) c.id = null; // Gemini gives no call ids
     rec.answer = answer;
@@ -582,7 +612,7 @@ export async function startVertexSim({
         events.push({
           data: {
             candidates: [{ content: { role: 'model', parts: [{ text: piece }] }, ...(last ? { finishReason: 'STOP' } : {}), index: 0 }],
-            ...(last ? { usageMetadata: geminiUsage(answer) } : { usageMetadata: { promptTokenCount: answer.usage.input, trafficType: 'ON_DEMAND' } }),
+            ...(last ? { usageMetadata: geminiUsage(answer) } : { usageMetadata: { promptTokenCount: geminiUsage(answer).promptTokenCount, trafficType: 'ON_DEMAND' } }),
             ...base,
           },
         });
