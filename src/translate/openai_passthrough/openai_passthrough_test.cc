@@ -6,6 +6,8 @@
 // for (want_usage), which is read and kept from the client.
 #include "translate/openai_passthrough/openai_passthrough.h"
 
+#include <algorithm>
+
 #include "gtest/gtest.h"
 #include "http/sse.h"
 #include "json/json.h"
@@ -173,6 +175,78 @@ TEST(OpenAIPassthroughResponse, StreamPassesUnchangedAtEveryByteSplit) {
     ASSERT_TRUE(r.t->TranslateResponseBody(kToolStream.substr(cut), true, &out).ok());
     ASSERT_EQ(out, kToolStream) << "cut at " << cut;
   }
+}
+
+// The bytes of an event still arriving are held until it ends, so what the client has after
+// any piece ends on an event boundary: a stream that breaks there gets the driver's error event
+// on its own, not glued to half an event. Line ends of every SSE spelling; at every split, and
+// byte by byte; the end of a whole stream lets the rest out as it is.
+TEST(OpenAIPassthroughResponse, ClientOutputEndsOnAnEventBoundaryAfterEveryPiece) {
+  constexpr std::string_view kStream = R"({"model":"gpt-4o","stream":true,"messages":[]})";
+  std::string crlf, cr;
+  for (char c : kToolStream) {
+    if (c == '\n') {
+      crlf += "\r\n";
+      cr += '\r';
+    } else {
+      crlf += c;
+      cr += c;
+    }
+  }
+  const std::string mixed = "data: {\"a\":1}\r\n\ndata: {\"b\":2}\n\r\n: comment\r\rdata: {\"c\":3}\n\ndata: [DONE]";
+  // The events of each stream, as their ends: a boundary is where a prefix of the stream may stop.
+  auto boundaries = [](const std::string& s) {
+    std::vector<size_t> ends = {0};
+    for (size_t i = 0; i + 1 < s.size() + 1; ++i) {
+      // The end of a blank line: a line end after a line end (CRLF counted whole).
+      auto eol = [](char c) { return c == '\n' || c == '\r'; };
+      if (!eol(s[i])) continue;
+      if (s[i] == '\r' && i + 1 < s.size() && s[i + 1] == '\n') continue;  // its LF ends it
+      size_t first = (s[i] == '\n' && i > 0 && s[i - 1] == '\r') ? i - 1 : i;
+      if (first > 0 && eol(s[first - 1])) ends.push_back(i + 1);
+    }
+    return ends;
+  };
+  for (const std::string& stream : {std::string(kToolStream), crlf, cr, mixed}) {
+    const std::vector<size_t> ends = boundaries(stream);
+    ASSERT_GE(ends.size(), 4u);
+    auto at_boundary = [&](size_t n) { return std::find(ends.begin(), ends.end(), n) != ends.end(); };
+    for (size_t cut = 0; cut <= stream.size(); ++cut) {
+      auto r = Request(Endpoint::kChatCompletions, OpenAIBackend(), kStream, "gpt-4o", "gpt-4o", true);
+      r.t->TranslateResponseHeaders(200, EventStreamHeaders());
+      EXPECT_TRUE(r.t->WholeEvents());
+      std::string out;
+      ASSERT_TRUE(r.t->TranslateResponseBody(std::string_view(stream).substr(0, cut), false, &out).ok());
+      ASSERT_TRUE(at_boundary(out.size())) << "cut at " << cut << ": " << out.size();
+      ASSERT_EQ(out, stream.substr(0, out.size()));
+      // A cut CR may still be half of a CRLF; anything else that completes an event goes out.
+      if (cut > 0 && stream[cut - 1] != '\r' && at_boundary(cut)) ASSERT_EQ(out.size(), cut);
+      ASSERT_TRUE(r.t->TranslateResponseBody(std::string_view(stream).substr(cut), true, &out).ok());
+      ASSERT_EQ(out, stream) << "cut at " << cut;
+    }
+    auto r = Request(Endpoint::kChatCompletions, OpenAIBackend(), kStream, "gpt-4o", "gpt-4o", true);
+    r.t->TranslateResponseHeaders(200, EventStreamHeaders());
+    std::string out;
+    for (size_t i = 0; i < stream.size(); ++i) {
+      ASSERT_TRUE(r.t->TranslateResponseBody(std::string_view(stream).substr(i, 1), false, &out).ok());
+      ASSERT_TRUE(at_boundary(out.size())) << "after byte " << i;
+    }
+    ASSERT_TRUE(r.t->TranslateResponseBody("", true, &out).ok());
+    ASSERT_EQ(out, stream);
+  }
+}
+
+// A JSON answer (a server that ignored stream:true) is no event stream: relayed as it comes.
+TEST(OpenAIPassthroughResponse, NonEventStreamIsRelayedAsItComes) {
+  constexpr std::string_view kStream = R"({"model":"m","stream":true,"messages":[]})";
+  auto r = Request(Endpoint::kChatCompletions, OpenAIBackend(), kStream, "m", "m", true);
+  http::HeaderMap h;
+  h.Add("content-type", "application/json");
+  r.t->TranslateResponseHeaders(200, h);
+  EXPECT_FALSE(r.t->WholeEvents());
+  std::string out;
+  ASSERT_TRUE(r.t->TranslateResponseBody("{\"id\":", false, &out).ok());
+  EXPECT_EQ(out, "{\"id\":");
 }
 
 // The gateway asked for usage the client did not: the usage-only chunk is read (for metrics and
