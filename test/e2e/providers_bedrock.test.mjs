@@ -13,7 +13,7 @@ import { DEFAULT_AWS_CREDENTIALS, awsCredentialsIni, checkConverseBody, startBed
 import {
   CLIENT_SECRETS, IMAGE_WIRE, PNG_RED, assertAccepted, assertNoCredentialLeaks, defineOpenAIChatCases, oneUpstream, startProviderStack,
 } from '../tools/provider_sims/e2e_support.mjs';
-import { embeddingFor } from '../tools/provider_sims/common.mjs';
+import { embeddingFor, imageNote } from '../tools/provider_sims/common.mjs';
 
 const skip = sluiceSkipReason();
 const CREDS = DEFAULT_AWS_CREDENTIALS;
@@ -57,6 +57,24 @@ describe('openai SDK -> sluice -> AWS Bedrock (schemas AWSBedrock and AWSAnthrop
       images: { wire: IMAGE_WIRE.converse, url: 'refuse' },
       usageDetail: { cacheWrite: true },
     });
+
+    // Converse reads images from S3 itself: an s3:// URL becomes an S3 location (format from the
+    // key's extension), and the answer names what arrived.
+    test('an s3:// image URL reaches Converse as an S3 location', withGatewayLogs(() => stack.gw, async () => {
+      const sim = stack.sims.bedrock;
+      const uri = 's3://sluice-e2e-bucket/photos/Sky.JPG';
+      const mark = sim.requests.length;
+      const res = await client.chat.completions.create({
+        model: CONVERSE_MODEL,
+        messages: [{ role: 'user', content: [{ type: 'text', text: 'what sky is this' }, { type: 'image_url', image_url: { url: uri } }] }],
+      });
+      const rec = oneUpstream(sim, mark, isChat);
+      assertAccepted(rec);
+      const blocks = JSON.parse(rec.body).messages[0].content;
+      assert.deepEqual(blocks[1], { image: { format: 'jpeg', source: { s3Location: { uri } } } });
+      assert.equal(res.choices[0].message.content, rec.answer.text);
+      assert.ok(rec.answer.text.includes(imageNote([{ url: uri }])), rec.answer.text);
+    }));
 
     test('paths, stream choice and SigV4: every request was signed correctly', withGatewayLogs(() => stack.gw, async () => {
       const sim = stack.sims.bedrock;

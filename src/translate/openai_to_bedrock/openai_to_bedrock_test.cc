@@ -98,6 +98,16 @@ TEST(OpenAIToBedrockRequestTest, RejectsWhatConverseCannotExpress) {
   const std::pair<const char*, const char*> cases[] = {
       {R"({"messages":[{"role":"user","content":[{"type":"text","text":"x"},{"type":"image_url","image_url":{"url":"https://example.com/cat.png"}}]}]})",
        "messages[0].content[1].image_url.url: the AWSBedrock backend cannot fetch image URLs"},
+      {R"({"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"s3://bucket/photos/cat.bmp"}}]}]})",
+       "messages[0].content[0].image_url.url: an S3 image's key must end in .png, .jpg, .jpeg, .gif or .webp"},
+      {R"({"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"s3://bucket/photos.png/cat"}}]}]})",
+       "messages[0].content[0].image_url.url: an S3 image's key must end in"},
+      {R"({"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"s3://bucket"}}]}]})",
+       "messages[0].content[0].image_url.url: must be s3://<bucket>/<key>"},
+      {R"({"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"s3:///cat.png"}}]}]})",
+       "messages[0].content[0].image_url.url: must be s3://<bucket>/<key>"},
+      {R"({"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"s3://bucket/a cat.png"}}]}]})",
+       "messages[0].content[0].image_url.url: must not hold spaces or control characters"},
       {R"({"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/bmp;base64,Qk0="}}]}]})",
        "messages[0].content[0].image_url.url: unsupported image type \"image/bmp\""},
       {R"({"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png,raw"}}]}]})",
@@ -131,6 +141,23 @@ TEST(OpenAIToBedrockRequestTest, RejectsWhatConverseCannotExpress) {
     EXPECT_NE(std::string(run.up.status().message()).find(want), std::string::npos)
         << "got: " << run.up.status().message() << "\nwant: " << want;
   }
+}
+
+// An s3:// image URL becomes a Converse S3 location (Bedrock reads the object itself); the
+// format comes from the key's extension, in any case.
+TEST(OpenAIToBedrockRequestTest, S3ImagesBecomeS3Locations) {
+  Harness run(R"({"messages":[{"role":"user","content":[{"type":"text","text":"What is this?"},)"
+              R"({"type":"image_url","image_url":{"url":"s3://my-bucket/photos/Cat.JPG","detail":"high"}},)"
+              R"({"type":"image_url","image_url":{"url":"s3://my-bucket/a\u002fb.webp"}}]}]})");
+  ASSERT_TRUE(run.up.ok()) << run.up.status();
+  auto body = json::Parse(*run.up->body);
+  ASSERT_TRUE(body.ok()) << *run.up->body;
+  const json::Value& content = *body->Find("messages")->items()[0].Find("content");
+  ASSERT_EQ(content.items().size(), 3u);
+  EXPECT_EQ(json::Serialize(content.items()[1]),
+            R"({"image":{"format":"jpeg","source":{"s3Location":{"uri":"s3://my-bucket/photos/Cat.JPG"}}}})");
+  EXPECT_EQ(json::Serialize(content.items()[2]),
+            R"({"image":{"format":"webp","source":{"s3Location":{"uri":"s3://my-bucket/a/b.webp"}}}})");
 }
 
 TEST(OpenAIToBedrockRequestTest, ChatReadsTheRawBody) {

@@ -284,18 +284,57 @@ bool SplitBase64DataUrl(std::string_view url, std::string_view* media_type, std:
   return true;
 }
 
-// OpenAI image_url part (`image` is its image_url member) -> Converse image block. Bedrock
-// takes only inline bytes (or S3), and a translator does no I/O, so http(s) URLs are refused
-// rather than fetched.
+// The Converse image format of an S3 object, from its key's extension; empty when unknown.
+std::string_view ImageFormatFromKey(std::string_view key) {
+  size_t dot = key.rfind('.');
+  if (dot == std::string_view::npos || key.find('/', dot) != std::string_view::npos) return {};
+  std::string ext(key.substr(dot + 1));
+  for (char& c : ext) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  if (ext == "jpg" || ext == "jpeg") return "jpeg";
+  for (std::string_view f : {"png", "gif", "webp"}) {
+    if (ext == f) return f;
+  }
+  return {};
+}
+
+// An s3://bucket/key image -> Converse {"image":{"format","source":{"s3Location":{"uri"}}}},
+// which Bedrock reads itself (with the caller's permissions on the bucket).
+absl::Status AppendS3ImageBlock(Text url_text, const Field& url_field, BlockList* blocks) {
+  std::string_view url = url_text.text;
+  std::string_view rest = url.substr(5);  // after "s3://"
+  size_t slash = rest.find('/');
+  if (slash == 0 || slash == std::string_view::npos || slash + 1 == rest.size()) {
+    return Invalid(url_field, "must be s3://<bucket>/<key>");
+  }
+  for (char c : url) {
+    if (static_cast<unsigned char>(c) < 0x21 || c == 0x7f) return Invalid(url_field, "must not hold spaces or control characters");
+  }
+  std::string_view format = ImageFormatFromKey(rest.substr(slash + 1));
+  if (format.empty()) {
+    return Invalid(url_field, "an S3 image's key must end in .png, .jpg, .jpeg, .gif or .webp (Converse needs the format)");
+  }
+  std::string* out = blocks->Next();
+  out->append(R"({"image":{"format":")");
+  out->append(format);
+  out->append(R"(","source":{"s3Location":{"uri":)");
+  AppendText(out, url_text);
+  out->append("}}}}");
+  return absl::OkStatus();
+}
+
+// OpenAI image_url part (`image` is its image_url member) -> Converse image block: inline
+// bytes from a base64 data: URL, or an S3 location from an s3:// URL. A translator does no
+// I/O, so http(s) URLs are refused rather than fetched.
 absl::Status AppendImageBlock(View image, const Field& part, BlockList* blocks) {
   Text url_text = TextOf(image.is_object() ? image.Find("url") : image);
   std::string_view url = url_text.text;
   Field url_field(part, "image_url.url");
   if (url.empty()) return Invalid(url_field, "is required");
+  if (url.substr(0, 5) == "s3://") return AppendS3ImageBlock(url_text, url_field, blocks);
   if (url.substr(0, 5) != "data:") {
     return Invalid(url_field,
                    "the AWSBedrock backend cannot fetch image URLs; send the image inline as a "
-                   "base64 data: URL");
+                   "base64 data: URL, or as an s3:// URL Bedrock can read");
   }
   std::string_view media_type, data;
   if (!SplitBase64DataUrl(url, &media_type, &data)) {
