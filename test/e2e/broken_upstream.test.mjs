@@ -93,6 +93,13 @@ describe('clients -> sluice -> a provider whose answers break (malformed, trunca
   const up = () => stack.sims.up;
   const wrap = (fn) => withGatewayLogs(() => stack?.gw, fn);
   const deadline = () => AbortSignal.timeout(DEADLINE_MS);
+  /** POSTs an OpenAI chat request to the gateway, as a client with its own key would. */
+  const postChat = (body) => fetch(`${stack.gw.baseURL}/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${CLIENT_SECRETS.openaiKey}` },
+    body: JSON.stringify(body),
+    signal: deadline(),
+  });
 
   before(async () => {
     const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -159,12 +166,7 @@ describe('clients -> sluice -> a provider whose answers break (malformed, trunca
     const model = M[backend];
     const body = { model, messages: [{ role: 'user', content: userText(fault) }], stream: true };
     let mark = up().requests.length;
-    const res = await fetch(`${stack.gw.baseURL}/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${CLIENT_SECRETS.openaiKey}` },
-      body: JSON.stringify(body),
-      signal: deadline(),
-    });
+    const res = await postChat(body);
     const text = await res.text();
     checkUpstream(backend, mark, fault, true);
     assert.equal(res.status, 200, text);
@@ -282,12 +284,7 @@ describe('clients -> sluice -> a provider whose answers break (malformed, trunca
   async function checkOpenAIPlainBreak({ backend, fault, code, message }) {
     const body = { model: M[backend], messages: [{ role: 'user', content: userText(fault) }] };
     let mark = up().requests.length;
-    const res = await fetch(`${stack.gw.baseURL}/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${CLIENT_SECRETS.openaiKey}` },
-      body: JSON.stringify(body),
-      signal: deadline(),
-    });
+    const res = await postChat(body);
     const text = await res.text();
     checkUpstream(backend, mark, fault, false);
     assert.equal(res.status, 502, text);

@@ -8,6 +8,7 @@
 #include "gtest/gtest.h"
 #include "http/sse.h"
 #include "json/json.h"
+#include "translate/raw_request_test_util.h"
 #include "yaml/yaml.h"
 
 namespace sluice::translate {
@@ -34,23 +35,12 @@ config::Backend AzureBackend(std::string version = "2024-12-01-preview") {
   return b;
 }
 
-struct Run {
-  std::unique_ptr<TranslatorFactory> factory;
-  std::unique_ptr<Translator> t;
-  absl::StatusOr<UpstreamRequest> up;
-};
+using Run = testing::RawRun;
 
 // The pipeline skips the DOM for this translator (NeedsDocument() is false): doc is {}.
 Run Request(Endpoint e, const config::Backend& b, std::string_view body, std::string_view model,
             std::string_view client_model, bool stream = false, bool want_usage = false) {
-  static const json::Value kEmpty = json::Value::Object();
-  static const http::HeaderMap kHeaders;
-  Run r{NewOpenAIToAzureFactory(e), nullptr, absl::UnknownError("")};
-  r.t = r.factory->Create(b);
-  ClientRequest req{.endpoint = e, .raw_body = body, .doc = kEmpty, .headers = kHeaders, .model = model,
-                    .stream = stream, .client_model = client_model, .want_usage = want_usage};
-  r.up = r.t->TranslateRequest(req);
-  return r;
+  return testing::RawRequest(NewOpenAIToAzureFactory(e), e, b, body, model, client_model, stream, want_usage);
 }
 
 constexpr std::string_view kChat = R"({"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]})";
