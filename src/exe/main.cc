@@ -96,6 +96,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "debug|info|warn|error");
+  app.fallthrough();  // global options may also follow the subcommand: `sluice run --log-level debug`
 
   // sluice run
   auto* run = app.add_subcommand("run", "serve the gateway standalone (the embedded default)");

@@ -126,13 +126,15 @@ class Pipeline {
   // they are not available.
   std::variant<http::HeaderMutation, ImmediateResponse> SignPart(const UpstreamRequest& up,
                                                                 const UpstreamPart& part) const;
-  // Bytes that end a broken stream in the client's dialect.
   // Bytes a driver may send to a streaming client while the upstream is silent, between two
-  // OnResponseBody outputs: Anthropic's `ping` event for Anthropic clients, an SSE comment for
-  // OpenAI clients. Clients abort streams that stay silent too long (Claude Code after 300 s)
-  // and Bedrock's event stream, unlike Anthropic's SSE, has no pings of its own during long
-  // thinking. Empty when the translator relays the upstream's bytes as they come.
+  // OnResponseBody outputs, once the response head is known (OnResponseHeaders): Anthropic's
+  // `ping` event for Anthropic clients, an SSE comment for OpenAI clients. Clients abort
+  // streams that stay silent too long (Claude Code after 300 s) and Bedrock's event stream,
+  // unlike Anthropic's SSE, has no pings of its own during long thinking. Empty when the
+  // client asked for no stream, or when the output is not whole events (a pass-through whose
+  // upstream answered JSON to a stream request).
   std::string_view StreamKeepAlive() const;
+  // Bytes that end a broken stream in the client's dialect.
   std::string StreamError(std::string_view message);
   // The same for a failed OnResponseBody: a provider's own mid-stream error keeps its kind
   // (rate limit, overloaded, ...); anything else is reported as a malformed stream.

@@ -13,6 +13,7 @@
 namespace sluice::translate::testing {
 
 struct RawRun {
+  std::unique_ptr<config::Backend> backend;  // translators keep a reference to theirs
   std::unique_ptr<TranslatorFactory> factory;
   std::unique_ptr<Translator> t;
   absl::StatusOr<UpstreamRequest> up;
@@ -23,8 +24,8 @@ inline RawRun RawRequest(std::unique_ptr<TranslatorFactory> factory, Endpoint e,
                          bool stream = false, bool want_usage = false) {
   static const json::Value kEmpty = json::Value::Object();
   static const http::HeaderMap kHeaders;
-  RawRun r{std::move(factory), nullptr, absl::UnknownError("")};
-  r.t = r.factory->Create(b);
+  RawRun r{std::make_unique<config::Backend>(b), std::move(factory), nullptr, absl::UnknownError("")};
+  r.t = r.factory->Create(*r.backend);
   ClientRequest req{.endpoint = e, .raw_body = body, .doc = kEmpty, .headers = kHeaders, .model = model,
                     .stream = stream, .client_model = client_model, .want_usage = want_usage};
   r.up = r.t->TranslateRequest(req);

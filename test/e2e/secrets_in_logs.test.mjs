@@ -100,6 +100,9 @@ describe('secrets stay out of the gateway logs (Anthropic, Bedrock with a sessio
           ],
         };
       },
+      // debug: one line per request (method, path, model, status) besides warnings and errors,
+      // so the check below reads the most the gateway ever writes.
+      args: ['--log-level', 'debug'],
     });
     openai = new OpenAI({ baseURL: stack.gw.baseURL, apiKey: CLIENT_SECRETS.openaiKey, maxRetries: 0, timeout: 15000 });
     anthropic = new Anthropic({ baseURL: `${stack.gw.url}/anthropic`, apiKey: CLIENT_SECRETS.anthropicKey, authToken: null, maxRetries: 0, timeout: 15000 });
@@ -208,6 +211,8 @@ describe('secrets stay out of the gateway logs (Anthropic, Bedrock with a sessio
     assert.ok(stdout.length < MAX_LOG_CHARS && stderr.length < MAX_LOG_CHARS,
       'the captured log reached its size cap: its start was dropped and could hide a secret');
     assert.match(stdout + stderr, /listening on http/, 'the gateway log was not captured');
+    assert.match(stdout + stderr, /POST \/v1\/chat\/completions model=\S+ status=200/, 'per-request debug lines were not logged');
+    assert.match(stdout + stderr, /POST \/anthropic\/v1\/messages model=\S+ status=\d+/, 'per-request debug lines for the Anthropic endpoint were not logged');
     // The log as written, and with JSON escapes and line breaks folded, as a key could be
     // printed inside a quoted string.
     const logs = `${stdout}\n${stderr}`;

@@ -210,7 +210,9 @@ TEST(OpenAIPassthroughResponse, ClientOutputEndsOnAnEventBoundaryAfterEveryPiece
       ASSERT_TRUE(at_boundary(out.size())) << "cut at " << cut << ": " << out.size();
       ASSERT_EQ(out, stream.substr(0, out.size()));
       // A cut CR may still be half of a CRLF; anything else that completes an event goes out.
-      if (cut > 0 && stream[cut - 1] != '\r' && at_boundary(cut)) ASSERT_EQ(out.size(), cut);
+      if (cut > 0 && stream[cut - 1] != '\r' && at_boundary(cut)) {
+        ASSERT_EQ(out.size(), cut);
+      }
       ASSERT_TRUE(r.t->TranslateResponseBody(std::string_view(stream).substr(cut), true, &out).ok());
       ASSERT_EQ(out, stream) << "cut at " << cut;
     }

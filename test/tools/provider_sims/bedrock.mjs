@@ -47,7 +47,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { answerAnthropic, checkCountTokensBody } from './anthropic.mjs';
 import {
   checkInlineImage, embeddingFor, errorTrigger, gone, isObject, makeAnswer, sendJson, shortHash, sleep, splitN, splitWords,
-  startRecordingServer, tryParseJson, wordCount,
+  startRecordingServer, tryParseJson, wordCount, crc32,
 } from './common.mjs';
 
 export const DEFAULT_AWS_CREDENTIALS = {
@@ -60,22 +60,8 @@ export const AWS_ANTHROPIC_VERSION = 'bedrock-2023-05-31';
 // ---------------------------------------------------------------------------------------
 // AWS event-stream framing (application/vnd.amazon.eventstream)
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-/** CRC-32 (IEEE 802.3, as gzip) of a buffer. */
-export function crc32(buf) {
-  let c = 0xffffffff;
-  for (let i = 0; i < buf.length; i++) c = CRC_TABLE[(c ^ buf[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
+// crc32 lives in common.mjs (the PNG writer there needs it too); re-exported for the tests.
+export { crc32 };
 
 /**
  * Encodes one event-stream message.
