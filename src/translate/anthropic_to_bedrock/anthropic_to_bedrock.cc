@@ -108,11 +108,28 @@ absl::StatusOr<Value> MapDocument(const Value& block, std::string_view field, st
   return out;
 }
 
-// An Anthropic image block -> Converse {"image":{"format","source":{"bytes"}}}.
+// An Anthropic image block -> Converse {"image":{"format","source":{"bytes"}}}, or for a url
+// source holding an s3:// URL, {"image":{"format","source":{"s3Location":{"uri"}}}} (Bedrock
+// reads the object itself).
 absl::StatusOr<Value> MapImage(const Value& block, std::string_view field) {
   const Value* src = block.Find("source");
+  if (src != nullptr && src->GetString("type") == "url" && src->GetString("url").substr(0, 5) == "s3://") {
+    std::string_view url = src->GetString("url");
+    auto format = openai_to_bedrock_internal::S3ImageFormat(url);
+    if (!format.ok()) return Invalid(StrCat(field, ".source.url"), ToStd(format.status().message()));
+    Value location = Value::Object();
+    location.Set("uri", Str(url));
+    Value source = Value::Object();
+    source.Set("s3Location", std::move(location));
+    Value image = Value::Object();
+    image.Set("format", Str(*format));
+    image.Set("source", std::move(source));
+    Value out = Value::Object();
+    out.Set("image", std::move(image));
+    return out;
+  }
   if (src == nullptr || src->GetString("type") != "base64") {
-    return Invalid(field, "only base64 image sources can be sent to Bedrock");
+    return Invalid(field, "only base64 image sources (or a url source with an s3:// URL) can be sent to Bedrock");
   }
   std::string_view media = src->GetString("media_type");
   std::string_view format = media.substr(media.find('/') == std::string_view::npos ? media.size() : media.find('/') + 1);

@@ -122,6 +122,10 @@ TEST(AnthropicToBedrockTest, RequestErrorsNameTheField) {
        "messages[0].content[0]"},
       {R"({"max_tokens":5,"messages":[{"role":"user","content":[{"type":"document","source":{}}]}]})",
        "messages[0].content[0]"},
+      {R"({"max_tokens":5,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"url","url":"s3://b/cat.tiff"}}]}]})",
+       "messages[0].content[0].source.url: an S3 image's key must end in"},
+      {R"({"max_tokens":5,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"url","url":"s3://b"}}]}]})",
+       "messages[0].content[0].source.url: must be s3://<bucket>/<key>"},
       {R"({"max_tokens":5,"messages":[{"role":"system","content":"x"}]})", "messages[0].role"},
       {R"({"max_tokens":5})", "messages"},
       {R"({"max_tokens":5,"messages":[],"tools":[{"type":"web_search_20250305","name":"web_search"}]})", "tools[0]"},
@@ -131,6 +135,16 @@ TEST(AnthropicToBedrockTest, RequestErrorsNameTheField) {
     EXPECT_EQ(h.up.status().code(), absl::StatusCode::kInvalidArgument) << body;
     EXPECT_NE(ToStd(h.up.status().message()).find(field), std::string_view::npos) << h.up.status();
   }
+}
+
+// A url image source holding an s3:// URL: a Converse S3 location, format from the key.
+TEST(AnthropicToBedrockTest, S3ImageUrlBecomesAnS3Location) {
+  Harness h(R"({"max_tokens":5,"messages":[{"role":"user","content":[{"type":"text","text":"what is it"},)"
+            R"({"type":"image","source":{"type":"url","url":"s3://my-bucket/img/dog.PNG"}}]}]})");
+  ASSERT_TRUE(h.up.ok()) << h.up.status();
+  EXPECT_NE(h.up->body->find(R"({"image":{"format":"png","source":{"s3Location":{"uri":"s3://my-bucket/img/dog.PNG"}}}})"),
+            std::string::npos)
+      << *h.up->body;
 }
 
 TEST(AnthropicToBedrockTest, BufferedGoldens) {

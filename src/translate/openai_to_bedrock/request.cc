@@ -284,38 +284,14 @@ bool SplitBase64DataUrl(std::string_view url, std::string_view* media_type, std:
   return true;
 }
 
-// The Converse image format of an S3 object, from its key's extension; empty when unknown.
-std::string_view ImageFormatFromKey(std::string_view key) {
-  size_t dot = key.rfind('.');
-  if (dot == std::string_view::npos || key.find('/', dot) != std::string_view::npos) return {};
-  std::string ext(key.substr(dot + 1));
-  for (char& c : ext) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-  if (ext == "jpg" || ext == "jpeg") return "jpeg";
-  for (std::string_view f : {"png", "gif", "webp"}) {
-    if (ext == f) return f;
-  }
-  return {};
-}
-
 // An s3://bucket/key image -> Converse {"image":{"format","source":{"s3Location":{"uri"}}}},
 // which Bedrock reads itself (with the caller's permissions on the bucket).
 absl::Status AppendS3ImageBlock(Text url_text, const Field& url_field, BlockList* blocks) {
-  std::string_view url = url_text.text;
-  std::string_view rest = url.substr(5);  // after "s3://"
-  size_t slash = rest.find('/');
-  if (slash == 0 || slash == std::string_view::npos || slash + 1 == rest.size()) {
-    return Invalid(url_field, "must be s3://<bucket>/<key>");
-  }
-  for (char c : url) {
-    if (static_cast<unsigned char>(c) < 0x21 || c == 0x7f) return Invalid(url_field, "must not hold spaces or control characters");
-  }
-  std::string_view format = ImageFormatFromKey(rest.substr(slash + 1));
-  if (format.empty()) {
-    return Invalid(url_field, "an S3 image's key must end in .png, .jpg, .jpeg, .gif or .webp (Converse needs the format)");
-  }
+  auto format = S3ImageFormat(url_text.text);
+  if (!format.ok()) return Invalid(url_field, ToStd(format.status().message()));
   std::string* out = blocks->Next();
   out->append(R"({"image":{"format":")");
-  out->append(format);
+  out->append(*format);
   out->append(R"(","source":{"s3Location":{"uri":)");
   AppendText(out, url_text);
   out->append("}}}}");
@@ -1035,6 +1011,32 @@ class ConverseWriter {
 };
 
 }  // namespace
+
+absl::StatusOr<std::string_view> S3ImageFormat(std::string_view url) {
+  if (url.substr(0, 5) != "s3://") return absl::InvalidArgumentError("must be an s3:// URL");
+  std::string_view rest = url.substr(5);
+  size_t slash = rest.find('/');
+  if (slash == 0 || slash == std::string_view::npos || slash + 1 == rest.size()) {
+    return absl::InvalidArgumentError("must be s3://<bucket>/<key>");
+  }
+  for (char c : url) {
+    if (static_cast<unsigned char>(c) < 0x21 || c == 0x7f) {
+      return absl::InvalidArgumentError("must not hold spaces or control characters");
+    }
+  }
+  std::string_view key = rest.substr(slash + 1);
+  size_t dot = key.rfind('.');
+  std::string ext = dot == std::string_view::npos || key.find('/', dot) != std::string_view::npos
+                        ? std::string()
+                        : std::string(key.substr(dot + 1));
+  for (char& c : ext) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  if (ext == "jpg" || ext == "jpeg") return "jpeg";
+  for (std::string_view f : {"png", "gif", "webp"}) {
+    if (ext == f) return f;
+  }
+  return absl::InvalidArgumentError(
+      "an S3 image's key must end in .png, .jpg, .jpeg, .gif or .webp (Converse needs the format)");
+}
 
 std::string_view DocumentFormatForMediaType(std::string_view media_type) {
   static constexpr std::pair<std::string_view, std::string_view> kFormats[] = {

@@ -29,6 +29,10 @@ std::string_view DocumentFormatForMediaType(std::string_view media_type);
 // " (2)", " (3)", ...; `used` holds the names handed out so far for this request (appended to).
 std::string DocumentName(std::string_view name, bool strip_extension, std::vector<std::string>* used);
 
+// The Converse image format (png, jpeg, gif, webp) of an s3://bucket/key image URL, from the
+// key's extension in any case; else what is wrong with the URL (for a 400 naming the field).
+absl::StatusOr<std::string_view> S3ImageFormat(std::string_view url);
+
 struct MappedChat {
   std::string body;            // the Converse / ConverseStream request body (compact JSON)
   bool include_usage = false;  // stream_options.include_usage
