@@ -6,6 +6,7 @@
 #include "translate/anthropic_to_awsanthropic/anthropic_to_awsanthropic.h"
 #include "translate/anthropic_to_bedrock/anthropic_to_bedrock.h"
 #include "translate/anthropic_to_openai/anthropic_to_openai.h"
+#include "translate/chain/chain.h"
 #include "translate/openai_passthrough/openai_passthrough.h"
 #include "translate/openai_to_anthropic/openai_to_anthropic.h"
 #include "translate/openai_to_awsanthropic/openai_to_awsanthropic.h"
@@ -39,6 +40,11 @@ void RegisterBuiltinTranslators(Registry& r) {
   for (auto to : {config::ApiSchema::kAnthropic, config::ApiSchema::kGCPAnthropic, config::ApiSchema::kAWSAnthropic,
                   config::ApiSchema::kAWSBedrock})
     add(NewAnthropicCountTokensFactory(to));
+  // Anthropic Messages clients to the providers only an OpenAI translator speaks: the
+  // Anthropic -> OpenAI translator, then OpenAI -> the provider.
+  const TranslatorFactory* anthropic_to_openai = r.Find(Endpoint::kMessages, Dialect::kAnthropic, config::ApiSchema::kOpenAI);
+  for (auto to : {config::ApiSchema::kAzureOpenAI, config::ApiSchema::kGCPVertexAI})
+    add(NewChainFactory(anthropic_to_openai, r.Find(Endpoint::kChatCompletions, Dialect::kOpenAI, to)));
 }
 
 const Registry& BuiltinRegistry() {

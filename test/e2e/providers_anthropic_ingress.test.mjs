@@ -1,8 +1,9 @@
 // End-to-end: the official @anthropic-ai/sdk talks to sluice's Anthropic endpoints
 // (/anthropic/v1/messages with x-api-key, /v1/messages with Authorization: Bearer), and sluice
 // routes by model to: Anthropic (passthrough), OpenAI (the provider_sim.mjs simulator for text,
-// the openai_compat simulator for tools), GCPAnthropic (Vertex rawPredict) and AWS Bedrock
-// (AWSBedrock Converse and AWSAnthropic InvokeModel). No client credential may reach any
+// the openai_compat simulator for tools), GCPAnthropic (Vertex rawPredict), AWS Bedrock
+// (AWSBedrock Converse and AWSAnthropic InvokeModel), and, through the OpenAI chat leg, Gemini
+// (GCPVertexAI) and Azure OpenAI. No client credential may reach any
 // simulator, nor any backend's credential another backend.
 // Needs the sluice binary ($SLUICE_BIN or build/sluice).
 import assert from 'node:assert/strict';
@@ -19,6 +20,7 @@ import {
   ANTHROPIC_TOOLS, CLIENT_SECRETS, assertAccepted, assertAnthropicEventOrder, assertNoCredentialLeaks,
   defineAnthropicClientCases, oneUpstream, startProviderStack,
 } from '../tools/provider_sims/e2e_support.mjs';
+import { startAzureSim } from '../tools/provider_sims/azure.mjs';
 import { startOpenAICompatSim } from '../tools/provider_sims/openai_compat.mjs';
 import { serviceAccountJson, startVertexSim } from '../tools/provider_sims/vertex.mjs';
 
@@ -27,7 +29,9 @@ const KEYS = {
   anthropic: 'sk-ant-backend-ingress-key',
   openaiText: 'sk-openai-text-backend-key',
   openaiTools: 'sk-openai-tools-backend-key',
+  azure: 'azure-ingress-backend-key-0123',
 };
+const AZURE_API_VERSION = '2024-10-21';
 const CREDS = DEFAULT_AWS_CREDENTIALS;
 const CLIENT_EMAIL = 'ingress@p.iam.gserviceaccount.com';
 const M = {
@@ -37,6 +41,8 @@ const M = {
   vertex: 'claude-opus-4-1@20250805',
   converse: 'us.anthropic.claude-3-7-sonnet-20250219-v1:0',
   invoke: 'anthropic.claude-3-5-sonnet-20240620-v1:0',
+  gemini: 'gemini-2.5-flash',
+  azure: 'gpt-4o-ingress',
 };
 
 describe('@anthropic-ai/sdk -> sluice (Anthropic endpoints) -> every backend', { skip }, () => {
@@ -54,9 +60,14 @@ describe('@anthropic-ai/sdk -> sluice (Anthropic endpoints) -> every backend', {
         openaiTools: () => startOpenAICompatSim({ apiKey: KEYS.openaiTools }),
         vertex: () => startVertexSim({ publicKey, clientEmail: CLIENT_EMAIL, privateKeyId: 'ingress-1' }),
         bedrock: () => startBedrockSim({ credentials: CREDS }),
+        azure: () => startAzureSim({ apiKey: KEYS.azure, apiVersion: AZURE_API_VERSION }),
       },
       config: (s) => {
         const aws = { type: 'AWSCredentials', region: 'us-east-1', ini: awsCredentialsIni(CREDS) };
+        const gcp = {
+          type: 'GCPCredentials', project: 'p', region: 'us-central1',
+          serviceAccountJson: serviceAccountJson({ sim: s.vertex, privateKey, clientEmail: CLIENT_EMAIL, privateKeyId: 'ingress-1' }),
+        };
         return {
           routes: [
             { model: M.anthropic, backend: 'anthropic' },
@@ -65,18 +76,16 @@ describe('@anthropic-ai/sdk -> sluice (Anthropic endpoints) -> every backend', {
             { model: M.vertex, backend: 'gcpanthropic' },
             { model: M.converse, backend: 'bedrock' },
             { model: M.invoke, backend: 'awsanthropic' },
+            { model: M.gemini, backend: 'gemini' },
+            { model: M.azure, backend: 'azure' },
           ],
           backends: [
             { name: 'anthropic', schema: 'Anthropic', port: s.anthropic.port, auth: { type: 'AnthropicAPIKey', key: KEYS.anthropic } },
             { name: 'openai-text', schema: 'OpenAI', port: s.openaiText.port, auth: { type: 'APIKey', key: KEYS.openaiText } },
             { name: 'openai-tools', schema: 'OpenAI', port: s.openaiTools.port, auth: { type: 'APIKey', key: KEYS.openaiTools } },
-            {
-              name: 'gcpanthropic', schema: 'GCPAnthropic', version: 'vertex-2023-10-16', port: s.vertex.port,
-              auth: {
-                type: 'GCPCredentials', project: 'p', region: 'us-central1',
-                serviceAccountJson: serviceAccountJson({ sim: s.vertex, privateKey, clientEmail: CLIENT_EMAIL, privateKeyId: 'ingress-1' }),
-              },
-            },
+            { name: 'gcpanthropic', schema: 'GCPAnthropic', version: 'vertex-2023-10-16', port: s.vertex.port, auth: gcp },
+            { name: 'gemini', schema: 'GCPVertexAI', port: s.vertex.port, auth: gcp },
+            { name: 'azure', schema: 'AzureOpenAI', version: AZURE_API_VERSION, port: s.azure.port, auth: { type: 'AzureAPIKey', key: KEYS.azure } },
             { name: 'bedrock', schema: 'AWSBedrock', port: s.bedrock.port, auth: aws },
             { name: 'awsanthropic', schema: 'AWSAnthropic', version: 'bedrock-2023-05-31', port: s.bedrock.port, auth: aws },
           ],
@@ -201,6 +210,35 @@ describe('@anthropic-ai/sdk -> sluice (Anthropic endpoints) -> every backend', {
     defineAnthropicClientCases({
       ...common(), simName: 'bedrock', model: M.invoke, isChat, retryAfter: false,
     });
+  });
+
+  // No Anthropic translator of their own: the Anthropic -> OpenAI translator, then the
+  // OpenAI -> provider one (translate/chain).
+  describe('-> GCPVertexAI (Gemini generateContent, through OpenAI chat)', () => {
+    const isChat = (r) => r.kind === 'google:generateContent' || r.kind === 'google:streamGenerateContent';
+    // Gemini has no tool call ids: the gateway makes them up.
+    defineAnthropicClientCases({ ...common(), simName: 'vertex', model: M.gemini, isChat, retryAfter: false, simToolIds: false });
+  });
+
+  describe('-> AzureOpenAI (deployment chat completions, through OpenAI chat)', () => {
+    const isChat = (r) => r.kind === 'chat' || r.kind === 'chat-stream';
+    defineAnthropicClientCases({ ...common(), simName: 'azure', model: M.azure, isChat, retryAfter: true });
+
+    test('the upstream request is an Azure deployment chat completion with the api-key, no Anthropic headers', withGatewayLogs(() => stack.gw, async () => {
+      const sim = stack.sims.azure;
+      const mark = sim.requests.length;
+      await apiKeyClient.messages.create({ model: M.azure, max_tokens: 20, messages: [{ role: 'user', content: 'azure wire' }] });
+      const rec = oneUpstream(sim, mark, isChat);
+      assertAccepted(rec);
+      assert.equal(rec.path, `/openai/deployments/${M.azure}/chat/completions?api-version=${AZURE_API_VERSION}`);
+      assert.equal(rec.headers['api-key'], KEYS.azure);
+      assert.equal(rec.headers.authorization, undefined);
+      assert.equal(rec.headers['x-api-key'], undefined);
+      assert.equal(rec.headers['anthropic-version'], undefined);
+      const body = JSON.parse(rec.body);
+      assert.equal(body.messages.at(-1).content, 'azure wire');
+      assert.equal(body.max_tokens ?? body.max_completion_tokens, 20);
+    }));
   });
 
   describe('count_tokens (messages.countTokens)', () => {
@@ -328,6 +366,7 @@ describe('@anthropic-ai/sdk -> sluice (Anthropic endpoints) -> every backend', {
       openaiTools: [KEYS.openaiTools],
       vertex: stack.sims.vertex.issuedTokens(),
       bedrock: [CREDS.accessKeyId, CREDS.sessionToken],
+      azure: [KEYS.azure],
     }, [CREDS.secretAccessKey, privateKeyPem.split('\n')[5]]);
     const unsigned = stack.sims.bedrock.requests.filter((r) => r.signatureValid !== true);
     assert.deepEqual(unsigned.map((r) => `${r.path}: ${r.signatureProblem}`), []);
