@@ -20,22 +20,22 @@ class ChainTranslator final : public Translator {
     if (!middle.ok()) return middle.status();
     // The OpenAI request `first` made is what `second` reads as its client's.
     middle_body_ = middle->body ? std::move(*middle->body) : std::string(req.raw_body);
-    json::Value doc = json::Value::Object();
+    middle_doc_ = json::Value::Object();
     if (second_needs_doc_) {
       auto parsed = json::Parse(middle_body_);
       if (!parsed.ok()) return absl::InternalError(StrCat("chained request is not JSON: ", parsed.status().message()));
-      doc = std::move(*parsed);
+      middle_doc_ = std::move(*parsed);
     }
     ClientRequest next{.endpoint = Endpoint::kChatCompletions,
                        .raw_body = middle_body_,
-                       .doc = doc,
+                       .doc = middle_doc_,
                        .headers = req.headers,
                        .model = req.model,
                        .stream = req.stream,
                        .client_model = req.client_model};
     auto up = second_->TranslateRequest(next);
     if (!up.ok()) return up.status();
-    if (!up->body) up->body = std::move(middle_body_);
+    if (!up->body) up->body = middle_body_;  // a copy: `second` may still point into ours
     // Header edits for the OpenAI leg (e.g. dropping anthropic-version) still apply, then
     // the provider leg's.
     http::HeaderMutation headers = std::move(middle->headers);
@@ -86,7 +86,8 @@ class ChainTranslator final : public Translator {
   std::unique_ptr<Translator> first_;
   std::unique_ptr<Translator> second_;
   const bool second_needs_doc_;
-  std::string middle_body_;  // the OpenAI request, which `second`'s may point into
+  std::string middle_body_;  // the OpenAI request (`second`'s client body)
+  json::Value middle_doc_;   // ... parsed, when `second` reads a document
   std::string middle_out_;   // the OpenAI answer bytes of the current chunk
 };
 

@@ -67,6 +67,9 @@ class ChainTest : public ::testing::Test {
   }
 
   Registry registry_;
+  // Translators keep a reference to their backend: these outlive every translator of a test.
+  const config::Backend gemini_ = GeminiBackend();
+  const config::Backend azure_ = AzureBackend();
 };
 
 constexpr std::string_view kStreamRequest =
@@ -88,9 +91,9 @@ TEST_F(ChainTest, RequestGoldens) {
   headers.Set("anthropic-version", "2023-06-01");
   headers.Set("anthropic-beta", "interleaved-thinking-2025-05-14");
   for (const auto& [backend, golden] :
-       {std::pair{GeminiBackend(), "req_tools_images.gemini.json"}, std::pair{AzureBackend(), "req_tools_images.azure.json"}}) {
+       {std::pair{&gemini_, "req_tools_images.gemini.json"}, std::pair{&azure_, "req_tools_images.azure.json"}}) {
     SCOPED_TRACE(golden);
-    auto t = Factory(backend.schema)->Create(backend);
+    auto t = Factory(backend->schema)->Create(*backend);
     auto up = TranslateBody(*t, Endpoint::kMessages, body, headers);
     ASSERT_TRUE(up.ok()) << up.status();
     // The Anthropic headers mean nothing to these providers.
@@ -109,10 +112,10 @@ TEST_F(ChainTest, GeminiStreamsAtEverySplit) {
     ++n;
     std::string upstream = ReadFile(kSrc / "openai_to_gemini" / "testdata" / "streams" / StrCat(name, ".upstream.sse"));
     ASSERT_FALSE(upstream.empty());
-    auto result = FeedEverySplit([&] { return Ready(GeminiBackend(), kStreamRequest, "text/event-stream"); }, upstream);
+    auto result = FeedEverySplit([&] { return Ready(gemini_, kStreamRequest, "text/event-stream"); }, upstream);
     std::string client = result.out;
     if (!result.status.ok()) {
-      auto t = Ready(GeminiBackend(), kStreamRequest, "text/event-stream");
+      auto t = Ready(gemini_, kStreamRequest, "text/event-stream");
       client += t->StreamError(ToStd(result.status.message()));
     }
     EXPECT_TRUE(WellFormedSse(client));
@@ -126,7 +129,7 @@ TEST_F(ChainTest, AzureStreamsAtEverySplit) {
     SCOPED_TRACE(name);
     std::string upstream = ReadFile(kSrc / "openai_to_azure" / "testdata" / StrCat(name, ".sse"));
     ASSERT_FALSE(upstream.empty());
-    auto result = FeedEverySplit([&] { return Ready(AzureBackend(), kStreamRequest, "text/event-stream"); }, upstream);
+    auto result = FeedEverySplit([&] { return Ready(azure_, kStreamRequest, "text/event-stream"); }, upstream);
     ASSERT_TRUE(result.status.ok()) << result.status;
     EXPECT_TRUE(WellFormedSse(result.out));
     ExpectGolden(kTestdata / StrCat("azure_", name, ".anthropic.sse"), result.out);
@@ -137,7 +140,7 @@ TEST_F(ChainTest, AzureStreamsAtEverySplit) {
 // stop reason tool_use, the provider's usage.
 TEST_F(ChainTest, GeminiToolCallsBecomeToolUseBlocks) {
   std::string upstream = ReadFile(kSrc / "openai_to_gemini" / "testdata" / "streams" / "tools.upstream.sse");
-  auto t = Ready(GeminiBackend(), kStreamRequest, "text/event-stream");
+  auto t = Ready(gemini_, kStreamRequest, "text/event-stream");
   std::string out;
   ASSERT_TRUE(t->TranslateResponseBody(upstream, true, &out).ok());
   http::SseParser parser;
@@ -178,7 +181,7 @@ TEST_F(ChainTest, ProviderErrorsBecomeAnthropicErrors) {
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.body);
-    auto t = Factory(config::ApiSchema::kGCPVertexAI)->Create(GeminiBackend());
+    auto t = Factory(config::ApiSchema::kGCPVertexAI)->Create(gemini_);
     ASSERT_TRUE(TranslateBody(*t, Endpoint::kMessages, kStreamRequest).ok());
     int status = 0;
     std::string out;
@@ -198,7 +201,7 @@ TEST_F(ChainTest, ProviderErrorsBecomeAnthropicErrors) {
 
 // A broken provider stream: the chain fails, and its stream error is Anthropic's error event.
 TEST_F(ChainTest, MalformedStreamEndsWithAnAnthropicError) {
-  auto t = Ready(GeminiBackend(), kStreamRequest, "text/event-stream");
+  auto t = Ready(gemini_, kStreamRequest, "text/event-stream");
   std::string out;
   absl::Status st = t->TranslateResponseBody("data: {\"candidates\": [not json\n\n", false, &out);
   EXPECT_FALSE(st.ok());
