@@ -1630,8 +1630,9 @@ class RobustnessTest : public ::testing::Test {
 
 TEST_F(RobustnessTest, EveryBuiltinTranslatorIsCovered) {
   // 3 OpenAI passthrough + 3 Azure + 2 Gemini + 2x2 Anthropic/Vertex + Anthropic->OpenAI + 2
-  // Bedrock + 2 AWSAnthropic + Anthropic->Bedrock + 4 count_tokens.
-  EXPECT_EQ(Combos().size(), 22u) << "a translator was added or removed: check that its requests, answers and "
+  // Bedrock + 2 AWSAnthropic + Anthropic->Bedrock + 4 count_tokens + 2 chains (Anthropic ->
+  // Azure, Anthropic -> Gemini).
+  EXPECT_EQ(Combos().size(), 24u) << "a translator was added or removed: check that its requests, answers and "
                                     "streams have seeds here (Corpus, AnswerFamily, BackendFor) and update the count";
   const auto& good = Good(Combos());
   for (size_t i = 0; i < Combos().size(); ++i) {

@@ -55,10 +55,15 @@ std::string_view StopReason(std::string_view finish_reason) {
 }
 
 // The Anthropic error type for an OpenAI error type seen inside a stream.
-std::string_view StreamErrorType(std::string_view openai_type) {
+std::string_view StreamErrorType(std::string_view openai_type, std::string_view code) {
   for (std::string_view same : {"invalid_request_error", "authentication_error", "permission_error",
                                 "rate_limit_error"}) {
     if (openai_type == same) return same;
+  }
+  // An overloaded or unavailable provider (as the OpenAI -> provider translators name it):
+  // Anthropic's own word for it, which clients retry.
+  for (std::string_view busy : {"overloaded_error", "overloaded", "unavailable", "service_unavailable"}) {
+    if (code == busy) return "overloaded_error";
   }
   return "api_error";
 }
@@ -269,7 +274,7 @@ class AnthropicToOpenAITranslator final : public Translator {
       // An error inside a 200 stream: Anthropic clients expect an `error` event, then the end.
       std::string_view message = e->GetString("message");
       if (message.empty()) message = "upstream error";
-      Value err = AnthropicError(StreamErrorType(e->GetString("type")), message);
+      Value err = AnthropicError(StreamErrorType(e->GetString("type"), e->GetString("code")), message);
       out->append(http::FormatSse("error", json::Serialize(err)));
       done_ = true;
       return absl::OkStatus();

@@ -18,37 +18,80 @@ class ChainTranslator final : public Translator {
   absl::StatusOr<UpstreamRequest> TranslateRequest(const ClientRequest& req) override {
     auto middle = first_->TranslateRequest(req);
     if (!middle.ok()) return middle.status();
-    // The OpenAI request `first` made is what `second` reads as its client's.
-    middle_body_ = middle->body ? std::move(*middle->body) : std::string(req.raw_body);
-    middle_doc_ = json::Value::Object();
+    // The OpenAI request `first` made is what `second` reads as its client's (valid for the
+    // call, as a client's body is).
+    std::string middle_body = middle->body ? std::move(*middle->body) : std::string(req.raw_body);
+    json::Value middle_doc = json::Value::Object();
     if (second_needs_doc_) {
-      auto parsed = json::Parse(middle_body_);
-      if (!parsed.ok()) return absl::InternalError(StrCat("chained request is not JSON: ", parsed.status().message()));
-      middle_doc_ = std::move(*parsed);
+      auto parsed = json::Parse(middle_body);
+      // `first` wrote valid JSON; the OpenAI shape nests a level deeper (tool schemas under
+      // function.parameters), so only the depth limit can refuse it.
+      if (!parsed.ok()) return absl::InvalidArgumentError("the request nests too deeply to translate for this backend");
+      middle_doc = std::move(*parsed);
     }
     ClientRequest next{.endpoint = Endpoint::kChatCompletions,
-                       .raw_body = middle_body_,
-                       .doc = middle_doc_,
+                       .raw_body = middle_body,
+                       .doc = middle_doc,
                        .headers = req.headers,
                        .model = req.model,
                        .stream = req.stream,
-                       .client_model = req.client_model};
+                       .client_model = req.client_model,
+                       .want_usage = req.want_usage};
     auto up = second_->TranslateRequest(next);
-    if (!up.ok()) return up.status();
-    if (!up->body) up->body = middle_body_;  // a copy: `second` may still point into ours
+    if (!up.ok()) return InClientTerms(up.status());
+    if (!up->body) up->body = std::move(middle_body);
     // Header edits for the OpenAI leg (e.g. dropping anthropic-version) still apply, then
     // the provider leg's.
     http::HeaderMutation headers = std::move(middle->headers);
-    headers.Merge(std::move(up->headers));
+    Then(&headers, std::move(up->headers));
     up->headers = std::move(headers);
     return up;
+  }
+
+  // `next` applied after `m`: as Merge, but a header `next` removes also loses a value `m`
+  // sets (ApplyTo removes before it sets, so Merge alone would keep it).
+  static void Then(http::HeaderMutation* m, http::HeaderMutation&& next) {
+    for (const std::string& r : next.remove) {
+      const std::string name = http::ToLower(r);
+      std::erase_if(m->set, [&](const auto& e) { return e.first == name; });
+    }
+    m->Merge(std::move(next));
+  }
+
+  // A refusal by `second` names a field of the OpenAI request (as InvalidField, or as the
+  // message's leading path); the client sent another shape. Tool fields map over
+  // (tools[i].function.parameters is the client's tools[i].input_schema); message indices do
+  // not (system prompts and tool results are split out), so those keep only the reason.
+  static absl::Status InClientTerms(const absl::Status& st) {
+    if (st.code() != absl::StatusCode::kInvalidArgument) return st;
+    const std::string field = InvalidFieldOf(st);
+    const std::string message(ToStd(st.message()));
+    std::string path = field;
+    if (path.empty() && (message.rfind("tools[", 0) == 0 || message.rfind("messages[", 0) == 0)) {
+      path = message.substr(0, message.find(": "));
+    }
+    if (path.empty() || path.size() == message.size()) return st;
+    const std::string what = message.rfind(StrCat(path, ": "), 0) == 0 ? message.substr(path.size() + 2) : message;
+    if (path.rfind("tools[", 0) == 0) {
+      std::string mapped = path;
+      if (size_t at = mapped.find(".function.parameters"); at != std::string::npos) {
+        mapped.replace(at, std::string_view(".function.parameters").size(), ".input_schema");
+      } else if (size_t fn = mapped.find(".function."); fn != std::string::npos) {
+        mapped.replace(fn, std::string_view(".function.").size(), ".");
+      }
+      return field.empty() ? absl::InvalidArgumentError(StrCat(mapped, ": ", what)) : InvalidField(mapped, what);
+    }
+    if (path.rfind("messages[", 0) == 0) {
+      return absl::InvalidArgumentError(StrCat("the backend cannot take this request: ", what));
+    }
+    return st;
   }
 
   http::HeaderMutation TranslateResponseHeaders(int status, const http::HeaderMap& headers) override {
     http::HeaderMutation m = second_->TranslateResponseHeaders(status, headers);
     http::HeaderMap middle = headers;
     m.ApplyTo(middle);
-    m.Merge(first_->TranslateResponseHeaders(status, middle));
+    Then(&m, first_->TranslateResponseHeaders(status, middle));
     return m;
   }
 
@@ -86,8 +129,6 @@ class ChainTranslator final : public Translator {
   std::unique_ptr<Translator> first_;
   std::unique_ptr<Translator> second_;
   const bool second_needs_doc_;
-  std::string middle_body_;  // the OpenAI request (`second`'s client body)
-  json::Value middle_doc_;   // ... parsed, when `second` reads a document
   std::string middle_out_;   // the OpenAI answer bytes of the current chunk
 };
 

@@ -136,6 +136,86 @@ TEST_F(ChainTest, AzureStreamsAtEverySplit) {
   }
 }
 
+// Buffered answers: Gemini's JSON answers (the OpenAI -> Gemini direction's) and an Azure
+// chat.completion become one Anthropic message, whatever the split; the head says JSON.
+TEST_F(ChainTest, BufferedAnswers) {
+  constexpr std::string_view kRequest = R"({"model":"m","max_tokens":256,"messages":[{"role":"user","content":"hi"}]})";
+  auto ready = [&](const config::Backend& b) {
+    auto t = Factory(b.schema)->Create(b);
+    EXPECT_TRUE(TranslateBody(*t, Endpoint::kMessages, kRequest).ok());
+    http::HeaderMap h;
+    h.Set("content-type", "application/json; charset=UTF-8");
+    http::HeaderMutation m = t->TranslateResponseHeaders(200, h);
+    m.ApplyTo(h);
+    EXPECT_EQ(h.Get("content-type").value_or(""), "application/json");
+    return t;
+  };
+  for (const char* name : {"text", "tools_parallel", "thinking_signature"}) {
+    SCOPED_TRACE(name);
+    std::string upstream = ReadFile(kSrc / "openai_to_gemini" / "testdata" / "responses" / StrCat(name, ".upstream.json"));
+    ASSERT_FALSE(upstream.empty());
+    auto result = FeedEverySplit([&] { return ready(gemini_); }, upstream);
+    ASSERT_TRUE(result.status.ok()) << result.status;
+    auto msg = json::Parse(result.out);
+    ASSERT_TRUE(msg.ok()) << result.out;
+    EXPECT_EQ(msg->GetString("type"), "message");
+    ExpectGolden(kTestdata / StrCat("gemini_", name, ".anthropic.json"), testing::PrettyText(result.out));
+  }
+  const std::string azure =
+      R"({"id":"chatcmpl-A","object":"chat.completion","created":1,"model":"gpt-4o-2024-11-20","prompt_filter_results":[],)"
+      R"("choices":[{"index":0,"finish_reason":"tool_calls","message":{"role":"assistant","content":"Checking.","tool_calls":[)"
+      R"({"id":"call_P","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},)"
+      R"("content_filter_results":{}}],"usage":{"prompt_tokens":20,"completion_tokens":9,"total_tokens":29,)"
+      R"("prompt_tokens_details":{"cached_tokens":4}}})";
+  auto result = FeedEverySplit([&] { return ready(azure_); }, azure);
+  ASSERT_TRUE(result.status.ok()) << result.status;
+  auto msg = json::Parse(result.out);
+  ASSERT_TRUE(msg.ok()) << result.out;
+  EXPECT_EQ(msg->GetString("stop_reason"), "tool_use");
+  const json::Value& content = *msg->Find("content");
+  ASSERT_EQ(content.items().size(), 2u) << result.out;
+  EXPECT_EQ(content.items()[0].GetString("text"), "Checking.");
+  EXPECT_EQ(content.items()[1].GetString("id"), "call_P");
+  EXPECT_EQ(json::Serialize(*content.items()[1].Find("input")), R"({"city":"Paris"})");
+  EXPECT_EQ(msg->Find("usage")->Find("cache_read_input_tokens")->as_int(), 4);
+}
+
+// An Azure API version older than 2024-09-01 refuses stream_options: the OpenAI leg's request
+// for stream usage is dropped, and the stream still reaches the client whole (without usage).
+TEST_F(ChainTest, OldAzureApiVersionGetsNoStreamOptions) {
+  config::Backend old = AzureBackend();
+  old.schema_version = "2024-06-01";
+  auto t = Factory(old.schema)->Create(old);
+  auto up = TranslateBody(*t, Endpoint::kMessages, kStreamRequest);
+  ASSERT_TRUE(up.ok()) << up.status();
+  ASSERT_TRUE(up->body.has_value());
+  EXPECT_EQ(up->body->find("stream_options"), std::string::npos) << *up->body;
+  EXPECT_EQ(up->path, "/openai/deployments/m/chat/completions?api-version=2024-06-01");
+  auto fresh = Factory(azure_.schema)->Create(azure_);
+  auto current = TranslateBody(*fresh, Endpoint::kMessages, kStreamRequest);
+  ASSERT_TRUE(current.ok());
+  EXPECT_NE(current->body->find(R"("stream_options":{"include_usage":true})"), std::string::npos) << *current->body;
+}
+
+// The provider leg's refusals name the client's fields: tool schemas by input_schema; message
+// paths of the OpenAI request (indices differ) leave only the reason.
+TEST_F(ChainTest, RefusalsNameTheClientsFields) {
+  auto t = Factory(gemini_.schema)->Create(gemini_);
+  auto up = TranslateBody(*t, Endpoint::kMessages,
+                          R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}],)"
+                          R"("tools":[{"name":"f","input_schema":{"type":"object","properties":{"p":{"$ref":"https://x/s.json"}}}}]})");
+  ASSERT_EQ(up.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ToStd(up.status().message()).rfind("tools[0].input_schema.properties.p.$ref: cannot resolve", 0), 0u)
+      << up.status();
+
+  auto t2 = Factory(gemini_.schema)->Create(gemini_);
+  auto bad_url = TranslateBody(*t2, Endpoint::kMessages,
+                               R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":[)"
+                               R"({"type":"image","source":{"type":"url","url":"ftp://x/a.png"}}]}]})");
+  ASSERT_EQ(bad_url.status().code(), absl::StatusCode::kInvalidArgument) << bad_url.status();
+  EXPECT_EQ(ToStd(bad_url.status().message()).find("messages[0].content"), std::string::npos) << bad_url.status();
+}
+
 // A parallel tool call from Gemini: each call its own tool_use block with the whole input, the
 // stop reason tool_use, the provider's usage.
 TEST_F(ChainTest, GeminiToolCallsBecomeToolUseBlocks) {

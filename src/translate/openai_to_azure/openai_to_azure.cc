@@ -23,12 +23,38 @@ class AzureTranslator final : public Translator {
 
   absl::StatusOr<UpstreamRequest> TranslateRequest(const ClientRequest& req) override {
     auto up = SpliceModel(req);
-    // Azure takes stream_options from api-version 2024-09-01 on; older ones answer 400.
-    if (!up.ok() || ApiVersion() < "2024-09-01") return up;
+    if (!up.ok()) return up;
+    // Azure takes stream_options from api-version 2024-09-01 on; older ones answer 400, so
+    // there a client's (or the Anthropic translator's) stream_options goes: the stream then
+    // carries no usage.
+    if (ApiVersion() < "2024-09-01") {
+      RETURN_IF_ERROR(DropStreamOptions(up->body ? std::string_view(*up->body) : req.raw_body, &*up));
+      return up;
+    }
     auto asked = AskForStreamUsage(req, &*up);
     if (!asked.ok()) return asked.status();
     hide_usage_chunk_ = *asked;
     return up;
+  }
+
+  // `body` without its top-level stream_options member, into up->body (unchanged when it has none).
+  static absl::Status DropStreamOptions(std::string_view body, UpstreamRequest* up) {
+    auto members = json::ScanObject(body);
+    if (!members.ok()) return members.status();
+    bool found = false;
+    for (const auto& m : *members) found = found || m.key == "stream_options";
+    if (!found) return absl::OkStatus();
+    std::string out = "{";
+    for (const auto& m : *members) {
+      if (m.key == "stream_options") continue;
+      if (out.size() > 1) out.push_back(',');
+      json::AppendQuoted(&out, m.key);
+      out.push_back(':');
+      out.append(body.substr(m.value_begin, m.value_end - m.value_begin));
+    }
+    out.push_back('}');
+    up->body = std::move(out);
+    return absl::OkStatus();
   }
 
   absl::StatusOr<UpstreamRequest> SpliceModel(const ClientRequest& req) {

@@ -88,6 +88,17 @@ TEST(AzureRequest, StreamUsageOnlyWhereTheApiVersionTakesIt) {
     ASSERT_TRUE(old.up.ok());
     EXPECT_FALSE(old.up->body.has_value()) << version;
   }
+  // A client's own stream_options would be a 400 there: it goes, the rest stays.
+  constexpr std::string_view kAsked =
+      R"({"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]})";
+  auto asked = Request(Endpoint::kChatCompletions, AzureBackend("2024-06-01"), kAsked, "gpt-4o", "gpt-4o", true);
+  ASSERT_TRUE(asked.up.ok());
+  ASSERT_TRUE(asked.up->body.has_value());
+  EXPECT_EQ(*asked.up->body, R"({"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"hi"}]})");
+  auto kept = Request(Endpoint::kChatCompletions, AzureBackend("2024-10-21"), kAsked, "gpt-4o", "gpt-4o", true);
+  ASSERT_TRUE(kept.up.ok());
+  EXPECT_FALSE(kept.up->body.has_value()) << "a version that takes stream_options gets the client's bytes";
+
   auto r = Request(Endpoint::kChatCompletions, AzureBackend(""), kStream, "gpt-4o", "gpt-4o", true, true);
   ASSERT_TRUE(r.up.ok());
   ASSERT_TRUE(r.up->body.has_value());
