@@ -43,8 +43,12 @@ void RegisterBuiltinTranslators(Registry& r) {
   // Anthropic Messages clients to the providers only an OpenAI translator speaks: the
   // Anthropic -> OpenAI translator, then OpenAI -> the provider.
   const TranslatorFactory* anthropic_to_openai = r.Find(Endpoint::kMessages, Dialect::kAnthropic, config::ApiSchema::kOpenAI);
-  for (auto to : {config::ApiSchema::kAzureOpenAI, config::ApiSchema::kGCPVertexAI})
-    add(NewChainFactory(anthropic_to_openai, r.Find(Endpoint::kChatCompletions, Dialect::kOpenAI, to)));
+  add(NewChainFactory(anthropic_to_openai,
+                      r.Find(Endpoint::kChatCompletions, Dialect::kOpenAI, config::ApiSchema::kAzureOpenAI)));
+  // Gemini reads Anthropic's thinking (budget) and top_k as extensions of the OpenAI request.
+  add(NewChainFactory(anthropic_to_openai,
+                      r.Find(Endpoint::kChatCompletions, Dialect::kOpenAI, config::ApiSchema::kGCPVertexAI),
+                      {"thinking", "top_k"}));
 }
 
 const Registry& BuiltinRegistry() {

@@ -12,8 +12,9 @@ namespace {
 
 class ChainTranslator final : public Translator {
  public:
-  ChainTranslator(std::unique_ptr<Translator> first, std::unique_ptr<Translator> second, bool second_needs_doc)
-      : first_(std::move(first)), second_(std::move(second)), second_needs_doc_(second_needs_doc) {}
+  ChainTranslator(std::unique_ptr<Translator> first, std::unique_ptr<Translator> second, bool second_needs_doc,
+                  const std::vector<std::string>& carry)
+      : first_(std::move(first)), second_(std::move(second)), second_needs_doc_(second_needs_doc), carry_(carry) {}
 
   absl::StatusOr<UpstreamRequest> TranslateRequest(const ClientRequest& req) override {
     auto middle = first_->TranslateRequest(req);
@@ -21,6 +22,7 @@ class ChainTranslator final : public Translator {
     // The OpenAI request `first` made is what `second` reads as its client's (valid for the
     // call, as a client's body is).
     std::string middle_body = middle->body ? std::move(*middle->body) : std::string(req.raw_body);
+    Carry(req.doc, &middle_body);
     json::Value middle_doc = json::Value::Object();
     if (second_needs_doc_) {
       auto parsed = json::Parse(middle_body);
@@ -56,6 +58,24 @@ class ChainTranslator final : public Translator {
       std::erase_if(m->set, [&](const auto& e) { return e.first == name; });
     }
     m->Merge(std::move(next));
+  }
+
+  // Appends the client's `carry_` members to the OpenAI request (a JSON object `first` wrote,
+  // which has none of them).
+  void Carry(const json::Value& client, std::string* body) const {
+    if (carry_.empty() || body->empty() || body->back() != '}') return;
+    std::string extra;
+    for (const std::string& key : carry_) {
+      const json::Value* v = client.Find(key);
+      if (v == nullptr || v->is_null()) continue;
+      extra.push_back(',');
+      json::AppendQuoted(&extra, key);
+      extra.push_back(':');
+      extra.append(json::Serialize(*v));
+    }
+    if (extra.empty()) return;
+    const bool empty_object = body->find_first_not_of(" \t\r\n", 1) == body->size() - 1;
+    body->insert(body->size() - 1, empty_object ? std::string_view(extra).substr(1) : std::string_view(extra));
   }
 
   // A refusal by `second` names a field of the OpenAI request (as InvalidField, or as the
@@ -129,12 +149,14 @@ class ChainTranslator final : public Translator {
   std::unique_ptr<Translator> first_;
   std::unique_ptr<Translator> second_;
   const bool second_needs_doc_;
+  const std::vector<std::string>& carry_;  // the factory's
   std::string middle_out_;   // the OpenAI answer bytes of the current chunk
 };
 
 class ChainFactory final : public TranslatorFactory {
  public:
-  ChainFactory(const TranslatorFactory* first, const TranslatorFactory* second) : first_(first), second_(second) {
+  ChainFactory(const TranslatorFactory* first, const TranslatorFactory* second, std::vector<std::string> carry)
+      : first_(first), second_(second), carry_(std::move(carry)) {
     SLUICE_RELEASE_ASSERT(first_ != nullptr && second_ != nullptr, "chain of a missing translator");
     SLUICE_RELEASE_ASSERT(first_->to() == config::ApiSchema::kOpenAI && second_->from() == Dialect::kOpenAI &&
                               second_->endpoint() == Endpoint::kChatCompletions,
@@ -145,19 +167,21 @@ class ChainFactory final : public TranslatorFactory {
   config::ApiSchema to() const override { return second_->to(); }
   std::unique_ptr<Translator> Create(const config::Backend& backend) const override {
     return std::make_unique<ChainTranslator>(first_->Create(backend), second_->Create(backend),
-                                             second_->NeedsDocument());
+                                             second_->NeedsDocument(), carry_);
   }
   bool NeedsDocument() const override { return first_->NeedsDocument(); }
 
  private:
   const TranslatorFactory* first_;
   const TranslatorFactory* second_;
+  const std::vector<std::string> carry_;
 };
 
 }  // namespace
 
-std::unique_ptr<TranslatorFactory> NewChainFactory(const TranslatorFactory* first, const TranslatorFactory* second) {
-  return std::make_unique<ChainFactory>(first, second);
+std::unique_ptr<TranslatorFactory> NewChainFactory(const TranslatorFactory* first, const TranslatorFactory* second,
+                                                   std::vector<std::string> carry) {
+  return std::make_unique<ChainFactory>(first, second, std::move(carry));
 }
 
 }  // namespace sluice::translate

@@ -7,6 +7,8 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "translate/translator.h"
 
@@ -14,7 +16,10 @@ namespace sluice::translate {
 
 // `first` (client dialect -> OpenAI chat) and `second` (OpenAI chat -> the provider) must
 // outlive the factory (both live in the same Registry). The chain serves `first`'s endpoint
-// and dialect for `second`'s schema.
-std::unique_ptr<TranslatorFactory> NewChainFactory(const TranslatorFactory* first, const TranslatorFactory* second);
+// and dialect for `second`'s schema. `carry`: top-level members of the client's request that
+// `first` has no OpenAI word for but `second` reads as extensions (Gemini takes Anthropic's
+// `thinking` and `top_k`), copied as they are into the OpenAI request.
+std::unique_ptr<TranslatorFactory> NewChainFactory(const TranslatorFactory* first, const TranslatorFactory* second,
+                                                   std::vector<std::string> carry = {});
 
 }  // namespace sluice::translate

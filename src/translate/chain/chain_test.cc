@@ -197,6 +197,29 @@ TEST_F(ChainTest, OldAzureApiVersionGetsNoStreamOptions) {
   EXPECT_NE(current->body->find(R"("stream_options":{"include_usage":true})"), std::string::npos) << *current->body;
 }
 
+// Anthropic's thinking budget and top_k have no OpenAI word, but Gemini reads them as
+// extensions: the chain carries them to the Gemini leg (thinkingConfig, topK), not to Azure's.
+TEST_F(ChainTest, ThinkingAndTopKReachGemini) {
+  constexpr std::string_view kRequest =
+      R"({"model":"m","max_tokens":4096,"thinking":{"type":"enabled","budget_tokens":2048},"top_k":5,)"
+      R"("messages":[{"role":"user","content":"think"}]})";
+  auto t = Factory(gemini_.schema)->Create(gemini_);
+  auto up = TranslateBody(*t, Endpoint::kMessages, kRequest);
+  ASSERT_TRUE(up.ok()) << up.status();
+  auto body = json::Parse(*up->body);
+  ASSERT_TRUE(body.ok()) << *up->body;
+  const json::Value* gen = body->Find("generationConfig");
+  ASSERT_NE(gen, nullptr) << *up->body;
+  EXPECT_EQ(json::Serialize(*gen->Find("thinkingConfig")), R"({"thinkingBudget":2048,"includeThoughts":true})") << *up->body;
+  EXPECT_EQ(gen->Find("topK")->as_int(), 5) << *up->body;
+
+  auto a = Factory(azure_.schema)->Create(azure_);
+  auto azure = TranslateBody(*a, Endpoint::kMessages, kRequest);
+  ASSERT_TRUE(azure.ok()) << azure.status();
+  EXPECT_EQ(azure->body->find("thinking"), std::string::npos) << *azure->body;
+  EXPECT_EQ(azure->body->find("top_k"), std::string::npos) << *azure->body;
+}
+
 // The provider leg's refusals name the client's fields: tool schemas by input_schema; message
 // paths of the OpenAI request (indices differ) leave only the reason.
 TEST_F(ChainTest, RefusalsNameTheClientsFields) {
