@@ -10,7 +10,7 @@ APT_PACKAGES=(
   libbenchmark-dev libjemalloc-dev libcli11-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   nodejs npm
-  wrk nginx-light redis-server jq curl
+  wrk nginx-light redis-server jq curl openssl
 )
 
 missing=()

@@ -18,13 +18,15 @@ namespace sluice::auth::credtest {
 struct Seen {
   std::string method, url, body;
   std::map<std::string, std::string> headers;
+  std::string client_cert, client_key;  // mutual TLS, when asked for
 };
 
 // Answers by URL; records what was asked.
 class FakeHttp : public HttpClient {
  public:
   absl::StatusOr<HttpResponse> Send(const HttpRequest& r) override {
-    Seen s{std::string(r.method), std::string(r.url), std::string(r.body), {}};
+    Seen s{std::string(r.method), std::string(r.url), std::string(r.body), {}, std::string(r.client_cert_pem),
+           std::string(r.client_key_pem)};
     for (const auto& [k, v] : r.headers) s.headers[k] = v;
     seen.push_back(s);
     if (silent.count(StrKey(r.method, r.url))) return absl::DeadlineExceededError("no answer within the timeout");

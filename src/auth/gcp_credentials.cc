@@ -43,7 +43,8 @@ absl::StatusOr<Token> ReadTokenAnswer(const absl::StatusOr<HttpResponse>& resp, 
 // IAM Credentials generateAccessToken at `url`, authorized by `source_token`: the service
 // account's cloud-platform token.
 absl::StatusOr<Token> ImpersonateServiceAccount(HttpClient& http, std::string_view url, std::string_view source_token,
-                                         int64_t lifetime, const std::vector<std::string>& delegates) {
+                                         int64_t lifetime, const std::vector<std::string>& delegates,
+                                         std::string_view client_cert_pem = {}, std::string_view client_key_pem = {}) {
   if (!HeaderSafe(source_token)) return absl::UnauthenticatedError("the source credentials gave an unusable access token");
   std::string auth = StrCat("Bearer ", source_token);  // secret
   json::Value req = json::Value::Object();
@@ -63,6 +64,8 @@ absl::StatusOr<Token> ImpersonateServiceAccount(HttpClient& http, std::string_vi
   r.headers = {{"authorization", auth}, {"content-type", "application/json"}, {"accept", "application/json"}};
   r.body = body;
   r.timeout_ms = kStsTimeoutMs;
+  r.client_cert_pem = client_cert_pem;
+  r.client_key_pem = client_key_pem;
   auto resp = http.Send(r);
   if (!resp.ok()) return absl::UnavailableError(StrCat("service account impersonation: ", ToStd(resp.status().message())));
   auto answer = json::Parse(resp->body);
@@ -238,8 +241,12 @@ class DefaultCredentials {
       return absl::UnauthenticatedError(StrCat(origin, ": external_account credentials need credential_source"));
     }
     std::string subject;  // secret
+    MtlsIdentity mtls;    // for a certificate-sourced account: the STS and IAM calls go over mTLS
     if (src->Find("environment_id") != nullptr) {
       ASSIGN_OR_RETURN(subject, AwsSubjectToken(http, *src, audience, origin, now));
+    } else if (const json::Value* cert = src->Find("certificate"); cert != nullptr) {
+      ASSIGN_OR_RETURN(mtls, CertificateIdentity(*cert, origin));
+      subject = mtls.subject_token;
     } else if (const json::Value* exe = src->Find("executable"); exe != nullptr) {
       ASSIGN_OR_RETURN(subject, ExecutableSubjectToken(*exe, doc, origin, now));
     } else {
@@ -269,6 +276,8 @@ class DefaultCredentials {
     }
     sts_req.body = form;
     sts_req.timeout_ms = kStsTimeoutMs;
+    sts_req.client_cert_pem = mtls.cert_pem;
+    sts_req.client_key_pem = mtls.key_pem;
     ASSIGN_OR_RETURN(Token federated, ReadTokenAnswer(http.Send(sts_req), "Google STS (token exchange)", now,
                                                       /*default_lifetime=*/3600));
     std::string_view impersonate = doc.GetString("service_account_impersonation_url");
@@ -280,7 +289,83 @@ class DefaultCredentials {
         lifetime = l->as_int();
     }
     if (!HeaderSafe(federated.value)) return absl::UnauthenticatedError("Google STS answered an unusable access_token");
-    return ImpersonateServiceAccount(http, impersonate, federated.value, lifetime, {});
+    return ImpersonateServiceAccount(http, impersonate, federated.value, lifetime, {}, mtls.cert_pem, mtls.key_pem);
+  }
+
+  // A workload's X.509 identity (workload identity federation with certificates).
+  struct MtlsIdentity {
+    std::string cert_pem;       // the leaf certificate (PEM), presented in the TLS handshake
+    std::string key_pem;        // secret
+    std::string subject_token;  // JSON array of base64 DER: the leaf, then the trust chain
+  };
+
+  // credential_source.certificate: the certificate configuration (certificate_config_location,
+  // or with use_default_certificate_config GOOGLE_API_CERTIFICATE_CONFIG, else gcloud's
+  // certificate_config.json) names the workload's cert_path and key_path, read at every
+  // refresh (they rotate); trust_chain_path adds intermediates to the subject token, which
+  // Google STS checks against the pool's trust store. The exchange itself runs over mTLS with
+  // that certificate (sts.mtls.googleapis.com).
+  absl::StatusOr<MtlsIdentity> CertificateIdentity(const json::Value& cert, std::string_view origin) const {
+    auto fail = [&](std::string_view what) {
+      return absl::UnauthenticatedError(StrCat(origin, ": credential_source.certificate: ", what));
+    };
+    if (!cert.is_object()) return fail("must be an object");
+    std::string config_path(cert.GetString("certificate_config_location"));
+    const bool use_default = cert.GetBool("use_default_certificate_config", false);
+    if (!config_path.empty() && use_default) {
+      return fail("set either certificate_config_location or use_default_certificate_config, not both");
+    }
+    if (config_path.empty()) {
+      if (!use_default) return fail("needs certificate_config_location or use_default_certificate_config");
+      config_path = env_("GOOGLE_API_CERTIFICATE_CONFIG");
+      if (config_path.empty()) {
+        std::string dir = env_("CLOUDSDK_CONFIG");
+        if (std::string home = env_("HOME"); dir.empty() && !home.empty()) dir = StrCat(home, "/.config/gcloud");
+        if (dir.empty()) return fail("no certificate configuration (GOOGLE_API_CERTIFICATE_CONFIG and HOME are not set)");
+        config_path = StrCat(dir, "/certificate_config.json");
+      }
+    }
+    auto config_text = ReadCredentialFile(config_path, "the certificate configuration");
+    if (!config_text.ok()) return fail(ToStd(config_text.status().message()));
+    auto config = json::Parse(*config_text);
+    const json::Value* workload = nullptr;
+    if (config.ok() && config->is_object()) {
+      if (const json::Value* c = config->Find("cert_configs"); c != nullptr && c->is_object()) workload = c->Find("workload");
+    }
+    if (workload == nullptr || !workload->is_object() || workload->GetString("cert_path").empty() ||
+        workload->GetString("key_path").empty()) {
+      return fail(StrCat(config_path, " needs cert_configs.workload.cert_path and key_path"));
+    }
+    MtlsIdentity id;
+    auto cert_text = ReadCredentialFile(std::string(workload->GetString("cert_path")), "the workload certificate");
+    if (!cert_text.ok()) return fail(ToStd(cert_text.status().message()));
+    auto key_text = ReadCredentialFile(std::string(workload->GetString("key_path")), "the workload private key");
+    if (!key_text.ok()) return fail(ToStd(key_text.status().message()));
+    auto leaf = crypto::PemCertificatesToDer(*cert_text);
+    if (!leaf.ok()) return fail(StrCat("the workload certificate: ", ToStd(leaf.status().message())));
+    if (!crypto::CertificateMatchesKey(*cert_text, *key_text)) {
+      return fail("the workload private key does not belong to the workload certificate");
+    }
+    std::vector<std::string> chain = {(*leaf)[0]};
+    if (std::string_view trust = cert.GetString("trust_chain_path"); !trust.empty()) {
+      auto trust_text = ReadCredentialFile(std::string(trust), "the trust chain");
+      if (!trust_text.ok()) return fail(ToStd(trust_text.status().message()));
+      auto certs = crypto::PemCertificatesToDer(*trust_text);
+      if (!certs.ok()) return fail(StrCat("the trust chain: ", ToStd(certs.status().message())));
+      for (size_t i = 0; i < certs->size(); ++i) {
+        if ((*certs)[i] != chain[0]) {
+          chain.push_back(std::move((*certs)[i]));
+        } else if (i != 0) {
+          return fail("the trust chain holds the workload certificate, but not first");
+        }
+      }
+    }
+    json::Value list = json::Value::Array();
+    for (const std::string& der : chain) list.Append(json::Value::String(crypto::Base64Encode(der)));
+    id.subject_token = json::Serialize(list);
+    id.cert_pem = std::move(*cert_text);
+    id.key_pem = std::move(*key_text);
+    return id;
   }
 
   // The subject token of an external_account: from a file (a projected Kubernetes service
@@ -310,9 +395,6 @@ class DefaultCredentials {
         return absl::UnauthenticatedError(StrCat("credential_source.url answered status ", resp->status));
       }
       raw = std::move(resp->body);
-    } else if (src.Find("certificate")) {
-      return absl::UnauthenticatedError(StrCat(origin, ": external_account credentials sourced from an X.509 certificate ",
-                                               "are not supported (a credential_source file, url, executable or AWS is)"));
     } else {
       return absl::UnauthenticatedError(StrCat(origin, ": credential_source needs file or url"));
     }

@@ -1,6 +1,11 @@
 #include "auth/gcp_credentials.h"
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -176,6 +181,156 @@ TEST(GcpDefaultCredentialsTest, ExternalAccountExchangesTheSubjectTokenAndImpers
   EXPECT_NE(Msg(denied.status()).find("status 403"), std::string::npos) << denied.status();
   EXPECT_NE(Msg(denied.status()).find("getAccessToken' denied"), std::string::npos) << denied.status();
   EXPECT_EQ(Msg(denied.status()).find("FEDERATED"), std::string::npos) << denied.status();
+}
+
+// A certificate and its key, PEM: self-signed, or issued by `issuer` (cert and key PEM).
+struct TestCert {
+  std::string cert, key;
+};
+TestCert MakeCert(const std::string& cn, const TestCert* issuer = nullptr) {
+  EVP_PKEY* key = EVP_EC_gen("P-256");
+  X509* x = X509_new();
+  X509_set_version(x, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(x), static_cast<long>(std::hash<std::string>()(cn) & 0x7fffffff));
+  X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+  X509_set_pubkey(x, key);
+  X509_NAME* name = X509_get_subject_name(x);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+  EVP_PKEY* signer = key;
+  X509* issuer_cert = nullptr;
+  if (issuer != nullptr) {
+    BIO* cb = BIO_new_mem_buf(issuer->cert.data(), static_cast<int>(issuer->cert.size()));
+    issuer_cert = PEM_read_bio_X509(cb, nullptr, nullptr, nullptr);
+    BIO_free(cb);
+    BIO* kb = BIO_new_mem_buf(issuer->key.data(), static_cast<int>(issuer->key.size()));
+    signer = PEM_read_bio_PrivateKey(kb, nullptr, nullptr, nullptr);
+    BIO_free(kb);
+    X509_set_issuer_name(x, X509_get_subject_name(issuer_cert));
+  } else {
+    X509_set_issuer_name(x, name);
+  }
+  X509_sign(x, signer, EVP_sha256());
+  auto pem = [](auto write) {
+    BIO* b = BIO_new(BIO_s_mem());
+    write(b);
+    char* data = nullptr;
+    long n = BIO_get_mem_data(b, &data);
+    std::string out(data, static_cast<size_t>(n));
+    BIO_free(b);
+    return out;
+  };
+  TestCert out{pem([&](BIO* b) { PEM_write_bio_X509(b, x); }),
+               pem([&](BIO* b) { PEM_write_bio_PrivateKey(b, key, nullptr, nullptr, 0, nullptr, nullptr); })};
+  if (issuer_cert != nullptr) {
+    X509_free(issuer_cert);
+    EVP_PKEY_free(signer);
+  }
+  X509_free(x);
+  EVP_PKEY_free(key);
+  return out;
+}
+
+// The base64 DER of each PEM certificate in `pem`, as the subject token lists them.
+std::vector<std::string> DerBase64(const std::string& pem) {
+  auto ders = crypto::PemCertificatesToDer(pem);
+  EXPECT_TRUE(ders.ok()) << ders.status();
+  std::vector<std::string> out;
+  for (const auto& d : ders.value_or(std::vector<std::string>{})) out.push_back(crypto::Base64Encode(d));
+  return out;
+}
+
+// Workload identity federation with X.509 certificates: the certificate configuration names the
+// workload's certificate and key; the subject token is the JSON list of base64 DER certificates
+// (the leaf, then the trust chain, the leaf not repeated); the STS exchange and the
+// impersonation go over mutual TLS with that certificate.
+TEST(GcpDefaultCredentialsTest, ExternalAccountFromAnX509Certificate) {
+  TempDir dir;
+  TestCert ca = MakeCert("test root");
+  TestCert intermediate = MakeCert("test intermediate", &ca);
+  TestCert leaf = MakeCert("workload", &intermediate);
+  std::string cert_path = dir.Write("workload.pem", leaf.cert);
+  std::string key_path = dir.Write("workload.key", leaf.key);
+  std::string config = dir.Write(
+      "certificate_config.json",
+      StrCat(R"({"version":1,"cert_configs":{"workload":{"cert_path":")", cert_path, R"(","key_path":")", key_path, R"("}}})"));
+  std::string chain_with_leaf = dir.Write("chain.pem", leaf.cert + intermediate.cert);
+  auto creds = [&](std::string_view certificate) {
+    return dir.Write(
+        "x509.json",
+        StrCat(R"({"type":"external_account","audience":"//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x509",)"
+               R"("subject_token_type":"urn:ietf:params:oauth:token-type:mtls","token_url":"https://sts.mtls.test/v1/token",)"
+               R"("service_account_impersonation_url":"https://iamcredentials.mtls.test/v1/projects/-/serviceAccounts/sa@p.iam.gserviceaccount.com:generateAccessToken",)"
+               R"("credential_source":{"certificate":)", certificate, "}}"));
+  };
+  FakeHttp http;
+  http.answers["POST https://sts.mtls.test/v1/token"] = HttpResponse{200, R"({"access_token":"sts.FEDERATED","expires_in":3600})"};
+  http.answers["POST https://iamcredentials.mtls.test/v1/projects/-/serviceAccounts/sa@p.iam.gserviceaccount.com:generateAccessToken"] =
+      HttpResponse{200, R"({"accessToken":"ya29.x509","expireTime":"2026-11-18T08:50:00Z"})"};
+
+  // The configuration named in the file; a trust chain that starts with the leaf.
+  std::string file = creds(StrCat(R"({"certificate_config_location":")", config, R"(","trust_chain_path":")", chain_with_leaf, R"("})"));
+  auto t = NewGcpDefaultCredentialsMinter(Env({{"GOOGLE_APPLICATION_CREDENTIALS", file}}))(http, kNow);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->value, "ya29.x509");
+  ASSERT_EQ(http.seen.size(), 2u);
+  auto form = Form(http.seen[0].body);
+  EXPECT_EQ(form["subject_token_type"], "urn:ietf:params:oauth:token-type:mtls");
+  auto list = json::Parse(form["subject_token"]);
+  ASSERT_TRUE(list.ok()) << form["subject_token"];
+  std::vector<std::string> got;
+  for (const auto& v : list->items()) got.emplace_back(v.as_string());
+  std::vector<std::string> want = DerBase64(leaf.cert);
+  want.push_back(DerBase64(intermediate.cert)[0]);
+  EXPECT_EQ(got, want) << "the leaf once, first, then the intermediate";
+  for (const credtest::Seen& s : http.seen) {
+    EXPECT_EQ(s.client_cert, leaf.cert) << s.url;  // both calls over mTLS
+    EXPECT_EQ(s.client_key, leaf.key) << s.url;
+  }
+  EXPECT_EQ(http.seen[1].headers["authorization"], "Bearer sts.FEDERATED");
+
+  // use_default_certificate_config: GOOGLE_API_CERTIFICATE_CONFIG, else gcloud's directory; no
+  // trust chain: the leaf alone.
+  http.seen.clear();
+  file = creds(R"({"use_default_certificate_config":true})");
+  t = NewGcpDefaultCredentialsMinter(Env({{"GOOGLE_APPLICATION_CREDENTIALS", file}, {"GOOGLE_API_CERTIFICATE_CONFIG", config}}))(http, kNow);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(Form(http.seen[0].body)["subject_token"], StrCat(R"([")", DerBase64(leaf.cert)[0], R"("])"));
+  std::filesystem::create_directories(dir.path() + "/gcloud");
+  std::filesystem::copy_file(config, dir.path() + "/gcloud/certificate_config.json");
+  http.seen.clear();
+  t = NewGcpDefaultCredentialsMinter(Env({{"GOOGLE_APPLICATION_CREDENTIALS", file}, {"CLOUDSDK_CONFIG", dir.path() + "/gcloud"}}))(http, kNow);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(http.seen[0].client_cert, leaf.cert);
+
+  // Refusals, naming what is wrong and never the key.
+  struct Bad {
+    std::string certificate, want;
+  } bad[] = {
+      {StrCat(R"({"certificate_config_location":")", config, R"(","trust_chain_path":")",
+              dir.Write("late.pem", intermediate.cert + leaf.cert), R"("})"),
+       "holds the workload certificate, but not first"},
+      {StrCat(R"({"certificate_config_location":")",
+              dir.Write("wrongkey.json", StrCat(R"({"cert_configs":{"workload":{"cert_path":")", cert_path, R"(","key_path":")",
+                                                dir.Write("other.key", intermediate.key), R"("}}})")),
+              R"("})"),
+       "private key does not belong to the workload certificate"},
+      {StrCat(R"({"certificate_config_location":")", dir.Write("nopaths.json", R"({"cert_configs":{}})"), R"("})"),
+       "needs cert_configs.workload.cert_path and key_path"},
+      {StrCat(R"({"certificate_config_location":")",
+              dir.Write("notpem.json", StrCat(R"({"cert_configs":{"workload":{"cert_path":")", key_path, R"(","key_path":")", key_path, R"("}}})")),
+              R"("})"),
+       "the workload certificate: x509: no readable PEM certificate"},
+  };
+  for (const Bad& b : bad) {
+    SCOPED_TRACE(b.want);
+    FakeHttp none;
+    auto r = NewGcpDefaultCredentialsMinter(Env({{"GOOGLE_APPLICATION_CREDENTIALS", creds(b.certificate)}}))(none, kNow);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(Msg(r.status()).find(b.want), std::string::npos) << r.status();
+    EXPECT_EQ(Msg(r.status()).find("PRIVATE KEY"), std::string::npos) << r.status();
+    EXPECT_TRUE(none.seen.empty()) << "nothing is sent before the identity is whole";
+  }
 }
 
 // Executable-sourced credentials: the command runs without a shell, with the
@@ -454,7 +609,11 @@ TEST(GcpDefaultCredentialsTest, ErrorsSayWhatIsMissingAndNeverQuoteSecrets) {
        "credential_source.url must be the instance metadata service"},
       {R"({"type":"external_account","audience":"a","credential_source":{"file":"/x"}})", "need audience and subject_token_type"},
       {R"({"type":"external_account","audience":"a","subject_token_type":"t","credential_source":{"certificate":{"use_default_certificate_config":true}}})",
-       "sourced from an X.509 certificate are not supported"},
+       "credential_source.certificate: the certificate configuration /nonexistent-home/.config/gcloud/certificate_config.json cannot be read"},
+      {R"({"type":"external_account","audience":"a","subject_token_type":"t","credential_source":{"certificate":{}}})",
+       "needs certificate_config_location or use_default_certificate_config"},
+      {R"({"type":"external_account","audience":"a","subject_token_type":"t","credential_source":{"certificate":{"use_default_certificate_config":true,"certificate_config_location":"/x"}}})",
+       "not both"},
       {R"({"type":"service_account","client_email":"a@b","private_key":"TOPSECRET"})", "private_key"},
   };
   for (const auto& c : cases) {

@@ -40,6 +40,10 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;  // lower-case names; may hold secrets
   std::string_view body;
   int timeout_ms = 10000;  // the whole exchange, connect included
+  // Mutual TLS (an https URL only): the client's certificate chain and its private key, PEM.
+  // Secrets (the key); empty for none.
+  std::string_view client_cert_pem;
+  std::string_view client_key_pem;
 };
 
 // A blocking HTTP(S) client for credential endpoints, provided by the driver (it owns the

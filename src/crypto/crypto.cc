@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
+#include <openssl/x509.h>
 
 #include <array>
 #include <cstring>
@@ -287,6 +288,45 @@ bool RsaSha256Verify(std::string_view pem_public_key, std::string_view data, std
                              data.size()) == 1;
   ERR_clear_error();
   return ok;
+}
+
+absl::StatusOr<std::vector<std::string>> PemCertificatesToDer(std::string_view pem) {
+  BioPtr bio = MemBio(pem);
+  if (!bio) return absl::InternalError("x509: out of memory");
+  std::vector<std::string> out;
+  while (true) {
+    X509* cert = PEM_read_bio_X509(bio.get(), nullptr, NoPassphrase, nullptr);
+    if (cert == nullptr) {
+      // The end of the PEM text, or a block that does not parse.
+      unsigned long err = ERR_peek_last_error();
+      ERR_clear_error();
+      if (ERR_GET_REASON(err) == PEM_R_NO_START_LINE && !out.empty()) break;
+      return absl::InvalidArgumentError(out.empty() ? "x509: no readable PEM certificate"
+                                                    : "x509: a PEM certificate block does not parse");
+    }
+    unsigned char* der = nullptr;
+    int len = i2d_X509(cert, &der);
+    X509_free(cert);
+    if (len <= 0) {
+      ERR_clear_error();
+      return absl::InternalError("x509: cannot encode a certificate");
+    }
+    out.emplace_back(reinterpret_cast<const char*>(der), static_cast<size_t>(len));
+    OPENSSL_free(der);
+  }
+  return out;
+}
+
+bool CertificateMatchesKey(std::string_view pem_certificate, std::string_view pem_private_key) {
+  BioPtr cert_bio = MemBio(pem_certificate);
+  BioPtr key_bio = MemBio(pem_private_key);
+  if (!cert_bio || !key_bio) return false;
+  X509* cert = PEM_read_bio_X509(cert_bio.get(), nullptr, NoPassphrase, nullptr);
+  PkeyPtr key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, NoPassphrase, nullptr));
+  bool match = cert != nullptr && key != nullptr && X509_check_private_key(cert, key.get()) == 1;
+  if (cert != nullptr) X509_free(cert);
+  ERR_clear_error();
+  return match;
 }
 
 }  // namespace sluice::crypto

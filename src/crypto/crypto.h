@@ -11,6 +11,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -72,5 +73,12 @@ absl::StatusOr<std::string> RsaSha256Sign(std::string_view pem_private_key, std:
 // Verifies an RS256 signature against a PEM public key ("BEGIN PUBLIC KEY"). False on any
 // failure, including an unreadable key.
 bool RsaSha256Verify(std::string_view pem_public_key, std::string_view data, std::string_view signature);
+
+// The DER bytes of each X.509 certificate in `pem` ("BEGIN CERTIFICATE" blocks), in order.
+// InvalidArgument when `pem` holds none or one does not parse.
+absl::StatusOr<std::vector<std::string>> PemCertificatesToDer(std::string_view pem);
+// Whether `pem_private_key` (unencrypted PEM) is the private key of the first certificate in
+// `pem_certificate`. False on any failure.
+bool CertificateMatchesKey(std::string_view pem_certificate, std::string_view pem_private_key);
 
 }  // namespace sluice::crypto

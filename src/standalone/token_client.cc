@@ -6,6 +6,7 @@
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "common/strings.h"
@@ -50,20 +51,29 @@ absl::StatusOr<Url> ParseUrl(std::string_view text) {
 
 class TokenHttpClient final : public auth::HttpClient {
  public:
-  explicit TokenHttpClient(const std::string& extra_ca) : ctx_(ssl::context::tls_client) {
-    ErrorCode ec;
-    ctx_.set_verify_mode(ssl::verify_peer, ec);
-    ctx_.set_default_verify_paths(ec);
-    if (!extra_ca.empty()) ctx_.add_certificate_authority(net::buffer(extra_ca), ec);
+  explicit TokenHttpClient(const std::string& extra_ca) : extra_ca_(extra_ca), ctx_(ssl::context::tls_client) {
+    Configure(ctx_);
   }
 
   absl::StatusOr<auth::HttpResponse> Send(const auth::HttpRequest& r) override {
     auto u = ParseUrl(r.url);
     if (!u.ok()) return u.status();
+    // Mutual TLS: a context of its own with the client's certificate and key (credential
+    // refreshes are rare; the shared context stays free of any one identity).
+    std::optional<ssl::context> mtls;
+    if (!r.client_cert_pem.empty()) {
+      if (!u->tls) return absl::InvalidArgumentError(StrCat("mutual TLS needs an https URL, not ", u->host));
+      mtls.emplace(ssl::context::tls_client);
+      Configure(*mtls);
+      ErrorCode ec;
+      mtls->use_certificate_chain(net::buffer(r.client_cert_pem.data(), r.client_cert_pem.size()), ec);
+      if (!ec) mtls->use_private_key(net::buffer(r.client_key_pem.data(), r.client_key_pem.size()), ssl::context::pem, ec);
+      if (ec) return absl::InvalidArgumentError("the client certificate or its private key is not usable PEM");
+    }
     net::io_context io;
     absl::StatusOr<auth::HttpResponse> result = absl::DeadlineExceededError(
         StrCat("credential endpoint ", u->host, " did not answer within ", r.timeout_ms, " ms"));
-    net::co_spawn(io, Exchange(io, *u, Serialize(r, *u), &result), net::detached);
+    net::co_spawn(io, Exchange(io, *u, Serialize(r, *u), mtls ? *mtls : ctx_, &result), net::detached);
     io.run_for(std::chrono::milliseconds(r.timeout_ms));
     return result;
   }
@@ -114,7 +124,16 @@ class TokenHttpClient final : public auth::HttpClient {
     co_return absl::OkStatus();
   }
 
-  net::awaitable<void> Exchange(net::io_context& io, Url u, std::string req,
+  // The shared settings of every TLS context: verify the server against the system's roots
+  // and the extra CA file.
+  void Configure(ssl::context& ctx) const {
+    ErrorCode ec;
+    ctx.set_verify_mode(ssl::verify_peer, ec);
+    ctx.set_default_verify_paths(ec);
+    if (!extra_ca_.empty()) ctx.add_certificate_authority(net::buffer(extra_ca_), ec);
+  }
+
+  net::awaitable<void> Exchange(net::io_context& io, Url u, std::string req, ssl::context& ctx,
                                 absl::StatusOr<auth::HttpResponse>* result) {
     ErrorCode ec;
     tcp::resolver resolver(io);
@@ -132,7 +151,7 @@ class TokenHttpClient final : public auth::HttpClient {
     auth::HttpResponse resp;
     absl::Status st;
     if (u.tls) {
-      ssl::stream<tcp::socket> s(std::move(sock), ctx_);
+      ssl::stream<tcp::socket> s(std::move(sock), ctx);
       SSL_set_tlsext_host_name(s.native_handle(), u.host.c_str());
       X509_VERIFY_PARAM_set1_host(SSL_get0_param(s.native_handle()), u.host.c_str(), 0);
       co_await s.async_handshake(ssl::stream_base::client, net::redirect_error(net::use_awaitable, ec));
@@ -148,6 +167,7 @@ class TokenHttpClient final : public auth::HttpClient {
     else *result = std::move(resp);
   }
 
+  const std::string extra_ca_;
   ssl::context ctx_;
 };
 

@@ -7,12 +7,16 @@
 //     token the simulator's OAuth2 endpoint exchanges;
 //   - workload identity federation (EKS, AKS, any OIDC issuer): an external_account file in
 //     GOOGLE_APPLICATION_CREDENTIALS; the projected token is exchanged at the simulator's STS,
-//     then for a service account's token (IAM Credentials generateAccessToken).
+//     then for a service account's token (IAM Credentials generateAccessToken);
+//   - workload identity federation with X.509 certificates: the certificate configuration names
+//     the workload's certificate and key; the exchange and the impersonation go over mutual TLS
+//     to the simulator's HTTPS listener (test certificates made with the openssl command).
 // The Vertex simulator (test/tools/provider_sims/vertex.mjs) issues every token itself, records
 // how each was minted, and refuses model calls with anything else (including a federated token
 // used without impersonation, as for a pool granted no Vertex role of its own). The openai SDK
 // is the client.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -43,21 +47,25 @@ const CLEAN_ENV = {
   AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_SESSION_TOKEN: '', AWS_REGION: '', AWS_DEFAULT_REGION: '',
 };
 
-function adcStack(envFor) {
+// `opts`: {tls, x509} for the Vertex simulator (its mutual-TLS listener and X.509 federation),
+// args for the gateway; each a function of the state (its temporary directory) when given.
+function adcStack(envFor, opts = () => ({})) {
   const state = { tmp: fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-gcp-adc-')) };
   state.start = async () => {
     const { publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const { tls = null, x509 = null, args = [] } = opts(state);
     state.stack = await startProviderStack({
       sims: {
         vertex: () => startVertexSim({
           publicKey, clientEmail: 'unused@p.iam.gserviceaccount.com', project: 'p', region: 'us-central1',
-          userLogin: USER_LOGIN,
+          userLogin: USER_LOGIN, tls,
           federation: {
             audience: AUDIENCE, subjectToken: PROJECTED_TOKEN, serviceAccount: SERVICE_ACCOUNT,
-            aws: { credentials: AWS_WORKLOAD, region: 'eu-west-1' },
+            aws: { credentials: AWS_WORKLOAD, region: 'eu-west-1' }, x509,
           },
         }),
       },
+      args,
       config: (s) => ({
         routes: [{ model: MODEL, backend: 'vertex' }],
         backends: [{ name: 'vertex', schema: 'GCPVertexAI', port: s.vertex.port,
@@ -166,6 +174,68 @@ describe('GCPCredentials without a key file: Application Default Credentials', {
       assert.ok(sts.length >= 1 && iam.length >= 1, `STS ${sts.length}, generateAccessToken ${iam.length}`);
       for (const r of [...sts, ...iam]) assert.deepEqual(r.problems, []);
       s.assertNothingLogged([PROJECTED_TOKEN]);
+    }));
+  });
+
+  describe('workload identity federation with X.509 certificates (external_account, credential_source.certificate)', () => {
+    // A test PKI: a root, an intermediate that issues the workload's certificate, and the
+    // simulator's HTTPS certificate for 127.0.0.1 (trusted by the gateway through --ca-file).
+    const pki = (dir) => {
+      const run = (...a) => execFileSync('openssl', a, { cwd: dir, stdio: 'pipe' });
+      const ext = (name, text) => { fs.writeFileSync(path.join(dir, name), text); return name; };
+      const key = (name) => run('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', name);
+      key('ca.key');
+      run('req', '-x509', '-new', '-key', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=sluice test root');
+      const issue = (name, issuer, subject, extText) => {
+        key(`${name}.key`);
+        run('req', '-new', '-key', `${name}.key`, '-out', `${name}.csr`, '-subj', subject);
+        run('x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.pem`, '-CAkey', `${issuer}.key`, '-set_serial',
+          String(Math.floor(Math.random() * 1e9)), '-days', '2', '-out', `${name}.pem`, '-extfile', ext(`${name}.ext`, extText));
+      };
+      issue('intermediate', 'ca', '/CN=sluice test intermediate', 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n');
+      issue('workload', 'intermediate', '/CN=vertex-caller workload', 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n');
+      issue('server', 'ca', '/CN=127.0.0.1', 'basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+      const read = (f) => fs.readFileSync(path.join(dir, f), 'utf8');
+      return {
+        tls: { key: read('server.key'), cert: read('server.pem'), ca: [read('ca.pem'), read('intermediate.pem')] },
+        chain: [new crypto.X509Certificate(read('intermediate.pem')).raw.toString('base64')],
+        workloadKey: read('workload.key'),
+      };
+    };
+    let made = null;
+    const s = adcStack((sims, tmp) => {
+      const config = path.join(tmp, 'certificate_config.json');
+      fs.writeFileSync(config, JSON.stringify({
+        version: 1, cert_configs: { workload: { cert_path: path.join(tmp, 'workload.pem'), key_path: path.join(tmp, 'workload.key') } },
+      }));
+      const file = path.join(tmp, 'x509.json');
+      fs.writeFileSync(file, JSON.stringify({
+        type: 'external_account', audience: AUDIENCE, subject_token_type: 'urn:ietf:params:oauth:token-type:mtls',
+        token_url: `${sims.vertex.tlsUrl}/v1/token`,
+        service_account_impersonation_url: `${sims.vertex.tlsUrl}/v1/projects/-/serviceAccounts/${SERVICE_ACCOUNT}:generateAccessToken`,
+        credential_source: { certificate: { certificate_config_location: config, trust_chain_path: path.join(tmp, 'intermediate.pem') } },
+      }));
+      return { GOOGLE_APPLICATION_CREDENTIALS: file, NO_GCE_CHECK: 'true' };
+    }, (state) => {
+      made = pki(state.tmp);
+      return { tls: made.tls, x509: { chain: made.chain }, args: ['--ca-file', path.join(state.tmp, 'ca.pem')] };
+    });
+    before(s.start);
+    after(s.stop);
+    test('the certificate chain is exchanged at STS over mutual TLS, then for the service account token', withGatewayLogs(() => s.stack.gw, async () => {
+      await s.call('impersonated');
+      await s.call('impersonated', true);
+      const reqs = s.stack.sims.vertex.requests;
+      const sts = reqs.filter((r) => r.kind === 'sts:token-exchange');
+      const iam = reqs.filter((r) => r.kind === 'iam:generateAccessToken');
+      assert.ok(sts.length >= 1 && iam.length >= 1, `STS ${sts.length}, generateAccessToken ${iam.length}`);
+      const workload = new crypto.X509Certificate(fs.readFileSync(path.join(s.tmp, 'workload.pem'))).raw.toString('base64');
+      for (const r of [...sts, ...iam]) {
+        assert.deepEqual(r.problems, []);
+        assert.equal(r.clientCert, workload, `${r.kind} came without the workload's client certificate`);
+      }
+      assert.deepEqual(sts[0].subjectChain, [workload, ...made.chain]);
+      s.assertNothingLogged([made.workloadKey.split('\n')[1]]);
     }));
   });
 

@@ -26,6 +26,7 @@
 // usage.output counts every generated token, reasoning included.
 import crypto from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import zlib from 'node:zlib';
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref());
@@ -265,9 +266,9 @@ export { isObject };
  * @param {(rec: object, req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>} handler
  * @returns {Promise<{port, url, requests, close}>}
  */
-export async function startRecordingServer(name, handler, { host = '127.0.0.1', port = 0 } = {}) {
+export async function startRecordingServer(name, handler, { host = '127.0.0.1', port = 0, tls = null } = {}) {
   const requests = [];
-  const server = http.createServer((req, res) => {
+  const onRequest = (req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
@@ -289,6 +290,8 @@ export async function startRecordingServer(name, handler, { host = '127.0.0.1', 
         problems: [],
         answer: null,
         at: Date.now(),
+        // Over the mutual-TLS listener: the client's certificate (base64 DER), as verified.
+        clientCert: req.socket.encrypted ? req.socket.getPeerCertificate()?.raw?.toString('base64') ?? null : null,
       };
       requests.push(rec);
       handler(rec, req, res).catch((err) => {
@@ -300,19 +303,33 @@ export async function startRecordingServer(name, handler, { host = '127.0.0.1', 
     req.on('error', () => {});
     res.on('error', () => {});
     res.on('close', () => { res.simClosed = true; });
-  });
-  server.on('clientError', (err, socket) => socket.destroy());
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
+  };
+  const listen = async (server, at) => {
+    server.on('clientError', (err, socket) => socket.destroy());
+    await new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(at, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
-  const actual = server.address().port;
+    return server.address().port;
+  };
+  const server = http.createServer(onRequest);
+  const actual = await listen(server, port);
+  // `tls` ({key, cert, ca}, PEM): a second listener, HTTPS with mutual TLS (a client certificate
+  // issued by `ca` is required), serving the same handler and state.
+  let tlsServer = null;
+  let tlsPort = null;
+  if (tls) {
+    tlsServer = https.createServer({ key: tls.key, cert: tls.cert, ca: tls.ca, requestCert: true, rejectUnauthorized: true }, onRequest);
+    tlsPort = await listen(tlsServer, 0);
+  }
   return {
     port: actual,
     url: `http://${host}:${actual}`,
+    tlsPort,
+    tlsUrl: tlsPort ? `https://${host}:${tlsPort}` : null,
     requests,
     /** The last recorded request whose kind matches (a string or a predicate), or undefined. */
     last(kind) {
@@ -322,10 +339,10 @@ export async function startRecordingServer(name, handler, { host = '127.0.0.1', 
       }
       return undefined;
     },
-    close: () => new Promise((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    close: () => Promise.all([server, tlsServer].filter(Boolean).map((srv) => new Promise((resolve) => {
+      srv.close(() => resolve());
+      srv.closeAllConnections();
+    }))).then(() => undefined),
   };
 }
 

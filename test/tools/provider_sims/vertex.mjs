@@ -24,6 +24,10 @@
 //   (a signed STS GetCallerIdentity, as from AWS) is verified with @smithy/signature-v4.
 //   Issues a federated token that model calls refuse (403: this sim models a pool whose
 //   principals were granted no Vertex role of their own, the common setup), good only for
+//   With `x509` ({chain: [base64 DER]}), a subject token of type mtls (workload identity
+//   federation with X.509 certificates) must come over the mutual-TLS listener (`tls` option:
+//   {key, cert, ca}, PEM; sim.tlsUrl) with its first certificate as the TLS client certificate,
+//   followed by `chain`.
 // POST /v1/projects/-/serviceAccounts/{email}:generateAccessToken  (IAM Credentials; Bearer a
 //   federated token or a user login's token (a user granted Token Creator on the account);
 //   {"scope":[cloud-platform],"lifetime":"Ns","delegates"?:["projects/-/serviceAccounts/..."]}):
@@ -60,7 +64,7 @@ import { answerAnthropic, checkCountTokensBody } from './anthropic.mjs';
 import { verifySigV4 } from './bedrock.mjs';
 import {
   checkInlineImage, decodeStrictBase64, embeddingFor, errorTrigger, isObject, makeAnswer, sendJson, shortHash, splitWords,
-  startRecordingServer, wordCount, writeSse,
+  startRecordingServer, tryParseJson, wordCount, writeSse,
 } from './common.mjs';
 
 // Vertex's embedding task types; a title names the document and goes only with RETRIEVAL_DOCUMENT.
@@ -322,7 +326,7 @@ function geminiUsage(answer) {
  */
 export async function startVertexSim({
   publicKey, clientEmail, privateKeyId, project = 'p', region = 'us-central1', tokenLifetimeSeconds = 3599,
-  chunkDelayMs = 2, port = 0, userLogin = null, federation = null,
+  chunkDelayMs = 2, port = 0, userLogin = null, federation = null, tls = null,
 }) {
   const issued = new Map(); // token -> expiry (ms)
   const federated = new Map(); // STS token -> expiry (ms): good for impersonation only
@@ -395,12 +399,26 @@ export async function startVertexSim({
       rec.kind = 'sts:token-exchange';
       const form = checkForm(rec);
       const aws = form.get('subject_token_type') === 'urn:ietf:params:aws:token-type:aws4_request' && federation.aws;
+      const x509 = form.get('subject_token_type') === 'urn:ietf:params:oauth:token-type:mtls' && federation.x509;
       const want = {
         grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
         audience: federation.audience,
-        ...(aws ? {} : { subject_token: federation.subjectToken, subject_token_type: 'urn:ietf:params:oauth:token-type:jwt' }),
+        ...(aws || x509 ? {} : { subject_token: federation.subjectToken, subject_token_type: 'urn:ietf:params:oauth:token-type:jwt' }),
         requested_token_type: 'urn:ietf:params:oauth:token-type:access_token',
       };
+      if (x509) {
+        // What Google's STS does with an X.509 subject token: the exchange must come over mutual
+        // TLS, with the token's first certificate as the client certificate; the rest is the
+        // chain up to the pool's trust store (federation.x509.chain, base64 DER).
+        const list = tryParseJson(form.get('subject_token') ?? '');
+        rec.subjectChain = list.ok ? list.value : null;
+        if (!rec.clientCert) rec.problems.push('an X.509 exchange came without a client certificate');
+        else if (!Array.isArray(rec.subjectChain) || rec.subjectChain[0] !== rec.clientCert) {
+          rec.problems.push('the subject token does not start with the TLS client certificate');
+        } else if (JSON.stringify(rec.subjectChain.slice(1)) !== JSON.stringify(federation.x509.chain ?? [])) {
+          rec.problems.push('the subject token does not carry the expected trust chain');
+        }
+      }
       if (aws) {
         // What Google's STS does with an AWS subject token: replay the signed GetCallerIdentity
         // to AWS, which checks the signature; here @smithy/signature-v4 checks it.
@@ -627,7 +645,7 @@ export async function startVertexSim({
       });
     }
     await writeSse(res, events, { delayMs: chunkDelayMs, crlf: true });
-  }, { port });
+  }, { port, tls });
   sim.issuedTokens = () => [...issued.keys()];
   sim.tokenSources = tokenSources;
   return sim;
