@@ -22,6 +22,7 @@ constexpr int kMetadataTimeoutMs = 3000;
 constexpr int64_t kNoMetadataRecheckSeconds = 300;  // after no metadata server answered
 constexpr int kStsTimeoutMs = 5000;                // each call of the external_account chain
 constexpr std::string_view kDefaultStsUrl = "https://sts.googleapis.com/v1/token";
+constexpr std::string_view kDefaultMtlsStsUrl = "https://sts.mtls.googleapis.com/v1/token";
 constexpr int64_t kDefaultExecutableTimeoutMs = 30000;  // Google's libraries' default
 constexpr size_t kExecutableMaxOutput = 64 * 1024;
 
@@ -266,7 +267,8 @@ class DefaultCredentials {
     }
     HttpRequest sts_req;
     sts_req.method = "POST";
-    sts_req.url = sts.empty() ? kDefaultStsUrl : sts;
+    // A certificate-sourced account exchanges at STS's mutual-TLS endpoint.
+    sts_req.url = !sts.empty() ? sts : mtls.cert_pem.empty() ? kDefaultStsUrl : kDefaultMtlsStsUrl;
     sts_req.headers = {{"content-type", "application/x-www-form-urlencoded"}, {"accept", "application/json"}};
     std::string_view client_id = doc.GetString("client_id"), client_secret = doc.GetString("client_secret");
     if (!client_id.empty() && !client_secret.empty()) {
@@ -337,15 +339,21 @@ class DefaultCredentials {
       return fail(StrCat(config_path, " needs cert_configs.workload.cert_path and key_path"));
     }
     MtlsIdentity id;
-    auto cert_text = ReadCredentialFile(std::string(workload->GetString("cert_path")), "the workload certificate");
-    if (!cert_text.ok()) return fail(ToStd(cert_text.status().message()));
-    auto key_text = ReadCredentialFile(std::string(workload->GetString("key_path")), "the workload private key");
-    if (!key_text.ok()) return fail(ToStd(key_text.status().message()));
+    absl::StatusOr<std::string> cert_text, key_text;
+    absl::Status pair;
+    // The two files rotate together but are read one after the other: a pair that does not
+    // match is read once more before it counts as wrong.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      cert_text = ReadCredentialFile(std::string(workload->GetString("cert_path")), "the workload certificate");
+      if (!cert_text.ok()) return fail(ToStd(cert_text.status().message()));
+      key_text = ReadCredentialFile(std::string(workload->GetString("key_path")), "the workload private key");
+      if (!key_text.ok()) return fail(ToStd(key_text.status().message()));
+      pair = crypto::CertificateMatchesKey(*cert_text, *key_text);
+      if (pair.ok() || ToStd(pair.message()).find("does not belong") == std::string_view::npos) break;
+    }
     auto leaf = crypto::PemCertificatesToDer(*cert_text);
     if (!leaf.ok()) return fail(StrCat("the workload certificate: ", ToStd(leaf.status().message())));
-    if (!crypto::CertificateMatchesKey(*cert_text, *key_text)) {
-      return fail("the workload private key does not belong to the workload certificate");
-    }
+    if (!pair.ok()) return fail(StrCat("the workload certificate and key: ", ToStd(pair.message())));
     std::vector<std::string> chain = {(*leaf)[0]};
     if (std::string_view trust = cert.GetString("trust_chain_path"); !trust.empty()) {
       auto trust_text = ReadCredentialFile(std::string(trust), "the trust chain");

@@ -1,9 +1,5 @@
 #include "auth/gcp_credentials.h"
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +9,7 @@
 #include "auth/gcp/testdata.h"
 #include "common/strings.h"
 #include "crypto/crypto.h"
+#include "crypto/test_cert.h"
 #include "gtest/gtest.h"
 #include "json/json.h"
 
@@ -183,54 +180,6 @@ TEST(GcpDefaultCredentialsTest, ExternalAccountExchangesTheSubjectTokenAndImpers
   EXPECT_EQ(Msg(denied.status()).find("FEDERATED"), std::string::npos) << denied.status();
 }
 
-// A certificate and its key, PEM: self-signed, or issued by `issuer` (cert and key PEM).
-struct TestCert {
-  std::string cert, key;
-};
-TestCert MakeCert(const std::string& cn, const TestCert* issuer = nullptr) {
-  EVP_PKEY* key = EVP_EC_gen("P-256");
-  X509* x = X509_new();
-  X509_set_version(x, 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(x), static_cast<long>(std::hash<std::string>()(cn) & 0x7fffffff));
-  X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-  X509_set_pubkey(x, key);
-  X509_NAME* name = X509_get_subject_name(x);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
-  EVP_PKEY* signer = key;
-  X509* issuer_cert = nullptr;
-  if (issuer != nullptr) {
-    BIO* cb = BIO_new_mem_buf(issuer->cert.data(), static_cast<int>(issuer->cert.size()));
-    issuer_cert = PEM_read_bio_X509(cb, nullptr, nullptr, nullptr);
-    BIO_free(cb);
-    BIO* kb = BIO_new_mem_buf(issuer->key.data(), static_cast<int>(issuer->key.size()));
-    signer = PEM_read_bio_PrivateKey(kb, nullptr, nullptr, nullptr);
-    BIO_free(kb);
-    X509_set_issuer_name(x, X509_get_subject_name(issuer_cert));
-  } else {
-    X509_set_issuer_name(x, name);
-  }
-  X509_sign(x, signer, EVP_sha256());
-  auto pem = [](auto write) {
-    BIO* b = BIO_new(BIO_s_mem());
-    write(b);
-    char* data = nullptr;
-    long n = BIO_get_mem_data(b, &data);
-    std::string out(data, static_cast<size_t>(n));
-    BIO_free(b);
-    return out;
-  };
-  TestCert out{pem([&](BIO* b) { PEM_write_bio_X509(b, x); }),
-               pem([&](BIO* b) { PEM_write_bio_PrivateKey(b, key, nullptr, nullptr, 0, nullptr, nullptr); })};
-  if (issuer_cert != nullptr) {
-    X509_free(issuer_cert);
-    EVP_PKEY_free(signer);
-  }
-  X509_free(x);
-  EVP_PKEY_free(key);
-  return out;
-}
-
 // The base64 DER of each PEM certificate in `pem`, as the subject token lists them.
 std::vector<std::string> DerBase64(const std::string& pem) {
   auto ders = crypto::PemCertificatesToDer(pem);
@@ -246,9 +195,9 @@ std::vector<std::string> DerBase64(const std::string& pem) {
 // impersonation go over mutual TLS with that certificate.
 TEST(GcpDefaultCredentialsTest, ExternalAccountFromAnX509Certificate) {
   TempDir dir;
-  TestCert ca = MakeCert("test root");
-  TestCert intermediate = MakeCert("test intermediate", &ca);
-  TestCert leaf = MakeCert("workload", &intermediate);
+  crypto::testing::TestCert ca = crypto::testing::MakeCert("test root");
+  crypto::testing::TestCert intermediate = crypto::testing::MakeCert("test intermediate", &ca);
+  crypto::testing::TestCert leaf = crypto::testing::MakeCert("workload", &intermediate);
   std::string cert_path = dir.Write("workload.pem", leaf.cert);
   std::string key_path = dir.Write("workload.key", leaf.key);
   std::string config = dir.Write(
@@ -314,7 +263,7 @@ TEST(GcpDefaultCredentialsTest, ExternalAccountFromAnX509Certificate) {
               dir.Write("wrongkey.json", StrCat(R"({"cert_configs":{"workload":{"cert_path":")", cert_path, R"(","key_path":")",
                                                 dir.Write("other.key", intermediate.key), R"("}}})")),
               R"("})"),
-       "private key does not belong to the workload certificate"},
+       "the workload certificate and key: the private key does not belong to the certificate"},
       {StrCat(R"({"certificate_config_location":")", dir.Write("nopaths.json", R"({"cert_configs":{}})"), R"("})"),
        "needs cert_configs.workload.cert_path and key_path"},
       {StrCat(R"({"certificate_config_location":")",

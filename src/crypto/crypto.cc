@@ -300,7 +300,7 @@ absl::StatusOr<std::vector<std::string>> PemCertificatesToDer(std::string_view p
       // The end of the PEM text, or a block that does not parse.
       unsigned long err = ERR_peek_last_error();
       ERR_clear_error();
-      if (ERR_GET_REASON(err) == PEM_R_NO_START_LINE && !out.empty()) break;
+      if (ERR_GET_LIB(err) == ERR_LIB_PEM && ERR_GET_REASON(err) == PEM_R_NO_START_LINE && !out.empty()) break;
       return absl::InvalidArgumentError(out.empty() ? "x509: no readable PEM certificate"
                                                     : "x509: a PEM certificate block does not parse");
     }
@@ -317,16 +317,21 @@ absl::StatusOr<std::vector<std::string>> PemCertificatesToDer(std::string_view p
   return out;
 }
 
-bool CertificateMatchesKey(std::string_view pem_certificate, std::string_view pem_private_key) {
+absl::Status CertificateMatchesKey(std::string_view pem_certificate, std::string_view pem_private_key) {
   BioPtr cert_bio = MemBio(pem_certificate);
   BioPtr key_bio = MemBio(pem_private_key);
-  if (!cert_bio || !key_bio) return false;
-  X509* cert = PEM_read_bio_X509(cert_bio.get(), nullptr, NoPassphrase, nullptr);
+  if (!cert_bio || !key_bio) return absl::InternalError("x509: out of memory");
+  std::unique_ptr<X509, decltype(&X509_free)> cert(PEM_read_bio_X509(cert_bio.get(), nullptr, NoPassphrase, nullptr),
+                                                   &X509_free);
   PkeyPtr key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, NoPassphrase, nullptr));
-  bool match = cert != nullptr && key != nullptr && X509_check_private_key(cert, key.get()) == 1;
-  if (cert != nullptr) X509_free(cert);
+  absl::Status st = absl::OkStatus();
+  if (!cert) st = absl::InvalidArgumentError("the certificate is not a readable PEM certificate");
+  else if (!key) st = absl::InvalidArgumentError("the private key is not a readable unencrypted PEM key");
+  else if (X509_check_private_key(cert.get(), key.get()) != 1) {
+    st = absl::InvalidArgumentError("the private key does not belong to the certificate");
+  }
   ERR_clear_error();
-  return match;
+  return st;
 }
 
 }  // namespace sluice::crypto

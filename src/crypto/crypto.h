@@ -78,7 +78,8 @@ bool RsaSha256Verify(std::string_view pem_public_key, std::string_view data, std
 // InvalidArgument when `pem` holds none or one does not parse.
 absl::StatusOr<std::vector<std::string>> PemCertificatesToDer(std::string_view pem);
 // Whether `pem_private_key` (unencrypted PEM) is the private key of the first certificate in
-// `pem_certificate`. False on any failure.
-bool CertificateMatchesKey(std::string_view pem_certificate, std::string_view pem_private_key);
+// `pem_certificate`: OK, InvalidArgument "does not match", or InvalidArgument saying which of
+// the two cannot be read (an encrypted key cannot: no passphrase is ever asked for).
+absl::Status CertificateMatchesKey(std::string_view pem_certificate, std::string_view pem_private_key);
 
 }  // namespace sluice::crypto

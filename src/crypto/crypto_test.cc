@@ -1,5 +1,6 @@
 #include "crypto/crypto.h"
 
+#include "crypto/test_cert.h"
 #include "gtest/gtest.h"
 
 namespace sluice::crypto {
@@ -196,6 +197,55 @@ TEST(CryptoTest, RsaSha256SignRejectsBadKeys) {
   EXPECT_EQ(std::string(r.status().message()).find("not a key"), std::string::npos);
   EXPECT_FALSE(RsaSha256Sign(kRsaPublic, "x").ok());  // a public key cannot sign
   EXPECT_FALSE(RsaSha256Verify("junk", "x", "y"));
+}
+
+// Certificates in a PEM file come out as DER in order, whatever else the file holds (a key
+// block, comments, trailing text); a file with none, or a broken block, is an error.
+TEST(X509Test, PemCertificatesToDer) {
+  testing::TestCert a = testing::MakeCert("a"), b = testing::MakeCert("b", &a);
+  auto two = PemCertificatesToDer("leading comment\n" + b.cert + b.key + a.cert + "trailing text\n");
+  ASSERT_TRUE(two.ok()) << two.status();
+  ASSERT_EQ(two->size(), 2u);
+  auto only_b = PemCertificatesToDer(b.cert);
+  auto only_a = PemCertificatesToDer(a.cert);
+  ASSERT_TRUE(only_a.ok() && only_b.ok());
+  EXPECT_EQ((*two)[0], (*only_b)[0]);
+  EXPECT_EQ((*two)[1], (*only_a)[0]);
+  EXPECT_EQ((*two)[0][0], '\x30');  // DER: a SEQUENCE
+  EXPECT_FALSE(PemCertificatesToDer(a.key).ok());
+  EXPECT_FALSE(PemCertificatesToDer("").ok());
+  std::string broken = a.cert;
+  broken.replace(broken.find('\n') + 5, 20, "!!!!!!!!!!!!!!!!!!!!");
+  EXPECT_FALSE(PemCertificatesToDer(b.cert + broken).ok()) << "a broken second block is not the end of the file";
+}
+
+TEST(X509Test, CertificateMatchesKey) {
+  testing::TestCert a = testing::MakeCert("a"), b = testing::MakeCert("b");
+  EXPECT_TRUE(CertificateMatchesKey(a.cert, a.key).ok());
+  absl::Status other = CertificateMatchesKey(a.cert, b.key);
+  EXPECT_NE(std::string(other.message()).find("does not belong"), std::string::npos) << other;
+  absl::Status no_key = CertificateMatchesKey(a.cert, "not a key");
+  EXPECT_NE(std::string(no_key.message()).find("not a readable unencrypted PEM key"), std::string::npos) << no_key;
+  // An encrypted key is refused without asking for a passphrase.
+  EVP_PKEY* pkey = nullptr;
+  {
+    BIO* kb = BIO_new_mem_buf(a.key.data(), static_cast<int>(a.key.size()));
+    pkey = PEM_read_bio_PrivateKey(kb, nullptr, nullptr, nullptr);
+    BIO_free(kb);
+  }
+  ASSERT_NE(pkey, nullptr);
+  BIO* out = BIO_new(BIO_s_mem());
+  static const char kPass[] = "secret-pass";
+  ASSERT_EQ(PEM_write_bio_PKCS8PrivateKey(out, pkey, EVP_aes_128_cbc(), nullptr, 0, nullptr, const_cast<char*>(kPass)), 1);
+  char* data = nullptr;
+  long n = BIO_get_mem_data(out, &data);
+  std::string encrypted(data, static_cast<size_t>(n));
+  BIO_free(out);
+  EVP_PKEY_free(pkey);
+  ASSERT_NE(encrypted.find("ENCRYPTED PRIVATE KEY"), std::string::npos);
+  absl::Status enc = CertificateMatchesKey(a.cert, encrypted);
+  EXPECT_NE(std::string(enc.message()).find("unencrypted"), std::string::npos) << enc;
+  EXPECT_FALSE(CertificateMatchesKey("junk", a.key).ok());
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "standalone/token_client.h"
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -61,14 +62,22 @@ class TokenHttpClient final : public auth::HttpClient {
     // Mutual TLS: a context of its own with the client's certificate and key (credential
     // refreshes are rare; the shared context stays free of any one identity).
     std::optional<ssl::context> mtls;
+    if (r.client_cert_pem.empty() != r.client_key_pem.empty()) {
+      return absl::InvalidArgumentError("mutual TLS needs both the client certificate and its private key");
+    }
     if (!r.client_cert_pem.empty()) {
       if (!u->tls) return absl::InvalidArgumentError(StrCat("mutual TLS needs an https URL, not ", u->host));
       mtls.emplace(ssl::context::tls_client);
       Configure(*mtls);
       ErrorCode ec;
+      // An encrypted key fails here rather than asking for a passphrase on a terminal.
+      mtls->set_password_callback([](size_t, ssl::context::password_purpose) { return std::string(); }, ec);
       mtls->use_certificate_chain(net::buffer(r.client_cert_pem.data(), r.client_cert_pem.size()), ec);
       if (!ec) mtls->use_private_key(net::buffer(r.client_key_pem.data(), r.client_key_pem.size()), ssl::context::pem, ec);
-      if (ec) return absl::InvalidArgumentError("the client certificate or its private key is not usable PEM");
+      if (ec) {
+        ERR_clear_error();
+        return absl::InvalidArgumentError("the client certificate or its private key is not usable PEM");
+      }
     }
     net::io_context io;
     absl::StatusOr<auth::HttpResponse> result = absl::DeadlineExceededError(
