@@ -131,8 +131,8 @@ class Pipeline {
   // `ping` event for Anthropic clients, an SSE comment for OpenAI clients. Clients abort
   // streams that stay silent too long (Claude Code after 300 s) and Bedrock's event stream,
   // unlike Anthropic's SSE, has no pings of its own during long thinking. Empty when the
-  // client asked for no stream, or when the output is not whole events (a pass-through whose
-  // upstream answered JSON to a stream request).
+  // client asked for no stream, or when the translator's WholeEvents() is false (a
+  // pass-through of the provider's own stream, or a JSON answer to a stream request).
   std::string_view StreamKeepAlive() const;
   // Bytes that end a broken stream in the client's dialect.
   std::string StreamError(std::string_view message);

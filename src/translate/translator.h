@@ -116,7 +116,7 @@ class Translator {
   virtual std::string_view response_model() const { return {}; }
   // Each piece of streamed output ends at an event boundary, so a driver may send a keep-alive
   // event between two pieces. False for translators that relay the upstream's bytes as they
-  // come (their pieces may end mid-event).
+  // come (their pieces may end mid-event), or that leave keep-alives to the provider.
   virtual bool WholeEvents() const { return true; }
 };
 
