@@ -905,6 +905,18 @@ class ServerImpl final : public Server {
     // keep-alives (which must follow the head).
     std::string held_head;
     std::shared_ptr<KeepAlive> ka;
+    // Keep-alives start only when the relay first has to wait for the upstream: an answer
+    // that is all there already (a short one, arrived with its head) needs no timer.
+    bool keepalive_wanted = false;
+    auto start_keepalive = [&] {
+      std::string_view ping = pipe.StreamKeepAlive();
+      ka = std::make_shared<KeepAlive>(w.io.get_executor());
+      http::AppendChunkPrefix(ping.size(), &ka->framed);
+      StrAppend(&ka->framed, ping, "\r\n");
+      ka->every = opts_.stream_keepalive;
+      ka->last = Clock::now();
+      net::co_spawn(w.io.get_executor(), KeepAliveLoop(ka, client), net::detached);
+    };
     ErrorCode wec;
     // Reads the next decoded piece of the body into `chunk` (cleared first). ec set on I/O
     // errors; berr on framing errors. A held head is sent before waiting for the upstream: the
@@ -924,6 +936,7 @@ class ServerImpl final : public Server {
           }
           if (wec) co_return;
         }
+        if (keepalive_wanted && !ka) start_keepalive();  // after the head: none may precede it
         dog.Arm(opts_.upstream_idle_timeout);
         size_t n = co_await conn.ReadSome(conn.buf.Prepare(kReadChunk), ec);
         if (ec) {
@@ -988,14 +1001,7 @@ class ServerImpl final : public Server {
     std::string prefix;
     static constexpr std::string_view kCrlf = "\r\n";
     static constexpr std::string_view kLast = "0\r\n\r\n";
-    if (std::string_view ping = pipe.StreamKeepAlive(); event_stream && !ping.empty() && opts_.stream_keepalive.count() > 0) {
-      ka = std::make_shared<KeepAlive>(w.io.get_executor());
-      http::AppendChunkPrefix(ping.size(), &ka->framed);
-      StrAppend(&ka->framed, ping, kCrlf);
-      ka->every = opts_.stream_keepalive;
-      ka->last = Clock::now();
-      net::co_spawn(w.io.get_executor(), KeepAliveLoop(ka, client), net::detached);
-    }
+    keepalive_wanted = event_stream && !pipe.StreamKeepAlive().empty() && opts_.stream_keepalive.count() > 0;
     // Stops the keep-alives; returns once none is being written (the socket is ours again).
     auto stop_keepalive = [&]() -> Task<void> {
       if (!ka) co_return;

@@ -99,6 +99,19 @@ describe('keep-alive events on silent translated streams', { skip }, () => {
     assert.equal(text, rec.answer.text);
   }));
 
+  // The silence that matters most comes before the first token (long thinking): the head is
+  // out, no event yet. Keep-alives start as soon as the gateway has to wait for the upstream.
+  test('a silence before the first event gets keep-alives too, after the head', withGatewayLogs(() => stack.gw, async () => {
+    const body = JSON.stringify({ model: MODEL, stream: true, messages: [{ role: 'user', content: 'think first [[pause-first:600]]' }] });
+    const events = await rawEvents(`${stack.gw.url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer client-key' }, body,
+    });
+    const firstData = events.findIndex((e) => e.comment === undefined);
+    assert.ok(firstData >= 3, `expected keep-alive comments before the first chunk, got ${firstData}`);
+    for (const e of events.slice(0, firstData)) assert.equal(e.comment, ': keep-alive');
+    assert.equal(events.at(-1).data, '[DONE]');
+  }));
+
   test('a stream without silence gets no keep-alive', withGatewayLogs(() => stack.gw, async () => {
     const body = JSON.stringify({ model: MODEL, max_tokens: 50, stream: true, messages: [{ role: 'user', content: 'quick' }] });
     const events = await rawEvents(`${stack.gw.url}/v1/messages`, {

@@ -126,9 +126,8 @@ class PassthroughTranslator final : public Translator {
   const Usage& usage() const override { return hider_.usage(); }
   std::string_view response_model() const override { return hider_.model(); }
   // Its pieces end on event boundaries, but keep-alives are left to the provider here: the
-  // client asked for this provider's own stream, and a keep-alive timer would cost every
-  // same-dialect stream about 0.8 µs (5% of the path). With the usage chunk hidden the gateway
-  // edits the stream anyway.
+  // client asked for this provider's own stream. With the usage chunk hidden the gateway edits
+  // the stream anyway.
   bool WholeEvents() const override { return hide_usage_chunk_; }
 
  private:

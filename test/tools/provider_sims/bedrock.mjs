@@ -19,7 +19,8 @@
 //                                             {"input":{"converse":{messages,system}}}
 //   POST /model/{id}/converse-stream          ConverseStream, AWS event-stream binary frames
 //                                             ("[[pause:N]]" in the user text: N ms of
-//                                             silence after the second frame)
+//                                             silence after the second frame;
+//                                             "[[pause-first:N]]": after the head)
 //   POST /model/{id}/invoke                   amazon.titan-embed-* : Titan embeddings;
 //                                             cohere.embed-* : Cohere Embed (texts batch, input_type);
 //                                             anthropic.*          : Anthropic Messages body
@@ -144,6 +145,7 @@ async function writeEventStream(res, frames, delayMs, { pauseAfter = -1, pauseMs
     'content-type': 'application/vnd.amazon.eventstream',
     'x-amzn-requestid': crypto.randomUUID(),
   });
+  if (pauseMs > 0 && pauseAfter < 0) res.flushHeaders();  // the head goes out, then the silence
   for (const [i, f] of frames.entries()) {
     if (i === pauseAfter + 1 && pauseMs > 0) await sleep(pauseMs);  // silence, as in long thinking
     if (gone(res)) return;
@@ -612,10 +614,13 @@ export async function startBedrockSim({ credentials = DEFAULT_AWS_CREDENTIALS, r
       }
       const streamError = /\[\[stream-error\]\]/.test(conv.lastUserText);
       if (streamError) answer.streamError = true;
-      // "[[pause:N]]" in the user text: N ms of silence after the second frame.
+      // "[[pause:N]]" in the user text: N ms of silence after the second frame;
+      // "[[pause-first:N]]": after the response head, before the first frame.
       const pause = /\[\[pause:(\d+)\]\]/.exec(conv.lastUserText);
+      const pauseFirst = /\[\[pause-first:(\d+)\]\]/.exec(conv.lastUserText);
       await writeEventStream(res, converseStreamFrames(answer, streamError), chunkDelayMs,
-        pause ? { pauseAfter: 1, pauseMs: Number(pause[1]) } : {});
+        pause ? { pauseAfter: 1, pauseMs: Number(pause[1]) }
+          : pauseFirst ? { pauseAfter: -1, pauseMs: Number(pauseFirst[1]) } : {});
       return;
     }
     if (modelId.startsWith('amazon.titan-embed')) {
