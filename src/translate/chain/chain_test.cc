@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "json/json.h"
 #include "translate/openai_to_anthropic/translator_test_util.h"
+#include "translate/test_backends.h"
 
 namespace sluice::translate {
 namespace {
@@ -26,23 +27,8 @@ using testing::WellFormedSse;
 const fs::path kSrc = fs::path(__FILE__).parent_path().parent_path();
 const fs::path kTestdata = kSrc / "chain" / "testdata";
 
-config::Backend GeminiBackend() {
-  config::Backend b;
-  b.name = "default/vertex";
-  b.schema = config::ApiSchema::kGCPVertexAI;
-  b.auth.type = config::BackendAuth::Type::kGCP;
-  b.auth.gcp_project = "my-project";
-  b.auth.gcp_region = "us-central1";
-  return b;
-}
-
-config::Backend AzureBackend() {
-  config::Backend b;
-  b.name = "default/azure";
-  b.schema = config::ApiSchema::kAzureOpenAI;
-  b.schema_version = "2024-10-21";
-  return b;
-}
+config::Backend GeminiBackend() { return testing::VertexGeminiBackend(); }
+config::Backend AzureBackend() { return testing::AzureOpenAIBackend("2024-10-21"); }
 
 class ChainTest : public ::testing::Test {
  protected:

@@ -9,6 +9,7 @@
 #include "http/sse.h"
 #include "json/json.h"
 #include "translate/raw_request_test_util.h"
+#include "translate/test_backends.h"
 #include "yaml/yaml.h"
 
 namespace sluice::translate {
@@ -28,11 +29,7 @@ std::string SourceDir() {
 }
 
 config::Backend AzureBackend(std::string version = "2024-12-01-preview") {
-  config::Backend b;
-  b.name = "default/azure";
-  b.schema = config::ApiSchema::kAzureOpenAI;
-  b.schema_version = std::move(version);
-  return b;
+  return testing::AzureOpenAIBackend(std::move(version));
 }
 
 using Run = testing::RawRun;

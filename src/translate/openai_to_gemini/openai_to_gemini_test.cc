@@ -9,6 +9,7 @@
 #include "json/json.h"
 #include "translate/openai_to_gemini/gemini_internal.h"
 #include "translate/openai_to_gemini/test_util.h"
+#include "translate/test_backends.h"
 
 namespace sluice::translate {
 namespace {
@@ -23,15 +24,7 @@ std::string Testdata(std::string_view sub) {
   return StrCat(testutil::SourceDir(), "/src/translate/openai_to_gemini/testdata/", sub);
 }
 
-config::Backend VertexBackend() {
-  config::Backend b;
-  b.name = "default/vertex";
-  b.schema = config::ApiSchema::kGCPVertexAI;
-  b.auth.type = config::BackendAuth::Type::kGCP;
-  b.auth.gcp_project = "my-project";
-  b.auth.gcp_region = "us-central1";
-  return b;
-}
+config::Backend VertexBackend() { return testing::VertexGeminiBackend(); }
 
 // One request through a fresh factory and translator, with a fixed clock.
 class Harness {
