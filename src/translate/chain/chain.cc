@@ -1,7 +1,8 @@
 #include "translate/chain/chain.h"
 
-#include <optional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "common/assert.h"
 #include "common/strings.h"
